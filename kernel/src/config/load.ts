@@ -1,0 +1,126 @@
+/**
+ * Config discovery (cosmiconfig, module name `karapace`) and `extends` presets.
+ *
+ * Merge order, lowest priority first (later values override earlier ones):
+ *   1. the user-global file ($XDG_CONFIG_HOME/karapace/config.{json,yaml,js,mjs,…}), preceded
+ *      by its own presets;
+ *   2. the project file found from the working directory upwards (stopping at the first
+ *      directory with a package.json), preceded by its presets.
+ * A file's presets are merged in the order listed, each preceded by its own presets
+ * (depth-first), and the file itself comes after them. A preset is loaded once; a cycle is
+ * an error. Relative plugin paths resolve against the file that names them.
+ */
+import { cosmiconfig, type CosmiconfigResult } from 'cosmiconfig';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ManifestError } from '../errors.js';
+import { mergeConfig } from './merge.js';
+import type { KarapaceConfig, LoadedConfig, PluginSpec } from './types.js';
+
+export interface LoadConfigOptions {
+  cwd: string;
+  /** Explicit config file (`--config`); skips discovery of the project file. */
+  configFile?: string;
+  /** Directory of the user-global config; default $XDG_CONFIG_HOME/karapace. */
+  globalDir?: string;
+}
+
+export function defaultGlobalConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  return join(base, 'karapace');
+}
+
+const GLOBAL_PLACES = ['config', 'config.json', 'config.yaml', 'config.yml', 'config.js', 'config.cjs', 'config.mjs'];
+
+export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
+  const project = cosmiconfig('karapace', { searchStrategy: 'project' });
+  const global = cosmiconfig('karapace', { searchStrategy: 'none', searchPlaces: GLOBAL_PLACES });
+  const state: MergeState = { config: {}, sources: [], seen: new Set() };
+
+  const globalDir = options.globalDir ?? defaultGlobalConfigDir();
+  const globalResult = await guard(() => global.search(globalDir), globalDir);
+  if (globalResult && !globalResult.isEmpty) await apply(state, globalResult, []);
+
+  const projectResult = options.configFile
+    ? await guard(() => project.load(resolve(options.cwd, options.configFile!)), options.configFile)
+    : await guard(() => project.search(options.cwd), options.cwd);
+  if (projectResult && !projectResult.isEmpty && projectResult.filepath !== globalResult?.filepath) {
+    await apply(state, projectResult, []);
+  }
+  return { config: state.config, sources: state.sources, pluginBaseDirs: [] };
+}
+
+interface MergeState {
+  config: KarapaceConfig;
+  sources: string[];
+  seen: Set<string>;
+}
+
+async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, chain: string[]): Promise<void> {
+  const file = result.filepath;
+  if (chain.includes(file)) {
+    throw new ManifestError('KP_CONFIG_EXTENDS_CYCLE', `config presets extend each other in a cycle: ${[...chain, file].join(' → ')}`, {
+      hint: 'remove one of the `extends` entries',
+    });
+  }
+  if (state.seen.has(file)) return;
+  state.seen.add(file);
+  const raw = result.config as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ManifestError('KP_CONFIG_INVALID', `config ${file} must be an object`, { hint: 'see docs/configuration in the README' });
+  }
+  const config = absolutizePlugins(raw as KarapaceConfig, dirname(file));
+  const presets = config.extends === undefined ? [] : Array.isArray(config.extends) ? config.extends : [config.extends];
+  for (const preset of presets) {
+    if (typeof preset !== 'string') {
+      throw new ManifestError('KP_CONFIG_INVALID', `config ${file}: "extends" entries must be strings`, { hint: 'name an npm package or a path' });
+    }
+    const presetFile = resolvePreset(preset, dirname(file));
+    const loaded = await guard(() => cosmiconfig('karapace').load(presetFile), presetFile);
+    if (!loaded) throw new ManifestError('KP_CONFIG_PRESET_EMPTY', `preset "${preset}" (${presetFile}) is empty`);
+    await apply(state, loaded, [...chain, file]);
+  }
+  state.config = mergeConfig(state.config, config);
+  state.sources.push(file);
+}
+
+/** Relative plugin paths become absolute so they survive merging across files. */
+function absolutizePlugins(config: KarapaceConfig, dir: string): KarapaceConfig {
+  if (!Array.isArray(config.plugins)) return config;
+  const fix = (name: string) => (name.startsWith('./') || name.startsWith('../') ? resolve(dir, name) : name);
+  const plugins: PluginSpec[] = config.plugins.map((spec) =>
+    typeof spec === 'string' ? fix(spec) : Array.isArray(spec) ? [fix(String(spec[0])), spec[1]] : spec,
+  );
+  return { ...config, plugins };
+}
+
+/** A preset is a path (relative to the file) or an npm package (its main file, or `karapace-preset.json`). */
+function resolvePreset(preset: string, fromDir: string): string {
+  if (preset.startsWith('.') || isAbsolute(preset)) return resolve(fromDir, preset);
+  const require = createRequire(join(fromDir, 'noop.js'));
+  try {
+    return require.resolve(preset);
+  } catch {
+    try {
+      return require.resolve(`${preset}/package.json`);
+    } catch {
+      throw new ManifestError('KP_CONFIG_PRESET_NOT_FOUND', `config preset "${preset}" was not found (from ${fromDir})`, {
+        hint: `install it (npm install ${preset}) or fix the name in "extends"`,
+      });
+    }
+  }
+}
+
+async function guard<T>(fn: () => Promise<T>, where: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ManifestError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ManifestError('KP_CONFIG_UNREADABLE', `cannot read config ${where}: ${message}`, {
+      hint: 'fix the syntax error in that file',
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,72 @@
+/** The configuration file's shape (`.karapacerc.json`, `karapace.config.mjs`, `package.json#karapace`, …). */
+
+/** A plugin reference: a module name or path, optionally with options. */
+export type PluginSpec = string | [string, Record<string, unknown>?];
+
+export interface RemoteConfig {
+  url: string;
+  /** Token value (prefer `tokenEnv`: config files get committed). */
+  token?: string;
+  /** Name of the environment variable holding the token. */
+  tokenEnv?: string;
+}
+
+export interface SecurityPolicy {
+  /** Host paths that may be mounted (after resolving `..` and symlinks). Relative paths are always allowed. */
+  allowedMountPrefixes: string[];
+  /** Environment variables passed into environments. */
+  envAllow: string[];
+  /** Never passed, even when allowed (secrets). */
+  envDeny: string[];
+  maxMemoryMb: number;
+  maxCpuShares: number;
+}
+
+export interface KarapaceConfig {
+  /** Presets merged before this file: npm package names or paths. */
+  extends?: string | string[];
+  /** Plugins to load after the built-ins. */
+  plugins?: PluginSpec[];
+  /** Load the built-in plugins (default true). */
+  builtins?: boolean;
+  store?: string;
+  /** Backend used when a manifest doesn't name one. */
+  defaultBackend?: string;
+  remotes?: Record<string, RemoteConfig>;
+  defaultRemote?: string;
+  images?: {
+    /** Image server for aliases (simplestreams / LXC layout). */
+    server?: string;
+    /** Extra aliases: name → reference. */
+    aliases?: Record<string, string>;
+  };
+  security?: Partial<SecurityPolicy>;
+  /** Templates for `karapace new`, name → manifest text. */
+  templates?: Record<string, string>;
+  /** Free-form sections for plugins, keyed by plugin name. */
+  [section: string]: unknown;
+}
+
+/** Where each piece of the effective config came from. */
+export interface LoadedConfig {
+  config: KarapaceConfig;
+  /** Files and presets in the order they were merged (lowest priority first). */
+  sources: string[];
+  /** Directory relative plugin paths in each file resolve against, by plugin spec index. */
+  pluginBaseDirs: string[];
+}
+
+export const DEFAULT_SECURITY: SecurityPolicy = Object.freeze({
+  allowedMountPrefixes: ['/home', '/tmp'],
+  envAllow: [
+    'TERM', 'COLORTERM', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'TZ',
+    'DISPLAY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR', 'XDG_SESSION_TYPE', 'PULSE_SERVER',
+    'EDITOR', 'VISUAL', 'PAGER', 'NO_COLOR', 'FORCE_COLOR',
+  ],
+  envDeny: [
+    'SSH_AUTH_SOCK', 'GPG_AGENT_INFO', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID',
+    'DOCKER_HOST', 'GITHUB_TOKEN', 'GH_TOKEN', 'NPM_TOKEN', 'KARAPACE_REMOTE_TOKEN',
+  ],
+  maxMemoryMb: 65536,
+  maxCpuShares: 262144,
+}) as SecurityPolicy;

@@ -1,0 +1,242 @@
+/**
+ * build: manifest → resolve base → install packages → lock → env_id → store.
+ * The environment is assembled in staging and renamed into place only when complete,
+ * so an interrupted build never leaves something that looks like a finished environment.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { ManifestError, RuntimeFailure } from '../errors.js';
+import { readManifestFile } from '../manifest/parse.js';
+import type { NormalizedManifest } from '../manifest/types.js';
+import { describeDrift, lockDrift } from '../lock/drift.js';
+import { LOCK_FILE_NAME, readLock, serializeLock, writeLock } from '../lock/file.js';
+import { computeEnvId } from '../lock/identity.js';
+import type { LockFile } from '../lock/types.js';
+import { acquireStoreLock } from '../store/lock.js';
+import { envDir } from '../store/layout.js';
+import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
+import { checkStoreVersion, writeStoreVersion } from '../store/version.js';
+import { fsyncDir } from '../store/atomic.js';
+import type { EnvHandle, ResolvedBase, ResolvedPackage } from '../types.js';
+import type { Engine } from './engine.js';
+import { ensureNameFree } from './find.js';
+import { envPaths } from './handle.js';
+import { runInEnv } from './run.js';
+
+export interface BuildOptions {
+  /** Path of karapace.toml (or its directory). Default: ./karapace.toml */
+  manifest?: string;
+  name?: string;
+  /** Refuse drift from karapace.lock and install its exact versions. */
+  locked?: boolean;
+  offline?: boolean;
+  requirePinnedImage?: boolean;
+  /** Ignore an existing environment with the same identity and resolve again. */
+  force?: boolean;
+}
+
+export interface BuildResult {
+  env_id: string;
+  short_id: string;
+  name?: string;
+  state: string;
+  backend: string;
+  base: { image: string; digest: string };
+  packages: ResolvedPackage[];
+  lock_path: string;
+  /** True when an identical environment already existed and nothing was built. */
+  cached: boolean;
+}
+
+export function manifestPathFrom(cwd: string, manifest?: string): string {
+  const p = resolve(cwd, manifest ?? 'karapace.toml');
+  return existsSync(p) && !p.endsWith('.toml') && existsSync(join(p, 'karapace.toml')) ? join(p, 'karapace.toml') : p;
+}
+
+export async function build(engine: Engine, options: BuildOptions = {}): Promise<BuildResult> {
+  const manifestPath = manifestPathFrom(engine.cwd, options.manifest);
+  const manifestDir = dirname(manifestPath);
+  const manifest = readManifestFile(manifestPath, { defaultBackend: engine.config.defaultBackend });
+  const lockPath = join(manifestDir, LOCK_FILE_NAME);
+  const existingLock = readLock(lockPath);
+
+  if (options.locked) {
+    if (!existingLock) {
+      throw new ManifestError('KP_LOCK_MISSING', `--locked was given but ${lockPath} does not exist`, {
+        hint: 'run `karapace build` once without --locked to write the lock, and commit it',
+      });
+    }
+    const drift = lockDrift(manifest, existingLock);
+    if (drift.length) {
+      throw new ManifestError('KP_LOCK_DRIFT', `the manifest drifted from ${LOCK_FILE_NAME}:\n  ${drift.map(describeDrift).join('\n  ')}`, {
+        hint: 'run `karapace build` without --locked to update the lock, or revert the manifest',
+        data: { drift },
+      });
+    }
+  }
+  if (options.name) {
+    await ensureNameFree(engine.layout, options.name, existingLock?.env_id);
+  }
+
+  // Fast path: the lock matches the manifest and its environment exists — nothing to do.
+  if (existingLock && !options.force && lockDrift(manifest, existingLock).length === 0) {
+    const meta = await readMetadata(engine.layout, existingLock.env_id).catch(() => undefined);
+    if (meta && existsSync(envDir(engine.layout, meta.env_id))) {
+      if (options.name && options.name !== meta.name) return withLock(engine, () => nameEnv(engine, meta, options.name!, lockPath, true));
+      return result(meta, lockPath, true);
+    }
+  }
+
+  return withLock(engine, async () => {
+    const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
+    const staging = join(engine.layout.staging, `build-${Date.now()}-${randomBytes(4).toString('hex')}`);
+    const paths = envPaths(staging);
+    await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
+    try {
+      const draft = draftLock(manifest, base, []);
+      const handle: EnvHandle = {
+        envId: 'staging', shortId: 'staging', paths, lowerDirs: [base.rootfs], manifest, lock: draft, backend: manifest.runtime.backend, manifestDir,
+      };
+      const packages = await installPackages(engine, handle, base, manifest, options, existingLock);
+      let lock = draftLock(manifest, base, packages);
+      lock = await engine.kernel.hooks.lock.promise(lock, { manifest, base, env: { ...handle, lock } });
+      lock = { ...lock, ...computeEnvId(lock) };
+
+      let meta = await readMetadata(engine.layout, lock.env_id).catch(() => undefined);
+      const target = envDir(engine.layout, lock.env_id);
+      if (meta && existsSync(target)) {
+        await rm(staging, { recursive: true, force: true });
+      } else {
+        await mkdir(engine.layout.envs, { recursive: true });
+        await rm(target, { recursive: true, force: true });
+        await rename(staging, target);
+        await fsyncDir(engine.layout.envs);
+        const now = new Date().toISOString();
+        meta = {
+          env_id: lock.env_id, short_id: lock.short_id, state: 'built', backend: lock.backend,
+          manifest, lock, manifest_path: manifestPath, manifest_dir: manifestDir,
+          base: { reference: base.reference, digest: base.digest, rootfs: base.rootfs },
+          layers: [], snapshots: [], created_at: now, updated_at: now,
+        } satisfies EnvMetadata;
+        await writeMetadata(engine.layout, meta);
+      }
+      if (!existingLock || serializeLock(existingLock) !== serializeLock(lock)) await writeLock(lockPath, lock);
+      if (options.name && options.name !== meta.name) return nameEnv(engine, meta, options.name, lockPath, false);
+      return result(meta, lockPath, false);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+  });
+}
+
+async function nameEnv(engine: Engine, meta: EnvMetadata, name: string, lockPath: string, cached: boolean): Promise<BuildResult> {
+  await ensureNameFree(engine.layout, name, meta.env_id);
+  const updated = { ...meta, name, updated_at: new Date().toISOString() };
+  await writeMetadata(engine.layout, updated);
+  return result(updated, lockPath, cached);
+}
+
+function result(meta: EnvMetadata, lockPath: string, cached: boolean): BuildResult {
+  return {
+    env_id: meta.env_id, short_id: meta.short_id, name: meta.name, state: meta.state, backend: meta.backend,
+    base: { image: meta.base.reference, digest: meta.base.digest },
+    packages: meta.lock.resolved_packages, lock_path: lockPath, cached,
+  };
+}
+
+/** Takes the store lock, initialising the store on first use. */
+export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
+  const layout = engine.layout;
+  checkStoreVersion(layout);
+  await mkdir(layout.store, { recursive: true });
+  const lock = await acquireStoreLock(layout);
+  try {
+    if (!existsSync(layout.version)) await writeStoreVersion(layout);
+    await Promise.all([layout.objects, layout.layers, layout.metadata, layout.staging, layout.wal, layout.envs, layout.images].map((d) => mkdir(d, { recursive: true })));
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifestDir: string, options: BuildOptions, lock?: LockFile): Promise<ResolvedBase> {
+  const pinnedDigest = options.locked ? lock?.base.digest : undefined;
+  if (options.requirePinnedImage && !pinnedDigest && !/@sha256:|[#?]digest=|blake3:/.test(manifest.base.image)) {
+    throw new ManifestError('KP_IMAGE_NOT_PINNED', `base image "${manifest.base.image}" is not pinned`, {
+      hint: 'run `karapace pin` to pin it, or build with --locked against a lock that records its digest',
+    });
+  }
+  const base = await engine.kernel.hooks.resolve.promise({
+    image: manifest.base.image,
+    expectedDigest: pinnedDigest,
+    offline: options.offline === true,
+    imagesDir: engine.layout.images,
+    stagingDir: engine.layout.staging,
+    manifestDir,
+  });
+  if (!base) {
+    const asked = engine.kernel.tapNames('resolve');
+    throw new RuntimeFailure('KP_IMAGE_UNRESOLVED', `no image source can resolve "${manifest.base.image}" (asked: ${asked.join(', ') || 'none'})`, {
+      hint: 'use an alias (e.g. debian/bookworm), an http(s) URL, a local path, a registry reference — or mock:<name> with the mock backend',
+      data: { image: manifest.base.image, asked },
+    });
+  }
+  if (pinnedDigest && base.digest !== pinnedDigest) {
+    throw new ManifestError('KP_IMAGE_DIGEST_MISMATCH', `base image "${manifest.base.image}" has digest ${base.digest}, the lock pins ${pinnedDigest}`, {
+      hint: 'the image changed upstream; pin a reference that still serves the locked image, or rebuild without --locked to update the lock',
+    });
+  }
+  return base;
+}
+
+async function installPackages(
+  engine: Engine, handle: EnvHandle, base: ResolvedBase, manifest: NormalizedManifest, options: BuildOptions, lock?: LockFile,
+): Promise<ResolvedPackage[]> {
+  if (manifest.system.packages.length === 0) return [];
+  const pinned = options.locked && lock ? Object.fromEntries(lock.resolved_packages.map((p) => [p.name, p.version])) : undefined;
+  const installed = await engine.kernel.hooks.install.promise({
+    packageManager: base.packageManager,
+    env: handle,
+    packages: manifest.system.packages,
+    pinned,
+    offline: options.offline === true,
+    run: (argv, runOptions) =>
+      runInEnv(engine.kernel, handle, 'install', {
+        argv, user: 'root', stdio: runOptions?.capture ? 'capture' : 'inherit', tty: false,
+        environment: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...(runOptions?.environment ?? {}) },
+        network: options.offline !== true, cwd: '/',
+      }),
+  });
+  if (!installed) {
+    const asked = engine.kernel.tapNames('install');
+    throw new RuntimeFailure('KP_PM_UNSUPPORTED', `no adapter installs packages with "${base.packageManager}" (asked: ${asked.join(', ') || 'none'})`, {
+      hint: 'use a base image whose package manager is supported (apt, dnf, zypper, pacman, apk)',
+    });
+  }
+  const missing = manifest.system.packages.filter((p) => !installed.packages.some((r) => r.name === p));
+  if (missing.length) {
+    throw new RuntimeFailure('KP_PM_MISSING_VERSIONS', `the package manager did not report versions for: ${missing.join(', ')}`, {
+      hint: 'check that the package names exist in the base image\'s repositories',
+    });
+  }
+  return installed.packages.filter((p) => manifest.system.packages.includes(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+function draftLock(manifest: NormalizedManifest, base: ResolvedBase, packages: ResolvedPackage[]): LockFile {
+  return {
+    lock_version: 1,
+    env_id: '',
+    short_id: '',
+    base: { image: manifest.base.image, source: base.source, digest: base.digest, package_manager: base.packageManager },
+    backend: manifest.runtime.backend,
+    hardware: { ...manifest.hardware },
+    network_isolation: manifest.runtime.network_isolation,
+    mounts: manifest.mounts,
+    resource_limits: manifest.runtime.resource_limits,
+    apps: manifest.gui.apps,
+    resolved_packages: packages,
+  };
+}

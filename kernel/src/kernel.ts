@@ -1,0 +1,209 @@
+/**
+ * The kernel: a fixed, typed set of lifecycle hooks (tapable) that plugins tap. The kernel's
+ * own behaviour (the default layer packer, store roots for gc) is written as plugins too.
+ */
+import tapable from 'tapable';
+import type {
+  CommitContext,
+  DoctorReport,
+  EnvHandle,
+  GcCandidate,
+  GcContext,
+  InstallRequest,
+  InstallResult,
+  LayerRecord,
+  LockContext,
+  LockFile,
+  MountPlan,
+  MountRequest,
+  PackRequest,
+  ProgressEvent,
+  ResolvedBase,
+  ResolveRequest,
+  RunState,
+  SpawnRequest,
+  SpawnResult,
+} from './types.js';
+import type { KarapaceConfig } from './config/types.js';
+import type { Logger } from './logger.js';
+import { PluginError, KarapaceError } from './errors.js';
+
+const { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncBailHook, SyncHook } = tapable;
+
+/** Asks the `remote` hook for a client by URL. */
+export interface RemoteRequest {
+  url: string;
+  token?: string;
+}
+
+/** What a remote plugin provides. Defined loosely here; remote plugins refine it. */
+export interface RemoteClient {
+  readonly url: string;
+  [key: string]: unknown;
+}
+
+/** The hooks, in lifecycle order. Argument names are part of the documentation. */
+export function createHooks() {
+  return Object.freeze({
+    /** Base reference → rootfs in the image cache. First resolver to return a value wins. */
+    resolve: new AsyncSeriesBailHook<[ResolveRequest], ResolvedBase | undefined>(['request']),
+    /** Install packages with the rootfs's package manager; the adapter for it answers. */
+    install: new AsyncSeriesBailHook<[InstallRequest], InstallResult | undefined>(['request']),
+    /** Refine the lock (pinned versions, extra data) step by step. */
+    lock: new AsyncSeriesWaterfallHook<[LockFile, LockContext]>(['lock', 'context']),
+    /** Directory → deterministic layer. The kernel's packer taps last (stage 100). */
+    pack: new AsyncSeriesBailHook<[PackRequest], LayerRecord | undefined>(['request']),
+    /** Prepare an environment's root; the backend named in the request answers. */
+    mount: new AsyncSeriesBailHook<[MountRequest], MountPlan | undefined>(['request']),
+    /** Run a process inside an environment; the backend named in the request answers. */
+    spawn: new AsyncSeriesBailHook<[SpawnRequest], SpawnResult | undefined>(['request']),
+    /** Stop a running environment (SIGTERM, then SIGKILL). Answers true when handled. */
+    stop: new AsyncSeriesBailHook<[EnvHandle, number], boolean | undefined>(['env', 'timeoutMs']),
+    /** Is an environment running? The backend that ran it answers. */
+    status: new AsyncSeriesBailHook<[EnvHandle], RunState | undefined>(['env']),
+    /** Upper dir → snapshot layer; taps may observe or extend the record. */
+    commit: new AsyncSeriesWaterfallHook<[LayerRecord, CommitContext]>(['layer', 'context']),
+    /** An environment is about to be destroyed: plugins remove what they put on the host. */
+    destroy: new AsyncSeriesHook<[EnvHandle]>(['env']),
+    /** Garbage collection: plugins add roots and collect what they own. */
+    gc: new AsyncSeriesHook<[GcContext]>(['context']),
+    /** Veto: return true to keep a gc candidate. */
+    keep: new SyncBailHook<[GcCandidate], boolean | undefined>(['candidate']),
+    /** URL → remote client, by scheme or host. */
+    remote: new AsyncSeriesBailHook<[RemoteRequest], RemoteClient | undefined>(['request']),
+    /** Progress and log events for the reporter (text, bars or JSON). */
+    progress: new SyncHook<[ProgressEvent]>(['event']),
+    /** Plugins contribute prerequisite checks. */
+    doctor: new AsyncSeriesHook<[DoctorReport]>(['report']),
+  });
+}
+
+export type KernelHooks = ReturnType<typeof createHooks>;
+export type HookName = keyof KernelHooks;
+
+/** A runtime backend, registered in one call; it taps mount/spawn/stop/status by name. */
+export interface Backend {
+  name: string;
+  mount(request: MountRequest): Promise<MountPlan>;
+  spawn(request: SpawnRequest): Promise<SpawnResult>;
+  stop?(env: EnvHandle, timeoutMs: number): Promise<boolean>;
+  status?(env: EnvHandle): Promise<RunState>;
+}
+
+export interface KernelOptions {
+  config: KarapaceConfig;
+  storeRoot: string;
+  logger: Logger;
+}
+
+export class Kernel {
+  readonly hooks: KernelHooks = createHooks();
+  readonly config: KarapaceConfig;
+  readonly storeRoot: string;
+  readonly logger: Logger;
+  /** Names of the plugins applied, in order. */
+  readonly plugins: string[] = [];
+  private readonly backendNames = new Set<string>();
+  /** The plugin currently being applied: taps registered now are attributed to it. */
+  private applying?: string;
+
+  constructor(options: KernelOptions) {
+    this.config = options.config;
+    this.storeRoot = options.storeRoot;
+    this.logger = options.logger;
+    for (const [hookName, hook] of Object.entries(this.hooks)) {
+      attributeErrors(hookName, hook as unknown as InterceptableHook, () => this.applying);
+    }
+  }
+
+  /** Runs `fn` with taps attributed to `pluginName` (used by the plugin loader). */
+  async applyAs(pluginName: string, fn: () => void | Promise<void>): Promise<void> {
+    const previous = this.applying;
+    this.applying = pluginName;
+    try {
+      await fn();
+      this.plugins.push(pluginName);
+    } finally {
+      this.applying = previous;
+    }
+  }
+
+  /** Registers a runtime backend: taps mount/spawn/stop/status for requests naming it. */
+  registerBackend(backend: Backend, tapName: string = `backend:${backend.name}`): void {
+    const name = backend.name.toLowerCase();
+    this.backendNames.add(name);
+    this.hooks.mount.tapPromise(tapName, async (req) => (req.backend === name ? backend.mount(req) : undefined));
+    this.hooks.spawn.tapPromise(tapName, async (req) => (req.backend === name ? backend.spawn(req) : undefined));
+    if (backend.stop) {
+      const stop = backend.stop.bind(backend);
+      this.hooks.stop.tapPromise(tapName, async (env, timeout) => (env.backend === name ? stop(env, timeout) : undefined));
+    }
+    if (backend.status) {
+      const status = backend.status.bind(backend);
+      this.hooks.status.tapPromise(tapName, async (env) => (env.backend === name ? status(env) : undefined));
+    }
+  }
+
+  /** Backends registered through registerBackend (plugins tapping hooks directly are not listed). */
+  get backends(): string[] {
+    return [...this.backendNames].sort();
+  }
+
+  /** Names of the taps on a hook, for "nobody answered" errors. */
+  tapNames(hook: HookName): string[] {
+    return (this.hooks[hook] as unknown as InterceptableHook).taps.map((t) => t.name);
+  }
+
+  progress(event: ProgressEvent): void {
+    this.hooks.progress.call(event);
+  }
+}
+
+interface TapInfo {
+  name: string;
+  type: 'sync' | 'async' | 'promise';
+  fn: (...args: unknown[]) => unknown;
+}
+interface InterceptableHook {
+  taps: TapInfo[];
+  intercept(interceptor: { register?: (tap: TapInfo) => TapInfo }): void;
+}
+
+/**
+ * Wraps every tap so an exception names the hook and the plugin that threw, the way
+ * webpack reports which plugin failed in which step.
+ */
+function attributeErrors(hookName: string, hook: InterceptableHook, currentPlugin: () => string | undefined): void {
+  hook.intercept({
+    register(tap) {
+      const plugin = currentPlugin() ?? tap.name;
+      const wrap = (err: unknown): KarapaceError => {
+        if (err instanceof KarapaceError) return err;
+        const message = err instanceof Error ? err.message : String(err);
+        return new PluginError('KP_PLUGIN_HOOK_FAILED', `plugin "${plugin}" failed in hook "${hookName}": ${message}`, {
+          hint: `check the plugin's options or remove "${plugin}" from your config`,
+          cause: err,
+          data: { plugin, hook: hookName },
+        });
+      };
+      const fn = tap.fn;
+      if (tap.type === 'promise') {
+        return { ...tap, fn: (...args: unknown[]) => Promise.resolve().then(() => fn(...args)).catch((e: unknown) => { throw wrap(e); }) };
+      }
+      if (tap.type === 'sync') {
+        return { ...tap, fn: (...args: unknown[]) => { try { return fn(...args); } catch (e) { throw wrap(e); } } };
+      }
+      return {
+        ...tap,
+        fn: (...args: unknown[]) => {
+          const callback = args.pop() as (err?: unknown, result?: unknown) => void;
+          try {
+            return fn(...args, (err?: unknown, result?: unknown) => callback(err ? wrap(err) : err, result));
+          } catch (e) {
+            callback(wrap(e));
+          }
+        },
+      };
+    },
+  });
+}

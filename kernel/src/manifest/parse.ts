@@ -1,0 +1,157 @@
+/**
+ * Manifest parsing: TOML → strict validation → normalization (DESIGN §4). Every problem is
+ * reported with the file, the line where it can be found, and the key; all problems are
+ * reported at once.
+ */
+import TOML from '@iarna/toml';
+import { readFileSync } from 'node:fs';
+import { ManifestError } from '../errors.js';
+import { suggest } from './did-you-mean.js';
+import { locateKey } from './locate.js';
+import { MANIFEST_SCHEMA, MOUNT_LABEL, isMountValue, isTable, type Table } from './schema.js';
+import type { MountSpec, NormalizedManifest } from './types.js';
+
+export interface ManifestProblem {
+  file: string;
+  line?: number;
+  key: string;
+  message: string;
+}
+
+export interface ParseOptions {
+  /** Backend when the manifest names none (from config `defaultBackend`). */
+  defaultBackend?: string;
+}
+
+export function readManifestFile(file: string, options: ParseOptions = {}): NormalizedManifest {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ManifestError('KP_MANIFEST_UNREADABLE', `cannot read manifest ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
+      hint: code === 'ENOENT' ? 'create one with `karapace new <name>` or pass the path of an existing karapace.toml' : 'check the file permissions',
+      cause: err,
+    });
+  }
+  return parseManifest(source, file, options);
+}
+
+export function parseManifest(source: string, file = 'karapace.toml', options: ParseOptions = {}): NormalizedManifest {
+  let doc: Record<string, unknown>;
+  try {
+    doc = TOML.parse(source) as Record<string, unknown>;
+  } catch (err) {
+    const e = err as { line?: number; col?: number; message: string };
+    const line = typeof e.line === 'number' ? e.line + 1 : undefined;
+    const first = e.message.split('\n')[0];
+    throw problemsError([{ file, line, key: '(syntax)', message: `TOML syntax error${e.col !== undefined ? ` at column ${e.col + 1}` : ''}: ${first}` }]);
+  }
+  const problems: ManifestProblem[] = [];
+  const at = (path: string[], message: string) => problems.push({ file, line: locateKey(source, path), key: path.join('.'), message });
+  checkTable(doc, MANIFEST_SCHEMA, [], at);
+  checkMounts(doc.mounts, at);
+  if (doc.manifest_version === undefined) at(['manifest_version'], 'is required and must be 1');
+  else if (doc.manifest_version !== 1 && typeof doc.manifest_version === 'number') at(['manifest_version'], `must be 1 (got ${doc.manifest_version})`);
+  const image = (doc.base as Record<string, unknown> | undefined)?.image;
+  if (image === undefined) at(['base', 'image'], 'is required (an alias like "debian/bookworm", a URL, a path or a registry reference)');
+  else if (typeof image === 'string' && !image.trim()) at(['base', 'image'], 'must not be empty');
+  if (problems.length) throw problemsError(problems);
+  return normalize(doc, options);
+}
+
+function checkTable(value: unknown, schema: Table, path: string[], at: (p: string[], m: string) => void): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    at(path, `must be a table`);
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const keyPath = [...path, key];
+    if (path.length === 0 && key === 'mounts') continue;
+    const node = schema[key];
+    if (!node) {
+      const close = suggest(key, Object.keys(schema).concat(path.length === 0 ? ['mounts'] : []));
+      at(keyPath, `unknown key${close ? ` (did you mean "${[...path, close].join('.')}"?)` : ''}`);
+      continue;
+    }
+    if (isTable(node) && typeof node === 'object' && !('__validator' in node) && typeof (node as unknown) !== 'function') {
+      checkTable(child, node, keyPath, at);
+      continue;
+    }
+    const errors: string[] = [];
+    if (!(node as (v: unknown, o: { errors: string[] }) => boolean)(child, { errors })) {
+      at(keyPath, errors.map((e) => e.replace(/^\.\s*:?\s*/, '')).join('; ') || 'invalid value');
+    }
+  }
+}
+
+function checkMounts(mounts: unknown, at: (p: string[], m: string) => void): void {
+  if (mounts === undefined) return;
+  if (typeof mounts !== 'object' || mounts === null || Array.isArray(mounts)) {
+    at(['mounts'], 'must be a table of label = "host:container[:ro]"');
+    return;
+  }
+  for (const [label, value] of Object.entries(mounts)) {
+    if (!MOUNT_LABEL.test(label)) at(['mounts', label], 'labels use letters, digits, "_" and "-" (1–64 chars)');
+    const errors: string[] = [];
+    if (!isMountValue(value, { errors })) {
+      at(['mounts', label], `must be a string "host:container[:ro]"`);
+      continue;
+    }
+    const problem = mountProblem(String(value));
+    if (problem) at(['mounts', label], problem);
+  }
+}
+
+function mountProblem(spec: string): string | undefined {
+  const parts = spec.trim().split(':');
+  if (parts.length < 2 || parts.length > 3) return `"${spec}" must be "host:container" or "host:container:ro"`;
+  const [host, container, mode] = parts as [string, string, string?];
+  if (!host) return 'the host path is empty';
+  if (!container.startsWith('/')) return `the container path "${container}" must be absolute`;
+  if (container.split('/').includes('..')) return `the container path "${container}" must not contain ".."`;
+  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') return `the mode "${mode}" must be "ro" or "rw"`;
+  return undefined;
+}
+
+export function parseMountSpec(label: string, spec: string): MountSpec {
+  const [host, container, mode] = spec.trim().split(':') as [string, string, string?];
+  return { label, host: host.trim(), container: container.trim().replace(/\/+$/, '') || '/', readOnly: mode === 'ro' };
+}
+
+function sortedUnique(values: unknown): string[] {
+  const list = Array.isArray(values) ? values.map((v) => String(v).trim()).filter(Boolean) : [];
+  return [...new Set(list)].sort();
+}
+
+function normalize(doc: Record<string, any>, options: ParseOptions): NormalizedManifest {
+  const runtime = doc.runtime ?? {};
+  const limits = runtime.resource_limits ?? {};
+  const mounts = Object.entries((doc.mounts ?? {}) as Record<string, string>)
+    .map(([label, spec]) => parseMountSpec(label, spec))
+    .sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  return {
+    manifest_version: 1,
+    base: { image: String(doc.base.image).trim() },
+    system: { packages: sortedUnique(doc.system?.packages) },
+    gui: { apps: sortedUnique(doc.gui?.apps) },
+    hardware: { gpu: doc.hardware?.gpu === true, audio: doc.hardware?.audio === true },
+    mounts,
+    runtime: {
+      backend: String(runtime.backend ?? options.defaultBackend ?? 'namespace').trim().toLowerCase(),
+      network_isolation: runtime.network_isolation === true,
+      resource_limits: {
+        ...(limits.cpu_shares !== undefined ? { cpu_shares: limits.cpu_shares } : {}),
+        ...(limits.memory_limit_mb !== undefined ? { memory_limit_mb: limits.memory_limit_mb } : {}),
+      },
+    },
+  };
+}
+
+function problemsError(problems: ManifestProblem[]): ManifestError {
+  const lines = problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.key}: ${p.message}`);
+  return new ManifestError('KP_MANIFEST_INVALID', problems.length === 1 ? `invalid manifest: ${lines[0]}` : `invalid manifest:\n  ${lines.join('\n  ')}`, {
+    hint: 'fix the manifest; see the manifest reference in docs/manifest.md',
+    data: { problems },
+  });
+}

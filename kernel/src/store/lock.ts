@@ -1,0 +1,108 @@
+/**
+ * The store lock: exclusive for mutations. flock(2) through native/'s addon, so the kernel
+ * releases it when the process dies — a killed command never blocks the next one. Without
+ * the addon (no C toolchain at install), a lock file holding the owner's pid is used and a
+ * lock whose owner is gone is taken over.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { StoreError } from '../errors.js';
+import type { StoreLayout } from './layout.js';
+
+type FlockFn = (fd: number, mode: 'exclusive' | 'shared' | 'unlock', wait: boolean) => boolean;
+
+let cachedFlock: FlockFn | null | undefined;
+function nativeFlock(): FlockFn | null {
+  if (cachedFlock !== undefined) return cachedFlock;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '../../../native/build/karapace_flock.node'), join(here, '../../native/build/karapace_flock.node')];
+  const require = createRequire(import.meta.url);
+  cachedFlock = null;
+  for (const file of candidates) {
+    try {
+      cachedFlock = (require(file) as { flock: FlockFn }).flock;
+      break;
+    } catch {
+      /* try the next location */
+    }
+  }
+  return cachedFlock;
+}
+
+export interface StoreLockHandle {
+  release(): void;
+}
+
+function lockBusy(layout: StoreLayout, holder?: string): StoreError {
+  return new StoreError('KP_STORE_LOCKED', `the store at ${layout.root} is locked by another karapace command${holder ? ` (pid ${holder})` : ''}`, {
+    hint: 'wait for it to finish and try again; the lock is released automatically when that process exits',
+    data: { holder },
+  });
+}
+
+export interface LockOptions {
+  /** Wait this long for the lock before failing (ms). 0 = fail at once. */
+  waitMs?: number;
+}
+
+export async function acquireStoreLock(layout: StoreLayout, options: LockOptions = {}): Promise<StoreLockHandle> {
+  mkdirSync(dirname(layout.lockFile), { recursive: true });
+  const deadline = Date.now() + (options.waitMs ?? 10_000);
+  const flock = nativeFlock();
+  if (flock) {
+    const fd = openSync(layout.lockFile, 'a+');
+    for (;;) {
+      if (flock(fd, 'exclusive', false)) {
+        writeFileSync(`${layout.lockFile}.owner`, String(process.pid));
+        return { release: () => { try { flock(fd, 'unlock', false); } finally { closeSync(fd); } } };
+      }
+      if (Date.now() >= deadline) {
+        closeSync(fd);
+        throw lockBusy(layout, safeRead(`${layout.lockFile}.owner`));
+      }
+      await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+    }
+  }
+  const pidFile = `${layout.lockFile}.pid`;
+  for (;;) {
+    try {
+      const fd = openSync(pidFile, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return { release: () => { try { if (safeRead(pidFile) === String(process.pid)) unlinkSync(pidFile); } catch { /* already gone */ } } };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = safeRead(pidFile);
+      if (holder && !isAlive(Number(holder))) {
+        try { unlinkSync(pidFile); } catch { /* raced with another taker */ }
+        continue;
+      }
+      if (Date.now() >= deadline) throw lockBusy(layout, holder);
+      await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+    }
+  }
+}
+
+function safeRead(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function hasNativeFlock(): boolean {
+  return nativeFlock() !== null;
+}

@@ -1,0 +1,120 @@
+/** Per-environment metadata (`metadata/<env_id>.json`) with an embedded checksum. */
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { StoreError } from '../errors.js';
+import { canonicalJson } from '../canonical-json.js';
+import { hashBytes } from '../hash.js';
+import type { LockFile } from '../lock/types.js';
+import type { NormalizedManifest } from '../manifest/types.js';
+import { writeFileAtomic } from './atomic.js';
+import { metadataPath, type StoreLayout } from './layout.js';
+
+export type EnvState = 'defined' | 'built' | 'running' | 'frozen' | 'archived';
+
+export interface SnapshotRef {
+  layer: string;
+  created_at: string;
+  message?: string;
+}
+
+export interface EnvMetadata {
+  env_id: string;
+  short_id: string;
+  name?: string;
+  state: EnvState;
+  backend: string;
+  manifest: NormalizedManifest;
+  lock: LockFile;
+  /** Absolute path of the manifest it was built from (informational). */
+  manifest_path: string;
+  /** Directory relative mounts resolve against. */
+  manifest_dir: string;
+  base: { reference: string; digest: string; rootfs: string; image_key?: string };
+  /** Layers applied below the upper dir, topmost first. */
+  layers: string[];
+  snapshots: SnapshotRef[];
+  created_at: string;
+  updated_at: string;
+  /** Plugins may keep data here, keyed by plugin name. */
+  extensions?: Record<string, unknown>;
+}
+
+interface StoredMetadata extends EnvMetadata {
+  checksum: string;
+}
+
+function checksumOf(meta: EnvMetadata): string {
+  const { checksum: _ignored, ...rest } = meta as StoredMetadata;
+  return hashBytes(canonicalJson(rest));
+}
+
+export async function writeMetadata(layout: StoreLayout, meta: EnvMetadata): Promise<void> {
+  const { checksum: _ignored, ...rest } = meta as StoredMetadata;
+  const stored: StoredMetadata = { ...rest, checksum: checksumOf(rest) };
+  await writeFileAtomic(metadataPath(layout, meta.env_id), JSON.stringify(stored, null, 2) + '\n');
+}
+
+export function corruptMetadata(path: string, why: string): StoreError {
+  return new StoreError('KP_STORE_METADATA_CORRUPT', `environment metadata ${path} is corrupt: ${why}`, {
+    hint: 'run `karapace verify-store`; rebuild the environment from its manifest or pull it again',
+    data: { path },
+  });
+}
+
+export function parseMetadata(text: string, path: string): EnvMetadata {
+  let parsed: StoredMetadata;
+  try {
+    parsed = JSON.parse(text) as StoredMetadata;
+  } catch {
+    throw corruptMetadata(path, 'not valid JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || typeof parsed.checksum !== 'string') throw corruptMetadata(path, 'no checksum');
+  const actual = checksumOf(parsed);
+  if (actual !== parsed.checksum) throw corruptMetadata(path, `checksum mismatch (recorded ${parsed.checksum.slice(0, 12)}…, computed ${actual.slice(0, 12)}…)`);
+  const { checksum: _c, ...meta } = parsed;
+  return meta;
+}
+
+export async function readMetadata(layout: StoreLayout, envId: string): Promise<EnvMetadata | undefined> {
+  const path = metadataPath(layout, envId);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return parseMetadata(text, path);
+}
+
+export async function removeMetadata(layout: StoreLayout, envId: string): Promise<void> {
+  await rm(metadataPath(layout, envId), { force: true });
+}
+
+export interface MetadataListing {
+  envs: EnvMetadata[];
+  /** Files that failed their checksum: reported, never used. */
+  corrupt: { path: string; error: StoreError }[];
+}
+
+export async function listMetadata(layout: StoreLayout): Promise<MetadataListing> {
+  let names: string[];
+  try {
+    names = await readdir(layout.metadata);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { envs: [], corrupt: [] };
+    throw err;
+  }
+  const envs: EnvMetadata[] = [];
+  const corrupt: MetadataListing['corrupt'] = [];
+  for (const name of names.sort()) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const path = `${layout.metadata}/${name}`;
+    try {
+      envs.push(parseMetadata(await readFile(path, 'utf8'), path));
+    } catch (err) {
+      if (err instanceof StoreError) corrupt.push({ path, error: err });
+      else throw err;
+    }
+  }
+  return { envs, corrupt };
+}

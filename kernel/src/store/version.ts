@@ -1,0 +1,43 @@
+/** The store format version file. Unknown versions are refused with guidance. */
+import { readFileSync } from 'node:fs';
+import { StoreError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+import type { StoreLayout } from './layout.js';
+
+export const STORE_FORMAT_VERSION = 1;
+
+export function readStoreVersion(layout: StoreLayout): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(layout.version, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const n = Number.parseInt(text.trim(), 10);
+  if (!Number.isInteger(n) || String(n) !== text.trim()) {
+    throw new StoreError('KP_STORE_VERSION_CORRUPT', `store version file ${layout.version} is corrupt (${JSON.stringify(text.slice(0, 20))})`, {
+      hint: `if this is a karapace store, write "${STORE_FORMAT_VERSION}" into it; otherwise point --store elsewhere`,
+    });
+  }
+  return n;
+}
+
+export function checkStoreVersion(layout: StoreLayout): void {
+  const v = readStoreVersion(layout);
+  if (v === undefined || v === STORE_FORMAT_VERSION) return;
+  throw new StoreError(
+    'KP_STORE_VERSION_UNSUPPORTED',
+    `store at ${layout.root} has format version ${v}; this karapace understands version ${STORE_FORMAT_VERSION}`,
+    {
+      hint: v > STORE_FORMAT_VERSION
+        ? 'upgrade karapace to a release that knows this store version'
+        : 'run `karapace migrate` to see how to migrate it',
+      data: { found: v, supported: STORE_FORMAT_VERSION },
+    },
+  );
+}
+
+export async function writeStoreVersion(layout: StoreLayout): Promise<void> {
+  await writeFileAtomic(layout.version, `${STORE_FORMAT_VERSION}\n`);
+}

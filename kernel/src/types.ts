@@ -1,0 +1,215 @@
+/**
+ * The data types that cross the kernel/plugin boundary. Third-party plugins are written
+ * against these (and Kernel's hooks) alone.
+ */
+import type { NormalizedManifest } from './manifest/types.js';
+import type { LockFile } from './lock/types.js';
+
+export type { NormalizedManifest, LockFile };
+
+/** Package managers the kernel knows by name; plugins may add others. */
+export type PackageManagerName = 'apt' | 'dnf' | 'zypper' | 'pacman' | 'apk' | 'mock' | (string & {});
+
+/** Asks the `resolve` hook for a base image. */
+export interface ResolveRequest {
+  /** The manifest's `[base] image`, as written (trimmed). */
+  image: string;
+  /** A digest the base must have (from the lock under `--locked`, or a pinned reference). */
+  expectedDigest?: string;
+  /** Forbid downloads (`--offline`). */
+  offline: boolean;
+  /** Directory for the image cache (`<root>/images`). Resolvers own the keys below it. */
+  imagesDir: string;
+  /** Directory for temporary work (`<root>/store/staging`), on the same filesystem. */
+  stagingDir: string;
+  /** Directory of the manifest, for relative paths. */
+  manifestDir: string;
+}
+
+/** What a resolver returns: an extracted rootfs in the image cache. */
+export interface ResolvedBase {
+  /** The reference as the user wrote it. */
+  reference: string;
+  /** Where it was fetched from (URL, path, registry digest reference). */
+  source: string;
+  /** blake3 of the canonical tree walk of the rootfs. */
+  digest: string;
+  /** Absolute path of the extracted root filesystem (read-only lower layer). */
+  rootfs: string;
+  /** Package manager detected in the rootfs. */
+  packageManager: PackageManagerName;
+  /** Name of the resolver plugin that answered. */
+  resolver: string;
+}
+
+/** A package with the exact version installed. */
+export interface ResolvedPackage {
+  name: string;
+  version: string;
+}
+
+/** On-disk locations of one environment. */
+export interface EnvPaths {
+  /** `<root>/env/<env_id>` (or a staging directory while building). */
+  dir: string;
+  /** Overlay upper directory: every write inside the environment lands here. */
+  upper: string;
+  /** Overlay work directory (same filesystem as upper). */
+  work: string;
+  /** Runtime files: pid records, mount points, bundles. */
+  runtime: string;
+}
+
+/** Everything a backend needs to know about an environment. */
+export interface EnvHandle {
+  envId: string;
+  shortId: string;
+  name?: string;
+  paths: EnvPaths;
+  /** Read-only lower directories, topmost first (the base rootfs last). */
+  lowerDirs: string[];
+  manifest: NormalizedManifest;
+  lock: LockFile;
+  backend: string;
+  /** Directory the manifest lives in: relative mount paths resolve against it. */
+  manifestDir: string;
+}
+
+export type SpawnPurpose = 'install' | 'exec' | 'enter';
+
+/** Asks the `mount` hook to prepare an environment's root. */
+export interface MountRequest {
+  backend: string;
+  env: EnvHandle;
+  purpose: SpawnPurpose;
+}
+
+/** A prepared root, handed back to `spawn`. Backends put their own data in `data`. */
+export interface MountPlan {
+  backend: string;
+  /** Path of the merged root on the host, when the backend materialises one. */
+  root?: string;
+  data?: unknown;
+  /** Undo whatever mount did (called after spawn returns). */
+  release?(): Promise<void>;
+}
+
+/** Asks the `spawn` hook to run a process inside an environment. */
+export interface SpawnRequest {
+  backend: string;
+  env: EnvHandle;
+  mount: MountPlan;
+  purpose: SpawnPurpose;
+  argv: string[];
+  /** `root` for package installs; `invoker` = the calling user's uid/gid/name/home. */
+  user: 'root' | 'invoker';
+  /** `inherit` streams the CLI's stdio; `capture` collects stdout/stderr. */
+  stdio: 'inherit' | 'capture';
+  /** Allocate/keep a terminal (enter). */
+  tty: boolean;
+  /** Environment variables after the security policy's allow/deny lists. */
+  environment: Record<string, string>;
+  cwd?: string;
+  /** Whether the process may reach the network (false for isolated envs and --offline). */
+  network: boolean;
+}
+
+export interface SpawnResult {
+  /** The command's exit status; 128+n when killed by signal n. */
+  exitCode: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+export type RunState = 'running' | 'stopped';
+
+/** Asks a package-manager adapter (the `install` hook) to install into an environment. */
+export interface InstallRequest {
+  packageManager: PackageManagerName;
+  env: EnvHandle;
+  packages: string[];
+  /** Exact versions to install (under `--locked`), by package name. */
+  pinned?: Record<string, string>;
+  offline: boolean;
+  /** Runs a command in the environment as container root, through the env's backend. */
+  run(argv: string[], options?: { capture?: boolean; environment?: Record<string, string> }): Promise<SpawnResult>;
+}
+
+export interface InstallResult {
+  /** Exact versions of the requested packages as installed. */
+  packages: ResolvedPackage[];
+}
+
+export interface LockContext {
+  manifest: NormalizedManifest;
+  base: ResolvedBase;
+  env: EnvHandle;
+}
+
+export interface PackRequest {
+  /** Directory to pack (an overlay upper dir or a rootfs). */
+  dir: string;
+  kind: LayerKind;
+  parent?: string;
+}
+
+export type LayerKind = 'base' | 'dependency' | 'policy' | 'snapshot';
+
+/** A layer manifest (`store/layers/<hash>.json`). */
+export interface LayerRecord {
+  hash: string;
+  kind: LayerKind;
+  parent?: string;
+  /** Object hash of the layer tar. */
+  object: string;
+  size: number;
+  entries: number;
+  created_at: string;
+  message?: string;
+}
+
+export interface CommitContext {
+  env: EnvHandle;
+}
+
+/** Something GC may delete; a `keep` tap returning true vetoes it. */
+export interface GcCandidate {
+  kind: 'object' | 'layer' | 'env' | 'image' | (string & {});
+  id: string;
+  path: string;
+}
+
+export interface GcContext {
+  dryRun: boolean;
+  /** Roots plugins add (object/layer hashes, image keys) that must survive. */
+  roots: Set<string>;
+  /** Plugins append what they removed (or would remove, in a dry run). */
+  removed: GcCandidate[];
+  imagesDir: string;
+  /** True once SIGINT/SIGTERM arrived: stop at the next safe point. */
+  interrupted(): boolean;
+}
+
+export type ProgressEvent =
+  | { kind: 'start'; task: string; label: string; total?: number }
+  | { kind: 'advance'; task: string; done: number; total?: number }
+  | { kind: 'end'; task: string; ok: boolean; message?: string }
+  | { kind: 'log'; level: 'debug' | 'info' | 'warn'; message: string };
+
+export type DoctorStatus = 'ok' | 'warn' | 'fail';
+
+export interface DoctorCheck {
+  id: string;
+  title: string;
+  status: DoctorStatus;
+  detail?: string;
+  /** How to fix it, when not ok. */
+  fix?: string;
+  /** A failed required check makes doctor exit non-zero. */
+  required: boolean;
+  plugin?: string;
+}
+
+export interface DoctorReport {
+  checks: DoctorCheck[];
+}
