@@ -1,0 +1,38 @@
+import { Command, Option } from 'clipanion';
+import { build } from '@karapace/kernel';
+import { BaseCommand } from '../base-command.js';
+
+export class BuildCommand extends BaseCommand {
+  static override paths = [['build']];
+  static override usage = Command.Usage({
+    description: 'Build an environment from a manifest',
+    details: 'Resolves the base image, installs the packages, writes `karapace.lock` next to the manifest and stores the environment under its env_id. Building an unchanged manifest again is instant.',
+    examples: [
+      ['Build ./karapace.toml', '$0 build'],
+      ['Build and name it', '$0 build ./dev/karapace.toml --name dev'],
+      ['Build exactly what the lock pins', '$0 build --locked'],
+    ],
+  });
+
+  manifest = Option.String({ required: false, name: 'manifest' });
+  name = Option.String('--name', { description: 'Name the environment (letters, digits, _ and -)' });
+  locked = Option.Boolean('--locked', false, { description: 'Refuse to build when the manifest drifted from karapace.lock; install its exact versions' });
+  offline = Option.Boolean('--offline', false, { description: 'Forbid downloads and container networking' });
+  requirePinnedImage = Option.Boolean('--require-pinned-image', false, { description: 'Refuse a base image that is not pinned by digest' });
+
+  async run(): Promise<number> {
+    const engine = await this.engine();
+    const result = await build(engine, {
+      manifest: this.manifest, name: this.name, locked: this.locked, offline: this.offline, requirePinnedImage: this.requirePinnedImage,
+    });
+    this.reporter.result(result, () =>
+      [
+        `${result.cached ? 'up to date' : 'built'}: ${result.env_id}`,
+        `short_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}`,
+        `base: ${result.base.image}  packages: ${result.packages.length}  backend: ${result.backend}`,
+        `lock: ${result.lock_path}`,
+      ].join('\n'),
+    );
+    return 0;
+  }
+}

@@ -1,0 +1,22 @@
+import { Command, Option } from 'clipanion';
+import { enterEnv, UsageError } from '@karapace/kernel';
+import { BaseCommand } from '../base-command.js';
+
+export class EnterCommand extends BaseCommand {
+  static override paths = [['enter']];
+  static override usage = Command.Usage({
+    description: 'Enter an environment with an interactive shell',
+    examples: [['Enter by name', '$0 enter dev'], ['Run a command with a terminal', '$0 enter dev -- htop']],
+  });
+
+  env = Option.String({ name: 'env' });
+  command = Option.Rest({ name: 'command' });
+
+  async run(): Promise<number> {
+    if (this.json) throw new UsageError('KP_ENTER_JSON', '`enter` is interactive and has no JSON output', { hint: 'use `karapace exec --json` to capture output' });
+    const engine = await this.engine();
+    const argv = this.command[0] === '--' ? this.command.slice(1) : this.command;
+    const result = await enterEnv(engine, this.env, argv);
+    return result.exitCode;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * All output goes through here: human text, or exactly one JSON document on stdout with
+ * `--json` (errors as one JSON document on stderr). Progress is lines on stderr (bars on a
+ * TTY), and JSON lines on stderr with `--json`.
+ */
+import type { Writable } from 'node:stream';
+import type { KarapaceError, Logger, ProgressEvent } from '@karapace/kernel';
+
+export class Reporter {
+  constructor(
+    private readonly stdout: Writable,
+    private readonly stderr: Writable,
+    readonly json: boolean,
+  ) {}
+
+  /** The command's result: `text` for humans, `data` for --json. */
+  result(data: unknown, text: () => string): void {
+    if (this.json) this.stdout.write(JSON.stringify(data, null, 2) + '\n');
+    else {
+      const out = text();
+      if (out) this.stdout.write(out.endsWith('\n') ? out : out + '\n');
+    }
+  }
+
+  info(message: string): void {
+    if (!this.json) this.stderr.write(message + '\n');
+  }
+
+  error(err: KarapaceError, trace: boolean): void {
+    if (this.json) {
+      this.stderr.write(JSON.stringify(err.toJSON()) + '\n');
+      return;
+    }
+    let text = `error: ${err.message}\n`;
+    if (err.hint) text += `hint: ${err.hint}\n`;
+    if (trace && err.stack) text += `${err.stack}\n`;
+    if (trace && err.cause instanceof Error && err.cause.stack) text += `caused by: ${err.cause.stack}\n`;
+    this.stderr.write(text);
+  }
+
+  progress(event: ProgressEvent, logger: Logger): void {
+    if (this.json) {
+      this.stderr.write(JSON.stringify({ progress: event }) + '\n');
+      return;
+    }
+    switch (event.kind) {
+      case 'log':
+        logger[event.level](event.message);
+        break;
+      case 'start':
+        this.stderr.write(`${event.label}…\n`);
+        break;
+      case 'end':
+        if (!event.ok && event.message) this.stderr.write(`failed: ${event.message}\n`);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** A plain text table (no dependencies). */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(headers), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,92 @@
+/**
+ * The mock backend. It does NOT isolate anything: commands run on the host, as the
+ * invoking user, with the environment's upper dir as working directory and the filtered
+ * environment variables. It records a pid file while a command runs so stop/status work.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import type { Backend, EnvHandle, MountPlan, MountRequest, RunState, SpawnRequest, SpawnResult } from '@karapace/kernel';
+
+function pidFile(env: EnvHandle): string {
+  return join(env.paths.runtime, 'mock.pid');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readPid(env: EnvHandle): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(env), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const mockBackend: Backend = {
+  name: 'mock',
+  async mount(request: MountRequest): Promise<MountPlan> {
+    mkdirSync(request.env.paths.upper, { recursive: true });
+    return { backend: 'mock', root: request.env.paths.upper };
+  },
+  spawn(request: SpawnRequest): Promise<SpawnResult> {
+    return new Promise((resolve, reject) => {
+      const capture = request.stdio === 'capture';
+      const child = spawn(request.argv[0]!, request.argv.slice(1), {
+        cwd: request.mount.root ?? request.env.paths.upper,
+        env: request.environment,
+        stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout?.on('data', (c: Buffer) => out.push(c));
+      child.stderr?.on('data', (c: Buffer) => err.push(c));
+      // Forward termination signals so `kill <karapace pid>` reaches the command.
+      const forward = (sig: NodeJS.Signals) => child.kill(sig);
+      const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'];
+      for (const s of signals) process.on(s, forward);
+      const cleanup = () => {
+        for (const s of signals) process.off(s, forward);
+        rmSync(pidFile(request.env), { force: true });
+      };
+      child.on('spawn', () => {
+        mkdirSync(request.env.paths.runtime, { recursive: true });
+        writeFileSync(pidFile(request.env), String(child.pid));
+      });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        cleanup();
+        if (e.code === 'ENOENT') resolve({ exitCode: 127, stderr: `${request.argv[0]}: command not found\n` });
+        else if (e.code === 'EACCES') resolve({ exitCode: 126, stderr: `${request.argv[0]}: permission denied\n` });
+        else reject(e);
+      });
+      child.on('close', (code, signal) => {
+        cleanup();
+        const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+        resolve({
+          exitCode,
+          ...(capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}),
+        });
+      });
+    });
+  },
+  async stop(env: EnvHandle, timeoutMs: number): Promise<boolean> {
+    const pid = readPid(env);
+    if (!pid) return true;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + timeoutMs;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    return true;
+  },
+  async status(env: EnvHandle): Promise<RunState> {
+    return readPid(env) ? 'running' : 'stopped';
+  },
+};
