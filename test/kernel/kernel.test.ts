@@ -1,0 +1,94 @@
+import test from 'ava';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kernel, PluginError, applyPlugin, importPlugin, silentLogger, definePlugin, type MountRequest } from '@karapace/kernel';
+
+function kernel(): Kernel {
+  return new Kernel({ config: {}, storeRoot: '/nonexistent', logger: silentLogger });
+}
+
+test('hooks are a fixed, frozen set', (t) => {
+  const k = kernel();
+  t.true(Object.isFrozen(k.hooks));
+  t.deepEqual(Object.keys(k.hooks), ['resolve', 'install', 'lock', 'pack', 'mount', 'spawn', 'stop', 'status', 'commit', 'destroy', 'gc', 'keep', 'remote', 'progress', 'doctor']);
+});
+
+test('an exception in a tap names the plugin and the hook', async (t) => {
+  const k = kernel();
+  await applyPlugin(k, definePlugin({
+    name: 'broken-resolver',
+    apply(kernel) {
+      kernel.hooks.resolve.tapPromise('broken-resolver', async () => { throw new Error('boom'); });
+    },
+  }));
+  const err = await t.throwsAsync(k.hooks.resolve.promise({ image: 'x', offline: false, imagesDir: '/', stagingDir: '/', manifestDir: '/' }), { instanceOf: PluginError });
+  t.is(err!.message, 'plugin "broken-resolver" failed in hook "resolve": boom');
+  t.deepEqual(err!.data, { plugin: 'broken-resolver', hook: 'resolve' });
+});
+
+test('sync and callback taps are wrapped too', async (t) => {
+  const k = kernel();
+  await applyPlugin(k, definePlugin({ name: 'p', apply(kernel) {
+    kernel.hooks.keep.tap('p', () => { throw new Error('no'); });
+    kernel.hooks.gc.tapAsync('p', (_ctx, cb) => cb(new Error('cb-fail')));
+  } }));
+  t.throws(() => k.hooks.keep.call({ kind: 'object', id: 'x', path: '/x' }), { message: 'plugin "p" failed in hook "keep": no' });
+  await t.throwsAsync(k.hooks.gc.promise({ dryRun: true, roots: new Set(), removed: [], imagesDir: '/', interrupted: () => false }), { message: 'plugin "p" failed in hook "gc": cb-fail' });
+});
+
+test('registerBackend answers mount/spawn only for its own name', async (t) => {
+  const k = kernel();
+  k.registerBackend({
+    name: 'echo',
+    mount: async () => ({ backend: 'echo' }),
+    spawn: async (req) => ({ exitCode: req.argv.length }),
+  });
+  const env = { backend: 'echo' } as MountRequest['env'];
+  t.deepEqual(await k.hooks.mount.promise({ backend: 'echo', env, purpose: 'exec' }), { backend: 'echo' });
+  t.is(await k.hooks.mount.promise({ backend: 'other', env, purpose: 'exec' }), undefined);
+  t.deepEqual(k.backends, ['echo']);
+});
+
+test('a plugin that throws in apply is an error naming it', async (t) => {
+  const k = kernel();
+  const err = await t.throwsAsync(applyPlugin(k, definePlugin({ name: 'thrower', apply() { throw new Error('bad setup'); } })), { instanceOf: PluginError });
+  t.is(err!.code, 'KP_PLUGIN_APPLY_FAILED');
+  t.regex(err!.message, /plugin "thrower" threw while loading: bad setup/);
+});
+
+test('plugin options are validated before apply', async (t) => {
+  const k = kernel();
+  let applied = false;
+  const plugin = definePlugin<{ level?: number }>({
+    name: 'opts',
+    validateOptions: (o) => (typeof (o as { level?: unknown }).level === 'number' ? undefined : '"level" must be a number'),
+    apply() { applied = true; },
+  });
+  await t.throwsAsync(applyPlugin(k, plugin as never, { level: 'x' }), { message: /plugin "opts": invalid options: "level" must be a number/ });
+  t.false(applied);
+  await applyPlugin(k, plugin as never, { level: 1 });
+  t.true(applied);
+  t.deepEqual(k.plugins, ['opts']);
+});
+
+test('importPlugin: missing module, missing path and a module without a plugin are clear errors', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-plugin-'));
+  const e1 = await t.throwsAsync(importPlugin('karapace-plugin-does-not-exist', dir), { instanceOf: PluginError });
+  t.is(e1!.code, 'KP_PLUGIN_NOT_FOUND');
+  t.regex(e1!.message, /karapace-plugin-does-not-exist/);
+  t.regex(e1!.hint!, /npm install karapace-plugin-does-not-exist/);
+  const e2 = await t.throwsAsync(importPlugin('./nope.mjs', dir), { instanceOf: PluginError });
+  t.is(e2!.code, 'KP_PLUGIN_NOT_FOUND');
+  writeFileSync(join(dir, 'empty.mjs'), 'export const x = 1;\n');
+  const e3 = await t.throwsAsync(importPlugin('./empty.mjs', dir), { instanceOf: PluginError });
+  t.is(e3!.code, 'KP_PLUGIN_INVALID');
+  writeFileSync(join(dir, 'syntax.mjs'), 'export default {\n');
+  const e4 = await t.throwsAsync(importPlugin('./syntax.mjs', dir), { instanceOf: PluginError });
+  t.is(e4!.code, 'KP_PLUGIN_LOAD_FAILED');
+  mkdirSync(join(dir, 'node_modules', 'kp-good'), { recursive: true });
+  writeFileSync(join(dir, 'node_modules', 'kp-good', 'package.json'), JSON.stringify({ name: 'kp-good', type: 'module', main: 'index.js' }));
+  writeFileSync(join(dir, 'node_modules', 'kp-good', 'index.js'), 'export default { name: "good", apply() {} };\n');
+  const good = await importPlugin('kp-good', dir);
+  t.is(good.name, 'good');
+});
