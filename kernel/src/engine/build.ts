@@ -23,7 +23,7 @@ import type { EnvHandle, ResolvedBase, ResolvedPackage } from '../types.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
 import { envPaths } from './handle.js';
-import { runInEnv } from './run.js';
+import { mountEnv, runInEnv } from './run.js';
 
 export interface BuildOptions {
   /** Path of karapace.toml (or its directory). Default: ./karapace.toml */
@@ -195,7 +195,12 @@ async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifes
 async function installPackages(
   engine: Engine, handle: EnvHandle, base: ResolvedBase, manifest: NormalizedManifest, options: BuildOptions, lock?: LockFile,
 ): Promise<ResolvedPackage[]> {
-  if (manifest.system.packages.length === 0) return [];
+  if (manifest.system.packages.length === 0) {
+    // Nothing to install, but the backend must exist: ask it to prepare the root once.
+    const plan = await mountEnv(engine.kernel, handle, 'install');
+    await plan.release?.();
+    return [];
+  }
   const pinned = options.locked && lock ? Object.fromEntries(lock.resolved_packages.map((p) => [p.name, p.version])) : undefined;
   const installed = await engine.kernel.hooks.install.promise({
     packageManager: base.packageManager,
