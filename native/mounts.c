@@ -260,7 +260,7 @@ static void mount_proc(void)
         bind_mount(OLDROOT "/proc", NEWROOT "/proc", 0);
 }
 
-static void mount_dev(bool tty)
+static void mount_dev(const char *tty_name)
 {
     static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
     if (mkdir(NEWROOT "/dev", 0755) < 0 && errno != EEXIST)
@@ -295,7 +295,6 @@ static void mount_dev(bool tty)
     }
     /* The caller's terminal is on the host's devpts; expose it as
      * /dev/console so ttyname(3) finds a name for it. */
-    char *tty_name = tty ? ttyname(0) : NULL;
     if (tty_name) {
         autofree char *src = xasprintf(OLDROOT "%s", tty_name);
         int fd = open(NEWROOT "/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
@@ -382,7 +381,7 @@ static void apply_op(const struct plan *p, int i)
 void mounts_setup_tree(const struct plan *p)
 {
     mount_proc();
-    mount_dev(p->tty);
+    mount_dev(p->tty_name);
     mount_sys(p->unshare_net);
     for (int i = 0; i < p->n_ops; i++)
         apply_op(p, i);

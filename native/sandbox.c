@@ -258,6 +258,8 @@ static void validate(struct plan *p)
     }
     /* Only take over the terminal when we are its foreground job. */
     p->tty = isatty(0) && tcgetpgrp(0) == getpgrp();
+    if (p->tty && ttyname(0))
+        p->tty_name = xstrdup(ttyname(0));
     if (p->json_status_fd >= 0 && fcntl(p->json_status_fd, F_SETFD, FD_CLOEXEC) < 0)
         die_with_error("--json-status-fd");
 }

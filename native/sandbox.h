@@ -60,6 +60,7 @@ struct plan {
     /* namespaces and process */
     bool unshare_net, fake_chown, clearenv, new_session;
     bool tty;                         /* stdin is our controlling terminal, in the foreground */
+    const char *tty_name;             /* its host path (/dev/pts/N), if any */
     const char *hostname, *chdir, *pid_file;
     int json_status_fd;
     char *const *argv;                /* the command */
