@@ -84,22 +84,38 @@ static void close_sources(const struct plan *p)
         close(rootfs_fd);
 }
 
-static void set_attr(const char *path, uint64_t set, bool recursive)
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_SYMLINKS 0x00000010
+#endif
+
+static void set_attr(int dfd, const char *path, int flags, uint64_t set)
 {
     struct mount_attr attr = {.attr_set = set};
-    if (syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr,
-                sizeof attr) < 0)
+    if (syscall(SYS_mount_setattr, dfd, path, flags | AT_RECURSIVE, &attr, sizeof attr) < 0)
         die_with_error("mount_setattr %s", path);
 }
 
+/* Recursive bind of src on dest with extra mount attributes (read-only,
+ * nodev, ...). The copy is made and adjusted detached (open_tree), then
+ * attached: dest may be a /proc/self/fd path, which would not name the new
+ * mount afterwards. Recursive because a non-recursive bind of a tree with
+ * locked submounts is refused inside a user namespace. */
 static void bind_mount(const char *src, const char *dest, uint64_t attrs)
 {
-    /* MS_REC: a non-recursive bind of a tree with locked submounts is refused
-     * inside a user namespace. */
-    if (mount(src, dest, NULL, MS_BIND | MS_REC, NULL) < 0)
-        die_with_error("bind %s on %s", src, dest);
+    autoclose int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
+                                      OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+    if (tree < 0)
+        die_with_error("bind %s: open_tree", src);
     if (attrs)
-        set_attr(dest, attrs, true);
+        set_attr(tree, "", AT_EMPTY_PATH, attrs);
+    /* T_SYMLINKS: follow /proc/self/fd/N magic links, as mount(2) does. */
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dest,
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
+        die_with_error("bind %s on %s", src, dest);
 }
 
 /* Turn a relative path (no leading '/') below `rootfd` into an O_PATH fd,

@@ -156,7 +156,7 @@ static void parse_args(struct plan *p, int argc, char **argv)
             if (p->rootfs)
                 die("only one --rootfs/--ro-rootfs");
             p->rootfs = need(&a, i++, 1, o);
-            p->ro_rootfs = o[2] == 'r' && o[3] == 'o';
+            p->ro_rootfs = strcmp(o, "--ro-rootfs") == 0;
         } else if (strcmp(o, "--bind") == 0 || strcmp(o, "--ro-bind") == 0 ||
                    strcmp(o, "--dev-bind") == 0 || strcmp(o, "--file-from") == 0 ||
                    strcmp(o, "--symlink") == 0) {
@@ -314,6 +314,12 @@ static void __attribute__((noreturn)) exec_command(const struct plan *p)
 /* The sandbox's pid 1, from clone to supervising the command. */
 static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd)
 {
+    /* No-new-privs first: nothing run inside can gain privileges through
+     * setuid binaries or file capabilities; also required for seccomp. Set
+     * here, not in the launcher, which still has to exec the setuid
+     * newuidmap/newgidmap. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        die_with_error("prctl(NO_NEW_PRIVS)");
     /* If the launcher dies, take the whole sandbox with us. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         die_with_error("prctl(PDEATHSIG)");
@@ -398,11 +404,6 @@ int main(int argc, char **argv)
      * namespace exists. */
     parse_args(p, argc, argv);
     validate(p);
-
-    /* No-new-privs: nothing run inside can gain privileges through setuid
-     * binaries or file capabilities; also required for seccomp. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        die_with_error("prctl(NO_NEW_PRIVS)");
 
     /* Signals to forward are blocked from now on and read from a signalfd,
      * so none is lost between clone and supervise(). */
