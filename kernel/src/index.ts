@@ -33,3 +33,4 @@ export { findEnv, checkName, ensureNameFree, NAME_PATTERN } from './engine/find.
 export { handleFor, envPaths } from './engine/handle.js';
 export { runInEnv, mountEnv, type RunOptions } from './engine/run.js';
 export * from './engine/lifecycle.js';
+export * from './layers/index.js';

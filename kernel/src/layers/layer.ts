@@ -1,0 +1,121 @@
+/**
+ * Layer records (`store/layers/<hash>.json`): a layer is a tar object plus its kind and
+ * parent. Its hash is blake3 over those identity fields, so the same tree committed on
+ * the same parent is the same layer everywhere.
+ */
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StoreError } from '../errors.js';
+import { canonicalJson } from '../canonical-json.js';
+import { hashBytes, isHash, StreamHasher } from '../hash.js';
+import { fsyncDir, tempPathFor, writeFileAtomic } from '../store/atomic.js';
+import { objectPath, type StoreLayout } from '../store/layout.js';
+import { hasObject, readObjectVerified } from '../store/objects.js';
+import type { LayerKind, LayerRecord } from '../types.js';
+import { packTree, type PackStats } from './pack.js';
+import { unpackTarStream, type UnpackOptions, type UnpackStats } from './unpack.js';
+
+export function layerPath(layout: StoreLayout, hash: string): string {
+  return join(layout.layers, `${hash}.json`);
+}
+
+export function layerHash(fields: { kind: LayerKind; object: string; parent?: string }): string {
+  return hashBytes(canonicalJson({ kind: fields.kind, object: fields.object, ...(fields.parent ? { parent: fields.parent } : {}) }));
+}
+
+export interface PackLayerOptions {
+  kind: LayerKind;
+  parent?: string;
+  message?: string;
+}
+
+/**
+ * Packs `dir` into the object store, hashing as the tar streams to disk (never held in
+ * memory), then writes the layer record. Durable when it resolves.
+ */
+export async function packLayer(layout: StoreLayout, dir: string, options: PackLayerOptions): Promise<LayerRecord> {
+  await mkdir(layout.staging, { recursive: true });
+  const tmp = tempPathFor(join(layout.staging, 'layer.tar'));
+  const hasher = new StreamHasher();
+  const stats: PackStats = { entries: 0, contentBytes: 0 };
+  let object: string;
+  try {
+    const handle = await open(tmp, 'wx', 0o444);
+    try {
+      for await (const chunk of packTree(dir, { reuseBuffers: true, stats })) {
+        hasher.update(chunk);
+        let off = 0;
+        while (off < chunk.length) off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    object = hasher.digest();
+    const path = objectPath(layout, object);
+    if (await hasObject(layout, object)) await rm(tmp, { force: true });
+    else {
+      await mkdir(dirname(path), { recursive: true });
+      await rename(tmp, path);
+      await fsyncDir(dirname(path));
+    }
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const hash = layerHash({ kind: options.kind, object, parent: options.parent });
+  const existing = await readLayer(layout, hash).catch(() => undefined);
+  if (existing) return existing;
+  const record: LayerRecord = {
+    hash, kind: options.kind, ...(options.parent ? { parent: options.parent } : {}), object,
+    size: hasher.size, entries: stats.entries, created_at: new Date().toISOString(), ...(options.message ? { message: options.message } : {}),
+  };
+  await writeFileAtomic(layerPath(layout, hash), JSON.stringify(record, null, 2) + '\n');
+  return record;
+}
+
+export function corruptLayer(path: string, why: string): StoreError {
+  return new StoreError('KP_STORE_LAYER_CORRUPT', `layer record ${path} is corrupt: ${why}`, {
+    hint: 'run `karapace verify-store` to list every damaged item; pull the environment again from a remote',
+    data: { path },
+  });
+}
+
+/** Reads and checks a layer record (its hash must match its identity fields). */
+export async function readLayer(layout: StoreLayout, hash: string): Promise<LayerRecord> {
+  if (!isHash(hash)) throw new StoreError('KP_LAYER_INVALID_ID', `"${hash}" is not a layer hash`, { hint: 'layer ids are 64 hex characters' });
+  const path = layerPath(layout, hash);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new StoreError('KP_STORE_LAYER_MISSING', `layer ${hash} is missing (${path})`, {
+        hint: 'run `karapace verify-store`; pull the environment again if it was pushed',
+        data: { hash, path },
+      });
+    }
+    throw err;
+  }
+  let record: LayerRecord;
+  try {
+    record = JSON.parse(text) as LayerRecord;
+  } catch {
+    throw corruptLayer(path, 'not valid JSON');
+  }
+  if (!record || typeof record !== 'object' || !isHash(String(record.object))) throw corruptLayer(path, 'no object hash');
+  if (record.hash !== hash || layerHash(record) !== hash) throw corruptLayer(path, 'its hash does not match its content');
+  return record;
+}
+
+/** Unpacks a stored layer, verifying the tar object's hash as it is read. */
+export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
+  const record = await readLayer(layout, hash);
+  if (!(await hasObject(layout, record.object))) {
+    throw new StoreError('KP_STORE_OBJECT_MISSING', `the tar object ${record.object} of layer ${hash} is missing`, {
+      hint: 'run `karapace verify-store`; pull the environment again if it was pushed',
+      data: { hash, object: record.object },
+    });
+  }
+  return unpackTarStream(readObjectVerified(layout, record.object), targetDir, options);
+}

@@ -1,0 +1,109 @@
+/**
+ * The tar codec pieces we use from tar-stream (its ustar header encoder/decoder), plus a
+ * binary-safe PAX record codec: tar-stream's own PAX codec decodes values as UTF-8, which
+ * mangles binary xattrs such as `security.capability`.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { StoreError } from '../errors.js';
+
+export type TarEntryType =
+  | 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo'
+  | 'contiguous-file' | 'pax-header' | 'pax-global-header' | 'gnu-long-path' | 'gnu-long-link-path';
+
+export interface UstarHeader {
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: Date;
+  type: TarEntryType | null;
+  linkname: string | null;
+  uname?: string;
+  gname?: string;
+  devmajor: number;
+  devminor: number;
+}
+
+interface HeaderCodec {
+  encode(header: UstarHeader): Buffer | null;
+  decode(block: Buffer, filenameEncoding: string, allowUnknownFormat: boolean): UstarHeader | null;
+}
+
+const require = createRequire(import.meta.url);
+/** tar-stream's header module (not in its `exports` map, so loaded by file path). */
+export const headerCodec: HeaderCodec = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as HeaderCodec;
+
+export const BLOCK = 512;
+export const EPOCH = new Date(0);
+/** The largest id a ustar header holds (7 octal digits); larger ids go into PAX. */
+export const USTAR_MAX_ID = 0o7777777;
+/** PAX headers above this are refused: real ones are a few hundred bytes. */
+export const MAX_PAX_BYTES = 1 << 20;
+export const MAX_PATH_BYTES = 4096;
+export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_MARKER = '.wh..wh..opq';
+
+export function padding(size: number): number {
+  const rem = size % BLOCK;
+  return rem === 0 ? 0 : BLOCK - rem;
+}
+
+/** One PAX record: "<len> <key>=<value>\n", where len counts its own digits. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+export function encodePax(records: [string, Buffer][]): Buffer {
+  return Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
+}
+
+/** Decodes PAX records keeping values as bytes. */
+export function decodePax(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let off = 0;
+  while (off < buf.length) {
+    if (buf[off] === 0) break;
+    const space = buf.indexOf(0x20, off);
+    if (space < 0 || space - off > 10) throw badTar('malformed PAX record (no length)');
+    const len = Number.parseInt(buf.subarray(off, space).toString('latin1'), 10);
+    if (!Number.isInteger(len) || len <= space - off + 1 || off + len > buf.length) throw badTar('malformed PAX record (bad length)');
+    const record = buf.subarray(space + 1, off + len - 1);
+    if (buf[off + len - 1] !== 0x0a) throw badTar('malformed PAX record (no newline)');
+    const eq = record.indexOf(0x3d);
+    if (eq < 0) throw badTar('malformed PAX record (no "=")');
+    out.set(record.subarray(0, eq).toString('utf8'), Buffer.from(record.subarray(eq + 1)));
+    off += len;
+  }
+  return out;
+}
+
+export function badTar(why: string, data?: Record<string, unknown>): StoreError {
+  return new StoreError('KP_LAYER_REJECTED', `layer rejected: ${why}`, {
+    hint: 'the archive is malformed or hostile; nothing was written outside the target directory — get the layer from a trusted source',
+    data,
+  });
+}
+
+/**
+ * Normalises an entry path to a relative, slash-separated form, refusing what could
+ * leave the target: absolute paths, `..` components, NUL bytes, overlong names.
+ */
+export function safeEntryPath(raw: string): string {
+  if (raw.includes('\0')) throw badTar(`entry name contains a NUL byte`, { name: raw });
+  if (Buffer.byteLength(raw) > MAX_PATH_BYTES) throw badTar(`entry name longer than ${MAX_PATH_BYTES} bytes`);
+  if (raw.startsWith('/')) throw badTar(`absolute path "${raw}"`, { name: raw });
+  const parts: string[] = [];
+  for (const part of raw.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw badTar(`path "${raw}" contains ".."`, { name: raw });
+    parts.push(part);
+  }
+  return parts.join('/');
+}

@@ -1,0 +1,303 @@
+/**
+ * Unpacking a tar into a directory, refusing anything that could write outside it:
+ * absolute paths, `..`, entries whose parent is a symlink (planted by an earlier entry or
+ * already there), hardlinks to paths outside or to directories, oversized headers.
+ * Overlay markers are either applied (OCI image flattening) or recreated as overlayfs
+ * whiteouts and opaque xattrs (restoring an upper dir).
+ */
+import {
+  closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
+  rmSync, symlinkSync, chmodSync, unlinkSync, writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import {
+  BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePax, headerCodec, padding, safeEntryPath,
+  type UstarHeader,
+} from './tar-format.js';
+import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
+
+export interface UnpackOptions {
+  /** `apply`: delete what `.wh.` markers name (flattening OCI layers). `overlay`: recreate overlayfs whiteouts. */
+  whiteouts: 'apply' | 'overlay';
+  /** Set owners from the archive. Default: only when running as root. */
+  owners?: boolean;
+}
+
+export interface UnpackStats {
+  entries: number;
+  bytes: number;
+  /** Entries that could not be recreated here (device nodes, privileged xattrs), with why. */
+  warnings: string[];
+}
+
+class Reader {
+  private cur: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  private readonly it: AsyncIterator<Uint8Array>;
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () { yield* source; })();
+  }
+  private async fill(): Promise<boolean> {
+    while (this.pos >= this.cur.length) {
+      const r = await this.it.next();
+      if (r.done) return false;
+      this.cur = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+      this.pos = 0;
+    }
+    return true;
+  }
+  /** Exactly n bytes; null at a clean end of input. */
+  async read(n: number): Promise<Buffer | null> {
+    if (this.cur.length - this.pos >= n) {
+      const b = this.cur.subarray(this.pos, this.pos + n);
+      this.pos += n;
+      return b;
+    }
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < n) {
+      if (!(await this.fill())) {
+        if (got === 0) return null;
+        throw badTar('archive is truncated');
+      }
+      const take = Math.min(n - got, this.cur.length - this.pos);
+      parts.push(this.cur.subarray(this.pos, this.pos + take));
+      this.pos += take;
+      got += take;
+    }
+    return Buffer.concat(parts, n);
+  }
+  /** Passes n bytes to `sink` in pieces, without copying. */
+  async stream(n: number, sink: (b: Buffer) => void): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      if (!(await this.fill())) throw badTar('archive is truncated');
+      const take = Math.min(left, this.cur.length - this.pos);
+      sink(this.cur.subarray(this.pos, this.pos + take));
+      this.pos += take;
+      left -= take;
+    }
+  }
+  /** Drains the rest, so a verifying source gets to check its hash. */
+  async drain(): Promise<void> {
+    while (await this.fill()) this.pos = this.cur.length;
+  }
+}
+
+function isZero(block: Buffer): boolean {
+  for (let i = 0; i < block.length; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+function xattrsFrom(pax: Map<string, Buffer> | null): [string, Buffer][] {
+  if (!pax) return [];
+  const out: [string, Buffer][] = [];
+  for (const [key, value] of pax) {
+    if (key.startsWith('SCHILY.xattr.')) out.push([key.slice('SCHILY.xattr.'.length), value]);
+    else if (key.startsWith('LIBARCHIVE.xattr.')) out.push([decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length)), Buffer.from(value.toString(), 'base64')]);
+  }
+  return out;
+}
+
+export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
+  const owners = options.owners ?? process.geteuid?.() === 0;
+  const stats: UnpackStats = { entries: 0, bytes: 0, warnings: [] };
+  const reader = new Reader(source);
+  /** Relative dirs known to be real directories (not symlinks) inside the target. */
+  const safeDirs = new Set<string>(['']);
+  /** Paths this archive created: an opaque marker hides everything else. */
+  const created = new Set<string>();
+  const dirAttrs: { abs: string; h: UstarHeader }[] = [];
+  mkdirSync(targetDir, { recursive: true });
+
+  const abs = (rel: string) => (rel ? join(targetDir, rel) : targetDir);
+  const forget = (rel: string) => {
+    const prefix = `${rel}/`;
+    for (const d of safeDirs) if (d === rel || d.startsWith(prefix)) safeDirs.delete(d);
+  };
+
+  function ensureDir(rel: string, create: boolean): string {
+    if (safeDirs.has(rel)) return abs(rel);
+    const slash = rel.lastIndexOf('/');
+    ensureDir(slash < 0 ? '' : rel.slice(0, slash), create);
+    const p = abs(rel);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) {
+      if (!create) throw badTar(`"${rel}" does not exist`, { name: rel });
+      mkdirSync(p, 0o755);
+      created.add(rel);
+    } else if (st.isSymbolicLink()) {
+      throw badTar(`an entry goes through the symlink "${rel}"`, { name: rel });
+    } else if (!st.isDirectory()) {
+      throw badTar(`an entry goes through "${rel}", which is not a directory`, { name: rel });
+    }
+    safeDirs.add(rel);
+    return p;
+  }
+
+  function clearExisting(rel: string, keepDir: boolean): void {
+    const p = abs(rel);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory() && keepDir) return;
+    forget(rel);
+    if (st.isDirectory()) rmSync(p, { recursive: true, force: true });
+    else unlinkSync(p);
+  }
+
+  function setXattrs(p: string, rel: string, xattrs: [string, Buffer][]): void {
+    for (const [name, value] of xattrs) {
+      try {
+        writeXattr(p, name, value);
+      } catch (err) {
+        stats.warnings.push(`${rel}: xattr ${name} not set (${(err as Error).message})`);
+      }
+    }
+  }
+
+  let pax: Map<string, Buffer> | null = null;
+  let globalPax: Map<string, Buffer> | null = null;
+  let longName: string | null = null;
+  let longLink: string | null = null;
+
+  for (;;) {
+    const block = await reader.read(BLOCK);
+    if (!block || isZero(block)) break;
+    let h: UstarHeader | null;
+    try {
+      h = headerCodec.decode(Buffer.from(block), 'utf-8', false);
+    } catch (err) {
+      throw badTar((err as Error).message);
+    }
+    if (!h) break;
+    if (!Number.isSafeInteger(h.size) || h.size < 0) throw badTar('entry with an invalid size');
+    const pad = padding(h.size);
+
+    if (h.type === 'pax-header' || h.type === 'pax-global-header' || h.type === 'gnu-long-path' || h.type === 'gnu-long-link-path') {
+      const limit = h.type.startsWith('gnu') ? MAX_PATH_BYTES + 1 : MAX_PAX_BYTES;
+      if (h.size > limit) throw badTar(`${h.type} of ${h.size} bytes (limit ${limit})`);
+      const data = Buffer.from((await reader.read(h.size)) ?? Buffer.alloc(0));
+      if (data.length !== h.size) throw badTar('archive is truncated');
+      await reader.read(pad);
+      if (h.type === 'pax-header') pax = decodePax(data);
+      else if (h.type === 'pax-global-header') globalPax = decodePax(data);
+      else {
+        const nul = data.indexOf(0);
+        const s = data.subarray(0, nul < 0 ? data.length : nul).toString('utf8');
+        if (h.type === 'gnu-long-path') longName = s;
+        else longLink = s;
+      }
+      continue;
+    }
+
+    const merged = globalPax || pax ? new Map([...(globalPax ?? []), ...(pax ?? [])]) : null;
+    const name = merged?.get('path')?.toString('utf8') ?? longName ?? h.name;
+    const linkname = merged?.get('linkpath')?.toString('utf8') ?? longLink ?? h.linkname ?? '';
+    if (merged?.has('uid')) h.uid = Number(merged.get('uid')!.toString());
+    if (merged?.has('gid')) h.gid = Number(merged.get('gid')!.toString());
+    if (merged?.has('size')) {
+      h.size = Number(merged.get('size')!.toString());
+      if (!Number.isSafeInteger(h.size) || h.size < 0) throw badTar('entry with an invalid PAX size');
+    }
+    const xattrs = xattrsFrom(merged);
+    pax = null;
+    longName = null;
+    longLink = null;
+
+    const rel = safeEntryPath(name);
+    const dataPad = padding(h.size);
+    let consumed = false;
+    stats.entries++;
+    if (rel !== '') {
+      const slash = rel.lastIndexOf('/');
+      const parentRel = slash < 0 ? '' : rel.slice(0, slash);
+      const base = slash < 0 ? rel : rel.slice(slash + 1);
+      const parentAbs = ensureDir(parentRel, true);
+      const p = join(parentAbs, base);
+
+      if (base === OPAQUE_MARKER) {
+        if (options.whiteouts === 'overlay') markOpaque(parentAbs);
+        else {
+          for (const child of readdirSync(parentAbs)) {
+            const childRel = parentRel ? `${parentRel}/${child}` : child;
+            if (created.has(childRel)) continue;
+            forget(childRel);
+            rmSync(join(parentAbs, child), { recursive: true, force: true });
+          }
+        }
+      } else if (base.startsWith(WHITEOUT_PREFIX)) {
+        const hidden = base.slice(WHITEOUT_PREFIX.length);
+        if (!hidden || hidden === '.' || hidden === '..' ) throw badTar(`bad whiteout "${rel}"`);
+        const hiddenRel = parentRel ? `${parentRel}/${hidden}` : hidden;
+        clearExisting(hiddenRel, false);
+        if (options.whiteouts === 'overlay') makeWhiteout(join(parentAbs, hidden), parentAbs);
+      } else if (h.type === 'directory') {
+        clearExisting(rel, true);
+        if (!lstatSync(p, { throwIfNoEntry: false })) mkdirSync(p, 0o700);
+        safeDirs.add(rel);
+        created.add(rel);
+        setXattrs(p, rel, xattrs);
+        dirAttrs.push({ abs: p, h });
+      } else {
+        clearExisting(rel, false);
+        created.add(rel);
+        switch (h.type) {
+          case 'file':
+          case 'contiguous-file': {
+            const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+            try {
+              await reader.stream(h.size, (b) => {
+                let off = 0;
+                while (off < b.length) off += writeSync(fd, b, off);
+              });
+              consumed = true;
+              if (owners) fchownSync(fd, h.uid, h.gid);
+              fchmodSync(fd, h.mode & 0o7777);
+            } finally {
+              closeSync(fd);
+            }
+            stats.bytes += h.size;
+            break;
+          }
+          case 'link': {
+            const targetRel = safeEntryPath(linkname);
+            if (!targetRel) throw badTar(`hardlink "${rel}" to the root`);
+            const tslash = targetRel.lastIndexOf('/');
+            const tParent = ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
+            const src = join(tParent, tslash < 0 ? targetRel : targetRel.slice(tslash + 1));
+            const st = lstatSync(src, { throwIfNoEntry: false });
+            if (!st || st.isDirectory()) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${st ? 'a directory' : 'missing'}`);
+            linkSync(src, p);
+            break;
+          }
+          case 'symlink':
+            symlinkSync(linkname, p);
+            if (owners) lchownSync(p, h.uid, h.gid);
+            break;
+          case 'character-device':
+          case 'block-device':
+          case 'fifo': {
+            const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
+            if (mknodDevice(p, kind, h.devmajor, h.devminor, h.mode)) {
+              if (owners) lchownSync(p, h.uid, h.gid);
+            } else stats.warnings.push(`${rel}: ${h.type} not created (needs privileges)`);
+            break;
+          }
+          default:
+            stats.warnings.push(`${rel}: entry type ${String(h.type)} skipped`);
+        }
+        if (h.type !== 'symlink' && h.type !== 'link' && lstatSync(p, { throwIfNoEntry: false })) setXattrs(p, rel, xattrs);
+      }
+    }
+    if (!consumed && h.size > 0) await reader.stream(h.size, () => {});
+    if (dataPad) await reader.read(dataPad);
+  }
+  await reader.drain();
+  // Directory owners and modes last: a read-only directory must not block its children.
+  for (let i = dirAttrs.length - 1; i >= 0; i--) {
+    const { abs: p, h } = dirAttrs[i]!;
+    if (owners) lchownSync(p, h.uid, h.gid);
+    chmodSync(p, h.mode & 0o7777);
+  }
+  return stats;
+}
