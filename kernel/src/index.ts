@@ -27,6 +27,9 @@ export { acquireStoreLock, hasNativeFlock, type StoreLockHandle } from './store/
 export * from './security/environment.js';
 export { securityPolicy } from './security/policy.js';
 export { invokingUser } from './security/user.js';
+export { resolveMount, resolveMounts, type ResolvedMount } from './security/mounts.js';
+export { checkResourceLimits } from './security/limits.js';
+export { requestedDevices } from './security/devices.js';
 export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions } from './engine/engine.js';
 export { build, withLock, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
 export { findEnv, checkName, ensureNameFree, NAME_PATTERN } from './engine/find.js';

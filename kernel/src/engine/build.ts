@@ -24,6 +24,8 @@ import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
 import { envPaths } from './handle.js';
 import { mountEnv, runInEnv } from './run.js';
+import { resolveMounts } from '../security/mounts.js';
+import { checkResourceLimits } from '../security/limits.js';
 
 export interface BuildOptions {
   /** Path of karapace.toml (or its directory). Default: ./karapace.toml */
@@ -59,6 +61,8 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
   const manifestPath = manifestPathFrom(engine.cwd, options.manifest);
   const manifestDir = dirname(manifestPath);
   const manifest = readManifestFile(manifestPath, { defaultBackend: engine.config.defaultBackend });
+  checkResourceLimits(manifest.runtime.resource_limits, engine.policy);
+  resolveMounts(manifest.mounts, manifestDir, engine.policy, engine.user);
   const lockPath = join(manifestDir, LOCK_FILE_NAME);
   const existingLock = readLock(lockPath);
 

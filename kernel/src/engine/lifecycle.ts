@@ -13,6 +13,8 @@ import { handleFor } from './handle.js';
 import { runInEnv } from './run.js';
 import { withLock } from './build.js';
 import { fsyncDir } from '../store/atomic.js';
+import { resolveMounts } from '../security/mounts.js';
+import { checkResourceLimits } from '../security/limits.js';
 
 export interface ExecOptions {
   /** Keep/allocate a terminal (enter). */
@@ -39,6 +41,9 @@ export async function execInEnv(engine: Engine, ref: string, argv: string[], opt
   checkEnterable(meta);
   const handle = handleFor(engine.layout, meta);
   const user = engine.user;
+  // Policy checks come before anything runs, whatever the backend.
+  resolveMounts(meta.manifest.mounts, meta.manifest_dir, engine.policy, user);
+  checkResourceLimits(meta.manifest.runtime.resource_limits, engine.policy);
   return runInEnv(engine.kernel, handle, options.tty ? 'enter' : 'exec', {
     argv,
     user: 'invoker',
