@@ -1,7 +1,7 @@
 /* --fake-chown: with single-id mapping every chown to another id fails with
  * EINVAL, which makes dpkg/rpm abort. Like Charliecloud's seccomp mode we
- * answer the chown family with "success" and do nothing; files stay owned by
- * the one mapped id. */
+ * answer the chown family and the set*id family with "success" and do
+ * nothing; files stay owned by the one mapped id, processes keep it. */
 #include "seccomp.h"
 #include "utils.h"
 
@@ -48,6 +48,17 @@ void seccomp_install_fake_chown(void)
 #endif
         FAKE(SYS_fchown),
         FAKE(SYS_fchownat),
+        /* Under single-id mapping every id change but a no-op fails
+         * (setgroups is denied, other ids are unmapped); maintainer scripts
+         * (adduser, exim4-config, ...) then abort. Succeed without effect. */
+        FAKE(SYS_setgroups), FAKE(SYS_setuid), FAKE(SYS_setgid), FAKE(SYS_setreuid),
+        FAKE(SYS_setregid), FAKE(SYS_setresuid), FAKE(SYS_setresgid), FAKE(SYS_setfsuid),
+        FAKE(SYS_setfsgid),
+#ifdef SYS_setgroups32
+        FAKE(SYS_setgroups32), FAKE(SYS_setuid32), FAKE(SYS_setgid32), FAKE(SYS_setreuid32),
+        FAKE(SYS_setregid32), FAKE(SYS_setresuid32), FAKE(SYS_setresgid32),
+        FAKE(SYS_setfsuid32), FAKE(SYS_setfsgid32),
+#endif
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {.len = sizeof filter / sizeof *filter, .filter = filter};

@@ -1,5 +1,6 @@
 #ifndef KARAPACE_SECCOMP_H
 #define KARAPACE_SECCOMP_H
-/* Make chown(2) and friends succeed without doing anything (--fake-chown). */
+/* --fake-chown: make the chown and set*id/setgroups families succeed without
+ * doing anything. */
 void seccomp_install_fake_chown(void);
 #endif
