@@ -1,0 +1,173 @@
+/**
+ * The HTTP client for the protocol in docs/remote-protocol.md. node:http with a keep-alive
+ * agent: blobs stream straight from disk to the socket and back.
+ */
+import * as http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import { etagOf, type MissingResponse, type RefRecord } from './protocol.js';
+import { forbidden, notFound, protocolError, refConflict, safeUrl, unauthorized, unreachable } from './errors.js';
+
+export interface RequestOptions {
+  method: string;
+  path: string;
+  headers?: Record<string, string | number>;
+  body?: Buffer | Readable;
+}
+
+export class HttpRemoteClient {
+  readonly kind = 'karapace-http';
+  readonly url: string;
+  /** The URL as it may be printed. */
+  readonly display: string;
+  private readonly base: URL;
+  // Kept off the enumerable fields so a logged or JSON-printed client never shows it.
+  readonly #token?: string;
+  private readonly agent: http.Agent;
+
+  constructor(url: string, token?: string) {
+    this.base = new URL(url.replace(/\/+$/, '') + '/');
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new Error(`unsupported URL scheme ${this.base.protocol}`);
+    this.url = url;
+    this.display = safeUrl(url);
+    this.#token = token;
+    const Agent = this.base.protocol === 'https:' ? https.Agent : http.Agent;
+    this.agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  }
+
+  get hasToken(): boolean {
+    return this.#token !== undefined;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { kind: this.kind, url: this.display };
+  }
+
+  /** Sends a request; resolves with the response (body unread). Network errors become KP_REMOTE_UNREACHABLE. */
+  request(options: RequestOptions): Promise<IncomingMessage> {
+    const target = new URL(options.path.replace(/^\//, ''), this.base);
+    const mod = target.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(target, {
+        method: options.method,
+        agent: this.agent,
+        headers: { ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}), ...(options.headers ?? {}) },
+      });
+      req.on('response', resolve);
+      req.on('error', (err: Error) => reject(unreachable(this.display, err)));
+      const body = options.body;
+      if (!body) req.end();
+      else if (Buffer.isBuffer(body)) req.end(body);
+      else {
+        body.on('error', (err) => req.destroy(err));
+        body.pipe(req);
+      }
+    });
+  }
+
+  private async text(res: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of res) {
+      size += (c as Buffer).length;
+      if (size <= 1 << 20) chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  private async json<T>(res: IncomingMessage): Promise<T> {
+    const text = await this.text(res);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw protocolError(this.display, res.statusCode ?? 0, 'the answer is not JSON');
+    }
+  }
+
+  /** Turns a non-2xx answer into the matching error. */
+  async fail(res: IncomingMessage, what: string): Promise<never> {
+    const status = res.statusCode ?? 0;
+    const text = await this.text(res).catch(() => '');
+    let message = text.trim().slice(0, 300) || res.statusMessage || 'no details';
+    try {
+      message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+    } catch { /* not JSON */ }
+    if (status === 401) throw unauthorized(this.display, this.hasToken);
+    if (status === 403) throw forbidden(this.display, message);
+    if (status === 404) throw notFound(this.display, what);
+    if (status === 409 || status === 412) throw refConflict(this.display, what, message);
+    throw protocolError(this.display, status, message);
+  }
+
+  async health(): Promise<void> {
+    const res = await this.request({ method: 'GET', path: '/healthz' });
+    if (res.statusCode !== 200) await this.fail(res, 'health check');
+    res.resume();
+  }
+
+  /** The batch call: which of these blobs does the remote lack? */
+  async missing(hashes: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < hashes.length; i += 5000) {
+      const body = Buffer.from(JSON.stringify({ hashes: hashes.slice(i, i + 5000) }));
+      const res = await this.request({ method: 'POST', path: '/v1/blobs/missing', body, headers: { 'content-type': 'application/json', 'content-length': body.length } });
+      if (res.statusCode !== 200) await this.fail(res, 'blob query');
+      out.push(...(await this.json<MissingResponse>(res)).missing);
+    }
+    return out;
+  }
+
+  async hasBlob(hash: string): Promise<boolean> {
+    const res = await this.request({ method: 'HEAD', path: `/v1/blobs/${hash}` });
+    res.resume();
+    if (res.statusCode === 200) return true;
+    if (res.statusCode === 404) return false;
+    return this.fail(res, `blob ${hash}`);
+  }
+
+  /** Uploads a blob; the server checks its hash before keeping it. */
+  async putBlob(hash: string, size: number, body: Readable | Buffer): Promise<void> {
+    const res = await this.request({ method: 'PUT', path: `/v1/blobs/${hash}`, body, headers: { 'content-type': 'application/octet-stream', 'content-length': size } });
+    if (res.statusCode !== 200 && res.statusCode !== 201) await this.fail(res, `blob ${hash}`);
+    res.resume();
+  }
+
+  /** Opens a blob for reading. The caller verifies its hash. */
+  async getBlob(hash: string): Promise<{ stream: IncomingMessage; size?: number }> {
+    const res = await this.request({ method: 'GET', path: `/v1/blobs/${hash}` });
+    if (res.statusCode !== 200) await this.fail(res, `blob ${hash}`);
+    const len = res.headers['content-length'];
+    return { stream: res, size: len === undefined ? undefined : Number(len) };
+  }
+
+  async getRef(name: string, tag: string): Promise<RefRecord | undefined> {
+    const res = await this.request({ method: 'GET', path: `/v1/refs/${encodeURIComponent(name)}/${encodeURIComponent(tag)}` });
+    if (res.statusCode === 404) {
+      res.resume();
+      return undefined;
+    }
+    if (res.statusCode !== 200) await this.fail(res, `${name}@${tag}`);
+    return this.json<RefRecord>(res);
+  }
+
+  /**
+   * Points `name@tag` at `digest` if it still points at `expected` (undefined = must not
+   * exist yet). A concurrent change makes this fail with KP_REMOTE_REF_CONFLICT.
+   */
+  async putRef(name: string, tag: string, digest: string, expected: string | undefined): Promise<RefRecord> {
+    const body = Buffer.from(JSON.stringify({ digest }));
+    const res = await this.request({
+      method: 'PUT',
+      path: `/v1/refs/${encodeURIComponent(name)}/${encodeURIComponent(tag)}`,
+      body,
+      headers: { 'content-type': 'application/json', 'content-length': body.length, ...(expected ? { 'if-match': etagOf(expected) } : { 'if-none-match': '*' }) },
+    });
+    if (res.statusCode !== 200 && res.statusCode !== 201) await this.fail(res, `${name}@${tag}`);
+    return this.json<RefRecord>(res);
+  }
+}

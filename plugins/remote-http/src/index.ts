@@ -1,0 +1,31 @@
+/**
+ * @karapace/remote-http — environments pushed to and pulled from a karapace-server over
+ * HTTP(S) (docs/remote-protocol.md). Answers the `remote` hook for http:// and https://.
+ * The server lives in `@karapace/remote-http/server` (bin: karapace-server).
+ */
+import { definePlugin } from '@karapace/kernel';
+import { HttpEnvRemote } from './http-remote.js';
+
+export { HttpRemoteClient } from './client.js';
+export { HttpEnvRemote } from './http-remote.js';
+export { pushEnvironment, pullEnvironment, type PushOptions, type PullOptions } from './environment.js';
+export { openRemote, selectRemote, TOKEN_ENV, type EnvRemote, type PushResult, type PushTarget, type RemoteSelection } from './remote-api.js';
+export { prepareBundle, openSource, imageKeyOf, type PreparedBundle, type BundleSource } from './bundle/create.js';
+export { installBundle, fetchManifest, type BlobFetcher, type InstallOptions, type PullResult } from './bundle/install.js';
+export { parseBundleManifest, bundleBlobs, BUNDLE_FORMAT, type BundleManifest, type BundleBlobRef, type BundleLayer } from './bundle/format.js';
+export { packDir, unpackTar } from './bundle/tar.js';
+export { transferProgress, formatBytes, type TransferProgress } from './progress.js';
+export { integrityError, unauthorized, forbidden, unreachable, protocolError, refConflict, notFound, badReference, safeUrl } from './errors.js';
+export * from './protocol.js';
+
+const PLUGIN_NAME = 'remote-http';
+
+export default definePlugin({
+  name: PLUGIN_NAME,
+  apply(kernel) {
+    kernel.hooks.remote.tapPromise(PLUGIN_NAME, async (request) => {
+      if (!/^https?:\/\//i.test(request.url)) return undefined;
+      return new HttpEnvRemote(request.url, request.token);
+    });
+  },
+});

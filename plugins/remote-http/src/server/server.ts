@@ -1,0 +1,290 @@
+/**
+ * The reference server (docs/remote-protocol.md): node:http over files on disk. Every
+ * request is validated before it touches the disk; anything malformed is a 4xx; a failure
+ * in one request never takes the process down.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { isHash, isValidName, isValidTag, digestFromEtag, etagOf, MAX_BATCH, PROTOCOL_VERSION, type MissingResponse } from '../protocol.js';
+import { authorize, type AuthConfig, type Scope } from './auth.js';
+import { BlobStorage, UploadError } from './storage.js';
+
+export interface ServerOptions {
+  /** Directory holding blobs/, refs/, tmp/. */
+  dir: string;
+  host?: string;
+  port?: number;
+  auth: AuthConfig;
+  /** Largest blob accepted (bytes). */
+  maxBodyBytes?: number;
+  /** Largest JSON body accepted (bytes). */
+  maxJsonBytes?: number;
+  /** A client must send its headers within this time (ms). */
+  headersTimeoutMs?: number;
+  /** A whole request (headers and body) must arrive within this time (ms). */
+  requestTimeoutMs?: number;
+  /** A connection that sends nothing for this long is closed (ms). */
+  idleTimeoutMs?: number;
+  /** One line per request (JSON). */
+  log?: (line: string) => void;
+}
+
+export const DEFAULTS: Readonly<{ host: string; port: number; maxBodyBytes: number; maxJsonBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number }> = Object.freeze({
+  host: '127.0.0.1',
+  port: 7890,
+  maxBodyBytes: 4 * 1024 ** 3,
+  maxJsonBytes: 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30 * 60_000,
+  idleTimeoutMs: 60_000,
+});
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  port: number;
+  storage: BlobStorage;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const storage = new BlobStorage(options.dir);
+  await storage.init();
+  const o: Opts = { ...DEFAULTS, ...stripUndefined(options), auth: options.auth };
+  const log = options.log ?? (() => {});
+  const server = createServer({
+    requestTimeout: o.requestTimeoutMs,
+    headersTimeout: o.headersTimeoutMs,
+    // Node checks the two timeouts above only this often (default 30 s).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
+    keepAliveTimeout: 5000,
+  });
+  server.timeout = o.idleTimeoutMs;
+  server.on('timeout', (socket: Socket) => socket.destroy());
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    log(JSON.stringify({ time: new Date().toISOString(), status, error: err.code ?? 'client error', remote: socket.remoteAddress }));
+    const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    else socket.destroy();
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const started = process.hrtime.bigint();
+    let who = '-';
+    let bytesIn = 0;
+    req.on('data', (c: Buffer) => (bytesIn += c.length));
+    res.on('close', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log(JSON.stringify({
+        time: new Date().toISOString(), method: req.method, path: (req.url ?? '').slice(0, 200), status: res.statusCode,
+        in: bytesIn, ms: Math.round(ms * 10) / 10, who, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }),
+      }));
+    });
+    handle(req, res, storage, o, (name) => (who = name)).catch((err: unknown) => {
+      const e = err instanceof HttpError ? err
+        : err instanceof UploadError ? new HttpError(err.status, err.status === 413 ? 'too_large' : 'bad_upload', err.message)
+        : new HttpError(500, 'internal', 'internal server error');
+      if (e.status === 500) log(JSON.stringify({ time: new Date().toISOString(), error: String((err as Error)?.stack ?? err) }));
+      sendError(req, res, e);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  return {
+    server,
+    port,
+    url: `http://${host}:${port}`,
+    storage,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, e: HttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n';
+  // The body of a refused request may still be arriving: do not keep the connection.
+  const unread = !req.complete;
+  res.writeHead(e.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(unread ? { connection: 'close' } : {}),
+    ...e.headers,
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+  if (unread) req.resume();
+}
+
+function sendJson(res: ServerResponse, status: number, data: unknown, headers: Record<string, string> = {}, head = false): void {
+  const body = JSON.stringify(data) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(head ? undefined : body);
+}
+
+/** Splits the raw path into decoded segments, refusing traversal and encoded separators. */
+function segments(rawUrl: string): string[] {
+  const path = rawUrl.split('?')[0]!;
+  if (!path.startsWith('/') || path.length > 2048) throw new HttpError(400, 'bad_path', 'malformed request path');
+  const parts = path.slice(1).split('/');
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts.map((p) => {
+    let s: string;
+    try {
+      s = decodeURIComponent(p);
+    } catch {
+      throw new HttpError(400, 'bad_path', 'malformed percent-encoding in path');
+    }
+    if (s === '.' || s === '..' || s.includes('/') || s.includes('\\') || s.includes('\0')) throw new HttpError(400, 'bad_path', 'path traversal is not allowed');
+    return s;
+  });
+}
+
+async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > max) throw new HttpError(413, 'too_large', `JSON body exceeds the limit of ${max} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new HttpError(413, 'too_large', `JSON body exceeds the limit of ${max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'bad_json', 'request body is not valid JSON');
+  }
+}
+
+type Opts = typeof DEFAULTS & { auth: AuthConfig };
+
+async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, o: Opts, setWho: (who: string) => void): Promise<void> {
+  const parts = segments(req.url ?? '');
+  const method = req.method ?? 'GET';
+  if (parts.length === 1 && parts[0] === 'healthz' && (method === 'GET' || method === 'HEAD')) {
+    sendJson(res, 200, { ok: true, protocol: PROTOCOL_VERSION }, {}, method === 'HEAD');
+    return;
+  }
+  if (parts[0] !== PROTOCOL_VERSION) throw new HttpError(404, 'not_found', 'no such route');
+  const need: Scope = method === 'PUT' || method === 'DELETE' ? 'write' : 'read';
+  const auth = authorize(o.auth, req.headers.authorization, need);
+  if (!auth.ok) {
+    throw new HttpError(auth.status, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.reason,
+      auth.status === 401 ? { 'www-authenticate': 'Bearer realm="karapace"' } : {});
+  }
+  setWho(auth.who);
+  const [, kind, a, b] = parts;
+
+  if (kind === 'blobs' && parts.length === 3 && a === 'missing') {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
+    const body = (await readJson(req, o.maxJsonBytes)) as { hashes?: unknown };
+    if (!body || !Array.isArray(body.hashes) || body.hashes.length > MAX_BATCH || !body.hashes.every((h) => typeof h === 'string' && isHash(h))) {
+      throw new HttpError(400, 'bad_request', `expected {"hashes": [...]} with at most ${MAX_BATCH} blake3 hashes`);
+    }
+    const missing: string[] = [];
+    for (const h of new Set(body.hashes as string[])) if ((await storage.blobSize(h)) === undefined) missing.push(h);
+    sendJson(res, 200, { missing } satisfies MissingResponse);
+    return;
+  }
+  if (kind === 'blobs' && parts.length === 3) {
+    if (!isHash(a!)) throw new HttpError(400, 'bad_hash', 'a blob is named by its blake3 hash (64 lowercase hex digits)');
+    return blobRoute(req, res, storage, o, method, a!);
+  }
+  if (kind === 'refs' && parts.length === 2) {
+    if (method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET');
+    sendJson(res, 200, { refs: await storage.listRefs() });
+    return;
+  }
+  if (kind === 'refs' && parts.length === 4) {
+    if (!isValidName(a!) || !isValidTag(b!)) throw new HttpError(400, 'bad_reference', 'malformed reference name or tag');
+    return refRoute(req, res, storage, o, method, a!, b!);
+  }
+  throw new HttpError(404, 'not_found', 'no such route');
+}
+
+async function blobRoute(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, o: Opts, method: string, hash: string): Promise<void> {
+  if (method === 'GET' || method === 'HEAD') {
+    const size = await storage.blobSize(hash);
+    if (size === undefined) throw new HttpError(404, 'blob_unknown', `blob ${hash} is not on this server`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, etag: etagOf(hash) });
+    if (method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await pipeline(storage.openBlob(hash), res);
+    return;
+  }
+  if (method === 'PUT') {
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    if (declared !== undefined && !(declared >= 0)) throw new HttpError(400, 'bad_request', 'malformed Content-Length');
+    if (declared !== undefined && declared > o.maxBodyBytes) throw new HttpError(413, 'too_large', `body exceeds the limit of ${o.maxBodyBytes} bytes`);
+    if ((await storage.blobSize(hash)) !== undefined) {
+      // Already here: no need to read the body again.
+      sendJson(res, 200, { hash, created: false }, req.complete ? {} : { connection: 'close' });
+      if (!req.complete) req.resume();
+      return;
+    }
+    const created = await storage.putBlob(hash, req, o.maxBodyBytes);
+    sendJson(res, created ? 201 : 200, { hash, created });
+    return;
+  }
+  throw new HttpError(405, 'method_not_allowed', 'use HEAD, GET or PUT');
+}
+
+async function refRoute(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, o: Opts, method: string, name: string, tag: string): Promise<void> {
+  if (method === 'GET' || method === 'HEAD') {
+    const ref = await storage.getRef(name, tag);
+    if (!ref) throw new HttpError(404, 'ref_unknown', `no reference ${name}@${tag}`);
+    sendJson(res, 200, ref, { etag: etagOf(ref.digest) }, method === 'HEAD');
+    return;
+  }
+  if (method !== 'PUT') throw new HttpError(405, 'method_not_allowed', 'use GET, HEAD or PUT');
+  const ifMatch = req.headers['if-match'];
+  const ifNoneMatch = req.headers['if-none-match'];
+  let expected: string | null;
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() !== '*') throw new HttpError(400, 'bad_precondition', 'If-None-Match must be "*" (create only)');
+    expected = null;
+  } else if (ifMatch !== undefined) {
+    const d = digestFromEtag(ifMatch);
+    if (!d) throw new HttpError(400, 'bad_precondition', 'If-Match must be "<blake3 hash>" or *');
+    expected = d;
+  } else {
+    throw new HttpError(428, 'precondition_required', 'updating a reference needs If-Match: "<old digest>" or If-None-Match: * (compare-and-swap)');
+  }
+  const body = (await readJson(req, o.maxJsonBytes)) as { digest?: unknown };
+  if (!body || typeof body.digest !== 'string' || !isHash(body.digest)) throw new HttpError(400, 'bad_request', 'expected {"digest": "<blake3 hash>"}');
+  if ((await storage.blobSize(body.digest)) === undefined) {
+    throw new HttpError(409, 'blob_unknown', `blob ${body.digest} is not on this server: upload the bundle before the reference`);
+  }
+  const result = await storage.swapRef(name, tag, body.digest, expected);
+  if (!result.ok) {
+    throw new HttpError(412, 'stale_reference', result.current
+      ? `${name}@${tag} is now ${result.current.digest}; it changed since you read it`
+      : `${name}@${tag} does not exist`, result.current ? { etag: etagOf(result.current.digest) } : {});
+  }
+  sendJson(res, result.created ? 201 : 200, result.record, { etag: etagOf(result.record.digest) });
+}

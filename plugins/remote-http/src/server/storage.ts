@@ -1,0 +1,151 @@
+/**
+ * The server's files: `blobs/ab/<hash>` (content-addressed, verified on the way in),
+ * `refs/<name>/<tag>.json` (one file per tag, so tags never overwrite each other) and
+ * `tmp/` for uploads in flight. Every write is temp → fsync → rename → fsync dir.
+ */
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { StreamHasher, fsyncDir, writeFileAtomic } from '@karapace/kernel';
+import type { RefRecord } from '../protocol.js';
+
+export class UploadError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export class BlobStorage {
+  readonly blobs: string;
+  readonly refs: string;
+  readonly tmp: string;
+  /** Per-reference queue: compare-and-swap must read and write without interleaving. */
+  private readonly refLocks = new Map<string, Promise<unknown>>();
+
+  constructor(readonly root: string) {
+    this.blobs = join(root, 'blobs');
+    this.refs = join(root, 'refs');
+    this.tmp = join(root, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await Promise.all([this.blobs, this.refs, this.tmp].map((d) => mkdir(d, { recursive: true })));
+    // Uploads interrupted by a previous crash are garbage.
+    for (const name of await readdir(this.tmp)) await rm(join(this.tmp, name), { force: true, recursive: true });
+  }
+
+  blobPath(hash: string): string {
+    return join(this.blobs, hash.slice(0, 2), hash.slice(2));
+  }
+
+  async blobSize(hash: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(hash))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  openBlob(hash: string): ReadStream {
+    return createReadStream(this.blobPath(hash), { highWaterMark: 1 << 20 });
+  }
+
+  /**
+   * Streams an upload to tmp, hashing it; it enters `blobs/` only when its blake3 equals
+   * the name it was sent under. Returns false when the blob already existed.
+   */
+  async putBlob(hash: string, body: Readable, maxBytes: number): Promise<boolean> {
+    const tmp = join(this.tmp, `${hash}.${randomBytes(6).toString('hex')}`);
+    const hasher = new StreamHasher();
+    const out = createWriteStream(tmp, { mode: 0o444 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (err: Error) => {
+          if (failed) return;
+          failed = true;
+          body.unpipe(out);
+          out.destroy();
+          reject(err);
+        };
+        body.on('data', (chunk: Buffer) => {
+          hasher.update(chunk);
+          if (hasher.size > maxBytes) fail(new UploadError(413, `body exceeds the limit of ${maxBytes} bytes`));
+        });
+        body.on('error', fail);
+        body.on('aborted', () => fail(new UploadError(400, 'client aborted the upload')));
+        out.on('error', fail);
+        out.on('finish', () => { if (!failed) resolve(); });
+        body.pipe(out);
+      });
+      const actual = hasher.digest();
+      if (actual !== hash) throw new UploadError(400, `content hash mismatch: the body hashes to ${actual}, not ${hash}`);
+      const handle = await open(tmp, 'r');
+      try { await handle.sync(); } finally { await handle.close(); }
+      const target = this.blobPath(hash);
+      if ((await this.blobSize(hash)) !== undefined) {
+        await rm(tmp, { force: true });
+        return false;
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await rename(tmp, target);
+      await fsyncDir(dirname(target));
+      return true;
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  refPath(name: string, tag: string): string {
+    return join(this.refs, name, `${tag}.json`);
+  }
+
+  async getRef(name: string, tag: string): Promise<RefRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.refPath(name, tag), 'utf8')) as RefRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async listRefs(): Promise<RefRecord[]> {
+    const out: RefRecord[] = [];
+    for (const name of (await readdir(this.refs)).sort()) {
+      let tags: string[];
+      try { tags = await readdir(join(this.refs, name)); } catch { continue; }
+      for (const file of tags.sort()) {
+        if (!file.endsWith('.json') || file.startsWith('.')) continue;
+        const ref = await this.getRef(name, file.slice(0, -'.json'.length));
+        if (ref) out.push(ref);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Compare-and-swap: `expected` is the digest the client last saw (`*` = any existing,
+   * `null` = must not exist). Returns the conflict's current record when it does not hold.
+   */
+  async swapRef(name: string, tag: string, digest: string, expected: string | null): Promise<{ ok: true; record: RefRecord; created: boolean } | { ok: false; current?: RefRecord }> {
+    const key = `${name}@${tag}`;
+    const previous = this.refLocks.get(key) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(async () => {
+      const current = await this.getRef(name, tag);
+      const holds = expected === null ? current === undefined : expected === '*' ? current !== undefined : current?.digest === expected;
+      if (!holds) return { ok: false as const, current };
+      const record: RefRecord = { name, tag, digest, updated_at: new Date().toISOString() };
+      await writeFileAtomic(this.refPath(name, tag), JSON.stringify(record, null, 2) + '\n');
+      return { ok: true as const, record, created: current === undefined };
+    });
+    this.refLocks.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.refLocks.get(key) === run) this.refLocks.delete(key);
+    }
+  }
+}
