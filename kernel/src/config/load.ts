@@ -10,7 +10,8 @@
  * (depth-first), and the file itself comes after them. A preset is loaded once; a cycle is
  * an error. Relative plugin paths resolve against the file that names them.
  */
-import { cosmiconfig, type CosmiconfigResult } from 'cosmiconfig';
+import type { CosmiconfigResult } from 'cosmiconfig';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -33,12 +34,42 @@ export function defaultGlobalConfigDir(env: NodeJS.ProcessEnv = process.env): st
 
 const GLOBAL_PLACES = ['config', 'config.json', 'config.yaml', 'config.yml', 'config.js', 'config.cjs', 'config.mjs'];
 
+/** cosmiconfig's project search places for module `karapace` (package.json checked separately). */
+const PROJECT_PLACES = [
+  '.karapacerc', '.karapacerc.json', '.karapacerc.yaml', '.karapacerc.yml', '.karapacerc.js', '.karapacerc.ts', '.karapacerc.cjs', '.karapacerc.mjs',
+  '.config/karapacerc', '.config/karapacerc.json', '.config/karapacerc.yaml', '.config/karapacerc.yml', '.config/karapacerc.js',
+  '.config/karapacerc.ts', '.config/karapacerc.cjs', '.config/karapacerc.mjs',
+  'karapace.config.js', 'karapace.config.ts', 'karapace.config.cjs', 'karapace.config.mjs',
+];
+
+/**
+ * A cheap pre-check (a few stat calls) so the common case — no config file anywhere — does
+ * not pay for loading cosmiconfig and its parsers on every command.
+ */
+export function anyConfigFile(cwd: string, globalDir: string): boolean {
+  if (GLOBAL_PLACES.some((p) => existsSync(join(globalDir, p)))) return true;
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (PROJECT_PLACES.some((p) => existsSync(join(dir, p)))) return true;
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return 'karapace' in (JSON.parse(readFileSync(pkg, 'utf8')) as object);
+      } catch {
+        return true; // let cosmiconfig report the broken file
+      }
+    }
+    if (dirname(dir) === dir) return false;
+  }
+}
+
 export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
+  const globalDir = options.globalDir ?? defaultGlobalConfigDir();
+  if (!options.configFile && !anyConfigFile(options.cwd, globalDir)) return { config: {}, sources: [], pluginBaseDirs: [] };
+  const { cosmiconfig } = await import('cosmiconfig');
   const project = cosmiconfig('karapace', { searchStrategy: 'project' });
   const global = cosmiconfig('karapace', { searchStrategy: 'none', searchPlaces: GLOBAL_PLACES });
   const state: MergeState = { config: {}, sources: [], seen: new Set() };
 
-  const globalDir = options.globalDir ?? defaultGlobalConfigDir();
   const globalResult = await guard(() => global.search(globalDir), globalDir);
   if (globalResult && !globalResult.isEmpty) await apply(state, globalResult, []);
 
@@ -77,6 +108,7 @@ async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, 
       throw new ManifestError('KP_CONFIG_INVALID', `config ${file}: "extends" entries must be strings`, { hint: 'name an npm package or a path' });
     }
     const presetFile = resolvePreset(preset, dirname(file));
+    const { cosmiconfig } = await import('cosmiconfig');
     const loaded = await guard(() => cosmiconfig('karapace').load(presetFile), presetFile);
     if (!loaded) throw new ManifestError('KP_CONFIG_PRESET_EMPTY', `preset "${preset}" (${presetFile}) is empty`);
     await apply(state, loaded, [...chain, file]);

@@ -3,7 +3,7 @@
  * reported with the file, the line where it can be found, and the key; all problems are
  * reported at once.
  */
-import TOML from '@iarna/toml';
+import { TOML } from '../lazy.js';
 import { readFileSync } from 'node:fs';
 import { ManifestError } from '../errors.js';
 import { suggest } from './did-you-mean.js';
@@ -40,7 +40,7 @@ export function readManifestFile(file: string, options: ParseOptions = {}): Norm
 export function parseManifest(source: string, file = 'karapace.toml', options: ParseOptions = {}): NormalizedManifest {
   let doc: Record<string, unknown>;
   try {
-    doc = TOML.parse(source) as Record<string, unknown>;
+    doc = TOML().parse(source) as Record<string, unknown>;
   } catch (err) {
     const e = err as { line?: number; col?: number; message: string };
     const line = typeof e.line === 'number' ? e.line + 1 : undefined;
