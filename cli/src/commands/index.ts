@@ -5,6 +5,8 @@ import { EnterCommand } from './enter.js';
 import { ExecCommand } from './exec.js';
 import { InspectCommand } from './inspect.js';
 import { ListCommand } from './list.js';
+import { PullCommand } from './pull.js';
+import { PushCommand } from './push.js';
 import { RebuildCommand } from './rebuild.js';
 import { RenameCommand } from './rename.js';
 import { StopCommand } from './stop.js';
@@ -19,4 +21,6 @@ export const COMMANDS = [
   ListCommand,
   InspectCommand,
   RenameCommand,
+  PushCommand,
+  PullCommand,
 ];

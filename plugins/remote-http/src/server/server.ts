@@ -78,13 +78,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     let who = '-';
-    let bytesIn = 0;
-    req.on('data', (c: Buffer) => (bytesIn += c.length));
+    // Socket counters, not a 'data' listener: that would start the body flowing early.
+    const readBefore = req.socket.bytesRead;
     res.on('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       log(JSON.stringify({
         time: new Date().toISOString(), method: req.method, path: (req.url ?? '').slice(0, 200), status: res.statusCode,
-        in: bytesIn, ms: Math.round(ms * 10) / 10, who, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }),
+        in: req.socket.bytesRead - readBefore, ms: Math.round(ms * 10) / 10, who, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }),
       }));
     });
     handle(req, res, storage, o, (name) => (who = name)).catch((err: unknown) => {
