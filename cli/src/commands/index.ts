@@ -1,15 +1,26 @@
 /** Every command the CLI offers. Only commands that work are listed here (and in --help). */
 import { BuildCommand } from './build.js';
+import { CompletionsCommand } from './completions.js';
 import { DestroyCommand } from './destroy.js';
 import { EnterCommand } from './enter.js';
 import { ExecCommand } from './exec.js';
 import { InspectCommand } from './inspect.js';
 import { ListCommand } from './list.js';
+import { ManPagesCommand } from './man-pages.js';
 import { PullCommand } from './pull.js';
 import { PushCommand } from './push.js';
 import { RebuildCommand } from './rebuild.js';
 import { RenameCommand } from './rename.js';
 import { StopCommand } from './stop.js';
+import { CommitCommand } from './commit.js';
+import { RestoreCommand } from './restore.js';
+import { SnapshotsCommand } from './snapshots.js';
+import { DiffCommand } from './diff.js';
+import { FreezeCommand } from './freeze.js';
+import { ArchiveCommand } from './archive.js';
+import { GcCommand } from './gc.js';
+import { VerifyStoreCommand } from './verify-store.js';
+import { MigrateCommand } from './migrate.js';
 
 export const COMMANDS = [
   BuildCommand,
@@ -23,4 +34,15 @@ export const COMMANDS = [
   RenameCommand,
   PushCommand,
   PullCommand,
+  CompletionsCommand,
+  ManPagesCommand,
+  CommitCommand,
+  SnapshotsCommand,
+  RestoreCommand,
+  DiffCommand,
+  FreezeCommand,
+  ArchiveCommand,
+  GcCommand,
+  VerifyStoreCommand,
+  MigrateCommand,
 ];
