@@ -112,6 +112,11 @@ export interface SpawnRequest {
   cwd?: string;
   /** Whether the process may reach the network (false for isolated envs and --offline). */
   network: boolean;
+  /**
+   * The environment is frozen: the process must not be able to change its upper dir.
+   * Backends mount it read-only; the mock backend cannot enforce this (documented).
+   */
+  readOnly?: boolean;
 }
 
 export interface SpawnResult {
