@@ -15,6 +15,9 @@ import { LOCK_FILE_NAME, readLock, serializeLock, writeLock } from '../lock/file
 import { computeEnvId } from '../lock/identity.js';
 import type { LockFile } from '../lock/types.js';
 import { acquireStoreLock } from '../store/lock.js';
+import { recoverWal, WalTransaction } from '../store/wal.js';
+import { crashPoint } from '../store/crash.js';
+import { readMetadataText } from '../store/metadata-text.js';
 import { envDir } from '../store/layout.js';
 import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
 import { checkStoreVersion, writeStoreVersion } from '../store/version.js';
@@ -97,6 +100,9 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
     const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
     const staging = join(engine.layout.staging, `build-${Date.now()}-${randomBytes(4).toString('hex')}`);
     const paths = envPaths(staging);
+    const wal = await WalTransaction.begin(engine.layout, 'build');
+    await wal.record({ kind: 'remove', path: wal.rel(staging) });
+    crashPoint('build:staging');
     await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
     try {
       const draft = draftLock(manifest, base, []);
@@ -113,10 +119,13 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
       if (meta && existsSync(target)) {
         await rm(staging, { recursive: true, force: true });
       } else {
+        await wal.record({ kind: 'remove', path: wal.rel(target) }, { kind: 'metadata', env_id: lock.env_id, content: await readMetadataText(engine.layout, lock.env_id) });
+        crashPoint('build:before-rename');
         await mkdir(engine.layout.envs, { recursive: true });
         await rm(target, { recursive: true, force: true });
         await rename(staging, target);
         await fsyncDir(engine.layout.envs);
+        crashPoint('build:after-rename');
         const now = new Date().toISOString();
         meta = {
           env_id: lock.env_id, short_id: lock.short_id, state: 'built', backend: lock.backend,
@@ -125,12 +134,14 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
           layers: [], snapshots: [], created_at: now, updated_at: now,
         } satisfies EnvMetadata;
         await writeMetadata(engine.layout, meta);
+        crashPoint('build:after-metadata');
       }
+      await wal.finish();
       if (!existingLock || serializeLock(existingLock) !== serializeLock(lock)) await writeLock(lockPath, lock);
       if (options.name && options.name !== meta.name) return nameEnv(engine, meta, options.name, lockPath, false);
       return result(meta, lockPath, false);
     } catch (err) {
-      await rm(staging, { recursive: true, force: true });
+      await wal.abort();
       throw err;
     }
   });
@@ -160,6 +171,8 @@ export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise
   try {
     if (!existsSync(layout.version)) await writeStoreVersion(layout);
     await Promise.all([layout.objects, layout.layers, layout.metadata, layout.staging, layout.wal, layout.envs, layout.images].map((d) => mkdir(d, { recursive: true })));
+    // Undo (or finish) whatever a killed command left half done, before anything else.
+    await recoverWal(layout, (m) => engine.logger.warn(m));
     return await fn();
   } finally {
     lock.release();

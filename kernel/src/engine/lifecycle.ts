@@ -13,6 +13,9 @@ import { handleFor } from './handle.js';
 import { runInEnv } from './run.js';
 import { withLock } from './build.js';
 import { fsyncDir } from '../store/atomic.js';
+import { WalTransaction } from '../store/wal.js';
+import { crashPoint } from '../store/crash.js';
+import { readMetadataText } from '../store/metadata-text.js';
 import { resolveMounts } from '../security/mounts.js';
 import { checkResourceLimits } from '../security/limits.js';
 
@@ -52,6 +55,7 @@ export async function execInEnv(engine: Engine, ref: string, argv: string[], opt
     environment: filterEnvironment(engine.env, engine.policy, userEnvironment(user, meta.env_id)),
     cwd: options.cwd,
     network: !meta.manifest.runtime.network_isolation,
+    readOnly: meta.state === 'frozen',
   });
 }
 
@@ -79,16 +83,25 @@ export async function destroyEnv(engine: Engine, ref: string): Promise<{ env_id:
       throw new UsageError('KP_ENV_RUNNING', `environment ${meta.short_id} is running`, { hint: `stop it first with \`karapace stop ${meta.short_id}\`` });
     }
     await engine.kernel.hooks.destroy.promise(handleFor(engine.layout, meta));
-    // Metadata goes first: from then on the env no longer exists, and what is left of
-    // its directory is unreferenced garbage, moved to staging and removed.
+    // The env dir moves to staging and the metadata goes, each undoable until both are
+    // done; after that point recovery finishes the deletion instead of undoing it.
+    const dir = envDir(engine.layout, meta.env_id);
+    const trash = join(engine.layout.staging, `destroy-${meta.env_id}-${Date.now()}`);
+    const wal = await WalTransaction.begin(engine.layout, 'destroy');
+    crashPoint('destroy:begin');
+    if (existsSync(dir)) {
+      await wal.record({ kind: 'rename', from: wal.rel(trash), to: wal.rel(dir) });
+      await renamePath(dir, trash);
+      crashPoint('destroy:moved');
+    }
+    await wal.record({ kind: 'metadata', env_id: meta.env_id, content: await readMetadataText(engine.layout, meta.env_id) });
     await removeMetadata(engine.layout, meta.env_id);
     await fsyncDir(engine.layout.metadata);
-    const dir = envDir(engine.layout, meta.env_id);
-    if (existsSync(dir)) {
-      const trash = join(engine.layout.staging, `destroy-${meta.env_id}-${Date.now()}`);
-      await renamePath(dir, trash);
-      await rm(trash, { recursive: true, force: true });
-    }
+    crashPoint('destroy:metadata-removed');
+    await wal.commitPoint([{ kind: 'remove', path: wal.rel(trash) }]);
+    crashPoint('destroy:committed');
+    await rm(trash, { recursive: true, force: true });
+    await wal.finish();
     return { env_id: meta.env_id, short_id: meta.short_id, ...(meta.name ? { name: meta.name } : {}) };
   });
 }

@@ -1,0 +1,22 @@
+import { Command, Option } from 'clipanion';
+import { commitEnv } from '@karapace/kernel';
+import { BaseCommand } from '../base-command.js';
+
+export class CommitCommand extends BaseCommand {
+  static override paths = [['commit']];
+  static override usage = Command.Usage({
+    description: 'Snapshot an environment: pack its upper dir into a layer, recorded in its snapshots',
+    details: 'Deletions are kept as OCI whiteouts. The environment must not be running.',
+    examples: [['Snapshot with a message', '$0 commit dev -m "before upgrade"']],
+  });
+
+  env = Option.String({ name: 'env' });
+  message = Option.String('--message,-m', { description: 'A note stored with the snapshot' });
+
+  async run(): Promise<number> {
+    const engine = await this.engine();
+    const r = await commitEnv(engine, this.env, { message: this.message });
+    this.reporter.result(r, () => `committed snapshot ${r.snapshot.index} of ${r.short_id}: layer ${r.layer.hash} (${r.layer.entries} entries, ${r.layer.size} bytes)`);
+    return 0;
+  }
+}

@@ -1,0 +1,27 @@
+import { Command, Option } from 'clipanion';
+import { gcStore } from '@karapace/kernel';
+import { BaseCommand } from '../base-command.js';
+
+export class GcCommand extends BaseCommand {
+  static override paths = [['gc']];
+  static override usage = Command.Usage({
+    description: 'Remove layers, objects, images and leftovers no environment references',
+    details: 'Every environment (running, frozen and archived ones included) keeps what it references. `--dry-run` prints the same report without deleting. Ctrl-C stops between two deletions and leaves the store consistent.',
+    examples: [['See what would go', '$0 gc --dry-run']],
+  });
+
+  dryRun = Option.Boolean('--dry-run', false, { description: 'Report only' });
+
+  async run(): Promise<number> {
+    const engine = await this.engine();
+    const r = await gcStore(engine, { dryRun: this.dryRun });
+    this.reporter.result(r, () => {
+      const verb = r.dry_run ? 'would remove' : 'removed';
+      const lines = r.removed.map((c) => `${verb} ${c.kind} ${c.id}`);
+      for (const c of r.kept) lines.push(`kept by a plugin: ${c.kind} ${c.id}`);
+      lines.push(`${verb} ${r.removed.length} item(s), ${r.freed_bytes} bytes of objects${r.interrupted ? ' (interrupted: run gc again to finish)' : ''}`);
+      return lines.join('\n');
+    });
+    return r.interrupted ? 130 : 0;
+  }
+}

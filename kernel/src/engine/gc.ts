@@ -1,0 +1,150 @@
+/**
+ * Garbage collection (DESIGN §6): removes layers, objects, image-cache entries, leftover
+ * environment directories and staging debris that no environment references. Every
+ * environment with metadata — running, frozen and archived ones included — is a root,
+ * with everything it references; plugins add roots through the `gc` hook and veto single
+ * deletions through `keep`. A dry run computes the same report without deleting.
+ * SIGINT/SIGTERM stop it between two deletions, each of which is atomic.
+ */
+import { lstatSync } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { StoreError } from '../errors.js';
+import { isHash } from '../hash.js';
+import { readLayer } from '../layers/layer.js';
+import { crashPoint } from '../store/crash.js';
+import { listMetadata, type EnvMetadata } from '../store/metadata.js';
+
+import { WalTransaction } from '../store/wal.js';
+import type { GcCandidate, GcContext } from '../types.js';
+import type { Engine } from './engine.js';
+import { withLock } from './build.js';
+
+export interface GcReport {
+  dry_run: boolean;
+  interrupted: boolean;
+  /** What was removed (or would be, in a dry run). */
+  removed: GcCandidate[];
+  /** Candidates a plugin's `keep` tap vetoed. */
+  kept: GcCandidate[];
+  /** Bytes of objects removed (or that would be). */
+  freed_bytes: number;
+}
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Layers an environment uses, with their parent chains. */
+async function liveLayers(engine: Engine, envs: EnvMetadata[], roots: Set<string>): Promise<Set<string>> {
+  const live = new Set<string>();
+  const queue = [...envs.flatMap((m) => [...m.layers, ...m.snapshots.map((s) => s.layer)]), ...[...roots].filter(isHash)];
+  while (queue.length) {
+    const hash = queue.pop()!;
+    if (live.has(hash)) continue;
+    live.add(hash);
+    const record = await readLayer(engine.layout, hash).catch(() => undefined);
+    if (record?.parent) queue.push(record.parent);
+  }
+  return live;
+}
+
+/** Staging entries a lock-free reader may be using right now (diff) are left alone for an hour. */
+function busyStaging(name: string, path: string): boolean {
+  if (!name.startsWith('diff-')) return false;
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st !== undefined && Date.now() - st.mtimeMs < 3_600_000;
+}
+
+export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}): Promise<GcReport> {
+  const dryRun = options.dryRun === true;
+  return withLock(engine, async () => {
+    const layout = engine.layout;
+    const { envs, corrupt } = await listMetadata(layout);
+    if (corrupt.length) {
+      throw new StoreError('KP_GC_CORRUPT_METADATA', `gc refuses to run: ${corrupt.length} environment metadata file(s) are corrupt (${corrupt.map((c) => c.path).join(', ')})`, {
+        hint: 'their references are unknown, so gc could delete what they use; run `karapace verify-store` and repair or remove them first',
+      });
+    }
+    let stop = false;
+    const onSignal = () => { stop = true; };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const ctx: GcContext = { dryRun, roots: new Set(), removed: [], imagesDir: layout.images, interrupted: () => stop };
+      await engine.kernel.hooks.gc.promise(ctx);
+
+      const layers = await liveLayers(engine, envs, ctx.roots);
+      const objects = new Set<string>([...ctx.roots].filter(isHash));
+      for (const hash of layers) {
+        const record = await readLayer(layout, hash).catch(() => undefined);
+        if (record) objects.add(record.object);
+      }
+      const imageKeys = new Set<string>([...ctx.roots]);
+      for (const m of envs) {
+        const rel = relative(layout.images, m.base.rootfs);
+        if (rel && !rel.startsWith('..')) imageKeys.add(rel.split('/')[0]!);
+      }
+      const envIds = new Set(envs.map((m) => m.env_id));
+
+      const candidates: GcCandidate[] = [];
+      for (const name of await list(layout.layers)) {
+        const hash = name.replace(/\.json$/, '');
+        if (name.endsWith('.json') && !layers.has(hash)) candidates.push({ kind: 'layer', id: hash, path: join(layout.layers, name) });
+      }
+      for (const shard of await list(layout.objects)) {
+        for (const rest of await list(join(layout.objects, shard))) {
+          const hash = shard + rest;
+          if (!objects.has(hash)) candidates.push({ kind: 'object', id: hash, path: join(layout.objects, shard, rest) });
+        }
+      }
+      for (const id of await list(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });
+      for (const key of await list(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
+      for (const name of await list(layout.staging)) {
+        const path = join(layout.staging, name);
+        if (!busyStaging(name, path)) candidates.push({ kind: 'staging', id: name, path });
+      }
+
+      const report: GcReport = { dry_run: dryRun, interrupted: false, removed: [], kept: [], freed_bytes: 0 };
+      const doomed: GcCandidate[] = [];
+      for (const c of candidates) (engine.kernel.hooks.keep.call(c) === true ? report.kept : doomed).push(c);
+
+      const wal = dryRun ? undefined : await WalTransaction.begin(layout, 'gc');
+      for (const c of doomed) {
+        if (stop) {
+          report.interrupted = true;
+          break;
+        }
+        const size = c.kind === 'object' ? (await stat(c.path).catch(() => undefined))?.size ?? 0 : 0;
+        if (wal) {
+          if (c.kind === 'layer' || c.kind === 'object') {
+            await rm(c.path, { force: true });
+          } else {
+            // Directories go in one rename, so a half-deleted one never looks live.
+            const trash = join(layout.staging, `.gc-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
+            await wal.record({ kind: 'remove', path: wal.rel(trash) });
+            await rename(c.path, trash);
+            await rm(trash, { recursive: true, force: true });
+          }
+          crashPoint('gc:removed-one');
+        }
+        report.removed.push(c);
+        report.freed_bytes += size;
+      }
+      report.removed.push(...ctx.removed);
+      await wal?.finish();
+      return report;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}
+
+

@@ -1,0 +1,108 @@
+/**
+ * verify-store: re-hashes every object, checks every layer record, every environment's
+ * metadata checksum and references, and every image-cache digest. Reports each bad item
+ * by path; never repairs (that is gc's and pull's job).
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KarapaceError } from '../errors.js';
+import { hashFile, isHash } from '../hash.js';
+import { readLayer } from '../layers/layer.js';
+import { listMetadata } from '../store/metadata.js';
+import { envDir, objectPath } from '../store/layout.js';
+import { digestTree } from '../tree-digest.js';
+import type { Engine } from './engine.js';
+import { withLock } from './build.js';
+
+export interface VerifyProblem {
+  kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal';
+  id: string;
+  path: string;
+  message: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  checked: { objects: number; layers: number; metadata: number; images: number };
+  problems: VerifyProblem[];
+}
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+export async function verifyStore(engine: Engine): Promise<VerifyReport> {
+  // Under the lock: a consistent view, and interrupted operations are recovered first.
+  return withLock(engine, async () => {
+    const layout = engine.layout;
+    const problems: VerifyProblem[] = [];
+    const checked = { objects: 0, layers: 0, metadata: 0, images: 0 };
+
+    for (const shard of await list(layout.objects)) {
+      for (const rest of await list(join(layout.objects, shard))) {
+        const path = join(layout.objects, shard, rest);
+        const id = shard + rest;
+        checked.objects++;
+        if (!isHash(id)) {
+          problems.push({ kind: 'object', id, path, message: 'not named by a blake3 hash' });
+          continue;
+        }
+        const { hash } = await hashFile(path);
+        if (hash !== id) problems.push({ kind: 'object', id, path, message: `content hashes to ${hash}` });
+      }
+    }
+
+    for (const name of await list(layout.layers)) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      const hash = name.slice(0, -5);
+      const path = join(layout.layers, name);
+      checked.layers++;
+      try {
+        const record = await readLayer(layout, hash);
+        const obj = objectPath(layout, record.object);
+        const st = await stat(obj).catch(() => undefined);
+        if (!st) problems.push({ kind: 'layer', id: hash, path, message: `its tar object ${record.object} is missing` });
+        else if (st.size !== record.size) problems.push({ kind: 'layer', id: hash, path, message: `its tar object has ${st.size} bytes, the record says ${record.size}` });
+      } catch (err) {
+        problems.push({ kind: 'layer', id: hash, path, message: err instanceof KarapaceError ? err.message : String(err) });
+      }
+    }
+
+    const { envs, corrupt } = await listMetadata(layout);
+    checked.metadata = envs.length + corrupt.length;
+    for (const c of corrupt) problems.push({ kind: 'metadata', id: c.path.split('/').pop()!.replace(/\.json$/, ''), path: c.path, message: c.error.message });
+    for (const m of envs) {
+      const path = join(layout.metadata, `${m.env_id}.json`);
+      if (!existsSync(envDir(layout, m.env_id))) problems.push({ kind: 'env', id: m.env_id, path: envDir(layout, m.env_id), message: 'environment directory is missing' });
+      for (const layer of [...m.layers, ...m.snapshots.map((s) => s.layer)]) {
+        if (!existsSync(join(layout.layers, `${layer}.json`))) problems.push({ kind: 'metadata', id: m.env_id, path, message: `references missing layer ${layer}` });
+      }
+      if (!existsSync(m.base.rootfs)) problems.push({ kind: 'metadata', id: m.env_id, path, message: `its base rootfs ${m.base.rootfs} is missing` });
+    }
+
+    for (const key of await list(layout.images)) {
+      const digestFile = join(layout.images, key, 'digest');
+      if (!existsSync(digestFile)) continue;
+      checked.images++;
+      const recorded = (await readFile(digestFile, 'utf8')).trim();
+      const rootfs = join(layout.images, key, 'rootfs');
+      if (!existsSync(rootfs)) {
+        problems.push({ kind: 'image', id: key, path: rootfs, message: 'rootfs is missing' });
+        continue;
+      }
+      const { digest } = await digestTree(rootfs);
+      if (digest !== recorded) problems.push({ kind: 'image', id: key, path: join(layout.images, key), message: `rootfs digest is ${digest}, recorded ${recorded}` });
+    }
+
+    for (const name of await list(layout.wal)) {
+      if (name.endsWith('.json')) problems.push({ kind: 'wal', id: name, path: join(layout.wal, name), message: 'unrecovered write-ahead log entry' });
+    }
+    return { ok: problems.length === 0, checked, problems };
+  });
+}
