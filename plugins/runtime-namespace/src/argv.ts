@@ -1,0 +1,102 @@
+/**
+ * The one place that builds karapace-sandbox's argv (the contract is native/PROTOCOL.md).
+ * Everything the sandbox will contain is decided here, from the environment (EnvHandle),
+ * the request (SpawnRequest) and facts about the host gathered by the backend.
+ */
+import { existsSync } from 'node:fs';
+import { relative, isAbsolute, sep } from 'node:path';
+import { requestedDevices, resolveMounts, type EnvHandle, type InvokingUser, type ResolvedMount, type SecurityPolicy, type SpawnRequest } from '@karapace/kernel';
+import type { MapMode } from './ids.js';
+import type { IdentityFiles } from './passwd.js';
+import type { SocketBind } from './gui.js';
+
+export type OverlayKind = { kind: 'kernel' } | { kind: 'fuse'; binary: string };
+
+/** Host facts the argv depends on; the backend gathers them (tests pass their own). */
+export interface LauncherContext {
+  user: InvokingUser;
+  policy: Pick<SecurityPolicy, 'allowedMountPrefixes'>;
+  mapMode: MapMode;
+  overlay: OverlayKind;
+  /** Generated /etc/passwd and /etc/group (exec/enter only). */
+  identity?: IdentityFiles;
+  /** The host's resolv.conf, copied in when the process may use the network. */
+  resolvConf?: string;
+  /** Display/audio sockets to bind (see gui.ts). */
+  sockets?: SocketBind[];
+  /** The caller's working directory, kept when it is visible inside. */
+  hostCwd?: string;
+}
+
+export interface LauncherArgv {
+  argv: string[];
+  /** The manifest's mounts after the security policy (already checked: a refusal throws). */
+  mounts: ResolvedMount[];
+  uid: number;
+  gid: number;
+}
+
+function under(path: string, dir: string): string | undefined {
+  const rel = relative(dir, path);
+  if (rel === '') return '';
+  return rel.startsWith('..') || isAbsolute(rel) ? undefined : rel;
+}
+
+/** The host cwd translated into the sandbox, when a bind makes it visible there. */
+function visibleCwd(hostCwd: string | undefined, binds: { source: string; target: string }[]): string | undefined {
+  if (!hostCwd) return undefined;
+  // Longest source first: the most specific bind decides.
+  for (const b of [...binds].sort((x, y) => y.source.length - x.source.length)) {
+    const rel = under(hostCwd, b.source);
+    if (rel !== undefined) return rel ? `${b.target.replace(/\/$/, '')}${sep}${rel}` : b.target;
+  }
+  return undefined;
+}
+
+export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'environment' | 'cwd' | 'network'>, ctx: LauncherContext): LauncherArgv {
+  const a: string[] = [];
+  const asRoot = request.user === 'root';
+  // Policy first: a refused mount throws before any namespace exists.
+  const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
+
+  // Root filesystem: overlay of the env's lowers (topmost first) under its upper dir.
+  for (const lower of env.lowerDirs) a.push('--lower', lower);
+  a.push('--upper', env.paths.upper, '--work', env.paths.work);
+  if (ctx.overlay.kind === 'fuse') a.push('--fuse-overlayfs', ctx.overlay.binary);
+
+  // Ids: installs as container root, exec/enter as the invoking user (same uid/gid).
+  const uid = asRoot ? 0 : ctx.user.uid;
+  const gid = asRoot ? 0 : ctx.user.gid;
+  a.push('--map-mode', ctx.mapMode, '--uid', String(uid), '--gid', String(gid));
+  // Single-id mapping: dpkg & co. chown to ids that don't exist here; make that a no-op.
+  if (asRoot && ctx.mapMode === 'single') a.push('--fake-chown');
+
+  if (!request.network) a.push('--unshare-net');
+  a.push('--hostname', env.name ?? `karapace-${env.shortId}`);
+
+  a.push('--clearenv');
+  for (const [k, v] of Object.entries(request.environment).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
+
+  if (request.network && ctx.resolvConf && existsSync(ctx.resolvConf)) a.push('--file-from', ctx.resolvConf, '/etc/resolv.conf');
+
+  const binds: { source: string; target: string }[] = [];
+  if (!asRoot) {
+    if (ctx.identity) a.push('--file-from', ctx.identity.passwd, '/etc/passwd', '--file-from', ctx.identity.group, '/etc/group');
+    // The user's home at the same path, like Toolbx.
+    if (ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home)) {
+      a.push('--bind', ctx.user.home, ctx.user.home);
+      binds.push({ source: ctx.user.home, target: ctx.user.home });
+    }
+  }
+  for (const m of mounts) {
+    a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+    binds.push(m);
+  }
+  for (const dev of requestedDevices(env.manifest)) a.push('--dev-bind', dev, dev);
+  for (const s of ctx.sockets ?? []) a.push('--bind', s.source, s.target);
+
+  const cwd = request.cwd ?? (asRoot ? '/' : (visibleCwd(ctx.hostCwd, binds) ?? (existsSync(ctx.user.home) ? ctx.user.home : '/')));
+  a.push('--chdir', cwd);
+  a.push('--', ...request.argv);
+  return { argv: a, mounts, uid, gid };
+}

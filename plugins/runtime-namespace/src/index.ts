@@ -1,0 +1,37 @@
+/**
+ * @karapace/runtime-namespace — the `namespace` backend: rootless, daemonless environments
+ * through user namespaces and overlayfs, driven by the native karapace-sandbox launcher.
+ *
+ * This module is imported on every karapace command: it only registers taps; the backend
+ * and doctor modules load when a hook actually fires.
+ */
+import { definePlugin, type Backend, type Kernel } from '@karapace/kernel';
+import { validateOptions, type NamespaceOptions } from './options.js';
+
+export type { NamespaceOptions } from './options.js';
+
+const PLUGIN_NAME = 'runtime-namespace';
+
+function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {
+  let loaded: Promise<Backend> | undefined;
+  const get = () => (loaded ??= import('./backend.js').then((m) => m.createNamespaceBackend(kernel, options)));
+  return {
+    name: 'namespace',
+    mount: async (request) => (await get()).mount(request),
+    spawn: async (request) => (await get()).spawn(request),
+    stop: async (env, timeoutMs) => (await get()).stop!(env, timeoutMs),
+    status: async (env) => (await get()).status!(env),
+  };
+}
+
+export default definePlugin<NamespaceOptions>({
+  name: PLUGIN_NAME,
+  validateOptions,
+  apply(kernel, options) {
+    kernel.registerBackend(lazyBackend(kernel, options ?? {}), PLUGIN_NAME);
+    kernel.hooks.doctor.tapPromise(PLUGIN_NAME, async (report) => {
+      const { namespaceDoctor } = await import('./doctor.js');
+      await namespaceDoctor(kernel, options ?? {}, report);
+    });
+  },
+});
