@@ -7,10 +7,10 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StoreError } from '../errors.js';
 import { canonicalJson } from '../canonical-json.js';
-import { hashBytes, isHash, StreamHasher } from '../hash.js';
+import { hashBytes, hashFile, isHash, StreamHasher } from '../hash.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../store/atomic.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
-import { hasObject, readObjectVerified } from '../store/objects.js';
+import { corruptObject, hasObject, readObjectVerified } from '../store/objects.js';
 import type { LayerKind, LayerRecord } from '../types.js';
 import { packTree, type PackStats } from './pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from './unpack.js';
@@ -117,5 +117,13 @@ export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: 
       data: { hash, object: record.object },
     });
   }
-  return unpackTarStream(readObjectVerified(layout, record.object), targetDir, options);
+  try {
+    return await unpackTarStream(readObjectVerified(layout, record.object), targetDir, options);
+  } catch (err) {
+    // A damaged object may fail as a malformed tar before its hash is checked: name the object.
+    const path = objectPath(layout, record.object);
+    const actual = await hashFile(path).catch(() => undefined);
+    if (actual && actual.hash !== record.object) throw corruptObject(path, record.object, actual.hash);
+    throw err;
+  }
 }
