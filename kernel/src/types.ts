@@ -196,7 +196,7 @@ export interface GcContext {
 }
 
 export type ProgressEvent =
-  | { kind: 'start'; task: string; label: string; total?: number }
+  | { kind: 'start'; task: string; label: string; total?: number; /** What `done`/`total` count (default items). */ unit?: 'bytes' | 'items' }
   | { kind: 'advance'; task: string; done: number; total?: number }
   | { kind: 'end'; task: string; ok: boolean; message?: string }
   | { kind: 'log'; level: 'debug' | 'info' | 'warn'; message: string };

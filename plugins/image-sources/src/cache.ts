@@ -1,0 +1,150 @@
+/**
+ * The image cache: `<root>/images/<key>/` with
+ *   rootfs/        the extracted root filesystem (a read-only lower layer)
+ *   digest         blake3 tree digest of rootfs (the kernel's digestTree value)
+ *   fingerprint    stat fingerprint of rootfs when the digest was last computed
+ *   source.json    what it was made from (reference, pinned source, archive digests)
+ * An image is assembled in the staging dir and renamed into place whole, so a directory
+ * under images/ is either complete or absent: an interrupted download or extraction never
+ * leaves a half image that looks complete.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type Kernel, type PackageManagerName } from '@karapace/kernel';
+import { digestRootfs, fingerprintRootfs } from './digest.js';
+import type { FileHash } from './extract.js';
+import { detectPackageManager } from './pm/detect.js';
+import { log } from './progress.js';
+
+export interface SourceRecord {
+  key: string;
+  kind: string;
+  /** The reference as written. */
+  reference: string;
+  /** A pinned reference that names exactly this image (what `pin` writes). */
+  source: string;
+  package_manager: PackageManagerName;
+  archive?: { sha256: string; blake3: string; size: number };
+  created_at: string;
+  /** Stat fingerprint of a local source directory when it was copied. */
+  source_fingerprint?: string;
+}
+
+export interface CachedImage {
+  key: string;
+  dir: string;
+  rootfs: string;
+  digest: string;
+  record: SourceRecord;
+}
+
+/** Cache keys: `<kind>-<first 32 hex of blake3(identity)>`. */
+export function cacheKey(kind: string, identity: string): string {
+  return `${kind}-${hashBytes(`${kind}\0${identity}`).slice(0, 32)}`;
+}
+
+export async function readCached(imagesDir: string, key: string): Promise<CachedImage | undefined> {
+  const dir = join(imagesDir, key);
+  try {
+    const [digest, record] = await Promise.all([
+      readFile(join(dir, 'digest'), 'utf8'),
+      readFile(join(dir, 'source.json'), 'utf8').then((t) => JSON.parse(t) as SourceRecord),
+    ]);
+    if (!existsSync(join(dir, 'rootfs'))) return undefined;
+    return { key, dir, rootfs: join(dir, 'rootfs'), digest: digest.trim(), record };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every complete image in the cache. */
+export async function listCached(imagesDir: string): Promise<CachedImage[]> {
+  const names = await readdir(imagesDir).catch(() => [] as string[]);
+  const out: CachedImage[] = [];
+  for (const name of names.sort()) {
+    if (name.startsWith('.')) continue;
+    const img = await readCached(imagesDir, name);
+    if (img) out.push(img);
+  }
+  return out;
+}
+
+export type VerifyResult = { ok: true; redigested: boolean } | { ok: false; actual: string };
+
+/**
+ * Re-verifies a cached image. Fast path: the stat fingerprint is unchanged. Otherwise (or
+ * with `full`) the tree is digested again and compared with the recorded digest.
+ */
+export async function verifyCached(img: CachedImage, options: { full?: boolean } = {}): Promise<VerifyResult> {
+  if (!options.full) {
+    const recorded = await readFile(join(img.dir, 'fingerprint'), 'utf8').then((t) => t.trim(), () => '');
+    if (recorded && recorded === (await fingerprintRootfs(img.rootfs))) return { ok: true, redigested: false };
+  }
+  // digestRootfs gives the kernel's digestTree value (tested), several times faster.
+  const { digest, fingerprint } = await digestRootfs(img.rootfs);
+  if (digest !== img.digest) return { ok: false, actual: digest };
+  // Same content, new metadata (e.g. touched): remember the new fingerprint.
+  await writeFileAtomic(join(img.dir, 'fingerprint'), fingerprint + '\n');
+  return { ok: true, redigested: true };
+}
+
+/**
+ * Verifies before use; a modified image is reported and removed (the caller fetches it
+ * again), so a tampered cache never silently becomes an environment's base.
+ */
+export async function usableCached(kernel: Kernel | undefined, img: CachedImage | undefined): Promise<CachedImage | undefined> {
+  if (!img) return undefined;
+  const result = await verifyCached(img);
+  if (result.ok) return img;
+  log(kernel, 'warn', `cached image ${img.key} (${img.record.reference}) was modified on disk: digest ${result.actual}, recorded ${img.digest}; fetching it again`);
+  await rm(img.dir, { recursive: true, force: true });
+  return undefined;
+}
+
+export function tamperedError(img: CachedImage, actual: string): StoreError {
+  return new StoreError('KP_IMAGE_TAMPERED', `cached image ${img.key} (${img.record.reference}) was modified: digest ${actual}, recorded ${img.digest}`, {
+    hint: `remove ${img.dir} and build again to fetch it afresh`,
+    data: { key: img.key, expected: img.digest, actual },
+  });
+}
+
+/** A fresh staging directory for assembling an image (`<staging>/image-<key>-<rand>/rootfs`). */
+export async function stageImage(stagingDir: string, key: string): Promise<{ dir: string; rootfs: string }> {
+  const dir = join(stagingDir, `image-${key}-${randomBytes(4).toString('hex')}`);
+  await mkdir(join(dir, 'rootfs'), { recursive: true, mode: 0o755 });
+  return { dir, rootfs: join(dir, 'rootfs') };
+}
+
+/**
+ * Digests a staged rootfs, writes its records and renames it into `images/<key>`.
+ * `source` may be a function of the digest (directory and bootstrap pins name the tree).
+ */
+export async function commitImage(
+  imagesDir: string, staged: { dir: string; rootfs: string },
+  record: Omit<SourceRecord, 'package_manager' | 'created_at' | 'source'> & { source: string | ((digest: string) => string) },
+  known?: Map<string, FileHash>,
+): Promise<CachedImage> {
+  const { digest, fingerprint } = await digestRootfs(staged.rootfs, known);
+  const full: SourceRecord = {
+    ...record,
+    source: typeof record.source === 'function' ? record.source(digest) : record.source,
+    package_manager: await detectPackageManager(staged.rootfs),
+    created_at: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(staged.dir, 'digest'), digest + '\n');
+  await writeFileAtomic(join(staged.dir, 'fingerprint'), fingerprint + '\n');
+  await writeFileAtomic(join(staged.dir, 'source.json'), JSON.stringify(full, null, 2) + '\n');
+  await mkdir(imagesDir, { recursive: true });
+  const target = join(imagesDir, record.key);
+  await rm(target, { recursive: true, force: true });
+  await rename(staged.dir, target);
+  await fsyncDir(imagesDir);
+  return { key: record.key, dir: target, rootfs: join(target, 'rootfs'), digest, record: full };
+}
+
+/** Removes a staging directory after a failure. */
+export async function discardStaged(staged: { dir: string } | undefined): Promise<void> {
+  if (staged) await rm(staged.dir, { recursive: true, force: true });
+}

@@ -1,0 +1,46 @@
+/**
+ * @karapace/image-sources — base images (aliases through an image server, http(s)
+ * tarballs, local tarballs and directories, mmdebstrap bootstraps, OCI registries) and the
+ * package-manager adapters (apt, dnf, zypper, pacman, apk). See docs/image-sources.md.
+ */
+import { definePlugin } from '@karapace/kernel';
+import { doctorChecks } from './doctor.js';
+import { collectImages } from './gc.js';
+import { resolveOptions, validateOptions, type ImageSourcesOptions } from './options.js';
+import { installPackages } from './pm/install.js';
+import { resolveImage } from './resolve.js';
+
+export { resolveImage } from './resolve.js';
+export { installPackages } from './pm/install.js';
+export { ADAPTERS, adapterFor, detectPackageManager } from './pm/detect.js';
+export type { PackageManagerAdapter } from './pm/types.js';
+export { apt } from './pm/apt.js';
+export { dnf } from './pm/dnf.js';
+export { zypper } from './pm/zypper.js';
+export { pacman } from './pm/pacman.js';
+export { apk, splitApkNameVersion } from './pm/apk.js';
+export { parseReference, isPinnedReference, splitPin, type SourceRef, type Pin } from './reference.js';
+export { ALIASES, serverArch } from './aliases.js';
+export { extractTar, entryPath, type ExtractStats, type FileHash } from './extract.js';
+export { openTar, sniffCompression } from './decompress.js';
+export { digestRootfs, fingerprintRootfs } from './digest.js';
+export { cacheKey, listCached, readCached, verifyCached, type CachedImage, type SourceRecord } from './cache.js';
+export { locateAlias, locateSimplestreams, locateDirectory } from './sources/alias.js';
+export { mmdebstrapArgv } from './sources/bootstrap.js';
+export { parseChallenge, RegistryClient } from './sources/registry.js';
+export { pinManifest, rewriteBaseImage, type PinOptions, type PinResult } from './pin.js';
+export { resolveOptions, DEFAULT_SERVER, DEFAULT_MIRROR, type ImageSourcesOptions } from './options.js';
+
+export const PLUGIN_NAME = 'image-sources';
+
+export default definePlugin<ImageSourcesOptions>({
+  name: PLUGIN_NAME,
+  validateOptions,
+  apply(kernel, options) {
+    const resolved = resolveOptions(options ?? {}, kernel.config);
+    kernel.hooks.resolve.tapPromise(PLUGIN_NAME, (request) => resolveImage(kernel, resolved, request));
+    kernel.hooks.install.tapPromise(PLUGIN_NAME, (request) => installPackages(kernel, request));
+    kernel.hooks.doctor.tapPromise(PLUGIN_NAME, doctorChecks);
+    kernel.hooks.gc.tapPromise(PLUGIN_NAME, (context) => collectImages(kernel, context));
+  },
+});

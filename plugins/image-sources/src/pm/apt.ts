@@ -1,0 +1,35 @@
+/**
+ * apt (Debian, Ubuntu). apt drops privileges to `_apt` for downloads; under a user
+ * namespace with a single mapped id that user does not exist, hence APT::Sandbox::User=root.
+ * Versions come from dpkg-query, which prints exactly what dpkg installed (epoch included).
+ */
+import { lines, type PackageManagerAdapter } from './types.js';
+
+const APT_OPTIONS = ['-o', 'APT::Sandbox::User=root', '-o', 'Dpkg::Use-Pty=0', '-o', 'APT::Color=0'];
+
+export const apt: PackageManagerAdapter = {
+  name: 'apt',
+  markers: ['usr/bin/apt-get', 'bin/apt-get'],
+  environment: { DEBIAN_FRONTEND: 'noninteractive', DEBCONF_NONINTERACTIVE_SEEN: 'true', LC_ALL: 'C' },
+  refresh: () => ['apt-get', ...APT_OPTIONS, '-q', 'update'],
+  install(packages, pinned, { offline }) {
+    const targets = packages.map((p) => (pinned?.[p] ? `${p}=${pinned[p]}` : p));
+    return [
+      'apt-get', ...APT_OPTIONS, '-q', '-y', '--no-install-recommends',
+      '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold',
+      ...(offline ? ['--no-download'] : []),
+      'install', ...targets,
+    ];
+  },
+  query: (packages) => ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...packages],
+  parseQuery(stdout) {
+    const out = [];
+    for (const line of lines(stdout)) {
+      const [name, version, status] = line.split('\t');
+      // "ii" = wanted install, installed; anything else (rc, un) is not installed.
+      if (name && version && status?.startsWith('ii')) out.push({ name: name.split(':')[0]!, version });
+    }
+    return out;
+  },
+  needsNetwork: (output) => /Can't find a source to download|Unable to fetch some archives|Temporary failure resolving|Unable to locate package|Could not resolve/.test(output),
+};

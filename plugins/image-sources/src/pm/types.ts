@@ -1,0 +1,30 @@
+/**
+ * A package-manager adapter builds the argv for each step and parses the tools' output;
+ * `install.ts` runs them inside the environment through the backend. Keeping the adapters
+ * pure (argv in, text out) is what lets the ones we cannot run here be tested on real
+ * captured outputs.
+ */
+import type { ResolvedPackage } from '@karapace/kernel';
+
+export interface PackageManagerAdapter {
+  name: 'apt' | 'dnf' | 'zypper' | 'pacman' | 'apk';
+  /** Paths (relative to the rootfs) whose presence identifies this package manager. */
+  markers: string[];
+  /** Environment variables for every command (non-interactive frontends). */
+  environment: Record<string, string>;
+  /** Refresh the package index. */
+  refresh(): string[];
+  /** Install; `pinned` holds exact versions (under --locked). */
+  install(packages: string[], pinned: Record<string, string> | undefined, options: { offline: boolean }): string[];
+  /** List exact installed versions of `packages`. */
+  query(packages: string[]): string[];
+  /** Parses the query's stdout. Packages not installed are absent from the result. */
+  parseQuery(stdout: string): ResolvedPackage[];
+  /** Recognises "would have to download" failures in offline mode. */
+  needsNetwork(output: string): boolean;
+}
+
+/** Splits output into non-empty trimmed lines. */
+export function lines(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean);
+}

@@ -1,0 +1,39 @@
+/** The `resolve` tap: reference → source → cached, verified rootfs. */
+import type { Kernel, ResolvedBase, ResolveRequest } from '@karapace/kernel';
+import type { CachedImage } from './cache.js';
+import type { ResolvedOptions } from './options.js';
+import { parseReference } from './reference.js';
+import { resolveAlias } from './sources/alias.js';
+import { resolveBootstrap } from './sources/bootstrap.js';
+import { toResolved, type ResolveContext } from './sources/context.js';
+import { resolveLocal } from './sources/local.js';
+import { resolveOci } from './sources/oci.js';
+import { resolveUrl } from './sources/url.js';
+
+/** Schemes other plugins answer (the mock backend's synthetic images): not ours. */
+const FOREIGN = /^mock:/;
+
+export async function resolveImage(kernel: Kernel | undefined, options: ResolvedOptions, request: ResolveRequest): Promise<ResolvedBase | undefined> {
+  if (FOREIGN.test(request.image)) return undefined;
+  const ctx: ResolveContext = { request, kernel, options };
+  const ref = parseReference(request.image, { manifestDir: request.manifestDir, aliases: options.aliases });
+  let img: CachedImage;
+  switch (ref.kind) {
+    case 'alias':
+      img = await resolveAlias(ctx, ref.name, ref.target);
+      break;
+    case 'url':
+      img = await resolveUrl(ctx, ref.url, ref.pin);
+      break;
+    case 'path':
+      img = await resolveLocal(ctx, ref.path, ref.pin);
+      break;
+    case 'bootstrap':
+      img = await resolveBootstrap(ctx, ref.distro, ref.suite, ref.pin);
+      break;
+    case 'oci':
+      img = await resolveOci(ctx, ref);
+      break;
+  }
+  return toResolved(ctx, img);
+}

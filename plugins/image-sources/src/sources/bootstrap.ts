@@ -1,0 +1,83 @@
+/**
+ * `bootstrap:debian/<suite>` and `bootstrap:ubuntu/<suite>`: builds a root with mmdebstrap
+ * (minbase variant by default) from an apt mirror into a tarball, then extracts it like
+ * any other archive. mmdebstrap picks its mode itself: `root` as root, `unshare` otherwise.
+ * A bootstrap is not byte-reproducible over time (the mirror moves on), so its pin is the
+ * tree digest of the result: a pinned bootstrap fails once the mirror changed — use the
+ * lock's cached image, or pin an archive, for long-lived pins.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RuntimeFailure } from '@karapace/kernel';
+import { BOOTSTRAP_DISTROS } from '../aliases.js';
+import { cacheKey, readCached, usableCached, type CachedImage } from '../cache.js';
+import { offlineError } from '../http.js';
+import { log, startTask } from '../progress.js';
+import type { Pin } from '../reference.js';
+import { imageFromArchive } from './archive.js';
+import type { ResolveContext } from './context.js';
+import { checkTreePin } from './local.js';
+
+export function mmdebstrapArgv(suite: string, output: string, mirror: string, variant: string): string[] {
+  return ['mmdebstrap', `--variant=${variant}`, '--format=tar', '--quiet', suite, output, mirror];
+}
+
+export async function resolveBootstrap(ctx: ResolveContext, distro: string, suite: string, pin?: Pin): Promise<CachedImage> {
+  const mirror = ctx.options[BOOTSTRAP_DISTROS[distro]!.mirrorOption];
+  const variant = ctx.options.variant;
+  const key = cacheKey('bootstrap', `${distro}/${suite}\0${mirror}\0${variant}`);
+  const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
+  if (cached && (!ctx.request.expectedDigest || cached.digest === ctx.request.expectedDigest)) return checkTreePin(cached, pin);
+  if (ctx.request.offline) throw offlineError(`bootstrapping ${distro}/${suite} from ${mirror}`);
+  const workDir = join(ctx.request.stagingDir, `bootstrap-${key}-${process.pid}`);
+  await mkdir(workDir, { recursive: true });
+  const tarball = join(workDir, 'rootfs.tar');
+  try {
+    await runMmdebstrap(ctx, mmdebstrapArgv(suite, tarball, mirror, variant), `${distro}/${suite}`);
+    // The pinned form names the tree, which is what a bootstrap reproduces (or not).
+    const img = await imageFromArchive(ctx, tarball, { key, kind: 'bootstrap', source: (_archive, digest) => `bootstrap:${distro}/${suite}#blake3=${digest}` });
+    return checkTreePin(img, pin);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+function runMmdebstrap(ctx: ResolveContext, argv: string[], what: string): Promise<void> {
+  const task = startTask(ctx.kernel, `bootstrapping ${what} with mmdebstrap`, undefined, 'items');
+  log(ctx.kernel, 'debug', argv.join(' '));
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    let output = '';
+    let lines = 0;
+    const onData = (c: Buffer) => {
+      output += c;
+      for (const line of c.toString().split('\n')) {
+        if (!line.trim()) continue;
+        log(ctx.kernel, 'debug', `mmdebstrap: ${line}`);
+        task.advance(++lines);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      task.end(false, e.message);
+      reject(e.code === 'ENOENT'
+        ? new RuntimeFailure('KP_TOOL_MISSING', 'mmdebstrap is needed for bootstrap: images but is not installed', {
+            hint: 'apt-get install mmdebstrap debian-archive-keyring (and uidmap when not root)',
+          })
+        : e);
+    });
+    child.on('close', (code) => {
+      if (code === 0) {
+        task.end(true);
+        resolve();
+        return;
+      }
+      task.end(false, `exit ${code}`);
+      reject(new RuntimeFailure('KP_BOOTSTRAP_FAILED', `mmdebstrap ${what} failed (exit ${code}):\n${output.split('\n').slice(-20).join('\n')}`, {
+        hint: 'check the mirror URL (plugin option "mirror") and network access; without root mmdebstrap needs subordinate ids (/etc/subuid)',
+      }));
+    });
+  });
+}
