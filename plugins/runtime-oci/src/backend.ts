@@ -1,0 +1,156 @@
+/**
+ * The `oci` backend: mount prepares a bundle directory (and clears stale containers of
+ * the environment), spawn writes config.json and runs `<runtime> run` in the foreground,
+ * stop/status ask the runtime about the environment's containers under its own state root.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import {
+  invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy,
+  type Backend, type EnvHandle, type Kernel, type MountPlan, type MountRequest, type RunState, type SpawnRequest, type SpawnResult,
+} from '@karapace/kernel';
+import { buildConfig } from './bundle.js';
+import { containerId, liveContainers, ociDirs, prepareBundle, writeRecord } from './containers.js';
+import { selectRuntime, type RuntimeBinary } from './discovery.js';
+import { cgroupLayout, isRoot, knownUnsupported } from './host.js';
+import type { OciOptions } from './options.js';
+import { containerState, deleteContainer, killContainer } from './runtime-cli.js';
+
+export const BACKEND_NAME = 'oci';
+
+interface OciPlanData {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  runtime: RuntimeBinary;
+}
+
+function resolvConf(): string | undefined {
+  try {
+    return existsSync('/etc/resolv.conf') ? realpathSync('/etc/resolv.conf') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function unsupportedFailure(runtime: RuntimeBinary, reason: string): RuntimeFailure {
+  return new RuntimeFailure('KP_OCI_RUNTIME_UNSUPPORTED', `${runtime.name} (${runtime.path}) cannot start containers on this host: ${reason}`, {
+    hint: 'use runc (`"@karapace/runtime-oci": { "runtime": "runc" }` in your config), boot with cgroup v2 only (systemd.unified_cgroup_hierarchy=1), or use backend "namespace"',
+    data: { runtime: runtime.name, path: runtime.path },
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
+  return {
+    name: BACKEND_NAME,
+
+    async mount(request: MountRequest): Promise<MountPlan> {
+      const runtime = selectRuntime(options);
+      const reason = knownUnsupported(runtime.name, cgroupLayout());
+      if (reason) throw unsupportedFailure(runtime, reason);
+      const env = request.env;
+      const dirs = ociDirs(env);
+      // Whatever a killed CLI left behind must not block this run.
+      await liveContainers(dirs, { reap: true });
+      await Promise.all([env.paths.upper, env.paths.work].map((d) => mkdir(d, { recursive: true })));
+      const id = containerId(env);
+      const { dir, rootfs } = await prepareBundle(dirs, id);
+      await writeRecord(dirs, { id, runtime: runtime.path, runtimeName: runtime.name, owner: process.pid, created_at: new Date().toISOString() });
+      const data: OciPlanData = { id, bundle: dir, rootfs, runtime };
+      return {
+        backend: BACKEND_NAME,
+        data,
+        async release() {
+          // `run` deletes its container when the process exits; this covers a failed start.
+          if (await containerState(runtime.path, dirs.state, id)) await deleteContainer(runtime.path, dirs.state, id);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+
+    async spawn(request: SpawnRequest): Promise<SpawnResult> {
+      const data = request.mount.data as OciPlanData;
+      const env = request.env;
+      const user = invokingUser();
+      const rootless = !isRoot();
+      const interactive = request.purpose !== 'install';
+      const inheritTty = request.tty && request.stdio === 'inherit' && process.stdin.isTTY === true && process.stdout.isTTY === true;
+      const config = buildConfig({
+        request,
+        env,
+        rootfs: data.rootfs,
+        user,
+        rootless,
+        mounts: interactive ? resolveMounts(env.manifest.mounts, env.manifestDir, securityPolicy(kernel.config), user) : [],
+        devices: requestedDevices(env.manifest),
+        resolvConf: resolvConf(),
+        // Rootless runtimes cannot create cgroups on cgroup v1 (or without delegation).
+        applyLimits: !rootless,
+        consoleSize: inheritTty ? { width: process.stdout.columns ?? 80, height: process.stdout.rows ?? 24 } : undefined,
+      });
+      await writeFile(join(data.bundle, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+      return runContainer(data, ociDirs(env).state, request.stdio === 'capture');
+    },
+
+    async stop(env: EnvHandle, timeoutMs: number): Promise<boolean> {
+      const dirs = ociDirs(env);
+      const live = await liveContainers(dirs, { reap: false });
+      await Promise.all(live.map((c) => killContainer(c.record.runtime, dirs.state, c.record.id, 'SIGTERM')));
+      const deadline = Date.now() + timeoutMs;
+      let remaining = live;
+      while (remaining.length && Date.now() < deadline) {
+        await sleep(50);
+        remaining = await liveContainers(dirs, { reap: false });
+      }
+      if (remaining.length) {
+        await Promise.all(remaining.map((c) => killContainer(c.record.runtime, dirs.state, c.record.id, 'SIGKILL')));
+        const killDeadline = Date.now() + 5_000;
+        while ((await liveContainers(dirs, { reap: false })).length && Date.now() < killDeadline) await sleep(50);
+      }
+      return true;
+    },
+
+    async status(env: EnvHandle): Promise<RunState> {
+      const dirs = ociDirs(env);
+      if (!existsSync(dirs.bundles)) return 'stopped';
+      return (await liveContainers(dirs, { reap: false })).length ? 'running' : 'stopped';
+    },
+  };
+}
+
+/** `<runtime> --root <state> run --bundle <dir> <id>` in the foreground; resolves to the process's status. */
+function runContainer(data: OciPlanData, stateRoot: string, capture: boolean): Promise<SpawnResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(data.runtime.path, ['--root', stateRoot, 'run', '--bundle', data.bundle, data.id], {
+      stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    // The runtime forwards signals it receives to the container's process.
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'];
+    for (const s of signals) process.on(s, forward);
+    const cleanup = () => {
+      for (const s of signals) process.off(s, forward);
+    };
+    child.on('error', (e) => {
+      cleanup();
+      reject(new RuntimeFailure('KP_OCI_RUNTIME_FAILED', `could not run ${data.runtime.path}: ${e.message}`, {
+        hint: 'check that the runtime is installed and executable (`karapace doctor`)',
+        cause: e,
+      }));
+    });
+    child.on('close', (code, signal) => {
+      cleanup();
+      const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+      resolve({ exitCode, ...(capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}) });
+    });
+  });
+}
