@@ -5,6 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { KarapaceError, Logger, ProgressEvent } from '@karapace/kernel';
+import { ProgressRenderer } from './progress-bar.js';
 
 export class Reporter {
   constructor(
@@ -43,20 +44,18 @@ export class Reporter {
       this.stderr.write(JSON.stringify({ progress: event }) + '\n');
       return;
     }
-    switch (event.kind) {
-      case 'log':
-        logger[event.level](event.message);
-        break;
-      case 'start':
-        this.stderr.write(`${event.label}…\n`);
-        break;
-      case 'end':
-        if (!event.ok && event.message) this.stderr.write(`failed: ${event.message}\n`);
-        break;
-      default:
-        break;
+    this.bars ??= new ProgressRenderer(this.stderr, (this.stderr as Writable & { isTTY?: boolean }).isTTY === true);
+    if (event.kind === 'log') {
+      // Keep log lines from tearing a live progress bar.
+      this.bars.clear();
+      logger[event.level](event.message);
+      this.bars.redraw(true);
+      return;
     }
+    this.bars.handle(event);
   }
+
+  private bars?: ProgressRenderer;
 }
 
 /** A plain text table (no dependencies). */

@@ -7,6 +7,9 @@ import { ExecCommand } from './exec.js';
 import { InspectCommand } from './inspect.js';
 import { ListCommand } from './list.js';
 import { ManPagesCommand } from './man-pages.js';
+import { DoctorCommand } from './doctor.js';
+import { NewCommand } from './new.js';
+import { PinCommand } from './pin.js';
 import { PullCommand } from './pull.js';
 import { PushCommand } from './push.js';
 import { RebuildCommand } from './rebuild.js';
@@ -32,10 +35,13 @@ export const COMMANDS = [
   ListCommand,
   InspectCommand,
   RenameCommand,
+  PinCommand,
   PushCommand,
   PullCommand,
   CompletionsCommand,
   ManPagesCommand,
+  DoctorCommand,
+  NewCommand,
   CommitCommand,
   SnapshotsCommand,
   RestoreCommand,

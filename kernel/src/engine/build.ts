@@ -181,7 +181,7 @@ export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise
 
 async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifestDir: string, options: BuildOptions, lock?: LockFile): Promise<ResolvedBase> {
   const pinnedDigest = options.locked ? lock?.base.digest : undefined;
-  if (options.requirePinnedImage && !pinnedDigest && !/@sha256:|[#?]digest=|blake3:/.test(manifest.base.image)) {
+  if (options.requirePinnedImage && !pinnedDigest && !/@sha256:[0-9a-f]{64}|[#?](digest|sha256|blake3)=[0-9a-f]{64}|blake3:/.test(manifest.base.image)) {
     throw new ManifestError('KP_IMAGE_NOT_PINNED', `base image "${manifest.base.image}" is not pinned`, {
       hint: 'run `karapace pin` to pin it, or build with --locked against a lock that records its digest',
     });
