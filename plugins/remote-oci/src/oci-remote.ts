@@ -173,7 +173,7 @@ export class OciEnvRemote implements EnvRemote {
       for (const d of [...layers, config]) if (!(await this.hasBlob(repo, d.digest))) missing.push(d);
       const total = missing.reduce((n, d) => n + d.size, 0);
       const reference = `${target.name}@${target.tag}`;
-      const progress = transferProgress(engine.kernel, 'push', `pushing ${bundle.manifest.env.short_id} to ${this.display}/${repo}:${target.tag} (${missing.length} of ${layers.length + 1} blobs, ${formatBytes(total)})`, total);
+      const progress = transferProgress(engine.kernel, 'push', `pushing ${bundle.manifest.env.short_id} to ${this.display} as ${target.name}:${target.tag} (${missing.length} of ${layers.length + 1} blobs, ${formatBytes(total)})`, total);
       let ok = false;
       try {
         for (const d of missing) {

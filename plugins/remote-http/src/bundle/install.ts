@@ -8,7 +8,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   computeEnvId, envDir, fsyncDir, hasObject, hashBytes, objectPath, readMetadata, StreamHasher, writeFileAtomic, writeMetadata,
@@ -58,21 +58,35 @@ export async function fetchManifest(stream: Readable, digest: string, what: stri
   return parseBundleManifest(bytes);
 }
 
-/** Streams a blob through a blake3 check; the returned promise rejects on a mismatch. */
+/**
+ * Streams a blob through a blake3 check. The check runs when the source ends; on a
+ * mismatch the returned stream errors (so its consumer stops) and `done` rejects.
+ */
 function verified(source: Readable, ref: BundleBlobRef, role: string, onBytes?: (n: number) => void): { stream: Readable; done: Promise<void> } {
   const hasher = new StreamHasher();
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const done = pipeline(source, async function* (chunks: AsyncIterable<Buffer>) {
-    for await (const c of chunks) {
-      hasher.update(c);
-      onBytes?.(c.length);
-      yield c;
-    }
-    const actual = hasher.digest();
-    if (actual !== ref.blob) throw integrityError(`${role} (blob ${ref.blob.slice(0, 12)}…)`, ref.blob, actual);
-    if (hasher.size !== ref.size) throw integrityError(`${role} size`, `${ref.size} bytes`, `${hasher.size} bytes`);
-  }, out);
-  return { stream: out, done };
+  const check = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc, cb) {
+      hasher.update(chunk);
+      onBytes?.(chunk.length);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const actual = hasher.digest();
+      if (actual !== ref.blob) return cb(integrityError(`${role} (blob ${ref.blob.slice(0, 12)}…)`, ref.blob, actual));
+      if (hasher.size !== ref.size) return cb(integrityError(`${role} size`, `${ref.size} bytes`, `${hasher.size} bytes`));
+      cb();
+    },
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    check.on('error', reject);
+    check.on('end', resolve);
+    source.on('error', (err) => check.destroy(err));
+    source.on('aborted', () => check.destroy(new Error(`the connection closed while receiving ${role}`)));
+  });
+  done.catch(() => undefined);
+  source.pipe(check);
+  return { stream: check, done };
 }
 
 /** Waits for a consumer and its verification; a failed verification is the error reported. */

@@ -89,8 +89,9 @@ export interface UnpackOptions {
 
 /** Unpacks a tar stream into `target` (which must be empty or absent). */
 export async function unpackTar(source: Readable, target: string, options: UnpackOptions): Promise<void> {
-  await mkdir(target, { recursive: true });
   const extract = tar.extract();
+  // Its errors reach us through the iterator or sourceFailed; never as an unhandled event.
+  extract.on('error', () => undefined);
   const symlinks = new Set<string>();
   const files = new Set<string>();
   const dirs: { path: string; mode: number }[] = [];
@@ -103,8 +104,20 @@ export async function unpackTar(source: Readable, target: string, options: Unpac
     }
     return false;
   };
-  source.on('error', (err) => extract.destroy(err));
+  // A source error (e.g. a failed hash check upstream) must end the unpack even when the
+  // extractor has already seen the end of the archive and would wait forever.
+  let onSourceError: (err: Error) => void = () => {};
+  const sourceFailed = new Promise<never>((_, reject) => (onSourceError = reject));
+  sourceFailed.catch(() => undefined);
+  // Listen before the first await: a small source can fail while we wait on the disk.
+  source.on('error', (err) => {
+    onSourceError(err);
+    extract.destroy(err);
+  });
+  if (source.errored) onSourceError(source.errored);
+  await mkdir(target, { recursive: true });
   source.pipe(extract);
+  await Promise.race([sourceFailed, (async () => {
   for await (const e of extract) {
     const h = e.header;
     const rel = safeRel(h.name);
@@ -151,6 +164,7 @@ export async function unpackTar(source: Readable, target: string, options: Unpac
       throw rejected(`entry "${rel}" has unsupported type ${h.type}`);
     }
   }
+  })()]);
   // Directory modes last (deepest first): a read-only directory must not block its children.
   for (const d of dirs.reverse()) {
     await chmod(d.path, d.mode);
