@@ -1,0 +1,126 @@
+/**
+ * karapace-server under hostile input: malformed paths, oversized bodies, slow clients,
+ * garbage JSON and wrong hashes all get 4xx, and the server keeps serving.
+ */
+import test from 'ava';
+import { connect } from 'node:net';
+import { request } from 'node:http';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { hashBytes } from '@karapace/kernel';
+import { WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer(['--max-body', '4096', '--headers-timeout', '400', '--idle-timeout', '1500']);
+});
+test.after.always(async () => {
+  await server?.stop();
+});
+
+const auth = { authorization: `Bearer ${WRITE_TOKEN}` };
+
+/** A raw request with the path exactly as given (no URL normalisation). */
+function raw(method: string, path: string, headers: Record<string, string | number> = {}, body?: Buffer | string): Promise<{ status: number; body: string }> {
+  const u = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, method, path, headers: { ...auth, ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function healthy(t: { is: (a: unknown, b: unknown) => void }) {
+  const r = await fetch(`${server.url}/healthz`);
+  t.is(r.status, 200);
+  t.is(server.child.exitCode, null);
+}
+
+test('malformed paths get 4xx', async (t) => {
+  for (const path of [
+    '/v1/blobs/../../../etc/passwd',
+    '/v1/blobs/%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+    '/v1/blobs/..%2f..%2ftokens.json',
+    '/v1/blobs/not-a-hash',
+    `/v1/blobs/${'A'.repeat(64)}`,
+    '/v1/refs/..%2f..%2fx/latest',
+    '/v1/refs/Bad%20Name/latest',
+    '/v1/refs/UPPER/latest',
+    '/v1/refs/ok/..',
+    '/v1/blobs/%zz',
+    '/v1/nothing-here',
+  ]) {
+    const r = await raw('GET', path);
+    t.true(r.status >= 400 && r.status < 500, `${path} → ${r.status}`);
+  }
+  t.false(existsSync(join(server.dir, 'etc')));
+  await healthy(t);
+});
+
+test('bodies over the limit get 413; a body that does not match its hash gets 400 and is not kept', async (t) => {
+  const big = Buffer.alloc(8192, 7);
+  const r = await raw('PUT', `/v1/blobs/${hashBytes(big)}`, { 'content-length': big.length }, big);
+  t.is(r.status, 413);
+  // Chunked (no Content-Length): cut off while streaming.
+  const chunked = await raw('PUT', `/v1/blobs/${hashBytes(big)}`, { 'transfer-encoding': 'chunked' }, big);
+  t.is(chunked.status, 413);
+  const json = await raw('POST', '/v1/blobs/missing', { 'content-type': 'application/json' }, JSON.stringify({ hashes: [], pad: 'x'.repeat(2 << 20) }));
+  t.is(json.status, 413);
+
+  const data = Buffer.from('hello remote');
+  const wrong = hashBytes('something else');
+  const mismatch = await raw('PUT', `/v1/blobs/${wrong}`, { 'content-length': data.length }, data);
+  t.is(mismatch.status, 400);
+  t.regex(mismatch.body, /hash mismatch/);
+  t.is((await raw('HEAD', `/v1/blobs/${wrong}`)).status, 404);
+  const ok = await raw('PUT', `/v1/blobs/${hashBytes(data)}`, { 'content-length': data.length }, data);
+  t.is(ok.status, 201);
+  await healthy(t);
+});
+
+test('garbage JSON gets 400', async (t) => {
+  for (const body of ['{nope', '[]', '{"hashes": "x"}', '{"hashes": ["../etc"]}', '']) {
+    const r = await raw('POST', '/v1/blobs/missing', { 'content-type': 'application/json' }, body);
+    t.is(r.status, 400, body);
+  }
+  const ref = await raw('PUT', '/v1/refs/app/v1', { 'content-type': 'application/json', 'if-none-match': '*' }, '{"digest": 42');
+  t.is(ref.status, 400);
+  const badDigest = await raw('PUT', '/v1/refs/app/v1', { 'content-type': 'application/json', 'if-none-match': '*' }, '{"digest": "../x"}');
+  t.is(badDigest.status, 400);
+  await healthy(t);
+});
+
+test('a slow client (headers never finished) gets 408 and the server keeps serving', async (t) => {
+  const u = new URL(server.url);
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(Number(u.port), u.hostname, () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+    let text = '';
+    socket.on('data', (c) => (text += c));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  t.regex(answer, /^HTTP\/1\.1 408/);
+  // A body that stalls half-way is cut off by the idle timeout.
+  const stalled = await new Promise<boolean>((resolve) => {
+    const socket = connect(Number(u.port), u.hostname, () => socket.write(`PUT /v1/blobs/${'a'.repeat(64)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: 1000\r\n\r\nabc`));
+    socket.on('close', () => resolve(true));
+    socket.on('error', () => resolve(true));
+  });
+  t.true(stalled);
+  t.is(existsSync(join(server.dir, 'data/blobs/aa')), false);
+  await healthy(t);
+});
+
+test('the request log has a line per request and names tokens, never their secrets', async (t) => {
+  await fetch(`${server.url}/v1/refs`, { headers: auth });
+  const lines = server.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.true(lines.some((l) => l.path === '/v1/refs' && l.who === 'writer' && l.status === 200));
+  t.false(server.log().includes(WRITE_TOKEN));
+  const unauth = await fetch(`${server.url}/v1/refs`);
+  t.is(unauth.status, 401);
+  t.regex(unauth.headers.get('www-authenticate') ?? '', /^Bearer/);
+});
