@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/**
+ * Remote transfer benchmark: push and pull of a ~200 MB environment (mock backend) to a
+ * karapace-server on 127.0.0.1, against a floor measured in the same invocation: `curl`
+ * uploading/downloading the same number of bytes to/from the same server. Writes the
+ * "Remote push/pull" section of bench/RESULTS.md. Goal: ratio ≤ 1.5.
+ *
+ *   node bench/remote.mjs [--mb 200] [--runs 3]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(REPO, 'cli/dist/bin.js');
+const SERVER = join(REPO, 'plugins/remote-http/dist/server/bin.js');
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' } } });
+const MB = Number(values.mb);
+const RUNS = Number(values.runs);
+const TOKEN = 'bench-token-0123456789';
+const require = createRequire(join(REPO, 'kernel/package.json'));
+const { Blake3Hasher } = require('@napi-rs/blake-hash');
+
+const work = mkdtempSync(join(tmpdir(), 'kp-bench-remote-'));
+const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', XDG_CONFIG_HOME: join(work, 'cfg'), KARAPACE_REMOTE_TOKEN: TOKEN };
+mkdirSync(env.XDG_CONFIG_HOME, { recursive: true });
+
+function karapace(store, args) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...env, KARAPACE_STORE: store }, cwd: work, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`karapace ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function startServer(dir) {
+  writeFileSync(join(work, 'tokens.json'), JSON.stringify({ tokens: [{ name: 'bench', token: TOKEN, scopes: ['read', 'write'] }] }));
+  const child = spawn(process.execPath, [SERVER, '--dir', dir, '--port', '0', '--tokens', join(work, 'tokens.json'), '--log', join(work, 'server.log')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (c) => { out += c; const m = /listening on (\S+)/.exec(out); if (m) resolve(m[1]); });
+  });
+  return { url, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+const time = (fn) => { const t0 = process.hrtime.bigint(); fn(); return Number(process.hrtime.bigint() - t0) / 1e9; };
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// 1. A ~MB-sized environment: mock build, then random files written inside it.
+const src = join(work, 'src-store');
+mkdirSync(join(work, 'proj'));
+writeFileSync(join(work, 'proj/karapace.toml'), 'manifest_version = 1\n[base]\nimage = "mock:bench"\n[system]\npackages = ["git"]\n[runtime]\nbackend = "mock"\n');
+karapace(src, ['build', join(work, 'proj'), '--name', 'bench']);
+karapace(src, ['exec', 'bench', '--', 'sh', '-c', `mkdir -p data && for i in $(seq 1 ${Math.ceil(MB / 10)}); do head -c 10485760 /dev/urandom > data/f$i; done`]);
+
+// 2. The floor's payload: the same number of bytes as the push sends, in one file.
+const pushedProbe = await (async () => {
+  const s = await startServer(join(work, 'probe-srv'));
+  try { return JSON.parse(karapace(src, ['push', 'bench', 'bench@probe', '--remote', s.url, '--json'])); } finally { await s.stop(); }
+})();
+const bytes = pushedProbe.uploaded.bytes;
+const payload = join(work, 'payload.bin');
+{
+  const out = createWriteStream(payload);
+  const h = new Blake3Hasher();
+  let left = bytes;
+  const chunk = Buffer.alloc(1 << 20);
+  while (left > 0) {
+    const n = Math.min(left, chunk.length);
+    for (let i = 0; i < n; i += 4096) chunk[i] = (Math.random() * 256) | 0;
+    const part = Buffer.from(chunk.subarray(0, n));
+    h.update(part);
+    if (!out.write(part)) await new Promise((r) => out.once('drain', r));
+    left -= n;
+  }
+  await new Promise((r) => out.end(r));
+  var payloadHash = h.digest('hex');
+}
+
+const results = { push: [], pushFloor: [], pull: [], pullFloor: [] };
+for (let run = 0; run < RUNS; run++) {
+  const srvDir = join(work, `srv-${run}`);
+  const s = await startServer(srvDir);
+  try {
+    results.push.push(time(() => karapace(src, ['push', 'bench', `bench@r${run}`, '--remote', s.url, '--json'])));
+    const dst = join(work, `dst-${run}`);
+    results.pull.push(time(() => karapace(dst, ['pull', `bench@r${run}`, '--remote', s.url, '--json'])));
+    rmSync(dst, { recursive: true, force: true });
+    results.pushFloor.push(time(() => {
+      const r = spawnSync('curl', ['-sS', '-f', '-o', '/dev/null', '-T', payload, '-H', `Authorization: Bearer ${TOKEN}`, `${s.url}/v1/blobs/${payloadHash}`]);
+      if (r.status !== 0) throw new Error(`curl upload: ${r.stderr}`);
+    }));
+    const out = join(work, 'down.bin');
+    results.pullFloor.push(time(() => {
+      const r = spawnSync('curl', ['-sS', '-f', '-o', out, '-H', `Authorization: Bearer ${TOKEN}`, `${s.url}/v1/blobs/${payloadHash}`]);
+      if (r.status !== 0) throw new Error(`curl download: ${r.stderr}`);
+    }));
+    rmSync(out, { force: true });
+  } finally {
+    await s.stop();
+    rmSync(srvDir, { recursive: true, force: true });
+  }
+}
+
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+const mib = bytes / 1048576;
+const row = (name, t, floor) => `| ${name} | ${t.toFixed(2)} s (${(mib / t).toFixed(0)} MiB/s) | ${floor.toFixed(2)} s (${(mib / floor).toFixed(0)} MiB/s) | ${(t / floor).toFixed(2)}x |`;
+const section = [
+  '## Remote push/pull (bench/remote.mjs)',
+  '',
+  `${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${mib.toFixed(0)} MiB environment (mock backend, random data), karapace-server on 127.0.0.1, median of ${RUNS}.`,
+  'Floor: `curl` uploading (`-T`) / downloading the same number of bytes as one blob to/from the same server in the same invocation.',
+  'karapace timings are the whole CLI command: start-up, packing (push) or unpacking and verifying (pull), transfer, store commit. Goal: ≤ 1.5x.',
+  '',
+  '| operation | karapace | curl floor | ratio |',
+  '|---|---|---|---|',
+  row('push (empty remote)', m.push, m.pushFloor),
+  row('pull (empty store)', m.pull, m.pullFloor),
+  '',
+].join('\n');
+process.stdout.write(section + '\n');
+
+const resultsFile = join(REPO, 'bench/RESULTS.md');
+let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\n';
+const start = text.indexOf('## Remote push/pull');
+if (start >= 0) {
+  const next = text.indexOf('\n## ', start + 1);
+  text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
+} else text = text.replace(/\n*$/, '\n\n') + section;
+writeFileSync(resultsFile, text);
+rmSync(work, { recursive: true, force: true });
