@@ -126,7 +126,8 @@ async function runSteps(layout: StoreLayout, steps: WalStep[]): Promise<void> {
       if (!/^[0-9a-f]{64}$/.test(step.env_id)) throw new Error(`WAL step names an invalid env_id "${step.env_id}"`);
       const path = metadataPath(layout, step.env_id);
       if (step.content === null) await rm(path, { force: true });
-      else await writeFileAtomic(path, step.content);
+      // Unchanged metadata is not rewritten: recovery must work on a full disk.
+      else if ((await readFile(path, 'utf8').catch(() => null)) !== step.content) await writeFileAtomic(path, step.content);
     }
   }
   if (existsSync(layout.metadata)) await fsyncDir(layout.metadata);
