@@ -9,6 +9,10 @@ import { Kernel, createLogger } from '@karapace/kernel';
 import { resolveImage, resolveOptions, type ImageSourcesOptions } from '@karapace/image-sources';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
 
+/** Why busybox-based tests cannot run here (they are declared skipped), or undefined. */
+export const busyboxMissing = busyboxRootfsUnavailable();
+if (busyboxMissing) console.error(`image-sources tests skipped: ${busyboxMissing}`);
+
 export interface TestStore {
   dir: string;
   imagesDir: string;
@@ -35,13 +39,8 @@ export function tempStore(t: ExecutionContext): TestStore {
   };
 }
 
-/** The busybox rootfs as a tarball (plain, gz or xz), or skips the test when it cannot be built. */
-export function busyboxTarball(t: ExecutionContext, dir: string, compression: 'none' | 'gz' | 'xz' = 'none'): string | undefined {
-  const why = busyboxRootfsUnavailable();
-  if (why) {
-    t.log(`skipped: ${why}`);
-    return undefined;
-  }
+/** The busybox rootfs as a tarball (plain, gz or xz). Tests using it are skipped when busyboxMissing. */
+export function busyboxTarball(_t: ExecutionContext, dir: string, compression: 'none' | 'gz' | 'xz' = 'none'): string {
   const root = busyboxRootfs();
   const file = join(dir, `busybox.tar${compression === 'none' ? '' : `.${compression}`}`);
   const flag = compression === 'gz' ? ['-z'] : compression === 'xz' ? ['-J'] : [];

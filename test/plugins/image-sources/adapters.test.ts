@@ -1,0 +1,108 @@
+import test from 'ava';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { apk, apt, detectPackageManager, dnf, installPackages, pacman, splitApkNameVersion, zypper } from '@karapace/image-sources';
+import type { InstallRequest, SpawnResult } from '@karapace/kernel';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/package-managers/', import.meta.url));
+const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
+
+test('apt: commands, pinned installs, offline, and dpkg-query output', (t) => {
+  t.deepEqual(apt.refresh(), ['apt-get', '-o', 'APT::Sandbox::User=root', '-o', 'Dpkg::Use-Pty=0', '-o', 'APT::Color=0', '-q', 'update']);
+  const install = apt.install(['curl', 'git'], { git: '1:2.39.5-0+deb12u2' }, { offline: false });
+  t.true(install.includes('APT::Sandbox::User=root'));
+  t.deepEqual(install.slice(-3), ['install', 'curl', 'git=1:2.39.5-0+deb12u2']);
+  t.true(install.includes('--no-install-recommends'));
+  t.false(install.includes('--no-download'));
+  t.true(apt.install(['git'], undefined, { offline: true }).includes('--no-download'));
+  t.deepEqual(apt.query(['git']), ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', 'git']);
+  t.deepEqual(apt.parseQuery(fixture('dpkg-query.txt')), [
+    { name: 'bash', version: '5.2.15-2+b8' },
+    { name: 'coreutils', version: '9.1-1' },
+    { name: 'libc6', version: '2.36-9+deb12u14' },
+  ]);
+  // Removed-but-configured packages are not installed.
+  t.deepEqual(apt.parseQuery('git\t1:2.39.5\trc \n'), []);
+  t.true(apt.needsNetwork("E: Can't find a source to download version '2.39' of 'git:amd64'"));
+});
+
+test('dnf and zypper: commands and rpm query output (epochs kept)', (t) => {
+  t.deepEqual(dnf.install(['git', 'vim-enhanced'], { 'vim-enhanced': '2:9.1.393-1.fc40' }, { offline: false }).slice(-2), ['git', 'vim-enhanced-2:9.1.393-1.fc40']);
+  t.true(dnf.install(['git'], undefined, { offline: true }).includes('--cacheonly'));
+  t.deepEqual(dnf.refresh(), ['dnf', '-y', '--quiet', 'makecache']);
+  t.deepEqual(zypper.install(['git'], { git: '2.45.2-1.1' }, { offline: false }), ['zypper', '--non-interactive', 'install', '--no-recommends', 'git=2.45.2-1.1']);
+  t.true(zypper.install(['git'], undefined, { offline: true }).includes('--no-refresh'));
+  t.deepEqual(dnf.query(['git'])[0], 'rpm');
+  const parsed = dnf.parseQuery(fixture('rpm-q.txt'));
+  t.deepEqual(parsed, [
+    { name: 'bash', version: '5.2.26-3.fc40' },
+    { name: 'git', version: '2.45.2-2.fc40' },
+    { name: 'vim-enhanced', version: '2:9.1.393-1.fc40' },
+  ]);
+  t.deepEqual(zypper.parseQuery(fixture('rpm-q.txt')), parsed);
+});
+
+test('pacman and apk: commands and output parsing', (t) => {
+  t.deepEqual(pacman.install(['git'], { git: '2.45.2-1' }, { offline: false }), ['pacman', '-S', '--noconfirm', '--needed', '--noprogressbar', 'git=2.45.2-1']);
+  t.deepEqual(pacman.parseQuery(fixture('pacman-Q.txt')), [{ name: 'bash', version: '5.2.026-2' }, { name: 'git', version: '2.45.2-1' }]);
+  t.deepEqual(apk.install(['git'], { git: '2.45.2-r0' }, { offline: true }), ['apk', 'add', '--no-progress', '--no-network', 'git=2.45.2-r0']);
+  t.deepEqual(splitApkNameVersion('ca-certificates-bundle-20240705-r0'), { name: 'ca-certificates-bundle', version: '20240705-r0' });
+  const parsed = apk.parseQuery(fixture('apk-list-installed.txt'));
+  t.deepEqual(parsed.find((p) => p.name === 'git'), { name: 'git', version: '2.45.2-r0' });
+  t.deepEqual(parsed.find((p) => p.name === 'libcrypto3'), { name: 'libcrypto3', version: '3.3.1-r3' });
+  t.is(parsed.length, 5);
+});
+
+test('the package manager is detected from marker files, not through symlinks out of the rootfs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-detect-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const make = (name: string, files: string[]) => {
+    const root = join(dir, name);
+    for (const f of files) {
+      mkdirSync(join(root, f, '..'), { recursive: true });
+      writeFileSync(join(root, f), '');
+    }
+    return root;
+  };
+  t.is(await detectPackageManager(make('debian', ['usr/bin/apt-get', 'usr/bin/dpkg'])), 'apt');
+  t.is(await detectPackageManager(make('fedora', ['usr/bin/dnf5', 'usr/bin/rpm'])), 'dnf');
+  t.is(await detectPackageManager(make('suse', ['usr/bin/zypper', 'usr/bin/rpm'])), 'zypper');
+  t.is(await detectPackageManager(make('arch', ['usr/bin/pacman'])), 'pacman');
+  t.is(await detectPackageManager(make('alpine', ['sbin/apk'])), 'apk');
+  t.is(await detectPackageManager(make('empty', ['etc/os-release'])), 'none');
+  // /sbin -> the host's /usr/sbin must not make the host's tools count.
+  const evil = make('evil', ['etc/os-release']);
+  symlinkSync('/usr/bin', join(evil, 'usr'));
+  t.is(await detectPackageManager(evil), 'none');
+});
+
+test('install runs refresh, install and query through request.run and reports exact versions', async (t) => {
+  const calls: string[][] = [];
+  const outputs: Record<string, SpawnResult> = {
+    'apt-get': { exitCode: 0, stdout: 'ok\n', stderr: '' },
+    'dpkg-query': { exitCode: 0, stdout: 'git\t1:2.39.5-0+deb12u2\tii \ncurl\t7.88.1-10+deb12u12\tii \n', stderr: '' },
+  };
+  const request = {
+    packageManager: 'apt', packages: ['curl', 'git'], offline: false,
+    env: {} as InstallRequest['env'],
+    run: async (argv: string[]) => {
+      calls.push(argv);
+      return outputs[argv[0]!]!;
+    },
+  } satisfies InstallRequest;
+  const result = await installPackages(undefined, request);
+  t.deepEqual(result, { packages: [{ name: 'curl', version: '7.88.1-10+deb12u12' }, { name: 'git', version: '1:2.39.5-0+deb12u2' }] });
+  t.deepEqual(calls.map((c) => c.at(-1) === 'update' ? 'update' : c[0]), ['update', 'apt-get', 'dpkg-query']);
+
+  // Offline: no refresh; a download failure becomes KP_OFFLINE_DOWNLOAD.
+  calls.length = 0;
+  outputs['apt-get'] = { exitCode: 100, stdout: '', stderr: "E: Can't find a source to download version '1:2.39.5' of 'git:amd64'\n" };
+  await t.throwsAsync(installPackages(undefined, { ...request, offline: true }), { code: 'KP_OFFLINE_DOWNLOAD' } as never);
+  t.false(calls.some((c) => c.includes('update')));
+  // Not offline: the failure says what failed, with the tool's output.
+  await t.throwsAsync(installPackages(undefined, request), { code: 'KP_PM_FAILED', message: /Can't find a source/ } as never);
+  // Not our package manager: the hook passes.
+  t.is(await installPackages(undefined, { ...request, packageManager: 'mock' }), undefined);
+});
