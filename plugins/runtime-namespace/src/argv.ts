@@ -43,6 +43,13 @@ function under(path: string, dir: string): string | undefined {
 }
 
 /** The host cwd translated into the sandbox, when a bind makes it visible there. */
+/** Working directory inside: asked for, else the caller's when visible inside, else home, else /. */
+function sandboxCwd(request: Pick<SpawnRequest, 'user' | 'cwd'>, ctx: LauncherContext, binds: { source: string; target: string }[]): string {
+  if (request.cwd) return request.cwd;
+  if (request.user === 'root') return '/';
+  return visibleCwd(ctx.hostCwd, binds) ?? (binds.some((b) => b.target === ctx.user.home) ? ctx.user.home : '/');
+}
+
 function visibleCwd(hostCwd: string | undefined, binds: { source: string; target: string }[]): string | undefined {
   if (!hostCwd) return undefined;
   // Longest source first: the most specific bind decides.
@@ -95,8 +102,39 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
   for (const dev of requestedDevices(env.manifest)) a.push('--dev-bind', dev, dev);
   for (const s of ctx.sockets ?? []) a.push('--bind', s.source, s.target);
 
-  const cwd = request.cwd ?? (asRoot ? '/' : (visibleCwd(ctx.hostCwd, binds) ?? (existsSync(ctx.user.home) ? ctx.user.home : '/')));
-  a.push('--chdir', cwd);
+  a.push('--chdir', sandboxCwd(request, ctx, binds));
   a.push('--', ...request.argv);
   return { argv: a, mounts, uid, gid };
+}
+
+export interface JoinArgv {
+  /** setpriv, then nsenter: the command joins a running sandbox's namespaces. */
+  file: string;
+  argv: string[];
+}
+
+/**
+ * A second exec/enter while the environment runs joins the running sandbox (like
+ * `podman exec`): two overlay mounts of one upper dir at once are undefined behaviour
+ * (overlayfs warns "upperdir is in-use"). `pid1` is the sandbox's pid 1 on the host.
+ * Ids are the caller's own (preserved): inside they are the same numbers in every map mode.
+ * no_new_privs is set first, as the launcher does for its sandboxes.
+ */
+export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'user' | 'argv' | 'cwd' | 'network'>, ctx: LauncherContext & { setpriv: string; nsenter: string }): JoinArgv {
+  const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
+  const binds = [...(ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home) ? [{ source: ctx.user.home, target: ctx.user.home }] : []), ...mounts];
+  const cwd = sandboxCwd(request, ctx, binds);
+  return {
+    file: ctx.setpriv,
+    argv: [
+      '--no-new-privs', '--', ctx.nsenter, '--target', String(pid1),
+      '--user', '--mount', '--pid', '--uts', '--ipc',
+      // Without isolation the sandbox shares the host's network namespace: nothing to join.
+      ...(request.network ? [] : ['--net']),
+      '--preserve-credentials',
+      // Both resolved through the sandbox's own root via procfs.
+      '--root', `--wd=/proc/${pid1}/root${cwd}`,
+      '--', ...request.argv,
+    ],
+  };
 }

@@ -18,15 +18,15 @@ import {
   type SpawnRequest,
   type SpawnResult,
 } from '@karapace/kernel';
-import { buildLauncherArgv } from './argv.js';
+import { buildJoinArgv, buildLauncherArgv } from './argv.js';
 import { CGROUP_FIX, cgroupSupport, createSandboxCgroup, describeCgroupSupport, neededControllers } from './cgroups.js';
 import { guiSockets } from './gui.js';
-import { chooseMapMode, idFacts } from './ids.js';
+import { chooseMapMode, findExecutable, idFacts } from './ids.js';
 import { launcherPath, requireLauncher } from './launcher.js';
 import type { NamespaceOptions } from './options.js';
 import { chooseOverlay } from './overlay.js';
 import { writeIdentityFiles } from './passwd.js';
-import { isLive, livePidRecords } from './pid-record.js';
+import { childrenOf, hasLiveLauncher, isLive, joinableSandbox, livePidRecords } from './pid-record.js';
 import { runLauncher } from './process.js';
 
 export const BACKEND_NAME = 'namespace';
@@ -42,6 +42,16 @@ function userFor(request: SpawnRequest): InvokingUser {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** pid 1 of the env's running sandbox, waiting briefly for one that is still starting. */
+async function runningSandbox(env: EnvHandle): Promise<number | undefined> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const pid1 = joinableSandbox(env);
+    if (pid1 || !hasLiveLauncher(env) || Date.now() > deadline) return pid1;
+    await sleep(20);
+  }
+}
 
 export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions = {}): Backend {
   let warnedLimits = false;
@@ -77,7 +87,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       const user = userFor(request);
       const asRoot = request.user === 'root';
       const mapMode = chooseMapMode(idFacts(invokingUser()), options.idMapping);
-      const { argv } = buildLauncherArgv(env, request, {
+      const ctx = {
         user,
         policy: securityPolicy(kernel.config),
         mapMode,
@@ -86,7 +96,20 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         resolvConf: '/etc/resolv.conf',
         sockets: asRoot ? [] : guiSockets(env.manifest, process.env),
         hostCwd: process.cwd(),
-      });
+      };
+      // Already running: join that sandbox instead of mounting the upper dir a second time.
+      if (!asRoot) {
+        const pid1 = await runningSandbox(env);
+        const setpriv = findExecutable('setpriv');
+        const nsenter = findExecutable('nsenter');
+        if (pid1 && setpriv && nsenter) {
+          const join = buildJoinArgv(pid1, env, request, { ...ctx, setpriv, nsenter });
+          kernel.logger.trace(`joining sandbox pid ${pid1}: ${join.argv.join(' ')}`);
+          return runLauncher({ launcher: join.file, argv: join.argv, env, purpose: request.purpose, capture: request.stdio === 'capture', join: { environment: request.environment } });
+        }
+        if (pid1) kernel.logger.warn('the environment is already running and setpriv/nsenter (util-linux) are missing: starting a second sandbox on the same upper dir');
+      }
+      const { argv } = buildLauncherArgv(env, request, ctx);
       kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
       const limits = env.manifest.runtime.resource_limits;
       const needed = neededControllers(limits);
@@ -96,12 +119,20 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
 
     async stop(env: EnvHandle, timeoutMs: number): Promise<boolean> {
       const records = livePidRecords(env);
-      for (const r of records) signal(r.pid, 'SIGTERM');
+      // Launchers forward SIGTERM to their command; a joined command is nsenter's child.
+      const targets = (sig: NodeJS.Signals) => {
+        for (const r of records) {
+          if (!isLive(r)) continue;
+          if (r.kind === 'join') for (const c of childrenOf(r.pid)) signal(c, sig);
+          signal(r.pid, sig);
+        }
+      };
+      targets('SIGTERM');
       const deadline = Date.now() + timeoutMs;
       while (records.some(isLive) && Date.now() < deadline) await sleep(25);
       // The launcher's death takes the sandbox's pid 1 with it (PDEATHSIG), and pid 1's
-      // death the whole pid namespace.
-      for (const r of records) if (isLive(r)) signal(r.pid, 'SIGKILL');
+      // death the whole pid namespace, joined commands included.
+      targets('SIGKILL');
       const killDeadline = Date.now() + 5000;
       while (records.some(isLive) && Date.now() < killDeadline) await sleep(10);
       return !records.some(isLive);

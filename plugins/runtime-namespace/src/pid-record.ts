@@ -13,6 +13,8 @@ export interface PidRecord {
   /** Field 22 of /proc/<pid>/stat: clock ticks since boot when the process started. */
   start: string;
   purpose: SpawnPurpose;
+  /** `launcher` owns the sandbox; `join` is nsenter running a command inside a launcher's sandbox. */
+  kind: 'launcher' | 'join';
   /** The CLI process that started it. */
   cli: number;
 }
@@ -44,10 +46,10 @@ export function isLive(record: PidRecord): boolean {
   }
 }
 
-export function writePidRecord(env: EnvHandle, pid: number, purpose: SpawnPurpose): PidRecord | undefined {
+export function writePidRecord(env: EnvHandle, pid: number, purpose: SpawnPurpose, kind: PidRecord['kind']): PidRecord | undefined {
   const start = processStartTime(pid);
   if (!start) return undefined;
-  const record: PidRecord = { pid, start, purpose, cli: process.pid };
+  const record: PidRecord = { pid, start, purpose, kind, cli: process.pid };
   mkdirSync(pidDir(env), { recursive: true });
   writeFileSync(join(pidDir(env), String(pid)), JSON.stringify(record) + '\n');
   return record;
@@ -78,4 +80,29 @@ export function livePidRecords(env: EnvHandle): PidRecord[] {
     else rmSync(file, { force: true });
   }
   return live;
+}
+
+/** Direct children of a process (the launcher's only child is the sandbox's pid 1). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** True while some exec/enter launcher of this environment is alive (ready to join or not). */
+export function hasLiveLauncher(env: EnvHandle): boolean {
+  return livePidRecords(env).some((r) => r.kind === 'launcher' && r.purpose !== 'install');
+}
+
+/** pid 1 of a running exec/enter sandbox of this environment that a new command may join. */
+export function joinableSandbox(env: EnvHandle): number | undefined {
+  for (const r of livePidRecords(env)) {
+    if (r.kind !== 'launcher' || r.purpose === 'install') continue;
+    const pid1 = childrenOf(r.pid)[0];
+    // Joinable once pid 1 has forked the command, i.e. its root is the environment's.
+    if (pid1 && childrenOf(pid1).length > 0) return pid1;
+  }
+  return undefined;
 }

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { RuntimeFailure, type EnvHandle, type SpawnPurpose, type SpawnResult } from '@karapace/kernel';
-import { removePidRecord, writePidRecord } from './pid-record.js';
+import { childrenOf, removePidRecord, writePidRecord } from './pid-record.js';
 import type { SandboxCgroup } from './cgroups.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -17,8 +17,14 @@ const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', '
 export const EXIT_SETUP = 125;
 
 export interface LaunchOptions {
+  /** The launcher, or setpriv (joining a running sandbox through nsenter). */
   launcher: string;
   argv: string[];
+  /**
+   * Joining a running sandbox: the process started is nsenter, whose forked child is the
+   * command; signals go to that child (nsenter does not forward them).
+   */
+  join?: { environment: Record<string, string> };
   env: EnvHandle;
   purpose: SpawnPurpose;
   capture: boolean;
@@ -30,14 +36,26 @@ export function runLauncher(o: LaunchOptions): Promise<SpawnResult> {
     const child = spawn(o.launcher, o.argv, {
       stdio: o.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       // The launcher finds newuidmap/newgidmap on PATH; the command's env is set with --setenv.
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      env: o.join ? o.join.environment : { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));
     const forward = (signal: NodeJS.Signals) => {
-      child.kill(signal);
+      if (!o.join) {
+        child.kill(signal);
+        return;
+      }
+      // A terminal already sent ^C to its whole foreground group, the command included.
+      if (signal === 'SIGINT' && process.stdin.isTTY) return;
+      const command = child.pid ? childrenOf(child.pid)[0] : undefined;
+      try {
+        if (command) process.kill(command, signal);
+        else child.kill(signal);
+      } catch {
+        // already gone
+      }
     };
     for (const s of FORWARDED) process.on(s, forward);
     let recorded = false;
@@ -50,7 +68,7 @@ export function runLauncher(o: LaunchOptions): Promise<SpawnResult> {
       if (!child.pid) return;
       try {
         o.cgroup?.add(child.pid);
-        recorded = writePidRecord(o.env, child.pid, o.purpose) !== undefined;
+        recorded = writePidRecord(o.env, child.pid, o.purpose, o.join ? 'join' : 'launcher') !== undefined;
       } catch (e) {
         child.kill('SIGKILL');
         reject(e);
