@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * Image benchmark (issue 5), each against a floor measured in the same run:
+ *   warm rebuild:  `karapace build` of an already-built manifest   vs  `node -e 0`          (goal ≤ 1.5x)
+ *   cold build:    `karapace build` from a local 170 MB rootfs tarball on an empty store
+ *                  (extract + digest + store)                     vs  `curl file://… | tar -x` (goal ≤ 1.1x)
+ *   digest:        digest of the extracted rootfs (no cached hashes) vs `find -type f | xargs b3sum`
+ *   re-verify:     the stat-fingerprint check done on every use of a cached image (reported, no floor)
+ * The rootfs is the Debian bookworm minbase from test/helpers/debian-rootfs.ts (mmdebstrap,
+ * cached in /var/tmp/karapace-test-cache). Runs alternate ours/floor; both start from a
+ * removed + synced output directory. Medians. Writes the "images" section of bench/RESULTS.md.
+ *
+ *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { digestTree } from '../kernel/dist/index.js';
+import { digestRootfs, fingerprintRootfs } from '../plugins/image-sources/dist/index.js';
+
+const args = process.argv.slice(2);
+const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
+const RUNS = Number(opt('--runs', '5'));
+const DIR = opt('--dir', '/var/tmp/kp-bench-images');
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const BIN = join(REPO, 'cli/dist/bin.js');
+const TARBALL = '/var/tmp/karapace-test-cache/bookworm-minbase.tar';
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+function timed(cmd, argv, opts = {}) {
+  const t0 = now();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+  const t = now() - t0;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed: ${r.stderr}`);
+  return t;
+}
+async function timedAsync(fn) {
+  const t0 = now();
+  const v = await fn();
+  return [now() - t0, v];
+}
+const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+
+function ensureTarball() {
+  if (existsSync(TARBALL)) return;
+  console.error('building the Debian minbase tarball (once)…');
+  execFileSync(process.execPath, ['--import=tsx/esm', '-e', "import('./test/helpers/debian-rootfs.ts').then((m) => m.debianRootfsTarball())"], { cwd: REPO, stdio: 'inherit' });
+}
+
+async function main() {
+  ensureTarball();
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  const project = join(DIR, 'project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'karapace.toml'), `manifest_version = 1\n[base]\nimage = ${JSON.stringify(TARBALL)}\n[runtime]\nbackend = "mock"\n`);
+  const env = { ...process.env, XDG_CONFIG_HOME: join(DIR, 'config-home') };
+  const r = { warm: [], node: [], cold: [], curlTar: [], digest: [], kernelDigest: [], b3sum: [], fingerprint: [] };
+
+  for (let i = 0; i < RUNS; i++) {
+    // Cold build on an empty store vs curl | tar -x, each from a removed + synced state.
+    const store = join(DIR, 'store');
+    const out = join(DIR, 'floor-out');
+    rmSync(store, { recursive: true, force: true });
+    rmSync(join(project, 'karapace.lock'), { force: true });
+    rmSync(out, { recursive: true, force: true });
+    spawnSync('sync');
+    r.cold.push(timed(process.execPath, [BIN, 'build', '--store', store], { cwd: project, env }));
+    rmSync(out, { recursive: true, force: true });
+    spawnSync('sync');
+    mkdirSync(out);
+    r.curlTar.push(timed('bash', ['-c', `curl -s file://${TARBALL} | tar -x -C ${out}`]));
+    rmSync(out, { recursive: true, force: true });
+  }
+  const store = join(DIR, 'store');
+  for (let i = 0; i < RUNS * 2; i++) {
+    r.node.push(timed(process.execPath, ['-e', '0']));
+    r.warm.push(timed(process.execPath, [BIN, 'build', '--store', store], { cwd: project, env }));
+  }
+  const images = join(store, 'images');
+  const key = readFileSync(join(project, 'karapace.lock'), 'utf8') && execFileSync('ls', [images], { encoding: 'utf8' }).trim().split('\n').find((n) => !n.startsWith('.'));
+  const rootfs = join(images, key, 'rootfs');
+  for (let i = 0; i < RUNS; i++) {
+    spawnSync('sync');
+    r.b3sum.push(timed('bash', ['-c', `cd ${rootfs} && find . -type f -print0 | xargs -0 b3sum > /dev/null`]));
+    r.digest.push((await timedAsync(() => digestRootfs(rootfs)))[0]);
+    r.kernelDigest.push((await timedAsync(() => digestTree(rootfs)))[0]);
+    r.fingerprint.push((await timedAsync(() => fingerprintRootfs(rootfs)))[0]);
+  }
+  const { entries, bytes } = await digestTree(rootfs);
+  const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)]));
+  const section = [
+    '## images: builds from a rootfs tarball, digest, re-verification (bench/images.mjs)',
+    '',
+    `${new Date().toISOString().slice(0, 10)}, node ${process.version}, Debian bookworm minbase (mmdebstrap): ${(bytes / 2 ** 20).toFixed(0)} MiB in ${entries} entries, plain tar on local disk; mock backend, no packages. Median of ${RUNS} (warm rebuild: ${RUNS * 2}).`,
+    '',
+    '| operation | karapace | floor | ratio | goal |',
+    '|---|---|---|---|---|',
+    `| warm rebuild (\`karapace build\`, already built) | ${m.warm.toFixed(3)} s | ${m.node.toFixed(3)} s (\`node -e 0\`) | ${ratio(m.warm, m.node)} | ≤ 1.5x |`,
+    `| cold build from the local tarball (extract, digest, lock, store) | ${m.cold.toFixed(3)} s | ${m.curlTar.toFixed(3)} s (\`curl file://… \\| tar -x\`) | ${ratio(m.cold, m.curlTar)} | ≤ 1.1x |`,
+    `| rootfs digest, nothing cached (image-sources digestRootfs) | ${m.digest.toFixed(3)} s | ${m.b3sum.toFixed(3)} s (\`find -type f \\| xargs b3sum\`) | ${ratio(m.digest, m.b3sum)} | — |`,
+    `| rootfs digest, kernel digestTree (same value) | ${m.kernelDigest.toFixed(3)} s | ${m.b3sum.toFixed(3)} s | ${ratio(m.kernelDigest, m.b3sum)} | — |`,
+    `| re-verification on use (stat fingerprint, unchanged image) | ${m.fingerprint.toFixed(3)} s | — | — | — |`,
+    '',
+    `Raw (s): ${Object.entries(r).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
+    '',
+  ].join('\n');
+  const resultsFile = join(REPO, 'bench/RESULTS.md');
+  let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\n';
+  const start = text.indexOf('## images: ');
+  if (start >= 0) {
+    const next = text.indexOf('\n## ', start + 3);
+    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
+  } else text = text.trimEnd() + '\n\n' + section;
+  writeFileSync(resultsFile, text);
+  console.log(section);
+  rmSync(DIR, { recursive: true, force: true });
+}
+
+await main();
