@@ -1,5 +1,6 @@
 /* Filesystem setup, in the order described in PROTOCOL.md "What happens". */
 #include "mounts.h"
+#include "pid1.h"
 #include "utils.h"
 
 #include <errno.h>
@@ -29,7 +30,6 @@ struct mount_attr {
 #define AT_RECURSIVE 0x8000
 #endif
 
-#define STAGING "/tmp"
 #define NEWROOT "/newroot"
 #define OLDROOT "/oldroot"
 
@@ -199,9 +199,11 @@ static void mount_overlay(const struct plan *p)
         die_with_error("mount overlay (%s); try --fuse-overlayfs", opts);
 }
 
-/* fuse-overlayfs is a host binary: run it chrooted into the host tree, with
- * its cwd left on /newroot so it can mount on ".". */
-static void mount_fuse_overlay(const struct plan *p)
+/* fuse-overlayfs is a host binary: it runs before the staging pivot, while
+ * the host's /usr, /lib and /dev/fuse are still at their places, and mounts
+ * on the staging tmpfs's newroot directory, which the pivot then carries to
+ * /newroot. It reaches the layers through the fds we opened. */
+static void mount_fuse_overlay(const struct plan *p, const char *staging)
 {
     size_t cap = 256 + (size_t)p->n_lowers * 40;
     autofree char *opts = xmalloc(cap);
@@ -220,9 +222,8 @@ static void mount_fuse_overlay(const struct plan *p)
             fcntl(lower_fds[i], F_SETFD, 0);
         if (upper_fd >= 0)
             fcntl(upper_fd, F_SETFD, 0), fcntl(work_fd, F_SETFD, 0);
-        if (chdir(NEWROOT) < 0 || chroot(OLDROOT) < 0)
-            die_with_error("chroot for fuse-overlayfs");
-        execl(p->fuse_overlayfs, p->fuse_overlayfs, "-o", opts, ".", (char *)NULL);
+        autofree char *target = xasprintf("%s" NEWROOT, staging);
+        execl(p->fuse_overlayfs, p->fuse_overlayfs, "-o", opts, target, (char *)NULL);
         die_with_error("exec %s", p->fuse_overlayfs);
     }
     int status;
@@ -230,7 +231,31 @@ static void mount_fuse_overlay(const struct plan *p)
         if (errno != EINTR)
             die_with_error("waitpid fuse-overlayfs");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("fuse-overlayfs failed");
+        die("fuse-overlayfs failed (status %d)", status_to_code(status));
+}
+
+/* Where the staging tmpfs goes. Our own accesses go through fds, but
+ * fuse-overlayfs resolves the layer paths itself, so the tmpfs must not hide
+ * them. */
+static const char *choose_staging(const struct plan *p)
+{
+    static const char *const candidates[] = {"/tmp", "/mnt", "/run", "/media", "/srv", "/opt"};
+    for (size_t c = 0; c < sizeof candidates / sizeof *candidates; c++) {
+        const char *dir = candidates[c];
+        size_t len = strlen(dir);
+        struct stat st;
+        bool ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+        for (int i = 0; ok && p->fuse_overlayfs && i < p->n_lowers + 2; i++) {
+            const char *path = i < p->n_lowers ? p->lowers[i] : i == p->n_lowers ? p->upper : p->work;
+            autofree char *real = path ? realpath(path, NULL) : NULL;
+            if (real && strncmp(real, dir, len) == 0 && (real[len] == '/' || !real[len]))
+                ok = false;
+        }
+        if (ok)
+            return dir;
+    }
+    die("no directory for the staging tmpfs (all of /tmp /mnt /run /media /srv /opt "
+        "are missing or hold the layers)");
 }
 
 void mounts_setup_root(const struct plan *p)
@@ -241,12 +266,24 @@ void mounts_setup_root(const struct plan *p)
 
     /* Staging root on a tmpfs, host tree kept at /oldroot for the sources.
      * All sources are already open, so hiding the host's /tmp is harmless. */
-    if (mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
-        die_with_error("mount staging tmpfs on " STAGING);
-    if (mkdir(STAGING NEWROOT, 0755) < 0 || mkdir(STAGING OLDROOT, 0755) < 0 ||
-        mkdir(STAGING "/files", 0755) < 0)
+    const char *staging = choose_staging(p);
+    if (mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+        die_with_error("mount staging tmpfs on %s", staging);
+    autofree char *newroot = xasprintf("%s" NEWROOT, staging);
+    autofree char *oldroot = xasprintf("%s" OLDROOT, staging);
+    autofree char *files = xasprintf("%s/files", staging);
+    if (mkdir(newroot, 0755) < 0 || mkdir(oldroot, 0755) < 0 || mkdir(files, 0755) < 0)
         die_with_error("mkdir in staging tmpfs");
-    if (syscall(SYS_pivot_root, STAGING, STAGING OLDROOT) < 0)
+    if (p->fuse_overlayfs) {
+        /* The pivots below move the daemon's root along with ours, and it
+         * uses /proc/self/fd itself: give each root it will see a /proc. */
+        autofree char *proc = xasprintf("%s/proc", staging);
+        if (mkdir(proc, 0555) < 0 || mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                           NULL) < 0)
+            die_with_error("mount proc for fuse-overlayfs");
+        mount_fuse_overlay(p, staging);
+    }
+    if (syscall(SYS_pivot_root, staging, oldroot) < 0)
         die_with_error("pivot_root into staging tmpfs");
     if (chdir("/") < 0)
         die_with_error("chdir /");
@@ -256,7 +293,7 @@ void mounts_setup_root(const struct plan *p)
         autofree char *src = fd_path(rootfs_fd);
         bind_mount(src, NEWROOT, p->ro_rootfs ? MOUNT_ATTR_RDONLY : 0);
     } else if (p->fuse_overlayfs) {
-        mount_fuse_overlay(p);
+        /* mounted above */
     } else if (!p->upper && p->n_lowers == 1) {
         /* overlayfs refuses a single lower without an upper. */
         autofree char *src = fd_path(lower_fds[0]);
