@@ -44,3 +44,4 @@ export { gcStore, type GcReport } from './engine/gc.js';
 export { verifyStore, type VerifyReport, type VerifyProblem } from './engine/verify.js';
 export { migrateStore, type MigrateResult } from './engine/migrate.js';
 export { recoverWal, WalTransaction, type WalStep, type WalEntry, type RecoveryReport } from './store/wal.js';
+export { crashPoint } from './store/crash.js';

@@ -14,7 +14,7 @@ import { hashBytes } from '../hash.js';
 import { fsyncDir, writeFileAtomic } from './atomic.js';
 import { metadataPath, type StoreLayout } from './layout.js';
 
-export type WalOp = 'build' | 'rebuild' | 'commit' | 'restore' | 'destroy' | 'gc';
+export type WalOp = 'build' | 'rebuild' | 'commit' | 'restore' | 'destroy' | 'gc' | 'pull';
 
 export type WalStep =
   /** Delete a path (relative to the store root). */

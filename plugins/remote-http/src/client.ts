@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
+import { KarapaceError } from '@karapace/kernel';
 import { etagOf, type MissingResponse, type RefRecord } from './protocol.js';
 import { forbidden, notFound, protocolError, refConflict, safeUrl, unauthorized, unreachable } from './errors.js';
 
@@ -59,7 +60,8 @@ export class HttpRemoteClient {
         headers: { ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}), ...(options.headers ?? {}) },
       });
       req.on('response', resolve);
-      req.on('error', (err: Error) => reject(unreachable(this.display, err)));
+      // A body that fails (e.g. the tree changed while it was packed) reports its own error.
+      req.on('error', (err: Error) => reject(err instanceof KarapaceError ? err : unreachable(this.display, err)));
       const body = options.body;
       if (!body) req.end();
       else if (Buffer.isBuffer(body)) req.end(body);

@@ -5,12 +5,11 @@
  * (HEAD) are skipped; uploads are monolithic, or chunked above `chunkSize`.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import type { Engine } from '@karapace/kernel';
 import {
   badReference, bundleBlobs, fetchManifest, formatBytes, installBundle, integrityError, openSource, parseReference, prepareBundle,
-  protocolError, transferProgress, type EnvRemote, type PreparedBundle, type PushResult, type PushTarget,
+  protocolError, sourceSha256, transferProgress, type EnvRemote, type PreparedBundle, type PushResult, type PushTarget,
 } from '@karapace/remote-http';
 import { RegistryClient, readText } from './registry.js';
 
@@ -72,12 +71,6 @@ function sha256Verified(source: Readable, expected: string, what: string): Reada
   }));
 }
 
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
-}
-
 export class OciEnvRemote implements EnvRemote {
   [key: string]: unknown;
   readonly kind = 'oci';
@@ -122,8 +115,12 @@ export class OciEnvRemote implements EnvRemote {
     started.resume();
     let location = new URL(started.headers.location, this.registry.base);
     const chunk = this.options.chunkSize ?? 0;
+    let sentBuffer = false;
     const counting = (body: Readable | Buffer) => {
-      if (Buffer.isBuffer(body)) return body;
+      if (Buffer.isBuffer(body)) {
+        sentBuffer = true;
+        return body;
+      }
       body.on('data', (c: Buffer) => add(c.length));
       return body;
     };
@@ -153,19 +150,18 @@ export class OciEnvRemote implements EnvRemote {
     });
     if (res.statusCode !== 201) return this.registry.fail(res, `blob ${digest}`);
     res.resume();
-    if (Buffer.isBuffer(open())) add(size);
+    if (sentBuffer) add(size);
   }
 
   async pushEnv(engine: Engine, envRef: string, target: PushTarget): Promise<PushResult> {
     const t0 = Date.now();
     const repo = this.repository(target.name);
-    const bundle: PreparedBundle = await prepareBundle(engine, envRef);
+    const bundle: PreparedBundle = await prepareBundle(engine, envRef, { sha256: true });
     try {
       const blobs = bundleBlobs(bundle.manifest);
       const layers: (Descriptor & { blake3: string })[] = [];
       for (const b of blobs) {
-        const src = bundle.sources.get(b.blob)!;
-        const sha = src.sha256 ?? (await sha256File(src.path));
+        const sha = await sourceSha256(bundle, b.blob);
         layers.push({ mediaType: MEDIA.layer, digest: `sha256:${sha}`, size: b.size, blake3: b.blob, annotations: { [ANNOTATION_BLAKE3]: b.blob, [ANNOTATION_ROLE]: b.role } });
       }
       const config: Descriptor = { mediaType: MEDIA.config, digest: `sha256:${createHash('sha256').update(bundle.manifestBytes).digest('hex')}`, size: bundle.manifestBytes.length };
@@ -179,8 +175,7 @@ export class OciEnvRemote implements EnvRemote {
         for (const d of missing) {
           if (d === config) await this.upload(repo, d.digest, d.size, () => bundle.manifestBytes, progress.add);
           else {
-            const path = bundle.sources.get(d.blake3!)!.path;
-            await this.upload(repo, d.digest, d.size, (start, end) => (start === undefined ? openSource(bundle, d.blake3!) : createReadStream(path, { start, end, highWaterMark: 1 << 20 })), progress.add);
+            await this.upload(repo, d.digest, d.size, (start, end) => openSource(bundle, d.blake3!, start, end), progress.add);
           }
         }
         ok = true;

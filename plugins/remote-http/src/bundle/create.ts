@@ -1,60 +1,141 @@
 /**
- * Push side: an environment → its bundle. The base rootfs and the upper dir are packed
- * into staging (hashing as they are written) under the store lock, so what is uploaded is
- * one consistent picture even if another command runs meanwhile.
+ * Push side: an environment → its bundle, without staging copies. The base rootfs and the
+ * upper dir are packed by the kernel's layer module (`packTree`) twice: once to learn the
+ * blob's hash and size (so the remote can be asked what it lacks), and once more, streamed
+ * straight into the upload, only when the remote lacks it. The streamed pack is hashed
+ * again on the way out: if the tree changed in between, the upload fails instead of
+ * sending something else under the announced hash. The base's hash is cached per image
+ * digest (`<root>/cache/bundles/`), so a second environment on the same base, or a second
+ * push, does not pack it at all.
  */
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
-  canonicalJson, envDir, findEnv, hashBytes, objectPath, RuntimeFailure, StreamHasher, withLock, type Engine, type LayerRecord,
+  canonicalJson, envDir, findEnv, hashBytes, isHash, objectPath, packTree, RuntimeFailure, StreamHasher, withLock, writeFileAtomic,
+  type Engine, type LayerRecord,
 } from '@karapace/kernel';
-import { BUNDLE_FORMAT, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
-import { packDir } from './tar.js';
+import { BUNDLE_FORMAT, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
 
-export interface BundleSource {
-  path: string;
-  size: number;
-  sha256?: string;
-}
+/** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
+export type BundleSource =
+  | { kind: 'file'; path: string; size: number; sha256?: string }
+  | { kind: 'bytes'; bytes: Buffer; size: number; sha256?: string }
+  | { kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string };
 
 export interface PreparedBundle {
   manifest: BundleManifest;
   /** The manifest's canonical bytes and their blake3 (what a reference points at). */
   manifestBytes: Buffer;
   digest: string;
-  /** Blob hash → where to read it from (and its SHA-256 when already computed, for OCI). */
+  /** Blob hash → where to read it from (and its SHA-256 when computed, for OCI). */
   sources: Map<string, BundleSource>;
-  /** Removes the staged tars. */
+  /** Nothing is staged any more; kept so callers need not care. */
   cleanup(): Promise<void>;
 }
 
-/** Opens a staged blob. */
-export function openSource(bundle: PreparedBundle, hash: string): Readable {
-  const src = bundle.sources.get(hash);
-  if (!src) throw new Error(`blob ${hash} is not part of this bundle`);
-  return createReadStream(src.path, { highWaterMark: 1 << 20 });
+export interface PrepareOptions {
+  /** Also compute every blob's SHA-256 (OCI registries name blobs by it). */
+  sha256?: boolean;
 }
 
-async function packToFile(dir: string, file: string): Promise<BundleBlobRef & { sha256: string }> {
+/** Bumped whenever the bytes packTree produces for a tree could change. */
+const BASE_CACHE_VERSION = 1;
+const CHUNK = 4 << 20;
+
+function changedWhilePushing(what: string): RuntimeFailure {
+  return new RuntimeFailure('KP_REMOTE_CHANGED', `${what} changed while it was being pushed`, {
+    hint: 'stop what writes to the environment (or rebuild its base) and push again',
+  });
+}
+
+/** Packs a tree once to learn its blake3, size and (optionally) SHA-256. */
+async function digestPack(dir: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string }> {
   const hasher = new StreamHasher();
-  // SHA-256 alongside blake3: OCI registries name blobs by it, and it is nearly free here.
-  const sha = createHash('sha256');
-  await pipeline(
-    packDir(dir),
-    async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const c of chunks) {
-        hasher.update(c);
-        sha.update(c);
-        yield c;
-      }
-    },
-    createWriteStream(file),
-  );
-  return { blob: hasher.digest(), size: hasher.size, sha256: sha.digest('hex') };
+  const sha = sha256 ? createHash('sha256') : undefined;
+  for await (const chunk of packTree(dir, { reuseBuffers: true, chunkSize: CHUNK })) {
+    hasher.update(chunk);
+    sha?.update(chunk);
+  }
+  return { blob: hasher.digest(), size: hasher.size, ...(sha ? { sha256: sha.digest('hex') } : {}) };
+}
+
+interface BaseCacheEntry {
+  version: number;
+  digest: string;
+  blob: string;
+  size: number;
+  sha256?: string;
+}
+
+function baseCachePath(engine: Engine, imageDigest: string): string {
+  return join(engine.layout.root, 'cache', 'bundles', `base-${imageDigest}.json`);
+}
+
+/** The base image's tar hash: from the cache when this image was packed before. */
+async function baseBlob(engine: Engine, rootfs: string, imageDigest: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
+  const cache = baseCachePath(engine, imageDigest);
+  const cached = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as BaseCacheEntry, () => undefined);
+  if (cached && cached.version === BASE_CACHE_VERSION && cached.digest === imageDigest && isHash(cached.blob) && (cached.sha256 || !sha256)) {
+    return { blob: cached.blob, size: cached.size, sha256: cached.sha256, cache };
+  }
+  const packed = await digestPack(rootfs, true);
+  const entry: BaseCacheEntry = { version: BASE_CACHE_VERSION, digest: imageDigest, ...packed };
+  await mkdir(dirname(cache), { recursive: true });
+  await writeFileAtomic(cache, JSON.stringify(entry) + '\n');
+  return { ...packed, cache };
+}
+
+/** The tar of a tree, re-packed, checked against the hash announced for it. */
+async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, expected: string, what: string): AsyncGenerator<Buffer> {
+  const hasher = new StreamHasher();
+  for await (const chunk of packTree(source.dir, { chunkSize: CHUNK })) {
+    hasher.update(chunk);
+    if (hasher.size > source.size) break;
+    yield chunk;
+  }
+  if (hasher.size !== source.size || hasher.digest() !== expected) {
+    // A stale cache entry must not fail the next push too.
+    if (source.cache) await rm(source.cache, { force: true });
+    throw changedWhilePushing(what);
+  }
+}
+
+async function* sliced(chunks: AsyncIterable<Buffer>, start: number, end: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  for await (const c of chunks) {
+    const from = Math.max(start - pos, 0);
+    const to = Math.min(end + 1 - pos, c.length);
+    if (to > from) yield c.subarray(from, to);
+    pos += c.length;
+    if (pos > end) return;
+  }
+}
+
+/** Opens a blob for upload; `start`/`end` (inclusive) select a byte range (chunked uploads). */
+export function openSource(bundle: PreparedBundle, hash: string, start?: number, end?: number): Readable {
+  const src = bundle.sources.get(hash);
+  if (!src) throw new Error(`blob ${hash} is not part of this bundle`);
+  const ranged = start !== undefined;
+  const last = end ?? src.size - 1;
+  if (src.kind === 'file') return createReadStream(src.path, { highWaterMark: 1 << 20, ...(ranged ? { start, end: last } : {}) });
+  if (src.kind === 'bytes') return Readable.from([ranged ? src.bytes.subarray(start, last + 1) : src.bytes], { objectMode: false });
+  const chunks = packVerified(src, hash, src.what);
+  // A ranged read packs everything before the range too: only PATCH-chunked OCI uploads ask for one.
+  return Readable.from(ranged ? sliced(chunks, start, last) : chunks, { objectMode: false, highWaterMark: 2 });
+}
+
+/** A blob's SHA-256 (hex), computed when the bundle was prepared without it. */
+export async function sourceSha256(bundle: PreparedBundle, hash: string): Promise<string> {
+  const src = bundle.sources.get(hash);
+  if (!src) throw new Error(`blob ${hash} is not part of this bundle`);
+  if (src.sha256) return src.sha256;
+  const h = createHash('sha256');
+  for await (const c of openSource(bundle, hash)) h.update(c as Buffer);
+  src.sha256 = h.digest('hex');
+  return src.sha256;
 }
 
 /** The image cache key of an environment's base (the directory above its rootfs). */
@@ -62,7 +143,9 @@ export function imageKeyOf(meta: { base: { rootfs: string; image_key?: string } 
   return meta.base.image_key ?? basename(dirname(meta.base.rootfs));
 }
 
-export async function prepareBundle(engine: Engine, envRef: string): Promise<PreparedBundle> {
+export async function prepareBundle(engine: Engine, envRef: string, options: PrepareOptions = {}): Promise<PreparedBundle> {
+  const sha256 = options.sha256 === true;
+  // Under the lock: the hashes and the records describe one consistent picture.
   return withLock(engine, async () => {
     const meta = await findEnv(engine.layout, envRef);
     if (meta.state === 'defined') {
@@ -73,50 +156,42 @@ export async function prepareBundle(engine: Engine, envRef: string): Promise<Pre
         hint: 'rebuild the environment (`karapace rebuild`) so its base is fetched again, then push',
       });
     }
-    const staging = join(engine.layout.staging, `push-${Date.now()}-${randomBytes(4).toString('hex')}`);
-    await mkdir(staging, { recursive: true });
-    const cleanup = () => rm(staging, { recursive: true, force: true });
-    try {
-      const sources = new Map<string, BundleSource>();
-      const base = await packToFile(meta.base.rootfs, join(staging, 'base.tar'));
-      sources.set(base.blob, { path: join(staging, 'base.tar'), size: base.size, sha256: base.sha256 });
-      const upperDir = join(envDir(engine.layout, meta.env_id), 'upper');
-      await mkdir(upperDir, { recursive: true });
-      const upper = await packToFile(upperDir, join(staging, 'upper.tar'));
-      sources.set(upper.blob, { path: join(staging, 'upper.tar'), size: upper.size, sha256: upper.sha256 });
+    const sources = new Map<string, BundleSource>();
+    const base = await baseBlob(engine, meta.base.rootfs, meta.base.digest, sha256);
+    sources.set(base.blob, { kind: 'tree', dir: meta.base.rootfs, what: `the base image (${meta.base.rootfs})`, size: base.size, sha256: base.sha256, cache: base.cache });
+    const upperDir = join(envDir(engine.layout, meta.env_id), 'upper');
+    await mkdir(upperDir, { recursive: true });
+    const upper = await digestPack(upperDir, sha256);
+    if (!sources.has(upper.blob)) sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: `the upper dir of ${meta.short_id}`, size: upper.size, sha256: upper.sha256 });
 
-      const layers: BundleLayer[] = [];
-      for (const hash of new Set([...meta.layers, ...meta.snapshots.map((s) => s.layer)])) {
-        const recordPath = join(engine.layout.layers, `${hash}.json`);
-        const recordBytes = await readFile(recordPath).catch(() => {
-          throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `layer ${hash.slice(0, 12)} of ${meta.short_id} is missing from the store`, { hint: 'run `karapace verify-store`' });
-        });
-        const record = JSON.parse(recordBytes.toString('utf8')) as LayerRecord;
-        const recordHash = hashBytes(recordBytes);
-        const recordFile = join(staging, `record-${recordHash}`);
-        await writeFile(recordFile, recordBytes);
-        sources.set(recordHash, { path: recordFile, size: recordBytes.length });
-        const objPath = objectPath(engine.layout, record.object);
-        const objSize = (await stat(objPath)).size;
-        // Store objects are already content-addressed by blake3: upload them as they are.
-        sources.set(record.object, { path: objPath, size: objSize });
-        layers.push({ hash, record: { blob: recordHash, size: recordBytes.length }, object: { blob: record.object, size: objSize } });
-      }
-
-      const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, ...rest } = meta;
-      const env: PortableMetadata = { ...rest, base: { reference: meta.base.reference, digest: meta.base.digest } };
-      const manifest: BundleManifest = {
-        format: BUNDLE_FORMAT,
-        env,
-        base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest },
-        upper: { blob: upper.blob, size: upper.size },
-        layers,
-      };
-      const manifestBytes = Buffer.from(canonicalJson(manifest));
-      return { manifest, manifestBytes, digest: hashBytes(manifestBytes), sources, cleanup };
-    } catch (err) {
-      await cleanup();
-      throw err;
+    const layers: BundleLayer[] = [];
+    for (const hash of new Set([...meta.layers, ...meta.snapshots.map((s) => s.layer)])) {
+      const recordPath = join(engine.layout.layers, `${hash}.json`);
+      const recordBytes = await readFile(recordPath).catch(() => {
+        throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `layer ${hash.slice(0, 12)} of ${meta.short_id} is missing from the store`, { hint: 'run `karapace verify-store`' });
+      });
+      const record = JSON.parse(recordBytes.toString('utf8')) as LayerRecord;
+      const recordHash = hashBytes(recordBytes);
+      sources.set(recordHash, { kind: 'bytes', bytes: recordBytes, size: recordBytes.length });
+      const objPath = objectPath(engine.layout, record.object);
+      const objSize = (await stat(objPath).catch(() => {
+        throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `the tar object of layer ${hash.slice(0, 12)} is missing from the store`, { hint: 'run `karapace verify-store`' });
+      })).size;
+      // Store objects are already content-addressed by blake3: upload them as they are.
+      if (!sources.has(record.object)) sources.set(record.object, { kind: 'file', path: objPath, size: objSize });
+      layers.push({ hash, record: { blob: recordHash, size: recordBytes.length }, object: { blob: record.object, size: objSize } });
     }
+
+    const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, ...rest } = meta;
+    const env: PortableMetadata = { ...rest, base: { reference: meta.base.reference, digest: meta.base.digest } };
+    const manifest: BundleManifest = {
+      format: BUNDLE_FORMAT,
+      env,
+      base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest },
+      upper: { blob: upper.blob, size: upper.size },
+      layers,
+    };
+    const manifestBytes = Buffer.from(canonicalJson(manifest));
+    return { manifest, manifestBytes, digest: hashBytes(manifestBytes), sources, cleanup: async () => {} };
   });
 }

@@ -1,22 +1,23 @@
 /**
- * Pull side: a bundle → an environment in the local store. Every blob is downloaded into
- * staging and checked against its blake3 before anything moves; only then, under the store
- * lock, are the pieces renamed into place, metadata last (the commit point). A failure at
- * any step removes the staging directory and leaves the store as it was.
+ * Pull side: a bundle → an environment in the local store. Runs under the store lock with
+ * a write-ahead log entry (op `pull`): every blob is streamed through a blake3 check into
+ * `store/staging/pull-…/` (tars unpacked there by the kernel's layer module, which refuses
+ * hostile entries), and only when all of it is verified are the pieces renamed into place,
+ * each rename recorded in the WAL first, metadata last (the commit point). A failure
+ * removes everything the pull added; a pull killed at any point is rolled back by the next
+ * command that takes the lock.
  */
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import {
-  computeEnvId, envDir, fsyncDir, hasObject, hashBytes, objectPath, readMetadata, StreamHasher, writeFileAtomic, writeMetadata,
-  withLock, ensureNameFree, type Engine, type EnvMetadata,
+  computeEnvId, crashPoint, envDir, fsyncDir, hasObject, hashBytes, metadataPath, objectPath, readMetadata, StreamHasher, unpackTarStream,
+  WalTransaction, writeFileAtomic, writeMetadata, withLock, ensureNameFree, type Engine, type EnvMetadata,
 } from '@karapace/kernel';
 import { integrityError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, parseBundleManifest, type BundleBlobRef, type BundleManifest } from './format.js';
-import { unpackTar } from './tar.js';
 
 export type BlobFetcher = (ref: BundleBlobRef, role: string) => Promise<Readable>;
 
@@ -58,42 +59,38 @@ export async function fetchManifest(stream: Readable, digest: string, what: stri
   return parseBundleManifest(bytes);
 }
 
-/**
- * Streams a blob through a blake3 check. The check runs when the source ends; on a
- * mismatch the returned stream errors (so its consumer stops) and `done` rejects.
- */
-function verified(source: Readable, ref: BundleBlobRef, role: string, onBytes?: (n: number) => void): { stream: Readable; done: Promise<void> } {
+/** Passes a blob's chunks through, checking its blake3 and size when it ends (or earlier, when it is too long). */
+async function* verified(source: Readable, ref: BundleBlobRef, role: string, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
   const hasher = new StreamHasher();
-  const check = new Transform({
-    highWaterMark: 1 << 20,
-    transform(chunk: Buffer, _enc, cb) {
-      hasher.update(chunk);
-      onBytes?.(chunk.length);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      const actual = hasher.digest();
-      if (actual !== ref.blob) return cb(integrityError(`${role} (blob ${ref.blob.slice(0, 12)}…)`, ref.blob, actual));
-      if (hasher.size !== ref.size) return cb(integrityError(`${role} size`, `${ref.size} bytes`, `${hasher.size} bytes`));
-      cb();
-    },
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    check.on('error', reject);
-    check.on('end', resolve);
-    source.on('error', (err) => check.destroy(err));
-    source.on('aborted', () => check.destroy(new Error(`the connection closed while receiving ${role}`)));
-  });
-  done.catch(() => undefined);
-  source.pipe(check);
-  return { stream: check, done };
+  const what = `${role} (blob ${ref.blob.slice(0, 12)}…)`;
+  try {
+    for await (const chunk of source) {
+      hasher.update(chunk as Buffer);
+      onBytes?.((chunk as Buffer).length);
+      if (hasher.size > ref.size) throw integrityError(`${role} size`, `${ref.size} bytes`, `more than ${ref.size} bytes`);
+      yield chunk as Buffer;
+    }
+  } finally {
+    source.destroy();
+  }
+  const actual = hasher.digest();
+  if (actual !== ref.blob) throw integrityError(what, ref.blob, actual);
+  if (hasher.size !== ref.size) throw integrityError(`${role} size`, `${ref.size} bytes`, `${hasher.size} bytes`);
 }
 
-/** Waits for a consumer and its verification; a failed verification is the error reported. */
-async function settle(consumer: Promise<unknown>, verification: Promise<void>): Promise<void> {
-  const [c, v] = await Promise.allSettled([consumer, verification]);
-  if (v.status === 'rejected') throw v.reason;
-  if (c.status === 'rejected') throw c.reason;
+/**
+ * Runs `consume` over a verified blob. When the consumer fails first (a tampered tar may
+ * fail to parse before its hash is known), the rest is read so the integrity error, the
+ * real cause, is what gets reported.
+ */
+async function consumeVerified<T>(chunks: AsyncGenerator<Buffer>, consume: (chunks: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+  try {
+    return await consume(chunks);
+  } catch (err) {
+    // An integrity error thrown while reading the rest replaces the consumer's error.
+    for (;;) if ((await chunks.next()).done) break;
+    throw err;
+  }
 }
 
 export async function installBundle(engine: Engine, manifest: BundleManifest, digest: string, fetch: BlobFetcher, options: InstallOptions): Promise<PullResult> {
@@ -104,83 +101,103 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
   if (identity.env_id !== env.env_id) {
     throw integrityError('environment identity', env.env_id, `${identity.env_id} (computed from its lock)`);
   }
-  const existing = await readMetadata(layout, env.env_id).catch(() => undefined);
-  if (existing && existsSync(envDir(layout, env.env_id))) {
-    return { env_id: existing.env_id, short_id: existing.short_id, name: existing.name, digest, cached: true, bytes: 0, blobs: 0 };
-  }
-  if (options.name) await ensureNameFree(layout, options.name, env.env_id);
+  return withLock(engine, async () => {
+    const existing = await readMetadata(layout, env.env_id).catch(() => undefined);
+    if (existing && existsSync(envDir(layout, env.env_id))) {
+      return { env_id: existing.env_id, short_id: existing.short_id, name: existing.name, digest, cached: true, bytes: 0, blobs: 0 };
+    }
+    if (options.name) await ensureNameFree(layout, options.name, env.env_id);
 
-  await mkdir(layout.staging, { recursive: true });
-  const staging = join(layout.staging, `pull-${Date.now()}-${randomBytes(4).toString('hex')}`);
-  let bytes = 0;
-  let blobs = 0;
-  const count = (n: number) => { bytes += n; options.onBytes?.(n); };
-  try {
-    await mkdir(staging, { recursive: true });
-    // The base: reuse the local image cache when it already holds exactly this rootfs.
-    let imageKey = manifest.base.image_key;
-    let haveBase = false;
-    const localDigest = await readFile(join(layout.images, imageKey, 'digest'), 'utf8').then((s) => s.trim(), () => undefined);
-    if (localDigest === manifest.base.digest && existsSync(join(layout.images, imageKey, 'rootfs'))) haveBase = true;
-    else if (localDigest !== undefined || existsSync(join(layout.images, imageKey))) imageKey = `${imageKey}-${manifest.base.digest.slice(0, 12)}`;
-    if (!haveBase && existsSync(join(layout.images, imageKey, 'rootfs'))) haveBase = true;
-    if (!haveBase) {
-      const { stream, done } = verified(await fetch(manifest.base, 'base image'), manifest.base, 'base image', count);
-      await settle(unpackTar(stream, join(staging, 'image', 'rootfs'), { whiteouts: 'keep' }), done);
-      await writeFile(join(staging, 'image', 'digest'), manifest.base.digest + '\n');
-      blobs++;
-    }
-    {
-      const { stream, done } = verified(await fetch(manifest.upper, 'upper layer'), manifest.upper, 'upper layer', count);
-      await settle(unpackTar(stream, join(staging, 'env', 'upper'), { whiteouts: 'overlay' }), done);
-      await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
-      blobs++;
-    }
-    const records: { hash: string; bytes: Buffer }[] = [];
-    const objects: { hash: string; file: string }[] = [];
-    for (const layer of manifest.layers) {
-      const recordStream = verified(await fetch(layer.record, `layer record ${layer.hash.slice(0, 12)}`), layer.record, `layer record ${layer.hash.slice(0, 12)}`, count);
-      const chunks: Buffer[] = [];
-      await settle((async () => { for await (const c of recordStream.stream) chunks.push(c as Buffer); })(), recordStream.done);
-      const recordBytes = Buffer.concat(chunks);
-      const record = JSON.parse(recordBytes.toString('utf8')) as { object?: string };
-      if (record.object !== layer.object.blob) throw integrityError(`layer ${layer.hash.slice(0, 12)} record`, `object ${layer.object.blob}`, `object ${String(record.object)}`);
-      records.push({ hash: layer.hash, bytes: recordBytes });
-      blobs++;
-      if (await hasObject(layout, layer.object.blob)) continue;
-      const file = join(staging, 'objects', layer.object.blob);
-      await mkdir(dirname(file), { recursive: true });
-      const obj = verified(await fetch(layer.object, `layer ${layer.hash.slice(0, 12)}`), layer.object, `layer ${layer.hash.slice(0, 12)}`, count);
-      await settle(pipeline(obj.stream, createWriteStream(file, { mode: 0o444 })), obj.done);
-      objects.push({ hash: layer.object.blob, file });
-      blobs++;
-    }
-
-    // Everything is here and verified: commit under the store lock, metadata last.
-    return await withLock(engine, async () => {
-      if (await readMetadata(layout, env.env_id).catch(() => undefined)) {
-        return { env_id: env.env_id, short_id: env.short_id, name: env.name, digest, cached: true, bytes, blobs };
+    const staging = join(layout.staging, `pull-${Date.now()}-${randomBytes(4).toString('hex')}`);
+    const wal = await WalTransaction.begin(layout, 'pull', []);
+    await wal.record({ kind: 'remove', path: wal.rel(staging) });
+    let bytes = 0;
+    let blobs = 0;
+    const count = (n: number) => { bytes += n; options.onBytes?.(n); };
+    try {
+      await mkdir(staging, { recursive: true });
+      // The base: reuse the local image cache when it already holds exactly this rootfs.
+      let imageKey = manifest.base.image_key;
+      let haveBase = false;
+      const localDigest = await readFile(join(layout.images, imageKey, 'digest'), 'utf8').then((s) => s.trim(), () => undefined);
+      if (localDigest === manifest.base.digest && existsSync(join(layout.images, imageKey, 'rootfs'))) haveBase = true;
+      else if (localDigest !== undefined || existsSync(join(layout.images, imageKey))) imageKey = `${imageKey}-${manifest.base.digest.slice(0, 12)}`;
+      if (!haveBase && existsSync(join(layout.images, imageKey, 'rootfs'))) haveBase = true;
+      const warnings: string[] = [];
+      if (!haveBase) {
+        const chunks = verified(await fetch(manifest.base, 'base image'), manifest.base, 'base image', count);
+        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, join(staging, 'image', 'rootfs'), { whiteouts: 'apply' }));
+        warnings.push(...stats.warnings);
+        await writeFile(join(staging, 'image', 'digest'), manifest.base.digest + '\n');
+        blobs++;
       }
-      if (options.name) await ensureNameFree(layout, options.name, env.env_id);
+      crashPoint('pull:downloading');
+      {
+        const chunks = verified(await fetch(manifest.upper, 'upper layer'), manifest.upper, 'upper layer', count);
+        // Overlay whiteouts come back as 0/0 devices, or (unprivileged) overlayfs' user.overlay.whiteout xattr form.
+        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, join(staging, 'env', 'upper'), { whiteouts: 'overlay' }));
+        warnings.push(...stats.warnings);
+        await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
+        blobs++;
+      }
+      const records: { hash: string; bytes: Buffer }[] = [];
+      const objects: { hash: string; file: string }[] = [];
+      for (const layer of manifest.layers) {
+        const role = `layer record ${layer.hash.slice(0, 12)}`;
+        const parts: Buffer[] = [];
+        for await (const c of verified(await fetch(layer.record, role), layer.record, role, count)) parts.push(Buffer.from(c));
+        const recordBytes = Buffer.concat(parts);
+        const record = JSON.parse(recordBytes.toString('utf8')) as { object?: string };
+        if (record.object !== layer.object.blob) throw integrityError(`layer ${layer.hash.slice(0, 12)} record`, `object ${layer.object.blob}`, `object ${String(record.object)}`);
+        records.push({ hash: layer.hash, bytes: recordBytes });
+        blobs++;
+        if ((await hasObject(layout, layer.object.blob)) || objects.some((o) => o.hash === layer.object.blob)) continue;
+        const file = join(staging, 'objects', layer.object.blob);
+        await mkdir(dirname(file), { recursive: true });
+        const handle = await open(file, 'wx', 0o444);
+        try {
+          for await (const c of verified(await fetch(layer.object, `layer ${layer.hash.slice(0, 12)}`), layer.object, `layer ${layer.hash.slice(0, 12)}`, count)) {
+            let off = 0;
+            while (off < c.length) off += (await handle.write(c, off)).bytesWritten;
+          }
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        objects.push({ hash: layer.object.blob, file });
+        blobs++;
+      }
+      for (const w of warnings.slice(0, 20)) engine.logger.warn(`pull: ${w}`);
+      crashPoint('pull:staged');
+
+      // Everything is here and verified: move it into place, each step logged first, metadata last.
       for (const o of objects) {
         const target = objectPath(layout, o.hash);
         if (await hasObject(layout, o.hash)) continue;
+        await wal.record({ kind: 'remove', path: wal.rel(target) });
         await mkdir(dirname(target), { recursive: true });
         await rename(o.file, target);
         await fsyncDir(dirname(target));
       }
       for (const r of records) {
         const target = join(layout.layers, `${r.hash}.json`);
-        if (!existsSync(target)) await writeFileAtomic(target, r.bytes);
+        if (existsSync(target)) continue;
+        await wal.record({ kind: 'remove', path: wal.rel(target) });
+        await writeFileAtomic(target, r.bytes);
       }
       if (!haveBase) {
+        await wal.record({ kind: 'remove', path: wal.rel(join(layout.images, imageKey)) });
         await rename(join(staging, 'image'), join(layout.images, imageKey));
         await fsyncDir(layout.images);
       }
+      crashPoint('pull:moved-image');
       const target = envDir(layout, env.env_id);
+      const previous = await readFile(metadataPath(layout, env.env_id), 'utf8').catch(() => null);
+      await wal.record({ kind: 'remove', path: wal.rel(target) }, { kind: 'metadata', env_id: env.env_id, content: previous });
       await rm(target, { recursive: true, force: true }); // leftovers of an env without metadata
       await rename(join(staging, 'env'), target);
       await fsyncDir(layout.envs);
+      crashPoint('pull:moved-env');
       const name = options.name ?? (env.name && !(await nameTaken(engine, env.name, env.env_id)) ? env.name : undefined);
       const now = new Date().toISOString();
       const meta: EnvMetadata = {
@@ -193,11 +210,18 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
         updated_at: now,
       };
       await writeMetadata(layout, meta);
+      crashPoint('pull:metadata');
+      // Past the point of no return: recovery only clears staging from here on.
+      await wal.commitPoint([{ kind: 'remove', path: wal.rel(staging) }]);
+      await rm(staging, { recursive: true, force: true });
+      await wal.finish();
       return { env_id: meta.env_id, short_id: meta.short_id, name, digest, cached: false, bytes, blobs };
-    });
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
+    } catch (err) {
+      await wal.abort();
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+  });
 }
 
 async function nameTaken(engine: Engine, name: string, envId: string): Promise<boolean> {
