@@ -92,11 +92,11 @@ static void close_sources(const struct plan *p)
 #define MOVE_MOUNT_T_SYMLINKS 0x00000010
 #endif
 
-static void set_attr(int dfd, const char *path, int flags, uint64_t set)
+static void set_attr(int dfd, const char *path, int flags, uint64_t set, const char *what)
 {
     struct mount_attr attr = {.attr_set = set};
     if (syscall(SYS_mount_setattr, dfd, path, flags | AT_RECURSIVE, &attr, sizeof attr) < 0)
-        die_with_error("mount_setattr %s", path);
+        die_with_error("%s: mount_setattr", what);
 }
 
 /* Recursive bind of src on dest with extra mount attributes (read-only,
@@ -104,18 +104,20 @@ static void set_attr(int dfd, const char *path, int flags, uint64_t set)
  * attached: dest may be a /proc/self/fd path, which would not name the new
  * mount afterwards. Recursive because a non-recursive bind of a tree with
  * locked submounts is refused inside a user namespace. */
-static void bind_mount(const char *src, const char *dest, uint64_t attrs)
+static void bind_mount(const char *src, const char *dest, uint64_t attrs, const char *what)
 {
+    if (!what)
+        what = src;
     autoclose int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
                                       OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
     if (tree < 0)
-        die_with_error("bind %s: open_tree", src);
+        die_with_error("%s: open_tree", what);
     if (attrs)
-        set_attr(tree, "", AT_EMPTY_PATH, attrs);
+        set_attr(tree, "", AT_EMPTY_PATH, attrs, what);
     /* T_SYMLINKS: follow /proc/self/fd/N magic links, as mount(2) does. */
     if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dest,
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
-        die_with_error("bind %s on %s", src, dest);
+        die_with_error("%s: attach on %s", what, dest);
 }
 
 /* Turn a relative path (no leading '/') below `rootfd` into an O_PATH fd,
@@ -291,13 +293,13 @@ void mounts_setup_root(const struct plan *p)
     /* The root filesystem. */
     if (p->rootfs) {
         autofree char *src = fd_path(rootfs_fd);
-        bind_mount(src, NEWROOT, p->ro_rootfs ? MOUNT_ATTR_RDONLY : 0);
+        bind_mount(src, NEWROOT, p->ro_rootfs ? MOUNT_ATTR_RDONLY : 0, p->rootfs);
     } else if (p->fuse_overlayfs) {
         /* mounted above */
     } else if (!p->upper && p->n_lowers == 1) {
         /* overlayfs refuses a single lower without an upper. */
         autofree char *src = fd_path(lower_fds[0]);
-        bind_mount(src, NEWROOT, MOUNT_ATTR_RDONLY);
+        bind_mount(src, NEWROOT, MOUNT_ATTR_RDONLY, p->lowers[0]);
     } else {
         mount_overlay(p);
     }
@@ -310,7 +312,7 @@ static void mount_proc(void)
     if (mkdir(NEWROOT "/proc", 0555) < 0 && errno != EEXIST)
         die_with_error("mkdir /proc");
     if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        bind_mount(OLDROOT "/proc", NEWROOT "/proc", 0);
+        bind_mount(OLDROOT "/proc", NEWROOT "/proc", 0, "bind host /proc");
 }
 
 static void mount_dev(const char *tty_name)
@@ -327,7 +329,7 @@ static void mount_dev(const char *tty_name)
         if (fd < 0)
             die_with_error("create %s", dst);
         close(fd);
-        bind_mount(src, dst, 0);
+        bind_mount(src, dst, 0, NULL);
     }
     if (mkdir(NEWROOT "/dev/pts", 0755) < 0 || mkdir(NEWROOT "/dev/shm", 01777) < 0)
         die_with_error("mkdir in /dev");
@@ -354,7 +356,7 @@ static void mount_dev(const char *tty_name)
         if (fd < 0)
             die_with_error("create /dev/console");
         close(fd);
-        bind_mount(src, NEWROOT "/dev/console", 0);
+        bind_mount(src, NEWROOT "/dev/console", 0, NULL);
     }
 }
 
@@ -367,7 +369,7 @@ static void mount_sys(bool new_netns)
                            MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
         return;
     bind_mount(OLDROOT "/sys", NEWROOT "/sys", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                 MOUNT_ATTR_NODEV);
+                                                 MOUNT_ATTR_NODEV, "bind host /sys");
 }
 
 static void apply_op(const struct plan *p, int i)
@@ -387,7 +389,8 @@ static void apply_op(const struct plan *p, int i)
                                                  : MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
         if (op->kind == OP_RO_BIND)
             attrs |= MOUNT_ATTR_RDONLY;
-        bind_mount(src, dst, attrs);
+        autofree char *what = xasprintf("bind %s on %s", op->src, op->dest);
+        bind_mount(src, dst, attrs, what);
         break;
     }
     case OP_TMPFS: {
@@ -411,7 +414,8 @@ static void apply_op(const struct plan *p, int i)
         if (fd < 0 || write_all(fd, op->content, op->content_len) < 0)
             die_with_error("copy %s", op->src);
         autofree char *dst = dest_path(op->dest, true, &destfd);
-        bind_mount(tmp, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        autofree char *what = xasprintf("--file-from %s %s", op->src, op->dest);
+        bind_mount(tmp, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
         break;
     }
     case OP_SYMLINK: {
