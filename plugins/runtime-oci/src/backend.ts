@@ -4,7 +4,7 @@
  * stop/status ask the runtime about the environment's containers under its own state root.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants } from 'node:os';
@@ -41,6 +41,25 @@ function unsupportedFailure(runtime: RuntimeBinary, reason: string): RuntimeFail
     hint: 'use runc (`"@karapace/runtime-oci": { "runtime": "runc" }` in your config), boot with cgroup v2 only (systemd.unified_cgroup_hierarchy=1), or use backend "namespace"',
     data: { runtime: runtime.name, path: runtime.path },
   });
+}
+
+/** The runtime's own error (from its --log), when it failed before or while starting the process. */
+function startFailure(log: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n').reverse()) {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string; message?: string };
+      if (entry.level === 'error' || entry.level === 'fatal') return entry.msg ?? entry.message;
+    } catch {
+      // not JSON: ignore
+    }
+  }
+  return undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,7 +145,8 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
 /** `<runtime> --root <state> run --bundle <dir> <id>` in the foreground; resolves to the process's status. */
 function runContainer(data: OciPlanData, stateRoot: string, capture: boolean): Promise<SpawnResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(data.runtime.path, ['--root', stateRoot, 'run', '--bundle', data.bundle, data.id], {
+    const log = join(data.bundle, 'runtime.log');
+    const child = spawn(data.runtime.path, ['--root', stateRoot, '--log', log, '--log-format', 'json', 'run', '--bundle', data.bundle, data.id], {
       stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     });
     const out: Buffer[] = [];
@@ -149,8 +169,22 @@ function runContainer(data: OciPlanData, stateRoot: string, capture: boolean): P
     });
     child.on('close', (code, signal) => {
       cleanup();
-      const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-      resolve({ exitCode, ...(capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}) });
+      let exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+      const captured = capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {};
+      const failure = exitCode !== 0 ? startFailure(log) : undefined;
+      if (failure) {
+        // The runtime could not start the process; its own message is already on stderr.
+        if (/executable file not found|no such file or directory/i.test(failure) && /exec/.test(failure)) exitCode = 127;
+        else if (/exec.*permission denied/i.test(failure)) exitCode = 126;
+        else {
+          const reason = knownUnsupported(data.runtime.name, cgroupLayout());
+          return reject(reason ? unsupportedFailure(data.runtime, reason) : new RuntimeFailure('KP_OCI_START_FAILED', `${data.runtime.name} could not start the container: ${failure}`, {
+            hint: 'run `karapace doctor` to check the OCI runtimes on this host, or use backend "namespace"',
+            data: { runtime: data.runtime.name, path: data.runtime.path, ...captured },
+          }));
+        }
+      }
+      resolve({ exitCode, ...captured });
     });
   });
 }

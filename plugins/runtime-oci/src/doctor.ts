@@ -90,7 +90,7 @@ export async function doctorChecks(options: OciOptions): Promise<DoctorCheck[]> 
   for (const name of RUNTIME_NAMES) {
     const runtimes = found.filter((r) => r.name === name);
     if (!runtimes.length) {
-      checks.push({ id: `oci-runtime-${name}`, title: `OCI runtime ${name}`, status: 'warn', detail: 'not installed (not on PATH)', fix: `apt-get install ${name}, if you want the oci backend to use it`, required: false, plugin: 'runtime-oci' });
+      checks.push({ id: `oci-runtime-${name}`, title: `OCI runtime ${name}`, status: 'warn', detail: 'not installed (not on PATH)', fix: `install ${name} (on Debian: apt-get install ${name}, where packaged) if you want the oci backend to use it`, required: false, plugin: 'runtime-oci' });
       continue;
     }
     for (const runtime of runtimes) {
