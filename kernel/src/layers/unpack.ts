@@ -61,7 +61,8 @@ class Reader {
         throw badTar('archive is truncated');
       }
       const take = Math.min(n - got, this.cur.length - this.pos);
-      parts.push(this.cur.subarray(this.pos, this.pos + take));
+      // Copied: a source may reuse a chunk's buffer once it asks for the next one.
+      parts.push(Buffer.from(this.cur.subarray(this.pos, this.pos + take)));
       this.pos += take;
       got += take;
     }
@@ -109,6 +110,10 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
   const created = new Set<string>();
   const dirAttrs: { abs: string; h: UstarHeader }[] = [];
   mkdirSync(targetDir, { recursive: true });
+  // Into an empty target, only this archive's own entries can be in the way: skip the lstat.
+  const fresh = readdirSync(targetDir).length === 0;
+  const asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;
+  const umask = process.umask();
 
   const abs = (rel: string) => (rel ? join(targetDir, rel) : targetDir);
   const forget = (rel: string) => {
@@ -136,6 +141,7 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
   }
 
   function clearExisting(rel: string, keepDir: boolean): void {
+    if (fresh && !created.has(rel)) return;
     const p = abs(rel);
     const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st) return;
@@ -244,15 +250,17 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
         switch (h.type) {
           case 'file':
           case 'contiguous-file': {
-            const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+            const mode = h.mode & 0o7777;
+            const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
             try {
               await reader.stream(h.size, (b) => {
                 let off = 0;
                 while (off < b.length) off += writeSync(fd, b, off);
               });
               consumed = true;
-              if (owners) fchownSync(fd, h.uid, h.gid);
-              fchmodSync(fd, h.mode & 0o7777);
+              // A new file is already ours (root:root when root) and has mode & ~umask.
+              if (owners && !(asRoot && h.uid === 0 && h.gid === 0)) fchownSync(fd, h.uid, h.gid);
+              if (mode !== (mode & 0o777 & ~umask) || (owners && !asRoot)) fchmodSync(fd, mode);
             } finally {
               closeSync(fd);
             }
@@ -286,7 +294,7 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
           default:
             stats.warnings.push(`${rel}: entry type ${String(h.type)} skipped`);
         }
-        if (h.type !== 'symlink' && h.type !== 'link' && lstatSync(p, { throwIfNoEntry: false })) setXattrs(p, rel, xattrs);
+        if (xattrs.length && h.type !== 'symlink' && h.type !== 'link' && lstatSync(p, { throwIfNoEntry: false })) setXattrs(p, rel, xattrs);
       }
     }
     if (!consumed && h.size > 0) await reader.stream(h.size, () => {});
