@@ -30,9 +30,9 @@ export abstract class BaseCommand extends Command<KarapaceContext> {
     return parseLogLevel(this.context.env.KARAPACE_LOG, 'warn');
   }
 
-  async engine(): Promise<Engine> {
+  async engine(options: { deferBuiltins?: boolean } = {}): Promise<Engine> {
     const logger = createLogger(this.logLevel(), (line) => this.context.stderr.write(line + '\n'));
-    const engine = await createEngine({ cwd: this.context.cwd, store: this.store, env: this.context.env, logger });
+    const engine = await createEngine({ cwd: this.context.cwd, store: this.store, env: this.context.env, logger, ...options });
     engine.kernel.hooks.progress.tap('cli-reporter', (event) => this.reporter.progress(event, logger));
     return engine;
   }

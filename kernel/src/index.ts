@@ -30,7 +30,7 @@ export { invokingUser } from './security/user.js';
 export { resolveMount, resolveMounts, type ResolvedMount } from './security/mounts.js';
 export { checkResourceLimits } from './security/limits.js';
 export { requestedDevices } from './security/devices.js';
-export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions } from './engine/engine.js';
+export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions, type BuiltinPlugin } from './engine/engine.js';
 export { build, withLock, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
 export { findEnv, checkName, ensureNameFree, NAME_PATTERN } from './engine/find.js';
 export { handleFor, envPaths } from './engine/handle.js';

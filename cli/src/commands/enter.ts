@@ -14,7 +14,8 @@ export class EnterCommand extends BaseCommand {
 
   async run(): Promise<number> {
     if (this.json) throw new UsageError('KP_ENTER_JSON', '`enter` is interactive and has no JSON output', { hint: 'use `karapace exec --json` to capture output' });
-    const engine = await this.engine();
+    // Only the environment's backend plugin is loaded (exec start-up time).
+    const engine = await this.engine({ deferBuiltins: true });
     const argv = this.command[0] === '--' ? this.command.slice(1) : this.command;
     const result = await enterEnv(engine, this.env, argv);
     return result.exitCode;

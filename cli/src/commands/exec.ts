@@ -14,7 +14,8 @@ export class ExecCommand extends BaseCommand {
   command = Option.Rest({ required: 1, name: 'command' });
 
   async run(): Promise<number> {
-    const engine = await this.engine();
+    // Only the environment's backend plugin is loaded (exec start-up time).
+    const engine = await this.engine({ deferBuiltins: true });
     const argv = this.command[0] === '--' ? this.command.slice(1) : this.command;
     const result = await execInEnv(engine, this.env, argv, { capture: this.json });
     if (this.json) this.reporter.result({ exit_code: result.exitCode, stdout: result.stdout ?? '', stderr: result.stderr ?? '' }, () => '');

@@ -17,15 +17,21 @@ import type { SecurityPolicy } from '../config/types.js';
 import { invokingUser } from '../security/user.js';
 import type { InvokingUser } from '../security/environment.js';
 
+/** A built-in plugin, and the backends it provides (so `exec` loads only the one it needs). */
+export interface BuiltinPlugin {
+  module: string;
+  backends?: string[];
+}
+
 /** Built-in plugins, loaded when installed (a missing one is skipped, not an error). */
-export const BUILTIN_PLUGINS = [
-  '@karapace/runtime-mock',
-  '@karapace/image-sources',
-  '@karapace/runtime-namespace',
-  '@karapace/runtime-oci',
-  '@karapace/remote-http',
-  '@karapace/remote-oci',
-];
+export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = Object.freeze([
+  { module: '@karapace/runtime-mock', backends: ['mock'] },
+  { module: '@karapace/image-sources' },
+  { module: '@karapace/runtime-namespace', backends: ['namespace'] },
+  { module: '@karapace/runtime-oci', backends: ['oci'] },
+  { module: '@karapace/remote-http' },
+  { module: '@karapace/remote-oci' },
+]);
 
 export interface EngineOptions {
   cwd?: string;
@@ -39,11 +45,20 @@ export interface EngineOptions {
   logger?: Logger;
   /** Plugin objects applied after config plugins (tests, embedders). */
   plugins?: KarapacePlugin<unknown>[];
-  /** Override the built-in plugin list (module names). */
-  builtins?: string[];
+  /** Override the built-in plugin list. */
+  builtins?: readonly BuiltinPlugin[];
+  /**
+   * Defer loading built-in plugins until `engine.loadBuiltins()` is called — `exec` uses
+   * this to load only the plugin of the environment's backend.
+   */
+  deferBuiltins?: boolean;
 }
 
 export class Engine {
+  private builtinsLoaded = false;
+  /** Config plugins and programmatic plugins, applied after the built-ins. */
+  private pendingPlugins?: () => Promise<void>;
+
   constructor(
     readonly kernel: Kernel,
     readonly layout: StoreLayout,
@@ -51,7 +66,39 @@ export class Engine {
     readonly configSources: string[],
     readonly cwd: string,
     readonly env: NodeJS.ProcessEnv,
+    private readonly builtins: readonly BuiltinPlugin[] = BUILTIN_PLUGINS,
   ) {}
+
+  /**
+   * Applies the built-in plugins (all, or only those providing `backend` when one of them
+   * declares it), then the config plugins. Idempotent.
+   */
+  async loadBuiltins(only?: { backend: string }): Promise<void> {
+    if (this.builtinsLoaded) return;
+    this.builtinsLoaded = true;
+    if (this.config.builtins !== false) {
+      const providers = only ? this.builtins.filter((b) => b.backends?.includes(only.backend)) : [];
+      const wanted = providers.length ? providers : this.builtins;
+      const here = dirname(fileURLToPath(import.meta.url));
+      const require = createRequire(`${here}/noop.js`);
+      for (const builtin of wanted) {
+        let resolved: string;
+        try {
+          resolved = require.resolve(builtin.module);
+        } catch {
+          this.logger.trace(`built-in plugin ${builtin.module} is not installed; skipped`);
+          continue;
+        }
+        await applyPlugin(this.kernel, await importPlugin(resolved, here), (this.config[builtin.module] as Record<string, unknown>) ?? {});
+      }
+    }
+    await this.pendingPlugins?.();
+  }
+
+  /** @internal set by createEngine */
+  deferPlugins(fn: () => Promise<void>): void {
+    this.pendingPlugins = fn;
+  }
 
   get logger(): Logger {
     return this.kernel.logger;
@@ -73,25 +120,15 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const loaded = await loadConfig({ cwd, configFile: options.configFile, globalDir: options.globalConfigDir });
   const storeRoot = defaultStoreRoot({ flag: options.store, env, config: typeof loaded.config.store === 'string' ? loaded.config.store : undefined });
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
-  if (loaded.config.builtins !== false) {
-    const here = dirname(fileURLToPath(import.meta.url));
-    const require = createRequire(`${here}/noop.js`);
-    for (const name of options.builtins ?? BUILTIN_PLUGINS) {
-      let resolved: string;
-      try {
-        resolved = require.resolve(name);
-      } catch {
-        logger.trace(`built-in plugin ${name} is not installed; skipped`);
-        continue;
-      }
-      await applyPlugin(kernel, await importPlugin(resolved, here), (loaded.config[name] as Record<string, unknown>) ?? {});
+  const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
+  engine.deferPlugins(async () => {
+    for (const spec of loaded.config.plugins ?? []) {
+      const { module, options: pluginOptions } = splitSpec(spec);
+      await applyPlugin(kernel, await importPlugin(module, cwd), pluginOptions);
     }
-  }
-  for (const spec of loaded.config.plugins ?? []) {
-    const { module, options: pluginOptions } = splitSpec(spec);
-    await applyPlugin(kernel, await importPlugin(module, cwd), pluginOptions);
-  }
-  for (const plugin of options.plugins ?? []) await applyPlugin(kernel, plugin);
-  logger.debug(`config: ${loaded.sources.length ? loaded.sources.join(', ') : '(none)'}; store: ${storeRoot}; plugins: ${kernel.plugins.join(', ')}`);
-  return new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env);
+    for (const plugin of options.plugins ?? []) await applyPlugin(kernel, plugin);
+    logger.debug(`config: ${loaded.sources.length ? loaded.sources.join(', ') : '(none)'}; store: ${storeRoot}; plugins: ${kernel.plugins.join(', ')}`);
+  });
+  if (!options.deferBuiltins) await engine.loadBuiltins();
+  return engine;
 }

@@ -42,6 +42,7 @@ function checkEnterable(meta: EnvMetadata): void {
 export async function execInEnv(engine: Engine, ref: string, argv: string[], options: ExecOptions = {}): Promise<SpawnResult> {
   const meta = await findEnv(engine.layout, ref);
   checkEnterable(meta);
+  await engine.loadBuiltins({ backend: meta.backend });
   const handle = handleFor(engine.layout, meta);
   const user = engine.user;
   // Policy checks come before anything runs, whatever the backend.
