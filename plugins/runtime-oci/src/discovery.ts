@@ -25,8 +25,9 @@ function executable(path: string): boolean {
   }
 }
 
-export function searchPath(name: string, pathEnv = process.env.PATH ?? ''): string | undefined {
-  const dirs = [...pathEnv.split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+/** `pathEnv` given: only those directories; otherwise $PATH plus the usual bin/sbin dirs. */
+export function searchPath(name: string, pathEnv?: string): string | undefined {
+  const dirs = pathEnv !== undefined ? pathEnv.split(delimiter).filter(Boolean) : [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
   for (const dir of new Set(dirs)) {
     const candidate = join(dir, name);
     if (executable(candidate)) return candidate;

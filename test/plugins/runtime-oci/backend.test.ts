@@ -15,7 +15,7 @@ import { manifest, ociSandbox, runcUnavailable } from './fixtures.js';
 const missing = runcUnavailable() ?? busyboxRootfsUnavailable();
 const RUNC = { '@karapace/runtime-oci': { runtime: 'runc' } };
 
-async function builtEnv(t: { teardown(fn: () => Promise<void>): void }, opts: { isolated?: boolean } = {}) {
+async function builtEnv(t: { teardown(fn: () => Promise<void>): void }, opts: { isolated?: boolean; extra?: string } = {}) {
   const box = ociSandbox({ config: RUNC });
   t.teardown(() => rm(box.dir, { recursive: true, force: true }));
   box.write('karapace.toml', manifest(busyboxRootfs(), opts));
@@ -132,4 +132,16 @@ it('a CLI killed mid-run leaves nothing that blocks the next run', async (t) => 
   t.is(list.stdout.trim(), '');
   t.is((await box.run(['destroy', 'o'])).code, 0);
   t.false(existsSync(envDir));
+});
+
+// Limits go into linux.resources; as root runc applies them to the container's cgroup.
+(missing || process.getuid?.() !== 0 ? test.skip : test)('resource limits from the manifest reach the container\'s cgroup (as root)', async (t) => {
+  const { box } = await builtEnv(t, { extra: '[runtime.resource_limits]\nmemory_limit_mb = 64\ncpu_shares = 512' });
+  const script = [
+    'v1=$(grep -E "^[0-9]+:memory:" /proc/self/cgroup | cut -d: -f3)',
+    'if [ -n "$v1" ]; then cat /sys/fs/cgroup/memory$v1/memory.limit_in_bytes; else cat /sys/fs/cgroup$(grep "^0::" /proc/self/cgroup | cut -d: -f3)/memory.max; fi',
+  ].join('; ');
+  const r = await box.run(['exec', 'o', '--', 'sh', '-c', script]);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), String(64 * 1024 * 1024));
 });
