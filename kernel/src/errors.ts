@@ -20,7 +20,23 @@ export interface ErrorDetails {
   data?: Record<string, unknown>;
 }
 
+/** Brand shared by every copy of the kernel (plugins may bundle their own). */
+const BRAND = Symbol.for('karapace.error');
+
 export class KarapaceError extends Error {
+  /**
+   * `instanceof` works across copies of this module: a plugin that bundles its own kernel
+   * still throws errors the CLI recognises (by brand, then by class name for subclasses).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (!value || typeof value !== 'object' || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
+    if (this === KarapaceError) return true;
+    for (let proto = Object.getPrototypeOf(value); proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+      if (proto.constructor?.name === this.name) return true;
+    }
+    return false;
+  }
+
   readonly code: string;
   readonly exitCode: number;
   readonly hint?: string;
@@ -29,6 +45,7 @@ export class KarapaceError extends Error {
   constructor(code: string, exitCode: number, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: true });
     this.code = code;
     this.exitCode = exitCode;
     this.hint = details.hint;

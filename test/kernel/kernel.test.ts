@@ -92,3 +92,16 @@ test('importPlugin: missing module, missing path and a module without a plugin a
   const good = await importPlugin('kp-good', dir);
   t.is(good.name, 'good');
 });
+
+test('errors are recognised across copies of the kernel (by brand and class name)', async (t) => {
+  const { KarapaceError: K, StoreError: S, ManifestError: M } = await import('@karapace/kernel');
+  // A second copy of the module, as a plugin bundling its own kernel would have.
+  const copy = (await import(`../../kernel/dist/errors.js?copy=${Date.now()}`)) as typeof import('@karapace/kernel');
+  const foreign = new copy.StoreError('KP_X', 'from another copy');
+  t.not(copy.StoreError, S);
+  t.true(foreign instanceof K);
+  t.true(foreign instanceof S);
+  t.false(foreign instanceof M);
+  t.false(new Error('plain') instanceof K);
+  t.false({ code: 'KP_X', exitCode: 3 } instanceof K);
+});
