@@ -139,6 +139,31 @@ export class HttpRemoteClient {
     res.resume();
   }
 
+  /**
+   * Uploads a blob whose hash is only known once it has been read: the body goes into an
+   * upload session, then `digestOf()` (called after the body ended) names it. The server
+   * keeps it only if the bytes hash to that name.
+   */
+  async uploadStreamed(body: Readable, digestOf: () => string): Promise<{ hash: string; size: number; created: boolean }> {
+    const opened = await this.request({ method: 'POST', path: '/v1/uploads', headers: { 'content-length': 0 } });
+    if (opened.statusCode !== 202) await this.fail(opened, 'upload session');
+    const { id } = await this.json<{ id: string }>(opened);
+    const path = `/v1/uploads/${encodeURIComponent(id)}`;
+    try {
+      const sent = await this.request({ method: 'PATCH', path, body, headers: { 'content-type': 'application/octet-stream' } });
+      if (sent.statusCode !== 202) await this.fail(sent, `upload ${id}`);
+      sent.resume();
+      const hash = digestOf();
+      const done = await this.request({ method: 'PUT', path: `${path}?digest=${hash}`, headers: { 'content-length': 0 } });
+      if (done.statusCode !== 201 && done.statusCode !== 200) await this.fail(done, `blob ${hash}`);
+      return await this.json<{ hash: string; size: number; created: boolean }>(done);
+    } catch (err) {
+      // Best effort: the server also drops sessions left idle.
+      await this.request({ method: 'DELETE', path }).then((r) => r.resume(), () => undefined);
+      throw err;
+    }
+  }
+
   /** Opens a blob for reading. The caller verifies its hash. */
   async getBlob(hash: string): Promise<{ stream: IncomingMessage; size?: number }> {
     const res = await this.request({ method: 'GET', path: `/v1/blobs/${hash}` });

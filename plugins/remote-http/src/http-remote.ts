@@ -1,9 +1,11 @@
 /** Environments over the karapace HTTP protocol: push only what is missing, pull verified. */
-import type { Readable } from 'node:stream';
-import type { Engine } from '@karapace/kernel';
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { packTree, StreamHasher, type Engine } from '@karapace/kernel';
 import { HttpRemoteClient } from './client.js';
 import { bundleBlobs } from './bundle/format.js';
-import { openSource, prepareBundle } from './bundle/create.js';
+import { openSource, planBundle } from './bundle/create.js';
 import { fetchManifest, installBundle } from './bundle/install.js';
 import { badReference, notFound } from './errors.js';
 import { formatBytes, transferProgress } from './progress.js';
@@ -15,6 +17,28 @@ const PARALLEL_UPLOADS = 4;
 function counted(stream: Readable, add: (n: number) => void): Readable {
   stream.on('data', (c: Buffer) => add(c.length));
   return stream;
+}
+
+async function* hashing(chunks: AsyncIterable<Buffer>, hasher: StreamHasher, add: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    hasher.update(c);
+    add(c.length);
+    yield c;
+  }
+}
+
+/** Bytes of file content under a tree: the size estimate for a progress bar (the tar adds headers). */
+async function treeContentSize(dir: string): Promise<number> {
+  let total = 0;
+  const walk = (abs: string) => {
+    for (const e of readdirSync(abs, { withFileTypes: true })) {
+      const p = join(abs, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += lstatSync(p).size;
+    }
+  };
+  walk(dir);
+  return total;
 }
 
 async function runPool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -30,38 +54,56 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
 
   async pushEnv(engine: Engine, envRef: string, target: PushTarget): Promise<PushResult> {
     const started = Date.now();
-    const bundle = await prepareBundle(engine, envRef);
+    const plan = await planBundle(engine, envRef, { defer: true });
+    const missing = new Set(await this.missing(plan.known.map((b) => b.blob)));
+    const toSend = plan.known.filter((b) => missing.has(b.blob));
+    // An upper dir whose hash is unknown changed since its last push: it goes up too.
+    const streamed = plan.upper === undefined;
+    const upperGuess = streamed ? await treeContentSize(plan.upperDir) : 0;
+    const total = toSend.reduce((n, b) => n + b.size, 0) + upperGuess;
+    const reference = `${target.name}@${target.tag}`;
+    const label = `pushing to ${this.display} as ${reference} (${toSend.length + (streamed ? 1 : 0)} of ${plan.known.length + (streamed ? 1 : 0)} blobs, ${streamed ? '~' : ''}${formatBytes(total)})`;
+    const progress = transferProgress(engine.kernel, 'push', label, total);
+    let ok = false;
+    let upper = plan.upper;
+    let sent = 0;
+    const add = (n: number) => { sent += n; progress.add(n); };
     try {
-      const blobs = bundleBlobs(bundle.manifest);
-      const missing = new Set(await this.missing([...blobs.map((b) => b.blob), bundle.digest]));
-      const toSend = blobs.filter((b) => missing.has(b.blob));
-      const total = toSend.reduce((n, b) => n + b.size, 0) + (missing.has(bundle.digest) ? bundle.manifestBytes.length : 0);
-      const reference = `${target.name}@${target.tag}`;
-      const progress = transferProgress(engine.kernel, 'push', `pushing ${bundle.manifest.env.short_id} to ${this.display} as ${reference} (${toSend.length} of ${blobs.length} blobs, ${formatBytes(total)})`, total);
-      let ok = false;
-      try {
-        await runPool(toSend, PARALLEL_UPLOADS, (b) => this.putBlob(b.blob, b.size, counted(openSource(bundle, b.blob), progress.add)));
-        if (missing.has(bundle.digest)) {
-          await this.putBlob(bundle.digest, bundle.manifestBytes.length, bundle.manifestBytes);
-          progress.add(bundle.manifestBytes.length);
-        }
-        ok = true;
-      } finally {
-        progress.end(ok);
+      const uploads: Promise<void>[] = [runPool(toSend, PARALLEL_UPLOADS, async (b) => {
+        await this.putBlob(b.blob, b.size, counted(openSource(plan, b.blob), add));
+      })];
+      if (streamed) {
+        uploads.push((async () => {
+          // One pass: pack → hash → socket. The hash names the blob once the body has ended.
+          const hasher = new StreamHasher();
+          const body = Readable.from(hashing(packTree(plan.upperDir, { chunkSize: 4 << 20 }), hasher, add), { objectMode: false, highWaterMark: 2 });
+          const done = await this.uploadStreamed(body, () => hasher.digest());
+          upper = { blob: done.hash, size: done.size };
+        })());
       }
-      const current = await this.getRef(target.name, target.tag);
-      const unchanged = current?.digest === bundle.digest;
-      if (!unchanged) await this.putRef(target.name, target.tag, bundle.digest, current?.digest);
-      const skipped = blobs.filter((b) => !missing.has(b.blob));
-      return {
-        remote: this.display, reference, digest: bundle.digest, env_id: bundle.manifest.env.env_id,
-        uploaded: { blobs: toSend.length + (missing.has(bundle.digest) ? 1 : 0), bytes: total },
-        skipped: { blobs: skipped.length, bytes: skipped.reduce((n, b) => n + b.size, 0) },
-        unchanged, seconds: (Date.now() - started) / 1000,
-      };
+      await Promise.all(uploads);
+      ok = true;
     } finally {
-      await bundle.cleanup();
+      progress.end(ok);
     }
+    const bundle = await plan.complete(upper!);
+    let manifestSent = 0;
+    if ((await this.missing([bundle.digest])).length) {
+      await this.putBlob(bundle.digest, bundle.manifestBytes.length, bundle.manifestBytes);
+      manifestSent = bundle.manifestBytes.length;
+    }
+    const current = await this.getRef(target.name, target.tag);
+    const unchanged = current?.digest === bundle.digest;
+    if (!unchanged) await this.putRef(target.name, target.tag, bundle.digest, current?.digest);
+    const all = bundleBlobs(bundle.manifest);
+    const uploadedBlobs = toSend.length + (streamed ? 1 : 0) + (manifestSent ? 1 : 0);
+    const skipped = all.filter((b) => !missing.has(b.blob) && !(streamed && b.blob === upper!.blob));
+    return {
+      remote: this.display, reference, digest: bundle.digest, env_id: bundle.manifest.env.env_id,
+      uploaded: { blobs: uploadedBlobs, bytes: sent + manifestSent },
+      skipped: { blobs: skipped.length, bytes: skipped.reduce((n, b) => n + b.size, 0) },
+      unchanged, seconds: (Date.now() - started) / 1000,
+    };
   }
 
   async pullEnv(engine: Engine, reference: string, options: { name?: string }) {

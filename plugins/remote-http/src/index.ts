@@ -10,7 +10,7 @@ export { HttpRemoteClient } from './client.js';
 export { HttpEnvRemote } from './http-remote.js';
 export { pushEnvironment, pullEnvironment, type PushOptions, type PullOptions } from './environment.js';
 export { openRemote, selectRemote, TOKEN_ENV, type EnvRemote, type PushResult, type PushTarget, type RemoteSelection } from './remote-api.js';
-export { prepareBundle, openSource, sourceSha256, imageKeyOf, type PreparedBundle, type BundleSource, type PrepareOptions } from './bundle/create.js';
+export { prepareBundle, planBundle, openSource, sourceSha256, imageKeyOf, type PreparedBundle, type BundleSource, type PrepareOptions, type BundlePlan } from './bundle/create.js';
 export { installBundle, fetchManifest, type BlobFetcher, type InstallOptions, type PullResult } from './bundle/install.js';
 export { parseBundleManifest, bundleBlobs, BUNDLE_FORMAT, type BundleManifest, type BundleBlobRef, type BundleLayer } from './bundle/format.js';
 export { transferProgress, formatBytes, type TransferProgress } from './progress.js';

@@ -8,7 +8,7 @@
  * digest (`<root>/cache/bundles/`), so a second environment on the same base, or a second
  * push, does not pack it at all.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -17,7 +17,7 @@ import {
   canonicalJson, envDir, findEnv, hashBytes, isHash, objectPath, packTree, RuntimeFailure, StreamHasher, withLock, writeFileAtomic,
   type Engine, type LayerRecord,
 } from '@karapace/kernel';
-import { BUNDLE_FORMAT, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
+import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
@@ -39,6 +39,20 @@ export interface PreparedBundle {
 export interface PrepareOptions {
   /** Also compute every blob's SHA-256 (OCI registries name blobs by it). */
   sha256?: boolean;
+}
+
+/** A bundle whose upper-dir hash may still be unknown (see planBundle). */
+export interface BundlePlan {
+  sources: Map<string, BundleSource>;
+  /** The upper dir's blob, when known without packing it (or after packing it to hash it). */
+  upper?: BundleBlobRef;
+  /** The upper dir to stream into an upload session when `upper` is not known. */
+  upperDir: string;
+  upperWhat: string;
+  /** Blobs known so far (everything but an unknown upper), with roles. */
+  known: (BundleBlobRef & { role: string })[];
+  /** Builds the manifest once the upper dir's blob is known, and remembers that blob for next time. */
+  complete(upper: BundleBlobRef): Promise<PreparedBundle>;
 }
 
 /** Bumped whenever the bytes packTree produces for a tree could change. */
@@ -115,7 +129,7 @@ async function* sliced(chunks: AsyncIterable<Buffer>, start: number, end: number
 }
 
 /** Opens a blob for upload; `start`/`end` (inclusive) select a byte range (chunked uploads). */
-export function openSource(bundle: PreparedBundle, hash: string, start?: number, end?: number): Readable {
+export function openSource(bundle: Pick<PreparedBundle, 'sources'>, hash: string, start?: number, end?: number): Readable {
   const src = bundle.sources.get(hash);
   if (!src) throw new Error(`blob ${hash} is not part of this bundle`);
   const ranged = start !== undefined;
@@ -138,12 +152,48 @@ export async function sourceSha256(bundle: PreparedBundle, hash: string): Promis
   return src.sha256;
 }
 
+/**
+ * A stat fingerprint of a tree (path, type, mode, owner, size, inode, mtime, ctime of every
+ * entry), like git's index: when it is unchanged, so is the tar the tree packs to. ctime
+ * cannot be set by users, so any write, chmod or xattr change shows. `racy`: something
+ * changed within the last two seconds (timestamps are coarse), so the pair is not cached.
+ */
+function fingerprintTree(dir: string): { fingerprint: string; racy: boolean } {
+  const hasher = new StreamHasher();
+  const started = BigInt(Date.now()) * 1_000_000n;
+  let newest = 0n;
+  const visit = (abs: string, rel: string) => {
+    const st = lstatSync(abs, { bigint: true });
+    if (st.ctimeNs > newest) newest = st.ctimeNs;
+    hasher.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.ino}\0${st.mtimeNs}\0${st.ctimeNs}\n`);
+    if (st.isDirectory()) for (const name of readdirSync(abs).sort()) visit(join(abs, name), rel ? `${rel}/${name}` : name);
+  };
+  visit(dir, '');
+  return { fingerprint: hasher.digest(), racy: newest > started - 2_000_000_000n };
+}
+
+interface UpperCacheEntry {
+  version: number;
+  fingerprint: string;
+  blob: string;
+  size: number;
+}
+
+function upperCachePath(engine: Engine, envId: string): string {
+  return join(engine.layout.root, 'cache', 'bundles', `upper-${envId}.json`);
+}
+
 /** The image cache key of an environment's base (the directory above its rootfs). */
 export function imageKeyOf(meta: { base: { rootfs: string; image_key?: string } }): string {
   return meta.base.image_key ?? basename(dirname(meta.base.rootfs));
 }
 
-export async function prepareBundle(engine: Engine, envRef: string, options: PrepareOptions = {}): Promise<PreparedBundle> {
+/**
+ * Everything a push needs except, possibly, the upper dir's hash: with `defer`, an upper
+ * dir that changed since it was last pushed is not packed here (the caller streams it into
+ * an upload session and learns its hash there); without, it is packed once to hash it.
+ */
+export async function planBundle(engine: Engine, envRef: string, options: PrepareOptions & { defer?: boolean } = {}): Promise<BundlePlan> {
   const sha256 = options.sha256 === true;
   // Under the lock: the hashes and the records describe one consistent picture.
   return withLock(engine, async () => {
@@ -159,10 +209,22 @@ export async function prepareBundle(engine: Engine, envRef: string, options: Pre
     const sources = new Map<string, BundleSource>();
     const base = await baseBlob(engine, meta.base.rootfs, meta.base.digest, sha256);
     sources.set(base.blob, { kind: 'tree', dir: meta.base.rootfs, what: `the base image (${meta.base.rootfs})`, size: base.size, sha256: base.sha256, cache: base.cache });
+
     const upperDir = join(envDir(engine.layout, meta.env_id), 'upper');
+    const upperWhat = `the upper dir of ${meta.short_id}`;
     await mkdir(upperDir, { recursive: true });
-    const upper = await digestPack(upperDir, sha256);
-    if (!sources.has(upper.blob)) sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: `the upper dir of ${meta.short_id}`, size: upper.size, sha256: upper.sha256 });
+    // Fingerprint before packing: a change during the pack then shows next time.
+    const print = fingerprintTree(upperDir);
+    const cachePath = upperCachePath(engine, meta.env_id);
+    const cached = await readFile(cachePath, 'utf8').then((t) => JSON.parse(t) as UpperCacheEntry, () => undefined);
+    let upper: (BundleBlobRef & { sha256?: string }) | undefined;
+    if (cached && cached.version === BASE_CACHE_VERSION && cached.fingerprint === print.fingerprint && isHash(cached.blob) && !sha256) {
+      upper = { blob: cached.blob, size: cached.size };
+    } else if (!options.defer || sha256 || print.racy) {
+      // Racy (just changed): hash first, so a push repeated right away still finds the blob on the remote.
+      upper = await digestPack(upperDir, sha256);
+    }
+    if (upper && !sources.has(upper.blob)) sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256 });
 
     const layers: BundleLayer[] = [];
     for (const hash of new Set([...meta.layers, ...meta.snapshots.map((s) => s.layer)])) {
@@ -184,14 +246,34 @@ export async function prepareBundle(engine: Engine, envRef: string, options: Pre
 
     const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, ...rest } = meta;
     const env: PortableMetadata = { ...rest, base: { reference: meta.base.reference, digest: meta.base.digest } };
-    const manifest: BundleManifest = {
+    const build = (u: BundleBlobRef): BundleManifest => ({
       format: BUNDLE_FORMAT,
       env,
       base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest },
-      upper: { blob: upper.blob, size: upper.size },
+      upper: { blob: u.blob, size: u.size },
       layers,
+    });
+    const placeholder = { blob: '0'.repeat(64), size: 0 };
+    const known = bundleBlobs(build(upper ?? placeholder)).filter((b) => upper || b.role !== 'upper');
+    return {
+      sources, upper, upperDir, upperWhat, known,
+      async complete(u) {
+        if (!sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size });
+        if (!print.racy && (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint)) {
+          const entry: UpperCacheEntry = { version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, blob: u.blob, size: u.size };
+          await mkdir(dirname(cachePath), { recursive: true });
+          await writeFileAtomic(cachePath, JSON.stringify(entry) + '\n');
+        }
+        const manifest = build(u);
+        const manifestBytes = Buffer.from(canonicalJson(manifest));
+        return { manifest, manifestBytes, digest: hashBytes(manifestBytes), sources, cleanup: async () => {} };
+      },
     };
-    const manifestBytes = Buffer.from(canonicalJson(manifest));
-    return { manifest, manifestBytes, digest: hashBytes(manifestBytes), sources, cleanup: async () => {} };
   });
+}
+
+/** Every blob hashed up front (what OCI registries need: they are asked by digest first). */
+export async function prepareBundle(engine: Engine, envRef: string, options: PrepareOptions = {}): Promise<PreparedBundle> {
+  const plan = await planBundle(engine, envRef, { ...options, defer: false });
+  return plan.complete(plan.upper!);
 }

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { isHash, isValidName, isValidTag, digestFromEtag, etagOf, MAX_BATCH, PROTOCOL_VERSION, type MissingResponse } from '../protocol.js';
 import { authorize, type AuthConfig, type Scope } from './auth.js';
 import { BlobStorage, UploadError } from './storage.js';
+import { SESSION_ID, UploadSessions } from './uploads.js';
 
 export interface ServerOptions {
   /** Directory holding blobs/, refs/, tmp/. */
@@ -51,6 +52,7 @@ export interface RunningServer {
   url: string;
   port: number;
   storage: BlobStorage;
+  uploads: UploadSessions;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await storage.init();
   const o: Opts = { ...DEFAULTS, ...stripUndefined(options), auth: options.auth };
   const log = options.log ?? (() => {});
+  // An upload session idle for a whole request timeout is abandoned.
+  const uploads = new UploadSessions(storage, o.requestTimeoutMs);
   const server = createServer({
     requestTimeout: o.requestTimeoutMs,
     headersTimeout: o.headersTimeoutMs,
@@ -87,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         in: req.socket.bytesRead - readBefore, ms: Math.round(ms * 10) / 10, who, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }),
       }));
     });
-    handle(req, res, storage, o, (name) => (who = name)).catch((err: unknown) => {
+    handle(req, res, storage, uploads, o, (name) => (who = name)).catch((err: unknown) => {
       const e = err instanceof HttpError ? err
         : err instanceof UploadError ? new HttpError(err.status, err.status === 413 ? 'too_large' : 'bad_upload', err.message)
         : new HttpError(500, 'internal', 'internal server error');
@@ -109,7 +113,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     url: `http://${host}:${port}`,
     storage,
+    uploads,
     close: () => new Promise<void>((resolve) => {
+      uploads.close();
       server.close(() => resolve());
       server.closeAllConnections();
     }),
@@ -181,7 +187,7 @@ async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
 
 type Opts = typeof DEFAULTS & { auth: AuthConfig };
 
-async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, o: Opts, setWho: (who: string) => void): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, uploads: UploadSessions, o: Opts, setWho: (who: string) => void): Promise<void> {
   const parts = segments(req.url ?? '');
   const method = req.method ?? 'GET';
   if (parts.length === 1 && parts[0] === 'healthz' && (method === 'GET' || method === 'HEAD')) {
@@ -189,7 +195,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
     return;
   }
   if (parts[0] !== PROTOCOL_VERSION) throw new HttpError(404, 'not_found', 'no such route');
-  const need: Scope = method === 'PUT' || method === 'DELETE' ? 'write' : 'read';
+  const need: Scope = method === 'PUT' || method === 'DELETE' || parts[1] === 'uploads' ? 'write' : 'read';
   const auth = authorize(o.auth, req.headers.authorization, need);
   if (!auth.ok) {
     throw new HttpError(auth.status, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.reason,
@@ -213,6 +219,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
     if (!isHash(a!)) throw new HttpError(400, 'bad_hash', 'a blob is named by its blake3 hash (64 lowercase hex digits)');
     return blobRoute(req, res, storage, o, method, a!);
   }
+  if (kind === 'uploads') return uploadRoute(req, res, uploads, o, method, parts.slice(2), auth.who);
   if (kind === 'refs' && parts.length === 2) {
     if (method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET');
     sendJson(res, 200, { refs: await storage.listRefs() });
@@ -287,4 +294,42 @@ async function refRoute(req: IncomingMessage, res: ServerResponse, storage: Blob
       : `${name}@${tag} does not exist`, result.current ? { etag: etagOf(result.current.digest) } : {});
   }
   sendJson(res, result.created ? 201 : 200, result.record, { etag: etagOf(result.record.digest) });
+}
+
+function declaredLength(req: IncomingMessage, max: number): void {
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  if (declared !== undefined && !(declared >= 0)) throw new HttpError(400, 'bad_request', 'malformed Content-Length');
+  if (declared !== undefined && declared > max) throw new HttpError(413, 'too_large', `body exceeds the limit of ${max} bytes`);
+}
+
+/** Upload sessions (docs/remote-protocol.md): POST opens, PATCH appends, PUT ?digest= commits, DELETE drops. */
+async function uploadRoute(req: IncomingMessage, res: ServerResponse, uploads: UploadSessions, o: Opts, method: string, rest: string[], who: string): Promise<void> {
+  if (rest.length === 0) {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST to open an upload');
+    const id = uploads.open(who);
+    sendJson(res, 202, { id }, { location: `/${PROTOCOL_VERSION}/uploads/${id}` });
+    return;
+  }
+  const id = rest[0]!;
+  if (rest.length !== 1 || !SESSION_ID.test(id)) throw new HttpError(400, 'bad_path', 'an upload is named by its 32-hex-digit id');
+  if (method === 'PATCH') {
+    declaredLength(req, o.maxBodyBytes);
+    const size = await uploads.append(id, who, req, o.maxBodyBytes);
+    sendJson(res, 202, { id, size }, { location: `/${PROTOCOL_VERSION}/uploads/${id}` });
+    return;
+  }
+  if (method === 'PUT') {
+    const digest = new URL(req.url ?? '/', 'http://x').searchParams.get('digest') ?? '';
+    if (!isHash(digest)) throw new HttpError(400, 'bad_hash', 'commit with ?digest=<blake3 hash of the uploaded bytes>');
+    if (Number(req.headers['content-length'] ?? 0) !== 0 || req.headers['transfer-encoding']) throw new HttpError(400, 'bad_request', 'a commit has no body: send the bytes with PATCH');
+    const { created, size } = await uploads.commit(id, who, digest);
+    sendJson(res, created ? 201 : 200, { hash: digest, size, created }, { location: `/${PROTOCOL_VERSION}/blobs/${digest}` });
+    return;
+  }
+  if (method === 'DELETE') {
+    if (!(await uploads.abort(id, who))) throw new HttpError(404, 'upload_unknown', `no upload session ${id}`);
+    res.writeHead(204).end();
+    return;
+  }
+  throw new HttpError(405, 'method_not_allowed', 'use PATCH, PUT or DELETE on an upload');
 }

@@ -82,21 +82,31 @@ export class BlobStorage {
       });
       const actual = hasher.digest();
       if (actual !== hash) throw new UploadError(400, `content hash mismatch: the body hashes to ${actual}, not ${hash}`);
-      const handle = await open(tmp, 'r');
-      try { await handle.sync(); } finally { await handle.close(); }
-      const target = this.blobPath(hash);
-      if ((await this.blobSize(hash)) !== undefined) {
-        await rm(tmp, { force: true });
-        return false;
-      }
-      await mkdir(dirname(target), { recursive: true });
-      await rename(tmp, target);
-      await fsyncDir(dirname(target));
-      return true;
+      return await this.adopt(tmp, hash);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  /** Moves a verified file from tmp/ into blobs/ (fsync, rename, fsync dir); false when the blob was already here. */
+  async adopt(tmp: string, hash: string): Promise<boolean> {
+    const handle = await open(tmp, 'r');
+    try { await handle.sync(); } finally { await handle.close(); }
+    const target = this.blobPath(hash);
+    if ((await this.blobSize(hash)) !== undefined) {
+      await rm(tmp, { force: true });
+      return false;
+    }
+    await mkdir(dirname(target), { recursive: true });
+    await rename(tmp, target);
+    await fsyncDir(dirname(target));
+    return true;
+  }
+
+  async writeEmpty(path: string): Promise<void> {
+    const handle = await open(path, 'a', 0o444);
+    await handle.close();
   }
 
   refPath(name: string, tag: string): string {
