@@ -45,3 +45,4 @@ export { verifyStore, type VerifyReport, type VerifyProblem } from './engine/ver
 export { migrateStore, type MigrateResult } from './engine/migrate.js';
 export { recoverWal, WalTransaction, type WalStep, type WalEntry, type RecoveryReport } from './store/wal.js';
 export { crashPoint } from './store/crash.js';
+export { exportApps, unexportApps, exportedApps, exportDirs, EXPORT_EXTENSION, type ExportedApp, type ExportOptions, type ExportResult } from './engine/export.js';

@@ -9,6 +9,8 @@ import { ListCommand } from './list.js';
 import { ManPagesCommand } from './man-pages.js';
 import { DoctorCommand } from './doctor.js';
 import { NewCommand } from './new.js';
+import { ExportCommand } from './export.js';
+import { UnexportCommand } from './unexport.js';
 import { PinCommand } from './pin.js';
 import { PullCommand } from './pull.js';
 import { PushCommand } from './push.js';
@@ -42,6 +44,8 @@ export const COMMANDS = [
   ManPagesCommand,
   DoctorCommand,
   NewCommand,
+  ExportCommand,
+  UnexportCommand,
   CommitCommand,
   SnapshotsCommand,
   RestoreCommand,

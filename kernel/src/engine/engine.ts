@@ -16,6 +16,7 @@ import { securityPolicy } from '../security/policy.js';
 import type { SecurityPolicy } from '../config/types.js';
 import { invokingUser } from '../security/user.js';
 import type { InvokingUser } from '../security/environment.js';
+import { tapExportCleanup } from './export.js';
 
 /** A built-in plugin, and the backends it provides (so `exec` loads only the one it needs). */
 export interface BuiltinPlugin {
@@ -120,6 +121,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const loaded = await loadConfig({ cwd, configFile: options.configFile, globalDir: options.globalConfigDir });
   const storeRoot = defaultStoreRoot({ flag: options.store, env, config: typeof loaded.config.store === 'string' ? loaded.config.store : undefined });
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
+  tapExportCleanup(kernel, storeLayout(storeRoot));
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
   engine.deferPlugins(async () => {
     for (const spec of loaded.config.plugins ?? []) {
