@@ -11,6 +11,7 @@ import { DoctorCommand } from './doctor.js';
 import { NewCommand } from './new.js';
 import { ExportCommand } from './export.js';
 import { UnexportCommand } from './unexport.js';
+import { TuiCommand } from './tui.js';
 import { PinCommand } from './pin.js';
 import { PullCommand } from './pull.js';
 import { PushCommand } from './push.js';
@@ -46,6 +47,7 @@ export const COMMANDS = [
   NewCommand,
   ExportCommand,
   UnexportCommand,
+  TuiCommand,
   CommitCommand,
   SnapshotsCommand,
   RestoreCommand,
