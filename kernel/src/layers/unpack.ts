@@ -21,6 +21,26 @@ export interface UnpackOptions {
   whiteouts: 'apply' | 'overlay';
   /** Set owners from the archive. Default: only when running as root. */
   owners?: boolean;
+  /**
+   * Observes every entry as the archive gives it (PAX and long names resolved, path
+   * normalised), before it is applied. A returned function sees a regular file's content
+   * chunks as they are written (valid only during the call): a tap for streaming digests.
+   */
+  onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | void;
+}
+
+/** One archive entry as `onEntry` sees it. */
+export interface UnpackEntry {
+  /** Normalised relative path ('' is the root). */
+  path: string;
+  type: UstarHeader['type'];
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
 }
 
 export interface UnpackStats {
@@ -211,6 +231,9 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
     longLink = null;
 
     const rel = safeEntryPath(name);
+    const tap = options.onEntry?.({
+      path: rel, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, linkname, devmajor: h.devmajor, devminor: h.devminor,
+    });
     const dataPad = padding(h.size);
     let consumed = false;
     stats.entries++;
@@ -254,6 +277,7 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
             const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
             try {
               await reader.stream(h.size, (b) => {
+                if (tap) tap(b);
                 let off = 0;
                 while (off < b.length) off += writeSync(fd, b, off);
               });

@@ -99,7 +99,7 @@ export function markOpaque(path: string): void {
  * inside a directory flagged `user.overlay.whiteouts`, Linux ≥ 6.7).
  */
 export function makeWhiteout(path: string, parent: string): 'device' | 'xattr' {
-  const r = spawnSync('mknod', ['-m', '000', path, 'c', '0', '0'], { stdio: 'ignore' });
+  const r = spawnSync('mknod', ['-m', '000', path, 'c', '0', '0'], { stdio: 'ignore', timeout: 10_000 });
   if (r.status === 0) return 'device';
   rmSync(path, { force: true });
   closeSync(openSync(path, 'wx', 0o000));
@@ -110,5 +110,5 @@ export function makeWhiteout(path: string, parent: string): 'device' | 'xattr' {
 
 export function mknodDevice(path: string, kind: 'c' | 'b' | 'p', major: number, minor: number, mode: number): boolean {
   const args = ['-m', (mode & 0o7777).toString(8), path, kind, ...(kind === 'p' ? [] : [String(major), String(minor)])];
-  return spawnSync('mknod', args, { stdio: 'ignore' }).status === 0;
+  return spawnSync('mknod', args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
