@@ -90,7 +90,10 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
       const digestFile = join(layout.images, key, 'digest');
       if (!existsSync(digestFile)) continue;
       checked.images++;
-      const recorded = (await readFile(digestFile, 'utf8')).trim();
+      // An image's identity (`digest`) comes from its source; what lies on this disk is
+      // recorded separately (`disk-digest`, image-sources) — compare with that when present.
+      const diskFile = join(layout.images, key, 'disk-digest');
+      const recorded = (await readFile(existsSync(diskFile) ? diskFile : digestFile, 'utf8')).trim();
       const rootfs = join(layout.images, key, 'rootfs');
       if (!existsSync(rootfs)) {
         problems.push({ kind: 'image', id: key, path: rootfs, message: 'rootfs is missing' });
