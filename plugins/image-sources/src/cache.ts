@@ -1,8 +1,12 @@
 /**
  * The image cache: `<root>/images/<key>/` with
  *   rootfs/        the extracted root filesystem (a read-only lower layer)
- *   digest         blake3 tree digest of rootfs (the kernel's digestTree value)
- *   fingerprint    stat fingerprint of rootfs when the digest was last computed
+ *   digest         the image's identity: the canonical tree digest of the source content
+ *                  (archive headers and contents, or digestTree of a source directory),
+ *                  the same on every machine whoever extracted it
+ *   disk-digest    digestTree of rootfs as it lies on this disk (owners, devices and xattrs
+ *                  differ when extracted without root): what tamper detection compares
+ *   fingerprint    stat fingerprint of rootfs when disk-digest was last confirmed
  *   source.json    what it was made from (reference, pinned source, archive digests)
  * An image is assembled in the staging dir and renamed into place whole, so a directory
  * under images/ is either complete or absent: an interrupted download or extraction never
@@ -13,8 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type Kernel, type PackageManagerName } from '@karapace/kernel';
-import { digestRootfs, fingerprintRootfs } from './digest.js';
-import type { FileHash } from './extract.js';
+import { digestRootfs, fingerprintRootfs, type FileHash } from './digest.js';
 import { detectPackageManager } from './pm/detect.js';
 import { log } from './progress.js';
 
@@ -26,7 +29,8 @@ export interface SourceRecord {
   /** A pinned reference that names exactly this image (what `pin` writes). */
   source: string;
   package_manager: PackageManagerName;
-  archive?: { sha256: string; blake3: string; size: number };
+  /** The archive's digests (sha256 when a pin or a published sum needed it). */
+  archive?: { sha256?: string; blake3: string; size: number };
   created_at: string;
   /** Stat fingerprint of a local source directory when it was copied. */
   source_fingerprint?: string;
@@ -36,7 +40,10 @@ export interface CachedImage {
   key: string;
   dir: string;
   rootfs: string;
+  /** The identity (images/<key>/digest). */
   digest: string;
+  /** The local on-disk digest (images/<key>/disk-digest); older images only have `digest`. */
+  diskDigest: string;
   record: SourceRecord;
 }
 
@@ -48,12 +55,13 @@ export function cacheKey(kind: string, identity: string): string {
 export async function readCached(imagesDir: string, key: string): Promise<CachedImage | undefined> {
   const dir = join(imagesDir, key);
   try {
-    const [digest, record] = await Promise.all([
+    const [digest, disk, record] = await Promise.all([
       readFile(join(dir, 'digest'), 'utf8'),
+      readFile(join(dir, 'disk-digest'), 'utf8').catch(() => undefined),
       readFile(join(dir, 'source.json'), 'utf8').then((t) => JSON.parse(t) as SourceRecord),
     ]);
     if (!existsSync(join(dir, 'rootfs'))) return undefined;
-    return { key, dir, rootfs: join(dir, 'rootfs'), digest: digest.trim(), record };
+    return { key, dir, rootfs: join(dir, 'rootfs'), digest: digest.trim(), diskDigest: (disk ?? digest).trim(), record };
   } catch {
     return undefined;
   }
@@ -74,8 +82,9 @@ export async function listCached(imagesDir: string): Promise<CachedImage[]> {
 export type VerifyResult = { ok: true; redigested: boolean } | { ok: false; actual: string };
 
 /**
- * Re-verifies a cached image. Fast path: the stat fingerprint is unchanged. Otherwise (or
- * with `full`) the tree is digested again and compared with the recorded digest.
+ * Re-verifies a cached image against its local disk digest (never the identity, which may
+ * legitimately differ from what this user could extract). Fast path: the stat fingerprint
+ * is unchanged. Otherwise (or with `full`) the tree is digested again.
  */
 export async function verifyCached(img: CachedImage, options: { full?: boolean } = {}): Promise<VerifyResult> {
   if (!options.full) {
@@ -84,7 +93,7 @@ export async function verifyCached(img: CachedImage, options: { full?: boolean }
   }
   // digestRootfs gives the kernel's digestTree value (tested), several times faster.
   const { digest, fingerprint } = await digestRootfs(img.rootfs);
-  if (digest !== img.digest) return { ok: false, actual: digest };
+  if (digest !== img.diskDigest) return { ok: false, actual: digest };
   // Same content, new metadata (e.g. touched): remember the new fingerprint.
   await writeFileAtomic(join(img.dir, 'fingerprint'), fingerprint + '\n');
   return { ok: true, redigested: true };
@@ -98,15 +107,15 @@ export async function usableCached(kernel: Kernel | undefined, img: CachedImage 
   if (!img) return undefined;
   const result = await verifyCached(img);
   if (result.ok) return img;
-  log(kernel, 'warn', `cached image ${img.key} (${img.record.reference}) was modified on disk: digest ${result.actual}, recorded ${img.digest}; fetching it again`);
+  log(kernel, 'warn', `cached image ${img.key} (${img.record.reference}) was modified on disk: disk digest ${result.actual}, recorded ${img.diskDigest}; fetching it again`);
   await rm(img.dir, { recursive: true, force: true });
   return undefined;
 }
 
 export function tamperedError(img: CachedImage, actual: string): StoreError {
-  return new StoreError('KP_IMAGE_TAMPERED', `cached image ${img.key} (${img.record.reference}) was modified: digest ${actual}, recorded ${img.digest}`, {
+  return new StoreError('KP_IMAGE_TAMPERED', `cached image ${img.key} (${img.record.reference}) was modified: disk digest ${actual}, recorded ${img.diskDigest}`, {
     hint: `remove ${img.dir} and build again to fetch it afresh`,
-    data: { key: img.key, expected: img.digest, actual },
+    data: { key: img.key, expected: img.diskDigest, actual },
   });
 }
 
@@ -118,15 +127,18 @@ export async function stageImage(stagingDir: string, key: string): Promise<{ dir
 }
 
 /**
- * Digests a staged rootfs, writes its records and renames it into `images/<key>`.
- * `source` may be a function of the digest (directory and bootstrap pins name the tree).
+ * Records a staged rootfs under its identity `digest`, digests it as it lies on disk
+ * (reusing the content hashes seen while unpacking: one read of the data in all) and
+ * renames it into `images/<key>`. `source` may be a function of the digest (directory and
+ * bootstrap pins name the tree).
  */
 export async function commitImage(
   imagesDir: string, staged: { dir: string; rootfs: string },
   record: Omit<SourceRecord, 'package_manager' | 'created_at' | 'source'> & { source: string | ((digest: string) => string) },
+  digest: string,
   known?: Map<string, FileHash>,
 ): Promise<CachedImage> {
-  const { digest, fingerprint } = await digestRootfs(staged.rootfs, known);
+  const { digest: diskDigest, fingerprint } = await digestRootfs(staged.rootfs, known);
   const full: SourceRecord = {
     ...record,
     source: typeof record.source === 'function' ? record.source(digest) : record.source,
@@ -134,6 +146,7 @@ export async function commitImage(
     created_at: new Date().toISOString(),
   };
   await writeFileAtomic(join(staged.dir, 'digest'), digest + '\n');
+  await writeFileAtomic(join(staged.dir, 'disk-digest'), diskDigest + '\n');
   await writeFileAtomic(join(staged.dir, 'fingerprint'), fingerprint + '\n');
   await writeFileAtomic(join(staged.dir, 'source.json'), JSON.stringify(full, null, 2) + '\n');
   await mkdir(imagesDir, { recursive: true });
@@ -141,7 +154,7 @@ export async function commitImage(
   await rm(target, { recursive: true, force: true });
   await rename(staged.dir, target);
   await fsyncDir(imagesDir);
-  return { key: record.key, dir: target, rootfs: join(target, 'rootfs'), digest, record: full };
+  return { key: record.key, dir: target, rootfs: join(target, 'rootfs'), digest, diskDigest, record: full };
 }
 
 /** Removes a staging directory after a failure. */

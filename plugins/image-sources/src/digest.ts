@@ -15,7 +15,12 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hashBytes, hashFile, StreamHasher } from '@karapace/kernel';
-import type { FileHash } from './extract.js';
+
+/** A file's content hash and size (blake3 hex). */
+export interface FileHash {
+  hash: string;
+  size: number;
+}
 
 export interface RootfsDigest {
   digest: string;

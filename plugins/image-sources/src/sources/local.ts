@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { RuntimeFailure } from '@karapace/kernel';
 import { cacheKey, commitImage, discardStaged, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
-import { fingerprintRootfs } from '../digest.js';
+import { digestRootfs, fingerprintRootfs } from '../digest.js';
 import type { Pin } from '../reference.js';
 import { imageFromArchive } from './archive.js';
 import type { ResolveContext } from './context.js';
@@ -46,10 +46,11 @@ async function resolveDirectory(ctx: ResolveContext, dir: string, pin?: Pin): Pr
   if (cached && cached.record.source_fingerprint === fingerprint) return checkTreePin(cached, pin);
   const staged = await stageImage(ctx.request.stagingDir, key);
   try {
-    await copyTree(dir, staged.rootfs);
+    // The identity is the source directory's tree (cp cannot keep owners without root).
+    const [{ digest }] = await Promise.all([digestRootfs(dir), copyTree(dir, staged.rootfs)]);
     const img = await commitImage(ctx.request.imagesDir, staged, {
-      key, kind: 'dir', reference: ctx.request.image, source: (digest) => `${dir}#blake3=${digest}`, source_fingerprint: fingerprint,
-    });
+      key, kind: 'dir', reference: ctx.request.image, source: (d) => `${dir}#blake3=${d}`, source_fingerprint: fingerprint,
+    }, digest);
     return checkTreePin(img, pin);
   } catch (err) {
     await discardStaged(staged);

@@ -8,10 +8,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import { RuntimeFailure } from '@karapace/kernel';
 import { serverArch } from '../aliases.js';
 import { cacheKey, commitImage, discardStaged, listCached, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
+import { CanonicalTree } from '../canonical.js';
 import { openTar } from '../decompress.js';
-import { extractTar, type FileHash } from '../extract.js';
 import { download, offlineError } from '../http.js';
-import { startTask } from '../progress.js';
+import { log, startTask } from '../progress.js';
+import { skippedSummary, unpackImage } from '../unpack.js';
 import type { SourceRef } from '../reference.js';
 import type { ResolveContext } from './context.js';
 import { RegistryClient, type Descriptor } from './registry.js';
@@ -65,7 +66,9 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
   const staged = await stageImage(ctx.request.stagingDir, key);
   const downloads = join(ctx.request.imagesDir, '.downloads');
   await mkdir(downloads, { recursive: true });
-  const known = new Map<string, FileHash>();
+  // The identity comes from the flattened layers' entries, not from what this user could extract.
+  const tree = new CanonicalTree();
+  const warnings: string[] = [];
   try {
     for (const [i, layer] of layers.entries()) {
       const m = /^sha256:([0-9a-f]{64})$/.exec(layer.digest);
@@ -78,8 +81,13 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
       const task = startTask(ctx.kernel, `applying layer ${i + 1}/${layers.length}`, layer.size, 'bytes');
       let read = 0;
       try {
-        const { stream } = await openTar(file, (c) => task.advance((read += c.length), layer.size));
-        await extractTar(stream, staged.rootfs, { whiteouts: true, hashes: known });
+        const source = await openTar(file, (c) => task.advance((read += c.length), layer.size));
+        try {
+          warnings.push(...(await unpackImage(source.chunks, staged.rootfs, tree)).warnings);
+        } catch (err) {
+          source.destroy();
+          throw err;
+        }
         task.end(true);
       } catch (err) {
         task.end(false, (err as Error).message);
@@ -89,7 +97,10 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
       }
     }
     const tag = ref.tag ? `:${ref.tag}` : '';
-    return await commitImage(ctx.request.imagesDir, staged, { key, kind: 'oci', reference: ctx.request.image, source: `${name}${tag}@${top.digest}` }, known);
+    const skipped = skippedSummary(warnings);
+    if (skipped) log(ctx.kernel, 'warn', skipped);
+    const { digest } = tree.digest();
+    return await commitImage(ctx.request.imagesDir, staged, { key, kind: 'oci', reference: ctx.request.image, source: `${name}${tag}@${top.digest}` }, digest, tree.contentHashes());
   } catch (err) {
     await discardStaged(staged);
     throw err;

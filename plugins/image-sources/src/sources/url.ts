@@ -14,10 +14,10 @@ export async function resolveUrl(ctx: ResolveContext, url: string, pin?: Pin, ki
   if (cached) return cached;
   if (ctx.request.offline) throw offlineError(url);
   const file = join(ctx.request.imagesDir, '.downloads', `${key}.archive`);
-  await download(url, file, { kernel: ctx.kernel, label: `downloading ${url}`, ...(pin ? { expected: pin } : {}) });
+  const digests = await download(url, file, { kernel: ctx.kernel, label: `downloading ${url}`, ...(pin ? { expected: pin } : {}) });
   try {
-    // The archive was verified while downloading; extraction hashes it again for the record.
-    return await imageFromArchive(ctx, file, { key, kind, expected: pin, source: (archive) => `${url}#sha256=${archive.sha256}` });
+    // Hashed and verified while downloading: extraction does not hash the archive again.
+    return await imageFromArchive(ctx, file, { key, kind, expected: pin, digests, source: (archive) => `${url}#sha256=${archive.sha256}` });
   } finally {
     await rm(file, { force: true });
   }

@@ -1,0 +1,170 @@
+/**
+ * The image identity: a canonical tree digest computed from the archive entries as they
+ * stream past, not from the extracted files. Extraction depends on who extracts (only root
+ * can chown, mknod, set security.* xattrs), so a digest of the disk would differ between
+ * machines; the archive's headers do not.
+ *
+ * The lines and their order are exactly the kernel's `digestTree` (kernel/src/tree-digest.ts):
+ *   d <path> <perm> <uid>:<gid>
+ *   f <path> <perm> <uid>:<gid> <size> <blake3>
+ *   l <path> <perm> <uid>:<gid> -> <target>
+ *   c|b|p <path> <perm> <uid>:<gid> <rdev>
+ * sorted as a depth-first walk with each directory's names sorted, so a directory source
+ * and its tarball agree whenever the ownership on disk matches the headers. Symlinks are
+ * 777 (what Linux reports); directories an archive implies but does not list are 755 0:0;
+ * hard links take their target's entry (one inode). Whiteouts are applied the way the
+ * kernel's unpacker applies them, layer by layer.
+ */
+import { safeEntryPath, StreamHasher, type UnpackEntry } from '@karapace/kernel';
+import type { FileHash } from './digest.js';
+
+interface Node {
+  kind: 'd' | 'f' | 'l' | 'c' | 'b' | 'p';
+  perm: number;
+  uid: number;
+  gid: number;
+  size?: number;
+  hash?: string;
+  link?: string;
+  rdev?: number;
+}
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+
+/** Linux's makedev(3), kept in doubles (rdev exceeds 32 bits for big majors). */
+export function makedev(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + Math.floor(minor / 0x100) * 0x100000 + Math.floor(major / 0x1000) * 0x100000000;
+}
+
+/** Sort key giving digestTree's order: '/' sorts before any name character. */
+function sortKey(path: string): string {
+  return path.replaceAll('/', '\0');
+}
+
+export class CanonicalTree {
+  private readonly nodes = new Map<string, Node>();
+  /** Paths the current layer created: an opaque marker keeps them. */
+  private created = new Set<string>();
+
+  /** Starts a new layer (OCI images: one call per layer, before its entries). */
+  beginLayer(): void {
+    this.created = new Set();
+  }
+
+  /** The `onEntry` tap for the kernel's unpacker. */
+  readonly onEntry = (e: UnpackEntry): ((chunk: Buffer) => void) | void => {
+    const rel = e.path;
+    if (rel === '') return;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    const base = slash < 0 ? rel : rel.slice(slash + 1);
+    this.ensureParents(parent);
+    if (base === OPAQUE_MARKER) {
+      const prefix = parent ? `${parent}/` : '';
+      for (const path of [...this.nodes.keys()]) {
+        if (!path.startsWith(prefix) || path.length === prefix.length) continue;
+        const child = prefix + path.slice(prefix.length).split('/', 1)[0]!;
+        if (!this.created.has(child)) this.nodes.delete(path);
+      }
+      return;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      this.remove(parent ? `${parent}/${base.slice(WHITEOUT_PREFIX.length)}` : base.slice(WHITEOUT_PREFIX.length));
+      return;
+    }
+    const perm = e.mode & 0o7777;
+    const owner = { uid: e.uid, gid: e.gid };
+    this.created.add(rel);
+    switch (e.type) {
+      case 'directory': {
+        const old = this.nodes.get(rel);
+        if (old && old.kind !== 'd') this.nodes.delete(rel);
+        this.nodes.set(rel, { kind: 'd', perm, ...owner });
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        this.remove(rel);
+        const node: Node = { kind: 'f', perm, ...owner, size: e.size };
+        this.nodes.set(rel, node);
+        const hasher = new StreamHasher();
+        if (e.size === 0) node.hash = hasher.digest();
+        // The digest is taken when the last byte has passed.
+        let left = e.size;
+        return (chunk) => {
+          hasher.update(chunk);
+          left -= chunk.length;
+          if (left === 0) node.hash = hasher.digest();
+        };
+      }
+      case 'link': {
+        const target = this.nodes.get(safeEntryPath(e.linkname));
+        this.remove(rel);
+        // The unpacker refuses links to missing targets and directories before we matter.
+        if (target && target.kind !== 'd') this.nodes.set(rel, target);
+        return;
+      }
+      case 'symlink':
+        this.remove(rel);
+        this.nodes.set(rel, { kind: 'l', perm: 0o777, ...owner, link: e.linkname });
+        return;
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        this.remove(rel);
+        this.nodes.set(rel, {
+          kind: e.type === 'fifo' ? 'p' : e.type === 'block-device' ? 'b' : 'c', perm, ...owner,
+          rdev: e.type === 'fifo' ? 0 : makedev(e.devmajor, e.devminor),
+        });
+        return;
+      default:
+        return; // the unpacker skips other types too
+    }
+  };
+
+  private ensureParents(dir: string): void {
+    if (!dir || this.nodes.has(dir)) return;
+    const slash = dir.lastIndexOf('/');
+    this.ensureParents(slash < 0 ? '' : dir.slice(0, slash));
+    this.nodes.set(dir, { kind: 'd', perm: 0o755, uid: 0, gid: 0 });
+    this.created.add(dir);
+  }
+
+  private remove(rel: string): void {
+    const old = this.nodes.get(rel);
+    if (!old) return;
+    this.nodes.delete(rel);
+    if (old.kind !== 'd') return;
+    const prefix = `${rel}/`;
+    for (const path of [...this.nodes.keys()]) if (path.startsWith(prefix)) this.nodes.delete(path);
+  }
+
+  /** Content hashes by path (what digestRootfs can reuse instead of reading the files). */
+  contentHashes(): Map<string, FileHash> {
+    const out = new Map<string, FileHash>();
+    for (const [path, n] of this.nodes) if (n.kind === 'f' && n.hash) out.set(path, { hash: n.hash, size: n.size! });
+    return out;
+  }
+
+  /** The canonical digest (equal to digestTree of a faithful extraction). */
+  digest(): { digest: string; entries: number; bytes: number } {
+    const out = new StreamHasher();
+    let bytes = 0;
+    const paths = [...this.nodes.keys()].map((p) => [sortKey(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [, rel] of paths) {
+      const n = this.nodes.get(rel)!;
+      const head = `${n.kind} ${rel} ${n.perm.toString(8)} ${n.uid}:${n.gid}`;
+      let line: string;
+      if (n.kind === 'd') line = head;
+      else if (n.kind === 'f') {
+        if (n.hash === undefined) throw new Error(`the content of ${rel} was not seen`);
+        bytes += n.size!;
+        line = `${head} ${n.size} ${n.hash}`;
+      } else if (n.kind === 'l') line = `${head} -> ${n.link}`;
+      else line = `${head} ${n.rdev}`;
+      out.update(line + '\n');
+    }
+    return { digest: out.digest(), entries: paths.length, bytes };
+  }
+}

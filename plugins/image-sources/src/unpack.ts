@@ -1,0 +1,53 @@
+/**
+ * Unpacking image archives: the kernel's one tar unpacker (kernel/src/layers/unpack.ts:
+ * hostile-entry rejection, hardlinks, xattrs, devices when privileged) with whiteouts
+ * applied, and a tap that feeds the canonical digest as the entries stream past — the
+ * content is hashed once, in flight, never read back for the identity.
+ *
+ * Device nodes, fifos and privileged xattrs (security.capability, trusted.*) are created
+ * when running as root; otherwise they are skipped and counted in `warnings` (the runtime
+ * provides /dev; capabilities only matter to setuid-style tools).
+ */
+import { KarapaceError, RuntimeFailure, unpackTarStream, type UnpackStats } from '@karapace/kernel';
+import type { CanonicalTree } from './canonical.js';
+
+export type { UnpackStats };
+
+export function unsafeArchive(message: string, cause?: unknown): RuntimeFailure {
+  return new RuntimeFailure('KP_IMAGE_UNSAFE_ARCHIVE', `refusing the image archive: ${message}`, {
+    hint: 'the image archive is malformed or hostile (nothing was written outside the image); use an image from a source you trust',
+    cause,
+  });
+}
+
+/** Unpacks one tar (a rootfs, or one OCI layer over the earlier ones) into `root`, feeding `tree`. */
+export async function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tree: CanonicalTree): Promise<UnpackStats> {
+  tree.beginLayer();
+  try {
+    return await unpackTarStream(chunks, root, { whiteouts: 'apply', onEntry: tree.onEntry });
+  } catch (err) {
+    if (err instanceof KarapaceError && err.code === 'KP_LAYER_REJECTED') {
+      const why = err.message.replace(/^layer rejected: /, '');
+      if (/truncated/.test(why)) {
+        throw new RuntimeFailure('KP_IMAGE_EXTRACT_FAILED', `extracting the image failed: ${why}`, {
+          hint: 'the archive is truncated or corrupt; delete it and download again', cause: err,
+        });
+      }
+      throw unsafeArchive(why, err);
+    }
+    if (err instanceof KarapaceError) throw err;
+    throw new RuntimeFailure('KP_IMAGE_EXTRACT_FAILED', `extracting the image failed: ${(err as Error).message}`, {
+      hint: 'the archive is truncated or corrupt; delete it and download again', cause: err,
+    });
+  }
+}
+
+/** A one-line summary of what could not be recreated without privileges (logged as a warning). */
+export function skippedSummary(warnings: string[]): string | undefined {
+  if (!warnings.length) return undefined;
+  const devices = warnings.filter((w) => /not created/.test(w)).length;
+  const xattrs = warnings.filter((w) => /xattr/.test(w)).length;
+  const other = warnings.length - devices - xattrs;
+  const parts = [devices && `${devices} device node(s)/fifo(s)`, xattrs && `${xattrs} xattr(s)`, other && `${other} other entr(ies)`].filter(Boolean);
+  return `not recreated without privileges: ${parts.join(', ')} (e.g. ${warnings.slice(0, 3).join('; ')})`;
+}
