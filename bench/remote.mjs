@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,7 @@ const TOKEN = 'bench-token-0123456789';
 const require = createRequire(join(REPO, 'kernel/package.json'));
 const { Blake3Hasher } = require('@napi-rs/blake-hash');
 
+const load = loadavg()[0];
 const work = mkdtempSync(join(tmpdir(), 'kp-bench-remote-'));
 const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', XDG_CONFIG_HOME: join(work, 'cfg'), KARAPACE_REMOTE_TOKEN: TOKEN };
 mkdirSync(env.XDG_CONFIG_HOME, { recursive: true });
@@ -118,6 +119,10 @@ const section = [
   '|---|---|---|---|',
   row('push (empty remote)', m.push, m.pushFloor),
   row('pull (empty store)', m.pull, m.pullFloor),
+  '',
+  `Load average when the run started: ${load.toFixed(1)} on ${cpus().length} CPUs (other work shares this machine: compare ratios within one run only).`,
+  `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(2)).join(', ')}]`).join('; ')}`,
+  '',
   '',
 ].join('\n');
 process.stdout.write(section + '\n');
