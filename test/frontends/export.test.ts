@@ -1,0 +1,87 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { sandbox } from '../helpers/cli.js';
+import { buildMock } from './helpers.js';
+
+/** A sandbox whose HOME/XDG_DATA_HOME are temp dirs, so exports land there. */
+function box() {
+  const b = sandbox('kp-export-');
+  const home = join(b.dir, 'home');
+  mkdirSync(home);
+  Object.assign(b.env, { HOME: home, XDG_DATA_HOME: join(home, '.local/share') });
+  return { b, home, apps: join(home, '.local/share/applications'), bin: join(home, '.local/bin') };
+}
+
+const DESKTOP = '[Desktop Entry]\nType=Application\nName=Hello\nName[de]=Hallo\nExec=hello %U\nTryExec=hello\nIcon=hello\n';
+
+/** Puts a desktop entry, an icon and a binary into the environment (the mock backend runs in its upper dir). */
+async function installApp(b: ReturnType<typeof sandbox>, env: string): Promise<void> {
+  const script = `mkdir -p usr/share/applications usr/share/pixmaps usr/bin && printf '${DESKTOP.replace(/\n/g, '\\n').replace(/%/g, '%%')}' > usr/share/applications/hello.desktop && echo PNG > usr/share/pixmaps/hello.png && printf '#!/bin/sh\\n' > usr/bin/echo && chmod +x usr/bin/echo`;
+  const r = await b.run(['exec', env, '--', 'sh', '-c', script]);
+  if (r.code !== 0) throw new Error(r.stderr);
+}
+
+test('[gui] apps are exported as desktop entries with an Exec that enters the environment, and go away on destroy', async (t) => {
+  const { b, apps } = box();
+  const env = await buildMock(b, 'gui', 'guienv', '[gui]\napps = ["hello"]\n');
+  await installApp(b, 'guienv');
+  const r = await b.json(['export', 'guienv']);
+  t.is(r.exported.length, 1);
+  const entries = readdirSync(apps);
+  t.deepEqual(entries, [`karapace-${env.short_id}-hello.desktop`]);
+  const text = readFileSync(join(apps, entries[0]!), 'utf8');
+  t.regex(text, new RegExp(`^Exec=.* exec --store ${b.store.replace(/[/.]/g, '\\$&')} ${env.env_id} -- hello %U$`, 'm'));
+  t.regex(text, /^Name=Hello \(guienv\)$/m);
+  t.regex(text, /^Name\[de\]=Hallo \(guienv\)$/m);
+  t.notRegex(text, /TryExec/);
+  t.regex(text, new RegExp(`^X-Karapace-Env=${env.env_id}$`, 'm'));
+  const icon = /^Icon=(.*)$/m.exec(text)![1]!;
+  t.true(existsSync(icon));
+  t.is(readFileSync(icon, 'utf8'), 'PNG\n');
+  // Recorded in the store.
+  const meta = await b.json(['inspect', 'guienv']);
+  t.deepEqual(Object.keys(meta.extensions['app-export'].apps), ['hello']);
+
+  const d = await b.run(['destroy', 'guienv']);
+  t.is(d.code, 0, d.stderr);
+  t.deepEqual(readdirSync(apps), []);
+  t.false(existsSync(icon));
+});
+
+test('a binary is exported as a wrapper script that runs through karapace exec; unexport removes it', async (t) => {
+  const { b, bin } = box();
+  await buildMock(b, 'cli', 'clienv');
+  await installApp(b, 'clienv');
+  const r = await b.json(['export', 'clienv', 'echo']);
+  t.is(r.exported[0].kind, 'binary');
+  const wrapper = join(bin, 'echo');
+  t.true((statSync(wrapper).mode & 0o111) !== 0);
+  // The mock backend runs commands on the host, so /usr/bin/echo answers: the chain works.
+  const out = spawnSync(wrapper, ['through', 'karapace'], { env: b.env, encoding: 'utf8' });
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stdout, 'through karapace\n');
+  const u = await b.json(['unexport', 'clienv', 'echo']);
+  t.deepEqual(u.removed, ['echo']);
+  t.false(existsSync(wrapper));
+});
+
+test('export refuses unknown apps and host files it did not write', async (t) => {
+  const { b, bin } = box();
+  await buildMock(b, 'x', 'xenv');
+  await installApp(b, 'xenv');
+  const missing = await b.run(['export', 'xenv', 'nosuchapp']);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /has no desktop entry or binary named "nosuchapp"/);
+  mkdirSync(bin, { recursive: true });
+  b.write('home/.local/bin/echo', '#!/bin/sh\necho mine\n');
+  const clash = await b.run(['export', 'xenv', 'echo']);
+  t.is(clash.code, 2);
+  t.regex(clash.stderr, /was not written by karapace/);
+  t.is(readFileSync(join(bin, 'echo'), 'utf8'), '#!/bin/sh\necho mine\n');
+  t.is((await b.run(['export', 'xenv', 'echo', '--force'])).code, 0);
+  const nothing = await b.run(['unexport', 'xenv', 'hello']);
+  t.is(nothing.code, 2);
+  t.regex(nothing.stderr, /has not exported: hello/);
+});
