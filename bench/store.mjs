@@ -13,6 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { packLayer, unpackLayer, storeLayout, digestTree } from '../kernel/dist/index.js';
 
 const args = process.argv.slice(2);
@@ -87,7 +88,7 @@ async function main() {
     '## store: commit and restore (bench/store.mjs)',
     '',
     `Tree: Debian bookworm minbase, ${entries} entries, ${(bytes / 1e6).toFixed(0)} MB of file content; layer tar ${(record.size / 1e6).toFixed(0)} MB.`,
-    `Median of ${RUNS} runs, warm page cache, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus}.`,
+    `Median of ${RUNS} runs, warm page cache, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus}; load average at the end ${loadavg()[0].toFixed(1)} (figures from a busy shared machine are noisy: compare the raw runs).`,
     '',
     '| operation | karapace | GNU floor | ratio (goal ≤ 1.2) |',
     '|---|---|---|---|',
