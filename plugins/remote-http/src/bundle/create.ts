@@ -175,6 +175,8 @@ function fingerprintTree(dir: string): { fingerprint: string; racy: boolean } {
 interface UpperCacheEntry {
   version: number;
   fingerprint: string;
+  /** Taken while the tree was still changing: only a hint to hash first (git's "racy" entries). */
+  racy: boolean;
   blob: string;
   size: number;
 }
@@ -218,10 +220,11 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const cachePath = upperCachePath(engine, meta.env_id);
     const cached = await readFile(cachePath, 'utf8').then((t) => JSON.parse(t) as UpperCacheEntry, () => undefined);
     let upper: (BundleBlobRef & { sha256?: string }) | undefined;
-    if (cached && cached.version === BASE_CACHE_VERSION && cached.fingerprint === print.fingerprint && isHash(cached.blob) && !sha256) {
-      upper = { blob: cached.blob, size: cached.size };
-    } else if (!options.defer || sha256 || print.racy) {
-      // Racy (just changed): hash first, so a push repeated right away still finds the blob on the remote.
+    const same = cached?.version === BASE_CACHE_VERSION && cached.fingerprint === print.fingerprint && isHash(cached.blob);
+    if (same && !cached!.racy && !print.racy && !sha256) {
+      upper = { blob: cached!.blob, size: cached!.size };
+    } else if (!options.defer || sha256 || print.racy || same) {
+      // Racy (just changed), or pushed before while racy: hash first, so the remote is asked before anything is sent.
       upper = await digestPack(upperDir, sha256);
     }
     if (upper && !sources.has(upper.blob)) sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256 });
@@ -259,8 +262,8 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
       sources, upper, upperDir, upperWhat, known,
       async complete(u) {
         if (!sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size });
-        if (!print.racy && (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint)) {
-          const entry: UpperCacheEntry = { version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, blob: u.blob, size: u.size };
+        if (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy) {
+          const entry: UpperCacheEntry = { version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size };
           await mkdir(dirname(cachePath), { recursive: true });
           await writeFileAtomic(cachePath, JSON.stringify(entry) + '\n');
         }
