@@ -13,6 +13,7 @@ interface Key {
   name?: string;
   sequence?: string;
   ctrl?: boolean;
+  meta?: boolean;
   shift?: boolean;
 }
 
@@ -66,9 +67,16 @@ export async function runTui(engine: Engine, io: TuiIo): Promise<void> {
     };
     const onKey = (str: string | undefined, key: Key = {}) => {
       // Keys are handled one at a time: an action finishes before the next key is read.
+      // Esc followed quickly by a key arrives as Alt+key: handle it as the two keys it was.
+      const seq = key.sequence ?? '';
+      const keys: [string | undefined, Key][] = key.meta && seq.length === 2 && seq.startsWith('\x1b') && seq[1]! >= ' '
+        ? [[undefined, { name: 'escape' }], [seq[1], { name: /[a-z]/i.test(seq[1]!) ? seq[1]!.toLowerCase() : undefined, shift: seq[1] !== seq[1]!.toLowerCase() }]]
+        : [[str, key]];
       queue = queue.then(async () => {
-        if (await handleKey(state, str, key, { refresh, act, engine })) finish();
-        else draw();
+        for (const [s, k] of keys) {
+          if (await handleKey(state, s, k, { refresh, act, engine })) return finish();
+        }
+        draw();
       });
     };
     io.stdin.on('keypress', onKey);
