@@ -1,0 +1,108 @@
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { chmodSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { mockManifest, REPO, sandbox } from '../helpers/cli.js';
+import { hasTool } from './helpers.js';
+
+const require = createRequire(join(REPO, 'plugins/dbus/package.json'));
+const dbus = require('dbus-next') as typeof import('dbus-next');
+
+/** A private session bus: `dbus-daemon --session --print-address` on a socket in `dir`. */
+async function startBus(dir: string, env: NodeJS.ProcessEnv = process.env, servicedir?: string): Promise<{ address: string; daemon: ChildProcess }> {
+  const args = ['--session', '--nofork', '--print-address', `--address=unix:path=${join(dir, 'bus')}`];
+  if (servicedir) {
+    // Same as --session but with our activation directory.
+    const config = join(dir, 'session.conf');
+    writeFileSync(config, `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=${join(dir, 'bus')}</listen><auth>EXTERNAL</auth>
+<servicedir>${servicedir}</servicedir>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`);
+    args.splice(0, args.length, `--config-file=${config}`, '--nofork', '--print-address');
+  }
+  const daemon = spawn('dbus-daemon', args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const [line] = (await once(daemon.stdout!, 'data')) as [Buffer];
+  return { address: line.toString().trim().split('\n')[0]!, daemon };
+}
+
+async function manager(address: string) {
+  const bus = dbus.sessionBus({ busAddress: address });
+  const obj = await bus.getProxyObject('org.karapace.Manager1', '/org/karapace/Manager1');
+  return { bus, iface: obj.getInterface('org.karapace.Manager1') };
+}
+
+test('the D-Bus service on a real session bus answers List and Build, and maps errors to D-Bus errors', async (t) => {
+  if (!hasTool('dbus-daemon')) {
+    t.log('dbus-daemon is not installed (.ci/run installs dbus)');
+    t.fail('dbus-daemon missing');
+    return;
+  }
+  const box = sandbox('kp-dbus-');
+  const { address, daemon } = await startBus(box.dir);
+  t.teardown(() => daemon.kill());
+  const { startService } = await import('../../plugins/dbus/src/index.js');
+  const service = await startService({ busAddress: address, store: box.store, cwd: box.dir, env: box.env, globalConfigDir: join(box.dir, 'config-home', 'karapace') });
+  t.teardown(() => service.stop());
+  const { bus, iface } = await manager(address);
+  t.teardown(() => bus.disconnect());
+
+  t.deepEqual(await iface.List!(), []);
+  const manifest = box.write('proj/karapace.toml', mockManifest({ image: 'mock:dbus', packages: ['git'] }));
+  let changed = 0;
+  iface.on('EnvironmentsChanged', () => changed++);
+  const [envId, shortId, name, cached] = await iface.Build!(manifest, 'viabus');
+  t.regex(envId, /^[0-9a-f]{64}$/);
+  t.is(shortId, envId.slice(0, 12));
+  t.is(name, 'viabus');
+  t.false(cached);
+  const rows = await iface.List!();
+  t.deepEqual(rows, [[envId, shortId, 'viabus', 'built', 'mock', 'mock:dbus', 1]]);
+  t.is(await iface.Status!('viabus'), 'built');
+  // The CLI sees the same store.
+  const listed = await box.json(['list']);
+  t.is(listed.environments[0].env_id, envId);
+  t.is(await iface.Rename!('viabus', 'renamed'), 'viabus');
+  const [healthy, report] = await iface.VerifyStore!();
+  t.true(healthy, report);
+  t.is(JSON.parse(await iface.Gc!(true)).dry_run, true);
+
+  const notFound = await t.throwsAsync(() => iface.Status!('nope'));
+  t.is((notFound as { type?: string }).type, 'org.karapace.Error.NotFound');
+  t.regex(notFound!.message, /KP_ENV_NOT_FOUND/);
+  const relative = await t.throwsAsync(() => iface.Build!('proj/karapace.toml', ''));
+  t.is((relative as { type?: string }).type, 'org.karapace.Error.InvalidArgs');
+
+  t.is(await iface.Destroy!('renamed'), envId);
+  t.deepEqual(await iface.List!(), []);
+  await new Promise((r) => setTimeout(r, 100));
+  t.true(changed >= 3);
+});
+
+test('the activation file in the repo starts karapace-dbus on the first call', async (t) => {
+  if (!hasTool('dbus-daemon')) {
+    t.fail('dbus-daemon missing');
+    return;
+  }
+  const box = sandbox('kp-dbus-');
+  // `Exec=/usr/bin/env karapace-dbus`: put a karapace-dbus on the daemon's PATH.
+  const bin = join(box.dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'karapace-dbus'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO, 'plugins/dbus/dist/bin.js'))} "$@"\n`);
+  chmodSync(join(bin, 'karapace-dbus'), 0o755);
+  const { address, daemon } = await startBus(box.dir, { ...box.env, PATH: `${bin}:${process.env.PATH}` }, join(REPO, 'plugins/dbus/data'));
+  t.teardown(() => daemon.kill());
+  const { bus, iface } = await manager(address);
+  t.teardown(async () => {
+    // Stop the activated service through the bus: it is our child's child.
+    const dbusObj = await bus.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus');
+    const pid = await dbusObj.getInterface('org.freedesktop.DBus').GetConnectionUnixProcessID!('org.karapace.Manager1').catch(() => 0);
+    if (pid) process.kill(pid, 'SIGTERM');
+    bus.disconnect();
+  });
+  t.deepEqual(await iface.List!(), []);
+  box.write('p/karapace.toml', mockManifest({ image: 'mock:act' }));
+  const [envId] = await iface.Build!(join(box.dir, 'p/karapace.toml'), '');
+  t.is((await box.json(['list'])).environments[0].env_id, envId);
+});
