@@ -21,7 +21,9 @@ function check(c: Omit<DoctorCheck, 'plugin'>): DoctorCheck {
 }
 
 function probe(launcher: string, args: string[]): { ok: boolean; detail: string } {
-  const r = spawnSync(launcher, [...args, '--', PROBE], { encoding: 'utf8', timeout: 20_000 });
+  // SIGKILL on timeout: the launcher's death takes its whole sandbox down (PDEATHSIG).
+  const r = spawnSync(launcher, [...args, '--', PROBE], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return { ok: false, detail: 'timed out after 10 s' };
   if (r.status === 127) return { ok: true, detail: 'works' };
   const message = (r.stderr || r.error?.message || '').trim().split('\n').filter((l) => !l.includes(PROBE)).join(' ');
   return { ok: false, detail: message || `exit ${r.status}` };

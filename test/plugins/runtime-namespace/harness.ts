@@ -174,3 +174,22 @@ export async function waitFor(what: string, fn: () => boolean | Promise<boolean>
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+function shellQuote(args: string[]): string {
+  return args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+}
+
+/** argv that runs `karapace ARGS` as `who` on a fresh pseudo-terminal (script(1) from util-linux). */
+export function ptyCommand(p: Project, args: string[]): string[] {
+  const node = [process.execPath, BIN, ...args];
+  if (p.who.kind === 'root') return ['script', '-qfc', shellQuote(node), '/dev/null'];
+  const inner = ['env', '-i', ...Object.entries(p.env).map(([k, v]) => `${k}=${v}`), ...node];
+  return ['runuser', '-u', p.who.name, '--', 'script', '-qfc', shellQuote(inner), '/dev/null'];
+}
+
+/** The env's state as `karapace list` reports it. */
+export async function envState(p: Project, shortId: string): Promise<string | undefined> {
+  const r = await p.run(['list', '--json']);
+  const list = JSON.parse(r.stdout) as { environments: { short_id: string; state: string }[] };
+  return list.environments.find((e) => e.short_id === shortId)?.state;
+}
