@@ -6,6 +6,7 @@ import { Command, Option } from 'clipanion';
 import type { BaseContext } from 'clipanion';
 import { asKarapaceError, createEngine, createLogger, parseLogLevel, type Engine, type LogLevel } from '@karapace/kernel';
 import { Reporter } from './reporter.js';
+import { CLI_BUILTINS } from './builtins.js';
 
 export interface KarapaceContext extends BaseContext {
   cwd: string;
@@ -32,7 +33,7 @@ export abstract class BaseCommand extends Command<KarapaceContext> {
 
   async engine(options: { deferBuiltins?: boolean } = {}): Promise<Engine> {
     const logger = createLogger(this.logLevel(), (line) => this.context.stderr.write(line + '\n'));
-    const engine = await createEngine({ cwd: this.context.cwd, store: this.store, env: this.context.env, logger, ...options });
+    const engine = await createEngine({ cwd: this.context.cwd, store: this.store, env: this.context.env, logger, builtins: CLI_BUILTINS, ...options });
     engine.kernel.hooks.progress.tap('cli-reporter', (event) => this.reporter.progress(event, logger));
     return engine;
   }

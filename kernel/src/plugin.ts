@@ -59,8 +59,14 @@ export async function importPlugin(spec: string, fromDir: string): Promise<Karap
       { hint: notFound ? 'check the path in your config' : 'fix the plugin or remove it from your config', cause: err, data: { plugin: spec } },
     );
   }
+  return pluginFromModule(mod, spec);
+}
+
+/** The plugin object a module exports (default export, or `plugin`), shape-checked. */
+export function pluginFromModule(mod: Record<string, unknown>, spec: string): KarapacePlugin<unknown> {
   const candidate = mod.default ?? mod.plugin;
-  const plugin = isPlugin(candidate) ? candidate : isPlugin((candidate as Record<string, unknown> | undefined)?.default) ? (candidate as { default: KarapacePlugin<unknown> }).default : undefined;
+  const nested = (candidate as Record<string, unknown> | undefined)?.default;
+  const plugin = isPlugin(candidate) ? candidate : isPlugin(nested) ? nested : undefined;
   if (!plugin) {
     throw new PluginError('KP_PLUGIN_INVALID', `plugin "${spec}" does not export a plugin object`, {
       hint: 'a plugin module must `export default { name: string, apply(kernel, options) { … } }`',

@@ -10,7 +10,7 @@ import { loadConfig } from '../config/load.js';
 import type { KarapaceConfig } from '../config/types.js';
 import { Kernel } from '../kernel.js';
 import { createLogger, type Logger } from '../logger.js';
-import { applyPlugin, importPlugin, splitSpec, type KarapacePlugin } from '../plugin.js';
+import { applyPlugin, importPlugin, pluginFromModule, splitSpec, type KarapacePlugin } from '../plugin.js';
 import { defaultStoreRoot, storeLayout, type StoreLayout } from '../store/layout.js';
 import { securityPolicy } from '../security/policy.js';
 import type { SecurityPolicy } from '../config/types.js';
@@ -22,6 +22,12 @@ import { tapExportCleanup } from './export.js';
 export interface BuiltinPlugin {
   module: string;
   backends?: string[];
+  /**
+   * Imports the plugin module. Front ends pass static `import()` loaders so a bundler can
+   * include the built-ins (and share one copy of the kernel with them); without one the
+   * module is resolved by name from the kernel's location.
+   */
+  load?: () => Promise<unknown>;
 }
 
 /** Built-in plugins, loaded when installed (a missing one is skipped, not an error). */
@@ -83,14 +89,12 @@ export class Engine {
       const here = dirname(fileURLToPath(import.meta.url));
       const require = createRequire(`${here}/noop.js`);
       for (const builtin of wanted) {
-        let resolved: string;
-        try {
-          resolved = require.resolve(builtin.module);
-        } catch {
+        const plugin = await loadBuiltin(builtin, require, here);
+        if (!plugin) {
           this.logger.trace(`built-in plugin ${builtin.module} is not installed; skipped`);
           continue;
         }
-        await applyPlugin(this.kernel, await importPlugin(resolved, here), (this.config[builtin.module] as Record<string, unknown>) ?? {});
+        await applyPlugin(this.kernel, plugin, (this.config[builtin.module] as Record<string, unknown>) ?? {});
       }
     }
     await this.pendingPlugins?.();
@@ -112,6 +116,28 @@ export class Engine {
   get user(): InvokingUser {
     return invokingUser(this.env);
   }
+}
+
+/** Imports a built-in plugin; undefined when it is not installed. */
+async function loadBuiltin(builtin: BuiltinPlugin, require: NodeJS.Require, here: string): Promise<KarapacePlugin<unknown> | undefined> {
+  if (builtin.load) {
+    let mod: unknown;
+    try {
+      mod = await builtin.load();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(builtin.module)) return undefined;
+      throw err;
+    }
+    return pluginFromModule(mod as Record<string, unknown>, builtin.module);
+  }
+  let resolved: string;
+  try {
+    resolved = require.resolve(builtin.module);
+  } catch {
+    return undefined;
+  }
+  return importPlugin(resolved, here);
 }
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
