@@ -15,7 +15,7 @@
  * hard links take their target's entry (one inode). Whiteouts are applied the way the
  * kernel's unpacker applies them, layer by layer.
  */
-import { safeEntryPath, StreamHasher, type UnpackEntry } from '@karapace/kernel';
+import { hashBytes, safeEntryPath, StreamHasher, type UnpackEntry } from '@karapace/kernel';
 import type { FileHash } from './digest.js';
 
 interface Node {
@@ -30,6 +30,7 @@ interface Node {
 }
 
 const WHITEOUT_PREFIX = '.wh.';
+const EMPTY_HASH = hashBytes('');
 const OPAQUE_MARKER = '.wh..wh..opq';
 
 /** Linux's makedev(3), kept in doubles (rdev exceeds 32 bits for big majors). */
@@ -88,13 +89,21 @@ export class CanonicalTree {
         this.remove(rel);
         const node: Node = { kind: 'f', perm, ...owner, size: e.size };
         this.nodes.set(rel, node);
-        const hasher = new StreamHasher();
-        if (e.size === 0) node.hash = hasher.digest();
-        // The digest is taken when the last byte has passed.
+        if (e.size === 0) {
+          node.hash = EMPTY_HASH;
+          return;
+        }
+        // Most files arrive in one piece (the unpacker reads 4 MiB at a time): hash those in
+        // one call; a streaming hasher only for files split across reads.
+        let hasher: StreamHasher | undefined;
         let left = e.size;
         return (chunk) => {
-          hasher.update(chunk);
           left -= chunk.length;
+          if (!hasher && left === 0) {
+            node.hash = hashBytes(chunk);
+            return;
+          }
+          (hasher ??= new StreamHasher()).update(chunk);
           if (left === 0) node.hash = hasher.digest();
         };
       }

@@ -1,12 +1,25 @@
-/** `doctor` checks for the tools image sources use. */
-import { spawnSync } from 'node:child_process';
+/**
+ * `doctor` checks for the tools image sources use. Tools are looked up on PATH in-process
+ * (an access(2) per directory): no child process, so a check cannot hang.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { DoctorCheck, DoctorReport } from '@karapace/kernel';
 
 const PLUGIN = 'image-sources';
 
-function which(tool: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v "$1"`, 'which', tool], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
+export function which(tool: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, tool);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 const TOOLS: { tool: string; title: string; pkg: string; why: string; required: boolean }[] = [
@@ -17,17 +30,18 @@ const TOOLS: { tool: string; title: string; pkg: string; why: string; required: 
   { tool: 'skopeo', title: 'skopeo (optional: copy images between registries)', pkg: 'skopeo', why: 'not needed to pull; useful to push test images to a local registry', required: false },
 ];
 
-export async function doctorChecks(report: DoctorReport): Promise<void> {
+/** Appends one check per tool; `path` overrides $PATH (tests). */
+export async function doctorChecks(report: DoctorReport, path?: string): Promise<void> {
   for (const t of TOOLS) {
-    const path = which(t.tool);
+    const found = which(t.tool, path);
     const check: DoctorCheck = {
       id: `image-sources.${t.tool}`,
       title: t.title,
-      status: path ? 'ok' : t.required ? 'fail' : 'warn',
-      detail: path ? path : `not found: ${t.why}`,
+      status: found ? 'ok' : t.required ? 'fail' : 'warn',
+      detail: found ? found : `not found on PATH: ${t.why}`,
       required: t.required,
       plugin: PLUGIN,
-      ...(path ? {} : { fix: `apt-get install ${t.pkg}` }),
+      ...(found ? {} : { fix: `apt-get install ${t.pkg}` }),
     };
     report.checks.push(check);
   }

@@ -11,6 +11,8 @@ import { installPackages } from './pm/install.js';
 import { resolveImage } from './resolve.js';
 
 export { resolveImage } from './resolve.js';
+export { doctorChecks, which } from './doctor.js';
+export { collectImages } from './gc.js';
 export { installPackages } from './pm/install.js';
 export { ADAPTERS, adapterFor, detectPackageManager } from './pm/detect.js';
 export type { PackageManagerAdapter } from './pm/types.js';
@@ -41,7 +43,7 @@ export default definePlugin<ImageSourcesOptions>({
     const resolved = resolveOptions(options ?? {}, kernel.config);
     kernel.hooks.resolve.tapPromise(PLUGIN_NAME, (request) => resolveImage(kernel, resolved, request));
     kernel.hooks.install.tapPromise(PLUGIN_NAME, (request) => installPackages(kernel, request));
-    kernel.hooks.doctor.tapPromise(PLUGIN_NAME, doctorChecks);
+    kernel.hooks.doctor.tapPromise(PLUGIN_NAME, (report) => doctorChecks(report));
     kernel.hooks.gc.tapPromise(PLUGIN_NAME, (context) => collectImages(kernel, context));
   },
 });

@@ -19,6 +19,9 @@ import { imageFromArchive } from './archive.js';
 import type { ResolveContext } from './context.js';
 import { checkTreePin } from './local.js';
 
+/** A minbase bootstrap takes ~30 s on a good mirror. */
+const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
+
 export function mmdebstrapArgv(suite: string, output: string, mirror: string, variant: string): string[] {
   return ['mmdebstrap', `--variant=${variant}`, '--format=tar', '--quiet', suite, output, mirror];
 }
@@ -48,6 +51,13 @@ function runMmdebstrap(ctx: ResolveContext, argv: string[], what: string): Promi
   log(ctx.kernel, 'debug', argv.join(' '));
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    // A stuck mirror must not hang the build forever.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+    }, BOOTSTRAP_TIMEOUT_MS);
     let output = '';
     let lines = 0;
     const onData = (c: Buffer) => {
@@ -61,6 +71,7 @@ function runMmdebstrap(ctx: ResolveContext, argv: string[], what: string): Promi
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       task.end(false, e.message);
       reject(e.code === 'ENOENT'
         ? new RuntimeFailure('KP_TOOL_MISSING', 'mmdebstrap is needed for bootstrap: images but is not installed', {
@@ -69,6 +80,14 @@ function runMmdebstrap(ctx: ResolveContext, argv: string[], what: string): Promi
         : e);
     });
     child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        task.end(false, 'timed out');
+        reject(new RuntimeFailure('KP_BOOTSTRAP_FAILED', `mmdebstrap ${what} did not finish within ${BOOTSTRAP_TIMEOUT_MS / 60_000} minutes`, {
+          hint: 'check that the mirror is reachable and fast enough (plugin option "mirror"), then build again',
+        }));
+        return;
+      }
       if (code === 0) {
         task.end(true);
         resolve();

@@ -71,7 +71,8 @@ export function checkTreePin(img: CachedImage, pin: Pin | undefined): CachedImag
 /** `cp -a` keeps owners, modes, links, xattrs and sparse files; reflinks where the fs can. */
 function copyTree(from: string, to: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('cp', ['-a', '--reflink=auto', '--no-target-directory', `${from}/.`, to], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Generous, but bounded: a hung filesystem must not hang the build.
+    const child = spawn('cp', ['-a', '--reflink=auto', '--no-target-directory', `${from}/.`, to], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60 * 60_000 });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
     child.on('error', reject);
