@@ -29,6 +29,12 @@ export default definePlugin<NamespaceOptions>({
   validateOptions,
   apply(kernel, options) {
     kernel.registerBackend(lazyBackend(kernel, options ?? {}), PLUGIN_NAME);
+    // Files left under subordinate ids by full id mapping go back to the user before destroy.
+    kernel.hooks.destroy.tapPromise(PLUGIN_NAME, async (env) => {
+      if (env.backend !== 'namespace') return;
+      const { reclaimEnvDir } = await import('./reclaim.js');
+      reclaimEnvDir(env, options ?? {});
+    });
     kernel.hooks.doctor.tapPromise(PLUGIN_NAME, async (report) => {
       const { namespaceDoctor } = await import('./doctor.js');
       await namespaceDoctor(kernel, options ?? {}, report);
