@@ -63,7 +63,8 @@ export function cgroupSupport(needed: string[] = ['memory', 'cpu'], root = CGROU
 /** cgroup v1 cpu.shares (2..262144, default 1024) → v2 cpu.weight (1..10000, default 100). */
 export function sharesToWeight(shares: number): number {
   const clamped = Math.min(262144, Math.max(2, shares));
-  return Math.round(1 + ((clamped - 2) * 9999) / 262142);
+  // Integer arithmetic, as runc and crun convert it.
+  return 1 + Math.floor(((clamped - 2) * 9999) / 262142);
 }
 
 export interface SandboxCgroup {

@@ -1,0 +1,142 @@
+/** The launcher argv builder and the host-fact helpers, without running anything. */
+import test from 'ava';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EnvHandle, NormalizedManifest } from '@karapace/kernel';
+import { buildJoinArgv, buildLauncherArgv, type LauncherContext } from '../../../plugins/runtime-namespace/src/argv.js';
+import { chooseMapMode, findSubidRange } from '../../../plugins/runtime-namespace/src/ids.js';
+import { groupWithUser, passwdWithUser } from '../../../plugins/runtime-namespace/src/passwd.js';
+import { cgroupSupport, sharesToWeight } from '../../../plugins/runtime-namespace/src/cgroups.js';
+import { validateOptions } from '../../../plugins/runtime-namespace/src/options.js';
+import { kernelOverlayInUserns } from '../../../plugins/runtime-namespace/src/overlay.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kp-argv-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const home = join(dir, 'home/alice');
+const ws = join(dir, 'project/ws');
+mkdirSync(home, { recursive: true });
+mkdirSync(ws, { recursive: true });
+
+function env(over: Partial<NormalizedManifest> = {}): EnvHandle {
+  const manifest: NormalizedManifest = {
+    manifest_version: 1, base: { image: 'x' }, system: { packages: [] }, gui: { apps: [] },
+    hardware: { gpu: false, audio: false }, mounts: [{ label: 'ws', host: './ws', container: '/workspace', readOnly: true }],
+    runtime: { backend: 'namespace', network_isolation: false, resource_limits: {} }, ...over,
+  };
+  return {
+    envId: 'e'.repeat(64), shortId: 'eeeeeeeeeeee', name: 'dev', manifest, lock: {} as EnvHandle['lock'], backend: 'namespace',
+    manifestDir: join(dir, 'project'), lowerDirs: ['/images/base'],
+    paths: { dir: '/s/env/e', upper: '/s/env/e/upper', work: '/s/env/e/work', runtime: '/s/env/e/runtime' },
+  };
+}
+
+const ctx: LauncherContext = {
+  user: { uid: 1000, gid: 1000, name: 'alice', home },
+  policy: { allowedMountPrefixes: [dir] },
+  mapMode: 'single',
+  overlay: { kind: 'kernel' },
+  identity: { passwd: '/s/env/e/runtime/passwd', group: '/s/env/e/runtime/group' },
+  hostCwd: join(ws, 'src'),
+};
+
+function pairs(argv: string[], flag: string): string[][] {
+  const out: string[][] = [];
+  argv.forEach((a, i) => { if (a === flag) out.push(argv.slice(i + 1, i + 3)); });
+  return out;
+}
+
+test('install: container root with fake chown in single-id mode, no home, cwd /', (t) => {
+  const { argv } = buildLauncherArgv(env(), { purpose: 'install', user: 'root', argv: ['apt-get', 'update'], environment: { PATH: '/bin' }, network: true }, ctx);
+  t.deepEqual(argv.slice(argv.indexOf('--map-mode'), argv.indexOf('--map-mode') + 6), ['--map-mode', 'single', '--uid', '0', '--gid', '0']);
+  t.true(argv.includes('--fake-chown'));
+  t.false(argv.includes(home));
+  t.false(argv.includes('/etc/passwd'), 'installs see the image\'s own passwd (they may add users)');
+  t.deepEqual(argv.slice(argv.indexOf('--chdir'), argv.indexOf('--chdir') + 2), ['--chdir', '/']);
+  t.deepEqual(argv.slice(-3), ['--', 'apt-get', 'update']);
+  const { argv: full } = buildLauncherArgv(env(), { purpose: 'install', user: 'root', argv: ['true'], environment: {}, network: true }, { ...ctx, mapMode: 'full' });
+  t.false(full.includes('--fake-chown'), 'real chown works with a full mapping');
+});
+
+test('exec: the invoking user, home and mounts bound, identity files, cwd translated, env sorted', (t) => {
+  const { argv, mounts } = buildLauncherArgv(env(), { purpose: 'exec', user: 'invoker', argv: ['id'], environment: { USER: 'alice', HOME: home, A: '1' }, network: true }, ctx);
+  t.deepEqual(argv.slice(argv.indexOf('--uid'), argv.indexOf('--uid') + 4), ['--uid', '1000', '--gid', '1000']);
+  t.false(argv.includes('--fake-chown'));
+  t.false(argv.includes('--unshare-net'));
+  t.deepEqual(pairs(argv, '--bind'), [[home, home]]);
+  t.deepEqual(pairs(argv, '--ro-bind'), [[ws, '/workspace']]);
+  t.deepEqual(pairs(argv, '--file-from').slice(-2), [['/s/env/e/runtime/passwd', '/etc/passwd'], ['/s/env/e/runtime/group', '/etc/group']]);
+  t.deepEqual(pairs(argv, '--setenv').map(([k]) => k), ['A', 'HOME', 'USER']);
+  t.is(argv[argv.indexOf('--chdir') + 1], '/workspace/src');
+  t.is(argv[argv.indexOf('--hostname') + 1], 'dev');
+  t.deepEqual(argv.slice(0, 6), ['--lower', '/images/base', '--upper', '/s/env/e/upper', '--work', '/s/env/e/work']);
+  t.is(mounts[0]!.source, ws);
+});
+
+test('network isolation, fuse-overlayfs, devices only when asked', (t) => {
+  const { argv } = buildLauncherArgv(env(), { purpose: 'exec', user: 'invoker', argv: ['true'], environment: {}, network: false }, { ...ctx, overlay: { kind: 'fuse', binary: '/usr/bin/fuse-overlayfs' }, resolvConf: '/etc/resolv.conf' });
+  t.true(argv.includes('--unshare-net'));
+  t.false(argv.includes('/etc/resolv.conf'), 'no resolv.conf without a network');
+  t.is(argv[argv.indexOf('--fuse-overlayfs') + 1], '/usr/bin/fuse-overlayfs');
+  t.false(argv.includes('--dev-bind'));
+});
+
+test('a mount outside the allowed prefixes throws before any argv exists', (t) => {
+  const bad = env({ mounts: [{ label: 'etc', host: '/etc', container: '/hostetc', readOnly: false }] });
+  const err = t.throws(() => buildLauncherArgv(bad, { purpose: 'exec', user: 'invoker', argv: ['true'], environment: {}, network: true }, ctx));
+  t.is((err as { code?: string }).code, 'KP_MOUNT_REFUSED');
+});
+
+test('joining a running sandbox: nsenter under no_new_privs, net only when isolated, cwd through /proc/<pid>/root', (t) => {
+  const j = buildJoinArgv(4242, env(), { user: 'invoker', argv: ['ls'], network: true }, { ...ctx, setpriv: '/usr/bin/setpriv', nsenter: '/usr/bin/nsenter' });
+  t.is(j.file, '/usr/bin/setpriv');
+  t.deepEqual(j.argv.slice(0, 5), ['--no-new-privs', '--', '/usr/bin/nsenter', '--target', '4242']);
+  t.false(j.argv.includes('--net'));
+  t.true(j.argv.includes('--wd=/proc/4242/root/workspace/src'));
+  t.deepEqual(j.argv.slice(-2), ['--', 'ls']);
+  t.true(buildJoinArgv(1, env(), { user: 'invoker', argv: ['ls'], network: false }, { ...ctx, setpriv: 's', nsenter: 'n' }).argv.includes('--net'));
+});
+
+test('subordinate ranges are found by name or uid; single can be forced', (t) => {
+  const content = 'bob:100000:65536\n1000:200000:1000\nalice:300000:0\n';
+  t.deepEqual(findSubidRange(content, 'bob', 1001), { start: 100000, count: 65536 });
+  t.deepEqual(findSubidRange(content, 'alice', 1000), { start: 200000, count: 1000 }, 'a zero-sized range is skipped');
+  t.is(findSubidRange(content, 'carol', 1002), undefined);
+  t.is(chooseMapMode({ mode: 'full' }, 'single'), 'single');
+  t.is(chooseMapMode({ mode: 'full' }, 'auto'), 'full');
+});
+
+test('passwd and group get exactly one entry for the user', (t) => {
+  const user = { uid: 1000, gid: 1000, name: 'alice', home: '/home/alice' };
+  const passwd = passwdWithUser('root:x:0:0:root:/root:/bin/bash\ndebian:x:1000:1000::/home/debian:/bin/sh\n', user, '/bin/bash');
+  t.is(passwd, 'root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:alice:/home/alice:/bin/bash\n');
+  t.is(groupWithUser('root:x:0:\n', user), 'root:x:0:\nalice:x:1000:\n');
+  t.is(groupWithUser('root:x:0:\nusers:x:1000:\n', user), 'root:x:0:\nusers:x:1000:\n', 'an existing group of that gid is kept');
+});
+
+test('cgroup support: v1, v2 without delegation, v2 delegated', (t) => {
+  const root = join(dir, 'cg');
+  mkdirSync(join(root, 'user.slice/app'), { recursive: true });
+  t.is(cgroupSupport(['memory'], root, '0::/user.slice/app\n').kind, 'v1');
+  writeFileSync(join(root, 'cgroup.controllers'), 'cpu memory\n');
+  writeFileSync(join(root, 'cgroup.subtree_control'), '');
+  writeFileSync(join(root, 'user.slice/cgroup.subtree_control'), 'cpu\n');
+  writeFileSync(join(root, 'user.slice/cgroup.procs'), '');
+  t.is(cgroupSupport(['memory'], root, '0::/user.slice/app\n').kind, 'v2-not-delegated');
+  writeFileSync(join(root, 'user.slice/cgroup.subtree_control'), 'cpu memory\n');
+  const s = cgroupSupport(['memory', 'cpu'], root, '0::/user.slice/app\n');
+  t.is(s.kind, 'v2-delegated');
+  t.is(s.kind === 'v2-delegated' ? s.parent : '', join(root, 'user.slice'));
+  t.is(sharesToWeight(1024), 39);
+  t.is(sharesToWeight(2), 1);
+  t.is(sharesToWeight(262144), 10000);
+});
+
+test('options are validated; kernel overlay needs Linux 5.11', (t) => {
+  t.is(validateOptions({ idMapping: 'single', overlay: 'fuse', launcher: '/x' }), undefined);
+  t.regex(validateOptions({ idMaping: 'single' }) ?? '', /unknown option "idMaping"/);
+  t.regex(validateOptions({ overlay: 'zfs' }) ?? '', /overlay/);
+  t.true(kernelOverlayInUserns('6.1.0-13-amd64'));
+  t.true(kernelOverlayInUserns('5.11.0'));
+  t.false(kernelOverlayInUserns('5.10.197'));
+});
