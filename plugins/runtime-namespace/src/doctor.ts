@@ -56,7 +56,7 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
     const empty = join(scratch, 'lower');
     mkdirSync(empty);
     if (launcherOk) {
-      const userns = probe(launcher, ['--ro-rootfs', empty]);
+      const userns = probe(launcher, ['--rootfs', empty]);
       const maxUserns = readText('/proc/sys/user/max_user_namespaces');
       report.checks.push(check({
         id: 'namespace.userns', title: 'unprivileged user namespaces', required: true,
@@ -88,7 +88,13 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
       report.checks.push(check({
         id: 'namespace.fuse-overlayfs', title: 'fuse-overlayfs (fallback when kernel overlayfs is refused)', required: !overlay.ok,
         status: fuseResult.ok ? 'ok' : overlay.ok ? 'warn' : 'fail', detail: fuse ? `${fuse}: ${fuseResult.detail}` : 'not installed',
-        ...(fuseResult.ok ? {} : { fix: 'apt-get install fuse-overlayfs (and make sure /dev/fuse exists)' }),
+        ...(fuseResult.ok ? {} : {
+          fix: !fuse
+            ? 'apt-get install fuse-overlayfs'
+            : /dev\/fuse/.test(fuseResult.detail)
+              ? 'make /dev/fuse usable by users: modprobe fuse && chmod 0666 /dev/fuse (the usual mode)'
+              : 'check that fuse works for this user (fusermount3 from the fuse3 package)',
+        }),
       }));
     }
   } finally {
