@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node scripts/ensure-ready.mjs >/dev/null
-KARAPACE="node $PWD/cli/dist/bin.js"
+KARAPACE="node $PWD/cli/dist/bundle/karapace.js"
 work=$(mktemp -d "${TMPDIR:-/tmp}/karapace-demo.XXXXXX")
 export KARAPACE_STORE="${KARAPACE_STORE:-$work/store}"
 cp examples/mock/karapace.toml "$work/"

@@ -19,3 +19,4 @@ if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSyn
   run('make', ['-s', '-C', 'native']);
 }
 run('npx', ['tsc', '-b']);
+run(process.execPath, ['scripts/bundle.mjs']);

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 // The one place that sets the process exit code.
-import { runCli } from './cli.js';
+import * as nodeModule from 'node:module';
 
-const code = await runCli(process.argv.slice(2));
-process.exitCode = code;
+// Node 22+ caches compiled code between runs; start-up is a feature, take it when offered.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+
+const args = process.argv.slice(2);
+const { parseFastExec, runFastExec } = await import('./fast-exec.js');
+const fast = parseFastExec(args);
+// `exec` skips the full command-line parser; everything else goes through clipanion.
+process.exitCode = fast ? await runFastExec(fast) : await (await import('./cli.js')).runCli(args);

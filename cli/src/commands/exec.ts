@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
-import { execInEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { execBody } from '../exec-body.js';
 
 export class ExecCommand extends BaseCommand {
   static override paths = [['exec']];
@@ -13,12 +13,7 @@ export class ExecCommand extends BaseCommand {
   env = Option.String({ name: 'env' });
   command = Option.Rest({ required: 1, name: 'command' });
 
-  async run(): Promise<number> {
-    // Only the environment's backend plugin is loaded (exec start-up time).
-    const engine = await this.engine({ deferBuiltins: true });
-    const argv = this.command[0] === '--' ? this.command.slice(1) : this.command;
-    const result = await execInEnv(engine, this.env, argv, { capture: this.json });
-    if (this.json) this.reporter.result({ exit_code: result.exitCode, stdout: result.stdout ?? '', stderr: result.stderr ?? '' }, () => '');
-    return result.exitCode;
+  run(): Promise<number> {
+    return execBody(this.session, this.env, this.command);
   }
 }

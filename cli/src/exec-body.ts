@@ -1,0 +1,13 @@
+/** `karapace exec`'s work, shared by the clipanion command and the start-up fast path. */
+import { execInEnv } from '@karapace/kernel';
+import type { Session } from './session.js';
+
+export async function execBody(session: Session, env: string, command: string[]): Promise<number> {
+  // Only the environment's backend plugin is loaded (exec start-up time is a feature).
+  const engine = await session.engine({ deferBuiltins: true });
+  const argv = command[0] === '--' ? command.slice(1) : command;
+  const json = session.options.json;
+  const result = await execInEnv(engine, env, argv, { capture: json });
+  if (json) session.reporter.result({ exit_code: result.exitCode, stdout: result.stdout ?? '', stderr: result.stderr ?? '' }, () => '');
+  return result.exitCode;
+}
