@@ -21,7 +21,8 @@ export class BuildCommand extends BaseCommand {
   requirePinnedImage = Option.Boolean('--require-pinned-image', false, { description: 'Refuse a base image that is not pinned by digest' });
 
   async run(): Promise<number> {
-    const engine = await this.engine();
+    // Plugins load only when something must be built (a warm build answers from the lock).
+    const engine = await this.engine({ deferBuiltins: true });
     const result = await build(engine, {
       manifest: this.manifest, name: this.name, locked: this.locked, offline: this.offline, requirePinnedImage: this.requirePinnedImage,
     });

@@ -96,6 +96,8 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
     }
   }
 
+  // Only a real build needs image sources, package managers and backends.
+  await engine.loadBuiltins();
   return withLock(engine, async () => {
     const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
     const staging = join(engine.layout.staging, `build-${Date.now()}-${randomBytes(4).toString('hex')}`);
