@@ -2,18 +2,28 @@
  * The one hashing module. blake3 via @napi-rs/blake-hash (prebuilt native, several GB/s);
  * the npm `blake3` package falls back to WebAssembly here at ~180 MB/s.
  */
-import { Blake3Hasher, blake3 } from '@napi-rs/blake-hash';
+import type * as BlakeHash from '@napi-rs/blake-hash';
 import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+
+// Required (not imported) on first use: a synchronous require of the native module skips
+// the ESM loader's CommonJS export scan, which shows up in exec start-up time.
+const require = createRequire(import.meta.url);
+let native: typeof BlakeHash | undefined;
+function blake(): typeof BlakeHash {
+  native ??= require('@napi-rs/blake-hash') as typeof BlakeHash;
+  return native;
+}
 
 export type Hash = string; // 64 lowercase hex chars
 
 export function hashBytes(data: string | Uint8Array): Hash {
-  return blake3(data).toString('hex');
+  return blake().blake3(data).toString('hex');
 }
 
 /** Incremental hasher for streams (layers, downloads). */
 export class StreamHasher {
-  private readonly hasher = new Blake3Hasher();
+  private readonly hasher = new (blake().Blake3Hasher)();
   private bytes = 0;
   update(chunk: Uint8Array | string): this {
     this.hasher.update(chunk);

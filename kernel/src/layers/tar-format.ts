@@ -32,8 +32,16 @@ interface HeaderCodec {
 }
 
 const require = createRequire(import.meta.url);
-/** tar-stream's header module (not in its `exports` map, so loaded by file path). */
-export const headerCodec: HeaderCodec = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as HeaderCodec;
+let codec: HeaderCodec | undefined;
+/**
+ * tar-stream's header module (not in its `exports` map, so loaded by file path), loaded on
+ * first use: commands that never touch a tar don't pay for it.
+ */
+export const headerCodec: HeaderCodec = {
+  encode: (header) => (codec ??= require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as HeaderCodec).encode(header),
+  decode: (block, encoding, allowUnknown) =>
+    (codec ??= require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as HeaderCodec).decode(block, encoding, allowUnknown),
+};
 
 export const BLOCK = 512;
 export const EPOCH = new Date(0);

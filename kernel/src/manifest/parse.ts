@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ManifestError } from '../errors.js';
 import { suggest } from './did-you-mean.js';
 import { locateKey } from './locate.js';
-import { MANIFEST_SCHEMA, MOUNT_LABEL, isMountValue, isTable, type Table } from './schema.js';
+import { MOUNT_LABEL, isTable, manifestSchema, type Leaf, type Table } from './schema.js';
 import type { MountSpec, NormalizedManifest } from './types.js';
 
 export interface ManifestProblem {
@@ -49,7 +49,7 @@ export function parseManifest(source: string, file = 'karapace.toml', options: P
   }
   const problems: ManifestProblem[] = [];
   const at = (path: string[], message: string) => problems.push({ file, line: locateKey(source, path), key: path.join('.'), message });
-  checkTable(doc, MANIFEST_SCHEMA, [], at);
+  checkTable(doc, manifestSchema(), [], at);
   checkMounts(doc.mounts, at);
   if (doc.manifest_version === undefined) at(['manifest_version'], 'is required and must be 1');
   else if (doc.manifest_version !== 1 && typeof doc.manifest_version === 'number') at(['manifest_version'], `must be 1 (got ${doc.manifest_version})`);
@@ -74,12 +74,12 @@ function checkTable(value: unknown, schema: Table, path: string[], at: (p: strin
       at(keyPath, `unknown key${close ? ` (did you mean "${[...path, close].join('.')}"?)` : ''}`);
       continue;
     }
-    if (isTable(node) && typeof node === 'object' && !('__validator' in node) && typeof (node as unknown) !== 'function') {
+    if (isTable(node)) {
       checkTable(child, node, keyPath, at);
       continue;
     }
     const errors: string[] = [];
-    if (!(node as (v: unknown, o: { errors: string[] }) => boolean)(child, { errors })) {
+    if (!(node as Leaf)(child, { errors })) {
       at(keyPath, errors.map((e) => e.replace(/^\.\s*:?\s*/, '')).join('; ') || 'invalid value');
     }
   }
@@ -93,8 +93,7 @@ function checkMounts(mounts: unknown, at: (p: string[], m: string) => void): voi
   }
   for (const [label, value] of Object.entries(mounts)) {
     if (!MOUNT_LABEL.test(label)) at(['mounts', label], 'labels use letters, digits, "_" and "-" (1–64 chars)');
-    const errors: string[] = [];
-    if (!isMountValue(value, { errors })) {
+    if (typeof value !== 'string') {
       at(['mounts', label], `must be a string "host:container[:ro]"`);
       continue;
     }
