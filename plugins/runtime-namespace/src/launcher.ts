@@ -1,9 +1,21 @@
 /** Where the native launcher lives: plugin option, $KARAPACE_SANDBOX, or the repo's native/build. */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RuntimeFailure } from '@karapace/kernel';
 
-export const BUNDLED_LAUNCHER = fileURLToPath(new URL('../../../native/build/karapace-sandbox', import.meta.url));
+const RELATIVE = 'native/build/karapace-sandbox';
+
+/** native/build of the checkout this module runs from (plugin dist, or a CLI bundle). */
+function findBundledLauncher(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, RELATIVE))) return join(dir, RELATIVE);
+    if (dirname(dir) === dir) return join(here, '../../..', RELATIVE);
+  }
+}
+
+export const BUNDLED_LAUNCHER = findBundledLauncher();
 
 export function launcherPath(option?: string, env: NodeJS.ProcessEnv = process.env): string {
   return option ?? env.KARAPACE_SANDBOX ?? BUNDLED_LAUNCHER;
