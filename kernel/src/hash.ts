@@ -11,7 +11,15 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 let native: typeof BlakeHash | undefined;
 function blake(): typeof BlakeHash {
-  native ??= require('@napi-rs/blake-hash') as typeof BlakeHash;
+  if (!native) {
+    // The platform package directly (glibc Linux): the generic loader first probes for musl
+    // and a local binary, ~5 ms per start.
+    try {
+      native = require(`@napi-rs/blake-hash-${process.platform}-${process.arch}-gnu`) as typeof BlakeHash;
+    } catch {
+      native = require('@napi-rs/blake-hash') as typeof BlakeHash;
+    }
+  }
   return native;
 }
 

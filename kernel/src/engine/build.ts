@@ -14,19 +14,20 @@ import { describeDrift, lockDrift } from '../lock/drift.js';
 import { LOCK_FILE_NAME, readLock, serializeLock, writeLock } from '../lock/file.js';
 import { computeEnvId } from '../lock/identity.js';
 import type { LockFile } from '../lock/types.js';
-import { acquireStoreLock } from '../store/lock.js';
-import { recoverWal, WalTransaction } from '../store/wal.js';
+import { WalTransaction } from '../store/wal.js';
 import { crashPoint } from '../store/crash.js';
 import { readMetadataText } from '../store/metadata-text.js';
 import { envDir } from '../store/layout.js';
 import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
-import { checkStoreVersion, writeStoreVersion } from '../store/version.js';
 import { fsyncDir } from '../store/atomic.js';
 import type { EnvHandle, ResolvedBase, ResolvedPackage } from '../types.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
 import { envPaths } from './handle.js';
 import { mountEnv, runInEnv } from './run.js';
+import { withLock } from './with-lock.js';
+
+export { withLock } from './with-lock.js';
 import { resolveMounts } from '../security/mounts.js';
 import { checkResourceLimits } from '../security/limits.js';
 
@@ -164,22 +165,6 @@ function result(meta: EnvMetadata, lockPath: string, cached: boolean): BuildResu
   };
 }
 
-/** Takes the store lock, initialising the store on first use. */
-export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
-  const layout = engine.layout;
-  checkStoreVersion(layout);
-  await mkdir(layout.store, { recursive: true });
-  const lock = await acquireStoreLock(layout);
-  try {
-    if (!existsSync(layout.version)) await writeStoreVersion(layout);
-    await Promise.all([layout.objects, layout.layers, layout.metadata, layout.staging, layout.wal, layout.envs, layout.images].map((d) => mkdir(d, { recursive: true })));
-    // Undo (or finish) whatever a killed command left half done, before anything else.
-    await recoverWal(layout, (m) => engine.logger.warn(m));
-    return await fn();
-  } finally {
-    lock.release();
-  }
-}
 
 async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifestDir: string, options: BuildOptions, lock?: LockFile): Promise<ResolvedBase> {
   const pinnedDigest = options.locked ? lock?.base.digest : undefined;

@@ -16,7 +16,6 @@ import { securityPolicy } from '../security/policy.js';
 import type { SecurityPolicy } from '../config/types.js';
 import { invokingUser } from '../security/user.js';
 import type { InvokingUser } from '../security/environment.js';
-import { tapExportCleanup } from './export.js';
 
 /** A built-in plugin, and the backends it provides (so `exec` loads only the one it needs). */
 export interface BuiltinPlugin {
@@ -147,8 +146,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const loaded = await loadConfig({ cwd, configFile: options.configFile, globalDir: options.globalConfigDir });
   const storeRoot = defaultStoreRoot({ flag: options.store, env, config: typeof loaded.config.store === 'string' ? loaded.config.store : undefined });
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
-  tapExportCleanup(kernel, storeLayout(storeRoot));
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
+  // Exported desktop entries go with their environment; the module loads only on destroy.
+  kernel.hooks.destroy.tapPromise('core:app-export', async (env) => (await import('./export.js')).removeExportsOf(engine.layout, env));
   engine.deferPlugins(async () => {
     for (const spec of loaded.config.plugins ?? []) {
       const { module, options: pluginOptions } = splitSpec(spec);

@@ -11,11 +11,11 @@ import { UsageError, StoreError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
 import type { StoreLayout } from '../store/layout.js';
-import type { Kernel } from '../kernel.js';
+import type { EnvHandle } from '../types.js';
 import type { Engine } from './engine.js';
 import { findEnv } from './find.js';
 import { handleFor } from './handle.js';
-import { withLock } from './build.js';
+import { withLock } from './with-lock.js';
 
 export const EXPORT_EXTENSION = 'app-export';
 
@@ -236,16 +236,15 @@ export function exportedApps(meta: EnvMetadata): ExportedApp[] {
  * Taps `destroy`: removes what an environment exported. Runs inside destroy's store lock,
  * so it only deletes host files (the metadata goes with the environment).
  */
-export function tapExportCleanup(kernel: Kernel, layout: StoreLayout): void {
-  kernel.hooks.destroy.tapPromise('core:app-export', async (env) => {
-    let meta: EnvMetadata | undefined;
-    try {
-      meta = await readMetadata(layout, env.envId);
-    } catch (err) {
-      if (err instanceof StoreError) return; // corrupt metadata: nothing trustworthy to remove
-      throw err;
-    }
-    if (!meta) return;
-    for (const app of exportedApps(meta)) await Promise.all(app.files.map((f) => rm(f, { force: true })));
-  });
+/** Removes the host files exported for an environment (the kernel's destroy hook calls this). */
+export async function removeExportsOf(layout: StoreLayout, env: EnvHandle): Promise<void> {
+  let meta: EnvMetadata | undefined;
+  try {
+    meta = await readMetadata(layout, env.envId);
+  } catch (err) {
+    if (err instanceof StoreError) return; // corrupt metadata: nothing trustworthy to remove
+    throw err;
+  }
+  if (!meta) return;
+  for (const app of exportedApps(meta)) await Promise.all(app.files.map((f) => rm(f, { force: true })));
 }

@@ -19,7 +19,7 @@ import { listMetadata, type EnvMetadata } from '../store/metadata.js';
 import { WalTransaction } from '../store/wal.js';
 import type { GcCandidate, GcContext } from '../types.js';
 import type { Engine } from './engine.js';
-import { withLock } from './build.js';
+import { withLock } from './with-lock.js';
 
 export interface GcReport {
   dry_run: boolean;

@@ -5,66 +5,15 @@ import { join } from 'node:path';
 import { RuntimeFailure, StoreError, UsageError } from '../errors.js';
 import { envDir } from '../store/layout.js';
 import { listMetadata, removeMetadata, writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
-import { filterEnvironment, userEnvironment } from '../security/environment.js';
-import type { RunState, SpawnResult } from '../types.js';
+import type { RunState } from '../types.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree, findEnv } from './find.js';
 import { handleFor } from './handle.js';
-import { runInEnv } from './run.js';
-import { withLock } from './build.js';
+import { withLock } from './with-lock.js';
 import { fsyncDir } from '../store/atomic.js';
 import { WalTransaction } from '../store/wal.js';
 import { crashPoint } from '../store/crash.js';
 import { readMetadataText } from '../store/metadata-text.js';
-import { resolveMounts } from '../security/mounts.js';
-import { checkResourceLimits } from '../security/limits.js';
-
-export interface ExecOptions {
-  /** Keep/allocate a terminal (enter). */
-  tty?: boolean;
-  cwd?: string;
-  /** Capture stdout/stderr instead of streaming them (front ends other than the CLI). */
-  capture?: boolean;
-}
-
-function checkEnterable(meta: EnvMetadata): void {
-  if (meta.state === 'archived') {
-    throw new UsageError('KP_ENV_ARCHIVED', `environment ${meta.short_id} is archived and cannot be entered`, {
-      hint: 'archived environments are kept for reference only; build it again from its manifest to use it',
-    });
-  }
-  if (meta.state === 'defined') {
-    throw new UsageError('KP_ENV_NOT_BUILT', `environment ${meta.short_id} is not built`, { hint: 'run `karapace build` first' });
-  }
-}
-
-/** Runs a command as the invoking user; resolves to its exit status. */
-export async function execInEnv(engine: Engine, ref: string, argv: string[], options: ExecOptions = {}): Promise<SpawnResult> {
-  const meta = await findEnv(engine.layout, ref);
-  checkEnterable(meta);
-  await engine.loadBuiltins({ backend: meta.backend });
-  const handle = handleFor(engine.layout, meta);
-  const user = engine.user;
-  // Policy checks come before anything runs, whatever the backend.
-  resolveMounts(meta.manifest.mounts, meta.manifest_dir, engine.policy, user);
-  checkResourceLimits(meta.manifest.runtime.resource_limits, engine.policy);
-  return runInEnv(engine.kernel, handle, options.tty ? 'enter' : 'exec', {
-    argv,
-    user: 'invoker',
-    stdio: options.capture ? 'capture' : 'inherit',
-    tty: options.tty === true,
-    environment: filterEnvironment(engine.env, engine.policy, userEnvironment(user, meta.env_id)),
-    cwd: options.cwd,
-    network: !meta.manifest.runtime.network_isolation,
-    readOnly: meta.state === 'frozen',
-  });
-}
-
-/** Interactive shell (or the given command) with a terminal. */
-export async function enterEnv(engine: Engine, ref: string, argv: string[] = []): Promise<SpawnResult> {
-  const command = argv.length ? argv : [engine.env.SHELL && engine.env.SHELL.startsWith('/bin/') ? engine.env.SHELL : '/bin/sh'];
-  return execInEnv(engine, ref, command, { tty: true });
-}
 
 export async function envRunState(engine: Engine, meta: EnvMetadata): Promise<RunState> {
   const status = await engine.kernel.hooks.status.promise(handleFor(engine.layout, meta));

@@ -18,7 +18,7 @@ import type { LayerRecord } from '../types.js';
 import type { Engine } from './engine.js';
 import { findEnv } from './find.js';
 import { handleFor } from './handle.js';
-import { withLock } from './build.js';
+import { withLock } from './with-lock.js';
 import { assertNotRunning, assertWritable } from './state.js';
 
 export interface CommitResult {

@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
 import type { Engine } from './engine.js';
 import { findEnv } from './find.js';
-import { withLock } from './build.js';
+import { withLock } from './with-lock.js';
 import { envRunState } from './lifecycle.js';
 
 export async function assertNotRunning(engine: Engine, meta: EnvMetadata, action: string): Promise<void> {

@@ -13,7 +13,7 @@ import { listMetadata } from '../store/metadata.js';
 import { envDir, objectPath } from '../store/layout.js';
 import { digestTree } from '../tree-digest.js';
 import type { Engine } from './engine.js';
-import { withLock } from './build.js';
+import { withLock } from './with-lock.js';
 
 export interface VerifyProblem {
   kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal';
