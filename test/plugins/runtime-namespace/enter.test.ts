@@ -29,8 +29,11 @@ async function builtProject(kind: 'root' | 'user'): Promise<{ p: Project; shortI
 for (const kind of ['root', 'user'] as const) {
   const t = missing ? test.skip : test;
 
-  t(`${kind}: enter has a real terminal, ^C reaches the foreground job, and stop ends it`, async (tt) => {
+  for (const joined of [false, true]) t(`${kind}: enter has a real terminal, ^C reaches the foreground job, and stop ends it${joined ? ' (joining a running sandbox)' : ''}`, async (tt) => {
     const { p, shortId } = await builtProject(kind);
+    // Joined: an exec already runs, so enter joins its sandbox instead of starting one.
+    const owner = joined ? p.spawn(['exec', shortId, '--', 'sh', '-c', 'while :; do sleep 1; done']) : undefined;
+    if (owner) await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running');
     const [cmd, ...args] = ptyCommand(p, ['enter', shortId]);
     const session = spawn(cmd!, args, { cwd: p.dir, env: p.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
@@ -56,6 +59,7 @@ for (const kind of ['root', 'user'] as const) {
       tt.deepEqual(processesMentioning(join(p.store, 'env')), []);
     } finally {
       session.kill('SIGKILL');
+      owner?.kill('SIGKILL');
     }
   });
 
