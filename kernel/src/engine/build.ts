@@ -3,7 +3,7 @@
  * The environment is assembled in staging and renamed into place only when complete,
  * so an interrupted build never leaves something that looks like a finished environment.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -101,7 +101,7 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
   await engine.loadBuiltins();
   return withLock(engine, async () => {
     const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
-    const staging = join(engine.layout.staging, `build-${Date.now()}-${randomBytes(4).toString('hex')}`);
+    const staging = join(engine.layout.staging, `build-${Date.now()}-${randomHex(4)}`);
     const paths = envPaths(staging);
     const wal = await WalTransaction.begin(engine.layout, 'build');
     await wal.record({ kind: 'remove', path: wal.rel(staging) });

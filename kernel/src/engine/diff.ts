@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { hashFile } from '../hash.js';
 import { unpackLayer } from '../layers/layer.js';
 import { readXattrs } from '../layers/xattrs.js';
@@ -76,7 +76,7 @@ export async function diffEnv(engine: Engine, ref: string): Promise<DiffResult> 
     const last = meta.snapshots.at(-1);
     if (last) {
       against = `snapshot:${meta.snapshots.length}`;
-      tmp = join(engine.layout.staging, `diff-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
+      tmp = join(engine.layout.staging, `diff-${Date.now().toString(36)}-${randomHex(4)}`);
       await mkdir(tmp, { recursive: true });
       await unpackLayer(engine.layout, last.layer, tmp, { whiteouts: 'overlay', owners: true });
       before = scanUpper(tmp);

@@ -9,7 +9,7 @@
 import { lstatSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { StoreError } from '../errors.js';
 import { isHash } from '../hash.js';
 import { readLayer } from '../layers/layer.js';
@@ -127,7 +127,7 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
             await rm(c.path, { force: true });
           } else {
             // Directories go in one rename, so a half-deleted one never looks live.
-            const trash = join(layout.staging, `.gc-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
+            const trash = join(layout.staging, `.gc-${Date.now().toString(36)}-${randomHex(4)}`);
             await wal.record({ kind: 'remove', path: wal.rel(trash) });
             await rename(c.path, trash);
             await rm(trash, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { UsageError } from '../errors.js';
 import { packLayer, readLayer, unpackLayer } from '../layers/layer.js';
 import { fsyncDir } from '../store/atomic.js';
@@ -104,7 +104,7 @@ export async function restoreEnv(engine: Engine, ref: string, selector?: string)
     assertWritable(meta, 'restored');
     const snap = pickSnapshot(meta, selector);
     const { paths } = handleFor(engine.layout, meta);
-    const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const id = `${Date.now().toString(36)}-${randomHex(4)}`;
     const stage = join(engine.layout.staging, `restore-${id}`);
     const old = join(engine.layout.staging, `restore-${id}-old`);
     const wal = await WalTransaction.begin(engine.layout, 'restore');

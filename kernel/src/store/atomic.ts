@@ -5,10 +5,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 
 export function tempPathFor(file: string): string {
-  return join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${randomHex(4)}`);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

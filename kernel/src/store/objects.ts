@@ -5,7 +5,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { StoreError } from '../errors.js';
 import { hashBytes, StreamHasher, type Hash } from '../hash.js';
@@ -40,6 +39,8 @@ export async function putObjectStream(layout: StoreLayout, source: Readable | As
   await mkdir(layout.staging, { recursive: true });
   const tmp = tempPathFor(`${layout.staging}/object`);
   const hasher = new StreamHasher();
+  // Loaded here: node:stream/promises is not needed by most commands (start-up time).
+  const { pipeline } = await import('node:stream/promises');
   try {
     await pipeline(
       source,

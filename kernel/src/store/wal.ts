@@ -5,7 +5,7 @@
  * of no return an operation replaces its undo steps with forward clean-up steps, so
  * recovery finishes it instead. Every step is idempotent.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
@@ -48,7 +48,7 @@ export class WalTransaction {
 
   static async begin(layout: StoreLayout, op: WalOp, steps: WalStep[] = []): Promise<WalTransaction> {
     await mkdir(layout.wal, { recursive: true });
-    const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const id = `${Date.now().toString(36)}-${randomHex(4)}`;
     const entry: WalEntry = { version: 1, op, id, pid: process.pid, started_at: new Date().toISOString(), steps, committed: false };
     const tx = new WalTransaction(layout, join(layout.wal, `${op}-${id}.json`), entry);
     await tx.flush();
