@@ -21,3 +21,17 @@ test('the bundled karapace builds, lists and execs', (t) => {
   t.is(exec.status, 5);
   t.regex(exec.stdout, /^git \S+-mock\n$/);
 });
+
+test('the bundled karapace loads config files, presets and third-party plugins', (t) => {
+  const box = sandbox();
+  box.write('package.json', '{}');
+  box.write('preset.json', JSON.stringify({ defaultBackend: 'mock' }));
+  box.write('plugin.mjs', 'export default { name: "p", apply(k) { k.hooks.progress.tap("p", () => {}); } };\n');
+  box.write('.karapacerc.json', JSON.stringify({ extends: './preset.json', plugins: ['./plugin.mjs'] }));
+  box.write('karapace.toml', 'manifest_version = 1\n[base]\nimage = "mock:cfg"\n');
+  const built = spawnSync(BUNDLE, ['build', '--json'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
+  t.is(built.status, 0, built.stderr);
+  t.is(JSON.parse(built.stdout).backend, 'mock');
+  const exec = spawnSync(BUNDLE, ['exec', JSON.parse(built.stdout).short_id, '--', 'true'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
+  t.is(exec.status, 0, exec.stderr);
+});

@@ -10,6 +10,7 @@
  * (depth-first), and the file itself comes after them. A preset is loaded once; a cycle is
  * an error. Relative plugin paths resolve against the file that names them.
  */
+import type * as Cosmiconfig from 'cosmiconfig';
 import type { CosmiconfigResult } from 'cosmiconfig';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -30,6 +31,12 @@ export interface LoadConfigOptions {
 export function defaultGlobalConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
   return join(base, 'karapace');
+}
+
+const localRequire = createRequire(import.meta.url);
+/** cosmiconfig (CommonJS) is required on first use, and only when a config file exists. */
+function loadCosmiconfig(): typeof Cosmiconfig {
+  return localRequire('cosmiconfig') as typeof Cosmiconfig;
 }
 
 const GLOBAL_PLACES = ['config', 'config.json', 'config.yaml', 'config.yml', 'config.js', 'config.cjs', 'config.mjs'];
@@ -65,7 +72,7 @@ export function anyConfigFile(cwd: string, globalDir: string): boolean {
 export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
   const globalDir = options.globalDir ?? defaultGlobalConfigDir();
   if (!options.configFile && !anyConfigFile(options.cwd, globalDir)) return { config: {}, sources: [], pluginBaseDirs: [] };
-  const { cosmiconfig } = await import('cosmiconfig');
+  const { cosmiconfig } = loadCosmiconfig();
   const project = cosmiconfig('karapace', { searchStrategy: 'project' });
   const global = cosmiconfig('karapace', { searchStrategy: 'none', searchPlaces: GLOBAL_PLACES });
   const state: MergeState = { config: {}, sources: [], seen: new Set() };
@@ -108,7 +115,7 @@ async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, 
       throw new ManifestError('KP_CONFIG_INVALID', `config ${file}: "extends" entries must be strings`, { hint: 'name an npm package or a path' });
     }
     const presetFile = resolvePreset(preset, dirname(file));
-    const { cosmiconfig } = await import('cosmiconfig');
+    const { cosmiconfig } = loadCosmiconfig();
     const loaded = await guard(() => cosmiconfig('karapace').load(presetFile), presetFile);
     if (!loaded) throw new ManifestError('KP_CONFIG_PRESET_EMPTY', `preset "${preset}" (${presetFile}) is empty`);
     await apply(state, loaded, [...chain, file]);
