@@ -30,6 +30,7 @@ import { withLock } from './with-lock.js';
 export { withLock } from './with-lock.js';
 import { resolveMounts } from '../security/mounts.js';
 import { checkResourceLimits } from '../security/limits.js';
+import { removeTree } from '../store/remove-tree.js';
 
 export interface BuildOptions {
   /** Path of karapace.toml (or its directory). Default: ./karapace.toml */
@@ -120,12 +121,12 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
       let meta = await readMetadata(engine.layout, lock.env_id).catch(() => undefined);
       const target = envDir(engine.layout, lock.env_id);
       if (meta && existsSync(target)) {
-        await rm(staging, { recursive: true, force: true });
+        await removeTree(staging);
       } else {
         await wal.record({ kind: 'remove', path: wal.rel(target) }, { kind: 'metadata', env_id: lock.env_id, content: await readMetadataText(engine.layout, lock.env_id) });
         crashPoint('build:before-rename');
         await mkdir(engine.layout.envs, { recursive: true });
-        await rm(target, { recursive: true, force: true });
+        await removeTree(target);
         await rename(staging, target);
         await fsyncDir(engine.layout.envs);
         crashPoint('build:after-rename');

@@ -13,6 +13,7 @@ import { readXattrs } from '../layers/xattrs.js';
 import type { Engine } from './engine.js';
 import { findEnv } from './find.js';
 import { handleFor } from './handle.js';
+import { removeTree } from '../store/remove-tree.js';
 
 export interface DiffResult {
   env_id: string;
@@ -92,6 +93,6 @@ export async function diffEnv(engine: Engine, ref: string): Promise<DiffResult> 
     }
     return result;
   } finally {
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    if (tmp) await removeTree(tmp);
   }
 }

@@ -20,6 +20,7 @@ import { WalTransaction } from '../store/wal.js';
 import type { GcCandidate, GcContext } from '../types.js';
 import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
+import { removeTree } from '../store/remove-tree.js';
 
 export interface GcReport {
   dry_run: boolean;
@@ -130,7 +131,7 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
             const trash = join(layout.staging, `.gc-${Date.now().toString(36)}-${randomHex(4)}`);
             await wal.record({ kind: 'remove', path: wal.rel(trash) });
             await rename(c.path, trash);
-            await rm(trash, { recursive: true, force: true });
+            await removeTree(trash);
           }
           crashPoint('gc:removed-one');
         }

@@ -14,6 +14,7 @@ import { fsyncDir } from '../store/atomic.js';
 import { WalTransaction } from '../store/wal.js';
 import { crashPoint } from '../store/crash.js';
 import { readMetadataText } from '../store/metadata-text.js';
+import { removeTree } from '../store/remove-tree.js';
 
 export async function envRunState(engine: Engine, meta: EnvMetadata): Promise<RunState> {
   const status = await engine.kernel.hooks.status.promise(handleFor(engine.layout, meta));
@@ -50,7 +51,7 @@ export async function destroyEnv(engine: Engine, ref: string): Promise<{ env_id:
     crashPoint('destroy:metadata-removed');
     await wal.commitPoint([{ kind: 'remove', path: wal.rel(trash) }]);
     crashPoint('destroy:committed');
-    await rm(trash, { recursive: true, force: true });
+    await removeTree(trash);
     await wal.finish();
     return { env_id: meta.env_id, short_id: meta.short_id, ...(meta.name ? { name: meta.name } : {}) };
   });

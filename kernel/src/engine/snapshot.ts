@@ -20,6 +20,7 @@ import { findEnv } from './find.js';
 import { handleFor } from './handle.js';
 import { withLock } from './with-lock.js';
 import { assertNotRunning, assertWritable } from './state.js';
+import { removeTree } from '../store/remove-tree.js';
 
 export interface CommitResult {
   env_id: string;
@@ -124,13 +125,13 @@ export async function restoreEnv(engine: Engine, ref: string, selector?: string)
       await fsyncDir(paths.dir);
       crashPoint('restore:swapped-in');
       // overlayfs's work dir must not carry state from the old upper dir.
-      await rm(paths.work, { recursive: true, force: true });
+      await removeTree(paths.work);
       await mkdir(paths.work, { recursive: true });
       await wal.commitPoint([{ kind: 'remove', path: wal.rel(old) }, { kind: 'remove', path: wal.rel(stage) }]);
       crashPoint('restore:committed');
       await writeMetadata(engine.layout, { ...meta, updated_at: new Date().toISOString() });
-      await rm(old, { recursive: true, force: true });
-      await rm(stage, { recursive: true, force: true });
+      await removeTree(old);
+      await removeTree(stage);
       await wal.finish();
       return { env_id: meta.env_id, short_id: meta.short_id, restored: snap, warnings: stats.warnings };
     } catch (err) {

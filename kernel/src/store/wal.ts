@@ -13,6 +13,8 @@ import { canonicalJson } from '../canonical-json.js';
 import { hashBytes } from '../hash.js';
 import { fsyncDir, writeFileAtomic } from './atomic.js';
 import { metadataPath, type StoreLayout } from './layout.js';
+import { removeTree } from './remove-tree.js';
+import { StoreError } from '../errors.js';
 
 export type WalOp = 'build' | 'rebuild' | 'commit' | 'restore' | 'destroy' | 'gc' | 'pull';
 
@@ -114,12 +116,12 @@ async function runSteps(layout: StoreLayout, steps: WalStep[]): Promise<void> {
   for (let i = steps.length - 1; i >= 0; i--) {
     const step = steps[i]!;
     if (step.kind === 'remove') {
-      await rm(inside(layout, step.path), { recursive: true, force: true });
+      await removeTree(inside(layout, step.path));
     } else if (step.kind === 'rename') {
       const from = inside(layout, step.from);
       const to = inside(layout, step.to);
       if (exists(from)) {
-        await rm(to, { recursive: true, force: true });
+        await removeTree(to);
         await rename(from, to);
       }
     } else if (step.kind === 'metadata') {
@@ -178,7 +180,14 @@ export async function recoverWal(layout: StoreLayout, warn: (message: string) =>
   }
   entries.sort((a, b) => (a.entry.started_at < b.entry.started_at ? 1 : -1));
   for (const { name, entry } of entries) {
-    await runSteps(layout, entry.steps);
+    try {
+      await runSteps(layout, entry.steps);
+    } catch (err) {
+      throw new StoreError('KP_STORE_RECOVERY_FAILED', `cannot roll back an interrupted ${entry.op} (${join(layout.wal, name)}): ${(err as Error).message}`, {
+        hint: 'fix the permissions of the path named above (or remove it by hand), then run any karapace command again; `karapace verify-store` checks the result',
+        cause: err,
+      });
+    }
     await rm(join(layout.wal, name), { force: true });
     report.recovered.push({ op: entry.op, id: entry.id, committed: entry.committed });
     warn(`${entry.committed ? 'finished' : 'rolled back'} an interrupted ${entry.op} (started ${entry.started_at}, pid ${entry.pid})`);

@@ -1,0 +1,33 @@
+/**
+ * Removes a directory tree that may contain unreadable directories — overlayfs leaves its
+ * `work/work` at mode 000, and packages install 0500 dirs — by granting the owner access
+ * and retrying. Missing paths are fine.
+ */
+import { chmod, lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+async function openUp(dir: string): Promise<void> {
+  await chmod(dir, 0o700).catch(() => undefined);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const child = join(dir, name);
+    const st = await lstat(child).catch(() => undefined);
+    if (st?.isDirectory()) await openUp(child);
+  }
+}
+
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY') throw err;
+    await openUp(path);
+    await rm(path, { recursive: true, force: true });
+  }
+}
