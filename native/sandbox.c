@@ -4,6 +4,7 @@
 #define KARAPACE_VERSION "1"
 
 #include "ids.h"
+#include "init.h"
 #include "mounts.h"
 #include "net.h"
 #include "pid1.h"
@@ -28,6 +29,7 @@
 static void usage(FILE *out)
 {
     fputs("usage: " PROG " [OPTION...] -- COMMAND [ARG...]\n"
+          "       " PROG " --init -- COMMAND [ARG...]   (only a reaping, forwarding pid 1)\n"
           "Root filesystem (one of):\n"
           "  --lower DIR            overlay lower layer, repeatable, first = topmost\n"
           "  --upper DIR --work DIR overlay upper and work dirs (else read-only)\n"
@@ -399,6 +401,10 @@ int main(int argc, char **argv)
 {
     struct plan plan = {.json_status_fd = -1, .host_uid = geteuid(), .host_gid = getegid()};
     struct plan *p = &plan;
+
+    /* --init: no sandbox, only a pid 1 for a container set up by someone else. */
+    if (argc > 1 && strcmp(argv[1], "--init") == 0)
+        return init_main(argv + 2);
 
     /* Parse and plan: everything that can be checked is checked before any
      * namespace exists. */

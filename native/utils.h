@@ -13,7 +13,9 @@
 #define EXIT_NOEXEC 126
 #define EXIT_NOTFOUND 127
 
+#ifndef PROG /* karapace-init is built with its own name */
 #define PROG "karapace-sandbox"
+#endif
 
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2))) void die_with_error(const char *fmt, ...);

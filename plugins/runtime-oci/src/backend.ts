@@ -16,6 +16,7 @@ import { buildConfig } from './bundle.js';
 import { containerId, liveContainers, ociDirs, prepareBundle, writeRecord } from './containers.js';
 import { selectRuntime, type RuntimeBinary } from './discovery.js';
 import { cgroupLayout, isRoot, knownUnsupported } from './host.js';
+import { initPath, requireInit } from './init.js';
 import type { OciOptions } from './options.js';
 import { containerState, deleteContainer, killContainer } from './runtime-cli.js';
 
@@ -26,6 +27,8 @@ interface OciPlanData {
   bundle: string;
   rootfs: string;
   runtime: RuntimeBinary;
+  /** Host path of the container's init, unless disabled. */
+  init?: string;
 }
 
 function resolvConf(): string | undefined {
@@ -72,6 +75,7 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
       const runtime = selectRuntime(options);
       const reason = knownUnsupported(runtime.name, cgroupLayout());
       if (reason) throw unsupportedFailure(runtime, reason);
+      const init = options.init === false ? undefined : requireInit(initPath(typeof options.init === 'string' ? options.init : undefined));
       const env = request.env;
       const dirs = ociDirs(env);
       // Whatever a killed CLI left behind must not block this run.
@@ -80,7 +84,7 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
       const id = containerId(env);
       const { dir, rootfs } = await prepareBundle(dirs, id);
       await writeRecord(dirs, { id, runtime: runtime.path, runtimeName: runtime.name, owner: process.pid, created_at: new Date().toISOString() });
-      const data: OciPlanData = { id, bundle: dir, rootfs, runtime };
+      const data: OciPlanData = { id, bundle: dir, rootfs, runtime, init };
       return {
         backend: BACKEND_NAME,
         data,
@@ -110,6 +114,7 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
         resolvConf: resolvConf(),
         // Rootless runtimes cannot create cgroups on cgroup v1 (or without delegation).
         applyLimits: !rootless,
+        init: data.init,
         consoleSize: inheritTty ? { width: process.stdout.columns ?? 80, height: process.stdout.rows ?? 24 } : undefined,
       });
       await writeFile(join(data.bundle, 'config.json'), JSON.stringify(config, null, 2) + '\n');

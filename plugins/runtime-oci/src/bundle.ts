@@ -10,6 +10,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { INIT_IN_CONTAINER } from './init.js';
 import { RuntimeFailure, type EnvHandle, type InvokingUser, type ResolvedMount, type SpawnRequest } from '@karapace/kernel';
 
 export interface BundleInput {
@@ -28,6 +29,8 @@ export interface BundleInput {
   resolvConf?: string;
   /** Apply cgroup limits (false where the runtime cannot, e.g. rootless on cgroup v1). */
   applyLimits: boolean;
+  /** Host path of the static init to run the command under (pid 1), or none: the command is pid 1. */
+  init?: string;
   /** Terminal size for `enter`. */
   consoleSize?: { width: number; height: number };
 }
@@ -120,6 +123,8 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
       : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
   ];
+  // On the /dev tmpfs: the mount point never reaches the upper directory.
+  if (input.init) mounts.push({ destination: INIT_IN_CONTAINER, type: 'none', source: input.init, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   if (input.resolvConf) mounts.push({ destination: '/etc/resolv.conf', type: 'none', source: input.resolvConf, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   if (interactive) {
     if (user.home && user.home !== '/') mounts.push({ destination: user.home, type: 'none', source: user.home, options: ['rbind', 'rprivate'] });
@@ -152,7 +157,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       terminal,
       ...(terminal ? { consoleSize: input.consoleSize } : {}),
       user: { uid, gid },
-      args: request.argv,
+      args: input.init ? [INIT_IN_CONTAINER, '--', ...request.argv] : request.argv,
       env: Object.entries(environment).map(([k, v]) => `${k}=${v}`),
       cwd: request.cwd ?? (interactive && user.home ? user.home : '/'),
       capabilities: { bounding: ROOT_CAPS, effective: caps, permitted: caps },

@@ -103,3 +103,15 @@ test('runtime selection: configured path, configured name, first usable on PATH,
   t.regex(plugin.validateOptions?.({ runtim: 'runc' }) ?? '', /unknown option "runtim"/);
   t.is(plugin.validateOptions?.({ runtime: 'runc', path: '/usr/sbin/runc' }), undefined);
 });
+
+test('with an init, it runs the command and is bound read-only on the /dev tmpfs (never in the upper dir)', (t) => {
+  const c = buildConfig(input({ init: '/opt/kp/native/build/karapace-init' })) as Config;
+  t.deepEqual(c.process.args, ['/dev/.karapace-init', '--', 'sh', '-c', 'true']);
+  const dev = c.mounts.findIndex((m) => m.destination === '/dev');
+  const init = c.mounts.findIndex((m) => m.destination === '/dev/.karapace-init');
+  t.true(dev >= 0 && init > dev, 'bound after the /dev tmpfs exists');
+  t.deepEqual(c.mounts[init], { destination: '/dev/.karapace-init', type: 'none', source: '/opt/kp/native/build/karapace-init', options: ['bind', 'ro', 'nosuid', 'nodev'] });
+  t.is(plugin.validateOptions?.({ init: false }), undefined);
+  t.is(plugin.validateOptions?.({ init: '/usr/local/bin/karapace-init' }), undefined);
+  t.regex(plugin.validateOptions?.({ init: 'karapace-init' }) ?? '', /"init" must be true, false or an absolute path/);
+});
