@@ -4,7 +4,7 @@
  * command's own or 128+signal. Its mount point stays out of the upper directory.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -78,3 +78,23 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     t.deepEqual(readdirSync(join(envDir, 'runtime/oci/bundles')), []);
   });
 }
+
+const noScript = spawnSync('sh', ['-c', 'command -v script'], { stdio: 'ignore' }).status !== 0 ? 'script(1) is not installed (util-linux)' : undefined;
+(missing ?? noScript ? test.skip : test)('^C on the terminal of `enter` ends a bare sleep (status 130)', async (t) => {
+  const { box } = await builtEnv(t);
+  const command = `${process.execPath} ${BIN} enter o -- sleep 300`;
+  // script(1) gives the CLI a terminal; what we write to script goes to that terminal.
+  const script = spawn('script', ['-qec', command, '/dev/null'], { cwd: box.dir, env: box.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const done = new Promise<number | null>((resolve) => script.on('close', (c) => resolve(c)));
+  const deadline = Date.now() + 30_000;
+  while ((await box.json(['list'])).environments[0].state !== 'running') {
+    if (Date.now() > deadline) throw new Error('the env never ran');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  script.stdin.write('\x03');
+  const timer = setTimeout(() => script.kill('SIGKILL'), 20_000);
+  const status = await done;
+  clearTimeout(timer);
+  t.is(status, 130);
+});
