@@ -1,20 +1,24 @@
 /** Builds the clipanion CLI and runs it; returns the exit code (only bin.ts exits). */
 import { Builtins, Cli } from 'clipanion';
-import { COMMANDS } from './commands/index.js';
+import type { CommandClass } from 'clipanion';
 import type { KarapaceContext } from './base-command.js';
+import { COMMAND_LOADERS } from './commands/lazy.js';
 
 export const VERSION = '0.1.0';
 
-export function createCli(): Cli<KarapaceContext> {
+/** A CLI with the given commands, or every command (help, introspection, unknown input). */
+export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise<Cli<KarapaceContext>> {
   const cli = new Cli<KarapaceContext>({ binaryLabel: 'Karapace', binaryName: 'karapace', binaryVersion: VERSION });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const command of COMMANDS) cli.register(command);
+  for (const command of only ?? (await import('./commands/index.js')).COMMANDS) cli.register(command as CommandClass<KarapaceContext>);
   return cli;
 }
 
 export async function runCli(argv: string[], context: Partial<KarapaceContext> = {}): Promise<number> {
-  const cli = createCli();
+  // Start-up: load and register only the command being run when its name comes first.
+  const loader = argv[0] !== undefined ? COMMAND_LOADERS[argv[0]] : undefined;
+  const cli = await createCli(loader ? [(await loader()) as unknown as CommandClass<KarapaceContext>] : undefined);
   const ctx: KarapaceContext = {
     stdin: context.stdin ?? process.stdin,
     stdout: context.stdout ?? process.stdout,
