@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(REPO, 'cli/dist/bin.js');
+// The shipped CLI is the bundle (`npm run build`); the tsc output is the fallback.
+const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.js')) ? join(REPO, 'cli/dist/bundle/karapace.js') : join(REPO, 'cli/dist/bin.js');
 const SERVER = join(REPO, 'plugins/remote-http/dist/server/bin.js');
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' } } });
 const MB = Number(values.mb);
@@ -107,18 +108,21 @@ for (let run = 0; run < RUNS; run++) {
 
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 const mib = bytes / 1048576;
-const row = (name, t, floor) => `| ${name} | ${t.toFixed(2)} s (${(mib / t).toFixed(0)} MiB/s) | ${floor.toFixed(2)} s (${(mib / floor).toFixed(0)} MiB/s) | ${(t / floor).toFixed(2)}x |`;
+// Each run's karapace time over the curl floor measured moments later: the load other work
+// puts on the machine changes between runs far more than within one.
+const paired = (a, b) => median(results[a].map((t, i) => t / results[b][i]));
+const row = (name, t, floor, ratio) => `| ${name} | ${t.toFixed(2)} s (${(mib / t).toFixed(0)} MiB/s) | ${floor.toFixed(2)} s (${(mib / floor).toFixed(0)} MiB/s) | ${(t / floor).toFixed(2)}x | ${ratio.toFixed(2)}x |`;
 const section = [
   '## Remote push/pull (bench/remote.mjs)',
   '',
-  `${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${mib.toFixed(0)} MiB environment (mock backend, random data), karapace-server on 127.0.0.1, median of ${RUNS}.`,
+  `${new Date().toISOString().slice(0, 10)}, node ${process.version}, CLI ${BIN.slice(REPO.length + 1)}, ${mib.toFixed(0)} MiB environment (mock backend, random data), karapace-server on 127.0.0.1, median of ${RUNS}.`,
   'Floor: `curl` uploading (`-T`) / downloading the same number of bytes as one blob to/from the same server in the same invocation.',
   'karapace timings are the whole CLI command: start-up, packing (push) or unpacking and verifying (pull), transfer, store commit. Goal: ≤ 1.5x.',
   '',
-  '| operation | karapace | curl floor | ratio |',
-  '|---|---|---|---|',
-  row('push (empty remote)', m.push, m.pushFloor),
-  row('pull (empty store)', m.pull, m.pullFloor),
+  '| operation | karapace | curl floor | ratio of medians | median of per-run ratios |',
+  '|---|---|---|---|---|',
+  row('push (empty remote)', m.push, m.pushFloor, paired('push', 'pushFloor')),
+  row('pull (empty store)', m.pull, m.pullFloor, paired('pull', 'pullFloor')),
   '',
   `Load average when the run started: ${load.toFixed(1)} on ${cpus().length} CPUs (other work shares this machine: compare ratios within one run only).`,
   `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(2)).join(', ')}]`).join('; ')}`,

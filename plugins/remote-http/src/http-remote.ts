@@ -8,7 +8,7 @@ import { bundleBlobs } from './bundle/format.js';
 import { openSource, planBundle } from './bundle/create.js';
 import { fetchManifest, installBundle } from './bundle/install.js';
 import { badReference, notFound } from './errors.js';
-import { formatBytes, transferProgress } from './progress.js';
+import { transferProgress } from './progress.js';
 import { parseReference } from './protocol.js';
 import type { EnvRemote, PushResult, PushTarget } from './remote-api.js';
 
@@ -62,7 +62,8 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
     const upperGuess = streamed ? await treeContentSize(plan.upperDir) : 0;
     const total = toSend.reduce((n, b) => n + b.size, 0) + upperGuess;
     const reference = `${target.name}@${target.tag}`;
-    const label = `pushing to ${this.display} as ${reference} (${toSend.length + (streamed ? 1 : 0)} of ${plan.known.length + (streamed ? 1 : 0)} blobs, ${streamed ? '~' : ''}${formatBytes(total)})`;
+    // Short: a bar with bytes, rate and ETA follows it on an 80-column terminal.
+    const label = `push ${reference} (${toSend.length + (streamed ? 1 : 0)}/${plan.known.length + (streamed ? 1 : 0)} blobs)`;
     const progress = transferProgress(engine.kernel, 'push', label, total);
     let ok = false;
     let upper = plan.upper;
@@ -117,7 +118,7 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
     }
     const manifest = await fetchManifest((await this.getBlob(digest)).stream, digest, `bundle manifest of ${reference}`);
     const total = bundleBlobs(manifest).reduce((n, b) => n + b.size, 0);
-    const progress = transferProgress(engine.kernel, 'pull', `pulling ${reference} from ${this.display} (${formatBytes(total)})`, total);
+    const progress = transferProgress(engine.kernel, 'pull', `pull ${reference}`, total);
     let ok = false;
     try {
       const result = await installBundle(engine, manifest, digest, async (ref) => (await this.getBlob(ref.blob)).stream, {

@@ -22,14 +22,16 @@ export function transferProgress(kernel: Kernel, task: string, label: string, to
   const started = Date.now();
   let done = 0;
   let last = 0;
-  kernel.progress({ kind: 'start', task, label, total });
+  kernel.progress({ kind: 'start', task, label, total, unit: 'bytes' });
   return {
     add(bytes) {
       done += bytes;
       const now = Date.now();
       if (now - last >= 100 || done === total) {
         last = now;
-        kernel.progress({ kind: 'advance', task, done, total });
+        // An estimated total (push packs a tar whose headers it did not count) may be
+        // passed: the bar stops at 100% rather than showing more than its total.
+        kernel.progress({ kind: 'advance', task, done: Math.min(done, total), total });
       }
     },
     end(ok) {

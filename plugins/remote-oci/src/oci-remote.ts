@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import type { Engine } from '@karapace/kernel';
 import {
-  badReference, bundleBlobs, fetchManifest, formatBytes, installBundle, integrityError, openSource, parseReference, prepareBundle,
+  badReference, bundleBlobs, fetchManifest, installBundle, integrityError, openSource, parseReference, prepareBundle,
   protocolError, sourceSha256, transferProgress, type EnvRemote, type PreparedBundle, type PushResult, type PushTarget,
 } from '@karapace/remote-http';
 import { RegistryClient, readText } from './registry.js';
@@ -169,7 +169,7 @@ export class OciEnvRemote implements EnvRemote {
       for (const d of [...layers, config]) if (!(await this.hasBlob(repo, d.digest))) missing.push(d);
       const total = missing.reduce((n, d) => n + d.size, 0);
       const reference = `${target.name}@${target.tag}`;
-      const progress = transferProgress(engine.kernel, 'push', `pushing ${bundle.manifest.env.short_id} to ${this.display} as ${target.name}:${target.tag} (${missing.length} of ${layers.length + 1} blobs, ${formatBytes(total)})`, total);
+      const progress = transferProgress(engine.kernel, 'push', `push ${target.name}:${target.tag} (${missing.length}/${layers.length + 1} blobs)`, total);
       let ok = false;
       try {
         for (const d of missing) {
@@ -252,7 +252,7 @@ export class OciEnvRemote implements EnvRemote {
       if (b3 && SHA256.test(d.digest)) byBlake3.set(b3, d);
     }
     const total = bundleBlobs(bundle).reduce((n, b) => n + b.size, 0);
-    const progress = transferProgress(engine.kernel, 'pull', `pulling ${repo}:${rest} from ${this.display} (${formatBytes(total)})`, total);
+    const progress = transferProgress(engine.kernel, 'pull', `pull ${repo}:${rest}`, total);
     let ok = false;
     try {
       const result = await installBundle(engine, bundle, bundleDigest, async (ref) => {

@@ -17,6 +17,7 @@ import {
   WalTransaction, writeFileAtomic, writeMetadata, withLock, ensureNameFree, type Engine, type EnvMetadata,
 } from '@karapace/kernel';
 import { integrityError } from '../errors.js';
+import { TreeFlusher } from './durable.js';
 import { MAX_MANIFEST_BYTES, parseBundleManifest, type BundleBlobRef, type BundleManifest } from './format.js';
 
 export type BlobFetcher = (ref: BundleBlobRef, role: string) => Promise<Readable>;
@@ -78,6 +79,46 @@ async function* verified(source: Readable, ref: BundleBlobRef, role: string, onB
   if (hasher.size !== ref.size) throw integrityError(`${role} size`, `${ref.size} bytes`, `${hasher.size} bytes`);
 }
 
+/** Blobs up to this size are fetched whole, several at once, while the large ones stream. */
+const SMALL_BLOB_BYTES = 1 << 20;
+const SMALL_PARALLEL = 4;
+
+/**
+ * Starts fetching the small blobs of a pull into memory (verified), a few at a time, so
+ * their round trips overlap the large downloads instead of following them. Each is read to
+ * its end at once, so no connection is held by an unread body.
+ */
+function prefetchSmall(refs: { ref: BundleBlobRef; role: string }[], fetch: BlobFetcher, onBytes: (n: number) => void): Map<string, Promise<Buffer[]>> {
+  const out = new Map<string, Promise<Buffer[]>>();
+  let slots = SMALL_PARALLEL;
+  const wakeups: (() => void)[] = [];
+  const slot = async () => {
+    while (slots === 0) await new Promise<void>((r) => wakeups.push(r));
+    slots--;
+  };
+  const release = () => {
+    slots++;
+    wakeups.shift()?.();
+  };
+  for (const { ref, role } of refs) {
+    if (ref.size > SMALL_BLOB_BYTES || out.has(ref.blob)) continue;
+    const p = (async () => {
+      await slot();
+      try {
+        const parts: Buffer[] = [];
+        for await (const c of verified(await fetch(ref, role), ref, role, onBytes)) parts.push(Buffer.from(c));
+        return parts;
+      } finally {
+        release();
+      }
+    })();
+    // Awaited where the blob is used; a failure no one waits for (the pull failed first) stays quiet.
+    p.catch(() => undefined);
+    out.set(ref.blob, p);
+  }
+  return out;
+}
+
 /**
  * Runs `consume` over a verified blob. When the consumer fails first (a tampered tar may
  * fail to parse before its hash is known), the rest is read so the integrity error, the
@@ -114,6 +155,20 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
     let bytes = 0;
     let blobs = 0;
     const count = (n: number) => { bytes += n; options.onBytes?.(n); };
+    const flusher = new TreeFlusher();
+    /** Tells the flusher about each unpacked file once the next entry shows it is complete. */
+    const flushing = (root: string) => {
+      let last: { path: string; size: number } | undefined;
+      const settle = () => { if (last) flusher.fileDone(last.path, last.size); last = undefined; };
+      return {
+        onEntry: (e: { path: string; type: string | null; size: number }) => {
+          settle();
+          if (e.type === 'file' || e.type === 'contiguous-file') last = { path: join(root, e.path), size: e.size };
+        },
+        settle,
+      };
+    };
+    let small = new Map<string, Promise<Buffer[]>>();
     try {
       await mkdir(staging, { recursive: true });
       // The base: reuse the local image cache when it already holds exactly this rootfs.
@@ -124,18 +179,41 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
       else if (localDigest !== undefined || existsSync(join(layout.images, imageKey))) imageKey = `${imageKey}-${manifest.base.digest.slice(0, 12)}`;
       if (!haveBase && existsSync(join(layout.images, imageKey, 'rootfs'))) haveBase = true;
       const warnings: string[] = [];
+      // Layer objects already here are not fetched; the rest of the small blobs come in the background.
+      const wanted: { ref: BundleBlobRef; role: string }[] = [];
+      if (!haveBase) wanted.push({ ref: manifest.base, role: 'base image' });
+      wanted.push({ ref: manifest.upper, role: 'upper layer' });
+      for (const layer of manifest.layers) {
+        wanted.push({ ref: layer.record, role: `layer record ${layer.hash.slice(0, 12)}` });
+        if (!(await hasObject(layout, layer.object.blob))) wanted.push({ ref: layer.object, role: `layer ${layer.hash.slice(0, 12)}` });
+      }
+      small = prefetchSmall(wanted, fetch, count);
+      const chunksOf = async (ref: BundleBlobRef, role: string): Promise<AsyncGenerator<Buffer>> => {
+        const pending = small.get(ref.blob);
+        if (pending) {
+          const parts = await pending;
+          return (async function* () { yield* parts; })();
+        }
+        return verified(await fetch(ref, role), ref, role, count);
+      };
       if (!haveBase) {
-        const chunks = verified(await fetch(manifest.base, 'base image'), manifest.base, 'base image', count);
-        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, join(staging, 'image', 'rootfs'), { whiteouts: 'apply' }));
+        const chunks = await chunksOf(manifest.base, 'base image');
+        const root = join(staging, 'image', 'rootfs');
+        const f = flushing(root);
+        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'apply', onEntry: f.onEntry }));
+        f.settle();
         warnings.push(...stats.warnings);
         await writeFile(join(staging, 'image', 'digest'), manifest.base.digest + '\n');
         blobs++;
       }
       crashPoint('pull:downloading');
       {
-        const chunks = verified(await fetch(manifest.upper, 'upper layer'), manifest.upper, 'upper layer', count);
+        const chunks = await chunksOf(manifest.upper, 'upper layer');
+        const root = join(staging, 'env', 'upper');
+        const f = flushing(root);
         // Overlay whiteouts come back as 0/0 devices, or (unprivileged) overlayfs' user.overlay.whiteout xattr form.
-        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, join(staging, 'env', 'upper'), { whiteouts: 'overlay' }));
+        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'overlay', onEntry: f.onEntry }));
+        f.settle();
         warnings.push(...stats.warnings);
         await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
         blobs++;
@@ -145,7 +223,7 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
       for (const layer of manifest.layers) {
         const role = `layer record ${layer.hash.slice(0, 12)}`;
         const parts: Buffer[] = [];
-        for await (const c of verified(await fetch(layer.record, role), layer.record, role, count)) parts.push(Buffer.from(c));
+        for await (const c of await chunksOf(layer.record, role)) parts.push(Buffer.from(c));
         const recordBytes = Buffer.concat(parts);
         const record = JSON.parse(recordBytes.toString('utf8')) as { object?: string };
         if (record.object !== layer.object.blob) throw integrityError(`layer ${layer.hash.slice(0, 12)} record`, `object ${layer.object.blob}`, `object ${String(record.object)}`);
@@ -156,18 +234,20 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
         await mkdir(dirname(file), { recursive: true });
         const handle = await open(file, 'wx', 0o444);
         try {
-          for await (const c of verified(await fetch(layer.object, `layer ${layer.hash.slice(0, 12)}`), layer.object, `layer ${layer.hash.slice(0, 12)}`, count)) {
+          for await (const c of await chunksOf(layer.object, `layer ${layer.hash.slice(0, 12)}`)) {
             let off = 0;
             while (off < c.length) off += (await handle.write(c, off)).bytesWritten;
           }
-          await handle.sync();
         } finally {
           await handle.close();
         }
+        flusher.fileDone(file, layer.object.size);
         objects.push({ hash: layer.object.blob, file });
         blobs++;
       }
       for (const w of warnings.slice(0, 20)) engine.logger.warn(`pull: ${w}`);
+      // Durable before anything is moved into the store: the commit must never name a torn file.
+      await flusher.finish(staging);
       crashPoint('pull:staged');
 
       // Everything is here and verified: move it into place, each step logged first, metadata last.
@@ -217,6 +297,7 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
       await wal.finish();
       return { env_id: meta.env_id, short_id: meta.short_id, name, digest, cached: false, bytes, blobs };
     } catch (err) {
+      flusher.abandon();
       await wal.abort();
       await rm(staging, { recursive: true, force: true });
       throw err;
