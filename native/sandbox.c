@@ -4,6 +4,8 @@
 #define KARAPACE_VERSION "1"
 
 #include "ids.h"
+#include "join.h"
+#include "linger.h"
 #include "init.h"
 #include "mounts.h"
 #include "net.h"
@@ -46,6 +48,9 @@ static void usage(FILE *out)
           "  --hostname NAME  --chdir DIR  --setenv K V  --unsetenv K  --clearenv\n"
           "  --unshare-net  --fake-chown\n"
           "  --pid-file PATH  --json-status-fd FD  --args FD\n"
+          "Joining a running sandbox (see PROTOCOL.md):\n"
+          "  --wait-joined          keep the sandbox while joined commands run\n"
+          "  --join PID             run COMMAND in the sandbox whose pid 1 is PID\n"
           "  --help  --version\n",
           out);
 }
@@ -211,6 +216,14 @@ static void parse_args(struct plan *p, int argc, char **argv)
                 die("--map-mode: expected single, full or root, got %s", m);
         } else if (strcmp(o, "--unshare-net") == 0) {
             p->unshare_net = true;
+        } else if (strcmp(o, "--join") == 0) {
+            unsigned long pid;
+            const char *s = need(&a, i++, 1, o);
+            if (!parse_u32(s, &pid) || pid < 2 || pid > 0x7fffffff)
+                die("--join: not a process id: %s", s);
+            p->join_pid = (pid_t)pid;
+        } else if (strcmp(o, "--wait-joined") == 0) {
+            p->wait_joined = true;
         } else if (strcmp(o, "--fake-chown") == 0) {
             p->fake_chown = true;
         } else if (strcmp(o, "--pid-file") == 0) {
@@ -280,8 +293,8 @@ static void apply_env(const struct plan *p)
     }
 }
 
-/* The command's process (pid 2 inside). */
-static void __attribute__((noreturn)) exec_command(const struct plan *p)
+/* The command's process (pid 2 inside, or a joined command). */
+void exec_command(const struct plan *p)
 {
     /* Own process group; the terminal's foreground group if we have one, so
      * ^C/^Z and job control of an interactive shell behave as on the host. */
@@ -314,7 +327,7 @@ static void __attribute__((noreturn)) exec_command(const struct plan *p)
 }
 
 /* The sandbox's pid 1, from clone to supervising the command. */
-static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd)
+static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd, int notify_fd)
 {
     /* No-new-privs first: nothing run inside can gain privileges through
      * setuid binaries or file capabilities; also required for seccomp. Set
@@ -354,6 +367,9 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd)
     if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
         die_with_error("sethostname");
 
+    /* Commands may join from now on (launcher: "sandbox-ready"). */
+    write_all(notify_fd, (char[]){NOTIFY_READY}, 1);
+
     /* Fork the command; we stay as its pid 1. */
     pid_t cmd = fork();
     if (cmd < 0)
@@ -368,7 +384,7 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd)
         dup2(devnull, 1);
         close(devnull);
     }
-    _exit(supervise(cmd));
+    _exit(p->wait_joined ? linger_supervise(cmd, notify_fd) : supervise(cmd));
 }
 
 static void json_status(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -409,7 +425,10 @@ int main(int argc, char **argv)
     /* Parse and plan: everything that can be checked is checked before any
      * namespace exists. */
     parse_args(p, argc, argv);
-    validate(p);
+    if (p->join_pid)
+        join_validate(p);
+    else
+        validate(p);
 
     /* Signals to forward are blocked from now on and read from a signalfd,
      * so none is lost between clone and supervise(). */
@@ -418,8 +437,11 @@ int main(int argc, char **argv)
     if (sigprocmask(SIG_BLOCK, &fwd, NULL) < 0)
         die_with_error("sigprocmask");
 
-    int sync_pipe[2];
-    if (pipe2(sync_pipe, O_CLOEXEC) < 0)
+    if (p->join_pid)
+        return join_sandbox(p);
+
+    int sync_pipe[2], notify_pipe[2];
+    if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(notify_pipe, O_CLOEXEC) < 0)
         die_with_error("pipe");
 
     /* New user, mount, pid, uts, ipc (+net) namespaces in one clone; the
@@ -433,9 +455,11 @@ int main(int argc, char **argv)
         die_with_error("clone (are unprivileged user namespaces enabled?)");
     if (pid == 0) {
         close(sync_pipe[1]);
-        sandbox_child(p, sync_pipe[0]);
+        close(notify_pipe[0]);
+        sandbox_child(p, sync_pipe[0], notify_pipe[1]);
     }
     close(sync_pipe[0]);
+    close(notify_pipe[1]);
 
     /* Id maps, written from out here (newuidmap must run in the parent
      * namespace). If we die, the child sees EOF and exits. */
@@ -448,7 +472,7 @@ int main(int argc, char **argv)
         die_with_error("start sandbox");
     close(sync_pipe[1]);
 
-    int code = supervise(pid);
+    int code = launcher_supervise(pid, notify_pipe[0], p->json_status_fd);
 
     /* Take the terminal back from the command's process group. */
     if (p->tty) {

@@ -64,6 +64,14 @@ struct plan {
     const char *hostname, *chdir, *pid_file;
     int json_status_fd;
     char *const *argv;                /* the command */
+
+    /* --join PID (join.c) and --wait-joined (linger.c) */
+    pid_t join_pid;
+    bool wait_joined;
 };
+
+/* The command's process: own process group (+ terminal), ids, environment,
+ * cwd, seccomp, exec. Used by pid 1 and by --join. */
+void __attribute__((noreturn)) exec_command(const struct plan *p);
 
 #endif

@@ -5,9 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { relative, isAbsolute, sep } from 'node:path';
-import { requestedDevices, resolveMounts, type EnvHandle, type InvokingUser, type ResolvedMount, type SecurityPolicy, type SpawnRequest } from '@karapace/kernel';
+import { requestedDevices, resolveMounts, type EnvHandle, type IdentityFiles, type InvokingUser, type ResolvedMount, type SecurityPolicy, type SpawnRequest } from '@karapace/kernel';
 import type { MapMode } from './ids.js';
-import type { IdentityFiles } from './passwd.js';
 import type { SocketBind } from './gui.js';
 
 export type OverlayKind = { kind: 'kernel' } | { kind: 'fuse'; binary: string };
@@ -80,6 +79,8 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
 
   if (!request.network) a.push('--unshare-net');
   a.push('--hostname', env.name ?? `karapace-${env.shortId}`);
+  // exec/enter: the sandbox stays while commands that joined it run (a later exec joins).
+  if (!asRoot) a.push('--wait-joined');
 
   a.push('--clearenv');
   for (const [k, v] of Object.entries(request.environment).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
@@ -107,34 +108,20 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
   return { argv: a, mounts, uid, gid };
 }
 
-export interface JoinArgv {
-  /** setpriv, then nsenter: the command joins a running sandbox's namespaces. */
-  file: string;
-  argv: string[];
-}
-
 /**
  * A second exec/enter while the environment runs joins the running sandbox (like
  * `podman exec`): two overlay mounts of one upper dir at once are undefined behaviour
- * (overlayfs warns "upperdir is in-use"). `pid1` is the sandbox's pid 1 on the host.
- * Ids are the caller's own (preserved): inside they are the same numbers in every map mode.
- * no_new_privs is set first, as the launcher does for its sandboxes.
+ * (overlayfs warns "upperdir is in-use"). `pid1` is the sandbox's pid 1 on the host; the
+ * launcher's `--join` enters its namespaces and root (native/PROTOCOL.md "Joining").
+ * The mounts are the sandbox's own; the policy is still checked so a refused mount fails
+ * the same way whether the env runs or not.
  */
-export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'user' | 'argv' | 'cwd' | 'network'>, ctx: LauncherContext & { setpriv: string; nsenter: string }): JoinArgv {
+export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'user' | 'argv' | 'cwd' | 'environment'>, ctx: LauncherContext): string[] {
   const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
-  const binds = [...(ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home) ? [{ source: ctx.user.home, target: ctx.user.home }] : []), ...mounts];
-  const cwd = sandboxCwd(request, ctx, binds);
-  return {
-    file: ctx.setpriv,
-    argv: [
-      '--no-new-privs', '--', ctx.nsenter, '--target', String(pid1),
-      '--user', '--mount', '--pid', '--uts', '--ipc',
-      // Without isolation the sandbox shares the host's network namespace: nothing to join.
-      ...(request.network ? [] : ['--net']),
-      '--preserve-credentials',
-      // Both resolved through the sandbox's own root via procfs.
-      '--root', `--wd=/proc/${pid1}/root${cwd}`,
-      '--', ...request.argv,
-    ],
-  };
+  const home = ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home) ? [{ source: ctx.user.home, target: ctx.user.home }] : [];
+  const asRoot = request.user === 'root';
+  const a = ['--join', String(pid1), '--uid', String(asRoot ? 0 : ctx.user.uid), '--gid', String(asRoot ? 0 : ctx.user.gid), '--clearenv'];
+  for (const [k, v] of Object.entries(request.environment).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
+  a.push('--chdir', sandboxCwd(request, ctx, [...home, ...mounts]), '--', ...request.argv);
+  return a;
 }

@@ -8,6 +8,7 @@ import {
   invokingUser,
   securityPolicy,
   resolveMounts,
+  writeIdentityFiles,
   type Backend,
   type EnvHandle,
   type InvokingUser,
@@ -21,13 +22,13 @@ import {
 import { buildJoinArgv, buildLauncherArgv } from './argv.js';
 import { CGROUP_FIX, cgroupSupport, createSandboxCgroup, describeCgroupSupport, neededControllers } from './cgroups.js';
 import { guiSockets } from './gui.js';
-import { chooseMapMode, findExecutable, idFacts } from './ids.js';
+import { lockEnv } from './env-lock.js';
+import { chooseMapMode, idFacts } from './ids.js';
 import { launcherPath, requireLauncher } from './launcher.js';
 import type { NamespaceOptions } from './options.js';
 import { chooseOverlay } from './overlay.js';
-import { writeIdentityFiles } from './passwd.js';
-import { childrenOf, hasLiveLauncher, isLive, joinableSandbox, livePidRecords } from './pid-record.js';
-import { runLauncher } from './process.js';
+import { isLive, liveSandbox, livePidRecords, writeSandboxRecord } from './pid-record.js';
+import { EXIT_SETUP, startLauncher } from './process.js';
 
 export const BACKEND_NAME = 'namespace';
 
@@ -42,16 +43,6 @@ function userFor(request: SpawnRequest): InvokingUser {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** pid 1 of the env's running sandbox, waiting briefly for one that is still starting. */
-async function runningSandbox(env: EnvHandle): Promise<number | undefined> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const pid1 = joinableSandbox(env);
-    if (pid1 || !hasLiveLauncher(env) || Date.now() > deadline) return pid1;
-    await sleep(20);
-  }
-}
 
 export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions = {}): Backend {
   let warnedLimits = false;
@@ -97,49 +88,65 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         sockets: asRoot ? [] : guiSockets(env.manifest, process.env),
         hostCwd: process.cwd(),
       };
-      // Already running: join that sandbox instead of mounting the upper dir a second time.
-      if (!asRoot) {
-        const pid1 = await runningSandbox(env);
-        const setpriv = findExecutable('setpriv');
-        const nsenter = findExecutable('nsenter');
-        if (pid1 && setpriv && nsenter) {
-          const join = buildJoinArgv(pid1, env, request, { ...ctx, setpriv, nsenter });
-          kernel.logger.trace(`joining sandbox pid ${pid1}: ${join.argv.join(' ')}`);
-          return runLauncher({ launcher: join.file, argv: join.argv, env, purpose: request.purpose, capture: request.stdio === 'capture', join: { environment: request.environment } });
-        }
-        if (pid1) kernel.logger.warn('the environment is already running and setpriv/nsenter (util-linux) are missing: starting a second sandbox on the same upper dir');
-      }
-      const { argv } = buildLauncherArgv(env, request, ctx);
-      kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
       const limits = env.manifest.runtime.resource_limits;
       const needed = neededControllers(limits);
-      const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
-      return runLauncher({ launcher, argv, env, purpose: request.purpose, capture: request.stdio === 'capture', cgroup });
+      const capture = request.stdio === 'capture';
+      const start = () => {
+        const { argv } = buildLauncherArgv(env, request, ctx);
+        kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
+        const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
+        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup });
+      };
+      // Installs run alone (the engine holds the store lock); no one joins them.
+      if (asRoot) return start().done;
+
+      // Running → join it, else start one: decided under the env lock, which is held until
+      // the new sandbox is ready (or the join is in), so two execs never both mount it.
+      const lock = await lockEnv(env, launcher);
+      try {
+        const pid1 = liveSandbox(env);
+        if (pid1) {
+          const argv = buildJoinArgv(pid1, env, request, ctx);
+          kernel.logger.trace(`joining sandbox pid ${pid1}: karapace-sandbox ${argv.join(' ')}`);
+          const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture });
+          if (await join.ready) return join.done;
+          // It ended between our look and setns: start a fresh one (the join said why on stderr).
+          const failed = await join.done;
+          if (failed.exitCode !== EXIT_SETUP || liveSandbox(env)) return failed;
+          kernel.logger.debug(`sandbox ${pid1} ended before the join; starting a new one`);
+        }
+        const launch = start();
+        const ready = await launch.ready;
+        if (ready) writeSandboxRecord(env, ready);
+        return launch.done;
+      } finally {
+        lock.release();
+      }
     },
 
     async stop(env: EnvHandle, timeoutMs: number): Promise<boolean> {
       const records = livePidRecords(env);
-      // Launchers forward SIGTERM to their command; a joined command is nsenter's child.
+      // Launchers (joining ones too) forward SIGTERM to their command; a sandbox's pid 1
+      // that stays only for joined commands passes it to everything inside.
+      const pid1 = liveSandbox(env);
+      const alive = () => records.some(isLive) || (pid1 !== undefined && liveSandbox(env) === pid1);
       const targets = (sig: NodeJS.Signals) => {
-        for (const r of records) {
-          if (!isLive(r)) continue;
-          if (r.kind === 'join') for (const c of childrenOf(r.pid)) signal(c, sig);
-          signal(r.pid, sig);
-        }
+        for (const r of records) if (isLive(r)) signal(r.pid, sig);
+        if (pid1 !== undefined && liveSandbox(env) === pid1) signal(pid1, sig);
       };
       targets('SIGTERM');
       const deadline = Date.now() + timeoutMs;
-      while (records.some(isLive) && Date.now() < deadline) await sleep(25);
-      // The launcher's death takes the sandbox's pid 1 with it (PDEATHSIG), and pid 1's
-      // death the whole pid namespace, joined commands included.
+      while (alive() && Date.now() < deadline) await sleep(25);
+      // pid 1's death ends the whole pid namespace, joined commands included (and a
+      // launcher's death takes its pid 1 with it: PDEATHSIG).
       targets('SIGKILL');
       const killDeadline = Date.now() + 5000;
-      while (records.some(isLive) && Date.now() < killDeadline) await sleep(10);
-      return !records.some(isLive);
+      while (alive() && Date.now() < killDeadline) await sleep(10);
+      return !alive();
     },
 
     async status(env: EnvHandle): Promise<RunState> {
-      return livePidRecords(env).length > 0 ? 'running' : 'stopped';
+      return livePidRecords(env).length > 0 || liveSandbox(env) !== undefined ? 'running' : 'stopped';
     },
   };
 }

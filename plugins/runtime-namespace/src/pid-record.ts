@@ -3,7 +3,7 @@
  * after spawning. They outlive a crashed CLI; a record only counts while its pid is alive
  * AND has the start time recorded (so a recycled pid is never mistaken for our sandbox).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvHandle, SpawnPurpose } from '@karapace/kernel';
 
@@ -13,7 +13,7 @@ export interface PidRecord {
   /** Field 22 of /proc/<pid>/stat: clock ticks since boot when the process started. */
   start: string;
   purpose: SpawnPurpose;
-  /** `launcher` owns the sandbox; `join` is nsenter running a command inside a launcher's sandbox. */
+  /** `launcher` starts a sandbox; `join` is a `karapace-sandbox --join` running a command in one. */
   kind: 'launcher' | 'join';
   /** The CLI process that started it. */
   cli: number;
@@ -82,27 +82,36 @@ export function livePidRecords(env: EnvHandle): PidRecord[] {
   return live;
 }
 
-/** Direct children of a process (the launcher's only child is the sandbox's pid 1). */
-export function childrenOf(pid: number): number[] {
+/** The running exec/enter sandbox of an environment: its pid 1 on the host. */
+export interface SandboxRecord {
+  pid: number;
+  start: string;
+}
+
+function sandboxFile(env: EnvHandle): string {
+  return join(env.paths.runtime, 'sandbox.json');
+}
+
+/** Written (under the env lock) once the sandbox is ready to be joined. */
+export function writeSandboxRecord(env: EnvHandle, pid1: number): boolean {
+  const start = processStartTime(pid1);
+  if (!start) return false;
+  const tmp = `${sandboxFile(env)}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ pid: pid1, start } satisfies SandboxRecord) + '\n');
+  renameSync(tmp, sandboxFile(env));
+  return true;
+}
+
+/**
+ * pid 1 of the environment's running sandbox, or undefined. pid 1 may outlive the launcher
+ * that started it (it stays while joined commands run), so it has its own record.
+ */
+export function liveSandbox(env: EnvHandle): number | undefined {
+  let record: SandboxRecord;
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    record = JSON.parse(readFileSync(sandboxFile(env), 'utf8')) as SandboxRecord;
   } catch {
-    return [];
+    return undefined;
   }
-}
-
-/** True while some exec/enter launcher of this environment is alive (ready to join or not). */
-export function hasLiveLauncher(env: EnvHandle): boolean {
-  return livePidRecords(env).some((r) => r.kind === 'launcher' && r.purpose !== 'install');
-}
-
-/** pid 1 of a running exec/enter sandbox of this environment that a new command may join. */
-export function joinableSandbox(env: EnvHandle): number | undefined {
-  for (const r of livePidRecords(env)) {
-    if (r.kind !== 'launcher' || r.purpose === 'install') continue;
-    const pid1 = childrenOf(r.pid)[0];
-    // Joinable once pid 1 has forked the command, i.e. its root is the environment's.
-    if (pid1 && childrenOf(pid1).length > 0) return pid1;
-  }
-  return undefined;
+  return isLive({ ...record, purpose: 'exec', kind: 'launcher', cli: 0 }) ? record.pid : undefined;
 }

@@ -1,74 +1,97 @@
 /**
  * Runs the launcher: stdio streamed (or captured), termination signals sent to the CLI
- * forwarded to it (it forwards them to the command through the sandbox's pid 1), a pid
- * record for stop/status while it runs, and the command's exit status returned.
- * Terminal handling (foreground process group, job control, window size) is the launcher's:
- * it shares our terminal and makes the command its foreground job.
+ * forwarded to it (it forwards them to the command), a pid record for stop/status while it
+ * runs, its status lines (fd 3) read to know when the sandbox can be joined, and the
+ * command's exit status returned. Terminal handling (foreground process group, job control,
+ * window size) is the launcher's: it shares our terminal and makes the command its
+ * foreground job.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
 import { RuntimeFailure, type EnvHandle, type SpawnPurpose, type SpawnResult } from '@karapace/kernel';
-import { childrenOf, removePidRecord, writePidRecord } from './pid-record.js';
+import { removePidRecord, writePidRecord } from './pid-record.js';
 import type { SandboxCgroup } from './cgroups.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 /** Exit status the launcher uses when it fails before the command runs (native/utils.h). */
 export const EXIT_SETUP = 125;
+/** The fd the launcher writes its JSON status lines to (`--json-status-fd`). */
+const STATUS_FD = 3;
 
 export interface LaunchOptions {
-  /** The launcher, or setpriv (joining a running sandbox through nsenter). */
   launcher: string;
+  /** Launcher argv; `--json-status-fd` is added here. */
   argv: string[];
-  /**
-   * Joining a running sandbox: the process started is nsenter, whose forked child is the
-   * command; signals go to that child (nsenter does not forward them).
-   */
-  join?: { environment: Record<string, string> };
+  /** `join`: the argv runs a command in a running sandbox (`--join`). */
+  kind: 'launcher' | 'join';
   env: EnvHandle;
   purpose: SpawnPurpose;
   capture: boolean;
   cgroup?: SandboxCgroup;
 }
 
-export function runLauncher(o: LaunchOptions): Promise<SpawnResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(o.launcher, o.argv, {
-      stdio: o.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-      // The launcher finds newuidmap/newgidmap on PATH; the command's env is set with --setenv.
-      env: o.join ? o.join.environment : { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    });
+export interface Launch {
+  /**
+   * Resolves when the sandbox can be joined (a started sandbox: its pid 1 on the host) or
+   * the command runs (a join: its pid); undefined when the launcher ended before that.
+   */
+  ready: Promise<number | undefined>;
+  done: Promise<SpawnResult>;
+}
+
+/** Reads the launcher's status lines; `onLine` sees each parsed object. */
+function readStatus(stream: Readable, onLine: (status: Record<string, unknown>) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        onLine(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a status line
+      }
+    }
+  });
+}
+
+export function startLauncher(o: LaunchOptions): Launch {
+  let setReady!: (pid: number | undefined) => void;
+  const ready = new Promise<number | undefined>((r) => (setReady = r));
+  const done = new Promise<SpawnResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    const child = spawn(o.launcher, ['--json-status-fd', String(STATUS_FD), ...o.argv], {
+      stdio: o.capture ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
+      // The launcher finds newuidmap/newgidmap on PATH; the command's env is set with --setenv.
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));
-    const forward = (signal: NodeJS.Signals) => {
-      if (!o.join) {
-        child.kill(signal);
-        return;
-      }
-      // A terminal already sent ^C to its whole foreground group, the command included.
-      if (signal === 'SIGINT' && process.stdin.isTTY) return;
-      const command = child.pid ? childrenOf(child.pid)[0] : undefined;
-      try {
-        if (command) process.kill(command, signal);
-        else child.kill(signal);
-      } catch {
-        // already gone
-      }
-    };
+    let childPid: number | undefined;
+    readStatus(child.stdio[STATUS_FD] as Readable, (s) => {
+      if (typeof s['child-pid'] === 'number') childPid = s['child-pid'];
+      if (o.kind === 'join' && childPid !== undefined) setReady(childPid);
+      if (o.kind === 'launcher' && s['sandbox-ready'] === true) setReady(childPid);
+    });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
     for (const s of FORWARDED) process.on(s, forward);
     let recorded = false;
     const cleanup = () => {
       for (const s of FORWARDED) process.off(s, forward);
       if (recorded && child.pid) removePidRecord(o.env, child.pid);
       o.cgroup?.remove();
+      setReady(undefined);
     };
     child.on('spawn', () => {
       if (!child.pid) return;
       try {
         o.cgroup?.add(child.pid);
-        recorded = writePidRecord(o.env, child.pid, o.purpose, o.join ? 'join' : 'launcher') !== undefined;
+        recorded = writePidRecord(o.env, child.pid, o.purpose, o.kind) !== undefined;
       } catch (e) {
         child.kill('SIGKILL');
         reject(e);
@@ -81,10 +104,25 @@ export function runLauncher(o: LaunchOptions): Promise<SpawnResult> {
         cause: e,
       }));
     });
-    child.on('close', (code, signal) => {
+    // 'exit', not 'close': a sandbox that stays for joined commands must not hold us up.
+    child.on('exit', (code, signal) => {
       cleanup();
       const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-      resolve({ exitCode, ...(o.capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}) });
+      if (!o.capture) return resolve({ exitCode });
+      // Captured output: the pipes end when the command's last writer is gone.
+      let open = 2;
+      const finish = () => {
+        if (--open === 0) resolve({ exitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      };
+      for (const s of [child.stdout!, child.stderr!]) {
+        if (s.readableEnded || s.destroyed) finish();
+        else s.once('close', finish);
+      }
     });
   });
+  return { ready, done };
+}
+
+export function runLauncher(o: LaunchOptions): Promise<SpawnResult> {
+  return startLauncher(o).done;
 }

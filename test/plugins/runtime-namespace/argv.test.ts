@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { EnvHandle, NormalizedManifest } from '@karapace/kernel';
 import { buildJoinArgv, buildLauncherArgv, type LauncherContext } from '../../../plugins/runtime-namespace/src/argv.js';
 import { chooseMapMode, findSubidRange } from '../../../plugins/runtime-namespace/src/ids.js';
-import { groupWithUser, passwdWithUser } from '../../../plugins/runtime-namespace/src/passwd.js';
+import { groupWithUser, passwdWithUser } from '@karapace/kernel';
 import { cgroupSupport, sharesToWeight } from '../../../plugins/runtime-namespace/src/cgroups.js';
 import { validateOptions } from '../../../plugins/runtime-namespace/src/options.js';
 import { kernelOverlayInUserns } from '../../../plugins/runtime-namespace/src/overlay.js';
@@ -87,14 +87,18 @@ test('a mount outside the allowed prefixes throws before any argv exists', (t) =
   t.is((err as { code?: string }).code, 'KP_MOUNT_REFUSED');
 });
 
-test('joining a running sandbox: nsenter under no_new_privs, net only when isolated, cwd through /proc/<pid>/root', (t) => {
-  const j = buildJoinArgv(4242, env(), { user: 'invoker', argv: ['ls'], network: true }, { ...ctx, setpriv: '/usr/bin/setpriv', nsenter: '/usr/bin/nsenter' });
-  t.is(j.file, '/usr/bin/setpriv');
-  t.deepEqual(j.argv.slice(0, 5), ['--no-new-privs', '--', '/usr/bin/nsenter', '--target', '4242']);
-  t.false(j.argv.includes('--net'));
-  t.true(j.argv.includes('--wd=/proc/4242/root/workspace/src'));
-  t.deepEqual(j.argv.slice(-2), ['--', 'ls']);
-  t.true(buildJoinArgv(1, env(), { user: 'invoker', argv: ['ls'], network: false }, { ...ctx, setpriv: 's', nsenter: 'n' }).argv.includes('--net'));
+test('joining a running sandbox: --join with the caller\'s ids, environment and cwd; exec/enter sandboxes wait for joined commands', (t) => {
+  const j = buildJoinArgv(4242, env(), { user: 'invoker', argv: ['ls'], environment: { B: '2', A: '1' } }, ctx);
+  t.deepEqual(j.slice(0, 7), ['--join', '4242', '--uid', '1000', '--gid', '1000', '--clearenv']);
+  t.deepEqual(pairs(j, '--setenv'), [['A', '1'], ['B', '2']]);
+  t.deepEqual(j.slice(j.indexOf('--chdir'), j.indexOf('--chdir') + 2), ['--chdir', '/workspace/src']);
+  t.deepEqual(j.slice(-2), ['--', 'ls']);
+  // Only process options: the sandbox's mounts are its own.
+  t.false(j.some((a) => a.startsWith('--bind') || a === '--lower' || a === '--unshare-net'));
+  const exec = buildLauncherArgv(env(), { purpose: 'exec', user: 'invoker', argv: ['true'], environment: {}, network: true }, ctx).argv;
+  t.true(exec.includes('--wait-joined'));
+  const install = buildLauncherArgv(env(), { purpose: 'install', user: 'root', argv: ['true'], environment: {}, network: true }, ctx).argv;
+  t.false(install.includes('--wait-joined'));
 });
 
 test('subordinate ranges are found by name or uid; single can be forced', (t) => {
