@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { RuntimeFailure } from '@karapace/kernel';
 import { forbidden, notFound, protocolError, refConflict, unauthorized, unreachable } from '@karapace/remote-http';
 
 export interface RegistryRequest {
@@ -108,6 +109,7 @@ export class RegistryClient {
     if (this.#credentials) headers.authorization = `Basic ${Buffer.from(`${this.#credentials.user}:${this.#credentials.password}`).toString('base64')}`;
     const res = await this.raw(realm, 'GET', headers);
     const text = await readText(res);
+    if (res.statusCode === 401 || res.statusCode === 403) throw tokenRefused(this.display, realm, res.statusCode, this.#credentials?.user);
     if (res.statusCode !== 200) return false;
     let token: string | undefined;
     try {
@@ -128,6 +130,8 @@ export class RegistryClient {
       if (res.statusCode === 401 && sameHost && attempt < 2) {
         res.resume();
         attempt++;
+        // A concurrent request got a token for this scope meanwhile: use it.
+        if (this.authHeader(r.scope) !== auth) continue;
         if (await this.authenticate(parseChallenge(res.headers['www-authenticate']), r.scope)) continue;
         throw unauthorized(this.display, this.hasCredentials);
       }
@@ -156,6 +160,16 @@ export class RegistryClient {
     if (status === 409 || status === 412) throw refConflict(this.display, what, message);
     throw protocolError(this.display, status, `${what}: ${message}`);
   }
+}
+
+/** The token service of a bearer-auth registry turned the credentials down. */
+function tokenRefused(remote: string, realm: URL, status: number, user: string | undefined): RuntimeFailure {
+  return new RuntimeFailure('KP_REMOTE_UNAUTHORIZED', `the token service ${realm.origin}${realm.pathname} of ${remote} refused ${user ? `the credentials of "${user}"` : 'to issue a token without credentials'} (${status})`, {
+    hint: user
+      ? 'check the user:password in KARAPACE_REMOTE_TOKEN (or in the variable named by --token-env / `remotes.<name>.tokenEnv`)'
+      : 'set KARAPACE_REMOTE_TOKEN to user:password, or pass --token-env VAR',
+    data: { remote, status, realm: `${realm.origin}${realm.pathname}` },
+  });
 }
 
 export async function readText(res: IncomingMessage, max = 16 * 1024 * 1024): Promise<string> {
