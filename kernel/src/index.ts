@@ -27,6 +27,8 @@ export { acquireStoreLock, hasNativeFlock, type StoreLockHandle } from './store/
 export * from './security/environment.js';
 export { securityPolicy } from './security/policy.js';
 export { invokingUser } from './security/user.js';
+export { passwdWithUser, groupWithUser, writeIdentityFiles, type IdentityFiles, type PasswdOptions } from './security/passwd.js';
+export { resolveMerged, readMergedFile, existsMerged } from './security/merged-root.js';
 export { resolveMount, resolveMounts, type ResolvedMount } from './security/mounts.js';
 export { checkResourceLimits } from './security/limits.js';
 export { requestedDevices } from './security/devices.js';

@@ -9,7 +9,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import {
-  invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy,
+  invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy, writeIdentityFiles,
   type Backend, type EnvHandle, type Kernel, type MountPlan, type MountRequest, type RunState, type SpawnRequest, type SpawnResult,
 } from '@karapace/kernel';
 import { buildConfig } from './bundle.js';
@@ -99,9 +99,13 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
     async spawn(request: SpawnRequest): Promise<SpawnResult> {
       const data = request.mount.data as OciPlanData;
       const env = request.env;
-      const user = invokingUser();
+      const host = invokingUser();
+      // As the engine described the user (HOME/USER in the request win), like the namespace backend.
+      const user = { ...host, home: request.environment.HOME || host.home, name: request.environment.USER || host.name };
       const rootless = !isRoot();
       const interactive = request.purpose !== 'install';
+      // Rootless, the user is container root (the one mapped id): their entry comes first for uid 0.
+      const identity = interactive ? writeIdentityFiles(env, rootless ? { ...user, uid: 0, gid: 0 } : user, { first: rootless }) : undefined;
       const inheritTty = request.tty && request.stdio === 'inherit' && process.stdin.isTTY === true && process.stdout.isTTY === true;
       const config = buildConfig({
         request,
@@ -115,6 +119,7 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
         // Rootless runtimes cannot create cgroups on cgroup v1 (or without delegation).
         applyLimits: !rootless,
         init: data.init,
+        identity,
         consoleSize: inheritTty ? { width: process.stdout.columns ?? 80, height: process.stdout.rows ?? 24 } : undefined,
       });
       await writeFile(join(data.bundle, 'config.json'), JSON.stringify(config, null, 2) + '\n');

@@ -11,7 +11,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { INIT_IN_CONTAINER } from './init.js';
-import { RuntimeFailure, type EnvHandle, type InvokingUser, type ResolvedMount, type SpawnRequest } from '@karapace/kernel';
+import { RuntimeFailure, type EnvHandle, type IdentityFiles, type InvokingUser, type ResolvedMount, type SpawnRequest } from '@karapace/kernel';
 
 export interface BundleInput {
   request: Pick<SpawnRequest, 'argv' | 'environment' | 'cwd' | 'user' | 'tty' | 'network' | 'purpose'>;
@@ -29,6 +29,8 @@ export interface BundleInput {
   resolvConf?: string;
   /** Apply cgroup limits (false where the runtime cannot, e.g. rootless on cgroup v1). */
   applyLimits: boolean;
+  /** Generated /etc/passwd and /etc/group with the invoking user (exec/enter only). */
+  identity?: IdentityFiles;
   /** Host path of the static init to run the command under (pid 1), or none: the command is pid 1. */
   init?: string;
   /** Terminal size for `enter`. */
@@ -126,6 +128,10 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
   // On the /dev tmpfs: the mount point never reaches the upper directory.
   if (input.init) mounts.push({ destination: INIT_IN_CONTAINER, type: 'none', source: input.init, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   if (input.resolvConf) mounts.push({ destination: '/etc/resolv.conf', type: 'none', source: input.resolvConf, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+  if (input.identity) {
+    mounts.push({ destination: '/etc/passwd', type: 'none', source: input.identity.passwd, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    mounts.push({ destination: '/etc/group', type: 'none', source: input.identity.group, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+  }
   if (interactive) {
     if (user.home && user.home !== '/') mounts.push({ destination: user.home, type: 'none', source: user.home, options: ['rbind', 'rprivate'] });
     for (const m of input.mounts) {

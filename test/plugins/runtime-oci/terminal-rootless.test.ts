@@ -52,9 +52,11 @@ if (noRootless) console.warn(`runtime-oci rootless test skipped: ${noRootless}`)
   const built = kp(['build', '--name', 'r', '--json']);
   t.is(built.status, 0, built.stderr);
   const envId = JSON.parse(built.stdout).env_id as string;
-  const r = kp(['exec', 'r', '--', 'sh', '-c', 'id -u; echo rootless > /tmp/written; exit 5']);
+  const r = kp(['exec', 'r', '--', 'sh', '-c', 'id -u; whoami; id -un; echo $HOME; id -u root; echo rootless > /tmp/written; exit 5']);
   t.is(r.status, 5, r.stderr);
-  t.is(r.stdout, '0\n');
+  // Container root is the user: the generated passwd names it so (first entry for uid 0), root still resolves.
+  const user = spawnSync('id', ['-un', String(NOBODY)], { encoding: 'utf8' }).stdout.trim();
+  t.is(r.stdout, `0\n${user}\n${user}\n${dir}\n0\n`);
   const file = join(dir, 'store/env', envId, 'upper/tmp/written');
   t.is(readFileSync(file, 'utf8'), 'rootless\n');
   // Container root is the invoking user on the host.

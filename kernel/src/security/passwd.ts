@@ -1,0 +1,69 @@
+/**
+ * The invoking user must exist inside (so `whoami`, `id`, `ls -l` and shells work, like
+ * Toolbx): /etc/passwd and /etc/group are generated from the environment's own files (read
+ * from its merged root, whiteouts honoured) plus an entry for the user, written to the env's
+ * runtime dir; backends bind them read-only over the image's files for exec/enter (never
+ * for installs, which may add system users). Shared by the namespace and oci backends.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EnvHandle } from '../types.js';
+import type { InvokingUser } from './environment.js';
+import { existsMerged, readMergedFile } from './merged-root.js';
+
+export interface PasswdOptions {
+  /**
+   * Put the user's entry first and keep other entries with the same uid: for a single-id
+   * user namespace where the user is uid 0 inside (rootless OCI), `whoami` names the user
+   * while `root` still resolves by name.
+   */
+  first?: boolean;
+}
+
+/** passwd content with exactly one entry for the user (same uid, gid, name and home). */
+export function passwdWithUser(content: string, user: InvokingUser, shell: string, options: PasswdOptions = {}): string {
+  const lines = content.split('\n').filter((l) => l.trim() !== '');
+  const keep = lines.filter((l) => {
+    const [name, , uid] = l.split(':');
+    return name !== user.name && (options.first || uid !== String(user.uid));
+  });
+  const gecos = user.uid === 0 && !options.first ? 'root' : user.name;
+  const entry = `${user.name}:x:${user.uid}:${user.gid}:${gecos}:${user.home}:${shell}`;
+  return (options.first ? [entry, ...keep] : [...keep, entry]).join('\n') + '\n';
+}
+
+/** group content with the user's primary group present (an image's own group of that gid is kept). */
+export function groupWithUser(content: string, user: InvokingUser): string {
+  const lines = content.split('\n').filter((l) => l.trim() !== '');
+  if (lines.some((l) => l.split(':')[2] === String(user.gid))) return lines.join('\n') + '\n';
+  const keep = lines.filter((l) => l.split(':')[0] !== user.name);
+  keep.push(`${user.name}:x:${user.gid}:`);
+  return keep.join('\n') + '\n';
+}
+
+function writeIfChanged(file: string, content: string): void {
+  try {
+    if (readFileSync(file, 'utf8') === content) return;
+  } catch {
+    // not written yet
+  }
+  // Concurrent execs write the same bytes; rename keeps readers from seeing half a file.
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+export interface IdentityFiles {
+  passwd: string;
+  group: string;
+}
+
+/** Writes runtime/passwd and runtime/group for the user (the runtime dir must exist); returns their paths. */
+export function writeIdentityFiles(env: Pick<EnvHandle, 'paths' | 'lowerDirs'>, user: InvokingUser, options: PasswdOptions = {}): IdentityFiles {
+  const layers = [env.paths.upper, ...env.lowerDirs];
+  const shell = existsMerged(layers, 'bin/bash') ? '/bin/bash' : '/bin/sh';
+  const files = { passwd: join(env.paths.runtime, 'passwd'), group: join(env.paths.runtime, 'group') };
+  writeIfChanged(files.passwd, passwdWithUser(readMergedFile(layers, 'etc/passwd') ?? 'root:x:0:0:root:/root:/bin/sh\n', user, shell, options));
+  writeIfChanged(files.group, groupWithUser(readMergedFile(layers, 'etc/group') ?? 'root:x:0:\n', user));
+  return files;
+}
