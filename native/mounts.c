@@ -1,4 +1,5 @@
 /* Filesystem setup, in the order described in PROTOCOL.md "What happens". */
+#include "artefacts.h"
 #include "mounts.h"
 #include "pid1.h"
 #include "utils.h"
@@ -160,7 +161,10 @@ static int resolve_in_root(int rootfd, const char *rel, bool file, int depth)
         if (f < 0)
             die_with_error("create mount point /%s", rel);
         close(f);
-    } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
+        artefact_created(rel);
+    } else if (mkdirat(parent, name, 0755) == 0) {
+        artefact_created(rel);
+    } else if (errno != EEXIST) {
         die_with_error("mkdir /%s", rel);
     }
     fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
@@ -309,7 +313,9 @@ static void mount_proc(void)
 {
     /* Fails (EPERM) when the host's /proc has parts masked by other mounts,
      * e.g. inside some containers; then show the host's (documented). */
-    if (mkdir(NEWROOT "/proc", 0555) < 0 && errno != EEXIST)
+    if (mkdir(NEWROOT "/proc", 0555) == 0)
+        artefact_created("proc");
+    else if (errno != EEXIST)
         die_with_error("mkdir /proc");
     if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         bind_mount(OLDROOT "/proc", NEWROOT "/proc", 0, "bind host /proc");
@@ -318,7 +324,9 @@ static void mount_proc(void)
 static void mount_dev(const char *tty_name)
 {
     static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
-    if (mkdir(NEWROOT "/dev", 0755) < 0 && errno != EEXIST)
+    if (mkdir(NEWROOT "/dev", 0755) == 0)
+        artefact_created("dev");
+    else if (errno != EEXIST)
         die_with_error("mkdir /dev");
     if (mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755") < 0)
         die_with_error("mount tmpfs on /dev");
@@ -362,7 +370,9 @@ static void mount_dev(const char *tty_name)
 
 static void mount_sys(bool new_netns)
 {
-    if (mkdir(NEWROOT "/sys", 0555) < 0 && errno != EEXIST)
+    if (mkdir(NEWROOT "/sys", 0555) == 0)
+        artefact_created("sys");
+    else if (errno != EEXIST)
         die_with_error("mkdir /sys");
     /* sysfs may only be mounted by the owner of the network namespace. */
     if (new_netns && mount("sysfs", NEWROOT "/sys", "sysfs",

@@ -4,6 +4,7 @@
 #define KARAPACE_VERSION "1"
 
 #include "ids.h"
+#include "artefacts.h"
 #include "join.h"
 #include "linger.h"
 #include "init.h"
@@ -384,7 +385,9 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
         dup2(devnull, 1);
         close(devnull);
     }
-    _exit(p->wait_joined ? linger_supervise(cmd, notify_fd) : supervise(cmd));
+    int code = p->wait_joined ? linger_supervise(cmd, notify_fd) : supervise(cmd);
+    artefacts_remove();
+    _exit(code);
 }
 
 static void json_status(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
