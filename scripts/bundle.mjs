@@ -1,11 +1,17 @@
-// Bundles the CLI (cli/dist → cli/dist/bundle) with esbuild: start-up is dominated by module
-// resolution and loading, and one bundle with lazily loaded chunks loads much faster than
-// hundreds of files. Native addons and their loaders stay external.
+// Bundles the CLI with esbuild into cli/dist/bundle/:
+//   karapace.js + chunks  the full CLI (ES modules, lazily loaded chunks)
+//   exec.cjs              only what `exec` needs, as CommonJS so karapace.cjs can load it
+//                         with a V8 code cache (Node 20 has no code cache for ES modules)
+//   karapace.cjs          the executable: exec through exec.cjs, everything else karapace.js
+// Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, rmSync } from 'node:fs';
 
 const outdir = 'cli/dist/bundle';
+// Prebuilt native modules load their platform binary by name at run time.
+const external = ['@napi-rs/*', 'dbus-next', 'typescript'];
 rmSync(outdir, { recursive: true, force: true });
+
 await build({
   entryPoints: { karapace: 'cli/dist/bin.js' },
   outdir,
@@ -16,9 +22,25 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
-  // Prebuilt native modules load their platform binary by name at run time.
-  external: ['@napi-rs/*', 'dbus-next', 'typescript'],
+  external,
   // CommonJS dependencies call require(); give ESM chunks a real one.
   banner: { js: "import { createRequire as __karapaceRequire } from 'node:module'; const require = __karapaceRequire(import.meta.url);" },
 });
+
+await build({
+  entryPoints: ['cli/dist/exec-entry.js'],
+  outfile: `${outdir}/exec.cjs`,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  external,
+  // The kernel resolves files and packages relative to import.meta.url.
+  define: { 'import.meta.url': '__karapaceImportMetaUrl' },
+  banner: { js: "const __karapaceImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+copyFileSync('cli/dist/karapace.cjs', `${outdir}/karapace.cjs`);
+chmodSync(`${outdir}/karapace.cjs`, 0o755);
 chmodSync(`${outdir}/karapace.js`, 0o755);

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node scripts/ensure-ready.mjs >/dev/null
-KARAPACE="node $PWD/cli/dist/bundle/karapace.js"
+KARAPACE="node $PWD/cli/dist/bundle/karapace.cjs"
 example="${1:-debian}"
 work="${XDG_CACHE_HOME:-$HOME/.cache}/karapace-demo/$example"
 mkdir -p "$work"

@@ -7,6 +7,7 @@ import type { BaseContext } from 'clipanion';
 import type { Engine } from '@karapace/kernel';
 import type { Reporter } from './reporter.js';
 import { Session } from './session.js';
+import { CLI_BUILTINS } from './builtins.js';
 
 export interface KarapaceContext extends BaseContext {
   cwd: string;
@@ -24,6 +25,7 @@ export abstract class BaseCommand extends Command<KarapaceContext> {
     this.sessionInstance ??= new Session(
       { json: this.json, store: this.store, verbose: this.verbose, trace: this.trace },
       { stdout: this.context.stdout, stderr: this.context.stderr, env: this.context.env, cwd: this.context.cwd },
+      CLI_BUILTINS,
     );
     return this.sessionInstance;
   }

@@ -6,6 +6,7 @@
  */
 import { Session, type GlobalOptions } from './session.js';
 import { execBody } from './exec-body.js';
+import { BACKEND_BUILTINS } from './backend-builtins.js';
 
 export interface FastExecArgs {
   options: GlobalOptions;
@@ -35,6 +36,6 @@ export function parseFastExec(args: string[]): FastExecArgs | undefined {
 }
 
 export function runFastExec(parsed: FastExecArgs): Promise<number> {
-  const session = new Session(parsed.options, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+  const session = new Session(parsed.options, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }, BACKEND_BUILTINS);
   return session.run(() => execBody(session, parsed.env, parsed.command));
 }

@@ -3,9 +3,8 @@
  * engine wired to it — without clipanion, so the `exec` fast path and BaseCommand share it.
  */
 import type { Writable } from 'node:stream';
-import { asKarapaceError, createEngine, createLogger, parseLogLevel, type Engine, type LogLevel } from '@karapace/kernel';
+import { asKarapaceError, createEngine, createLogger, parseLogLevel, type BuiltinPlugin, type Engine, type LogLevel } from '@karapace/kernel';
 import { Reporter } from './reporter.js';
-import { CLI_BUILTINS } from './builtins.js';
 
 export interface GlobalOptions {
   json: boolean;
@@ -24,7 +23,12 @@ export interface SessionIO {
 export class Session {
   readonly reporter: Reporter;
 
-  constructor(readonly options: GlobalOptions, readonly io: SessionIO) {
+  constructor(
+    readonly options: GlobalOptions,
+    readonly io: SessionIO,
+    /** The built-in plugins this front end offers (exec offers only the backends). */
+    private readonly builtins: readonly BuiltinPlugin[],
+  ) {
     this.reporter = new Reporter(io.stdout, io.stderr, options.json);
   }
 
@@ -36,7 +40,7 @@ export class Session {
 
   async engine(options: { deferBuiltins?: boolean } = {}): Promise<Engine> {
     const logger = createLogger(this.logLevel(), (line) => this.io.stderr.write(line + '\n'));
-    const engine = await createEngine({ cwd: this.io.cwd, store: this.options.store, env: this.io.env, logger, builtins: CLI_BUILTINS, ...options });
+    const engine = await createEngine({ cwd: this.io.cwd, store: this.options.store, env: this.io.env, logger, builtins: this.builtins, ...options });
     engine.kernel.hooks.progress.tap('cli-reporter', (event) => this.reporter.progress(event, logger));
     return engine;
   }

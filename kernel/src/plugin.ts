@@ -33,6 +33,17 @@ function isPlugin(value: unknown): value is KarapacePlugin<unknown> {
   );
 }
 
+type ModuleImporter = (url: string) => Promise<unknown>;
+let moduleImporter: ModuleImporter = (url) => import(url);
+
+/**
+ * Replaces how plugin modules are imported. The CLI's exec bundle runs as a script with a
+ * V8 code cache, where `import()` is unavailable; its launcher passes its own.
+ */
+export function useModuleImporter(importer: ModuleImporter): void {
+  moduleImporter = importer;
+}
+
 /** Imports a plugin module by package name or path (absolute, or relative to `fromDir`). */
 export async function importPlugin(spec: string, fromDir: string): Promise<KarapacePlugin<unknown>> {
   const isPath = spec.startsWith('.') || isAbsolute(spec);
@@ -50,7 +61,7 @@ export async function importPlugin(spec: string, fromDir: string): Promise<Karap
   }
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = (await moduleImporter(url)) as Record<string, unknown>;
   } catch (err) {
     const notFound = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && isPath;
     throw new PluginError(

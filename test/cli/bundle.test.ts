@@ -1,11 +1,11 @@
 /** The bundled CLI (what users run) builds and execs like the unbundled one the suite uses. */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, mockManifest, sandbox } from '../helpers/cli.js';
 
-const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.js');
+const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.cjs');
 
 test('the bundled karapace builds, lists and execs', (t) => {
   t.true(existsSync(BUNDLE), 'run `npm run build` to produce the bundle');
@@ -34,4 +34,28 @@ test('the bundled karapace loads config files, presets and third-party plugins',
   t.is(JSON.parse(built.stdout).backend, 'mock');
   const exec = spawnSync(BUNDLE, ['exec', JSON.parse(built.stdout).short_id, '--', 'true'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
   t.is(exec.status, 0, exec.stderr);
+});
+
+test('exec through the executable writes a V8 code cache, reuses it, and survives a corrupt one', (t) => {
+  const box = sandbox();
+  const cacheHome = join(box.dir, 'cache');
+  const env = { ...box.env, XDG_CACHE_HOME: cacheHome };
+  box.write('karapace.toml', mockManifest());
+  const run = (...args: string[]) => spawnSync(BUNDLE, args, { cwd: box.dir, env, encoding: 'utf8' });
+  t.is(run('build', '--name', 'c').status, 0);
+  const first = run('exec', 'c', '--', 'sh', '-c', 'echo one; exit 6');
+  t.is(first.status, 6);
+  t.is(first.stdout, 'one\n');
+  const caches = readdirSync(join(cacheHome, 'karapace')).filter((f) => f.endsWith('.v8cache'));
+  t.is(caches.length, 1);
+  t.true(statSync(join(cacheHome, 'karapace', caches[0]!)).size > 1000);
+  t.is(run('exec', 'c', '--', 'true').status, 0);
+  writeFileSync(join(cacheHome, 'karapace', caches[0]!), 'garbage');
+  const afterCorrupt = run('exec', 'c', '--', 'sh', '-c', 'echo two');
+  t.is(afterCorrupt.status, 0, afterCorrupt.stderr);
+  t.is(afterCorrupt.stdout, 'two\n');
+  t.true(statSync(join(cacheHome, 'karapace', caches[0]!)).size > 1000, 'a rejected cache is rewritten');
+  // Anything but exec goes to the full CLI.
+  t.is(run('exec', '--help').status, 0);
+  t.is(run('frobnicate').status, 2);
 });

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * The `karapace` executable. `exec` — the command developers run all day — takes a
+ * CommonJS bundle of just what running a command needs, compiled with a V8 code cache
+ * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up.
+ * Everything else loads the full ES-module CLI.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import vm = require('node:vm');
+import Module = require('node:module');
+
+interface ExecBundle {
+  useModuleImporter(importer: (url: string) => Promise<unknown>): void;
+  parseFastExec(args: string[]): unknown;
+  runFastExec(parsed: unknown): Promise<number>;
+}
+
+const args = process.argv.slice(2);
+
+function cacheFile(bundle: string, stat: fs.Stats): string {
+  const key = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`;
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache');
+  return path.join(base, 'karapace', `exec-${key}.v8cache`);
+}
+
+/** Loads bundle/exec.cjs through vm.Script with cached compiled code; refreshes the cache when V8 rejects it. */
+function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
+  const file = path.join(__dirname, 'exec.cjs');
+  const stat = fs.statSync(file);
+  const cache = cacheFile(file, stat);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = fs.readFileSync(cache);
+  } catch {
+    cachedData = undefined;
+  }
+  const source = fs.readFileSync(file, 'utf8');
+  const script = new vm.Script(Module.wrap(source), {
+    filename: file,
+    cachedData,
+  });
+  const mod = { exports: {} as ExecBundle };
+  const localRequire = Module.createRequire(file);
+  (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, localRequire, mod, file, path.dirname(file));
+  const fresh = cachedData === undefined || script.cachedDataRejected === true;
+  return {
+    bundle: mod.exports,
+    saveCache: () => {
+      if (!fresh) return;
+      try {
+        // After the run, so functions compiled while running are in the cache too.
+        const data = script.createCachedData();
+        fs.mkdirSync(path.dirname(cache), { recursive: true });
+        const tmp = `${cache}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, data);
+        fs.renameSync(tmp, cache);
+      } catch {
+        // A cache we cannot write only costs start-up time.
+      }
+    },
+  };
+}
+
+/** Runs exec from the CommonJS bundle; undefined when the full CLI must handle the input. */
+async function fastExec(): Promise<number | undefined> {
+  if (args[0] !== 'exec' || !fs.existsSync(path.join(__dirname, 'exec.cjs'))) return undefined;
+  const { bundle, saveCache } = loadExecBundle();
+  // A script compiled by vm.Script has no import(); config plugins are imported from here.
+  bundle.useModuleImporter((url) => import(url));
+  const parsed = bundle.parseFastExec(args);
+  if (!parsed) return undefined;
+  const code = await bundle.runFastExec(parsed);
+  saveCache();
+  return code;
+}
+
+fastExec().then(
+  async (code) => {
+    if (code !== undefined) process.exitCode = code;
+    // The ES-module CLI reads process.argv and sets the exit code itself.
+    else await import(require('node:url').pathToFileURL(path.join(__dirname, 'karapace.js')).href);
+  },
+  (err: unknown) => {
+    process.stderr.write(`karapace: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
