@@ -81,7 +81,10 @@ const payload = join(work, 'payload.bin');
   var payloadHash = h.digest('hex');
 }
 
-const results = { push: [], pushFloor: [], pull: [], pullFloor: [] };
+// A second reference for pull: plain Node (no CLI) downloading the same blob into a file
+// with http.get + writeSync — what Node itself costs against curl on this machine.
+const NODE_GET = `const http=require('node:http'),fs=require('node:fs');const [u,t,o]=process.argv.slice(1);http.get(u,{headers:{authorization:'Bearer '+t}},async(r)=>{if(r.statusCode!==200)process.exit(1);const fd=fs.openSync(o,'w');for await(const c of r)fs.writeSync(fd,c);fs.closeSync(fd);});`;
+const results = { push: [], pushFloor: [], pull: [], pullFloor: [], pullNode: [] };
 for (let run = 0; run < RUNS; run++) {
   const srvDir = join(work, `srv-${run}`);
   const s = await startServer(srvDir);
@@ -98,6 +101,11 @@ for (let run = 0; run < RUNS; run++) {
     results.pullFloor.push(time(() => {
       const r = spawnSync('curl', ['-sS', '-f', '-o', out, '-H', `Authorization: Bearer ${TOKEN}`, `${s.url}/v1/blobs/${payloadHash}`]);
       if (r.status !== 0) throw new Error(`curl download: ${r.stderr}`);
+    }));
+    rmSync(out, { force: true });
+    results.pullNode.push(time(() => {
+      const r = spawnSync(process.execPath, ['-e', NODE_GET, `${s.url}/v1/blobs/${payloadHash}`, TOKEN, out]);
+      if (r.status !== 0) throw new Error(`node download: ${r.stderr}`);
     }));
     rmSync(out, { force: true });
   } finally {
@@ -123,6 +131,8 @@ const section = [
   '|---|---|---|---|---|',
   row('push (empty remote)', m.push, m.pushFloor, paired('push', 'pushFloor')),
   row('pull (empty store)', m.pull, m.pullFloor, paired('pull', 'pullFloor')),
+  '',
+  `Plain Node downloading the same blob (\`http.get\` + \`writeSync\`, no CLI, no hashing, no unpacking): ${m.pullNode.toFixed(2)} s, ${paired('pullNode', 'pullFloor').toFixed(2)}x curl; the pull is ${paired('pull', 'pullNode').toFixed(2)}x that.`,
   '',
   `Load average when the run started: ${load.toFixed(1)} on ${cpus().length} CPUs (other work shares this machine: compare ratios within one run only).`,
   `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(2)).join(', ')}]`).join('; ')}`,
