@@ -105,3 +105,42 @@ test('passwd and group get exactly one entry for the user; `first` keeps root fo
   );
   t.is(groupWithUser('root:x:0:\n', { uid: 0, gid: 0, name: 'alice', home: '/' }), 'root:x:0:\n');
 });
+
+test('the generated files follow every change of what they were made from (cached between runs)', (t) => {
+  const l = layers();
+  const alice = { uid: 1000, gid: 1000, name: 'alice', home: '/home/alice' };
+  const files = writeIdentityFiles(l.env, alice);
+  t.regex(readFileSync(files.passwd, 'utf8'), /^daemon:/m);
+  t.true(readFileSync(join(l.runtime, 'identity.json'), 'utf8').includes(join(l.lower, 'etc/passwd')));
+  // A new passwd in the upper dir.
+  mkdirSync(join(l.upper, 'etc'));
+  writeFileSync(join(l.upper, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nworker:x:7:7::/:/bin/sh\n');
+  writeIdentityFiles(l.env, alice);
+  t.regex(readFileSync(files.passwd, 'utf8'), /^worker:/m);
+  // Its content changed in place.
+  writeFileSync(join(l.upper, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nother:x:8:8::/:/bin/sh\n');
+  writeIdentityFiles(l.env, alice);
+  t.regex(readFileSync(files.passwd, 'utf8'), /^other:/m);
+  // Another user.
+  writeIdentityFiles(l.env, { ...alice, name: 'bob' });
+  t.regex(readFileSync(files.passwd, 'utf8'), /^bob:x:1000:/m);
+  // bash appearing changes the shell.
+  mkdirSync(join(l.upper, 'bin'));
+  writeFileSync(join(l.upper, 'bin/bash'), '');
+  writeIdentityFiles(l.env, alice);
+  t.regex(readFileSync(files.passwd, 'utf8'), /alice:x:1000:1000:alice:\/home\/alice:\/bin\/bash\n$/);
+  // The generated files themselves removed: written again.
+  rmSync(files.group);
+  writeIdentityFiles(l.env, alice);
+  t.regex(readFileSync(files.group, 'utf8'), /daemon/);
+});
+
+(xattrOk ? test : test.skip)('an upper directory made opaque after a run is noticed (its ctime changes)', (t) => {
+  const l = layers();
+  mkdirSync(join(l.upper, 'etc'));
+  const files = writeIdentityFiles(l.env, { uid: 1000, gid: 1000, name: 'alice', home: '/home/alice' });
+  t.regex(readFileSync(files.passwd, 'utf8'), /^daemon:/m);
+  writeXattr(join(l.upper, 'etc'), 'user.overlay.opaque', 'y');
+  writeIdentityFiles(l.env, { uid: 1000, gid: 1000, name: 'alice', home: '/home/alice' });
+  t.is(readFileSync(files.passwd, 'utf8'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:alice:/home/alice:/bin/sh\n');
+});

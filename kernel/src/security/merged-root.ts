@@ -14,8 +14,11 @@ function isWhiteout(abs: string, st: Stats): boolean {
   return st.isFile() && st.size === 0 && readXattrs(abs).whiteout;
 }
 
+/** Called with every path the resolver looked at (what it saw decides the answer). */
+export type Visit = (abs: string, st: Stats | undefined) => void;
+
 /** Absolute path, in its layer, of the entry the merged root shows at `rel`; undefined when absent. */
-export function resolveMerged(layers: readonly string[], rel: string, followLast = true): string | undefined {
+export function resolveMerged(layers: readonly string[], rel: string, followLast = true, visit?: Visit): string | undefined {
   let pending = rel.split('/').filter((c) => c && c !== '.');
   let hops = 0;
   restart: for (;;) {
@@ -35,6 +38,7 @@ export function resolveMerged(layers: readonly string[], rel: string, followLast
       for (const layer of dirs) {
         const abs = join(layer, path);
         const st = lstatSync(abs, { throwIfNoEntry: false });
+        visit?.(abs, st);
         if (!st) continue;
         if (isWhiteout(abs, st)) break;
         if (!found) found = { abs, st };
@@ -62,8 +66,8 @@ export function resolveMerged(layers: readonly string[], rel: string, followLast
 }
 
 /** A file's content in the merged root (upper first, then lowers topmost first). */
-export function readMergedFile(layers: readonly string[], rel: string): string | undefined {
-  const abs = resolveMerged(layers, rel);
+export function readMergedFile(layers: readonly string[], rel: string, visit?: Visit): string | undefined {
+  const abs = resolveMerged(layers, rel, true, visit);
   if (!abs) return undefined;
   try {
     return readFileSync(abs, 'utf8');
@@ -72,6 +76,6 @@ export function readMergedFile(layers: readonly string[], rel: string): string |
   }
 }
 
-export function existsMerged(layers: readonly string[], rel: string): boolean {
-  return resolveMerged(layers, rel) !== undefined;
+export function existsMerged(layers: readonly string[], rel: string, visit?: Visit): boolean {
+  return resolveMerged(layers, rel, true, visit) !== undefined;
 }

@@ -5,11 +5,11 @@
  * runtime dir; backends bind them read-only over the image's files for exec/enter (never
  * for installs, which may add system users). Shared by the namespace and oci backends.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvHandle } from '../types.js';
 import type { InvokingUser } from './environment.js';
-import { existsMerged, readMergedFile } from './merged-root.js';
+import { existsMerged, readMergedFile, type Visit } from './merged-root.js';
 
 export interface PasswdOptions {
   /**
@@ -58,12 +58,46 @@ export interface IdentityFiles {
   group: string;
 }
 
-/** Writes runtime/passwd and runtime/group for the user (the runtime dir must exist); returns their paths. */
+/** Identity of a path's state: a changed file, symlink, directory or xattr changes its ctime. */
+function fingerprint(st: Stats | undefined): string | null {
+  return st ? `${st.dev}:${st.ino}:${st.ctimeMs}:${st.size}` : null;
+}
+
+interface Cache {
+  key: string;
+  /** Every layer path the generation looked at, with what it saw. */
+  seen: Record<string, string | null>;
+}
+
+function cacheValid(file: string, key: string, outputs: string[]): boolean {
+  let cache: Cache;
+  try {
+    cache = JSON.parse(readFileSync(file, 'utf8')) as Cache;
+  } catch {
+    return false;
+  }
+  if (cache.key !== key || !outputs.every((f) => existsSync(f))) return false;
+  return Object.entries(cache.seen).every(([abs, fp]) => fingerprint(lstatSync(abs, { throwIfNoEntry: false })) === fp);
+}
+
+/**
+ * Writes runtime/passwd and runtime/group for the user (the runtime dir must exist); returns
+ * their paths. Skipped when nothing it read has changed since the last run (a few lstat
+ * calls instead of reading xattrs on every exec: start-up matters).
+ */
 export function writeIdentityFiles(env: Pick<EnvHandle, 'paths' | 'lowerDirs'>, user: InvokingUser, options: PasswdOptions = {}): IdentityFiles {
   const layers = [env.paths.upper, ...env.lowerDirs];
-  const shell = existsMerged(layers, 'bin/bash') ? '/bin/bash' : '/bin/sh';
   const files = { passwd: join(env.paths.runtime, 'passwd'), group: join(env.paths.runtime, 'group') };
-  writeIfChanged(files.passwd, passwdWithUser(readMergedFile(layers, 'etc/passwd') ?? 'root:x:0:0:root:/root:/bin/sh\n', user, shell, options));
-  writeIfChanged(files.group, groupWithUser(readMergedFile(layers, 'etc/group') ?? 'root:x:0:\n', user));
+  const cacheFile = join(env.paths.runtime, 'identity.json');
+  const key = JSON.stringify({ v: 1, layers, user, options });
+  if (cacheValid(cacheFile, key, [files.passwd, files.group])) return files;
+  const seen: Record<string, string | null> = {};
+  const visit: Visit = (abs, st) => {
+    seen[abs] = fingerprint(st);
+  };
+  const shell = existsMerged(layers, 'bin/bash', visit) ? '/bin/bash' : '/bin/sh';
+  writeIfChanged(files.passwd, passwdWithUser(readMergedFile(layers, 'etc/passwd', visit) ?? 'root:x:0:0:root:/root:/bin/sh\n', user, shell, options));
+  writeIfChanged(files.group, groupWithUser(readMergedFile(layers, 'etc/group', visit) ?? 'root:x:0:\n', user));
+  writeIfChanged(cacheFile, JSON.stringify({ key, seen } satisfies Cache) + '\n');
   return files;
 }

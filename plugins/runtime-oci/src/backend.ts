@@ -90,7 +90,9 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
         data,
         async release() {
           // `run` deletes its container when the process exits; this covers a failed start.
-          if (await containerState(runtime.path, dirs.state, id)) await deleteContainer(runtime.path, dirs.state, id);
+          // runc, crun and youki keep a container's state in <root>/<id>: without it there is
+          // nothing to delete, and asking the runtime would cost a process per exec.
+          if (existsSync(join(dirs.state, id)) && (await containerState(runtime.path, dirs.state, id))) await deleteContainer(runtime.path, dirs.state, id);
           await rm(dir, { recursive: true, force: true });
         },
       };
