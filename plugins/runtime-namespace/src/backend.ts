@@ -110,9 +110,13 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
           kernel.logger.trace(`joining sandbox pid ${pid1}: karapace-sandbox ${argv.join(' ')}`);
           const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture });
           if (await join.ready) return join.done;
-          // It ended between our look and setns: start a fresh one (the join said why on stderr).
+          // It was ending between our look and setns: start a fresh one once it is gone (the
+          // join said why on stderr). A sandbox that stays up refused the join for another reason.
           const failed = await join.done;
-          if (failed.exitCode !== EXIT_SETUP || liveSandbox(env)) return failed;
+          if (failed.exitCode !== EXIT_SETUP) return failed;
+          const gone = Date.now() + 2000;
+          while (liveSandbox(env) === pid1 && Date.now() < gone) await sleep(10);
+          if (liveSandbox(env)) return failed;
           kernel.logger.debug(`sandbox ${pid1} ended before the join; starting a new one`);
         }
         const launch = start();

@@ -49,9 +49,10 @@ for (const kind of ['root', 'user'] as const) {
   t(`${kind}: a joined command outlives the first command; the env stops when the last one ends`, async (tt) => {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/ready');
-    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; sleep 1; exit 3']);
+    // The first command ends only once the joined one runs beside it.
+    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/first-ns; touch /workspace/ready; while [ ! -e /workspace/joined ]; do sleep 0.05; done; exit 3']);
     await waitFor('the first command', () => existsSync(ready));
-    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'sleep 3; echo alive > /workspace/survived; exit 9']);
+    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; sleep 3; echo alive > /workspace/survived; exit 9']);
     const firstResult = await first;
     const firstEnded = Date.now();
     tt.is(firstResult.code, 3, firstResult.stderr);
@@ -60,6 +61,7 @@ for (const kind of ['root', 'user'] as const) {
     tt.is(joinedResult.code, 9, joinedResult.stderr);
     tt.true(Date.now() - firstEnded > 1000, 'the first exec returned without waiting for the joined one');
     tt.is(readFileSync(join(p.dir, 'ws/survived'), 'utf8'), 'alive\n');
+    tt.is(readFileSync(join(p.dir, 'ws/joined-ns'), 'utf8'), readFileSync(join(p.dir, 'ws/first-ns'), 'utf8'), 'it ran in the first sandbox');
     await waitFor('the sandbox to end', async () => (await envState(p, shortId)) !== 'running');
     tt.deepEqual(processesMentioning(join(p.store, 'env')), []);
   });
@@ -67,7 +69,7 @@ for (const kind of ['root', 'user'] as const) {
   t(`${kind}: a joined command's exit status and signal death pass through`, async (tt) => {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/ready');
-    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; sleep 3']);
+    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; sleep 8']);
     await waitFor('the first command', () => existsSync(ready));
     const [seven, killed, missingCmd] = await Promise.all([
       p.run(['exec', shortId, '--', 'sh', '-c', 'exit 7']),
