@@ -6,7 +6,8 @@ import * as nodeModule from 'node:module';
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 const args = process.argv.slice(2);
-const { parseFastExec, runFastExec } = await import('./fast-exec.js');
-const fast = parseFastExec(args);
-// `exec` skips the full command-line parser; everything else goes through clipanion.
-process.exitCode = fast ? await runFastExec(fast) : await (await import('./cli.js')).runCli(args);
+const { parseFastPath, runFastPath } = await import('./fast-exec.js');
+const fast = parseFastPath(args);
+// exec and a warm build skip the full command-line parser; everything else goes through clipanion.
+const code = fast ? await runFastPath(fast) : undefined;
+process.exitCode = code ?? (await (await import('./cli.js')).runCli(args));

@@ -1,3 +1,3 @@
-/** Entry of the CommonJS exec bundle (bundle/exec.cjs) loaded by karapace.cts. */
-export { parseFastExec, runFastExec } from './fast-exec.js';
+/** Entry of the CommonJS fast-path bundle (bundle/exec.cjs) loaded by karapace.cts. */
+export { parseFastPath, runFastPath } from './fast-exec.js';
 export { useModuleImporter } from '@karapace/kernel';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `karapace` executable. `exec` — the command developers run all day — takes a
- * CommonJS bundle of just what running a command needs, compiled with a V8 code cache
+ * The `karapace` executable. `exec` — the command developers run all day — and a warm
+ * `build` take a CommonJS bundle of just what they need, compiled with a V8 code cache
  * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up.
  * Everything else loads the full ES-module CLI.
  */
@@ -12,8 +12,8 @@ import Module = require('node:module');
 
 interface ExecBundle {
   useModuleImporter(importer: (url: string) => Promise<unknown>): void;
-  parseFastExec(args: string[]): unknown;
-  runFastExec(parsed: unknown): Promise<number>;
+  parseFastPath(args: string[]): unknown;
+  runFastPath(parsed: unknown): Promise<number | undefined>;
 }
 
 const args = process.argv.slice(2);
@@ -62,20 +62,20 @@ function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
   };
 }
 
-/** Runs exec from the CommonJS bundle; undefined when the full CLI must handle the input. */
-async function fastExec(): Promise<number | undefined> {
-  if (args[0] !== 'exec' || !fs.existsSync(path.join(__dirname, 'exec.cjs'))) return undefined;
+/** Runs exec or a warm build from the CommonJS bundle; undefined when the full CLI must handle the input. */
+async function fastPath(): Promise<number | undefined> {
+  if ((args[0] !== 'exec' && args[0] !== 'build') || !fs.existsSync(path.join(__dirname, 'exec.cjs'))) return undefined;
   const { bundle, saveCache } = loadExecBundle();
   // A script compiled by vm.Script has no import(); config plugins are imported from here.
   bundle.useModuleImporter((url) => import(url));
-  const parsed = bundle.parseFastExec(args);
+  const parsed = bundle.parseFastPath(args);
   if (!parsed) return undefined;
-  const code = await bundle.runFastExec(parsed);
+  const code = await bundle.runFastPath(parsed);
   saveCache();
   return code;
 }
 
-fastExec().then(
+fastPath().then(
   async (code) => {
     if (code !== undefined) process.exitCode = code;
     // The ES-module CLI reads process.argv and sets the exit code itself.

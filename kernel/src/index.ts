@@ -33,7 +33,7 @@ export { resolveMount, resolveMounts, type ResolvedMount } from './security/moun
 export { checkResourceLimits } from './security/limits.js';
 export { requestedDevices } from './security/devices.js';
 export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions, type BuiltinPlugin } from './engine/engine.js';
-export { build, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
+export { build, buildIfUpToDate, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
 export { withLock } from './engine/with-lock.js';
 export { execInEnv, enterEnv, type ExecOptions } from './engine/exec.js';
 export { findEnv, checkName, ensureNameFree, NAME_PATTERN } from './engine/find.js';

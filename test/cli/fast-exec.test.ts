@@ -1,17 +1,22 @@
 import test from 'ava';
-import { parseFastExec } from '../../cli/dist/fast-exec.js';
+import { parseFastPath } from '../../cli/dist/fast-exec.js';
 import { mockManifest, sandbox } from '../helpers/cli.js';
 
-test('fast path parses exec with global options and hands everything unusual to the full CLI', (t) => {
-  t.deepEqual(parseFastExec(['exec', 'dev', '--', 'git', '--version']), {
-    options: { json: false, verbose: false, trace: false }, env: 'dev', command: ['--', 'git', '--version'],
+test('fast path parses exec and simple builds with global options and hands everything unusual to the full CLI', (t) => {
+  t.deepEqual(parseFastPath(['exec', 'dev', '--', 'git', '--version']), {
+    kind: 'exec', options: { json: false, verbose: false, trace: false }, env: 'dev', command: ['--', 'git', '--version'],
   });
-  t.deepEqual(parseFastExec(['exec', '--store', '/s', '--json', '-v', 'dev', 'ls', '-l']), {
-    options: { json: true, verbose: true, trace: false, store: '/s' }, env: 'dev', command: ['ls', '-l'],
+  t.deepEqual(parseFastPath(['exec', '--store', '/s', '--json', '-v', 'dev', 'ls', '-l']), {
+    kind: 'exec', options: { json: true, verbose: true, trace: false, store: '/s' }, env: 'dev', command: ['ls', '-l'],
   });
-  t.is(parseFastExec(['exec', '--store=/x', '--trace', 'e', '--', 'true'])!.options.store, '/x');
-  for (const args of [['list'], ['exec'], ['exec', 'dev'], ['exec', 'dev', '--'], ['exec', '--help'], ['exec', '-h', 'dev', 'true'], ['exec', '--unknown', 'dev', 'true'], ['exec', '--store']]) {
-    t.is(parseFastExec(args), undefined, args.join(' '));
+  t.is(parseFastPath(['exec', '--store=/x', '--trace', 'e', '--', 'true'])!.options.store, '/x');
+  t.deepEqual(parseFastPath(['build', 'dir/karapace.toml', '--locked', '--json']), {
+    kind: 'build', options: { json: true, verbose: false, trace: false }, manifest: 'dir/karapace.toml', locked: true,
+  });
+  t.deepEqual(parseFastPath(['build']), { kind: 'build', options: { json: false, verbose: false, trace: false }, manifest: undefined, locked: false });
+  for (const args of [['list'], ['exec'], ['exec', 'dev'], ['exec', 'dev', '--'], ['exec', '--help'], ['exec', '-h', 'dev', 'true'], ['exec', '--unknown', 'dev', 'true'], ['exec', '--store'],
+    ['build', '--name', 'x'], ['build', '--offline'], ['build', 'a', 'b'], ['build', '--help']]) {
+    t.is(parseFastPath(args), undefined, args.join(' '));
   }
 });
 
@@ -31,4 +36,24 @@ test('exec behaves the same through the fast path and the full parser', async (t
   const help = await box.run(['exec', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /Run a command in an environment/);
+});
+
+test('a warm build answers from the fast path; a cold one falls through to the full build', async (t) => {
+  const box = sandbox();
+  box.write('karapace.toml', mockManifest({ packages: ['git'] }));
+  const cold = await box.json(['build']);
+  t.false(cold.cached);
+  const warm = await box.json(['build']);
+  t.true(warm.cached);
+  t.is(warm.env_id, cold.env_id);
+  box.write('karapace.toml', mockManifest({ packages: ['git', 'curl'] }));
+  const changed = await box.json(['build']);
+  t.false(changed.cached);
+  t.not(changed.env_id, cold.env_id);
+  const drift = await box.run(['build', '--locked']);
+  t.is(drift.code, 0);
+  box.write('karapace.toml', mockManifest({ packages: ['vim'] }));
+  const refused = await box.run(['build', '--locked']);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /package "vim" is in the manifest but not in the lock/);
 });

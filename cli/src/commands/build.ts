@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { build } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { reportBuild } from '../build-output.js';
 
 export class BuildCommand extends BaseCommand {
   static override paths = [['build']];
@@ -26,14 +27,7 @@ export class BuildCommand extends BaseCommand {
     const result = await build(engine, {
       manifest: this.manifest, name: this.name, locked: this.locked, offline: this.offline, requirePinnedImage: this.requirePinnedImage,
     });
-    this.reporter.result(result, () =>
-      [
-        `${result.cached ? 'up to date' : 'built'}: ${result.env_id}`,
-        `short_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}`,
-        `base: ${result.base.image}  packages: ${result.packages.length}  backend: ${result.backend}`,
-        `lock: ${result.lock_path}`,
-      ].join('\n'),
-    );
+    reportBuild(this.reporter, result);
     return 0;
   }
 }

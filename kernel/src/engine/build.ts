@@ -62,7 +62,16 @@ export function manifestPathFrom(cwd: string, manifest?: string): string {
   return existsSync(p) && !p.endsWith('.toml') && existsSync(join(p, 'karapace.toml')) ? join(p, 'karapace.toml') : p;
 }
 
-export async function build(engine: Engine, options: BuildOptions = {}): Promise<BuildResult> {
+interface PreparedBuild {
+  manifestPath: string;
+  manifestDir: string;
+  manifest: NormalizedManifest;
+  lockPath: string;
+  existingLock?: LockFile;
+}
+
+/** Parses and checks everything a build starts from; refuses drift under --locked. */
+async function prepareBuild(engine: Engine, options: BuildOptions): Promise<PreparedBuild> {
   const manifestPath = manifestPathFrom(engine.cwd, options.manifest);
   const manifestDir = dirname(manifestPath);
   const manifest = readManifestFile(manifestPath, { defaultBackend: engine.config.defaultBackend });
@@ -88,15 +97,32 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
   if (options.name) {
     await ensureNameFree(engine.layout, options.name, existingLock?.env_id);
   }
+  return { manifestPath, manifestDir, manifest, lockPath, existingLock };
+}
 
-  // Fast path: the lock matches the manifest and its environment exists — nothing to do.
-  if (existingLock && !options.force && lockDrift(manifest, existingLock).length === 0) {
-    const meta = await readMetadata(engine.layout, existingLock.env_id).catch(() => undefined);
-    if (meta && existsSync(envDir(engine.layout, meta.env_id))) {
-      if (options.name && options.name !== meta.name) return withLock(engine, () => nameEnv(engine, meta, options.name!, lockPath, true));
-      return result(meta, lockPath, true);
-    }
-  }
+/** The warm path: the lock matches the manifest and its environment exists — nothing to build. */
+async function upToDate(engine: Engine, prepared: PreparedBuild, options: BuildOptions): Promise<BuildResult | undefined> {
+  const { manifest, existingLock, lockPath } = prepared;
+  if (!existingLock || options.force || lockDrift(manifest, existingLock).length > 0) return undefined;
+  const meta = await readMetadata(engine.layout, existingLock.env_id).catch(() => undefined);
+  if (!meta || !existsSync(envDir(engine.layout, meta.env_id))) return undefined;
+  if (options.name && options.name !== meta.name) return withLock(engine, () => nameEnv(engine, meta, options.name!, lockPath, true));
+  return result(meta, lockPath, true);
+}
+
+/**
+ * The result of `build` when nothing needs building, else undefined — without loading any
+ * plugin (the CLI answers a warm `build` from its start-up fast path with this).
+ */
+export async function buildIfUpToDate(engine: Engine, options: BuildOptions = {}): Promise<BuildResult | undefined> {
+  return upToDate(engine, await prepareBuild(engine, options), options);
+}
+
+export async function build(engine: Engine, options: BuildOptions = {}): Promise<BuildResult> {
+  const prepared = await prepareBuild(engine, options);
+  const warm = await upToDate(engine, prepared, options);
+  if (warm) return warm;
+  const { manifestPath, manifestDir, manifest, lockPath, existingLock } = prepared;
 
   // Only a real build needs image sources, package managers and backends.
   await engine.loadBuiltins();
