@@ -11,7 +11,7 @@ import type { DoctorCheck, EnvHandle } from '@karapace/kernel';
 import { liveContainers, ociDirs } from './containers.js';
 import { discoverRuntimes, selectRuntime, type RuntimeBinary } from './discovery.js';
 import { cgroupLayout, isRoot, knownUnsupported } from './host.js';
-import { RUNTIME_NAMES, type OciOptions } from './options.js';
+import { RUNTIME_NAMES, type OciOptions, type RuntimeName } from './options.js';
 import { deleteContainer, killContainer, runtimeCommand, runtimeVersion } from './runtime-cli.js';
 
 export interface ProbeResult {
@@ -21,6 +21,13 @@ export interface ProbeResult {
 }
 
 const HOST_DIRS = ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64'];
+
+const INSTALL_HINT: Record<RuntimeName, string> = {
+  crun: 'install crun (apt-get install crun) if you want the oci backend to use it',
+  runc: 'install runc (apt-get install runc) if you want the oci backend to use it',
+  // Not packaged in Debian 12; supported by name, but untested by this project (see docs/runtime-oci.md).
+  youki: 'youki is not packaged by Debian 12: put a release binary from https://github.com/containers/youki on PATH, or set "path" (and "runtime": "youki") in the "@karapace/runtime-oci" config section',
+};
 
 function probeConfig(rootfs: string, binds: string[]): Record<string, unknown> {
   const rootless = !isRoot();
@@ -90,7 +97,7 @@ export async function doctorChecks(options: OciOptions): Promise<DoctorCheck[]> 
   for (const name of RUNTIME_NAMES) {
     const runtimes = found.filter((r) => r.name === name);
     if (!runtimes.length) {
-      checks.push({ id: `oci-runtime-${name}`, title: `OCI runtime ${name}`, status: 'warn', detail: 'not installed (not on PATH)', fix: `install ${name} (on Debian: apt-get install ${name}, where packaged) if you want the oci backend to use it`, required: false, plugin: 'runtime-oci' });
+      checks.push({ id: `oci-runtime-${name}`, title: `OCI runtime ${name}`, status: 'warn', detail: 'not installed (not on PATH)', fix: INSTALL_HINT[name], required: false, plugin: 'runtime-oci' });
       continue;
     }
     for (const runtime of runtimes) {
