@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 // What `karapace` runs: the bundle when it has been built, else the plain tsc output.
-const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.js')) ? join(REPO, 'cli/dist/bundle/karapace.js') : join(REPO, 'cli/dist/bin.js');
+const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.cjs')) ? join(REPO, 'cli/dist/bundle/karapace.cjs') : join(REPO, 'cli/dist/bin.js');
 const LAUNCHER = join(REPO, 'native/build/karapace-sandbox');
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 30;

@@ -25,7 +25,8 @@ const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[
 const RUNS = Number(opt('--runs', '5'));
 const DIR = opt('--dir', '/var/tmp/kp-bench-images');
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const BIN = join(REPO, 'cli/dist/bin.js');
+// What `karapace` runs: the bundled executable when built, else the plain tsc output.
+const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.cjs')) ? join(REPO, 'cli/dist/bundle/karapace.cjs') : join(REPO, 'cli/dist/bin.js');
 const TARBALL = '/var/tmp/karapace-test-cache/bookworm-minbase.tar';
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The shipped CLI is the bundle (`npm run build`); the tsc output is the fallback.
-const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.js')) ? join(REPO, 'cli/dist/bundle/karapace.js') : join(REPO, 'cli/dist/bin.js');
+const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.cjs')) ? join(REPO, 'cli/dist/bundle/karapace.cjs') : join(REPO, 'cli/dist/bin.js');
 const SERVER = join(REPO, 'plugins/remote-http/dist/server/bin.js');
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' } } });
 const MB = Number(values.mb);
