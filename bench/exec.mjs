@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './lib/results.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 // What `karapace` runs: the bundle when it has been built, else the plain tsc output.
@@ -92,13 +93,6 @@ const section = [
   'and a V8 code cache / startup snapshot (Node ≥ 22 `module.enableCompileCache()`, already wired).',
   '',
 ].join('\n');
-const resultsFile = join(REPO, 'bench/RESULTS.md');
-let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\n';
-const start = text.indexOf('## exec start-up: ');
-if (start >= 0) {
-  const next = text.indexOf('\n## ', start + 3);
-  text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-} else text = text.trimEnd() + '\n\n' + section;
-writeFileSync(resultsFile, text);
+writeSection(join(REPO, 'bench/RESULTS.md'), 'exec start-up: namespace', section);
 console.log(section);
 rmSync(DIR, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { digestTree } from '../kernel/dist/index.js';
 import { digestRootfs, fingerprintRootfs } from '../plugins/image-sources/dist/index.js';
+import { writeSection } from './lib/results.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
@@ -113,14 +114,7 @@ async function main() {
     `Raw (s): ${Object.entries(r).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
     '',
   ].join('\n');
-  const resultsFile = join(REPO, 'bench/RESULTS.md');
-  let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\n';
-  const start = text.indexOf('## images: ');
-  if (start >= 0) {
-    const next = text.indexOf('\n## ', start + 3);
-    text = text.slice(0, start) + section + (next >= 0 ? '\n' + text.slice(next + 1) : '');
-  } else text = text.trimEnd() + '\n\n' + section;
-  writeFileSync(resultsFile, text);
+  writeSection(join(REPO, 'bench/RESULTS.md'), 'images: ', section);
   console.log(section);
   rmSync(DIR, { recursive: true, force: true });
 }

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './lib/results.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 // What `karapace` runs: the bundle when it has been built, else the plain tsc output.
@@ -101,14 +102,7 @@ const section = [
   'The two runc rows differ by what the init costs (a read-only bind on /dev, one exec, one fork): lost in the noise at this load.',
   '',
 ].join('\n');
-const resultsFile = join(REPO, 'bench/RESULTS.md');
-let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\n';
-const start = text.indexOf('## exec start-up: oci backend');
-if (start >= 0) {
-  const next = text.indexOf('\n## ', start + 3);
-  text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-} else text = text.trimEnd() + '\n\n' + section;
-writeFileSync(resultsFile, text);
+writeSection(join(REPO, 'bench/RESULTS.md'), 'exec start-up: oci backend', section);
 console.log(section);
 spawnSync('chmod', ['-R', 'u+rwx', DIR]);
 rmSync(DIR, { recursive: true, force: true });

@@ -14,6 +14,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import { writeSection } from './lib/results.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The shipped CLI is the bundle (`npm run build`); the tsc output is the fallback.
@@ -141,12 +142,5 @@ const section = [
 ].join('\n');
 process.stdout.write(section + '\n');
 
-const resultsFile = join(REPO, 'bench/RESULTS.md');
-let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\n';
-const start = text.indexOf('## Remote push/pull');
-if (start >= 0) {
-  const next = text.indexOf('\n## ', start + 1);
-  text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-} else text = text.replace(/\n*$/, '\n\n') + section;
-writeFileSync(resultsFile, text);
+writeSection(join(REPO, 'bench/RESULTS.md'), 'Remote push/pull', section);
 rmSync(work, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { packLayer, unpackLayer, storeLayout, digestTree } from '../kernel/dist/index.js';
+import { writeSection } from './lib/results.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
@@ -99,14 +100,7 @@ async function main() {
     `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
     '',
   ].join('\n');
-  const resultsFile = join(REPO, 'bench/RESULTS.md');
-  let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n\nEach section is written by its script; ratios are against a floor measured in the same run.\n\n';
-  const start = text.indexOf('## store: commit and restore');
-  if (start >= 0) {
-    const next = text.indexOf('\n## ', start + 3);
-    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-  } else text = text.trimEnd() + '\n\n' + section;
-  writeFileSync(resultsFile, text);
+  writeSection(join(REPO, 'bench/RESULTS.md'), 'store: commit and restore', section);
   console.log(section);
   rmSync(join(DIR, 'out-floor'), { recursive: true, force: true });
   rmSync(join(DIR, 'out-ours'), { recursive: true, force: true });
