@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import { asKarapaceError, createEngine, createLogger, parseLogLevel, type BuiltinPlugin, type Engine, type LogLevel } from '@karapace/kernel';
+import { selfLauncher } from './launcher.js';
 import { Reporter } from './reporter.js';
 
 export interface GlobalOptions {
@@ -40,7 +41,7 @@ export class Session {
 
   async engine(options: { deferBuiltins?: boolean } = {}): Promise<Engine> {
     const logger = createLogger(this.logLevel(), (line) => this.io.stderr.write(line + '\n'));
-    const engine = await createEngine({ cwd: this.io.cwd, store: this.options.store, env: this.io.env, logger, builtins: this.builtins, ...options });
+    const engine = await createEngine({ cwd: this.io.cwd, store: this.options.store, env: this.io.env, logger, builtins: this.builtins, launcher: selfLauncher(), ...options });
     engine.kernel.hooks.progress.tap('cli-reporter', (event) => this.reporter.progress(event, logger));
     return engine;
   }

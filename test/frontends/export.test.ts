@@ -1,8 +1,8 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox } from '../helpers/cli.js';
 import { buildMock } from './helpers.js';
 
 /** A sandbox whose HOME/XDG_DATA_HOME are temp dirs, so exports land there. */
@@ -84,4 +84,41 @@ test('export refuses unknown apps and host files it did not write', async (t) =>
   const nothing = await b.run(['unexport', 'xenv', 'hello']);
   t.is(nothing.code, 2);
   t.regex(nothing.stderr, /has not exported: hello/);
+});
+
+test('build exports [gui] apps by itself; an app missing from the environment is a warning, not a failed build', async (t) => {
+  const { b, apps } = box();
+  // The mock package manager installs a desktop entry and an icon for packages named *-app.
+  b.write('auto/karapace.toml', mockManifest({ image: 'mock:auto', packages: ['demo-app', 'tool'], extra: '[gui]\napps = ["demo-app", "missing-app"]\n' }));
+  const r = await b.run(['build', 'auto', '--name', 'autoenv', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const env = JSON.parse(r.stdout);
+  t.false(env.cached);
+  // The warning travels through the progress hook (JSON lines on stderr under --json).
+  const warnings = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.progress?.kind === 'log' && e.progress.level === 'warn');
+  t.is(warnings.length, 1, r.stderr);
+  t.regex(warnings[0].progress.message, /"missing-app" of environment autoenv was not exported: .*no desktop entry or binary named "missing-app"/);
+
+  const entry = join(apps, `karapace-${env.short_id}-demo-app.desktop`);
+  t.deepEqual(readdirSync(apps), [`karapace-${env.short_id}-demo-app.desktop`]);
+  const text = readFileSync(entry, 'utf8');
+  t.regex(text, new RegExp(`^Exec=.* exec --store ${b.store.replace(/[/.]/g, '\\$&')} ${env.env_id} -- demo-app %U$`, 'm'));
+  t.regex(text, /^Name=demo-app \(autoenv\)$/m);
+  const icon = /^Icon=(.*)$/m.exec(text)![1]!;
+  t.regex(readFileSync(icon, 'utf8'), /<title>demo-app<\/title>/);
+  const meta = await b.json(['inspect', 'autoenv']);
+  t.deepEqual(Object.keys(meta.extensions['app-export'].apps), ['demo-app']);
+
+  // Without the lock the build resolves again (same identity, not cached): the export is
+  // redone; without --json the warning is a plain log line and the build still succeeds.
+  rmSync(join(b.dir, 'auto/karapace.lock'));
+  const again = await b.run(['build', 'auto']);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, /"missing-app" of environment autoenv was not exported/);
+  t.true(existsSync(entry));
+
+  const d = await b.run(['destroy', 'autoenv']);
+  t.is(d.code, 0, d.stderr);
+  t.deepEqual(readdirSync(apps), []);
+  t.false(existsSync(icon));
 });

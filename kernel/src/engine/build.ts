@@ -134,6 +134,7 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
     await wal.record({ kind: 'remove', path: wal.rel(staging) });
     crashPoint('build:staging');
     await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
+    let built: BuildResult;
     try {
       const draft = draftLock(manifest, base, []);
       const handle: EnvHandle = {
@@ -168,12 +169,21 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
       }
       await wal.finish();
       if (!existingLock || serializeLock(existingLock) !== serializeLock(lock)) await writeLock(lockPath, lock);
-      if (options.name && options.name !== meta.name) return nameEnv(engine, meta, options.name, lockPath, false);
-      return result(meta, lockPath, false);
+      built = options.name && options.name !== meta.name ? await nameEnv(engine, meta, options.name, lockPath, false) : result(meta, lockPath, false);
     } catch (err) {
       await wal.abort();
       throw err;
     }
+    // [gui] apps appear on the host with every build (CLI, TUI and D-Bus alike); an app that
+    // cannot be exported is a warning, never a failed build.
+    if (manifest.gui.apps.length) {
+      try {
+        await (await import('./export.js')).exportGuiAppsAfterBuild(engine, built.env_id);
+      } catch (err) {
+        engine.kernel.progress({ kind: 'log', level: 'warn', message: `[gui] apps were not exported: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    }
+    return built;
   });
 }
 

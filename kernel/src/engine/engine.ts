@@ -58,10 +58,17 @@ export interface EngineOptions {
    * this to load only the plugin of the environment's backend.
    */
   deferBuiltins?: boolean;
+  /**
+   * argv that runs karapace on this host, written into exported desktop entries and wrapper
+   * scripts (default `['karapace']`); the CLI passes node + its own entry point.
+   */
+  launcher?: string[];
 }
 
 export class Engine {
   private builtinsLoaded = false;
+  /** argv that runs karapace on this host (see `EngineOptions.launcher`). */
+  launcher: string[] = ['karapace'];
   /** Config plugins and programmatic plugins, applied after the built-ins. */
   private pendingPlugins?: () => Promise<void>;
 
@@ -147,6 +154,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const storeRoot = defaultStoreRoot({ flag: options.store, env, config: typeof loaded.config.store === 'string' ? loaded.config.store : undefined });
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
+  if (options.launcher?.length) engine.launcher = [...options.launcher];
   // Exported desktop entries go with their environment; the module loads only on destroy.
   kernel.hooks.destroy.tapPromise('core:app-export', async (env) => (await import('./export.js')).removeExportsOf(engine.layout, env));
   engine.deferPlugins(async () => {

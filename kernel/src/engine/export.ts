@@ -31,7 +31,7 @@ interface ExportRecord {
 }
 
 export interface ExportOptions {
-  /** argv that runs karapace on this host (default `['karapace']`); the CLI passes node + its bin. */
+  /** argv that runs karapace on this host (default: the engine's `launcher`). */
   launcher?: string[];
   /** Where wrapper scripts go (default ~/.local/bin). */
   binDir?: string;
@@ -160,6 +160,34 @@ async function exportBinary(engine: Engine, meta: EnvMetadata, app: string, path
   return { app, kind: 'binary', files: [target] };
 }
 
+/** Exports one app (desktop entry or binary wrapper); the caller holds the store lock. */
+async function exportOne(engine: Engine, meta: EnvMetadata, roots: string[], app: string, options: ExportOptions): Promise<ExportedApp> {
+  const launcher = options.launcher ?? engine.launcher;
+  if (!/^[A-Za-z0-9._+-]+$/.test(app) && !(isAbsolute(app) && !app.includes('..'))) {
+    throw new UsageError('KP_EXPORT_NAME', `"${app}" is not an app or binary name`, { hint: 'use a name like `firefox`, or an absolute path inside the environment like `/usr/bin/firefox`' });
+  }
+  const desktop = isAbsolute(app) ? undefined : findInEnv(roots, `usr/share/applications/${app}.desktop`);
+  if (desktop) return exportDesktop(engine, meta, roots, app, desktop, launcher, options);
+  const inside = isAbsolute(app) ? app : BIN_DIRS.map((d) => `/${d}/${app}`).find((p) => findInEnv(roots, p.slice(1)));
+  if (!inside || !findInEnv(roots, inside.slice(1))) {
+    throw new UsageError('KP_EXPORT_NOT_FOUND', `environment ${meta.short_id} has no desktop entry or binary named "${app}"`, {
+      hint: `install it (add it to [system] packages and rebuild), or check the name with \`karapace exec ${meta.name ?? meta.short_id} -- ls /usr/share/applications /usr/bin\``,
+    });
+  }
+  return exportBinary(engine, meta, basename(app), inside, launcher, options);
+}
+
+/** Records an export, removing files a previous export of the same app wrote but this one did not (e.g. an icon). */
+async function recordExport(rec: ExportRecord, done: ExportedApp): Promise<void> {
+  const stale = (rec.apps[done.app]?.files ?? []).filter((f) => !done.files.includes(f));
+  await Promise.all(stale.map((f) => rm(f, { force: true })));
+  rec.apps[done.app] = done;
+}
+
+async function saveRecord(engine: Engine, meta: EnvMetadata, rec: ExportRecord): Promise<void> {
+  await writeMetadata(engine.layout, { ...meta, extensions: { ...(meta.extensions ?? {}), [EXPORT_EXTENSION]: rec }, updated_at: new Date().toISOString() });
+}
+
 /**
  * Exports apps from an environment: a desktop entry when `usr/share/applications/<app>.desktop`
  * exists in it, else a wrapper script for a binary named `<app>` (or an absolute path).
@@ -173,34 +201,45 @@ export async function exportApps(engine: Engine, ref: string, apps: string[] = [
     if (wanted.length === 0) throw new UsageError('KP_EXPORT_NOTHING', `no app named and environment ${meta.short_id} has no [gui] apps`, { hint: 'name an app or a binary: `karapace export <env> <app>`' });
     const handle = handleFor(engine.layout, meta);
     const roots = [handle.paths.upper, ...handle.lowerDirs];
-    const launcher = options.launcher ?? ['karapace'];
     const rec = record(meta);
     const exported: ExportedApp[] = [];
     for (const app of wanted) {
-      if (!/^[A-Za-z0-9._+-]+$/.test(app) && !(isAbsolute(app) && !app.includes('..'))) {
-        throw new UsageError('KP_EXPORT_NAME', `"${app}" is not an app or binary name`, { hint: 'use a name like `firefox`, or an absolute path inside the environment like `/usr/bin/firefox`' });
-      }
-      const desktop = isAbsolute(app) ? undefined : findInEnv(roots, `usr/share/applications/${app}.desktop`);
-      let done: ExportedApp;
-      if (desktop) done = await exportDesktop(engine, meta, roots, app, desktop, launcher, options);
-      else {
-        const inside = isAbsolute(app) ? app : BIN_DIRS.map((d) => `/${d}/${app}`).find((p) => findInEnv(roots, p.slice(1)));
-        if (!inside || !findInEnv(roots, inside.slice(1))) {
-          throw new UsageError('KP_EXPORT_NOT_FOUND', `environment ${meta.short_id} has no desktop entry or binary named "${app}"`, {
-            hint: `install it (add it to [system] packages and rebuild), or check the name with \`karapace exec ${meta.name ?? meta.short_id} -- ls /usr/share/applications /usr/bin\``,
-          });
-        }
-        done = await exportBinary(engine, meta, basename(app), inside, launcher, options);
-      }
-      // Files a previous export of this app wrote but this one did not (e.g. an icon) go.
-      const stale = (rec.apps[done.app]?.files ?? []).filter((f) => !done.files.includes(f));
-      await Promise.all(stale.map((f) => rm(f, { force: true })));
-      rec.apps[done.app] = done;
+      const done = await exportOne(engine, meta, roots, app, options);
+      await recordExport(rec, done);
       exported.push(done);
     }
-    await writeMetadata(engine.layout, { ...meta, extensions: { ...(meta.extensions ?? {}), [EXPORT_EXTENSION]: rec }, updated_at: new Date().toISOString() });
+    await saveRecord(engine, meta, rec);
     return { env_id: meta.env_id, short_id: meta.short_id, exported };
   });
+}
+
+/**
+ * Exports the manifest's `[gui] apps` of a freshly built environment. `build` calls it while
+ * it holds the store lock. An app that cannot be exported does not fail the build: it is
+ * reported as a warning through the progress hook, and the other apps are still exported.
+ */
+export async function exportGuiAppsAfterBuild(engine: Engine, envId: string): Promise<ExportedApp[]> {
+  const meta = await readMetadata(engine.layout, envId);
+  if (!meta || meta.manifest.gui.apps.length === 0) return [];
+  const handle = handleFor(engine.layout, meta);
+  const roots = [handle.paths.upper, ...handle.lowerDirs];
+  const rec = record(meta);
+  const exported: ExportedApp[] = [];
+  for (const app of meta.manifest.gui.apps) {
+    try {
+      const done = await exportOne(engine, meta, roots, app, {});
+      await recordExport(rec, done);
+      exported.push(done);
+    } catch (err) {
+      const hint = (err as { hint?: string }).hint;
+      engine.kernel.progress({
+        kind: 'log', level: 'warn',
+        message: `[gui] app "${app}" of environment ${meta.name ?? meta.short_id} was not exported: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`,
+      });
+    }
+  }
+  if (exported.length) await saveRecord(engine, meta, rec);
+  return exported;
 }
 
 /** Removes exported apps (all when none are named). */
@@ -222,7 +261,7 @@ export async function unexportApps(engine: Engine, ref: string, apps: string[] =
       delete rec.apps[n];
       removed.push(app);
     }
-    await writeMetadata(engine.layout, { ...meta, extensions: { ...(meta.extensions ?? {}), [EXPORT_EXTENSION]: rec }, updated_at: new Date().toISOString() });
+    await saveRecord(engine, meta, rec);
     return { env_id: meta.env_id, short_id: meta.short_id, exported: Object.values(rec.apps), removed: removed.map((a) => a.app) };
   });
 }

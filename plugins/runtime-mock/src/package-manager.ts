@@ -26,7 +26,18 @@ export async function installMockPackages(request: InstallRequest): Promise<Inst
     }
     const version = request.pinned?.[name] ?? mockVersion(name);
     await writeFile(join(db, name), `${name} ${version}\n`);
+    if (name.endsWith('-app')) await installMockApp(request.env.paths.upper, name, version);
     packages.push({ name, version });
   }
   return { packages };
+}
+
+/** A package named `*-app` also ships a desktop entry and an icon, so app export has something to export. */
+async function installMockApp(upper: string, name: string, version: string): Promise<void> {
+  const applications = join(upper, 'usr/share/applications');
+  const pixmaps = join(upper, 'usr/share/pixmaps');
+  await mkdir(applications, { recursive: true });
+  await mkdir(pixmaps, { recursive: true });
+  await writeFile(join(applications, `${name}.desktop`), `[Desktop Entry]\nType=Application\nName=${name}\nComment=mock app ${version}\nExec=${name} %U\nIcon=${name}\nTerminal=false\n`);
+  await writeFile(join(pixmaps, `${name}.svg`), `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><title>${name}</title></svg>\n`);
 }
