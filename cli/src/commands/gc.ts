@@ -22,6 +22,12 @@ export class GcCommand extends BaseCommand {
       lines.push(`${verb} ${r.removed.length} item(s), ${r.freed_bytes} bytes of objects${r.interrupted ? ' (interrupted: run gc again to finish)' : ''}`);
       return lines.join('\n');
     });
-    return r.interrupted ? 130 : 0;
+    if (!r.interrupted) return 0;
+    // On stderr in both modes: --json keeps stdout one document, and a script sees why it stopped.
+    this.context.stderr.write(
+      `gc: interrupted by ${r.signal ?? 'a signal'} between two deletions; ${r.removed.length} item(s) removed, ${r.remaining} left. `
+      + 'The store is consistent; run `karapace gc` again to finish.\n',
+    );
+    return r.signal === 'SIGTERM' ? 143 : 130;
   }
 }

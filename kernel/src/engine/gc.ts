@@ -13,7 +13,7 @@ import { randomHex } from '../random.js';
 import { StoreError } from '../errors.js';
 import { isHash } from '../hash.js';
 import { readLayer } from '../layers/layer.js';
-import { crashPoint } from '../store/crash.js';
+import { crashPoint, delayPoint } from '../store/crash.js';
 import { listMetadata, type EnvMetadata } from '../store/metadata.js';
 
 import { WalTransaction } from '../store/wal.js';
@@ -21,10 +21,15 @@ import type { GcCandidate, GcContext } from '../types.js';
 import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
 import { removeTree } from '../store/remove-tree.js';
+import { listDir } from '../store/list-dir.js';
 
 export interface GcReport {
   dry_run: boolean;
   interrupted: boolean;
+  /** The signal that stopped it (null: it ran to the end). */
+  signal: 'SIGINT' | 'SIGTERM' | null;
+  /** Candidates left for the next run (non-zero only when interrupted). */
+  remaining: number;
   /** What was removed (or would be, in a dry run). */
   removed: GcCandidate[];
   /** Candidates a plugin's `keep` tap vetoed. */
@@ -33,14 +38,6 @@ export interface GcReport {
   freed_bytes: number;
 }
 
-async function list(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
 
 /** Layers an environment uses, with their parent chains. */
 async function liveLayers(engine: Engine, envs: EnvMetadata[], roots: Set<string>): Promise<Set<string>> {
@@ -73,12 +70,15 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
         hint: 'their references are unknown, so gc could delete what they use; run `karapace verify-store` and repair or remove them first',
       });
     }
-    let stop = false;
-    const onSignal = () => { stop = true; };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    // Installed for the whole locked run: a signal is noted and acted on at the next point
+    // between two deletions, never in the middle of one (the default would kill us there).
+    let stop: 'SIGINT' | 'SIGTERM' | null = null;
+    const onInt = () => { stop ??= 'SIGINT'; };
+    const onTerm = () => { stop ??= 'SIGTERM'; };
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
     try {
-      const ctx: GcContext = { dryRun, roots: new Set(), removed: [], imagesDir: layout.images, interrupted: () => stop };
+      const ctx: GcContext = { dryRun, roots: new Set(), removed: [], imagesDir: layout.images, interrupted: () => stop !== null };
       await engine.kernel.hooks.gc.promise(ctx);
 
       const layers = await liveLayers(engine, envs, ctx.roots);
@@ -95,31 +95,34 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       const envIds = new Set(envs.map((m) => m.env_id));
 
       const candidates: GcCandidate[] = [];
-      for (const name of await list(layout.layers)) {
+      for (const name of await listDir(layout.layers)) {
         const hash = name.replace(/\.json$/, '');
         if (name.endsWith('.json') && !layers.has(hash)) candidates.push({ kind: 'layer', id: hash, path: join(layout.layers, name) });
       }
-      for (const shard of await list(layout.objects)) {
-        for (const rest of await list(join(layout.objects, shard))) {
+      for (const shard of await listDir(layout.objects)) {
+        for (const rest of await listDir(join(layout.objects, shard))) {
           const hash = shard + rest;
           if (!objects.has(hash)) candidates.push({ kind: 'object', id: hash, path: join(layout.objects, shard, rest) });
         }
       }
-      for (const id of await list(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });
-      for (const key of await list(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
-      for (const name of await list(layout.staging)) {
+      for (const id of await listDir(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });
+      for (const key of await listDir(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
+      for (const name of await listDir(layout.staging)) {
         const path = join(layout.staging, name);
         if (!busyStaging(name, path)) candidates.push({ kind: 'staging', id: name, path });
       }
 
-      const report: GcReport = { dry_run: dryRun, interrupted: false, removed: [], kept: [], freed_bytes: 0 };
+      const report: GcReport = { dry_run: dryRun, interrupted: false, signal: null, remaining: 0, removed: [], kept: [], freed_bytes: 0 };
       const doomed: GcCandidate[] = [];
       for (const c of candidates) (engine.kernel.hooks.keep.call(c) === true ? report.kept : doomed).push(c);
 
       const wal = dryRun ? undefined : await WalTransaction.begin(layout, 'gc');
-      for (const c of doomed) {
+      for (const [i, c] of doomed.entries()) {
+        if (!dryRun) await delayPoint('gc:removing');
         if (stop) {
           report.interrupted = true;
+          report.signal = stop;
+          report.remaining = doomed.length - i;
           break;
         }
         const size = c.kind === 'object' ? (await stat(c.path).catch(() => undefined))?.size ?? 0 : 0;
@@ -140,10 +143,15 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       }
       report.removed.push(...ctx.removed);
       await wal?.finish();
+      // A signal during the plugins' part (or after the last deletion) still counts.
+      if (stop && !report.interrupted) {
+        report.interrupted = true;
+        report.signal = stop;
+      }
       return report;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
     }
   });
 }

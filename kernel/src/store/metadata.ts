@@ -113,7 +113,8 @@ export async function listMetadata(layout: StoreLayout): Promise<MetadataListing
       envs.push(parseMetadata(await readFile(path, 'utf8'), path));
     } catch (err) {
       if (err instanceof StoreError) corrupt.push({ path, error: err });
-      else throw err;
+      // Readers without the lock (list, find) may race a destroy: a file that went is no env.
+      else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
   return { envs, corrupt };
