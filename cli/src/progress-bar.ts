@@ -25,7 +25,7 @@ export function formatDuration(seconds: number): string {
   return h ? `${h}:${mmss}` : mmss;
 }
 
-interface TaskState {
+export interface TaskState {
   label: string;
   unit: 'bytes' | 'items';
   total?: number;
@@ -33,26 +33,60 @@ interface TaskState {
   startedAt: number;
 }
 
-/** The text of one live line (pure, for tests). */
-export function renderLine(t: TaskState, now: number, width: number): string {
+/** Terminal width to draw for: a pty reporting 0 (or nothing) columns counts as 80. */
+export function effectiveWidth(columns: number | undefined): number {
+  return columns !== undefined && Number.isFinite(columns) && columns > 0 ? Math.floor(columns) : 80;
+}
+
+const MIN_BAR = 10;
+const MAX_BAR = 30;
+/** A label is shortened to no fewer characters than this before parts are dropped. */
+const MIN_LABEL = 12;
+
+/** Shortens `text` to `max` characters, ending in an ellipsis when cut. */
+export function ellipsize(text: string, max: number): string {
+  if (text.length <= max) return text;
+  if (max <= 1) return max === 1 ? '…' : '';
+  return `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * The text of one live line (pure, for tests). It never exceeds `width - 1` characters (a
+ * line as wide as the terminal wraps on some of them): the label is shortened with an
+ * ellipsis first, then the ETA (or elapsed time) is dropped, then the rate, then the bar.
+ */
+export function renderLine(t: TaskState, now: number, columns: number | undefined): string {
+  const max = effectiveWidth(columns) - 1;
   const elapsed = Math.max((now - t.startedAt) / 1000, 0.001);
   const rate = t.done / elapsed;
   const amount = (n: number) => (t.unit === 'bytes' ? formatBytes(n) : String(n));
-  const parts: string[] = [];
-  if (t.total && t.total > 0) {
-    const ratio = Math.min(t.done / t.total, 1);
-    const barWidth = Math.max(10, Math.min(30, width - t.label.length - 50));
-    const filled = Math.round(ratio * barWidth);
-    parts.push(`[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}]`, `${String(Math.floor(ratio * 100)).padStart(3)}%`, `${amount(t.done)}/${amount(t.total)}`);
-    if (t.unit === 'bytes') parts.push(`${formatBytes(rate)}/s`);
-    parts.push(`ETA ${rate > 0 ? formatDuration((t.total - t.done) / rate) : '--:--'}`);
-  } else {
-    parts.push(amount(t.done));
-    if (t.unit === 'bytes') parts.push(`${formatBytes(rate)}/s`);
-    parts.push(formatDuration(elapsed));
+  const rateText = t.unit === 'bytes' ? `${formatBytes(rate)}/s` : undefined;
+  const known = t.total !== undefined && t.total > 0;
+  const ratio = known ? Math.min(t.done / t.total!, 1) : 0;
+  // The parts after the label, most important first; `time` goes first, then `rate`, then the bar.
+  const core = known ? [`${String(Math.floor(ratio * 100)).padStart(3)}%`, `${amount(t.done)}/${amount(t.total!)}`] : [amount(t.done)];
+  const time = known ? `ETA ${rate > 0 ? formatDuration((t.total! - t.done) / rate) : '--:--'}` : formatDuration(elapsed);
+  const candidates: { bar: boolean; parts: string[] }[] = [
+    { bar: known, parts: [...core, ...(rateText ? [rateText] : []), time] },
+    { bar: known, parts: [...core, ...(rateText ? [rateText] : [])] },
+    { bar: known, parts: core },
+    { bar: false, parts: core },
+  ];
+  const bar = (w: number) => {
+    const filled = Math.round(ratio * w);
+    return `[${'#'.repeat(filled)}${'-'.repeat(w - filled)}]`;
+  };
+  const minLabel = Math.min(t.label.length, MIN_LABEL);
+  for (const c of candidates) {
+    // Width of everything but the label, with the narrowest bar; +2 for its brackets.
+    const rest = c.parts.join('  ').length + (c.bar ? MIN_BAR + 2 + 2 : 0);
+    if (minLabel + 1 + rest > max) continue;
+    const label = ellipsize(t.label, max - 1 - rest);
+    // Room left once the label is whole goes to the bar.
+    const barWidth = c.bar ? Math.min(MAX_BAR, MIN_BAR + (max - 1 - rest - label.length)) : 0;
+    return `${label} ${[...(c.bar ? [bar(barWidth)] : []), ...c.parts].join('  ')}`;
   }
-  const line = `${t.label} ${parts.join('  ')}`;
-  return line.length > width ? line.slice(0, Math.max(width - 1, 10)) : line;
+  return ellipsize(`${t.label} ${core.join('  ')}`, Math.max(max, 1));
 }
 
 export class ProgressRenderer {
@@ -63,7 +97,7 @@ export class ProgressRenderer {
   constructor(private readonly out: Writable, private readonly tty: boolean, private readonly now: () => number = Date.now) {}
 
   private get width(): number {
-    return (this.out as Writable & { columns?: number }).columns ?? 80;
+    return effectiveWidth((this.out as Writable & { columns?: number }).columns);
   }
 
   /** Removes the live line (before other output is written). */
