@@ -7,6 +7,7 @@ export * from './logger.js';
 export * from './plugin.js';
 export * from './canonical-json.js';
 export * from './tree-digest.js';
+export { forwardSignals, exitStatus, collectOutput, FORWARDED_SIGNALS } from './child-process.js';
 export type * from './config/types.js';
 export { DEFAULT_SECURITY } from './config/types.js';
 export { loadConfig, defaultGlobalConfigDir } from './config/load.js';
@@ -33,6 +34,7 @@ export { resolveMount, resolveMounts, type ResolvedMount } from './security/moun
 export { checkResourceLimits } from './security/limits.js';
 export { requestedDevices } from './security/devices.js';
 export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions, type BuiltinPlugin } from './engine/engine.js';
+export { corePlugin, CORE_PLUGIN_NAME, CORE_PACK_STAGE } from './engine/core-plugin.js';
 export { build, buildIfUpToDate, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
 export { withLock } from './engine/with-lock.js';
 export { execInEnv, enterEnv, type ExecOptions } from './engine/exec.js';

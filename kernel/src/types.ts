@@ -156,6 +156,8 @@ export interface PackRequest {
   dir: string;
   kind: LayerKind;
   parent?: string;
+  /** Recorded in the layer record (commit -m). */
+  message?: string;
 }
 
 export type LayerKind = 'base' | 'dependency' | 'policy' | 'snapshot';

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { applyPlugin, importPlugin, pluginFromModule, splitSpec, type KarapacePlugin } from '../plugin.js';
 import { defaultStoreRoot, storeLayout, type StoreLayout } from '../store/layout.js';
 import { securityPolicy } from '../security/policy.js';
+import { corePlugin } from './core-plugin.js';
 import type { SecurityPolicy } from '../config/types.js';
 import { invokingUser } from '../security/user.js';
 import type { InvokingUser } from '../security/environment.js';
@@ -155,8 +156,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
   if (options.launcher?.length) engine.launcher = [...options.launcher];
-  // Exported desktop entries go with their environment; the module loads only on destroy.
-  kernel.hooks.destroy.tapPromise('core:app-export', async (env) => (await import('./export.js')).removeExportsOf(engine.layout, env));
+  // The kernel's own taps (default packer at stage 100, app-export clean-up) come first.
+  await applyPlugin(kernel, corePlugin);
   engine.deferPlugins(async () => {
     for (const spec of loaded.config.plugins ?? []) {
       const { module, options: pluginOptions } = splitSpec(spec);

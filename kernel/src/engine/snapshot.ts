@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomHex } from '../random.js';
-import { UsageError } from '../errors.js';
-import { packLayer, readLayer, unpackLayer } from '../layers/layer.js';
+import { PluginError, UsageError } from '../errors.js';
+import { readLayer, unpackLayer } from '../layers/layer.js';
 import { fsyncDir } from '../store/atomic.js';
 import { crashPoint } from '../store/crash.js';
 import { writeMetadata, type EnvMetadata, type SnapshotRef } from '../store/metadata.js';
@@ -41,8 +41,14 @@ export async function commitEnv(engine: Engine, ref: string, options: { message?
     try {
       crashPoint('commit:begin');
       await mkdir(handle.paths.upper, { recursive: true });
-      let layer = (await engine.kernel.hooks.pack.promise({ dir: handle.paths.upper, kind: 'snapshot', parent }))
-        ?? (await packLayer(engine.layout, handle.paths.upper, { kind: 'snapshot', parent, message: options.message }));
+      // The kernel's packer answers at stage 100 unless a plugin answered first.
+      let layer = await engine.kernel.hooks.pack.promise({ dir: handle.paths.upper, kind: 'snapshot', parent, ...(options.message ? { message: options.message } : {}) });
+      if (!layer) {
+        throw new PluginError('KP_PACK_UNANSWERED', 'no plugin packed the upper dir into a layer (the pack hook returned nothing)', {
+          hint: 'the kernel\'s packer is a tap applied by createEngine (corePlugin); an embedder building its own Kernel must apply corePlugin too',
+          data: { taps: engine.kernel.tapNames('pack') },
+        });
+      }
       layer = await engine.kernel.hooks.commit.promise(layer, { env: handle });
       crashPoint('commit:packed');
       const snapshot: SnapshotRef = { layer: layer.hash, created_at: new Date().toISOString(), ...(options.message ? { message: options.message } : {}) };

@@ -1,0 +1,26 @@
+/**
+ * The kernel's own behaviour, written as a plugin (DESIGN §4): the default layer packer
+ * taps `pack` at stage 100 — after every plugin at the default stage 0, so any of them may
+ * answer first — and app exports are removed with their environment. createEngine applies
+ * it before the built-ins. Implementations load on first use (start-up time).
+ */
+import type { KarapacePlugin } from '../plugin.js';
+import { storeLayout } from '../store/layout.js';
+
+export const CORE_PLUGIN_NAME = 'karapace:core';
+
+/** The stage of the kernel's packer: taps at a lower stage (the default is 0) run first. */
+export const CORE_PACK_STAGE = 100;
+
+export const corePlugin: KarapacePlugin<unknown> = {
+  name: CORE_PLUGIN_NAME,
+  apply(kernel) {
+    const layout = storeLayout(kernel.storeRoot);
+    kernel.hooks.pack.tapPromise({ name: `${CORE_PLUGIN_NAME}:pack`, stage: CORE_PACK_STAGE }, async (request) => {
+      const { packLayer } = await import('../layers/layer.js');
+      return packLayer(layout, request.dir, { kind: request.kind, parent: request.parent, message: request.message });
+    });
+    // Exported desktop entries go with their environment.
+    kernel.hooks.destroy.tapPromise(`${CORE_PLUGIN_NAME}:app-export`, async (env) => (await import('./export.js')).removeExportsOf(layout, env));
+  },
+};
