@@ -14,6 +14,7 @@ import { envDir, objectPath } from '../store/layout.js';
 import { digestTree } from '../tree-digest.js';
 import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
+import { listDir } from '../store/list-dir.js';
 
 export interface VerifyProblem {
   kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal';
@@ -28,14 +29,6 @@ export interface VerifyReport {
   problems: VerifyProblem[];
 }
 
-async function list(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
 
 export async function verifyStore(engine: Engine): Promise<VerifyReport> {
   // Under the lock: a consistent view, and interrupted operations are recovered first.
@@ -44,8 +37,8 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
     const problems: VerifyProblem[] = [];
     const checked = { objects: 0, layers: 0, metadata: 0, images: 0 };
 
-    for (const shard of await list(layout.objects)) {
-      for (const rest of await list(join(layout.objects, shard))) {
+    for (const shard of await listDir(layout.objects)) {
+      for (const rest of await listDir(join(layout.objects, shard))) {
         const path = join(layout.objects, shard, rest);
         const id = shard + rest;
         checked.objects++;
@@ -58,7 +51,7 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
       }
     }
 
-    for (const name of await list(layout.layers)) {
+    for (const name of await listDir(layout.layers)) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const hash = name.slice(0, -5);
       const path = join(layout.layers, name);
@@ -86,7 +79,7 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
       if (!existsSync(m.base.rootfs)) problems.push({ kind: 'metadata', id: m.env_id, path, message: `its base rootfs ${m.base.rootfs} is missing` });
     }
 
-    for (const key of await list(layout.images)) {
+    for (const key of await listDir(layout.images)) {
       const digestFile = join(layout.images, key, 'digest');
       if (!existsSync(digestFile)) continue;
       checked.images++;
@@ -103,7 +96,7 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
       if (digest !== recorded) problems.push({ kind: 'image', id: key, path: join(layout.images, key), message: `rootfs digest is ${digest}, recorded ${recorded}` });
     }
 
-    for (const name of await list(layout.wal)) {
+    for (const name of await listDir(layout.wal)) {
       if (name.endsWith('.json')) problems.push({ kind: 'wal', id: name, path: join(layout.wal, name), message: 'unrecovered write-ahead log entry' });
     }
     return { ok: problems.length === 0, checked, problems };

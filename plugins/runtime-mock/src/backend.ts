@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { constants } from 'node:os';
+import { collectOutput, exitStatus, forwardSignals } from '@karapace/kernel';
 import type { Backend, EnvHandle, MountPlan, MountRequest, RunState, SpawnRequest, SpawnResult } from '@karapace/kernel';
 
 function pidFile(env: EnvHandle): string {
@@ -45,16 +45,11 @@ export const mockBackend: Backend = {
         env: request.environment,
         stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout?.on('data', (c: Buffer) => out.push(c));
-      child.stderr?.on('data', (c: Buffer) => err.push(c));
+      const output = collectOutput(child);
       // Forward termination signals so `kill <karapace pid>` reaches the command.
-      const forward = (sig: NodeJS.Signals) => child.kill(sig);
-      const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'];
-      for (const s of signals) process.on(s, forward);
+      const stopForwarding = forwardSignals(child);
       const cleanup = () => {
-        for (const s of signals) process.off(s, forward);
+        stopForwarding();
         rmSync(pidFile(request.env), { force: true });
       };
       child.on('spawn', () => {
@@ -69,11 +64,7 @@ export const mockBackend: Backend = {
       });
       child.on('close', (code, signal) => {
         cleanup();
-        const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-        resolve({
-          exitCode,
-          ...(capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}),
-        });
+        resolve({ exitCode: exitStatus(code, signal), ...(capture ? output() : {}) });
       });
     });
   },

@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { constants } from 'node:os';
 import {
   invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy, writeIdentityFiles,
   type Backend, type EnvHandle, type Kernel, type MountPlan, type MountRequest, type RunState, type SpawnRequest, type SpawnResult,
+  collectOutput, exitStatus, forwardSignals,
 } from '@karapace/kernel';
 import { buildConfig } from './bundle.js';
 import { containerId, liveContainers, ociDirs, prepareBundle, writeRecord } from './containers.js';
@@ -161,17 +161,9 @@ function runContainer(data: OciPlanData, stateRoot: string, capture: boolean): P
     const child = spawn(data.runtime.path, ['--root', stateRoot, '--log', log, '--log-format', 'json', 'run', '--bundle', data.bundle, data.id], {
       stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    const output = collectOutput(child);
     // The runtime forwards signals it receives to the container's process.
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
-    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'];
-    for (const s of signals) process.on(s, forward);
-    const cleanup = () => {
-      for (const s of signals) process.off(s, forward);
-    };
+    const cleanup = forwardSignals(child);
     child.on('error', (e) => {
       cleanup();
       reject(new RuntimeFailure('KP_OCI_RUNTIME_FAILED', `could not run ${data.runtime.path}: ${e.message}`, {
@@ -181,8 +173,8 @@ function runContainer(data: OciPlanData, stateRoot: string, capture: boolean): P
     });
     child.on('close', (code, signal) => {
       cleanup();
-      let exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-      const captured = capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {};
+      let exitCode = exitStatus(code, signal);
+      const captured = capture ? output() : {};
       const failure = exitCode !== 0 ? startFailure(log) : undefined;
       if (failure) {
         // The runtime could not start the process; its own message is already on stderr.

@@ -1,0 +1,11 @@
+import { readdir } from 'node:fs/promises';
+
+/** A directory's entries, sorted; a missing directory is empty (stores are created lazily). */
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
