@@ -69,3 +69,22 @@ test('with the oci backend as default, a missing OCI runtime is a required failu
   // The namespace checks are optional when namespace is not the default backend.
   t.notRegex(r.stdout, /\[FAIL\] Overlay filesystem/);
 });
+
+test('the runtime-oci checks of single runtimes get that runtime\'s install line, only when it is missing', async (t) => {
+  const box = sandbox('kp-doctor-');
+  box.write('.karapacerc.json', JSON.stringify({ builtins: false, defaultBackend: 'mock', plugins: [join(REPO, 'plugins/runtime-mock/dist/index.js'), join(REPO, 'plugins/runtime-oci/dist/index.js')] }));
+  const r = await box.run(['doctor', '--json'], { env: { PATH: barePath(box.dir) } });
+  const checks = JSON.parse(r.stdout).checks as { id: string; status: string; detail: string; fix?: string }[];
+  // The plugin also looks in /usr/bin etc., so which runtimes are found depends on the host.
+  for (const name of ['crun', 'runc']) {
+    for (const c of checks.filter((x) => x.id === `oci-runtime-${name}`)) {
+      if (/^not installed/.test(c.detail)) {
+        t.regex(c.fix!, new RegExp(`^Fedora: sudo dnf install ${name}$`, 'm'));
+        t.regex(c.fix!, new RegExp(`^Arch: sudo pacman -S ${name}$`, 'm'));
+      } else t.notRegex(c.fix ?? '', /dnf install|apt-get install/, `${name} is installed: ${c.detail}`);
+    }
+  }
+  const youki = checks.find((c) => c.id === 'oci-runtime-youki')!;
+  t.truthy(youki);
+  t.notRegex(youki.fix ?? '', /dnf install/);
+});

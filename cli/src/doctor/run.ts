@@ -3,6 +3,7 @@
  * the CLI: returns the report; the caller decides the exit code from `failed`.
  */
 import type { DoctorCheck, DoctorReport, Engine } from '@karapace/kernel';
+import { formatFix, install } from './fixes.js';
 import { DISTRO_FIXES, EQUIVALENT_CHECKS, prerequisiteChecks } from './prerequisites.js';
 import { configChecks, storeChecks } from './store.js';
 
@@ -61,10 +62,23 @@ function prerequisites(pluginChecks: DoctorCheck[], env: NodeJS.ProcessEnv, defa
       kept.push(core);
       continue;
     }
-    const fix = DISTRO_FIXES[core.id];
     for (const c of same) {
+      const fix = fixFor(core.id, c);
       if (c.status !== 'ok' && fix && !/Fedora/.test(c.fix ?? '')) c.fix = c.fix ? `${c.fix}\n${fix}` : fix;
     }
   }
   return kept;
+}
+
+/**
+ * The distribution fix to add to a plugin's check. A check of one OCI runtime gets the
+ * install line of that runtime when it is missing (crun and runc are packaged everywhere;
+ * youki is not, the plugin says where to get it), and none when it is installed but cannot
+ * run (installing it again would not help).
+ */
+function fixFor(coreId: string, c: DoctorCheck): string | undefined {
+  const runtime = coreId === 'core.oci-runtime' ? /oci-runtime-([a-z]+)$/.exec(c.id)?.[1] : undefined;
+  if (!runtime) return DISTRO_FIXES[coreId];
+  if (runtime !== 'crun' && runtime !== 'runc') return undefined;
+  return /^not installed/.test(c.detail ?? '') ? formatFix(install({ debian: runtime, fedora: runtime, opensuse: runtime, arch: runtime })) : undefined;
 }
