@@ -52,3 +52,5 @@ export { migrateStore, type MigrateResult } from './engine/migrate.js';
 export { recoverWal, WalTransaction, type WalStep, type WalEntry, type RecoveryReport } from './store/wal.js';
 export { crashPoint } from './store/crash.js';
 export { exportApps, unexportApps, exportedApps, exportDirs, EXPORT_EXTENSION, type ExportedApp, type ExportOptions, type ExportResult } from './engine/export.js';
+export type { MappedOperation, MappedRequest, MappedResult, WorkerJob, WorkerReply } from './mapped/types.js';
+export { mappedWorkerPath } from './mapped/run.js';

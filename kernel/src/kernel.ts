@@ -25,6 +25,7 @@ import type {
   SpawnResult,
 } from './types.js';
 import type { KarapaceConfig } from './config/types.js';
+import type { MappedRequest, MappedResult } from './mapped/types.js';
 import type { Logger } from './logger.js';
 import { PluginError, KarapaceError } from './errors.js';
 
@@ -61,6 +62,14 @@ export function createHooks() {
     stop: new AsyncSeriesBailHook<[EnvHandle, number], boolean | undefined>(['env', 'timeoutMs']),
     /** Is an environment running? The backend that ran it answers. */
     status: new AsyncSeriesBailHook<[EnvHandle], RunState | undefined>(['env']),
+    /**
+     * Store work on an environment's files inside its id mapping: pack (commit), unpack
+     * (restore, diff), remove, scan (diff). The backend that runs the env answers when the
+     * host cannot do it as the user — full subordinate-id mapping (files under subordinate
+     * ids, unreadable or undeletable by the user, host ids ≠ the env's ids). Nobody
+     * answering means the kernel does it in-process. See ./mapped/types.ts.
+     */
+    mapped: new AsyncSeriesBailHook<[MappedRequest], MappedResult | undefined>(['request']),
     /** Upper dir → snapshot layer; taps may observe or extend the record. */
     commit: new AsyncSeriesWaterfallHook<[LayerRecord, CommitContext]>(['layer', 'context']),
     /** An environment is about to be destroyed: plugins remove what they put on the host. */

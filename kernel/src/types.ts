@@ -158,6 +158,8 @@ export interface PackRequest {
   parent?: string;
   /** Recorded in the layer record (commit -m). */
   message?: string;
+  /** The environment whose upper dir `dir` is (commit): the packer reads it inside the env's id mapping (`mapped` hook). */
+  env?: EnvHandle;
 }
 
 export type LayerKind = 'base' | 'dependency' | 'policy' | 'snapshot';

@@ -18,7 +18,9 @@ export const corePlugin: KarapacePlugin<unknown> = {
     const layout = storeLayout(kernel.storeRoot);
     kernel.hooks.pack.tapPromise({ name: `${CORE_PLUGIN_NAME}:pack`, stage: CORE_PACK_STAGE }, async (request) => {
       const { packLayer } = await import('../layers/layer.js');
-      return packLayer(layout, request.dir, { kind: request.kind, parent: request.parent, message: request.message });
+      // An env's upper dir is read inside its id mapping when its backend offers one.
+      const tar = request.env ? (await import('../mapped/run.js')).envTar(kernel, request.env, request.dir) : undefined;
+      return packLayer(layout, request.dir, { kind: request.kind, parent: request.parent, message: request.message, tar });
     });
     // Exported desktop entries go with their environment.
     kernel.hooks.destroy.tapPromise(`${CORE_PLUGIN_NAME}:app-export`, async (env) => (await import('./export.js')).removeExportsOf(layout, env));

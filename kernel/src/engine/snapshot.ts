@@ -20,7 +20,7 @@ import { findEnv } from './find.js';
 import { handleFor } from './handle.js';
 import { withLock } from './with-lock.js';
 import { assertNotRunning, assertWritable } from './state.js';
-import { removeTree } from '../store/remove-tree.js';
+import { envUnpacker, removeEnvTree } from '../mapped/run.js';
 
 export interface CommitResult {
   env_id: string;
@@ -42,7 +42,7 @@ export async function commitEnv(engine: Engine, ref: string, options: { message?
       crashPoint('commit:begin');
       await mkdir(handle.paths.upper, { recursive: true });
       // The kernel's packer answers at stage 100 unless a plugin answered first.
-      let layer = await engine.kernel.hooks.pack.promise({ dir: handle.paths.upper, kind: 'snapshot', parent, ...(options.message ? { message: options.message } : {}) });
+      let layer = await engine.kernel.hooks.pack.promise({ dir: handle.paths.upper, kind: 'snapshot', parent, env: handle, ...(options.message ? { message: options.message } : {}) });
       if (!layer) {
         throw new PluginError('KP_PACK_UNANSWERED', 'no plugin packed the upper dir into a layer (the pack hook returned nothing)', {
           hint: 'the kernel\'s packer is a tap applied by createEngine (corePlugin); an embedder building its own Kernel must apply corePlugin too',
@@ -110,7 +110,10 @@ export async function restoreEnv(engine: Engine, ref: string, selector?: string)
     await assertNotRunning(engine, meta, 'restored');
     assertWritable(meta, 'restored');
     const snap = pickSnapshot(meta, selector);
-    const { paths } = handleFor(engine.layout, meta);
+    const env = handleFor(engine.layout, meta);
+    const { paths } = env;
+    // Files under subordinate ids (full id mapping) are written and removed inside the env's mapping.
+    const removeTree = (path: string) => removeEnvTree(engine.kernel, env, path);
     const id = `${Date.now().toString(36)}-${randomHex(4)}`;
     const stage = join(engine.layout.staging, `restore-${id}`);
     const old = join(engine.layout.staging, `restore-${id}-old`);
@@ -118,7 +121,7 @@ export async function restoreEnv(engine: Engine, ref: string, selector?: string)
     try {
       await wal.record({ kind: 'remove', path: wal.rel(stage) });
       crashPoint('restore:begin');
-      const stats = await unpackLayer(engine.layout, snap.layer, join(stage, 'upper'), { whiteouts: 'overlay' });
+      const stats = await unpackLayer(engine.layout, snap.layer, join(stage, 'upper'), { whiteouts: 'overlay' }, envUnpacker(engine.kernel, env));
       // Durable before the swap: syncfs(2) of the store's filesystem, one call for the whole tree.
       spawnSync('sync', ['-f', stage], { stdio: 'ignore' });
       crashPoint('restore:unpacked');

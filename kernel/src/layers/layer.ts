@@ -23,10 +23,19 @@ export function layerHash(fields: { kind: LayerKind; object: string; parent?: st
   return hashBytes(canonicalJson({ kind: fields.kind, object: fields.object, ...(fields.parent ? { parent: fields.parent } : {}) }));
 }
 
+/**
+ * Produces a layer's tar: hands the chunks to `consume` (which stores them) and resolves
+ * with the pack stats once the tar is complete. Chunks must stay valid until `consume`
+ * asks for the next one.
+ */
+export type TarProducer = (consume: (tar: AsyncIterable<Uint8Array>) => Promise<void>) => Promise<PackStats>;
+
 export interface PackLayerOptions {
   kind: LayerKind;
   parent?: string;
   message?: string;
+  /** Where the tar comes from (default: packTree of `dir` in this process). */
+  tar?: TarProducer;
 }
 
 /**
@@ -37,16 +46,24 @@ export async function packLayer(layout: StoreLayout, dir: string, options: PackL
   await mkdir(layout.staging, { recursive: true });
   const tmp = tempPathFor(join(layout.staging, 'layer.tar'));
   const hasher = new StreamHasher();
-  const stats: PackStats = { entries: 0, contentBytes: 0 };
+  const produce: TarProducer = options.tar ?? (async (consume) => {
+    const stats: PackStats = { entries: 0, contentBytes: 0 };
+    await consume(packTree(dir, { reuseBuffers: true, stats }));
+    return stats;
+  });
+  let stats: PackStats;
   let object: string;
   try {
     const handle = await open(tmp, 'wx', 0o444);
     try {
-      for await (const chunk of packTree(dir, { reuseBuffers: true, stats })) {
-        hasher.update(chunk);
-        let off = 0;
-        while (off < chunk.length) off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
-      }
+      // Stored only once the producer says the tar is complete (a mapped packer may fail late).
+      stats = await produce(async (tar) => {
+        for await (const chunk of tar) {
+          hasher.update(chunk);
+          let off = 0;
+          while (off < chunk.length) off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
+        }
+      });
       await handle.sync();
     } finally {
       await handle.close();
@@ -133,8 +150,14 @@ async function* readObjectReusing(path: string, hash: string): AsyncGenerator<Bu
   if (actual !== hash) throw corruptObject(path, hash, actual);
 }
 
-/** Unpacks a stored layer, verifying the tar object's hash as it is read. */
-export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
+/** Unpacks tar chunks into a directory (unpackTarStream, or the same run elsewhere). */
+export type Unpacker = (source: AsyncIterable<Uint8Array>, targetDir: string, options: UnpackOptions) => Promise<UnpackStats>;
+
+/**
+ * Unpacks a stored layer, verifying the tar object's hash as it is read. `unpack` may
+ * write elsewhere (inside an environment's id mapping); the verification stays here.
+ */
+export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: string, options: UnpackOptions, unpack: Unpacker = unpackTarStream): Promise<UnpackStats> {
   const record = await readLayer(layout, hash);
   if (!(await hasObject(layout, record.object))) {
     throw new StoreError('KP_STORE_OBJECT_MISSING', `the tar object ${record.object} of layer ${hash} is missing`, {
@@ -143,7 +166,7 @@ export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: 
     });
   }
   try {
-    return await unpackTarStream(readObjectReusing(objectPath(layout, record.object), record.object), targetDir, options);
+    return await unpack(readObjectReusing(objectPath(layout, record.object), record.object), targetDir, options);
   } catch (err) {
     // A damaged object may fail as a malformed tar before its hash is checked: name the object.
     const path = objectPath(layout, record.object);

@@ -35,6 +35,12 @@ export default definePlugin<NamespaceOptions>({
       const { reclaimEnvDir } = await import('./reclaim.js');
       reclaimEnvDir(env, options ?? {});
     });
+    // Store work on files under subordinate ids (commit, restore, diff) runs inside the env's mapping.
+    kernel.hooks.mapped.tapPromise(PLUGIN_NAME, async (request) => {
+      if (request.env.backend !== 'namespace') return undefined;
+      const { runMapped } = await import('./mapped.js');
+      return runMapped(request, options ?? {});
+    });
     kernel.hooks.doctor.tapPromise(PLUGIN_NAME, async (report) => {
       const { namespaceDoctor } = await import('./doctor.js');
       await namespaceDoctor(kernel, options ?? {}, report);

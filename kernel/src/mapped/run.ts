@@ -1,0 +1,69 @@
+/**
+ * Store work on an environment's files, done by its backend inside the env's id mapping
+ * when the backend answers the `mapped` hook, else in-process (root, single-id, mock, oci:
+ * the host sees the same ids as the environment, or the user owns everything).
+ */
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Kernel } from '../kernel.js';
+import { packTree, type PackStats } from '../layers/pack.js';
+import { unpackTarStream, type UnpackStats } from '../layers/unpack.js';
+import type { TarProducer } from '../layers/layer.js';
+import { removeTree } from '../store/remove-tree.js';
+import { scanSignatures, type IdMap, type TreeSignatures } from '../engine/diff-scan.js';
+import { StoreError } from '../errors.js';
+import type { EnvHandle } from '../types.js';
+import type { MappedOperation, MappedResult } from './types.js';
+
+/**
+ * Path of the worker script a backend runs inside the mapping (`node <this> JOB`). Next to
+ * this module in kernel/dist, and next to the chunk in a CLI bundle (an entry point there).
+ */
+export function mappedWorkerPath(): string {
+  return fileURLToPath(new URL('./mapped-worker.js', import.meta.url));
+}
+
+async function ask<K extends MappedOperation['kind']>(kernel: Kernel, env: EnvHandle, op: MappedOperation & { kind: K }): Promise<(MappedResult & { kind: K }) | undefined> {
+  const result = await kernel.hooks.mapped.promise({ env, op });
+  if (result === undefined) return undefined;
+  if (result.kind !== op.kind) {
+    throw new StoreError('KP_MAPPED_BAD_ANSWER', `the "${env.backend}" backend answered a mapped ${op.kind} with a ${result.kind} result`, {
+      hint: 'this is a bug in the backend plugin; report it with `karapace doctor` output',
+      data: { taps: kernel.tapNames('mapped') },
+    });
+  }
+  return result as MappedResult & { kind: K };
+}
+
+/** A tar producer for packLayer: the env's backend packs `dir` inside the mapping, or packTree here. */
+export function envTar(kernel: Kernel, env: EnvHandle, dir: string): TarProducer {
+  return async (consume) => {
+    const answered = await ask(kernel, env, { kind: 'pack', dir, consume });
+    if (answered) return answered.stats;
+    const stats: PackStats = { entries: 0, contentBytes: 0 };
+    await consume(packTree(dir, { reuseBuffers: true, stats }));
+    return stats;
+  };
+}
+
+/** An unpacker for unpackLayer that writes inside the env's mapping (owners as the env sees them). */
+export function envUnpacker(kernel: Kernel, env: EnvHandle): (source: AsyncIterable<Uint8Array>, dir: string, options: { whiteouts: 'apply' | 'overlay'; owners?: boolean }) => Promise<UnpackStats> {
+  return async (source, dir, options) => {
+    // Made here, so the root of the tree is the user's as in-process (the tar has no root entry).
+    await mkdir(dir, { recursive: true });
+    const answered = await ask(kernel, env, { kind: 'unpack', dir, source, whiteouts: options.whiteouts });
+    return answered ? answered.stats : unpackTarStream(source, dir, options);
+  };
+}
+
+export async function removeEnvTree(kernel: Kernel, env: EnvHandle, path: string): Promise<void> {
+  if (!(await ask(kernel, env, { kind: 'remove', path }))) await removeTree(path);
+}
+
+/** Signatures of an upper dir's entries, and the id maps to show host ids (of the base) as the env sees them. */
+export async function scanEnvTree(kernel: Kernel, env: EnvHandle, dir: string): Promise<{ entries: TreeSignatures; maps?: { uid: IdMap; gid: IdMap } }> {
+  const answered = await ask(kernel, env, { kind: 'scan', dir });
+  if (!answered) return { entries: await scanSignatures(dir) };
+  const maps = answered.uidMap && answered.gidMap ? { uid: answered.uidMap, gid: answered.gidMap } : undefined;
+  return { entries: new Map(answered.entries), ...(maps ? { maps } : {}) };
+}

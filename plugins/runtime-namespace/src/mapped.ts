@@ -1,0 +1,102 @@
+/**
+ * The `mapped` hook for environments this backend runs with full subordinate-id mapping:
+ * store work (pack, unpack, remove, diff scan) on their files runs inside the same id
+ * mapping — the launcher with `--map-mode full --uid 0` over the host's root, read-only,
+ * like `podman unshare` — as the kernel's own worker script under the host's node. There
+ * container root has capabilities over every mapped id, so private files are readable,
+ * foreign directories removable, and ids are the ones the environment sees. The tar
+ * streams over stdout (pack) or stdin (unpack); the store side hashes and stores it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import {
+  invokingUser, mappedWorkerPath, StoreError,
+  type MappedRequest, type MappedResult, type WorkerJob, type WorkerReply,
+} from '@karapace/kernel';
+import { chooseMapMode, idFacts } from './ids.js';
+import { launcherPath, requireLauncher } from './launcher.js';
+import type { NamespaceOptions } from './options.js';
+
+/** Where the host directory holding the operation's path is bound inside (on a fresh tmpfs). */
+const INSIDE = '/tmp/karapace-mapped';
+
+function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
+  return new Promise((resolve) => {
+    if (!stream) return resolve('');
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (text += c));
+    stream.on('end', () => resolve(text));
+    stream.on('error', () => resolve(text));
+  });
+}
+
+async function feed(source: AsyncIterable<Uint8Array>, stdin: NodeJS.WritableStream): Promise<void> {
+  for await (const chunk of source) {
+    // Wait until the pipe took the chunk: the store's reader reuses its buffers.
+    await new Promise<void>((resolve, reject) => stdin.write(chunk, (err) => (err ? reject(err) : resolve())));
+  }
+  await new Promise<void>((resolve) => stdin.end(resolve));
+}
+
+export async function runMapped(request: MappedRequest, options: NamespaceOptions): Promise<MappedResult | undefined> {
+  const { env, op } = request;
+  if (env.backend !== 'namespace') return undefined;
+  if (chooseMapMode(idFacts(invokingUser()), options.idMapping) !== 'full') return undefined;
+  const hostPath = op.kind === 'remove' ? op.path : op.dir;
+  const parent = dirname(hostPath);
+  if (op.kind === 'remove' && !existsSync(parent)) return { kind: 'remove' };
+  const inside = `${INSIDE}/${basename(hostPath)}`;
+  const job: WorkerJob = op.kind === 'unpack' ? { kind: 'unpack', dir: inside, whiteouts: op.whiteouts }
+    : op.kind === 'remove' ? { kind: 'remove', path: inside } : { kind: op.kind, dir: inside };
+  const launcher = requireLauncher(launcherPath(options.launcher));
+  // The host's root read-only (node and the kernel come from there); the directory holding
+  // the path bound writable on a fresh /tmp, since its host path may cross directories that
+  // root inside (a subordinate id) cannot traverse.
+  const argv = [
+    '--ro-rootfs', '/', '--tmpfs', '/tmp', '--bind', parent, INSIDE,
+    '--map-mode', 'full', '--uid', '0', '--gid', '0',
+    '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
+    '--', process.execPath, mappedWorkerPath(), JSON.stringify(job),
+  ];
+  const child = spawn(launcher, argv, { stdio: [op.kind === 'unpack' ? 'pipe' : 'ignore', op.kind === 'pack' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  // EPIPE when the worker gave up early: its reply says why.
+  child.stdin?.on('error', () => undefined);
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+  const stderr = collect(child.stderr);
+  const replyText = collect(child.stdio[3] as NodeJS.ReadableStream);
+  let streamError: unknown;
+  try {
+    if (op.kind === 'pack') await op.consume(child.stdout!);
+    if (op.kind === 'unpack') await feed(op.source, child.stdin!);
+  } catch (err) {
+    streamError = err;
+    child.kill('SIGKILL');
+  }
+  const [code, errText, raw] = await Promise.all([exited, stderr, replyText]);
+  let reply: WorkerReply | undefined;
+  try {
+    reply = raw ? (JSON.parse(raw) as WorkerReply) : undefined;
+  } catch {
+    reply = undefined;
+  }
+  // The worker's own error says most; a stream error of ours (disk full, corrupt object) next.
+  if (reply && !reply.ok) {
+    throw new StoreError(reply.error.code ?? 'KP_MAPPED_FAILED', `${op.kind} of ${hostPath} inside the id mapping of ${env.shortId} failed: ${reply.error.message}`, {
+      hint: reply.error.hint ?? 'run `karapace doctor` to check the subordinate id ranges and the launcher',
+      data: { path: hostPath },
+    });
+  }
+  if (streamError) throw streamError;
+  if (code !== 0 || !reply) {
+    throw new StoreError('KP_MAPPED_FAILED', `${op.kind} of ${hostPath} inside the id mapping of ${env.shortId} failed (exit ${code}): ${errText.trim() || 'no reply from the worker'}`, {
+      hint: 'run `karapace doctor` to check the subordinate id ranges and the launcher',
+      data: { path: hostPath, exitCode: code },
+    });
+  }
+  return reply.result;
+}

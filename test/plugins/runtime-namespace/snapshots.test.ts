@@ -1,0 +1,117 @@
+/**
+ * commit, diff and restore of an environment whose files belong to other in-container ids:
+ * as root (identity mapping, in-process) and as an unprivileged user with a subordinate-id
+ * range (full mapping: the files belong to subordinate ids on the host, unreadable and
+ * undeletable by the user; the store work runs inside the env's id mapping). Ownership as
+ * the environment sees it must round-trip. Real CLI, busybox rootfs.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
+import { REPO } from '../../helpers/cli.js';
+import { DIR_IMAGE_PLUGIN, buildEnv, identitiesUnavailable, identity, manifest, project, type Project } from './harness.js';
+
+const SETUP_PLUGIN = join(REPO, 'test/plugins/runtime-namespace/setup-script-plugin.mjs');
+
+const missing = identitiesUnavailable() ?? busyboxRootfsUnavailable();
+if (missing) console.warn(`runtime-namespace snapshot tests skipped: ${missing}`);
+
+const projects: Project[] = [];
+test.after.always(() => {
+  for (const p of projects) p.cleanup();
+});
+
+function subidStart(name: string): number | undefined {
+  const line = readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  return line ? Number(line.split(':')[1]) : undefined;
+}
+
+// Run as container root during the build: private files of another id, a base file deleted,
+// and a world-writable place the user changes later.
+const SETUP = `set -e
+mkdir -p /data/secret
+echo private > /data/secret/key
+chmod 0600 /data/secret/key
+echo mine > /data/note
+chmod 0600 /data/note
+chown -R 1234:1234 /data/secret /data/note
+chmod 0700 /data/secret
+mkdir /scratch
+chmod 1777 /scratch
+echo v1 > /scratch/mod
+chmod 0666 /scratch/mod
+rm /etc/os-release
+`;
+
+interface Diff {
+  against: string;
+  added: string[];
+  modified: string[];
+  removed: string[];
+}
+
+for (const kind of ['root', 'user'] as const) {
+  const t = missing ? test.skip : test;
+
+  t(`${kind}: commit, diff and restore keep in-container ownership of private files`, async (tt) => {
+    const who = identity(kind);
+    const subuid = kind === 'user' ? subidStart(who.name) : undefined;
+    if (kind === 'user' && subuid === undefined) {
+      tt.log(`no /etc/subuid range for ${who.name}: the full-mapping case cannot run here`);
+      return;
+    }
+    const p = project(who, { plugins: [DIR_IMAGE_PLUGIN, SETUP_PLUGIN] });
+    projects.push(p);
+    // The image as an image extracted inside the mapping would be: root-owned as the env sees it.
+    const image = join(p.dir, 'image');
+    spawnSync('cp', ['-a', busyboxRootfs(), image], { stdio: 'inherit' });
+    if (subuid !== undefined) spawnSync('chown', ['-R', `${subuid}:${subuid}`, image], { stdio: 'inherit' });
+    p.write('setup.sh', SETUP);
+    p.write('karapace.toml', manifest(image, '[system]\npackages = ["setup-script"]\n'));
+    const { shortId, envId } = await buildEnv(p);
+    const upper = join(p.store, 'env', envId, 'upper');
+    // On the host: in-container 1234 is a subordinate id (keep-id layout) the user cannot read.
+    const hostId = subuid === undefined ? 1234 : subuid + 1233;
+    tt.is(lstatSync(join(upper, 'data/secret/key')).uid, hostId);
+
+    const fromBase = JSON.parse((await p.run(['diff', shortId, '--json'])).stdout) as Diff;
+    tt.is(fromBase.against, 'base');
+    tt.deepEqual(fromBase.added, ['data', 'data/note', 'data/secret', 'data/secret/key', 'scratch', 'scratch/mod']);
+    tt.deepEqual(fromBase.removed, ['etc/os-release']);
+    // /etc is copied up (a deletion in it), same owner and mode: not a modification.
+    tt.deepEqual(fromBase.modified, []);
+
+    const commit = await p.run(['commit', shortId, '-m', 'private files']);
+    tt.is(commit.code, 0, commit.stderr);
+
+    const change = await p.run(['exec', shortId, '--', 'sh', '-c', 'echo v2 > /scratch/mod && echo new > /scratch/added']);
+    tt.is(change.code, 0, change.stderr);
+    const diff = await p.run(['diff', shortId, '--json']);
+    tt.is(diff.code, 0, diff.stderr);
+    const d = JSON.parse(diff.stdout) as Diff;
+    tt.deepEqual({ against: d.against, added: d.added, modified: d.modified, removed: d.removed },
+      { against: 'snapshot:1', added: ['scratch/added'], modified: ['scratch/mod'], removed: [] });
+
+    const restore = await p.run(['restore', shortId]);
+    tt.is(restore.code, 0, restore.stderr);
+    const inside = await p.run(['exec', shortId, '--', 'sh', '-c',
+      'stat -c "%n %u:%g %a" /data/secret /data/note; cat /scratch/mod; test ! -e /scratch/added && test ! -e /etc/os-release && echo gone']);
+    tt.is(inside.code, 0, inside.stderr);
+    tt.deepEqual(inside.stdout.trim().split('\n'), [
+      '/data/secret 1234:1234 700', '/data/note 1234:1234 600', 'v1', 'gone',
+    ]);
+    // Inside the 0700 dir (not traversable by the user in the env): checked from the host.
+    tt.is(readFileSync(join(upper, 'data/secret/key'), 'utf8'), 'private\n');
+    const key = lstatSync(join(upper, 'data/secret/key'));
+    tt.deepEqual([key.uid, key.gid, key.mode & 0o7777], [hostId, hostId, 0o600]);
+    const clean = JSON.parse((await p.run(['diff', shortId, '--json'])).stdout) as Diff;
+    tt.deepEqual([clean.added, clean.modified, clean.removed], [[], [], []]);
+
+    const verify = await p.run(['verify-store']);
+    tt.is(verify.code, 0, verify.stdout + verify.stderr);
+    const destroy = await p.run(['destroy', shortId]);
+    tt.is(destroy.code, 0, destroy.stderr);
+  });
+}
