@@ -3,6 +3,7 @@
 //   exec.cjs              only what `exec` needs, as CommonJS so karapace.cjs can load it
 //                         with a V8 code cache (Node 20 has no code cache for ES modules)
 //   karapace.cjs          the executable: exec through exec.cjs, everything else karapace.js
+//   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
 import { chmodSync, copyFileSync, rmSync } from 'node:fs';
@@ -13,7 +14,8 @@ const external = ['@napi-rs/*', 'dbus-next', 'typescript'];
 rmSync(outdir, { recursive: true, force: true });
 
 await build({
-  entryPoints: { karapace: 'cli/dist/bin.js' },
+  // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
+  entryPoints: { karapace: 'cli/dist/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js' },
   outdir,
   bundle: true,
   splitting: true,
