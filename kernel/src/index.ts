@@ -36,6 +36,7 @@ export { requestedDevices } from './security/devices.js';
 export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions, type BuiltinPlugin } from './engine/engine.js';
 export { corePlugin, CORE_PLUGIN_NAME, CORE_PACK_STAGE } from './engine/core-plugin.js';
 export { build, buildIfUpToDate, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
+export { rebuildEnv, type RebuildOptions, type RebuildResult } from './engine/rebuild.js';
 export { withLock } from './engine/with-lock.js';
 export { execInEnv, enterEnv, type ExecOptions } from './engine/exec.js';
 export { findEnv, checkName, ensureNameFree, NAME_PATTERN } from './engine/find.js';

@@ -1,13 +1,12 @@
 import { Command, Option } from 'clipanion';
-import { build, destroyEnv, manifestPathFrom, readLock, LOCK_FILE_NAME, findEnv } from '@karapace/kernel';
-import { dirname, join } from 'node:path';
+import { rebuildEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
 
 export class RebuildCommand extends BaseCommand {
   static override paths = [['rebuild']];
   static override usage = Command.Usage({
-    description: 'Destroy the environment built from a manifest and build it again',
-    details: 'Resolves the base image and package versions afresh (use `build --locked` to reproduce the lock instead). The name is kept.',
+    description: 'Build the environment of a manifest again and replace the old one',
+    details: 'Resolves the base image and package versions afresh (use `build --locked` to reproduce the lock instead). The new environment is built first; the old one is removed only once it exists, in one step under the store lock, so an interrupted rebuild leaves the old environment in place. The name is kept.',
     examples: [['Rebuild ./karapace.toml', '$0 rebuild']],
   });
 
@@ -17,20 +16,9 @@ export class RebuildCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const engine = await this.engine();
-    const manifestPath = manifestPathFrom(engine.cwd, this.manifest);
-    const lock = readLock(join(dirname(manifestPath), LOCK_FILE_NAME));
-    let name = this.name;
-    let previous: string | undefined;
-    if (lock) {
-      const old = await findEnv(engine.layout, lock.env_id).catch(() => undefined);
-      if (old) {
-        name ??= old.name;
-        previous = old.env_id;
-        await destroyEnv(engine, old.env_id);
-      }
-    }
-    const result = await build(engine, { manifest: manifestPath, name, offline: this.offline, force: true });
-    this.reporter.result({ ...result, previous: previous ?? null }, () =>
+    const result = await rebuildEnv(engine, { manifest: this.manifest, name: this.name, offline: this.offline });
+    const { previous } = result;
+    this.reporter.result(result, () =>
       `rebuilt: ${result.env_id}${previous && previous !== result.env_id ? ` (was ${previous.slice(0, 12)})` : ''}\nshort_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}`,
     );
     return 0;

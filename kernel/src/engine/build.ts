@@ -62,7 +62,7 @@ export function manifestPathFrom(cwd: string, manifest?: string): string {
   return existsSync(p) && !p.endsWith('.toml') && existsSync(join(p, 'karapace.toml')) ? join(p, 'karapace.toml') : p;
 }
 
-interface PreparedBuild {
+export interface PreparedBuild {
   manifestPath: string;
   manifestDir: string;
   manifest: NormalizedManifest;
@@ -71,7 +71,7 @@ interface PreparedBuild {
 }
 
 /** Parses and checks everything a build starts from; refuses drift under --locked. */
-async function prepareBuild(engine: Engine, options: BuildOptions): Promise<PreparedBuild> {
+export async function prepareBuild(engine: Engine, options: BuildOptions): Promise<PreparedBuild> {
   const manifestPath = manifestPathFrom(engine.cwd, options.manifest);
   const manifestDir = dirname(manifestPath);
   const manifest = readManifestFile(manifestPath, { defaultBackend: engine.config.defaultBackend });
@@ -122,79 +122,117 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
   const prepared = await prepareBuild(engine, options);
   const warm = await upToDate(engine, prepared, options);
   if (warm) return warm;
-  const { manifestPath, manifestDir, manifest, lockPath, existingLock } = prepared;
+  const { manifest, lockPath } = prepared;
 
   // Only a real build needs image sources, package managers and backends.
   await engine.loadBuiltins();
   return withLock(engine, async () => {
-    const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
-    const staging = join(engine.layout.staging, `build-${Date.now()}-${randomHex(4)}`);
-    const paths = envPaths(staging);
-    const wal = await WalTransaction.begin(engine.layout, 'build');
-    await wal.record({ kind: 'remove', path: wal.rel(staging) });
-    crashPoint('build:staging');
-    await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
-    let built: BuildResult;
-    try {
-      const draft = draftLock(manifest, base, []);
-      const handle: EnvHandle = {
-        envId: 'staging', shortId: 'staging', paths, lowerDirs: [base.rootfs], manifest, lock: draft, backend: manifest.runtime.backend, manifestDir,
-      };
-      const packages = await installPackages(engine, handle, base, manifest, options, existingLock);
-      let lock = draftLock(manifest, base, packages);
-      lock = await engine.kernel.hooks.lock.promise(lock, { manifest, base, env: { ...handle, lock } });
-      lock = { ...lock, ...computeEnvId(lock) };
-
-      let meta = await readMetadata(engine.layout, lock.env_id).catch(() => undefined);
-      const target = envDir(engine.layout, lock.env_id);
-      if (meta && existsSync(target)) {
-        await removeTree(staging);
-      } else {
-        await wal.record({ kind: 'remove', path: wal.rel(target) }, { kind: 'metadata', env_id: lock.env_id, content: await readMetadataText(engine.layout, lock.env_id) });
-        crashPoint('build:before-rename');
-        await mkdir(engine.layout.envs, { recursive: true });
-        await removeTree(target);
-        await rename(staging, target);
-        await fsyncDir(engine.layout.envs);
-        crashPoint('build:after-rename');
-        const now = new Date().toISOString();
-        meta = {
-          env_id: lock.env_id, short_id: lock.short_id, state: 'built', backend: lock.backend,
-          manifest, lock, manifest_path: manifestPath, manifest_dir: manifestDir,
-          base: { reference: base.reference, digest: base.digest, rootfs: base.rootfs },
-          layers: [], snapshots: [], created_at: now, updated_at: now,
-        } satisfies EnvMetadata;
-        await writeMetadata(engine.layout, meta);
-        crashPoint('build:after-metadata');
-      }
-      await wal.finish();
-      if (!existingLock || serializeLock(existingLock) !== serializeLock(lock)) await writeLock(lockPath, lock);
-      built = options.name && options.name !== meta.name ? await nameEnv(engine, meta, options.name, lockPath, false) : result(meta, lockPath, false);
-    } catch (err) {
-      await wal.abort();
-      throw err;
-    }
-    // [gui] apps appear on the host with every build (CLI, TUI and D-Bus alike); an app that
-    // cannot be exported is a warning, never a failed build.
-    if (manifest.gui.apps.length) {
-      try {
-        await (await import('./export.js')).exportGuiAppsAfterBuild(engine, built.env_id);
-      } catch (err) {
-        engine.kernel.progress({ kind: 'log', level: 'warn', message: `[gui] apps were not exported: ${err instanceof Error ? err.message : String(err)}` });
-      }
-    }
+    const { meta, lock } = await buildLocked(engine, prepared, options);
+    await writeLockIfChanged(prepared, lock);
+    const built = options.name && options.name !== meta.name ? await nameEnv(engine, meta, options.name, lockPath, false) : result(meta, lockPath, false);
+    await exportGuiApps(engine, manifest, built.env_id);
     return built;
   });
 }
 
-async function nameEnv(engine: Engine, meta: EnvMetadata, name: string, lockPath: string, cached: boolean): Promise<BuildResult> {
+export interface LockedBuild {
+  meta: EnvMetadata;
+  lock: LockFile;
+  /** True when this build created the environment (false: one with the same env_id existed). */
+  created: boolean;
+  /** True when an environment with the same env_id existed and was replaced (`replace`). */
+  replaced: boolean;
+}
+
+export async function writeLockIfChanged(prepared: PreparedBuild, lock: LockFile): Promise<void> {
+  if (!prepared.existingLock || serializeLock(prepared.existingLock) !== serializeLock(lock)) await writeLock(prepared.lockPath, lock);
+}
+
+/** [gui] apps appear on the host with every build; an app that cannot be exported is a warning. */
+export async function exportGuiApps(engine: Engine, manifest: NormalizedManifest, envId: string): Promise<void> {
+  if (!manifest.gui.apps.length) return;
+  try {
+    await (await import('./export.js')).exportGuiAppsAfterBuild(engine, envId);
+  } catch (err) {
+    engine.kernel.progress({ kind: 'log', level: 'warn', message: `[gui] apps were not exported: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
+/**
+ * The build itself, for a caller that holds the store lock (build, rebuild). The lock
+ * file, the name and app exports are left to the caller, so rebuild can do them once its
+ * swap is done.
+ */
+export async function buildLocked(engine: Engine, prepared: PreparedBuild, options: BuildOptions, how: { replace?: boolean } = {}): Promise<LockedBuild> {
+  const { manifestPath, manifestDir, manifest, existingLock } = prepared;
+  const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
+  const staging = join(engine.layout.staging, `build-${Date.now()}-${randomHex(4)}`);
+  const paths = envPaths(staging);
+  const wal = await WalTransaction.begin(engine.layout, 'build');
+  await wal.record({ kind: 'remove', path: wal.rel(staging) });
+  crashPoint('build:staging');
+  await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
+  try {
+    const draft = draftLock(manifest, base, []);
+    const handle: EnvHandle = {
+      envId: 'staging', shortId: 'staging', paths, lowerDirs: [base.rootfs], manifest, lock: draft, backend: manifest.runtime.backend, manifestDir,
+    };
+    const packages = await installPackages(engine, handle, base, manifest, options, existingLock);
+    let lock = draftLock(manifest, base, packages);
+    lock = await engine.kernel.hooks.lock.promise(lock, { manifest, base, env: { ...handle, lock } });
+    lock = { ...lock, ...computeEnvId(lock) };
+
+    let meta = await readMetadata(engine.layout, lock.env_id).catch(() => undefined);
+    const target = envDir(engine.layout, lock.env_id);
+    const exists = meta !== undefined && existsSync(target);
+    // rebuild with an unchanged identity: the fresh tree replaces the old one, which is put back on rollback.
+    const replaced = exists && how.replace === true;
+    const old = replaced ? join(engine.layout.staging, `replaced-${lock.env_id}-${Date.now()}`) : undefined;
+    if (exists && !replaced) {
+      await removeTree(staging);
+    } else {
+      if (old) {
+        await wal.record({ kind: 'rename', from: wal.rel(old), to: wal.rel(target) });
+        await rename(target, old);
+        crashPoint('build:old-moved');
+      }
+      await wal.record({ kind: 'remove', path: wal.rel(target) }, { kind: 'metadata', env_id: lock.env_id, content: await readMetadataText(engine.layout, lock.env_id) });
+      crashPoint('build:before-rename');
+      await mkdir(engine.layout.envs, { recursive: true });
+      await removeTree(target);
+      await rename(staging, target);
+      await fsyncDir(engine.layout.envs);
+      crashPoint('build:after-rename');
+      const now = new Date().toISOString();
+      meta = {
+        env_id: lock.env_id, short_id: lock.short_id, state: 'built', backend: lock.backend,
+        manifest, lock, manifest_path: manifestPath, manifest_dir: manifestDir,
+        base: { reference: base.reference, digest: base.digest, rootfs: base.rootfs },
+        layers: [], snapshots: [], created_at: now, updated_at: now,
+      } satisfies EnvMetadata;
+      await writeMetadata(engine.layout, meta);
+      crashPoint('build:after-metadata');
+      if (old) {
+        await wal.commitPoint([{ kind: 'remove', path: wal.rel(old) }]);
+        await removeTree(old);
+      }
+    }
+    await wal.finish();
+    return { meta: meta!, lock, created: !exists, replaced };
+  } catch (err) {
+    await wal.abort();
+    throw err;
+  }
+}
+
+export async function nameEnv(engine: Engine, meta: EnvMetadata, name: string, lockPath: string, cached: boolean): Promise<BuildResult> {
   await ensureNameFree(engine.layout, name, meta.env_id);
   const updated = { ...meta, name, updated_at: new Date().toISOString() };
   await writeMetadata(engine.layout, updated);
   return result(updated, lockPath, cached);
 }
 
-function result(meta: EnvMetadata, lockPath: string, cached: boolean): BuildResult {
+export function result(meta: EnvMetadata, lockPath: string, cached: boolean): BuildResult {
   return {
     env_id: meta.env_id, short_id: meta.short_id, name: meta.name, state: meta.state, backend: meta.backend,
     base: { image: meta.base.reference, digest: meta.base.digest },
