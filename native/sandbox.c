@@ -386,7 +386,11 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
         close(devnull);
     }
     int code = p->wait_joined ? linger_supervise(cmd, notify_fd) : supervise(cmd);
-    artefacts_remove();
+    /* Not through fuse-overlayfs: its daemon resolves paths through the very mount we
+     * would be waiting on, and the two deadlock (D state, unkillable). Mount points then
+     * stay in the upper dir, as documented. */
+    if (!p->fuse_overlayfs)
+        artefacts_remove();
     _exit(code);
 }
 
