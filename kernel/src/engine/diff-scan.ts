@@ -9,8 +9,13 @@ import { join } from 'node:path';
 import { hashFile } from '../hash.js';
 import { readXattrs } from '../layers/xattrs.js';
 
-/** Relative path → signature; `null` marks a deletion (an overlay whiteout). */
+/**
+ * Relative path → signature; `null` marks a deletion (an overlay whiteout). An opaque
+ * directory's signature ends in OPAQUE_SUFFIX.
+ */
 export type TreeSignatures = Map<string, string | null>;
+
+export const OPAQUE_SUFFIX = ' opaque';
 
 /** Lines of /proc/PID/uid_map: inside, outside, count. */
 export type IdMap = [number, number, number][];
@@ -49,7 +54,9 @@ export async function scanSignatures(root: string): Promise<TreeSignatures> {
       const abs = join(root, r);
       const st = lstatSync(abs);
       const whiteout = (st.isCharacterDevice() && st.rdev === 0) || (st.isFile() && st.size === 0 && readXattrs(abs).whiteout);
-      out.set(r, whiteout ? null : await signature(st, abs));
+      // An opaque directory hides what lies below it in the lower layers: diff must know.
+      const opaque = st.isDirectory() && readXattrs(abs).opaque;
+      out.set(r, whiteout ? null : `${await signature(st, abs)}${opaque ? OPAQUE_SUFFIX : ''}`);
       if (st.isDirectory()) await walk(r);
     }
   };
