@@ -52,16 +52,16 @@ interface Diff {
   removed: string[];
 }
 
+// The user half needs a subordinate-id range (useradd gives one where /etc/login.defs asks for it).
+const noRange = missing ? undefined : subidStart(identity('user').name) === undefined ? `no /etc/subuid range for ${identity('user').name}` : undefined;
+if (noRange) console.warn(`runtime-namespace snapshot test as an unprivileged user skipped: ${noRange}`);
+
 for (const kind of ['root', 'user'] as const) {
-  const t = missing ? test.skip : test;
+  const t = missing || (kind === 'user' && noRange) ? test.skip : test;
 
   t(`${kind}: commit, diff and restore keep in-container ownership of private files`, async (tt) => {
     const who = identity(kind);
     const subuid = kind === 'user' ? subidStart(who.name) : undefined;
-    if (kind === 'user' && subuid === undefined) {
-      tt.log(`no /etc/subuid range for ${who.name}: the full-mapping case cannot run here`);
-      return;
-    }
     const p = project(who, { plugins: [DIR_IMAGE_PLUGIN, SETUP_PLUGIN] });
     projects.push(p);
     // The image as an image extracted inside the mapping would be: root-owned as the env sees it.
