@@ -27,7 +27,7 @@ import type {
 import type { KarapaceConfig } from './config/types.js';
 import type { MappedRequest, MappedResult } from './mapped/types.js';
 import type { Logger } from './logger.js';
-import { PluginError, KarapaceError } from './errors.js';
+import { PluginError, KarapaceError, asKarapaceError } from './errors.js';
 
 const { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncBailHook, SyncHook } = tapable;
 
@@ -188,6 +188,9 @@ function attributeErrors(hookName: string, hook: InterceptableHook, currentPlugi
       const plugin = currentPlugin() ?? tap.name;
       const wrap = (err: unknown): KarapaceError => {
         if (err instanceof KarapaceError) return err;
+        // A full disk is the store's condition, not the plugin's fault (KP_STORE_NO_SPACE).
+        const code = (err as NodeJS.ErrnoException | undefined)?.code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') return asKarapaceError(err);
         const message = err instanceof Error ? err.message : String(err);
         return new PluginError('KP_PLUGIN_HOOK_FAILED', `plugin "${plugin}" failed in hook "${hookName}": ${message}`, {
           hint: `check the plugin's options or remove "${plugin}" from your config`,
