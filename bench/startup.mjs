@@ -41,7 +41,7 @@ const rows = results.map((r) => {
 const section = [
   '## CLI start-up (bench/startup.mjs)',
   '',
-  `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${runs} runs each, load average ${loadavg()[0].toFixed(1)} on this 2-core machine (others were running tests; the ratio is what to read).`,
+  `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${runs} runs each, load average ${loadavg()[0].toFixed(1)} on this 2-core machine (the ratio, measured in the same run, is what to read).`,
   '',
   '| command | median | user CPU (mean) | vs `node -e 0` (medians) |',
   '|---|---|---|---|',

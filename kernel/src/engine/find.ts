@@ -21,7 +21,10 @@ export function checkName(name: string): void {
 export async function findEnv(layout: StoreLayout, ref: string): Promise<EnvMetadata> {
   const needle = ref.trim();
   if (!needle) throw new UsageError('KP_ENV_REF_EMPTY', 'no environment named', { hint: 'pass an env_id, short_id, prefix or name (see `karapace list`)' });
-  const { envs } = await listMetadata(layout);
+  // Names are never 6+ hex digits (checkName), so such a reference is an id or a prefix of
+  // one: read only the matching files, whatever the size of the store.
+  const idLike = /^[0-9a-f]{6,64}$/.test(needle);
+  const { envs } = await listMetadata(layout, idLike ? { idPrefix: needle } : {});
   const byName = envs.find((e) => e.name === needle);
   if (byName) return byName;
   const exact = envs.find((e) => e.env_id === needle);

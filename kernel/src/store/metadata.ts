@@ -96,7 +96,8 @@ export interface MetadataListing {
   corrupt: { path: string; error: StoreError }[];
 }
 
-export async function listMetadata(layout: StoreLayout): Promise<MetadataListing> {
+/** `idPrefix` reads only environments whose env_id starts with it (file names are env_ids). */
+export async function listMetadata(layout: StoreLayout, options: { idPrefix?: string } = {}): Promise<MetadataListing> {
   let names: string[];
   try {
     names = await readdir(layout.metadata);
@@ -108,6 +109,7 @@ export async function listMetadata(layout: StoreLayout): Promise<MetadataListing
   const corrupt: MetadataListing['corrupt'] = [];
   for (const name of names.sort()) {
     if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    if (options.idPrefix && !name.startsWith(options.idPrefix)) continue;
     const path = `${layout.metadata}/${name}`;
     try {
       envs.push(parseMetadata(await readFile(path, 'utf8'), path));
