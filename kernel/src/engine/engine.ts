@@ -120,8 +120,12 @@ export class Engine {
     return securityPolicy(this.config);
   }
 
+  private invoker?: InvokingUser;
+
+  /** The invoking user (read once: getpwuid on every access showed up in exec start-up). */
   get user(): InvokingUser {
-    return invokingUser(this.env);
+    this.invoker ??= invokingUser(this.env);
+    return this.invoker;
   }
 }
 

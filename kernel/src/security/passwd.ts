@@ -58,9 +58,16 @@ export interface IdentityFiles {
   group: string;
 }
 
-/** Identity of a path's state: a changed file, symlink, directory or xattr changes its ctime. */
+/**
+ * Identity of a path's state: a changed file, symlink or xattr changes its ctime. A
+ * directory counts by inode and birth time only: its ctime moves whenever any entry in it
+ * changes (every sandbox creates and removes mount points in the upper dir), which would
+ * defeat the cache, and overlayfs makes a directory opaque only when it creates it anew
+ * (`rm -r dir; mkdir dir` inside: a new directory, even if the inode number is reused).
+ */
 function fingerprint(st: Stats | undefined): string | null {
-  return st ? `${st.dev}:${st.ino}:${st.ctimeMs}:${st.size}` : null;
+  if (!st) return null;
+  return st.isDirectory() ? `${st.dev}:${st.ino}:${st.birthtimeMs}:dir` : `${st.dev}:${st.ino}:${st.ctimeMs}:${st.size}`;
 }
 
 interface Cache {
