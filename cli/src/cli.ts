@@ -8,7 +8,13 @@ export const VERSION = '0.1.0';
 
 /** A CLI with the given commands, or every command (help, introspection, unknown input). */
 export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise<Cli<KarapaceContext>> {
-  const cli = new Cli<KarapaceContext>({ binaryLabel: 'Karapace', binaryName: 'karapace', binaryVersion: VERSION });
+  const cli = new Cli<KarapaceContext>({
+    binaryLabel: 'Karapace',
+    binaryName: 'karapace',
+    binaryVersion: VERSION,
+    // Colours only on a terminal (and never with NO_COLOR): help piped to a file stays plain.
+    enableColors: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+  });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   for (const command of only ?? (await import('./commands/index.js')).COMMANDS) cli.register(command as CommandClass<KarapaceContext>);
