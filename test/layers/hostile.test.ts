@@ -3,7 +3,7 @@
  * outside it — checked against a sentinel directory beside the target.
  */
 import test from 'ava';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tarStream from 'tar-stream';
@@ -90,4 +90,19 @@ test('a file replacing an earlier symlink is written in place, not through the l
   await unpackTarStream([tar], target, { whiteouts: 'apply' });
   t.is(readFileSync(join(outside, 'victim'), 'utf8'), 'original');
   t.is(readFileSync(join(target, 'victim'), 'utf8'), 'inside');
+});
+
+test('a directory replaced by a symlink later does not get its mode or owner applied through the link', async (t) => {
+  const { outside, target } = setup(t);
+  const before = statSync(outside);
+  const tar = await tarOf([
+    { header: { name: 'd', type: 'directory', mode: 0o777, uid: 4321, gid: 4321 } },
+    { header: { name: 'd', type: 'symlink', linkname: '../outside' } },
+  ]);
+  await unpackTarStream([tar], target, { whiteouts: 'apply' });
+  t.true(lstatSync(join(target, 'd')).isSymbolicLink());
+  const after = statSync(outside);
+  t.is(after.mode, before.mode);
+  t.is(after.uid, before.uid);
+  t.is(after.gid, before.gid);
 });

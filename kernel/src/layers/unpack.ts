@@ -128,11 +128,16 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
   const safeDirs = new Set<string>(['']);
   /** Paths this archive created: an opaque marker hides everything else. */
   const created = new Set<string>();
-  const dirAttrs: { abs: string; h: UstarHeader }[] = [];
+  const dirAttrs: { rel: string; abs: string; h: UstarHeader; chown: boolean }[] = [];
   mkdirSync(targetDir, { recursive: true });
   // Into an empty target, only this archive's own entries can be in the way: skip the lstat.
   const fresh = readdirSync(targetDir).length === 0;
   const asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;
+  // Root creating into a fresh target without setgid: whatever this call creates is already
+  // root:root, so 0:0 entries need no chown (a setgid target would hand down its group).
+  const bornRoot = asRoot && fresh && (lstatSync(targetDir).mode & 0o2000) === 0;
+  /** Directories this call made with mkdir (for bornRoot: already root:root). */
+  const made = new Set<string>();
   const umask = process.umask();
 
   const abs = (rel: string) => (rel ? join(targetDir, rel) : targetDir);
@@ -151,6 +156,7 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
       if (!create) throw badTar(`"${rel}" does not exist`, { name: rel });
       mkdirSync(p, 0o755);
       created.add(rel);
+      made.add(rel);
     } else if (st.isSymbolicLink()) {
       throw badTar(`an entry goes through the symlink "${rel}"`, { name: rel });
     } else if (!st.isDirectory()) {
@@ -262,11 +268,20 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
         if (options.whiteouts === 'overlay') makeWhiteout(join(parentAbs, hidden), parentAbs);
       } else if (h.type === 'directory') {
         clearExisting(rel, true);
-        if (!lstatSync(p, { throwIfNoEntry: false })) mkdirSync(p, 0o700);
+        // mkdir creates nothing through a symlink: an existing entry (the directory kept by
+        // clearExisting, or one made earlier) is EEXIST, so no lstat before it.
+        let isNew = true;
+        try {
+          mkdirSync(p, 0o700);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          isNew = made.has(rel);
+        }
+        if (isNew) made.add(rel);
         safeDirs.add(rel);
         created.add(rel);
         setXattrs(p, rel, xattrs);
-        dirAttrs.push({ abs: p, h });
+        dirAttrs.push({ rel, abs: p, h, chown: owners && !(bornRoot && isNew && h.uid === 0 && h.gid === 0) });
       } else {
         clearExisting(rel, false);
         created.add(rel);
@@ -304,7 +319,7 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
           }
           case 'symlink':
             symlinkSync(linkname, p);
-            if (owners) lchownSync(p, h.uid, h.gid);
+            if (owners && !(bornRoot && h.uid === 0 && h.gid === 0)) lchownSync(p, h.uid, h.gid);
             break;
           case 'character-device':
           case 'block-device':
@@ -327,8 +342,11 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
   await reader.drain();
   // Directory owners and modes last: a read-only directory must not block its children.
   for (let i = dirAttrs.length - 1; i >= 0; i--) {
-    const { abs: p, h } = dirAttrs[i]!;
-    if (owners) lchownSync(p, h.uid, h.gid);
+    const { rel, abs: p, h, chown } = dirAttrs[i]!;
+    // A directory a later entry replaced (by a symlink, say) is not ours to chmod: chmod
+    // follows symlinks.
+    if (!safeDirs.has(rel)) continue;
+    if (chown) lchownSync(p, h.uid, h.gid);
     chmodSync(p, h.mode & 0o7777);
   }
   return stats;
