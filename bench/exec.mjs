@@ -84,13 +84,11 @@ const section = [
   '',
   'Reading: the sandbox itself (karapace-sandbox with the argv karapace builds: user+mount+pid+uts+ipc',
   'namespaces, overlayfs, /proc, /dev, /sys, binds, pivot_root) costs about what bwrap does (~3 ms).',
-  'Everything above `node -e 0` is the CLI loading and compiling JavaScript before any work. The',
-  'import rows show what the unbundled modules cost (clipanion, the kernel barrel, every command);',
-  'the esbuild bundle with the exec fast path (commit 63fe1d4) removes most of it. A CPU profile of',
-  'the bundled exec shows the namespace plugin\'s own work at ~5 ms (passwd/group generation,',
-  'spawning the launcher, the pid record); the rest is Node bootstrap and compiling the shared kernel',
-  'chunk. Next steps toward 1.4x: split the kernel chunk so exec compiles only engine/find/run/security,',
-  'and a V8 code cache / startup snapshot (Node ≥ 22 `module.enableCompileCache()`, already wired).',
+  'Everything above `node -e 0` is karapace itself. The executable (karapace.cjs) runs exec from a',
+  'CommonJS bundle of only the exec path compiled with a V8 code cache, without clipanion, loading',
+  'only the environment\'s backend plugin (docs/architecture.md, "Start-up"); the import rows show',
+  'what the unbundled modules would cost. The namespace plugin\'s own work per exec: the env lock,',
+  'the pid record, the cached passwd/group check and spawning the launcher (~3 ms of sandbox).',
   '',
 ].join('\n');
 writeSection(join(REPO, 'bench/RESULTS.md'), 'exec start-up: namespace', section);

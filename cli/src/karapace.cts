@@ -55,6 +55,10 @@ function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
         const tmp = `${cache}.${process.pid}.tmp`;
         fs.writeFileSync(tmp, data);
         fs.renameSync(tmp, cache);
+        // Caches of earlier builds of the bundle are never used again.
+        for (const name of fs.readdirSync(path.dirname(cache))) {
+          if (name.startsWith('exec-') && name.endsWith('.v8cache') && name !== path.basename(cache)) fs.rmSync(path.join(path.dirname(cache), name), { force: true });
+        }
       } catch {
         // A cache we cannot write only costs start-up time.
       }

@@ -1,7 +1,7 @@
 /** The bundled CLI (what users run) builds and execs like the unbundled one the suite uses. */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, mockManifest, sandbox } from '../helpers/cli.js';
 
@@ -46,8 +46,15 @@ test('exec through the executable writes a V8 code cache, reuses it, and survive
   const first = run('exec', 'c', '--', 'sh', '-c', 'echo one; exit 6');
   t.is(first.status, 6);
   t.is(first.stdout, 'one\n');
+  // A cache left by an earlier build of the bundle is removed when the current one is written.
+  writeFileSync(join(cacheHome, 'karapace', 'exec-old-build.v8cache'), 'stale');
+  writeFileSync(join(cacheHome, 'karapace', 'unrelated'), 'keep');
+  const written = readdirSync(join(cacheHome, 'karapace')).filter((f) => f.endsWith('.v8cache') && f !== 'exec-old-build.v8cache');
+  rmSync(join(cacheHome, 'karapace', written[0]!));
+  t.is(run('exec', 'c', '--', 'true').status, 0);
   const caches = readdirSync(join(cacheHome, 'karapace')).filter((f) => f.endsWith('.v8cache'));
   t.is(caches.length, 1);
+  t.true(existsSync(join(cacheHome, 'karapace', 'unrelated')));
   t.true(statSync(join(cacheHome, 'karapace', caches[0]!)).size > 1000);
   t.is(run('exec', 'c', '--', 'true').status, 0);
   writeFileSync(join(cacheHome, 'karapace', caches[0]!), 'garbage');
