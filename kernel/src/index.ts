@@ -7,6 +7,7 @@ export * from './logger.js';
 export * from './plugin.js';
 export * from './canonical-json.js';
 export * from './tree-digest.js';
+export { findExecutable } from './find-executable.js';
 export { forwardSignals, exitStatus, collectOutput, FORWARDED_SIGNALS } from './child-process.js';
 export type * from './config/types.js';
 export { DEFAULT_SECURITY } from './config/types.js';

@@ -1,20 +1,11 @@
 /** Small host probes for doctor: find a tool on PATH, run a command with a time limit. */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { findExecutable } from '@karapace/kernel';
 
+/** A tool on the given PATH (the kernel's lookup; doctor checks the PATH the user has). */
 export function which(tool: string, pathEnv: string | undefined): string | undefined {
-  for (const dir of (pathEnv ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, tool);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findExecutable(tool, pathEnv ?? '');
 }
 
 export interface ProbeResult {

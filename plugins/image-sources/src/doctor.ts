@@ -2,24 +2,12 @@
  * `doctor` checks for the tools image sources use. Tools are looked up on PATH in-process
  * (an access(2) per directory): no child process, so a check cannot hang.
  */
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
-import type { DoctorCheck, DoctorReport } from '@karapace/kernel';
+import { findExecutable, type DoctorCheck, type DoctorReport } from '@karapace/kernel';
 
 const PLUGIN = 'image-sources';
 
 export function which(tool: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, tool);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findExecutable(tool, path);
 }
 
 const TOOLS: { tool: string; title: string; pkg: string; why: string; required: boolean }[] = [

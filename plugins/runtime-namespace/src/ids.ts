@@ -7,8 +7,8 @@
  * - `single`: only the user's own id is mapped; package installs run as container root
  *   with chown faked by the launcher's seccomp filter (--fake-chown).
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { findExecutable as findOnPath } from '@karapace/kernel';
 
 export type MapMode = 'root' | 'full' | 'single';
 
@@ -40,16 +40,7 @@ function readSubids(file: string, name: string, id: number): SubidRange | undefi
 
 /** Absolute path of a helper on PATH or in /usr/sbin, /usr/bin (sbin is often not on a user's PATH). */
 export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of [...path.split(':').filter(Boolean), '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next directory
-    }
-  }
-  return undefined;
+  return findOnPath(name, path, ['/usr/sbin', '/usr/bin', '/sbin', '/bin']);
 }
 
 export interface IdFacts {
