@@ -57,6 +57,10 @@ class Reader {
   constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
     this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () { yield* source; })();
   }
+  /** Ends the source early (no-op when it already ended). */
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
   private async fill(): Promise<boolean> {
     while (this.pos >= this.cur.length) {
       const r = await this.it.next();
@@ -121,9 +125,18 @@ function xattrsFrom(pax: Map<string, Buffer> | null): [string, Buffer][] {
 }
 
 export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
+  const reader = new Reader(source);
+  try {
+    return await unpackFrom(reader, targetDir, options);
+  } finally {
+    // A rejected archive stops mid-stream: end the source too, so it closes its file.
+    await reader.close();
+  }
+}
+
+async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
   const owners = options.owners ?? process.geteuid?.() === 0;
   const stats: UnpackStats = { entries: 0, bytes: 0, warnings: [] };
-  const reader = new Reader(source);
   /** Relative dirs known to be real directories (not symlinks) inside the target. */
   const safeDirs = new Set<string>(['']);
   /** Paths this archive created: an opaque marker hides everything else. */
