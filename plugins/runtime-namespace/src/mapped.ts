@@ -8,8 +8,8 @@
  * streams over stdout (pack) or stdin (unpack); the store side hashes and stores it.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import {
   invokingUser, mappedWorkerPath, StoreError,
   type MappedRequest, type MappedResult, type WorkerJob, type WorkerReply,
@@ -40,6 +40,19 @@ async function feed(source: AsyncIterable<Uint8Array>, stdin: NodeJS.WritableStr
   await new Promise<void>((resolve) => stdin.end(resolve));
 }
 
+/**
+ * The directory the worker's code and dependencies live in (the nearest ancestor with a
+ * node_modules), when it lies under /tmp.
+ */
+function installUnderTmp(worker: string): string[] {
+  const real = realpathSync(worker);
+  if (!real.startsWith('/tmp/')) return [];
+  for (let dir = dirname(real); dir !== '/tmp' && dir !== '/'; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'node_modules'))) return [dir];
+  }
+  return [dirname(real)];
+}
+
 export async function runMapped(request: MappedRequest, options: NamespaceOptions): Promise<MappedResult | undefined> {
   const { env, op } = request;
   if (env.backend !== 'namespace') return undefined;
@@ -54,11 +67,15 @@ export async function runMapped(request: MappedRequest, options: NamespaceOption
   // The host's root read-only (node and the kernel come from there); the directory holding
   // the path bound writable on a fresh /tmp, since its host path may cross directories that
   // root inside (a subordinate id) cannot traverse.
+  const worker = mappedWorkerPath();
   const argv = [
     '--ro-rootfs', '/', '--tmpfs', '/tmp', '--bind', parent, INSIDE,
+    // karapace itself installed under /tmp (a checkout, a CI clone) would be hidden by that
+    // tmpfs: bind it back, read-only, at the same path.
+    ...installUnderTmp(worker).flatMap((dir) => ['--ro-bind', dir, dir]),
     '--map-mode', 'full', '--uid', '0', '--gid', '0',
     '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
-    '--', process.execPath, mappedWorkerPath(), JSON.stringify(job),
+    '--', process.execPath, worker, JSON.stringify(job),
   ];
   const child = spawn(launcher, argv, { stdio: [op.kind === 'unpack' ? 'pipe' : 'ignore', op.kind === 'pack' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   // EPIPE when the worker gave up early: its reply says why.

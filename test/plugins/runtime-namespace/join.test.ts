@@ -33,9 +33,10 @@ for (const kind of ['root', 'user'] as const) {
 
   t(`${kind}: execs started together on an idle env share one sandbox and see each other's writes`, async (tt) => {
     const { p, shortId } = await envFor(kind);
-    // Each writes its mark, waits for the others' (up to 10 s), prints them and its pid namespace.
+    // Each writes its mark, waits for the others' (up to 60 s: three CLIs starting on a loaded
+    // CI machine), prints them and its pid namespace.
     const script = (me: string) =>
-      `echo ${me} > /tmp/mark-${me}; i=0; while [ $(ls /tmp | grep -c '^mark-') -lt 3 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; ` +
+      `echo ${me} > /tmp/mark-${me}; i=0; while [ $(ls /tmp | grep -c '^mark-') -lt 3 ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; ` +
       `cat /tmp/mark-a /tmp/mark-b /tmp/mark-c; readlink /proc/self/ns/pid`;
     const runs = await Promise.all(['a', 'b', 'c'].map((me) => p.run(['exec', shortId, '--', 'sh', '-c', script(me)])));
     for (const r of runs) {
