@@ -19,16 +19,7 @@ static void __attribute__((noreturn)) exec_child(char **argv, bool tty)
 {
     /* Own process group, and the terminal's foreground group when we have one:
      * ^C on the terminal reaches the command, not its init. */
-    if (setpgid(0, 0) < 0)
-        die_with_error("setpgid");
-    if (tty) {
-        sigset_t ttou;
-        sigemptyset(&ttou);
-        sigaddset(&ttou, SIGTTOU);
-        sigprocmask(SIG_BLOCK, &ttou, NULL);
-        if (tcsetpgrp(0, getpid()) < 0)
-            die_with_error("tcsetpgrp");
-    }
+    own_process_group(tty);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

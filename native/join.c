@@ -101,13 +101,8 @@ int join_sandbox(struct plan *p)
         dprintf(p->json_status_fd, "{ \"child-pid\": %d, \"launcher-pid\": %d }\n", (int)cmd,
                 (int)getpid());
     int code = supervise(cmd);
-    if (p->tty) {
-        sigset_t ttou;
-        sigemptyset(&ttou);
-        sigaddset(&ttou, SIGTTOU);
-        sigprocmask(SIG_BLOCK, &ttou, NULL);
-        tcsetpgrp(0, getpgrp());
-    }
+    if (p->tty)
+        reclaim_terminal();
     if (p->json_status_fd >= 0)
         dprintf(p->json_status_fd, "{ \"exit-code\": %d }\n", code);
     return code;

@@ -299,16 +299,7 @@ void exec_command(const struct plan *p)
 {
     /* Own process group; the terminal's foreground group if we have one, so
      * ^C/^Z and job control of an interactive shell behave as on the host. */
-    if (setpgid(0, 0) < 0)
-        die_with_error("setpgid");
-    if (p->tty) {
-        sigset_t ttou;
-        sigemptyset(&ttou);
-        sigaddset(&ttou, SIGTTOU);
-        sigprocmask(SIG_BLOCK, &ttou, NULL);
-        if (tcsetpgrp(0, getpid()) < 0)
-            die_with_error("tcsetpgrp");
-    }
+    own_process_group(p->tty);
     /* Drop to the requested ids; a non-zero uid loses all capabilities at exec. */
     ids_drop(p);
     apply_env(p);
@@ -482,13 +473,8 @@ int main(int argc, char **argv)
     int code = launcher_supervise(pid, notify_pipe[0], p->json_status_fd);
 
     /* Take the terminal back from the command's process group. */
-    if (p->tty) {
-        sigset_t ttou;
-        sigemptyset(&ttou);
-        sigaddset(&ttou, SIGTTOU);
-        sigprocmask(SIG_BLOCK, &ttou, NULL);
-        tcsetpgrp(0, getpgrp());
-    }
+    if (p->tty)
+        reclaim_terminal();
     if (p->pid_file)
         unlink(p->pid_file);
     json_status(p->json_status_fd, "{ \"exit-code\": %d }\n", code);

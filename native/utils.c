@@ -1,5 +1,7 @@
 #include "utils.h"
 
+#include <signal.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -171,4 +173,28 @@ bool parse_u32(const char *s, unsigned long *out)
         return false;
     *out = v;
     return true;
+}
+
+/* SIGTTOU blocked: a process outside the foreground group may not otherwise change it. */
+static void set_foreground(pid_t group, bool must)
+{
+    sigset_t ttou;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, NULL);
+    if (tcsetpgrp(0, group) < 0 && must)
+        die_with_error("tcsetpgrp");
+}
+
+void own_process_group(bool tty)
+{
+    if (setpgid(0, 0) < 0)
+        die_with_error("setpgid");
+    if (tty)
+        set_foreground(getpid(), true);
+}
+
+void reclaim_terminal(void)
+{
+    set_foreground(getpgrp(), false);
 }

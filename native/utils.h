@@ -43,6 +43,12 @@ static inline void cleanup_freep(void *p)
 }
 void cleanup_closep(int *fd);
 
+/* A new process group for the caller, made the terminal's (fd 0) foreground group when
+ * tty: ^C/^Z and job control reach the command, not its supervisor. */
+void own_process_group(bool tty);
+/* Makes the caller's own process group the terminal's foreground group again. */
+void reclaim_terminal(void);
+
 #define autofree __attribute__((cleanup(cleanup_freep)))
 #define autoclose __attribute__((cleanup(cleanup_closep)))
 
