@@ -112,6 +112,21 @@ export async function usableCached(kernel: Kernel | undefined, img: CachedImage 
   return undefined;
 }
 
+/**
+ * The newest intact cached image fetched for `reference` (and with `digest`, when given):
+ * what offline builds and builds pinned by a lock reuse instead of fetching.
+ */
+export async function cachedForReference(kernel: Kernel | undefined, imagesDir: string, reference: string, digest?: string): Promise<CachedImage | undefined> {
+  const mine = (await listCached(imagesDir))
+    .filter((img) => img.record.reference === reference && (!digest || img.digest === digest))
+    .sort((a, b) => (a.record.created_at < b.record.created_at ? 1 : -1));
+  for (const img of mine) {
+    const ok = await usableCached(kernel, img);
+    if (ok) return ok;
+  }
+  return undefined;
+}
+
 export function tamperedError(img: CachedImage, actual: string): StoreError {
   return new StoreError('KP_IMAGE_TAMPERED', `cached image ${img.key} (${img.record.reference}) was modified: disk digest ${actual}, recorded ${img.diskDigest}`, {
     hint: `remove ${img.dir} and build again to fetch it afresh`,

@@ -9,7 +9,7 @@
  * pinned reference (`pin`) and the lock record.
  */
 import { RuntimeFailure } from '@karapace/kernel';
-import { listCached, usableCached, type CachedImage } from '../cache.js';
+import { cachedForReference, type CachedImage } from '../cache.js';
 import { serverArch } from '../aliases.js';
 import { fetchJson, fetchOk, httpError, offlineError } from '../http.js';
 import type { AliasTarget } from '../aliases.js';
@@ -102,13 +102,8 @@ export async function resolveAlias(ctx: ResolveContext, name: string, target: Al
   const arch = ctx.options.arch ?? serverArch();
   // Offline, or a lock that pins the digest: a cached image of this alias will do.
   if (ctx.request.offline || ctx.request.expectedDigest) {
-    const mine = (await listCached(ctx.request.imagesDir))
-      .filter((img) => img.record.reference === ctx.request.image && (!ctx.request.expectedDigest || img.digest === ctx.request.expectedDigest))
-      .sort((a, b) => (a.record.created_at < b.record.created_at ? 1 : -1));
-    for (const img of mine) {
-      const ok = await usableCached(ctx.kernel, img);
-      if (ok) return ok;
-    }
+    const cached = await cachedForReference(ctx.kernel, ctx.request.imagesDir, ctx.request.image, ctx.request.expectedDigest);
+    if (cached) return cached;
     if (ctx.request.offline) throw offlineError(`the image for alias "${name}"`);
   }
   const loc = await locateAlias(ctx.options.server, target, arch);

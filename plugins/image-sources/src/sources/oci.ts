@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { RuntimeFailure } from '@karapace/kernel';
 import { serverArch } from '../aliases.js';
-import { cacheKey, commitImage, discardStaged, listCached, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
+import { cacheKey, cachedForReference, commitImage, discardStaged, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
 import { CanonicalTree } from '../canonical.js';
 import { openTar } from '../decompress.js';
 import { download, offlineError } from '../http.js';
@@ -34,13 +34,8 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
     const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, keyFor(ref.digest)));
     if (cached) return cached;
   } else if (ctx.request.offline || ctx.request.expectedDigest) {
-    const mine = (await listCached(ctx.request.imagesDir))
-      .filter((img) => img.record.reference === ctx.request.image && (!ctx.request.expectedDigest || img.digest === ctx.request.expectedDigest))
-      .sort((a, b) => (a.record.created_at < b.record.created_at ? 1 : -1));
-    for (const img of mine) {
-      const ok = await usableCached(ctx.kernel, img);
-      if (ok) return ok;
-    }
+    const cached = await cachedForReference(ctx.kernel, ctx.request.imagesDir, ctx.request.image, ctx.request.expectedDigest);
+    if (cached) return cached;
   }
   if (ctx.request.offline) throw offlineError(`the image ${ctx.request.image}`);
 
