@@ -9,6 +9,7 @@ import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 import { packTree, unpackTarStream, packLayer, unpackLayer, readLayer, storeLayout } from '@karapace/kernel';
 
 const require = createRequire(import.meta.url);
@@ -159,4 +160,34 @@ test('packLayer streams into the object store; unpackLayer verifies the object w
   const err = await t.throwsAsync(unpackLayer(layout, rec.hash, join(dir, 'out'), { whiteouts: 'overlay' }));
   t.regex(err!.message, /corrupt/);
   t.true(err!.message.includes(rec.object.slice(2)));
+});
+
+test('large files are written asynchronously: a source reusing its buffers, odd sizes and a truncated archive', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-layer-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'src');
+  mkdirSync(join(src, 'd'), { recursive: true });
+  // Random content: a misplaced or reordered write shows. Sizes straddle the 1 MiB write unit.
+  const big = randomBytes(5 * 1024 * 1024 + 3);
+  writeFileSync(join(src, 'd/big'), big);
+  chmodSync(join(src, 'd/big'), 0o600);
+  writeFileSync(join(src, 'd/exact'), big.subarray(0, 1 << 20));
+  writeFileSync(join(src, 'd/small'), 'tiny');
+  // packTree with reuseBuffers hands out each chunk only until the next is asked for (small
+  // chunks: many per write unit, so the copy must happen before the next chunk is read).
+  const out = join(dir, 'out');
+  await unpackTarStream(packTree(src, { reuseBuffers: true, chunkSize: 64 * 1024 }), out, { whiteouts: 'overlay' });
+  t.true(readFileSync(join(out, 'd/big')).equals(big));
+  t.true(readFileSync(join(out, 'd/exact')).equals(big.subarray(0, 1 << 20)));
+  t.is(readFileSync(join(out, 'd/small'), 'utf8'), 'tiny');
+  t.is(lstatSync(join(out, 'd/big')).mode & 0o7777, 0o600);
+  t.deepEqual(describe(out), describe(src), 'same tree');
+
+  // Cut inside the large file: a clear error, and every descriptor is closed.
+  const tar = await tarOf(src);
+  const cut = tar.subarray(0, tar.indexOf(big.subarray(0, 64)) + 3 * 1024 * 1024);
+  const fds = readdirSync('/proc/self/fd').length;
+  const err = await t.throwsAsync(unpackTarStream([cut], join(dir, 'cut'), { whiteouts: 'overlay' }));
+  t.regex(err!.message, /truncated/);
+  t.is(readdirSync('/proc/self/fd').length, fds, 'no descriptor left open');
 });
