@@ -162,19 +162,19 @@ test('packLayer streams into the object store; unpackLayer verifies the object w
   t.true(err!.message.includes(rec.object.slice(2)));
 });
 
-test('large files are written asynchronously: a source reusing its buffers, odd sizes and a truncated archive', async (t) => {
+test('large files: a source reusing its buffers, odd sizes around 1 MiB and an archive cut inside a file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kp-layer-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const src = join(dir, 'src');
   mkdirSync(join(src, 'd'), { recursive: true });
-  // Random content: a misplaced or reordered write shows. Sizes straddle the 1 MiB write unit.
+  // Random content: a misplaced or reordered write shows. Sizes straddle 1 MiB.
   const big = randomBytes(5 * 1024 * 1024 + 3);
   writeFileSync(join(src, 'd/big'), big);
   chmodSync(join(src, 'd/big'), 0o600);
   writeFileSync(join(src, 'd/exact'), big.subarray(0, 1 << 20));
   writeFileSync(join(src, 'd/small'), 'tiny');
-  // packTree with reuseBuffers hands out each chunk only until the next is asked for (small
-  // chunks: many per write unit, so the copy must happen before the next chunk is read).
+  // packTree with reuseBuffers hands out each chunk only until the next is asked for: the
+  // unpacker must be done with a chunk before it asks for the next.
   const out = join(dir, 'out');
   await unpackTarStream(packTree(src, { reuseBuffers: true, chunkSize: 64 * 1024 }), out, { whiteouts: 'overlay' });
   t.true(readFileSync(join(out, 'd/big')).equals(big));

@@ -15,10 +15,6 @@ import {
   type UstarHeader,
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
-import { AsyncFileWriter } from './async-file-writer.js';
-
-/** Files at least this large are written on the libuv pool, overlapping the source's reads. */
-const ASYNC_WRITE_BYTES = 1 << 20;
 
 export interface UnpackOptions {
   /** `apply`: delete what `.wh.` markers name (flattening OCI layers). `overlay`: recreate overlayfs whiteouts. */
@@ -103,17 +99,6 @@ class Reader {
       if (!(await this.fill())) throw badTar('archive is truncated');
       const take = Math.min(left, this.cur.length - this.pos);
       sink(this.cur.subarray(this.pos, this.pos + take));
-      this.pos += take;
-      left -= take;
-    }
-  }
-  /** Like stream, waiting for each piece's sink (which must copy what it keeps). */
-  async streamAsync(n: number, sink: (b: Buffer) => Promise<void>): Promise<void> {
-    let left = n;
-    while (left > 0) {
-      if (!(await this.fill())) throw badTar('archive is truncated');
-      const take = Math.min(left, this.cur.length - this.pos);
-      await sink(this.cur.subarray(this.pos, this.pos + take));
       this.pos += take;
       left -= take;
     }
@@ -318,28 +303,17 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
           case 'contiguous-file': {
             const mode = h.mode & 0o7777;
             const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
-            const writer = h.size >= ASYNC_WRITE_BYTES ? new AsyncFileWriter(fd) : undefined;
             try {
-              if (writer) {
-                await reader.streamAsync(h.size, (b) => {
-                  if (tap) tap(b);
-                  return writer.add(b);
-                });
-                await writer.finish();
-              } else {
-                await reader.stream(h.size, (b) => {
-                  if (tap) tap(b);
-                  let off = 0;
-                  while (off < b.length) off += writeSync(fd, b, off);
-                });
-              }
+              await reader.stream(h.size, (b) => {
+                if (tap) tap(b);
+                let off = 0;
+                while (off < b.length) off += writeSync(fd, b, off);
+              });
               consumed = true;
               // A new file is already ours (root:root when root) and has mode & ~umask.
               if (owners && !(asRoot && h.uid === 0 && h.gid === 0)) fchownSync(fd, h.uid, h.gid);
               if (mode !== (mode & 0o777 & ~umask) || (owners && !asRoot)) fchmodSync(fd, mode);
             } finally {
-              // No write may still target the descriptor once it is closed (and maybe reused).
-              await writer?.settle();
               closeSync(fd);
             }
             stats.bytes += h.size;
