@@ -117,7 +117,11 @@ async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, 
     const presetFile = resolvePreset(preset, dirname(file));
     const { cosmiconfig } = loadCosmiconfig();
     const loaded = await guard(() => cosmiconfig('karapace').load(presetFile), presetFile);
-    if (!loaded) throw new ManifestError('KP_CONFIG_PRESET_EMPTY', `preset "${preset}" (${presetFile}) is empty`);
+    if (!loaded) {
+      throw new ManifestError('KP_CONFIG_PRESET_EMPTY', `preset "${preset}" (${presetFile}) is empty`, {
+        hint: `give the preset a config object, or remove "${preset}" from "extends" in ${file}`,
+      });
+    }
     await apply(state, loaded, [...chain, file]);
   }
   state.config = mergeConfig(state.config, config);
