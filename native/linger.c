@@ -109,13 +109,9 @@ int launcher_supervise(pid_t pid1, int notify_fd, int status_fd)
     char msg[32];
     size_t have = 0;
     for (;;) {
-        int status;
-        pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-            if (pid == pid1)
-                return status_to_code(status);
-        if (pid < 0 && errno == ECHILD)
-            return EXIT_SETUP;
+        int code;
+        if (reap_exited(pid1, &code))
+            return code;
 
         struct pollfd pfds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = notify_fd, .events = POLLIN}};
         int n = poll(pfds, notify_fd >= 0 ? 2 : 1, -1);

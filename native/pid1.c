@@ -27,6 +27,23 @@ int status_to_code(int status)
     return EXIT_SETUP;
 }
 
+bool reap_exited(pid_t child, int *code)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == child) {
+            *code = status_to_code(status);
+            return true;
+        }
+    }
+    if (pid < 0 && errno == ECHILD) {
+        *code = EXIT_SETUP;
+        return true;
+    }
+    return false;
+}
+
 int supervise(pid_t child)
 {
     sigset_t set;
@@ -36,13 +53,9 @@ int supervise(pid_t child)
         die_with_error("signalfd");
     for (;;) {
         /* Reap first: the child may have exited before signalfd existed. */
-        int status;
-        pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-            if (pid == child)
-                return status_to_code(status);
-        if (pid < 0 && errno == ECHILD)
-            return EXIT_SETUP;
+        int code;
+        if (reap_exited(child, &code))
+            return code;
 
         struct signalfd_siginfo si;
         ssize_t n = read(sfd, &si, sizeof si);

@@ -3,13 +3,41 @@
  * `refs/<name>/<tag>.json` (one file per tag, so tags never overwrite each other) and
  * `tmp/` for uploads in flight. Every write is temp → fsync → rename → fsync dir.
  */
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { StreamHasher, fsyncDir, writeFileAtomic } from '@karapace/kernel';
 import type { RefRecord } from '../protocol.js';
+
+/**
+ * Pipes a request body into `out`, hashing it on the way; rejects (and stops writing) when
+ * it grows past `maxBytes`, the client aborts, or either stream fails.
+ */
+export function receiveBody(body: Readable, out: WriteStream, hasher: StreamHasher, maxBytes: number, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      body.unpipe(out);
+      out.destroy();
+      reject(err);
+    };
+    body.on('data', (chunk: Buffer) => {
+      hasher.update(chunk);
+      if (hasher.size > maxBytes) fail(new UploadError(413, `${what} exceeds the limit of ${maxBytes} bytes`));
+    });
+    body.on('error', fail);
+    body.on('aborted', () => fail(new UploadError(400, 'client aborted the upload')));
+    out.on('error', fail);
+    out.on('finish', () => {
+      if (!failed) resolve();
+    });
+    body.pipe(out);
+  });
+}
 
 export class UploadError extends Error {
   constructor(readonly status: number, message: string) {
@@ -59,27 +87,8 @@ export class BlobStorage {
   async putBlob(hash: string, body: Readable, maxBytes: number): Promise<boolean> {
     const tmp = join(this.tmp, `${hash}.${randomBytes(6).toString('hex')}`);
     const hasher = new StreamHasher();
-    const out = createWriteStream(tmp, { mode: 0o444 });
     try {
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const fail = (err: Error) => {
-          if (failed) return;
-          failed = true;
-          body.unpipe(out);
-          out.destroy();
-          reject(err);
-        };
-        body.on('data', (chunk: Buffer) => {
-          hasher.update(chunk);
-          if (hasher.size > maxBytes) fail(new UploadError(413, `body exceeds the limit of ${maxBytes} bytes`));
-        });
-        body.on('error', fail);
-        body.on('aborted', () => fail(new UploadError(400, 'client aborted the upload')));
-        out.on('error', fail);
-        out.on('finish', () => { if (!failed) resolve(); });
-        body.pipe(out);
-      });
+      await receiveBody(body, createWriteStream(tmp, { mode: 0o444 }), hasher, maxBytes, 'body');
       const actual = hasher.digest();
       if (actual !== hash) throw new UploadError(400, `content hash mismatch: the body hashes to ${actual}, not ${hash}`);
       return await this.adopt(tmp, hash);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { StreamHasher } from '@karapace/kernel';
-import { UploadError, type BlobStorage } from './storage.js';
+import { UploadError, receiveBody, type BlobStorage } from './storage.js';
 
 interface Session {
   id: string;
@@ -64,26 +64,7 @@ export class UploadSessions {
     const s = this.get(id, owner);
     s.busy = true;
     try {
-      const out = createWriteStream(s.path, { flags: 'a', mode: 0o444, highWaterMark: 1 << 20 });
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const fail = (err: Error) => {
-          if (failed) return;
-          failed = true;
-          body.unpipe(out);
-          out.destroy();
-          reject(err);
-        };
-        body.on('data', (chunk: Buffer) => {
-          s.hasher.update(chunk);
-          if (s.hasher.size > maxBytes) fail(new UploadError(413, `upload exceeds the limit of ${maxBytes} bytes`));
-        });
-        body.on('error', fail);
-        body.on('aborted', () => fail(new UploadError(400, 'client aborted the upload')));
-        out.on('error', fail);
-        out.on('finish', () => { if (!failed) resolve(); });
-        body.pipe(out);
-      });
+      await receiveBody(body, createWriteStream(s.path, { flags: 'a', mode: 0o444, highWaterMark: 1 << 20 }), s.hasher, maxBytes, 'upload');
     } catch (err) {
       // A broken append leaves the session unusable: its hash no longer matches its file.
       await this.drop(id);
