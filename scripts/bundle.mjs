@@ -2,8 +2,11 @@
 //   karapace.js + chunks  the full CLI (ES modules, lazily loaded chunks)
 //   exec.cjs              only what `exec` needs, as CommonJS so karapace.cjs can load it
 //                         with a V8 code cache (Node 20 has no code cache for ES modules)
-//   karapace.cjs          the executable: exec through exec.cjs, everything else karapace.js
+//   remote.cjs            the same for push/pull to a karapace-server (cli/src/fast-remote.ts)
+//   karapace.cjs          the executable: exec through exec.cjs, push/pull through remote.cjs,
+//                         everything else karapace.js
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
+//   unpack-worker.js      a thread of the tar unpacker's pool (kernel/src/layers/unpack-pool.ts)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
 import { chmodSync, copyFileSync, rmSync } from 'node:fs';
@@ -15,7 +18,8 @@ rmSync(outdir, { recursive: true, force: true });
 
 await build({
   // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
-  entryPoints: { karapace: 'cli/dist/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js' },
+  // unpack-worker: the tar unpacker's threads (kernel/src/layers/unpack-pool.ts), found the same way.
+  entryPoints: { karapace: 'cli/dist/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'unpack-worker': 'kernel/dist/layers/unpack-worker.js' },
   outdir,
   bundle: true,
   splitting: true,
@@ -41,6 +45,21 @@ await build({
   logLevel: 'warning',
   external,
   // The kernel resolves files and packages relative to import.meta.url.
+  define: { 'import.meta.url': '__karapaceImportMetaUrl' },
+  banner: { js: "const __karapaceImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+// remote.cjs: the same for push/pull to a karapace-server (only the HTTP remote plugin).
+await build({
+  entryPoints: ['cli/dist/remote-entry.js'],
+  outfile: `${outdir}/remote.cjs`,
+  minify: true,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  external,
   define: { 'import.meta.url': '__karapaceImportMetaUrl' },
   banner: { js: "const __karapaceImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });

@@ -16,7 +16,7 @@ export type FastPath =
   | { kind: 'build'; options: GlobalOptions; manifest?: string; locked: boolean };
 
 /** Consumes a global option at args[i]; returns how many args it took (0 = not global). */
-function globalOption(args: string[], i: number, options: GlobalOptions): number {
+export function globalOption(args: string[], i: number, options: GlobalOptions): number {
   const arg = args[i]!;
   if (arg === '--json') options.json = true;
   else if (arg === '--verbose' || arg === '-v') options.verbose = true;

@@ -2,7 +2,8 @@
 /**
  * The `karapace` executable. `exec` — the command developers run all day — and a warm
  * `build` take a CommonJS bundle of just what they need, compiled with a V8 code cache
- * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up.
+ * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up;
+ * `push` and `pull` take another such bundle with only the HTTP remote plugin.
  * Everything else loads the full ES-module CLI.
  */
 import fs = require('node:fs');
@@ -10,7 +11,7 @@ import path = require('node:path');
 import vm = require('node:vm');
 import Module = require('node:module');
 
-interface ExecBundle {
+interface FastBundle {
   useModuleImporter(importer: (url: string) => Promise<unknown>): void;
   parseFastPath(args: string[]): unknown;
   runFastPath(parsed: unknown): Promise<number | undefined>;
@@ -18,17 +19,19 @@ interface ExecBundle {
 
 const args = process.argv.slice(2);
 
-function cacheFile(bundle: string, stat: fs.Stats): string {
+/** Which fast-path bundle serves a command (its code cache files are named after it). */
+const FAST_BUNDLES: Record<string, string> = { exec: 'exec', build: 'exec', push: 'remote', pull: 'remote' };
+
+function cacheFile(name: string, stat: fs.Stats): string {
   const key = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`;
   const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache');
-  return path.join(base, 'karapace', `exec-${key}.v8cache`);
+  return path.join(base, 'karapace', `${name}-${key}.v8cache`);
 }
 
-/** Loads bundle/exec.cjs through vm.Script with cached compiled code; refreshes the cache when V8 rejects it. */
-function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
-  const file = path.join(__dirname, 'exec.cjs');
+/** Loads bundle/<name>.cjs through vm.Script with cached compiled code; refreshes the cache when V8 rejects it. */
+function loadFastBundle(name: string, file: string): { bundle: FastBundle; saveCache: () => void } {
   const stat = fs.statSync(file);
-  const cache = cacheFile(file, stat);
+  const cache = cacheFile(name, stat);
   let cachedData: Buffer | undefined;
   try {
     cachedData = fs.readFileSync(cache);
@@ -40,7 +43,7 @@ function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
     filename: file,
     cachedData,
   });
-  const mod = { exports: {} as ExecBundle };
+  const mod = { exports: {} as FastBundle };
   const localRequire = Module.createRequire(file);
   (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, localRequire, mod, file, path.dirname(file));
   const fresh = cachedData === undefined || script.cachedDataRejected === true;
@@ -56,8 +59,8 @@ function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
         fs.writeFileSync(tmp, data);
         fs.renameSync(tmp, cache);
         // Caches of earlier builds of the bundle are never used again.
-        for (const name of fs.readdirSync(path.dirname(cache))) {
-          if (name.startsWith('exec-') && name.endsWith('.v8cache') && name !== path.basename(cache)) fs.rmSync(path.join(path.dirname(cache), name), { force: true });
+        for (const entry of fs.readdirSync(path.dirname(cache))) {
+          if (entry.startsWith(`${name}-`) && entry.endsWith('.v8cache') && entry !== path.basename(cache)) fs.rmSync(path.join(path.dirname(cache), entry), { force: true });
         }
       } catch {
         // A cache we cannot write only costs start-up time.
@@ -66,10 +69,12 @@ function loadExecBundle(): { bundle: ExecBundle; saveCache: () => void } {
   };
 }
 
-/** Runs exec or a warm build from the CommonJS bundle; undefined when the full CLI must handle the input. */
+/** Runs exec, a warm build, push or pull from a CommonJS bundle; undefined when the full CLI must handle the input. */
 async function fastPath(): Promise<number | undefined> {
-  if ((args[0] !== 'exec' && args[0] !== 'build') || !fs.existsSync(path.join(__dirname, 'exec.cjs'))) return undefined;
-  const { bundle, saveCache } = loadExecBundle();
+  const name = args[0] !== undefined && Object.prototype.hasOwnProperty.call(FAST_BUNDLES, args[0]) ? FAST_BUNDLES[args[0]]! : undefined;
+  const file = name && path.join(__dirname, `${name}.cjs`);
+  if (!name || !file || !fs.existsSync(file)) return undefined;
+  const { bundle, saveCache } = loadFastBundle(name, file);
   // A script compiled by vm.Script has no import(); config plugins are imported from here.
   bundle.useModuleImporter((url) => import(url));
   const parsed = bundle.parseFastPath(args);

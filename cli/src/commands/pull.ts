@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
-import { formatBytes, pullEnvironment } from '@karapace/remote-http';
+import { pullEnvironment } from '@karapace/remote-http';
 import { BaseCommand } from '../base-command.js';
+import { reportPull } from '../remote-output.js';
 
 export class PullCommand extends BaseCommand {
   static override paths = [['pull']];
@@ -22,13 +23,7 @@ export class PullCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const result = await pullEnvironment(engine, { reference: this.reference, name: this.name, remote: this.remote, tokenEnv: this.tokenEnv });
-    this.reporter.result(result, () =>
-      [
-        `${result.cached ? 'already present' : 'pulled'}: ${result.env_id}`,
-        `short_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}`,
-        `from ${result.remote} ${result.reference} (blake3:${result.digest.slice(0, 16)}…), ${result.blobs} blobs, ${formatBytes(result.bytes)}`,
-      ].join('\n'),
-    );
+    reportPull(this.reporter, result);
     return 0;
   }
 }

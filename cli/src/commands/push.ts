@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
-import { formatBytes, pushEnvironment } from '@karapace/remote-http';
+import { pushEnvironment } from '@karapace/remote-http';
 import { BaseCommand } from '../base-command.js';
+import { reportPush } from '../remote-output.js';
 
 export class PushCommand extends BaseCommand {
   static override paths = [['push']];
@@ -22,13 +23,7 @@ export class PushCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const result = await pushEnvironment(engine, { env: this.env, reference: this.reference, remote: this.remote, tokenEnv: this.tokenEnv });
-    this.reporter.result(result, () =>
-      [
-        `pushed ${result.env_id.slice(0, 12)} to ${result.remote} as ${result.reference}${result.unchanged ? ' (unchanged)' : ''}`,
-        `digest: blake3:${result.digest}`,
-        `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), skipped ${result.skipped.blobs} the remote had (${formatBytes(result.skipped.bytes)}) in ${result.seconds.toFixed(2)} s`,
-      ].join('\n'),
-    );
+    reportPush(this.reporter, result);
     return 0;
   }
 }

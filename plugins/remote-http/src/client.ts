@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { KarapaceError } from '@karapace/kernel';
+import { rawGet, type BlobBody } from './blob-download.js';
 import { etagOf, type MissingResponse, type RefRecord } from './protocol.js';
 import { forbidden, notFound, protocolError, refConflict, safeUrl, unauthorized, unreachable } from './errors.js';
 
@@ -170,6 +171,15 @@ export class HttpRemoteClient {
     if (res.statusCode !== 200) await this.fail(res, `blob ${hash}`);
     const len = res.headers['content-length'];
     return { stream: res, size: len === undefined ? undefined : Number(len) };
+  }
+
+  /**
+   * Opens a large blob for reading: straight off the socket over http: (blob-download.ts),
+   * through node:http otherwise or when the answer is not a plain 200. The caller verifies its hash.
+   */
+  async openBlob(hash: string): Promise<BlobBody> {
+    const raw = await rawGet(new URL(`v1/blobs/${hash}`, this.base), this.#token ? { authorization: `Bearer ${this.#token}` } : {});
+    return raw ?? (await this.getBlob(hash)).stream;
   }
 
   async getRef(name: string, tag: string): Promise<RefRecord | undefined> {

@@ -13,6 +13,8 @@ import { parseReference } from './protocol.js';
 import type { EnvRemote, PushResult, PushTarget } from './remote-api.js';
 
 const PARALLEL_UPLOADS = 4;
+/** Blobs larger than this are downloaded on a connection of their own (client.openBlob); smaller ones share the keep-alive pool. */
+const LARGE_BLOB_BYTES = 1 << 20;
 
 function counted(stream: Readable, add: (n: number) => void): Readable {
   stream.on('data', (c: Buffer) => add(c.length));
@@ -121,7 +123,7 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
     const progress = transferProgress(engine.kernel, 'pull', `pull ${reference}`, total);
     let ok = false;
     try {
-      const result = await installBundle(engine, manifest, digest, async (ref) => (await this.getBlob(ref.blob)).stream, {
+      const result = await installBundle(engine, manifest, digest, async (ref) => (ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob) : (await this.getBlob(ref.blob)).stream), {
         name: options.name, origin: `${this.display}/${parsed.name}@${parsed.tag ?? `blake3:${digest}`}`, onBytes: progress.add,
       });
       ok = true;

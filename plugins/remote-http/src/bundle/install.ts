@@ -12,6 +12,7 @@ import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { BlobBody } from '../blob-download.js';
 import {
   computeEnvId, crashPoint, envDir, fsyncDir, hasObject, hashBytes, metadataPath, objectPath, readMetadata, StreamHasher, unpackTarStream,
   WalTransaction, writeFileAtomic, writeMetadata, withLock, ensureNameFree, type Engine, type EnvMetadata,
@@ -20,7 +21,8 @@ import { integrityError } from '../errors.js';
 import { TreeFlusher } from './durable.js';
 import { MAX_MANIFEST_BYTES, parseBundleManifest, type BundleBlobRef, type BundleManifest } from './format.js';
 
-export type BlobFetcher = (ref: BundleBlobRef, role: string) => Promise<Readable>;
+/** A blob's bytes, unverified (a Readable will do). */
+export type BlobFetcher = (ref: BundleBlobRef, role: string) => Promise<BlobBody>;
 
 export interface InstallOptions {
   /** Local name for the environment. */
@@ -61,7 +63,7 @@ export async function fetchManifest(stream: Readable, digest: string, what: stri
 }
 
 /** Passes a blob's chunks through, checking its blake3 and size when it ends (or earlier, when it is too long). */
-async function* verified(source: Readable, ref: BundleBlobRef, role: string, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+async function* verified(source: BlobBody, ref: BundleBlobRef, role: string, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
   const hasher = new StreamHasher();
   const what = `${role} (blob ${ref.blob.slice(0, 12)}…)`;
   try {
