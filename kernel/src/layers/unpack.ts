@@ -9,12 +9,14 @@ import {
   closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
   rmSync, symlinkSync, chmodSync, unlinkSync, writeSync,
 } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePax, headerCodec, padding, safeEntryPath,
   type UstarHeader,
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
+import { LazyPool } from './unpack-pool.js';
 
 export interface UnpackOptions {
   /** `apply`: delete what `.wh.` markers name (flattening OCI layers). `overlay`: recreate overlayfs whiteouts. */
@@ -27,6 +29,16 @@ export interface UnpackOptions {
    * chunks as they are written (valid only during the call): a tap for streaming digests.
    */
   onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | void;
+  /**
+   * Worker threads that create small files, symlinks and hard links while this thread
+   * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU, at most 4.
+   */
+  threads?: number;
+}
+
+/** The default size of the unpacker's thread pool. */
+export function defaultUnpackThreads(): number {
+  return Math.min(availableParallelism(), 4);
 }
 
 /** One archive entry as `onEntry` sees it. */
@@ -92,13 +104,14 @@ class Reader {
     }
     return Buffer.concat(parts, n);
   }
-  /** Passes n bytes to `sink` in pieces, without copying. */
-  async stream(n: number, sink: (b: Buffer) => void): Promise<void> {
+  /** Passes n bytes to `sink` in pieces, without copying; a piece stays valid until the sink's promise (if any) settles. */
+  async stream(n: number, sink: (b: Buffer) => Promise<void> | void): Promise<void> {
     let left = n;
     while (left > 0) {
       if (!(await this.fill())) throw badTar('archive is truncated');
       const take = Math.min(left, this.cur.length - this.pos);
-      sink(this.cur.subarray(this.pos, this.pos + take));
+      const waiting = sink(this.cur.subarray(this.pos, this.pos + take));
+      if (waiting) await waiting;
       this.pos += take;
       left -= take;
     }
@@ -126,15 +139,18 @@ function xattrsFrom(pax: Map<string, Buffer> | null): [string, Buffer][] {
 
 export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
   const reader = new Reader(source);
+  const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
   try {
-    return await unpackFrom(reader, targetDir, options);
+    return await unpackFrom(reader, targetDir, options, workers);
   } finally {
+    // Stopped before returning, so nothing queued can still write into the target.
+    await workers.close();
     // A rejected archive stops mid-stream: end the source too, so it closes its file.
     await reader.close();
   }
 }
 
-async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
+async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOptions, workers: LazyPool): Promise<UnpackStats> {
   const owners = options.owners ?? process.geteuid?.() === 0;
   const stats: UnpackStats = { entries: 0, bytes: 0, warnings: [] };
   /** Relative dirs known to be real directories (not symlinks) inside the target. */
@@ -152,6 +168,22 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
   /** Directories this call made with mkdir (for bornRoot: already root:root). */
   const made = new Set<string>();
   const umask = process.umask();
+  /**
+   * Parallel mode: while the archive only adds paths to an empty target, what exists is
+   * exactly what it made, so the checks below consult `kinds` instead of lstat(2), and small
+   * entries go to the thread pool. The first entry that replaces or removes something ends it
+   * (after the pool has caught up), and the serial, lstat-checked path takes over.
+   */
+  let parallel = fresh;
+  /** Non-directory paths made in parallel mode, by type (a hard link: its target's). */
+  const kinds = new Map<string, UstarHeader['type']>();
+  /** The pool worker that creates a path (absent: this thread made it). */
+  const owner = new Map<string, number>();
+  const serial = async () => {
+    if (!parallel) return;
+    parallel = false;
+    await workers.opened?.drain();
+  };
 
   const abs = (rel: string) => (rel ? join(targetDir, rel) : targetDir);
   const forget = (rel: string) => {
@@ -164,16 +196,17 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
     const slash = rel.lastIndexOf('/');
     ensureDir(slash < 0 ? '' : rel.slice(0, slash), create);
     const p = abs(rel);
-    const st = lstatSync(p, { throwIfNoEntry: false });
-    if (!st) {
+    const st = parallel ? undefined : lstatSync(p, { throwIfNoEntry: false });
+    const kind = parallel ? kinds.get(rel) : undefined;
+    if (kind === 'symlink' || st?.isSymbolicLink()) {
+      throw badTar(`an entry goes through the symlink "${rel}"`, { name: rel });
+    } else if (kind !== undefined || (st && !st.isDirectory())) {
+      throw badTar(`an entry goes through "${rel}", which is not a directory`, { name: rel });
+    } else if (!st) {
       if (!create) throw badTar(`"${rel}" does not exist`, { name: rel });
       mkdirSync(p, 0o755);
       created.add(rel);
       made.add(rel);
-    } else if (st.isSymbolicLink()) {
-      throw badTar(`an entry goes through the symlink "${rel}"`, { name: rel });
-    } else if (!st.isDirectory()) {
-      throw badTar(`an entry goes through "${rel}", which is not a directory`, { name: rel });
     }
     safeDirs.add(rel);
     return p;
@@ -263,6 +296,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
       const parentAbs = ensureDir(parentRel, true);
       const p = join(parentAbs, base);
 
+      if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) await serial();
       if (base === OPAQUE_MARKER) {
         if (options.whiteouts === 'overlay') markOpaque(parentAbs);
         else {
@@ -280,7 +314,9 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
         clearExisting(hiddenRel, false);
         if (options.whiteouts === 'overlay') makeWhiteout(join(parentAbs, hidden), parentAbs);
       } else if (h.type === 'directory') {
-        clearExisting(rel, true);
+        if (kinds.has(rel)) await serial();
+        // In parallel mode the path is new or a directory this call made: nothing to clear.
+        if (!parallel) clearExisting(rel, true);
         // mkdir creates nothing through a symlink: an existing entry (the directory kept by
         // clearExisting, or one made earlier) is EEXIST, so no lstat before it.
         let isNew = true;
@@ -296,25 +332,40 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
         setXattrs(p, rel, xattrs);
         dirAttrs.push({ rel, abs: p, h, chown: owners && !(bornRoot && isNew && h.uid === 0 && h.gid === 0) });
       } else {
+        if (parallel && created.has(rel)) await serial();
         clearExisting(rel, false);
         created.add(rel);
+        if (parallel && h.type !== 'link') kinds.set(rel, h.type);
         switch (h.type) {
           case 'file':
           case 'contiguous-file': {
             const mode = h.mode & 0o7777;
-            const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
-            try {
+            // A new file is already ours (root:root when root) and has mode & ~umask.
+            const chown: [number, number] | undefined = owners && !(asRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
+            const chmod = mode !== (mode & 0o777 & ~umask) || (owners && !asRoot) ? mode : undefined;
+            const pool = parallel && !xattrs.length ? workers.get() : undefined;
+            if (pool) {
+              const out = await pool.file(p, h.size, mode & 0o777, chown, chmod);
               await reader.stream(h.size, (b) => {
                 if (tap) tap(b);
-                let off = 0;
-                while (off < b.length) off += writeSync(fd, b, off);
+                return out.write(b);
               });
               consumed = true;
-              // A new file is already ours (root:root when root) and has mode & ~umask.
-              if (owners && !(asRoot && h.uid === 0 && h.gid === 0)) fchownSync(fd, h.uid, h.gid);
-              if (mode !== (mode & 0o777 & ~umask) || (owners && !asRoot)) fchmodSync(fd, mode);
-            } finally {
-              closeSync(fd);
+              owner.set(rel, out.worker);
+            } else {
+              const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
+              try {
+                await reader.stream(h.size, (b) => {
+                  if (tap) tap(b);
+                  let off = 0;
+                  while (off < b.length) off += writeSync(fd, b, off);
+                });
+                consumed = true;
+                if (chown) fchownSync(fd, chown[0], chown[1]);
+                if (chmod !== undefined) fchmodSync(fd, chmod);
+              } finally {
+                closeSync(fd);
+              }
             }
             stats.bytes += h.size;
             break;
@@ -325,15 +376,35 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const tslash = targetRel.lastIndexOf('/');
             const tParent = ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
             const src = join(tParent, tslash < 0 ? targetRel : targetRel.slice(tslash + 1));
-            const st = lstatSync(src, { throwIfNoEntry: false });
-            if (!st || st.isDirectory()) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${st ? 'a directory' : 'missing'}`);
+            if (parallel) {
+              const kind = kinds.get(targetRel);
+              if (!kind) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${safeDirs.has(targetRel) ? 'a directory' : 'missing'}`);
+              kinds.set(rel, kind);
+              // Queued behind its target's creation, on the same thread.
+              const w = owner.get(targetRel);
+              if (w !== undefined) {
+                await workers.opened!.link(w, src, p);
+                owner.set(rel, w);
+                break;
+              }
+            } else {
+              const st = lstatSync(src, { throwIfNoEntry: false });
+              if (!st || st.isDirectory()) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${st ? 'a directory' : 'missing'}`);
+            }
             linkSync(src, p);
             break;
           }
-          case 'symlink':
+          case 'symlink': {
+            const chown: [number, number] | undefined = owners && !(bornRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
+            const pool = parallel && !xattrs.length ? workers.get() : undefined;
+            if (pool) {
+              owner.set(rel, await pool.symlink(p, linkname, chown));
+              break;
+            }
             symlinkSync(linkname, p);
-            if (owners && !(bornRoot && h.uid === 0 && h.gid === 0)) lchownSync(p, h.uid, h.gid);
+            if (chown) lchownSync(p, chown[0], chown[1]);
             break;
+          }
           case 'character-device':
           case 'block-device':
           case 'fifo': {
@@ -353,6 +424,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
     if (dataPad) await reader.read(dataPad);
   }
   await reader.drain();
+  await workers.opened?.drain();
   // Directory owners and modes last: a read-only directory must not block its children.
   for (let i = dirAttrs.length - 1; i >= 0; i--) {
     const { rel, abs: p, h, chown } = dirAttrs[i]!;

@@ -1,11 +1,12 @@
 /**
  * Extended attributes and overlayfs markers. xattrs through @napi-rs/xattr (prebuilt,
- * l*xattr: never follows symlinks); whiteout device nodes through mknod(1), since Node
- * has no mknod.
+ * l*xattr: never follows symlinks); device nodes and whiteouts through native/'s mknod
+ * addon (Node has no mknod), or mknod(1) where the addon could not be built.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { nativeAddon } from '../native-addon.js';
 
 interface XattrApi {
   listAttributesSync(path: string): string[];
@@ -99,8 +100,7 @@ export function markOpaque(path: string): void {
  * inside a directory flagged `user.overlay.whiteouts`, Linux ≥ 6.7).
  */
 export function makeWhiteout(path: string, parent: string): 'device' | 'xattr' {
-  const r = spawnSync('mknod', ['-m', '000', path, 'c', '0', '0'], { stdio: 'ignore', timeout: 10_000 });
-  if (r.status === 0) return 'device';
+  if (mknodDevice(path, 'c', 0, 0, 0)) return 'device';
   rmSync(path, { force: true });
   closeSync(openSync(path, 'wx', 0o000));
   writeXattr(path, 'user.overlay.whiteout', '');
@@ -108,7 +108,19 @@ export function makeWhiteout(path: string, parent: string): 'device' | 'xattr' {
   return 'xattr';
 }
 
+type MknodFn = (path: string, type: 'c' | 'b' | 'p', major: number, minor: number, mode: number) => void;
+
+/** Creates a device node or fifo with exactly `mode`; false when that is not allowed here (unprivileged). */
 export function mknodDevice(path: string, kind: 'c' | 'b' | 'p', major: number, minor: number, mode: number): boolean {
+  const mknod = nativeAddon<{ mknod: MknodFn }>('karapace_mknod')?.mknod;
+  if (mknod) {
+    try {
+      mknod(path, kind, major, minor, mode & 0o7777);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   const args = ['-m', (mode & 0o7777).toString(8), path, kind, ...(kind === 'p' ? [] : [String(major), String(minor)])];
   return spawnSync('mknod', args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }

@@ -5,30 +5,15 @@
  * lock whose owner is gone is taken over.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { nativeAddon } from '../native-addon.js';
 import { StoreError } from '../errors.js';
 import type { StoreLayout } from './layout.js';
 
 type FlockFn = (fd: number, mode: 'exclusive' | 'shared' | 'unlock', wait: boolean) => boolean;
 
-let cachedFlock: FlockFn | null | undefined;
 function nativeFlock(): FlockFn | null {
-  if (cachedFlock !== undefined) return cachedFlock;
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '../../../native/build/karapace_flock.node'), join(here, '../../native/build/karapace_flock.node')];
-  const require = createRequire(import.meta.url);
-  cachedFlock = null;
-  for (const file of candidates) {
-    try {
-      cachedFlock = (require(file) as { flock: FlockFn }).flock;
-      break;
-    } catch {
-      /* try the next location */
-    }
-  }
-  return cachedFlock;
+  return nativeAddon<{ flock: FlockFn }>('karapace_flock')?.flock ?? null;
 }
 
 export interface StoreLockHandle {

@@ -1,0 +1,352 @@
+/**
+ * The unpacker's thread pool: files, symlinks and hard links created by worker threads
+ * (unpack-worker.ts) while the main thread goes on parsing, checking and hashing the
+ * archive. Unpacking a rootfs is bound by the kernel's cost of creating inodes and copying
+ * data into the page cache, not by anything Node does; spread over threads, that cost runs
+ * in parallel.
+ *
+ * Order: each worker applies its batches in the order they were queued, a file's pieces
+ * all go to one worker, and a hard link is queued on the worker that creates its target,
+ * so it never runs before it. Directories are made by the main thread before anything
+ * inside them is queued.
+ *
+ * Hand-over without messages: batches are written into a fixed set of shared buffers
+ * (slots) and queued through a shared ring per worker with Atomics; a worker sleeps in
+ * Atomics.wait until work arrives. (postMessage with a transferred buffer per batch cost
+ * more main-thread time than the file-system calls it saved.)
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Each record: a 24-byte header, the path (UTF-8), then the payload (file content or link
+ * target). Header, little-endian: kind u8, flags u8, path length u16, mode u32, chmod u32,
+ * uid u32, gid u32, payload length u32. A `Data` record continues the file its worker has
+ * open (no path).
+ */
+export const RECORD_HEADER = 24;
+export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4 } as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+/** Chown/Chmod: apply the header's owner/mode (a file's last record carries them). More: the file continues in a Data record. */
+export const RecordFlag = { Chown: 1, Chmod: 2, More: 4 } as const;
+
+export const SLOT_BYTES = 1 << 20;
+/** Slots in all: bytes queued and not yet applied are at most SLOTS × SLOT_BYTES. */
+const SLOTS = 16;
+/** Records per batch: small enough that both workers get work early. */
+const BATCH_RECORDS = 64;
+
+/** Control words (Int32, shared). */
+export const CTRL = {
+  /** Batches completed by all workers (main waits on it). */
+  completed: 0,
+  /** Set when a worker failed (details follow as a message). */
+  failed: 1,
+  /** Per worker w, at perWorker(w): [queued, done, sleeping, ring of SLOTS slot numbers]. */
+  first: 2,
+} as const;
+export const perWorker = (w: number): number => CTRL.first + w * (3 + RING);
+/** Ring entries per worker: every slot, plus the STOP that ends it. */
+const RING = SLOTS + 1;
+/** Offsets in a worker's control words. */
+export const WORKER = { queued: 0, done: 1, sleeping: 2, ring: 3 } as const;
+/** A slot number that tells a worker to stop. */
+export const STOP = -1;
+
+export interface PoolWorkerData {
+  index: number;
+  ctrl: SharedArrayBuffer;
+  /** Bytes used in each slot. */
+  used: SharedArrayBuffer;
+  slots: SharedArrayBuffer[];
+  ring: number;
+}
+
+export interface PoolFailure {
+  message: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+function workerPath(): string {
+  return fileURLToPath(new URL('./unpack-worker.js', import.meta.url));
+}
+
+interface Batch {
+  slot: number;
+  buf: Buffer;
+  used: number;
+  records: number;
+}
+
+/** A file being queued piece by piece (see UnpackPool.file). */
+export interface PoolFileWriter {
+  readonly worker: number;
+  /** Copies `chunk` in; resolves immediately unless it must wait for a free slot. */
+  write(chunk: Buffer): Promise<void> | void;
+}
+
+export class UnpackPool {
+  private readonly workers: Worker[];
+  private readonly ctrl: Int32Array;
+  private readonly used: Int32Array;
+  private readonly slots: Buffer[];
+  private readonly free: number[];
+  /** Per worker: the slots queued, oldest first (freed as its done count passes them). */
+  private readonly queued: number[][];
+  private readonly sent: number[];
+  private readonly current: (Batch | undefined)[];
+  private cursor = 0;
+  private failure: Error | undefined;
+  private stopped = false;
+  private readonly exited: Promise<void>[];
+
+  /** A pool of `threads` workers; undefined when threads are off or the worker script is absent (then the caller works alone). */
+  static open(threads: number): UnpackPool | undefined {
+    if (threads < 1) return undefined;
+    const file = workerPath();
+    if (!existsSync(file)) return undefined;
+    return new UnpackPool(file, threads);
+  }
+
+  private constructor(file: string, threads: number) {
+    const ctrl = new SharedArrayBuffer(4 * perWorker(threads));
+    const used = new SharedArrayBuffer(4 * SLOTS);
+    const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
+    this.ctrl = new Int32Array(ctrl);
+    this.used = new Int32Array(used);
+    this.slots = slots.map((s) => Buffer.from(s));
+    this.free = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
+    this.queued = Array.from({ length: threads }, () => []);
+    this.sent = new Array<number>(threads).fill(0);
+    this.current = new Array<Batch | undefined>(threads).fill(undefined);
+    this.exited = [];
+    this.workers = Array.from({ length: threads }, (_, index) => {
+      const w = new Worker(file, { workerData: { index, ctrl, used, slots, ring: RING } satisfies PoolWorkerData });
+      this.exited.push(new Promise((resolve) => w.once('exit', () => resolve())));
+      w.on('message', (f: PoolFailure) => {
+        const { message, ...fields } = f;
+        this.fail(Object.assign(new Error(message), fields));
+      });
+      w.on('error', (err) => this.fail(err));
+      w.on('exit', (code) => {
+        if (!this.stopped) this.fail(new Error(`an unpack thread exited unexpectedly (code ${code})`));
+      });
+      return w;
+    });
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    // Wakes the main thread if it waits for a slot.
+    Atomics.add(this.ctrl, CTRL.completed, 1);
+    Atomics.notify(this.ctrl, CTRL.completed);
+  }
+
+  /** Returns slots whose batches the workers have finished to the free list. */
+  private reclaim(): void {
+    for (let w = 0; w < this.workers.length; w++) {
+      const done = Atomics.load(this.ctrl, perWorker(w) + WORKER.done);
+      const q = this.queued[w]!;
+      const finished = q.length - (this.sent[w]! - done);
+      if (finished > 0) this.free.push(...q.splice(0, finished));
+    }
+  }
+
+  /** A free slot, waiting for a worker to finish one if needed. */
+  private async slot(): Promise<number> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      this.reclaim();
+      const s = this.free.pop();
+      if (s !== undefined) return s;
+      const seen = Atomics.load(this.ctrl, CTRL.completed);
+      this.reclaim();
+      if (this.free.length || this.failure) continue;
+      // Resolves once a worker completes a batch (or fails) after `seen`.
+      const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen);
+      if (waited.async) await waited.value;
+    }
+  }
+
+  /** A free slot without waiting, if there is one. */
+  private slotNow(): number | undefined {
+    if (!this.free.length) this.reclaim();
+    return this.free.pop();
+  }
+
+  private queue(w: number): void {
+    const b = this.current[w];
+    if (!b) return;
+    this.current[w] = undefined;
+    this.used[b.slot] = b.used;
+    this.queued[w]!.push(b.slot);
+    this.post(w, b.slot);
+  }
+
+  /** Puts a slot number (or STOP) on worker `w`'s ring and wakes it if it sleeps. */
+  private post(w: number, slot: number): void {
+    const base = perWorker(w);
+    const n = this.sent[w]!;
+    this.ctrl[base + WORKER.ring + (n % RING)] = slot;
+    this.sent[w] = n + 1;
+    Atomics.store(this.ctrl, base + WORKER.queued, n + 1);
+    // A wake-up is a futex syscall: only for a worker that is (about to be) asleep.
+    if (Atomics.load(this.ctrl, base + WORKER.sleeping)) Atomics.notify(this.ctrl, base + WORKER.queued, 1);
+  }
+
+  /** Worker `w`'s open batch, with room for `bytes` (queues the open one and takes a slot when needed). */
+  private async room(w: number, bytes: number): Promise<Batch> {
+    let b = this.current[w];
+    if (b && (b.records >= BATCH_RECORDS || b.used + bytes > SLOT_BYTES)) {
+      this.queue(w);
+      b = undefined;
+    }
+    if (!b) {
+      const slot = this.slotNow() ?? (await this.slot());
+      b = { slot, buf: this.slots[slot]!, used: 0, records: 0 };
+      this.current[w] = b;
+    }
+    return b;
+  }
+
+  /** Round robin by batch: the next worker once the current one's batch is full. */
+  private pick(bytes: number): number {
+    const b = this.current[this.cursor];
+    if (b && (b.records >= BATCH_RECORDS || b.used + bytes > SLOT_BYTES)) {
+      this.queue(this.cursor);
+      this.cursor = (this.cursor + 1) % this.workers.length;
+    }
+    return this.cursor;
+  }
+
+  private header(b: Batch, kind: RecordKind, flags: number, path: string | undefined, payload: number, mode = 0, chown?: [number, number], chmod?: number): number {
+    const buf = b.buf;
+    let at = b.used;
+    const pathBytes = path === undefined ? 0 : buf.write(path, at + RECORD_HEADER, 'utf8');
+    buf[at] = kind;
+    buf[at + 1] = flags | (chown ? RecordFlag.Chown : 0) | (chmod !== undefined ? RecordFlag.Chmod : 0);
+    buf.writeUInt16LE(pathBytes, at + 2);
+    buf.writeUInt32LE(mode, at + 4);
+    buf.writeUInt32LE(chmod ?? 0, at + 8);
+    buf.writeUInt32LE(chown?.[0] ?? 0, at + 12);
+    buf.writeUInt32LE(chown?.[1] ?? 0, at + 16);
+    buf.writeUInt32LE(payload, at + 20);
+    at += RECORD_HEADER + pathBytes;
+    b.used = at + payload;
+    b.records++;
+    return at;
+  }
+
+  /**
+   * Queues a file of `size` bytes with a writer for its content (exactly `size` bytes in
+   * all). Big files continue in further slots on the same worker.
+   */
+  async file(path: string, size: number, mode: number, chown?: [number, number], chmod?: number): Promise<PoolFileWriter> {
+    const pathBytes = Buffer.byteLength(path);
+    const first = Math.min(size, SLOT_BYTES - RECORD_HEADER - pathBytes);
+    const w = this.pick(RECORD_HEADER + pathBytes + first);
+    let b = await this.room(w, RECORD_HEADER + pathBytes + first);
+    let left = size;
+    const whole = first === size;
+    let at = this.header(b, RecordKind.File, whole ? 0 : RecordFlag.More, path, first, mode, whole ? chown : undefined, whole ? chmod : undefined);
+    let room = first;
+    left -= first;
+    const next = async () => {
+      // The file goes on in the worker's next batch: a Data record in a fresh slot.
+      this.queue(w);
+      b = await this.room(w, SLOT_BYTES);
+      const n = Math.min(left, SLOT_BYTES - RECORD_HEADER);
+      left -= n;
+      at = left > 0 ? this.header(b, RecordKind.Data, RecordFlag.More, undefined, n) : this.header(b, RecordKind.Data, 0, undefined, n, 0, chown, chmod);
+      room = n;
+    };
+    const write = (chunk: Buffer): Promise<void> | void => {
+      const n = Math.min(room, chunk.length);
+      chunk.copy(b.buf, at, 0, n);
+      at += n;
+      room -= n;
+      if (n === chunk.length) return;
+      // The reader keeps the chunk valid until this promise settles.
+      const rest = chunk.subarray(n);
+      return (async () => {
+        await next();
+        await write(rest);
+      })();
+    };
+    return { worker: w, write };
+  }
+
+  /** Queues a symlink; returns its worker. */
+  async symlink(path: string, target: string, chown?: [number, number]): Promise<number> {
+    const bytes = RECORD_HEADER + Buffer.byteLength(path) + Buffer.byteLength(target);
+    const w = this.pick(bytes);
+    const b = await this.room(w, bytes);
+    const at = this.header(b, RecordKind.Symlink, 0, path, Buffer.byteLength(target), 0, chown);
+    b.buf.write(target, at, 'utf8');
+    return w;
+  }
+
+  /** Queues a hard link on the worker that creates (or created) its target, behind it. */
+  async link(worker: number, target: string, path: string): Promise<void> {
+    const bytes = RECORD_HEADER + Buffer.byteLength(path) + Buffer.byteLength(target);
+    const b = await this.room(worker, bytes);
+    const at = this.header(b, RecordKind.HardLink, 0, path, Buffer.byteLength(target));
+    b.buf.write(target, at, 'utf8');
+  }
+
+  /** Queues everything and waits until all of it is applied; throws a worker's failure. */
+  async drain(): Promise<void> {
+    for (let w = 0; w < this.workers.length; w++) this.queue(w);
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const seen = Atomics.load(this.ctrl, CTRL.completed);
+      let pending = false;
+      for (let w = 0; w < this.workers.length; w++) if (Atomics.load(this.ctrl, perWorker(w) + WORKER.done) < this.sent[w]!) pending = true;
+      if (!pending) break;
+      const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen);
+      if (waited.async) await waited.value;
+    }
+    this.reclaim();
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Stops the threads once they have applied what was queued (a failed thread has stopped
+   * already): after this resolves nothing can still write, and no descriptor is left open.
+   */
+  async close(): Promise<void> {
+    this.stopped = true;
+    for (let w = 0; w < this.workers.length; w++) this.post(w, STOP);
+    await Promise.all(this.exited);
+  }
+}
+
+/** A pool opened on first use (an archive without files never starts a thread). */
+export class LazyPool {
+  private pool: UnpackPool | undefined;
+  private tried = false;
+
+  constructor(private readonly threads: number) {}
+
+  /** The pool, opening it now if needed; undefined when there is none to have. */
+  get(): UnpackPool | undefined {
+    if (!this.tried) {
+      this.tried = true;
+      this.pool = UnpackPool.open(this.threads);
+    }
+    return this.pool;
+  }
+
+  /** The pool if it was opened. */
+  get opened(): UnpackPool | undefined {
+    return this.pool;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
