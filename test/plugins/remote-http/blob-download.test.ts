@@ -1,0 +1,126 @@
+/**
+ * Large blobs are read straight off the socket (blob-download.ts): plain 200 answers with a
+ * Content-Length only; anything else goes back to node:http. Real servers on 127.0.0.1.
+ */
+import test from 'ava';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { plainLength, rawGet } from '../../../plugins/remote-http/dist/blob-download.js';
+import { HttpRemoteClient } from '../../../plugins/remote-http/dist/client.js';
+import { hashBytes } from '@karapace/kernel';
+import { WRITE_TOKEN, startTestServer } from './server-process.js';
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, url, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('response heads: only a plain 200 with one Content-Length is taken', (t) => {
+  t.is(plainLength('HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\nContent-Length: 1234'), 1234);
+  t.is(plainLength('HTTP/1.0 200 OK\r\nContent-Length: 0'), 0);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5'), 5);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6'), undefined);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked'), undefined);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked'), undefined);
+  t.is(plainLength('HTTP/1.1 200 OK\r\ncontent-type: x'), undefined);
+  t.is(plainLength('HTTP/1.1 404 Not Found\r\nContent-Length: 10'), undefined);
+  t.is(plainLength('HTTP/1.1 206 Partial Content\r\nContent-Length: 10'), undefined);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nContent-Length: -1'), undefined);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nContent-Length: 12abc'), undefined);
+  t.is(plainLength('HTTP/1.1 200 OK\r\nX-A: b\r\n folded'), undefined);
+  t.is(plainLength('HTTP/2 200\r\nContent-Length: 1'), undefined);
+});
+
+test('a large body arrives whole and in order, with the request headers sent, also to a slow reader', async (t) => {
+  t.timeout(30_000);
+  const body = randomBytes(40 << 20);
+  let seen: IncomingMessage['headers'] | undefined;
+  const s = await serve((req, res) => {
+    seen = req.headers;
+    res.writeHead(200, { 'content-length': body.length });
+    res.end(body);
+  });
+  try {
+    const fast = await rawGet(new URL(`${s.url}/v1/blobs/abc?x=1`), { authorization: 'Bearer secret' });
+    t.truthy(fast);
+    const parts: Buffer[] = [];
+    let n = 0;
+    // Slow at first: more than the reader queues (16 MiB) is sent, so it must pause and resume.
+    for await (const c of fast!) {
+      parts.push(Buffer.from(c));
+      if (n++ < 5) await new Promise((r) => setTimeout(r, 60));
+    }
+    const got = Buffer.concat(parts);
+    t.is(got.length, body.length);
+    t.is(sha(got), sha(body));
+    t.is(seen?.authorization, 'Bearer secret');
+    t.is(seen?.host, new URL(s.url).host);
+  } finally {
+    await s.close();
+  }
+});
+
+test('anything but a plain 200 (an error status, chunked framing, a refused connection, unsendable headers) is left to node:http', async (t) => {
+  const s = await serve((req, res) => {
+    if (req.url === '/missing') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"no"}}');
+    } else {
+      res.writeHead(200);
+      res.write('chunked ');
+      res.end('body');
+    }
+  });
+  try {
+    t.is(await rawGet(new URL(`${s.url}/missing`), {}), undefined);
+    t.is(await rawGet(new URL(`${s.url}/chunked`), {}), undefined);
+    t.is(await rawGet(new URL(`${s.url}/x`), { authorization: 'Bearer a\r\nX-Injected: 1' }), undefined);
+    t.is(await rawGet(new URL(`https://127.0.0.1:1/x`), {}), undefined);
+  } finally {
+    await s.close();
+  }
+  // The port is closed now: connection refused.
+  t.is(await rawGet(new URL(`${s.url}/x`), {}), undefined);
+});
+
+test('a connection dropped in the middle of a body is an error, not a short blob', async (t) => {
+  const s = await serve((_req, res) => {
+    res.writeHead(200, { 'content-length': 10 << 20 });
+    res.write(randomBytes(1 << 20), () => res.socket?.destroy());
+  });
+  try {
+    const fast = await rawGet(new URL(`${s.url}/x`), {});
+    t.truthy(fast);
+    await t.throwsAsync(async () => {
+      for await (const _ of fast!) { /* read until it fails */ }
+    }, { message: /aborted|ECONNRESET/ });
+  } finally {
+    await s.close();
+  }
+});
+
+test('a client reads large blobs of a karapace-server this way, and gets the usual errors for missing ones and bad tokens', async (t) => {
+  const server = await startTestServer();
+  try {
+    const blob = randomBytes(6 << 20);
+    const hash = hashBytes(blob);
+    const writer = new HttpRemoteClient(server.url, WRITE_TOKEN);
+    await writer.putBlob(hash, blob.length, blob);
+    const parts: Buffer[] = [];
+    for await (const c of await writer.openBlob(hash)) parts.push(Buffer.from(c));
+    t.is(hashBytes(Buffer.concat(parts)), hash);
+    // The same errors as every other request (node:http answers them).
+    await t.throwsAsync(writer.openBlob('0'.repeat(64)), { code: 'KP_REMOTE_NOT_FOUND' } as never);
+    const stranger = new HttpRemoteClient(server.url, 'not-a-token');
+    await t.throwsAsync(stranger.openBlob(hash), { code: 'KP_REMOTE_UNAUTHORIZED' } as never);
+    writer.close();
+    stranger.close();
+  } finally {
+    await server.stop();
+  }
+});
