@@ -6,6 +6,7 @@
 //   karapace.cjs          the executable: exec through exec.cjs, push/pull through remote.cjs,
 //                         everything else karapace.js
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
+//   unpack-worker.js      a thread of the tar unpacker's pool (kernel/src/layers/unpack-pool.ts)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
 import { chmodSync, copyFileSync, rmSync } from 'node:fs';
@@ -17,7 +18,8 @@ rmSync(outdir, { recursive: true, force: true });
 
 await build({
   // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
-  entryPoints: { karapace: 'cli/dist/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js' },
+  // unpack-worker: the tar unpacker's threads (kernel/src/layers/unpack-pool.ts), found the same way.
+  entryPoints: { karapace: 'cli/dist/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'unpack-worker': 'kernel/dist/layers/unpack-worker.js' },
   outdir,
   bundle: true,
   splitting: true,
