@@ -81,6 +81,14 @@ async function* verified(source: BlobBody, ref: BundleBlobRef, role: string, onB
   if (hasher.size !== ref.size) throw integrityError(`${role} size`, `${ref.size} bytes`, `${hasher.size} bytes`);
 }
 
+/**
+ * The unpacker writes on this thread: a file is complete when the next entry starts, so it
+ * can be flushed while the download goes on (durable.ts). Its thread pool would leave files
+ * half-written at that point, and on a 2-CPU machine the threads' start-up cost more than
+ * they saved here (bench/RESULTS.md).
+ */
+const UNPACK_THREADS = 0;
+
 /** Blobs up to this size are fetched whole, several at once, while the large ones stream. */
 const SMALL_BLOB_BYTES = 1 << 20;
 const SMALL_PARALLEL = 4;
@@ -158,7 +166,10 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
     let blobs = 0;
     const count = (n: number) => { bytes += n; options.onBytes?.(n); };
     const flusher = new TreeFlusher();
-    /** Tells the flusher about each unpacked file once the next entry shows it is complete. */
+    /**
+     * Tells the flusher about each unpacked file once the next entry shows it is complete
+     * (true of the unpacker without threads: it writes each file before reading on).
+     */
     const flushing = (root: string) => {
       let last: { path: string; size: number } | undefined;
       const settle = () => { if (last) flusher.fileDone(last.path, last.size); last = undefined; };
@@ -202,7 +213,7 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
         const chunks = await chunksOf(manifest.base, 'base image');
         const root = join(staging, 'image', 'rootfs');
         const f = flushing(root);
-        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'apply', onEntry: f.onEntry }));
+        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'apply', onEntry: f.onEntry, threads: UNPACK_THREADS }));
         f.settle();
         warnings.push(...stats.warnings);
         await writeFile(join(staging, 'image', 'digest'), manifest.base.digest + '\n');
@@ -214,7 +225,7 @@ export async function installBundle(engine: Engine, manifest: BundleManifest, di
         const root = join(staging, 'env', 'upper');
         const f = flushing(root);
         // Overlay whiteouts come back as 0/0 devices, or (unprivileged) overlayfs' user.overlay.whiteout xattr form.
-        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'overlay', onEntry: f.onEntry }));
+        const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'overlay', onEntry: f.onEntry, threads: UNPACK_THREADS }));
         f.settle();
         warnings.push(...stats.warnings);
         await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
