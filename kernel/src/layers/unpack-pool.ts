@@ -28,14 +28,19 @@ import { Worker } from 'node:worker_threads';
 export const RECORD_HEADER = 24;
 export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
-/** Chown/Chmod: apply the header's owner/mode (a file's last record carries them). More: the file continues in a Data record. */
-export const RecordFlag = { Chown: 1, Chmod: 2, More: 4 } as const;
+/**
+ * Chown/Chmod: apply the header's owner/mode (a file's last record carries them). More: the
+ * file continues in a Data record. Hash: blake3 the file's content (set on all its records);
+ * its last record is followed by HASH_BYTES where the worker writes the hex digest.
+ */
+export const RecordFlag = { Chown: 1, Chmod: 2, More: 4, Hash: 8 } as const;
+export const HASH_BYTES = 64;
 
-export const SLOT_BYTES = 1 << 20;
+export const SLOT_BYTES = 2 << 20;
 /** Slots in all: bytes queued and not yet applied are at most SLOTS × SLOT_BYTES. */
 const SLOTS = 16;
 /** Records per batch: small enough that both workers get work early. */
-const BATCH_RECORDS = 64;
+const BATCH_RECORDS = 256;
 
 /** Control words (Int32, shared). */
 export const CTRL = {
@@ -80,6 +85,8 @@ interface Batch {
   buf: Buffer;
   used: number;
   records: number;
+  /** Where workers write content hashes in this batch, and who wants them. */
+  hashes: { at: number; onHash: (hash: string) => void }[];
 }
 
 /** A file being queued piece by piece (see UnpackPool.file). */
@@ -99,6 +106,8 @@ export class UnpackPool {
   private readonly queued: number[][];
   private readonly sent: number[];
   private readonly current: (Batch | undefined)[];
+  /** Per slot: the hashes to read once its batch is applied. */
+  private readonly hashes: Batch['hashes'][] = Array.from({ length: SLOTS }, () => []);
   private cursor = 0;
   private failure: Error | undefined;
   private stopped = false;
@@ -152,7 +161,13 @@ export class UnpackPool {
       const done = Atomics.load(this.ctrl, perWorker(w) + WORKER.done);
       const q = this.queued[w]!;
       const finished = q.length - (this.sent[w]! - done);
-      if (finished > 0) this.free.push(...q.splice(0, finished));
+      if (finished <= 0) continue;
+      for (const slot of q.splice(0, finished)) {
+        const buf = this.slots[slot]!;
+        for (const { at, onHash } of this.hashes[slot]!) onHash(buf.toString('latin1', at, at + HASH_BYTES));
+        this.hashes[slot] = [];
+        this.free.push(slot);
+      }
     }
   }
 
@@ -183,6 +198,7 @@ export class UnpackPool {
     if (!b) return;
     this.current[w] = undefined;
     this.used[b.slot] = b.used;
+    this.hashes[b.slot] = b.hashes;
     this.queued[w]!.push(b.slot);
     this.post(w, b.slot);
   }
@@ -207,7 +223,7 @@ export class UnpackPool {
     }
     if (!b) {
       const slot = this.slotNow() ?? (await this.slot());
-      b = { slot, buf: this.slots[slot]!, used: 0, records: 0 };
+      b = { slot, buf: this.slots[slot]!, used: 0, records: 0, hashes: [] };
       this.current[w] = b;
     }
     return b;
@@ -245,23 +261,33 @@ export class UnpackPool {
    * Queues a file of `size` bytes with a writer for its content (exactly `size` bytes in
    * all). Big files continue in further slots on the same worker.
    */
-  async file(path: string, size: number, mode: number, chown?: [number, number], chmod?: number): Promise<PoolFileWriter> {
+  async file(path: string, size: number, mode: number, chown?: [number, number], chmod?: number, onHash?: (hash: string) => void): Promise<PoolFileWriter> {
     const pathBytes = Buffer.byteLength(path);
-    const first = Math.min(size, SLOT_BYTES - RECORD_HEADER - pathBytes);
-    const w = this.pick(RECORD_HEADER + pathBytes + first);
-    let b = await this.room(w, RECORD_HEADER + pathBytes + first);
-    let left = size;
-    const whole = first === size;
-    let at = this.header(b, RecordKind.File, whole ? 0 : RecordFlag.More, path, first, mode, whole ? chown : undefined, whole ? chmod : undefined);
+    const tail = onHash ? HASH_BYTES : 0;
+    const hash = onHash ? RecordFlag.Hash : 0;
+    const first = Math.min(size, SLOT_BYTES - RECORD_HEADER - pathBytes - tail);
+    const w = this.pick(RECORD_HEADER + pathBytes + first + tail);
+    let b = await this.room(w, RECORD_HEADER + pathBytes + first + tail);
+    let left = size - first;
+    /** Writes a record's header; the last one of the file gets the owner, the mode and the hash. */
+    const record = (kind: RecordKind, name: string | undefined, n: number): number => {
+      if (left > 0) return this.header(b, kind, RecordFlag.More | hash, name, n, mode);
+      const at = this.header(b, kind, hash, name, n, mode, chown, chmod);
+      if (onHash) {
+        b.hashes.push({ at: b.used, onHash });
+        b.used += HASH_BYTES;
+      }
+      return at;
+    };
+    let at = record(RecordKind.File, path, first);
     let room = first;
-    left -= first;
     const next = async () => {
       // The file goes on in the worker's next batch: a Data record in a fresh slot.
       this.queue(w);
       b = await this.room(w, SLOT_BYTES);
-      const n = Math.min(left, SLOT_BYTES - RECORD_HEADER);
+      const n = Math.min(left, SLOT_BYTES - RECORD_HEADER - tail);
       left -= n;
-      at = left > 0 ? this.header(b, RecordKind.Data, RecordFlag.More, undefined, n) : this.header(b, RecordKind.Data, 0, undefined, n, 0, chown, chmod);
+      at = record(RecordKind.Data, undefined, n);
       room = n;
     };
     const write = (chunk: Buffer): Promise<void> | void => {

@@ -10,7 +10,8 @@
  */
 import { closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CTRL, RECORD_HEADER, RecordFlag, RecordKind, STOP, WORKER, perWorker, type PoolFailure, type PoolWorkerData } from './unpack-pool.js';
+import { StreamHasher, hashBytes } from '../hash.js';
+import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STOP, WORKER, perWorker, type PoolFailure, type PoolWorkerData } from './unpack-pool.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const data = workerData as PoolWorkerData;
@@ -19,8 +20,9 @@ const used = new Int32Array(data.used);
 const slots = data.slots.map((s) => Buffer.from(s));
 const base = perWorker(data.index);
 
-/** The file whose content continues in the next Data record. */
+/** The file whose content continues in the next Data record, and its hasher when it is hashed. */
 let open = -1;
+let hasher: StreamHasher | undefined;
 
 /** Applies the record at `at`; returns where the next one starts. */
 function apply(b: Buffer, at: number): number {
@@ -28,7 +30,7 @@ function apply(b: Buffer, at: number): number {
   const flags = b[at + 1]!;
   const pathEnd = at + RECORD_HEADER + b.readUInt16LE(at + 2);
   const path = b.subarray(at + RECORD_HEADER, pathEnd);
-  const end = pathEnd + b.readUInt32LE(at + 20);
+  let end = pathEnd + b.readUInt32LE(at + 20);
   if (kind === RecordKind.File || kind === RecordKind.Data) {
     let fd = open;
     if (kind === RecordKind.File) fd = openSync(path, CREATE, b.readUInt32LE(at + 4));
@@ -36,6 +38,16 @@ function apply(b: Buffer, at: number): number {
     open = -1;
     try {
       for (let off = pathEnd; off < end;) off += writeSync(fd, b, off, end - off);
+      if (flags & RecordFlag.Hash) {
+        if (kind === RecordKind.File) hasher = undefined;
+        if (flags & RecordFlag.More || hasher) (hasher ??= new StreamHasher()).update(b.subarray(pathEnd, end));
+        if (!(flags & RecordFlag.More)) {
+          // The digest goes into the bytes reserved after the last piece.
+          b.write(hasher ? hasher.digest() : hashBytes(b.subarray(pathEnd, end)), end, HASH_BYTES, 'latin1');
+          hasher = undefined;
+          end += HASH_BYTES;
+        }
+      }
       if (flags & RecordFlag.More) {
         open = fd;
         fd = -1;

@@ -17,6 +17,7 @@ import {
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
 import { LazyPool } from './unpack-pool.js';
+import { StreamHasher } from '../hash.js';
 
 export interface UnpackOptions {
   /** `apply`: delete what `.wh.` markers name (flattening OCI layers). `overlay`: recreate overlayfs whiteouts. */
@@ -25,20 +26,27 @@ export interface UnpackOptions {
   owners?: boolean;
   /**
    * Observes every entry as the archive gives it (PAX and long names resolved, path
-   * normalised), before it is applied. A returned function sees a regular file's content
-   * chunks as they are written (valid only during the call): a tap for streaming digests.
+   * normalised), before it is applied. For a regular file it may return a function, which
+   * sees the content chunks as they are written (valid only during the call), or a
+   * ContentHashTap, which gets the content's blake3 — computed by the thread that writes
+   * the file, so hashing leaves the parsing thread — before unpackTarStream resolves.
    */
-  onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | void;
+  onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | ContentHashTap | void;
   /**
    * Worker threads that create small files, symlinks and hard links while this thread
-   * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU, at most 4.
+   * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU but one (the parsing thread needs one), at least 1, at most 4.
    */
   threads?: number;
 }
 
 /** The default size of the unpacker's thread pool. */
 export function defaultUnpackThreads(): number {
-  return Math.min(availableParallelism(), 4);
+  return Math.max(1, Math.min(availableParallelism() - 1, 4));
+}
+
+/** Asks for a file's content hash (blake3, hex). */
+export interface ContentHashTap {
+  onHash(hash: string): void;
 }
 
 /** One archive entry as `onEntry` sees it. */
@@ -343,20 +351,24 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             // A new file is already ours (root:root when root) and has mode & ~umask.
             const chown: [number, number] | undefined = owners && !(asRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
             const chmod = mode !== (mode & 0o777 & ~umask) || (owners && !asRoot) ? mode : undefined;
+            const chunkTap = typeof tap === 'function' ? tap : undefined;
+            const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
             const pool = parallel && !xattrs.length ? workers.get() : undefined;
             if (pool) {
-              const out = await pool.file(p, h.size, mode & 0o777, chown, chmod);
+              const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash);
               await reader.stream(h.size, (b) => {
-                if (tap) tap(b);
+                if (chunkTap) chunkTap(b);
                 return out.write(b);
               });
               consumed = true;
               owner.set(rel, out.worker);
             } else {
               const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
+              const hasher = onHash ? new StreamHasher() : undefined;
               try {
                 await reader.stream(h.size, (b) => {
-                  if (tap) tap(b);
+                  if (chunkTap) chunkTap(b);
+                  hasher?.update(b);
                   let off = 0;
                   while (off < b.length) off += writeSync(fd, b, off);
                 });
@@ -366,6 +378,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
               } finally {
                 closeSync(fd);
               }
+              if (onHash) onHash(hasher!.digest());
             }
             stats.bytes += h.size;
             break;
