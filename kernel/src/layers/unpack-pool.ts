@@ -31,10 +31,36 @@ export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 /**
  * Chown/Chmod: apply the header's owner/mode (a file's last record carries them). More: the
  * file continues in a Data record. Hash: blake3 the file's content (set on all its records);
- * its last record is followed by HASH_BYTES where the worker writes the hex digest.
+ * its last record is followed by HASH_BYTES where the worker writes the hex digest. Stat:
+ * the entry's last record is followed (after any hash) by STAT_BYTES where the worker
+ * writes what fstat/lstat says once it is complete.
  */
-export const RecordFlag = { Chown: 1, Chmod: 2, More: 4, Hash: 8 } as const;
+export const RecordFlag = { Chown: 1, Chmod: 2, More: 4, Hash: 8, Stat: 16 } as const;
 export const HASH_BYTES = 64;
+/** mode, uid, gid, size, ino, mtimeMs, ctimeMs, rdev as float64s. */
+export const STAT_BYTES = 64;
+
+/** An entry as lstat(2) describes it (the fields the image digests and fingerprints use). */
+export interface DiskStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  ino: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  rdev: number;
+}
+
+export function writeStat(b: Buffer, at: number, st: DiskStat): void {
+  const fields = [st.mode, st.uid, st.gid, st.size, st.ino, st.mtimeMs, st.ctimeMs, st.rdev];
+  for (let i = 0; i < fields.length; i++) b.writeDoubleLE(fields[i]!, at + 8 * i);
+}
+
+export function readStat(b: Buffer, at: number): DiskStat {
+  const f = (i: number) => b.readDoubleLE(at + 8 * i);
+  return { mode: f(0), uid: f(1), gid: f(2), size: f(3), ino: f(4), mtimeMs: f(5), ctimeMs: f(6), rdev: f(7) };
+}
 
 export const SLOT_BYTES = 2 << 20;
 /** Slots in all: bytes queued and not yet applied are at most SLOTS × SLOT_BYTES. */
@@ -85,8 +111,8 @@ interface Batch {
   buf: Buffer;
   used: number;
   records: number;
-  /** Where workers write content hashes in this batch, and who wants them. */
-  hashes: { at: number; onHash: (hash: string) => void }[];
+  /** Where workers write results (hashes, stats) in this batch, and who reads them. */
+  results: { at: number; read: (buf: Buffer, at: number) => void }[];
 }
 
 /** A file being queued piece by piece (see UnpackPool.file). */
@@ -106,8 +132,8 @@ export class UnpackPool {
   private readonly queued: number[][];
   private readonly sent: number[];
   private readonly current: (Batch | undefined)[];
-  /** Per slot: the hashes to read once its batch is applied. */
-  private readonly hashes: Batch['hashes'][] = Array.from({ length: SLOTS }, () => []);
+  /** Per slot: the results to read once its batch is applied. */
+  private readonly results: Batch['results'][] = Array.from({ length: SLOTS }, () => []);
   private cursor = 0;
   private failure: Error | undefined;
   private stopped = false;
@@ -164,8 +190,8 @@ export class UnpackPool {
       if (finished <= 0) continue;
       for (const slot of q.splice(0, finished)) {
         const buf = this.slots[slot]!;
-        for (const { at, onHash } of this.hashes[slot]!) onHash(buf.toString('latin1', at, at + HASH_BYTES));
-        this.hashes[slot] = [];
+        for (const { at, read } of this.results[slot]!) read(buf, at);
+        this.results[slot] = [];
         this.free.push(slot);
       }
     }
@@ -198,7 +224,7 @@ export class UnpackPool {
     if (!b) return;
     this.current[w] = undefined;
     this.used[b.slot] = b.used;
-    this.hashes[b.slot] = b.hashes;
+    this.results[b.slot] = b.results;
     this.queued[w]!.push(b.slot);
     this.post(w, b.slot);
   }
@@ -223,7 +249,7 @@ export class UnpackPool {
     }
     if (!b) {
       const slot = this.slotNow() ?? (await this.slot());
-      b = { slot, buf: this.slots[slot]!, used: 0, records: 0, hashes: [] };
+      b = { slot, buf: this.slots[slot]!, used: 0, records: 0, results: [] };
       this.current[w] = b;
     }
     return b;
@@ -261,9 +287,12 @@ export class UnpackPool {
    * Queues a file of `size` bytes with a writer for its content (exactly `size` bytes in
    * all). Big files continue in further slots on the same worker.
    */
-  async file(path: string, size: number, mode: number, chown?: [number, number], chmod?: number, onHash?: (hash: string) => void): Promise<PoolFileWriter> {
+  async file(
+    path: string, size: number, mode: number, chown?: [number, number], chmod?: number,
+    onHash?: (hash: string) => void, onStat?: (st: DiskStat) => void,
+  ): Promise<PoolFileWriter> {
     const pathBytes = Buffer.byteLength(path);
-    const tail = onHash ? HASH_BYTES : 0;
+    const tail = (onHash ? HASH_BYTES : 0) + (onStat ? STAT_BYTES : 0);
     const hash = onHash ? RecordFlag.Hash : 0;
     const first = Math.min(size, SLOT_BYTES - RECORD_HEADER - pathBytes - tail);
     const w = this.pick(RECORD_HEADER + pathBytes + first + tail);
@@ -272,11 +301,12 @@ export class UnpackPool {
     /** Writes a record's header; the last one of the file gets the owner, the mode and the hash. */
     const record = (kind: RecordKind, name: string | undefined, n: number): number => {
       if (left > 0) return this.header(b, kind, RecordFlag.More | hash, name, n, mode);
-      const at = this.header(b, kind, hash, name, n, mode, chown, chmod);
+      const at = this.header(b, kind, hash | (onStat ? RecordFlag.Stat : 0), name, n, mode, chown, chmod);
       if (onHash) {
-        b.hashes.push({ at: b.used, onHash });
+        b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
         b.used += HASH_BYTES;
       }
+      this.reserveStat(b, onStat);
       return at;
     };
     let at = record(RecordKind.File, path, first);
@@ -306,13 +336,20 @@ export class UnpackPool {
     return { worker: w, write };
   }
 
+  private reserveStat(b: Batch, onStat: ((st: DiskStat) => void) | undefined): void {
+    if (!onStat) return;
+    b.results.push({ at: b.used, read: (buf, from) => onStat(readStat(buf, from)) });
+    b.used += STAT_BYTES;
+  }
+
   /** Queues a symlink; returns its worker. */
-  async symlink(path: string, target: string, chown?: [number, number]): Promise<number> {
-    const bytes = RECORD_HEADER + Buffer.byteLength(path) + Buffer.byteLength(target);
+  async symlink(path: string, target: string, chown?: [number, number], onStat?: (st: DiskStat) => void): Promise<number> {
+    const bytes = RECORD_HEADER + Buffer.byteLength(path) + Buffer.byteLength(target) + (onStat ? STAT_BYTES : 0);
     const w = this.pick(bytes);
     const b = await this.room(w, bytes);
-    const at = this.header(b, RecordKind.Symlink, 0, path, Buffer.byteLength(target), 0, chown);
+    const at = this.header(b, RecordKind.Symlink, onStat ? RecordFlag.Stat : 0, path, Buffer.byteLength(target), 0, chown);
     b.buf.write(target, at, 'utf8');
+    this.reserveStat(b, onStat);
     return w;
   }
 

@@ -8,10 +8,10 @@
  * every create is exclusive (O_EXCL, no following of symlinks), so a batch can never write
  * through something planted meanwhile. Paths stay bytes (Node takes Buffer paths).
  */
-import { closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamHasher, hashBytes } from '../hash.js';
-import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STOP, WORKER, perWorker, type PoolFailure, type PoolWorkerData } from './unpack-pool.js';
+import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-pool.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const data = workerData as PoolWorkerData;
@@ -55,6 +55,10 @@ function apply(b: Buffer, at: number): number {
         // The owner and mode travel in a file's last record.
         if (flags & RecordFlag.Chown) fchownSync(fd, b.readUInt32LE(at + 12), b.readUInt32LE(at + 16));
         if (flags & RecordFlag.Chmod) fchmodSync(fd, b.readUInt32LE(at + 8));
+        if (flags & RecordFlag.Stat) {
+          writeStat(b, end, fstatSync(fd));
+          end += STAT_BYTES;
+        }
       }
     } finally {
       if (fd >= 0) closeSync(fd);
@@ -62,6 +66,10 @@ function apply(b: Buffer, at: number): number {
   } else if (kind === RecordKind.Symlink) {
     symlinkSync(b.subarray(pathEnd, end), path);
     if (flags & RecordFlag.Chown) lchownSync(path, b.readUInt32LE(at + 12), b.readUInt32LE(at + 16));
+    if (flags & RecordFlag.Stat) {
+      writeStat(b, end, lstatSync(path));
+      end += STAT_BYTES;
+    }
   } else if (kind === RecordKind.HardLink) {
     linkSync(b.subarray(pathEnd, end), path);
   } else {

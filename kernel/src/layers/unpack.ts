@@ -16,7 +16,7 @@ import {
   type UstarHeader,
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
-import { LazyPool } from './unpack-pool.js';
+import { LazyPool, type DiskStat } from './unpack-pool.js';
 import { StreamHasher } from '../hash.js';
 
 export interface UnpackOptions {
@@ -37,6 +37,13 @@ export interface UnpackOptions {
    * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU but one (the parsing thread needs one), at least 1, at most 4.
    */
   threads?: number;
+  /**
+   * Return `disk` in the stats: every path created, as lstat(2) sees it when the unpack
+   * ends, collected while unpacking (the pool's threads fstat what they create), so a
+   * caller that digests or fingerprints the tree needs no walk over it afterwards. Only
+   * for an empty target that the archive only adds to; otherwise `disk` is absent.
+   */
+  recordDisk?: boolean;
 }
 
 /** The default size of the unpacker's thread pool. */
@@ -68,6 +75,8 @@ export interface UnpackStats {
   bytes: number;
   /** Entries that could not be recreated here (device nodes, privileged xattrs), with why. */
   warnings: string[];
+  /** With `recordDisk`: every created path (relative; not the root) and its lstat data. */
+  disk?: Map<string, DiskStat>;
 }
 
 class Reader {
@@ -192,6 +201,10 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
     parallel = false;
     await workers.opened?.drain();
   };
+  /** recordDisk: stats the pool's threads took as they created things, and paths to lstat at the end (made here, or changed since). */
+  const disk = options.recordDisk && fresh ? new Map<string, DiskStat>() : undefined;
+  const restat = new Set<string>();
+  const statOf = (rel: string) => (disk ? (st: DiskStat) => { disk.set(rel, st); } : undefined);
 
   const abs = (rel: string) => (rel ? join(targetDir, rel) : targetDir);
   const forget = (rel: string) => {
@@ -355,7 +368,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
             const pool = parallel && !xattrs.length ? workers.get() : undefined;
             if (pool) {
-              const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash);
+              const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash, statOf(rel));
               await reader.stream(h.size, (b) => {
                 if (chunkTap) chunkTap(b);
                 return out.write(b);
@@ -379,6 +392,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
                 closeSync(fd);
               }
               if (onHash) onHash(hasher!.digest());
+              restat.add(rel);
             }
             stats.bytes += h.size;
             break;
@@ -389,6 +403,8 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const tslash = targetRel.lastIndexOf('/');
             const tParent = ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
             const src = join(tParent, tslash < 0 ? targetRel : targetRel.slice(tslash + 1));
+            // A new link changes its inode's ctime (link count): both names are stat'ed at the end.
+            restat.add(rel).add(targetRel);
             if (parallel) {
               const kind = kinds.get(targetRel);
               if (!kind) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${safeDirs.has(targetRel) ? 'a directory' : 'missing'}`);
@@ -411,11 +427,12 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const chown: [number, number] | undefined = owners && !(bornRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
             const pool = parallel && !xattrs.length ? workers.get() : undefined;
             if (pool) {
-              owner.set(rel, await pool.symlink(p, linkname, chown));
+              owner.set(rel, await pool.symlink(p, linkname, chown, statOf(rel)));
               break;
             }
             symlinkSync(linkname, p);
             if (chown) lchownSync(p, chown[0], chown[1]);
+            restat.add(rel);
             break;
           }
           case 'character-device':
@@ -424,6 +441,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
             if (mknodDevice(p, kind, h.devmajor, h.devminor, h.mode)) {
               if (owners) lchownSync(p, h.uid, h.gid);
+              restat.add(rel);
             } else stats.warnings.push(`${rel}: ${h.type} not created (needs privileges)`);
             break;
           }
@@ -446,6 +464,15 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
     if (!safeDirs.has(rel)) continue;
     if (chown) lchownSync(p, h.uid, h.gid);
     chmodSync(p, h.mode & 0o7777);
+  }
+  // Directories last of all: their times change with every entry made in them.
+  if (disk && parallel) {
+    for (const rel of [...restat, ...made]) {
+      const st = lstatSync(abs(rel), { throwIfNoEntry: false });
+      if (st) disk.set(rel, st);
+      else disk.delete(rel);
+    }
+    stats.disk = disk;
   }
   return stats;
 }

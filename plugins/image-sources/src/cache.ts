@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type Kernel, type PackageManagerName } from '@karapace/kernel';
+import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type DiskStat, type Kernel, type PackageManagerName } from '@karapace/kernel';
 import { digestRootfs, fingerprintRootfs, type FileHash } from './digest.js';
 import { detectPackageManager } from './pm/detect.js';
 import { log } from './progress.js';
@@ -143,17 +143,19 @@ export async function stageImage(stagingDir: string, key: string): Promise<{ dir
 
 /**
  * Records a staged rootfs under its identity `digest`, digests it as it lies on disk
- * (reusing the content hashes seen while unpacking: one read of the data in all) and
- * renames it into `images/<key>`. `source` may be a function of the digest (directory and
- * bootstrap pins name the tree).
+ * (reusing the content hashes seen while unpacking: one read of the data in all; and the
+ * unpacker's lstat data when it has them: no walk at all) and renames it into
+ * `images/<key>`. `source` may be a function of the digest (directory and bootstrap pins
+ * name the tree).
  */
 export async function commitImage(
   imagesDir: string, staged: { dir: string; rootfs: string },
   record: Omit<SourceRecord, 'package_manager' | 'created_at' | 'source'> & { source: string | ((digest: string) => string) },
   digest: string,
   known?: Map<string, FileHash>,
+  disk?: Map<string, DiskStat>,
 ): Promise<CachedImage> {
-  const { digest: diskDigest, fingerprint } = await digestRootfs(staged.rootfs, known);
+  const { digest: diskDigest, fingerprint } = await digestRootfs(staged.rootfs, known, disk);
   const full: SourceRecord = {
     ...record,
     source: typeof record.source === 'function' ? record.source(digest) : record.source,

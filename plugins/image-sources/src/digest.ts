@@ -12,9 +12,9 @@
  * The walk uses synchronous lstat/readdir: thousands of tiny syscalls, where a thread-pool
  * round trip each costs more than the call itself.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashBytes, hashFile, StreamHasher } from '@karapace/kernel';
+import { hashBytes, hashFile, StreamHasher, type DiskStat } from '@karapace/kernel';
 
 /** A file's content hash and size (blake3 hex). */
 export interface FileHash {
@@ -29,12 +29,12 @@ export interface RootfsDigest {
   bytes: number;
 }
 
-function fingerprintLine(rel: string, st: Stats): string {
+function fingerprintLine(rel: string, st: DiskStat): string {
   return `${rel}\0${st.ino}\0${st.mode}\0${st.uid}:${st.gid}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\n`;
 }
 
 /** Walks `root` in the kernel's canonical order, calling `visit` for each entry (awaited only when it returns a promise). */
-async function walk(root: string, visit: (rel: string, abs: string, st: Stats) => Promise<void> | void): Promise<void> {
+async function walk(root: string, visit: (rel: string, abs: string, st: DiskStat) => Promise<void> | void): Promise<void> {
   // Plain concatenation: `root` is absolute and the names come from readdir (path.join's
   // normalising shows up at thousands of entries).
   const base = root.endsWith('/') ? root : `${root}/`;
@@ -79,18 +79,41 @@ class LineBuffer {
   }
 }
 
-export async function digestRootfs(root: string, known?: Map<string, FileHash>): Promise<RootfsDigest> {
+/** Visits what `disk` records in the walk's order (as if each directory's names were sorted). */
+async function recorded(root: string, disk: Map<string, DiskStat>, visit: (rel: string, abs: string, st: DiskStat) => Promise<void> | void): Promise<void> {
+  const base = root.endsWith('/') ? root : `${root}/`;
+  // '/' → '\0' sorts a directory's contents right after it, before its next sibling.
+  const paths = [...disk.keys()].map((p) => [p.replaceAll('/', '\0'), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [, rel] of paths) {
+    const pending = visit(rel, base + rel, disk.get(rel)!);
+    if (pending) await pending;
+  }
+}
+
+/** File types by the S_IFMT bits of a mode (recorded stats are plain objects, not fs.Stats). */
+const S_IFMT = 0o170000;
+const TYPE_LETTER: Record<number, string> = { 0o040000: 'd', 0o120000: 'l', 0o100000: 'f', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p' };
+
+/**
+ * The disk digest and fingerprint of `root`. `known`: content hashes already computed.
+ * `disk`: every path under root with its lstat data, as the unpacker recorded it while
+ * creating the tree (then no walk is needed; the values are the same).
+ */
+export async function digestRootfs(root: string, known?: Map<string, FileHash>, disk?: Map<string, DiskStat>): Promise<RootfsDigest> {
   const out = new LineBuffer(new StreamHasher());
   const fp = new LineBuffer(new StreamHasher());
   fp.add(fingerprintLine('', lstatSync(root)));
   let entries = 0;
   let bytes = 0;
-  await walk(root, (rel, abs, st) => {
+  type Visit = Parameters<typeof walk>[1];
+  const each = disk ? (visit: Visit) => recorded(root, disk, visit) : (visit: Visit) => walk(root, visit);
+  await each((rel, abs, st) => {
     const perm = (st.mode & 0o7777).toString(8);
     let line: string;
-    if (st.isDirectory()) line = `d ${rel} ${perm} ${st.uid}:${st.gid}`;
-    else if (st.isSymbolicLink()) line = `l ${rel} ${perm} ${st.uid}:${st.gid} -> ${readlinkSync(abs)}`;
-    else if (st.isFile()) {
+    const type = TYPE_LETTER[st.mode & S_IFMT] ?? 's';
+    if (type === 'd') line = `d ${rel} ${perm} ${st.uid}:${st.gid}`;
+    else if (type === 'l') line = `l ${rel} ${perm} ${st.uid}:${st.gid} -> ${readlinkSync(abs)}`;
+    else if (type === 'f') {
       const cached = known?.get(rel);
       if (!cached || cached.size !== st.size) {
         // Not seen while unpacking (or changed since): read it, then go on.
@@ -104,8 +127,7 @@ export async function digestRootfs(root: string, known?: Map<string, FileHash>):
       bytes += cached.size;
       line = `f ${rel} ${perm} ${st.uid}:${st.gid} ${cached.size} ${cached.hash}`;
     } else {
-      const kind = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
-      line = `${kind} ${rel} ${perm} ${st.uid}:${st.gid} ${st.rdev}`;
+      line = `${type} ${rel} ${perm} ${st.uid}:${st.gid} ${st.rdev}`;
     }
     out.add(line + '\n');
     fp.add(fingerprintLine(rel, st));
