@@ -3,8 +3,9 @@
  * upper dir are packed by the kernel's layer module (`packTree`) twice: once to learn the
  * blob's hash and size (so the remote can be asked what it lacks), and once more, streamed
  * straight into the upload, only when the remote lacks it. The streamed pack is hashed
- * again on the way out: if the tree changed in between, the upload fails instead of
- * sending something else under the announced hash. The base's hash is cached per image
+ * again on the way out (or, for an upper dir whose hash came from its stat fingerprint,
+ * fingerprinted again after it): if the tree changed in between, the upload fails instead
+ * of sending something else under the announced hash. The base's hash is cached per image
  * digest (`<root>/cache/bundles/`), so a second environment on the same base, or a second
  * push, does not pack it at all.
  */
@@ -23,7 +24,14 @@ import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type 
 export type BundleSource =
   | { kind: 'file'; path: string; size: number; sha256?: string }
   | { kind: 'bytes'; bytes: Buffer; size: number; sha256?: string }
-  | { kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string };
+  | {
+    kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string;
+    /**
+     * The tree's stat fingerprint when its hash came from the fingerprint cache without
+     * packing: a re-pack is then checked by fingerprinting the tree again, not by hashing it.
+     */
+    fingerprint?: string;
+  };
 
 export interface PreparedBundle {
   manifest: BundleManifest;
@@ -102,15 +110,22 @@ async function baseBlob(engine: Engine, rootfs: string, imageDigest: string, sha
   return { ...packed, cache };
 }
 
-/** The tar of a tree, re-packed, checked against the hash announced for it. */
+/**
+ * The tar of a tree, re-packed, checked against the hash announced for it: by hashing it
+ * again, or — when that hash came from the tree's fingerprint — by fingerprinting the tree
+ * again (unchanged stats before and after the pack mean the same tar, as for the cache).
+ */
 async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, expected: string, what: string): AsyncGenerator<Buffer> {
-  const hasher = new StreamHasher();
+  const hasher = source.fingerprint ? undefined : new StreamHasher();
+  let size = 0;
   for await (const chunk of packTree(source.dir, { chunkSize: CHUNK })) {
-    hasher.update(chunk);
-    if (hasher.size > source.size) break;
+    hasher?.update(chunk);
+    size += chunk.length;
+    if (size > source.size) break;
     yield chunk;
   }
-  if (hasher.size !== source.size || hasher.digest() !== expected) {
+  const same = hasher ? hasher.digest() === expected : fingerprintTree(source.dir).fingerprint === source.fingerprint;
+  if (size !== source.size || !same) {
     // A stale cache entry must not fail the next push too.
     if (source.cache) await rm(source.cache, { force: true });
     throw changedWhilePushing(what);
@@ -221,13 +236,17 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const cached = await readFile(cachePath, 'utf8').then((t) => JSON.parse(t) as UpperCacheEntry, () => undefined);
     let upper: (BundleBlobRef & { sha256?: string }) | undefined;
     const same = cached?.version === BASE_CACHE_VERSION && cached.fingerprint === print.fingerprint && isHash(cached.blob);
+    let fromPrint = false;
     if (same && !cached!.racy && !print.racy && !sha256) {
       upper = { blob: cached!.blob, size: cached!.size };
+      fromPrint = true;
     } else if (!options.defer || sha256 || print.racy || same) {
       // Racy (just changed), or pushed before while racy: hash first, so the remote is asked before anything is sent.
       upper = await digestPack(upperDir, sha256);
     }
-    if (upper && !sources.has(upper.blob)) sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256 });
+    if (upper && !sources.has(upper.blob)) {
+      sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256, ...(fromPrint ? { fingerprint: print.fingerprint } : {}) });
+    }
 
     const layers: BundleLayer[] = [];
     for (const hash of new Set([...meta.layers, ...meta.snapshots.map((s) => s.layer)])) {

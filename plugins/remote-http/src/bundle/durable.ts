@@ -2,7 +2,7 @@
  * Making a pulled tree durable before it is committed, without an fsync per file on the
  * critical path: large files are flushed (fdatasync on the libuv pool) as soon as they are
  * complete, overlapping the rest of the download, and one syncfs(2) of the store's
- * filesystem at the end covers the small files, directories and anything left.
+ * filesystem at the end covers the small files, directories and anything not flushed yet.
  */
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
@@ -39,11 +39,16 @@ export class TreeFlusher {
     }
   }
 
-  /** Waits for the early flushes, then syncs the filesystem holding `dir`. */
+  /**
+   * Syncs the filesystem holding `dir` (everything written so far is complete). Flushes
+   * still queued are dropped — syncfs writes their data too, in one batch — and those
+   * already running are waited for alongside it.
+   */
   async finish(dir: string): Promise<void> {
-    if (this.running || this.queue.length) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.queue.length = 0;
+    const running = this.running ? new Promise<void>((resolve) => this.waiters.push(resolve)) : undefined;
+    await Promise.all([syncFilesystem(dir), running]);
     if (this.failure) throw this.failure;
-    await syncFilesystem(dir);
   }
 
   /** Lets flushes still running end quietly (the tree is being thrown away). */

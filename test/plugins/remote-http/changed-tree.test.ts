@@ -1,0 +1,53 @@
+/**
+ * A push re-packs the upper dir while it uploads it. When the hash it announced came from
+ * the tree's stat fingerprint (no hashing), the re-pack is checked by fingerprinting again:
+ * the same tree gives the announced bytes, a changed one fails with KP_REMOTE_CHANGED.
+ */
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createEngine, hashBytes } from '@karapace/kernel';
+import { openSource, planBundle } from '../../../plugins/remote-http/dist/index.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
+import { WRITE_TOKEN, startTestServer } from './server-process.js';
+
+async function drain(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(Buffer.from(c as Buffer));
+  return Buffer.concat(parts);
+}
+
+test('an upper dir hashed by fingerprint is re-packed unchanged, and a change during the push is caught', async (t) => {
+  const box = sandbox('kp-remote-changed-');
+  box.write('proj/karapace.toml', mockManifest({ image: 'mock:changed' }));
+  await box.json(['build', join(box.dir, 'proj'), '--name', 'ch']);
+  const wrote = await box.run(['exec', 'ch', '--', 'sh', '-c', 'head -c 3000000 /dev/urandom > blob.bin; echo same-size > note.txt']);
+  t.is(wrote.code, 0, wrote.stderr);
+  // Files changed in the last two seconds are "racy": their fingerprint is not trusted.
+  await new Promise((r) => setTimeout(r, 2100));
+  const server = await startTestServer();
+  try {
+    // The first push hashes the tree as it uploads it and remembers the hash by fingerprint.
+    const first = await box.run(['push', 'ch', 'ch@v1', '--remote', server.url], { env: { KARAPACE_REMOTE_TOKEN: WRITE_TOKEN } });
+    t.is(first.code, 0, first.stderr);
+
+    const engine = await createEngine({ cwd: box.dir, store: box.store, env: box.env, globalConfigDir: join(box.dir, 'config-home') });
+    const plan = await planBundle(engine, 'ch', { defer: true });
+    t.truthy(plan.upper, 'the upper dir hash comes from the fingerprint cache');
+    const source = plan.sources.get(plan.upper!.blob);
+    t.is(source?.kind, 'tree');
+    t.truthy(source?.kind === 'tree' && source.fingerprint);
+    const bytes = await drain(openSource(plan, plan.upper!.blob));
+    t.is(bytes.length, plan.upper!.size);
+    t.is(hashBytes(bytes), plan.upper!.blob);
+
+    // Same size, different content: only the fingerprint (ctime) can tell.
+    const again = await planBundle(engine, 'ch', { defer: true });
+    writeFileSync(join(again.upperDir, 'note.txt'), 'SAME-SIZE\n');
+    const err = await t.throwsAsync(drain(openSource(again, again.upper!.blob)));
+    t.is((err as { code?: string }).code, 'KP_REMOTE_CHANGED');
+    t.regex(err!.message, /changed while it was being pushed/);
+  } finally {
+    await server.stop();
+  }
+});
