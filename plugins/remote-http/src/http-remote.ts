@@ -1,10 +1,11 @@
 /** Environments over the karapace HTTP protocol: push only what is missing, pull verified. */
-import { lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { packTree, StreamHasher, type Engine } from '@karapace/kernel';
+import { envDir, packTree, StreamHasher, type Engine } from '@karapace/kernel';
+import type { BlobBody } from './blob-download.js';
 import { HttpRemoteClient } from './client.js';
-import { bundleBlobs } from './bundle/format.js';
+import { bundleBlobs, type BundleBlobRef } from './bundle/format.js';
 import { openSource, planBundle } from './bundle/create.js';
 import { fetchManifest, installBundle } from './bundle/install.js';
 import { badReference, notFound } from './errors.js';
@@ -121,15 +122,32 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
     const manifest = await fetchManifest((await this.getBlob(digest)).stream, digest, `bundle manifest of ${reference}`);
     const total = bundleBlobs(manifest).reduce((n, b) => n + b.size, 0);
     const progress = transferProgress(engine.kernel, 'pull', `pull ${reference}`, total);
+    // The upper dir's download starts now, while the store is locked and staged and the base
+    // unpacked: its first bytes wait in the reader's queue (a hint: an environment already
+    // here is not downloaded at all).
+    const early = new Map<string, Promise<BlobBody>>();
+    if (manifest.upper.size > LARGE_BLOB_BYTES && !existsSync(envDir(engine.layout, manifest.env.env_id))) {
+      const opening = this.openBlob(manifest.upper.blob);
+      opening.catch(() => undefined);
+      early.set(manifest.upper.blob, opening);
+    }
+    const fetch = async (ref: BundleBlobRef): Promise<BlobBody> => {
+      const opened = early.get(ref.blob);
+      early.delete(ref.blob);
+      if (opened) return opened;
+      return ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob) : (await this.getBlob(ref.blob)).stream;
+    };
     let ok = false;
     try {
-      const result = await installBundle(engine, manifest, digest, async (ref) => (ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob) : (await this.getBlob(ref.blob)).stream), {
+      const result = await installBundle(engine, manifest, digest, fetch, {
         name: options.name, origin: `${this.display}/${parsed.name}@${parsed.tag ?? `blake3:${digest}`}`, onBytes: progress.add,
       });
       ok = true;
       return { ...result, remote: this.display, reference };
     } finally {
       progress.end(ok);
+      // Not needed after all (already here, or the pull failed first).
+      for (const opened of early.values()) opened.then((body) => body.destroy(), () => undefined);
     }
   }
 }
