@@ -26,7 +26,7 @@ import { Worker } from 'node:worker_threads';
  * open (no path).
  */
 export const RECORD_HEADER = 24;
-export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4 } as const;
+export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4, Mkdir: 5 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 /**
  * Chown/Chmod: apply the header's owner/mode (a file's last record carries them). More: the
@@ -138,6 +138,8 @@ export class UnpackPool {
   private failure: Error | undefined;
   private stopped = false;
   private readonly exited: Promise<void>[];
+  /** Directories queued since the last drain: until they exist, the caller must not touch paths below them. */
+  dirsQueued = false;
 
   /** A pool of `threads` workers; undefined when threads are off or the worker script is absent (then the caller works alone). */
   static open(threads: number): UnpackPool | undefined {
@@ -353,6 +355,22 @@ export class UnpackPool {
     return w;
   }
 
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * Queues a mkdir. Only for a pool of one thread, where everything queued later is applied
+   * after it; with more, the caller makes directories itself before queuing what is in them.
+   */
+  async mkdir(path: string, mode: number): Promise<void> {
+    if (this.workers.length !== 1) throw new Error('UnpackPool.mkdir needs a pool of one thread');
+    const bytes = RECORD_HEADER + Buffer.byteLength(path);
+    const b = await this.room(this.pick(bytes), bytes);
+    this.header(b, RecordKind.Mkdir, 0, path, 0, mode);
+    this.dirsQueued = true;
+  }
+
   /** Queues a hard link on the worker that creates (or created) its target, behind it. */
   async link(worker: number, target: string, path: string): Promise<void> {
     const bytes = RECORD_HEADER + Buffer.byteLength(path) + Buffer.byteLength(target);
@@ -375,6 +393,7 @@ export class UnpackPool {
     }
     this.reclaim();
     if (this.failure) throw this.failure;
+    this.dirsQueued = false;
   }
 
   /**

@@ -8,7 +8,7 @@
  * every create is exclusive (O_EXCL, no following of symlinks), so a batch can never write
  * through something planted meanwhile. Paths stay bytes (Node takes Buffer paths).
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamHasher, hashBytes } from '../hash.js';
 import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-pool.js';
@@ -72,6 +72,8 @@ function apply(b: Buffer, at: number): number {
     }
   } else if (kind === RecordKind.HardLink) {
     linkSync(b.subarray(pathEnd, end), path);
+  } else if (kind === RecordKind.Mkdir) {
+    mkdirSync(path, b.readUInt32LE(at + 4));
   } else {
     throw new Error(`unpack worker: unknown record kind ${kind}`);
   }

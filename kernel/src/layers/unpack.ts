@@ -212,10 +212,25 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
     for (const d of safeDirs) if (d === rel || d.startsWith(prefix)) safeDirs.delete(d);
   };
 
-  function ensureDir(rel: string, create: boolean): string {
+  /** With one pool thread everything it is given is applied in order, so directories can be queued too. */
+  const dirPool = () => {
+    const pool = parallel ? workers.get() : undefined;
+    return pool?.size === 1 ? pool : undefined;
+  };
+  const makeDir = async (p: string, mode: number) => {
+    const pool = dirPool();
+    if (pool) await pool.mkdir(p, mode);
+    else mkdirSync(p, mode);
+  };
+  /** Before this thread touches the tree itself: the directories queued must exist first. */
+  const direct = async () => {
+    if (workers.opened?.dirsQueued) await workers.opened.drain();
+  };
+
+  async function ensureDir(rel: string, create: boolean): Promise<string> {
     if (safeDirs.has(rel)) return abs(rel);
     const slash = rel.lastIndexOf('/');
-    ensureDir(slash < 0 ? '' : rel.slice(0, slash), create);
+    await ensureDir(slash < 0 ? '' : rel.slice(0, slash), create);
     const p = abs(rel);
     const st = parallel ? undefined : lstatSync(p, { throwIfNoEntry: false });
     const kind = parallel ? kinds.get(rel) : undefined;
@@ -225,7 +240,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
       throw badTar(`an entry goes through "${rel}", which is not a directory`, { name: rel });
     } else if (!st) {
       if (!create) throw badTar(`"${rel}" does not exist`, { name: rel });
-      mkdirSync(p, 0o755);
+      await makeDir(p, 0o755);
       created.add(rel);
       made.add(rel);
     }
@@ -314,7 +329,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
       const slash = rel.lastIndexOf('/');
       const parentRel = slash < 0 ? '' : rel.slice(0, slash);
       const base = slash < 0 ? rel : rel.slice(slash + 1);
-      const parentAbs = ensureDir(parentRel, true);
+      const parentAbs = safeDirs.has(parentRel) ? abs(parentRel) : await ensureDir(parentRel, true);
       const p = join(parentAbs, base);
 
       if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) await serial();
@@ -341,11 +356,20 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
         // mkdir creates nothing through a symlink: an existing entry (the directory kept by
         // clearExisting, or one made earlier) is EEXIST, so no lstat before it.
         let isNew = true;
-        try {
-          mkdirSync(p, 0o700);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          isNew = made.has(rel);
+        if (parallel) {
+          // What exists is what this call made: a directory already made is in safeDirs.
+          isNew = !safeDirs.has(rel);
+          if (isNew && xattrs.length) {
+            await direct();
+            mkdirSync(p, 0o700);
+          } else if (isNew) await makeDir(p, 0o700);
+        } else {
+          try {
+            mkdirSync(p, 0o700);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+            isNew = made.has(rel);
+          }
         }
         if (isNew) made.add(rel);
         safeDirs.add(rel);
@@ -376,6 +400,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
               consumed = true;
               owner.set(rel, out.worker);
             } else {
+              await direct();
               const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
               const hasher = onHash ? new StreamHasher() : undefined;
               try {
@@ -401,7 +426,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const targetRel = safeEntryPath(linkname);
             if (!targetRel) throw badTar(`hardlink "${rel}" to the root`);
             const tslash = targetRel.lastIndexOf('/');
-            const tParent = ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
+            const tParent = await ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
             const src = join(tParent, tslash < 0 ? targetRel : targetRel.slice(tslash + 1));
             // A new link changes its inode's ctime (link count): both names are stat'ed at the end.
             restat.add(rel).add(targetRel);
@@ -420,6 +445,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
               const st = lstatSync(src, { throwIfNoEntry: false });
               if (!st || st.isDirectory()) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${st ? 'a directory' : 'missing'}`);
             }
+            await direct();
             linkSync(src, p);
             break;
           }
@@ -430,6 +456,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
               owner.set(rel, await pool.symlink(p, linkname, chown, statOf(rel)));
               break;
             }
+            await direct();
             symlinkSync(linkname, p);
             if (chown) lchownSync(p, chown[0], chown[1]);
             restat.add(rel);
@@ -439,6 +466,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
           case 'block-device':
           case 'fifo': {
             const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
+            await direct();
             if (mknodDevice(p, kind, h.devmajor, h.devminor, h.mode)) {
               if (owners) lchownSync(p, h.uid, h.gid);
               restat.add(rel);
