@@ -127,6 +127,7 @@ export class UnpackPool {
   private readonly ctrl: Int32Array;
   private readonly used: Int32Array;
   private readonly slots: Buffer[];
+  private readonly views: DataView[];
   private readonly free: number[];
   /** Per worker: the slots queued, oldest first (freed as its done count passes them). */
   private readonly queued: number[][];
@@ -156,6 +157,7 @@ export class UnpackPool {
     this.ctrl = new Int32Array(ctrl);
     this.used = new Int32Array(used);
     this.slots = slots.map((s) => Buffer.from(s));
+    this.views = slots.map((s) => new DataView(s));
     this.free = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
     this.queued = Array.from({ length: threads }, () => []);
     this.sent = new Array<number>(threads).fill(0);
@@ -271,14 +273,16 @@ export class UnpackPool {
     const buf = b.buf;
     let at = b.used;
     const pathBytes = path === undefined ? 0 : buf.write(path, at + RECORD_HEADER, 'utf8');
-    buf[at] = kind;
-    buf[at + 1] = flags | (chown ? RecordFlag.Chown : 0) | (chmod !== undefined ? RecordFlag.Chmod : 0);
-    buf.writeUInt16LE(pathBytes, at + 2);
-    buf.writeUInt32LE(mode, at + 4);
-    buf.writeUInt32LE(chmod ?? 0, at + 8);
-    buf.writeUInt32LE(chown?.[0] ?? 0, at + 12);
-    buf.writeUInt32LE(chown?.[1] ?? 0, at + 16);
-    buf.writeUInt32LE(payload, at + 20);
+    // DataView: Buffer's writeUInt32LE range-checks every call, which shows at thousands of records.
+    const v = this.views[b.slot]!;
+    v.setUint8(at, kind);
+    v.setUint8(at + 1, flags | (chown ? RecordFlag.Chown : 0) | (chmod !== undefined ? RecordFlag.Chmod : 0));
+    v.setUint16(at + 2, pathBytes, true);
+    v.setUint32(at + 4, mode, true);
+    v.setUint32(at + 8, chmod ?? 0, true);
+    v.setUint32(at + 12, chown?.[0] ?? 0, true);
+    v.setUint32(at + 16, chown?.[1] ?? 0, true);
+    v.setUint32(at + 20, payload, true);
     at += RECORD_HEADER + pathBytes;
     b.used = at + payload;
     b.records++;
