@@ -9,7 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { plainLength, rawGet } from '../../../plugins/remote-http/dist/blob-download.js';
 import { HttpRemoteClient } from '../../../plugins/remote-http/dist/client.js';
 import { hashBytes } from '@karapace/kernel';
-import { WRITE_TOKEN, startTestServer } from './server-process.js';
+import { join } from 'node:path';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
+import { READ_TOKEN, WRITE_TOKEN, startTestServer } from './server-process.js';
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer(handler);
@@ -120,6 +122,36 @@ test('a client reads large blobs of a karapace-server this way, and gets the usu
     await t.throwsAsync(stranger.openBlob(hash), { code: 'KP_REMOTE_UNAUTHORIZED' } as never);
     writer.close();
     stranger.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a pull whose early upper-dir download is not used (the local name is taken) fails promptly and cleanly; then it pulls', async (t) => {
+  const server = await startTestServer();
+  try {
+    const src = sandbox('kp-remote-early-');
+    src.write('proj/karapace.toml', mockManifest({ image: 'mock:early' }));
+    await src.json(['build', join(src.dir, 'proj'), '--name', 'early']);
+    const wrote = await src.run(['exec', 'early', '--', 'sh', '-c', 'head -c 24000000 /dev/urandom > big.bin']);
+    t.is(wrote.code, 0, wrote.stderr);
+    await src.json(['push', 'early', 'early@v1', '--remote', server.url], { env: { KARAPACE_REMOTE_TOKEN: WRITE_TOKEN } });
+
+    const dst = sandbox('kp-remote-early-dst-');
+    dst.write('proj/karapace.toml', mockManifest({ image: 'mock:other' }));
+    await dst.json(['build', join(dst.dir, 'proj'), '--name', 'taken']);
+    const token = { KARAPACE_REMOTE_TOKEN: READ_TOKEN };
+    const started = Date.now();
+    const refused = await dst.run(['pull', 'early@v1', '--remote', server.url, '--name', 'taken'], { env: token, timeoutMs: 30_000 });
+    t.is(refused.code, 2, refused.stderr);
+    t.regex(refused.stderr, /taken/);
+    t.true(Date.now() - started < 25_000, 'the unused download does not keep the process alive');
+    t.is((await dst.json(['list'])).environments.length, 1);
+
+    const pulled = await dst.json(['pull', 'early@v1', '--remote', server.url, '--name', 'mine'], { env: token });
+    t.false(pulled.cached);
+    const read = await dst.run(['exec', 'mine', '--', 'sh', '-c', 'wc -c < big.bin']);
+    t.is(read.stdout.trim(), '24000000');
   } finally {
     await server.stop();
   }
