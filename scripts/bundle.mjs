@@ -3,8 +3,9 @@
 //   exec.cjs              only what `exec` needs, as CommonJS so karapace.cjs can load it
 //                         with a V8 code cache (Node 20 has no code cache for ES modules)
 //   remote.cjs            the same for push/pull to a karapace-server (cli/src/fast-remote.ts)
+//   build.cjs             the same for a build with work to do (cli/src/fast-build.ts)
 //   karapace.cjs          the executable: exec through exec.cjs, push/pull through remote.cjs,
-//                         everything else karapace.js
+//                         build through exec.cjs then build.cjs, everything else karapace.js
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
 //   unpack-worker.js      a thread of the tar unpacker's pool (kernel/src/layers/unpack-pool.ts)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
@@ -53,6 +54,24 @@ await build({
 await build({
   entryPoints: ['cli/dist/remote-entry.js'],
   outfile: `${outdir}/remote.cjs`,
+  minify: true,
+  // Error documents (--json) carry class names: minified ones would differ from the full CLI's.
+  keepNames: true,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  external,
+  define: { 'import.meta.url': '__karapaceImportMetaUrl' },
+  banner: { js: "const __karapaceImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+// build.cjs: the same for a build with work to do (backends + image sources; a warm build
+// is answered by exec.cjs before this is loaded).
+await build({
+  entryPoints: ['cli/dist/build-entry.js'],
+  outfile: `${outdir}/build.cjs`,
   minify: true,
   // Error documents (--json) carry class names: minified ones would differ from the full CLI's.
   keepNames: true,

@@ -3,8 +3,9 @@
  * The `karapace` executable. `exec` — the command developers run all day — and a warm
  * `build` take a CommonJS bundle of just what they need, compiled with a V8 code cache
  * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up;
- * `push` and `pull` take another such bundle with only the HTTP remote plugin.
- * Everything else loads the full ES-module CLI.
+ * `push` and `pull` take another such bundle with only the HTTP remote plugin, and a build
+ * with work to do one with the backends and the image sources. Everything else loads the
+ * full ES-module CLI.
  */
 import fs = require('node:fs');
 import path = require('node:path');
@@ -19,8 +20,12 @@ interface FastBundle {
 
 const args = process.argv.slice(2);
 
-/** Which fast-path bundle serves a command (its code cache files are named after it). */
-const FAST_BUNDLES: Record<string, string> = { exec: 'exec', build: 'exec', push: 'remote', pull: 'remote' };
+/**
+ * Which fast-path bundles serve a command, tried in order (their code cache files are named
+ * after them): a build first asks exec.cjs, which answers a warm build without loading any
+ * plugin, and only a build with work to do loads build.cjs.
+ */
+const FAST_BUNDLES: Record<string, string[]> = { exec: ['exec'], build: ['exec', 'build'], push: ['remote'], pull: ['remote'] };
 
 function cacheFile(name: string, stat: fs.Stats): string {
   const key = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`;
@@ -71,17 +76,20 @@ function loadFastBundle(name: string, file: string): { bundle: FastBundle; saveC
 
 /** Runs exec, a warm build, push or pull from a CommonJS bundle; undefined when the full CLI must handle the input. */
 async function fastPath(): Promise<number | undefined> {
-  const name = args[0] !== undefined && Object.prototype.hasOwnProperty.call(FAST_BUNDLES, args[0]) ? FAST_BUNDLES[args[0]]! : undefined;
-  const file = name && path.join(__dirname, `${name}.cjs`);
-  if (!name || !file || !fs.existsSync(file)) return undefined;
-  const { bundle, saveCache } = loadFastBundle(name, file);
-  // A script compiled by vm.Script has no import(); config plugins are imported from here.
-  bundle.useModuleImporter((url) => import(url));
-  const parsed = bundle.parseFastPath(args);
-  if (!parsed) return undefined;
-  const code = await bundle.runFastPath(parsed);
-  saveCache();
-  return code;
+  const names = args[0] !== undefined && Object.prototype.hasOwnProperty.call(FAST_BUNDLES, args[0]) ? FAST_BUNDLES[args[0]]! : [];
+  for (const name of names) {
+    const file = path.join(__dirname, `${name}.cjs`);
+    if (!fs.existsSync(file)) return undefined;
+    const { bundle, saveCache } = loadFastBundle(name, file);
+    // A script compiled by vm.Script has no import(); config plugins are imported from here.
+    bundle.useModuleImporter((url) => import(url));
+    const parsed = bundle.parseFastPath(args);
+    if (!parsed) continue;
+    const code = await bundle.runFastPath(parsed);
+    saveCache();
+    if (code !== undefined) return code;
+  }
+  return undefined;
 }
 
 fastPath().then(

@@ -1,0 +1,108 @@
+/**
+ * A build with work to do, run through the executable (cli/dist/bundle/karapace.cjs), takes
+ * the start-up fast path (bundle/build.cjs: backends and image sources only) and prints
+ * exactly what the full CLI (cli/dist/bin.js) prints; anything unusual goes to the full CLI.
+ */
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseBuildFastPath } from '../../cli/dist/fast-build.js';
+import { REPO, sandbox, type CliResult, type Sandbox } from '../helpers/cli.js';
+
+const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.cjs');
+
+/** Runs the bundled executable the way a user does. */
+function bundled(box: Sandbox, args: string[], cwd = box.dir): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BUNDLE, ...args], { cwd, env: { ...box.env, XDG_CACHE_HOME: join(box.dir, 'cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** A project whose base is a small local rootfs tarball (the image-sources plugin's job). */
+function project(box: Sandbox): string {
+  const root = join(box.dir, 'rootfs');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  writeFileSync(join(root, 'etc/os-release'), 'ID=test\n');
+  writeFileSync(join(root, 'bin/tool'), '#!/bin/sh\necho tool\n', { mode: 0o755 });
+  box.write('proj/karapace.toml', 'manifest_version = 1\n[base]\nimage = "./rootfs.tar"\n[runtime]\nbackend = "mock"\n');
+  const tar = spawnSync('tar', ['--sort=name', '--owner=0', '--group=0', '--mtime=@0', '-cf', join(box.dir, 'proj/rootfs.tar'), '-C', root, '.'], { encoding: 'utf8' });
+  if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+  return join(box.dir, 'proj');
+}
+
+/** Two sandboxes print their own paths; nothing else may differ. */
+const portable = (box: Sandbox, s: string) => s.replaceAll(box.dir, '<box>').replace(/in \d+(\.\d+)? ?m?s/g, 'in N s');
+const opts = { json: false, verbose: false, trace: false };
+
+test('builds are parsed without clipanion; anything unusual is left to the full parser', (t) => {
+  t.deepEqual(parseBuildFastPath(['build']), { options: opts, locked: false, offline: false, requirePinnedImage: false });
+  t.deepEqual(parseBuildFastPath(['build', 'dir/karapace.toml', '--name', 'dev', '--locked', '--offline', '--require-pinned-image', '--json', '--store=/s']), {
+    options: { ...opts, json: true, store: '/s' }, manifest: 'dir/karapace.toml', name: 'dev', locked: true, offline: true, requirePinnedImage: true,
+  });
+  t.is(parseBuildFastPath(['build', '--name=x', '-v'])!.name, 'x');
+  for (const args of [['exec', 'dev', 'true'], ['build', '--help'], ['build', '-h'], ['build', 'a', 'b'], ['build', '--name'], ['build', '--name', '--json'],
+    ['build', '--name', 'a', '--name', 'b'], ['build', '--locked', '--locked'], ['build', '--unknown'], ['build', '--']]) {
+    t.is(parseBuildFastPath(args), undefined, args.join(' '));
+  }
+});
+
+test('a cold build takes the fast path, loads no remote plugin, and prints what the full CLI prints', async (t) => {
+  const fast = sandbox('kp-fast-build-');
+  const full = sandbox('kp-full-build-');
+  t.teardown(() => [fast, full].forEach((b) => rmSync(b.dir, { recursive: true, force: true })));
+  const fastProj = project(fast);
+  const fullProj = project(full);
+  const a = await bundled(fast, ['build', '--name', 'fb', '--json', '-v'], fastProj);
+  const b = await full.run(['build', '--name', 'fb', '--json', '-v'], { cwd: fullProj });
+  t.is(a.code, 0, a.stderr);
+  t.is(b.code, 0, b.stderr);
+  t.is(portable(fast, a.stdout), portable(full, b.stdout));
+  t.false(JSON.parse(a.stdout).cached);
+  const plugins = /plugins: (.*)$/m.exec(a.stderr)?.[1] ?? '';
+  t.regex(plugins, /image-sources/);
+  t.notRegex(plugins, /remote-/, 'a build loads no remote plugin');
+  // The environment works: the full CLI sees it, and the next build is answered from the lock.
+  const listed = await fast.json(['list']);
+  t.true(JSON.stringify(listed).includes('"fb"'));
+  const again = await bundled(fast, ['build', '--json'], fastProj);
+  t.true(JSON.parse(again.stdout).cached);
+  // Without --json: the same text.
+  const c = await bundled(fast, ['build', '--name', 'fb2', '--store', join(fast.dir, 'store2')], fastProj);
+  const d = await full.run(['build', '--name', 'fb2', '--store', join(full.dir, 'store2')], { cwd: fullProj });
+  t.is(c.code, 0, c.stderr);
+  t.is(portable(fast, c.stdout), portable(full, d.stdout));
+  t.is(portable(fast, c.stderr), portable(full, d.stderr));
+});
+
+test('errors read the same through the fast path; help and unknown flags go to the full CLI', async (t) => {
+  const fast = sandbox('kp-fast-build-err-');
+  const full = sandbox('kp-full-build-err-');
+  t.teardown(() => [fast, full].forEach((b) => rmSync(b.dir, { recursive: true, force: true })));
+  const same = async (args: string[], manifest: string) => {
+    fast.write('proj/karapace.toml', manifest);
+    full.write('proj/karapace.toml', manifest);
+    const a = await bundled(fast, args, join(fast.dir, 'proj'));
+    const b = await full.run(args, { cwd: join(full.dir, 'proj') });
+    t.is(a.code, b.code, args.join(' '));
+    t.is(portable(fast, a.stdout), portable(full, b.stdout), args.join(' '));
+    t.is(portable(fast, a.stderr), portable(full, b.stderr), args.join(' '));
+    return a;
+  };
+  const missing = await same(['build'], 'manifest_version = 1\n[base]\nimage = "./nothing.tar"\n[runtime]\nbackend = "mock"\n');
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /does not exist/);
+  const json = await same(['build', '--json'], 'manifest_version = 1\n[base]\nimage = "./nothing.tar"\n[runtime]\nbackend = "mock"\n');
+  t.regex(json.stdout + json.stderr, /"code": ?"KP_/);
+  const bad = await same(['build'], 'manifest_version = 1\n[base]\nimage = 42\n');
+  t.is(bad.code, 2);
+  t.regex((await same(['build', '--help'], 'manifest_version = 1\n')).stdout, /Build an environment from a manifest/);
+  t.is((await same(['build', '--bogus'], 'manifest_version = 1\n')).code, 2, 'a usage error');
+});
