@@ -3,7 +3,7 @@
  * agent: blobs stream straight from disk to the socket and back.
  */
 import * as http from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { KarapaceError } from '@karapace/kernel';
@@ -15,7 +15,34 @@ export interface RequestOptions {
   method: string;
   path: string;
   headers?: Record<string, string | number>;
-  body?: Buffer | Readable;
+  /** A Readable is piped; other async iterables are written chunk by chunk (see writeEach). */
+  body?: Buffer | Readable | AsyncIterable<Buffer>;
+}
+
+function isReadable(body: unknown): body is Readable {
+  return typeof (body as Readable).pipe === 'function';
+}
+
+/**
+ * Writes each chunk and waits until the socket has taken it before asking for the next, so
+ * a source may hand out the same buffer again (packTree's reuseBuffers: no fresh 4 MiB
+ * buffer per chunk to fault in and collect).
+ */
+async function writeEach(chunks: AsyncIterable<Buffer>, req: ClientRequest): Promise<void> {
+  let closed: ((err: Error) => void) | undefined;
+  req.once('close', () => closed?.(new Error('the connection closed while the body was being sent')));
+  try {
+    for await (const chunk of chunks) {
+      await new Promise<void>((resolve, reject) => {
+        closed = reject;
+        req.write(chunk, (err) => (err ? reject(err) : resolve()));
+      });
+    }
+    closed = undefined;
+    req.end();
+  } catch (err) {
+    req.destroy(err as Error);
+  }
 }
 
 export class HttpRemoteClient {
@@ -66,10 +93,10 @@ export class HttpRemoteClient {
       const body = options.body;
       if (!body) req.end();
       else if (Buffer.isBuffer(body)) req.end(body);
-      else {
+      else if (isReadable(body)) {
         body.on('error', (err) => req.destroy(err));
         body.pipe(req);
-      }
+      } else void writeEach(body, req);
     });
   }
 
@@ -134,7 +161,7 @@ export class HttpRemoteClient {
   }
 
   /** Uploads a blob; the server checks its hash before keeping it. */
-  async putBlob(hash: string, size: number, body: Readable | Buffer): Promise<void> {
+  async putBlob(hash: string, size: number, body: Readable | Buffer | AsyncIterable<Buffer>): Promise<void> {
     const res = await this.request({ method: 'PUT', path: `/v1/blobs/${hash}`, body, headers: { 'content-type': 'application/octet-stream', 'content-length': size } });
     if (res.statusCode !== 200 && res.statusCode !== 201) await this.fail(res, `blob ${hash}`);
     res.resume();
@@ -145,7 +172,7 @@ export class HttpRemoteClient {
    * upload session, then `digestOf()` (called after the body ended) names it. The server
    * keeps it only if the bytes hash to that name.
    */
-  async uploadStreamed(body: Readable, digestOf: () => string): Promise<{ hash: string; size: number; created: boolean }> {
+  async uploadStreamed(body: Readable | AsyncIterable<Buffer>, digestOf: () => string): Promise<{ hash: string; size: number; created: boolean }> {
     const opened = await this.request({ method: 'POST', path: '/v1/uploads', headers: { 'content-length': 0 } });
     if (opened.statusCode !== 202) await this.fail(opened, 'upload session');
     const { id } = await this.json<{ id: string }>(opened);

@@ -1,12 +1,11 @@
 /** Environments over the karapace HTTP protocol: push only what is missing, pull verified. */
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { envDir, packTree, StreamHasher, type Engine } from '@karapace/kernel';
 import type { BlobBody } from './blob-download.js';
 import { HttpRemoteClient } from './client.js';
 import { bundleBlobs, type BundleBlobRef } from './bundle/format.js';
-import { openSource, planBundle } from './bundle/create.js';
+import { planBundle, sourceChunks } from './bundle/create.js';
 import { fetchManifest, installBundle } from './bundle/install.js';
 import { badReference, notFound } from './errors.js';
 import { transferProgress } from './progress.js';
@@ -17,9 +16,11 @@ const PARALLEL_UPLOADS = 4;
 /** Blobs larger than this are downloaded on a connection of their own (client.openBlob); smaller ones share the keep-alive pool. */
 const LARGE_BLOB_BYTES = 1 << 20;
 
-function counted(stream: Readable, add: (n: number) => void): Readable {
-  stream.on('data', (c: Buffer) => add(c.length));
-  return stream;
+async function* counted(chunks: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    add(c.length);
+    yield c;
+  }
 }
 
 async function* hashing(chunks: AsyncIterable<Buffer>, hasher: StreamHasher, add: (n: number) => void): AsyncGenerator<Buffer> {
@@ -74,13 +75,14 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
     const add = (n: number) => { sent += n; progress.add(n); };
     try {
       const uploads: Promise<void>[] = [runPool(toSend, PARALLEL_UPLOADS, async (b) => {
-        await this.putBlob(b.blob, b.size, counted(openSource(plan, b.blob), add));
+        await this.putBlob(b.blob, b.size, counted(sourceChunks(plan, b.blob), add));
       })];
       if (streamed) {
         uploads.push((async () => {
           // One pass: pack → hash → socket. The hash names the blob once the body has ended.
           const hasher = new StreamHasher();
-          const body = Readable.from(hashing(packTree(plan.upperDir, { chunkSize: 4 << 20 }), hasher, add), { objectMode: false, highWaterMark: 2 });
+          // Two reused pack buffers: the client writes each chunk before asking for the next.
+          const body = hashing(packTree(plan.upperDir, { chunkSize: 4 << 20, reuseBuffers: true }), hasher, add);
           const done = await this.uploadStreamed(body, () => hasher.digest());
           upper = { blob: done.hash, size: done.size };
         })());

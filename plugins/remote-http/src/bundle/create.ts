@@ -115,10 +115,10 @@ async function baseBlob(engine: Engine, rootfs: string, imageDigest: string, sha
  * again, or — when that hash came from the tree's fingerprint — by fingerprinting the tree
  * again (unchanged stats before and after the pack mean the same tar, as for the cache).
  */
-async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, expected: string, what: string): AsyncGenerator<Buffer> {
+async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, expected: string, what: string, reuseBuffers = false): AsyncGenerator<Buffer> {
   const hasher = source.fingerprint ? undefined : new StreamHasher();
   let size = 0;
-  for await (const chunk of packTree(source.dir, { chunkSize: CHUNK })) {
+  for await (const chunk of packTree(source.dir, { chunkSize: CHUNK, reuseBuffers })) {
     hasher?.update(chunk);
     size += chunk.length;
     if (size > source.size) break;
@@ -154,6 +154,17 @@ export function openSource(bundle: Pick<PreparedBundle, 'sources'>, hash: string
   const chunks = packVerified(src, hash, src.what);
   // A ranged read packs everything before the range too: only PATCH-chunked OCI uploads ask for one.
   return Readable.from(ranged ? sliced(chunks, start, last) : chunks, { objectMode: false, highWaterMark: 2 });
+}
+
+/**
+ * A whole blob for upload as chunks, each valid only until the next is asked for: a tree
+ * is packed into two reused buffers (for a consumer that writes each chunk before asking
+ * for the next, as HttpRemoteClient does with such a body).
+ */
+export function sourceChunks(bundle: Pick<PreparedBundle, 'sources'>, hash: string): AsyncIterable<Buffer> {
+  const src = bundle.sources.get(hash);
+  if (src?.kind === 'tree') return packVerified(src, hash, src.what, true);
+  return openSource(bundle, hash) as AsyncIterable<Buffer>;
 }
 
 /** A blob's SHA-256 (hex), computed when the bundle was prepared without it. */
