@@ -11,7 +11,7 @@
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamHasher, hashBytes } from '../hash.js';
-import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-pool.js';
+import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-protocol.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const data = workerData as PoolWorkerData;
