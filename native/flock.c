@@ -1,16 +1,9 @@
 /* karapace_flock.node: flock(2) for Node, so the store lock dies with the
  * process. flock(fd, 'exclusive'|'shared'|'unlock', wait) -> boolean. */
 #include <errno.h>
-#include <node_api.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-
-static napi_value throw_type(napi_env env, const char *msg)
-{
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return NULL;
-}
+#include "napi-errors.h"
 
 static napi_value do_flock(napi_env env, napi_callback_info info)
 {
@@ -54,21 +47,7 @@ static napi_value do_flock(napi_env env, napi_callback_info info)
         napi_get_boolean(env, r == 0, &result);
         return result;
     }
-    /* An Error shaped like Node's own system errors: message, code, errno. */
-    int errsv = errno;
-    const char *name = strerrorname_np(errsv);
-    char msg[160];
-    napi_value code, message, err, num, sys;
-    snprintf(msg, sizeof msg, "flock: %s", strerror(errsv));
-    napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &err);
-    napi_create_int32(env, -errsv, &num);
-    napi_set_named_property(env, err, "errno", num);
-    napi_create_string_utf8(env, "flock", NAPI_AUTO_LENGTH, &sys);
-    napi_set_named_property(env, err, "syscall", sys);
-    napi_throw(env, err);
-    return NULL;
+    return throw_system(env, errno, "flock", NULL);
 }
 
 NAPI_MODULE_INIT()

@@ -3,38 +3,10 @@
  * mknod(path, type 'c'|'b'|'p', major, minor, mode) -> undefined; throws errors shaped
  * like Node's own (code, errno, syscall, path). The mode is set exactly (no umask). */
 #include <errno.h>
-#include <node_api.h>
-#include <stdio.h>
-#include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <fcntl.h>
-#include <limits.h>
-
-static napi_value throw_type(napi_env env, const char *msg)
-{
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return NULL;
-}
-
-static napi_value throw_errno(napi_env env, int errsv, const char *syscall, const char *path)
-{
-    const char *name = strerrorname_np(errsv);
-    char msg[PATH_MAX + 200];
-    napi_value code, message, err, num, sys, p;
-    snprintf(msg, sizeof msg, "%s: %s, %s '%s'", name ? name : "EUNKNOWN", strerror(errsv), syscall, path);
-    napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &err);
-    napi_create_int32(env, -errsv, &num);
-    napi_set_named_property(env, err, "errno", num);
-    napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-    napi_set_named_property(env, err, "syscall", sys);
-    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p);
-    napi_set_named_property(env, err, "path", p);
-    napi_throw(env, err);
-    return NULL;
-}
+#include "napi-errors.h"
 
 static napi_value do_mknod(napi_env env, napi_callback_info info)
 {
@@ -70,11 +42,11 @@ static napi_value do_mknod(napi_env env, napi_callback_info info)
         return throw_type(env, "type must be 'c', 'b' or 'p'");
 
     if (mknodat(AT_FDCWD, path, kind | (mode & 07777), kind == S_IFIFO ? 0 : makedev(major, minor)) < 0)
-        return throw_errno(env, errno, "mknod", path);
+        return throw_system(env, errno, "mknod", path);
     /* mknod(2) applies the umask; the archive's mode is what we want. A device node is
      * never a symlink, and it was just made in a directory the caller owns. */
     if (fchmodat(AT_FDCWD, path, mode & 07777, 0) < 0)
-        return throw_errno(env, errno, "chmod", path);
+        return throw_system(env, errno, "chmod", path);
     return NULL;
 }
 

@@ -4,26 +4,13 @@
  * exactly what the full CLI (cli/dist/bin.js) prints; anything unusual goes to the full CLI.
  */
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBuildFastPath } from '../../cli/dist/fast-build.js';
-import { REPO, sandbox, type CliResult, type Sandbox } from '../helpers/cli.js';
+import { runBundled, sandbox, type Sandbox } from '../helpers/cli.js';
 
-const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.cjs');
-
-/** Runs the bundled executable the way a user does. */
-function bundled(box: Sandbox, args: string[], cwd = box.dir): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, ...args], { cwd, env: { ...box.env, XDG_CACHE_HOME: join(box.dir, 'cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const bundled = (box: Sandbox, args: string[], cwd = box.dir) => runBundled(box, args, { cwd });
 
 /** A project whose base is a small local rootfs tarball (the image-sources plugin's job). */
 function project(box: Sandbox): string {

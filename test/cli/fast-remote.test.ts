@@ -4,14 +4,11 @@
  * (cli/dist/bin.js) prints; everything else falls back to the full CLI.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRemoteFastPath } from '../../cli/dist/fast-remote.js';
-import { REPO, mockManifest, sandbox, type CliResult, type Sandbox } from '../helpers/cli.js';
+import { BUNDLE, mockManifest, runBundled, sandbox, type Sandbox } from '../helpers/cli.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from '../plugins/remote-http/server-process.js';
-
-const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.cjs');
 
 let server: TestServer;
 test.before(async () => {
@@ -21,18 +18,7 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-/** Runs the bundled executable the way a user does. */
-function bundled(box: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, ...args], { cwd: box.dir, env: { ...box.env, XDG_CACHE_HOME: join(box.dir, 'cache'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const bundled = (box: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}) => runBundled(box, args, { env });
 
 /** The plugins an engine loaded, from the --verbose debug line. */
 const pluginsOf = (stderr: string) => /plugins: (.*)$/m.exec(stderr)?.[1] ?? '';

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(REPO, 'cli/dist/bin.js');
+/** The executable users run (the bundle and its start-up fast paths). */
+export const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.cjs');
 
 export interface CliResult {
   code: number;
@@ -59,9 +61,9 @@ export function sandbox(prefix = 'kp-test-'): Sandbox {
   return box;
 }
 
-export function runCli(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<CliResult> {
+export function runCli(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; bin?: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [options.bin ?? BIN, ...args], { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -74,6 +76,11 @@ export function runCli(args: string[], options: { cwd: string; env: NodeJS.Proce
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs the bundled executable (BUNDLE) in a sandbox, with its code caches kept in the sandbox. */
+export function runBundled(box: Sandbox, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return runCli(args, { cwd: options.cwd ?? box.dir, env: { ...box.env, XDG_CACHE_HOME: join(box.dir, 'cache'), ...options.env }, bin: BUNDLE });
 }
 
 /** A minimal mock manifest. */

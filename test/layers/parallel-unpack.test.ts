@@ -6,7 +6,6 @@
  * (a full disk) is the unpack's error, reported without hanging.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
@@ -15,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tarStream from 'tar-stream';
 import { hashBytes, packTree, unpackTarStream, type DiskStat } from '@karapace/kernel';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -126,17 +126,8 @@ test('an archive that replaces an entry leaves the parallel path and still ends 
 });
 
 (isRoot ? test : test.skip)('a thread that fails (disk full) fails the unpack with its error, without hanging', async (t) => {
-  const mnt = mkdtempSync(join(tmpdir(), 'kp-punpack-full-'));
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (mount.status !== 0) {
-    rmSync(mnt, { recursive: true, force: true });
-    t.fail(`mount -t tmpfs failed: ${mount.stderr}`);
-    return;
-  }
-  t.teardown(() => {
-    spawnSync('umount', [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
+  const mnt = mountTmpfs(t, '1m', 'kp-punpack-full-');
+  if (!mnt) return;
   const pack = tarStream.pack();
   for (let i = 0; i < 64; i++) pack.entry({ name: `f${i}`, mode: 0o644 }, randomBytes(64 * 1024));
   pack.finalize();

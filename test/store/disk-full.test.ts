@@ -4,27 +4,18 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mockManifest, sandbox } from '../helpers/cli.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 
 if (!isRoot) console.warn('disk-full test skipped: mounting a small tmpfs needs root (CI runs as root)');
 
 (isRoot ? test : test.skip)('build and commit on a full disk fail clearly and leave the store consistent', async (t) => {
-  const mnt = mkdtempSync(join(tmpdir(), 'kp-full-'));
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (mount.status !== 0) {
-    rmSync(mnt, { recursive: true, force: true });
-    t.fail(`mount -t tmpfs failed: ${mount.stderr}`);
-    return;
-  }
-  t.teardown(() => {
-    spawnSync('umount', [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
+  const mnt = mountTmpfs(t, '2m', 'kp-full-');
+  if (!mnt) return;
   const box = sandbox('kp-full-');
   t.teardown(() => rmSync(box.dir, { recursive: true, force: true }));
   const env = { KARAPACE_STORE: join(mnt, 'store') };
