@@ -11,7 +11,10 @@
  */
 import { connect, type Socket } from 'node:net';
 
-/** A blob body: its chunks, in order; destroy() drops the connection early. */
+/**
+ * A blob body: its chunks, in order, each valid until the chunk after next is asked for
+ * (its memory may then be reused); destroy() drops the connection early.
+ */
 export interface BlobBody extends AsyncIterable<Buffer> {
   destroy(): void;
 }
@@ -24,8 +27,71 @@ const MIN_READ = 256 << 10;
 /** Reading pauses while this much is received but not yet consumed. */
 const MAX_QUEUED = 16 << 20;
 
-class RawBody implements BlobBody {
-  private readonly queue: Buffer[] = [];
+interface Slab {
+  buf: Buffer;
+  used: number;
+  /** Chunks cut from it that the consumer has not moved past yet. */
+  pending: number;
+  retired: boolean;
+}
+
+/**
+ * The memory socket reads land in: each read goes into the unused tail of the current
+ * slab. A retired slab is reused once every chunk cut from it was consumed and one more
+ * slab after it too, so a 200 MiB download does not fault in 200 MiB of fresh memory (a
+ * third of a pull's system time) and a consumer may still look at the chunk before the
+ * one it asked for last.
+ */
+export class Slabs {
+  private readonly free: Slab[] = [];
+  private readonly cooling: Slab[] = [];
+  current: Slab = this.fresh();
+
+  private fresh(): Slab {
+    return this.free.pop() ?? { buf: Buffer.allocUnsafe(SLAB), used: 0, pending: 0, retired: false };
+  }
+
+  /** Where the next read goes. */
+  next(): Buffer {
+    if (SLAB - this.current.used < MIN_READ) {
+      this.current.retired = true;
+      this.settle(this.current);
+      this.current = this.fresh();
+    }
+    return this.current.buf.subarray(this.current.used);
+  }
+
+  /** The n bytes just read into the current slab. */
+  took(n: number): Buffer {
+    const c = this.current;
+    const chunk = c.buf.subarray(c.used, c.used + n);
+    c.used += n;
+    return chunk;
+  }
+
+  hold(slab: Slab): void {
+    slab.pending++;
+  }
+
+  release(slab: Slab): void {
+    slab.pending--;
+    this.settle(slab);
+  }
+
+  private settle(slab: Slab): void {
+    if (!slab.retired || slab.pending > 0) return;
+    this.cooling.push(slab);
+    if (this.cooling.length > 1) {
+      const reusable = this.cooling.shift()!;
+      reusable.used = 0;
+      reusable.retired = false;
+      this.free.push(reusable);
+    }
+  }
+}
+
+export class RawBody implements BlobBody {
+  private readonly queue: { chunk: Buffer; slab?: Slab }[] = [];
   private queued = 0;
   private received = 0;
   private ended = false;
@@ -33,14 +99,15 @@ class RawBody implements BlobBody {
   private wake: (() => void) | undefined;
   private paused = false;
 
-  constructor(private readonly socket: Socket, readonly size: number) {}
+  constructor(private readonly socket: Socket, readonly size: number, private readonly slabs: Slabs) {}
 
-  /** Takes a body chunk from the socket; false asks the socket to stop reading for now. */
-  push(chunk: Buffer): boolean {
+  /** Takes a body chunk from the socket (from `slab`, if any); false asks the socket to stop reading for now. */
+  push(chunk: Buffer, slab?: Slab): boolean {
     const want = this.size - this.received;
     if (chunk.length > want) chunk = chunk.subarray(0, want);
     if (chunk.length) {
-      this.queue.push(chunk);
+      if (slab) this.slabs.hold(slab);
+      this.queue.push({ chunk, slab });
       this.queued += chunk.length;
       this.received += chunk.length;
     }
@@ -72,16 +139,20 @@ class RawBody implements BlobBody {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    let last: Slab | undefined;
     try {
       for (;;) {
-        const chunk = this.queue.shift();
-        if (chunk) {
-          this.queued -= chunk.length;
+        const next = this.queue.shift();
+        if (next) {
+          this.queued -= next.chunk.length;
           if (this.paused && this.queued <= MAX_QUEUED / 2) {
             this.paused = false;
             this.socket.resume();
           }
-          yield chunk;
+          yield next.chunk;
+          // Asked for the next one: the consumer is done with the one before this.
+          if (last) this.slabs.release(last);
+          last = next.slab;
           continue;
         }
         if (this.failure) throw this.failure;
@@ -122,8 +193,7 @@ export function rawGet(target: URL, headers: Record<string, string>): Promise<Bl
   // node:http refuses header values it cannot send; let it say so.
   if (target.protocol !== 'http:' || Object.values(headers).some((v) => /[\r\n\0]/.test(v))) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    let slab = Buffer.allocUnsafe(SLAB);
-    let used = 0;
+    const slabs = new Slabs();
     let head: Buffer | undefined = Buffer.alloc(0);
     let body: RawBody | undefined;
     const settle = (value: RawBody | undefined) => {
@@ -134,18 +204,11 @@ export function rawGet(target: URL, headers: Record<string, string>): Promise<Bl
       host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: Number(target.port || 80),
       onread: {
-        // Each read lands in the unused tail of a slab: chunks handed out are never overwritten.
-        buffer: () => {
-          if (SLAB - used < MIN_READ) {
-            slab = Buffer.allocUnsafe(SLAB);
-            used = 0;
-          }
-          return slab.subarray(used);
-        },
-        callback: (n: number, buf: Uint8Array): boolean => {
-          const chunk = (buf as Buffer).subarray(0, n);
-          used += n;
-          if (body) return body.push(chunk);
+        buffer: () => slabs.next(),
+        callback: (n: number): boolean => {
+          const slab = slabs.current;
+          const chunk = slabs.took(n);
+          if (body) return body.push(chunk, slab);
           head = Buffer.concat([head!, chunk]);
           const end = head.indexOf('\r\n\r\n');
           if (end < 0) {
@@ -159,7 +222,7 @@ export function rawGet(target: URL, headers: Record<string, string>): Promise<Bl
           }
           const rest = head.subarray(end + 4);
           head = undefined;
-          body = new RawBody(socket, size);
+          body = new RawBody(socket, size, slabs);
           settle(body);
           return body.push(rest);
         },
