@@ -1,6 +1,6 @@
 /**
  * Large blob downloads over plain http:// without node:http: one connection per blob,
- * read in slabs of up to 4 MiB per read(2) instead of node:http's 64 KiB. On loopback and
+ * read up to 1 MiB per read(2) instead of node:http's 64 KiB. On loopback and
  * fast links the per-read cost dominated a pull (200 MiB: ~0.6 s through node:http, ~0.3 s
  * this way, hashing and writing included; bench/RESULTS.md).
  *
@@ -22,6 +22,13 @@ export interface BlobBody extends AsyncIterable<Buffer> {
 /** Largest status line + headers accepted before falling back. */
 const MAX_HEAD = 64 << 10;
 const SLAB = 4 << 20;
+/**
+ * At most this much per read, and so per chunk and per write(2) of the unpacker: with
+ * 4 MiB writes, page-cache writes on this bench VM (Linux 6.18, ext4, free page reporting)
+ * were 3x slower in some runs — large folios taken from memory handed back to the host —
+ * while 1 MiB writes never were (bench/RESULTS.md).
+ */
+const MAX_READ = 1 << 20;
 /** A slab with less room than this is retired (the next read gets a fresh one). */
 const MIN_READ = 256 << 10;
 /** Reading pauses while this much is received but not yet consumed. */
@@ -58,7 +65,7 @@ export class Slabs {
       this.settle(this.current);
       this.current = this.fresh();
     }
-    return this.current.buf.subarray(this.current.used);
+    return this.current.buf.subarray(this.current.used, this.current.used + MAX_READ);
   }
 
   /** The n bytes just read into the current slab. */
