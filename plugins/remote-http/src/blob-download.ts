@@ -24,9 +24,9 @@ const MAX_HEAD = 64 << 10;
 const SLAB = 4 << 20;
 /**
  * At most this much per read, and so per chunk and per write(2) of the unpacker: with
- * 4 MiB writes, page-cache writes on this bench VM (Linux 6.18, ext4, free page reporting)
- * were 3x slower in some runs — large folios taken from memory handed back to the host —
- * while 1 MiB writes never were (bench/RESULTS.md).
+ * 4 MiB writes, page-cache writes on the bench VM (Linux 6.18, ext4, free page reporting)
+ * were 3x slower in about half the runs — likely large folios taken from memory handed back
+ * to the host — while 1 MiB writes never were (bench/RESULTS.md).
  */
 const MAX_READ = 1 << 20;
 /** A slab with less room than this is retired (the next read gets a fresh one). */
