@@ -94,6 +94,9 @@ async function fastPath(): Promise<number | undefined> {
 
 fastPath().then(
   async (code) => {
+    // push/pull are done once they return: skip Node's teardown of the environment and the
+    // heap (~20 ms after a 200 MiB pull). stdout and stderr are synchronous on Linux.
+    if (code !== undefined && (args[0] === 'push' || args[0] === 'pull')) process.exit(code);
     if (code !== undefined) process.exitCode = code;
     // The ES-module CLI reads process.argv and sets the exit code itself.
     else await import(require('node:url').pathToFileURL(path.join(__dirname, 'karapace.js')).href);
