@@ -56,7 +56,7 @@ function fastBundle(entry, name, extra = {}) {
 
 // Error documents (--json) carry class names: minified ones would differ from the full CLI's.
 const sameErrors = { keepNames: true };
-await fastBundle('cli/dist/exec-entry.js', 'exec');
+await fastBundle('cli/dist/exec-entry.js', 'exec', sameErrors);
 // push/pull to a karapace-server (only the HTTP remote plugin).
 await fastBundle('cli/dist/remote-entry.js', 'remote', sameErrors);
 // A build with work to do (backends + image sources; a warm build is answered by exec.cjs first).

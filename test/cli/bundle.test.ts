@@ -3,7 +3,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, mockManifest, sandbox } from '../helpers/cli.js';
+import { REPO, mockManifest, runBundled, sandbox } from '../helpers/cli.js';
 
 const BUNDLE = join(REPO, 'cli/dist/bundle/karapace.cjs');
 
@@ -66,4 +66,17 @@ test('exec through the executable writes a V8 code cache, reuses it, and survive
   // Anything but exec goes to the full CLI.
   t.is(run('exec', '--help').status, 0);
   t.is(run('frobnicate').status, 2);
+});
+
+test('error documents (--json) from the bundled fast paths name the same error classes as the full CLI', async (t) => {
+  const box = sandbox();
+  t.teardown(() => rmSync(box.dir, { recursive: true, force: true }));
+  for (const args of [['exec', '--json', 'nope', '--', 'true'], ['build', '--json', join(box.dir, 'missing', 'karapace.toml')]]) {
+    const fast = await runBundled(box, args);
+    const full = await box.run(args);
+    t.is(fast.code, full.code, args.join(' '));
+    const doc = JSON.parse(fast.stdout || fast.stderr);
+    t.deepEqual(doc, JSON.parse(full.stdout || full.stderr), args.join(' '));
+    t.regex(doc.error.name, /^[A-Z][a-z]+[A-Za-z]*Error$/, 'a real class name');
+  }
 });

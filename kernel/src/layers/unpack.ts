@@ -36,7 +36,7 @@ export interface UnpackOptions {
   onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | ContentHashTap | void;
   /**
    * Worker threads that create small files, symlinks and hard links while this thread
-   * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU but one (the parsing thread needs one), at least 1, at most 4.
+   * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU, at most 4.
    */
   threads?: number;
   /**
@@ -50,7 +50,7 @@ export interface UnpackOptions {
 
 /** The default size of the unpacker's thread pool. */
 export function defaultUnpackThreads(): number {
-  return Math.max(1, Math.min(availableParallelism() - 1, 4));
+  return Math.min(availableParallelism(), 4);
 }
 
 /** Asks for a file's content hash (blake3, hex). */
