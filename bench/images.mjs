@@ -19,7 +19,7 @@
  *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,11 @@ import { writeSection } from './lib/results.mjs';
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
 const RUNS = Number(opt('--runs', '5'));
-const DIR = opt('--dir', '/var/tmp/kp-bench-images');
+const BASE = opt('--dir', '/var/tmp/kp-bench-images');
+// A directory of this run's own: removing an earlier run's trees first would put the fresh
+// runs in the after-delete regime. Earlier runs' leftovers are removed at the end.
+mkdirSync(BASE, { recursive: true });
+const DIR = mkdtempSync(join(BASE, 'run-'));
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 // What `karapace` runs: the bundled executable when built, else the plain tsc output.
 const BIN = existsSync(join(REPO, 'cli/dist/bundle/karapace.cjs')) ? join(REPO, 'cli/dist/bundle/karapace.cjs') : join(REPO, 'cli/dist/bin.js');
@@ -60,8 +64,6 @@ function ensureTarball() {
 
 async function main() {
   ensureTarball();
-  rmSync(DIR, { recursive: true, force: true });
-  mkdirSync(DIR, { recursive: true });
   const project = join(DIR, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'karapace.toml'), `manifest_version = 1\n[base]\nimage = ${JSON.stringify(TARBALL)}\n[runtime]\nbackend = "mock"\n`);
@@ -135,7 +137,7 @@ async function main() {
   ].join('\n');
   writeSection(join(REPO, 'bench/RESULTS.md'), 'images: ', section);
   console.log(section);
-  rmSync(DIR, { recursive: true, force: true });
+  rmSync(BASE, { recursive: true, force: true });
 }
 
 await main();
