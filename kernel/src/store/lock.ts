@@ -4,7 +4,7 @@
  * the addon (no C toolchain at install), a lock file holding the owner's pid is used and a
  * lock whose owner is gone is taken over.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nativeAddon } from '../native-addon.js';
 import { StoreError } from '../errors.js';
@@ -27,6 +27,9 @@ function lockBusy(layout: StoreLayout, holder?: string): StoreError {
   });
 }
 
+/** Bytes the holder's pid takes at the start of the lock file (padded with spaces). */
+const PID_WIDTH = 12;
+
 export interface LockOptions {
   /** Wait this long for the lock before failing (ms). 0 = fail at once. */
   waitMs?: number;
@@ -37,15 +40,17 @@ export async function acquireStoreLock(layout: StoreLayout, options: LockOptions
   const deadline = Date.now() + (options.waitMs ?? 10_000);
   const flock = nativeFlock();
   if (flock) {
-    const fd = openSync(layout.lockFile, 'a+');
+    const fd = openSync(layout.lockFile, constants.O_RDWR | constants.O_CREAT, 0o644);
     for (;;) {
       if (flock(fd, 'exclusive', false)) {
-        writeFileSync(`${layout.lockFile}.owner`, String(process.pid));
+        // The holder's pid, for the "locked by" message: written over the same fixed-width
+        // bytes each time (no truncation, no new block: a rewrite cost up to 10 ms under writeback).
+        writeSync(fd, String(process.pid).padEnd(PID_WIDTH), 0);
         return { release: () => { try { flock(fd, 'unlock', false); } finally { closeSync(fd); } } };
       }
       if (Date.now() >= deadline) {
         closeSync(fd);
-        throw lockBusy(layout, safeRead(`${layout.lockFile}.owner`));
+        throw lockBusy(layout, safeRead(layout.lockFile));
       }
       await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
     }

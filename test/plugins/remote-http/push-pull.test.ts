@@ -35,7 +35,7 @@ function storeListing(root: string): string[] {
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
-      if (name === '.lock.owner') continue;
+      if (name === '.lock' || name === '.lock.owner') continue;
       const st = statSync(p, { throwIfNoEntry: false });
       if (!st) continue;
       out.push(`${relative(root, p)} ${st.isDirectory() ? 'd' : st.size}`);
