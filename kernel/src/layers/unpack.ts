@@ -10,13 +10,14 @@ import {
   rmSync, symlinkSync, chmodSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
-  BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePax, headerCodec, padding, safeEntryPath,
+  BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePax, padding, safeEntryPath,
   type UstarHeader,
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
 import { Reader, isZero, xattrsFrom } from './tar-reader.js';
+import { decodeHeader } from './tar-header.js';
 import { LazyPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { StreamHasher } from '../hash.js';
@@ -133,7 +134,10 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
   const restat = new Set<string>();
   const statOf = (rel: string) => (disk ? (st: DiskStat) => { disk.set(rel, st); } : undefined);
 
-  const abs = (rel: string) => (rel ? join(targetDir, rel) : targetDir);
+  // Plain concatenation: `rel` is normalised (safeEntryPath), and path.join's own normalising
+  // shows up at thousands of entries.
+  const rootSlash = resolve(targetDir).replace(/\/?$/, '/');
+  const abs = (rel: string) => (rel ? rootSlash + rel : targetDir);
   const forget = (rel: string) => {
     const prefix = `${rel}/`;
     for (const d of safeDirs) if (d === rel || d.startsWith(prefix)) safeDirs.delete(d);
@@ -206,7 +210,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
     if (!block || isZero(block)) break;
     let h: UstarHeader | null;
     try {
-      h = headerCodec.decode(Buffer.from(block), 'utf-8', false);
+      h = decodeHeader(block);
     } catch (err) {
       throw badTar((err as Error).message);
     }
@@ -257,7 +261,7 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
       const parentRel = slash < 0 ? '' : rel.slice(0, slash);
       const base = slash < 0 ? rel : rel.slice(slash + 1);
       const parentAbs = safeDirs.has(parentRel) ? abs(parentRel) : await ensureDir(parentRel, true);
-      const p = join(parentAbs, base);
+      const p = abs(rel);
 
       if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) await serial();
       if (base === OPAQUE_MARKER) {

@@ -1,0 +1,82 @@
+/**
+ * The unpacker's header decoder (kernel/src/layers/tar-header.ts) agrees with tar-stream's
+ * on every header GNU tar writes in each of its formats (long names, base-256 ids, devices,
+ * links), and refuses what tar-stream refuses.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeHeader } from '../../kernel/dist/layers/tar-header.js';
+
+const require = createRequire(import.meta.url);
+const tarStreamHeaders = require(require.resolve('tar-stream').replace(/index\.js$/, 'headers.js')) as {
+  decode(block: Buffer, encoding: string, allowUnknown: boolean): Record<string, unknown> | null;
+};
+
+const fields = (h: Record<string, any>) => [h.name, h.mode, h.uid, h.gid, h.size, (h.mtime as Date).getTime(), h.type, h.linkname, h.devmajor, h.devminor];
+
+/** Every header block of `tar` (following sizes), up to the end marker. */
+function headers(tar: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off + 512 <= tar.length;) {
+    const block = tar.subarray(off, off + 512);
+    const h = tarStreamHeaders.decode(Buffer.from(block), 'utf-8', false);
+    if (!h) break;
+    out.push(block);
+    off += 512 + Math.ceil((h.size as number) / 512) * 512;
+  }
+  return out;
+}
+
+test('decodes what GNU tar writes in every format exactly as tar-stream does', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-tarhdr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'src');
+  const deep = join(src, 'a'.repeat(90), 'b'.repeat(90));
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, `${'c'.repeat(120)}.txt`), 'long name');
+  writeFileSync(join(src, 'ünïcødé'), 'x'.repeat(1000));
+  symlinkSync('ünïcødé', join(src, 'link'));
+  for (const format of ['gnu', 'oldgnu', 'ustar', 'posix']) {
+    const out = join(dir, `${format}.tar`);
+    // Large ids: base-256 in the GNU formats, PAX records in posix; ustar cannot hold them.
+    const ids = format === 'ustar' ? ['--owner=0', '--group=0'] : ['--owner=3000000', '--group=2100000'];
+    const r = spawnSync('tar', ['--format', format, ...ids, '-cf', out, '-C', src, '.'], { encoding: 'utf8' });
+    if (format === 'ustar' && r.status !== 0) continue; // names too long for ustar: nothing to compare
+    t.is(r.status, 0, r.stderr);
+    const blocks = headers(readFileSync(out));
+    t.true(blocks.length >= 5, `${format}: headers found`);
+    for (const block of blocks) t.deepEqual(fields(decodeHeader(block)!), fields(tarStreamHeaders.decode(Buffer.from(block), 'utf-8', false)!), format);
+  }
+});
+
+test('an empty block is the end; a bad checksum or an unknown format is refused', (t) => {
+  t.is(decodeHeader(Buffer.alloc(512)), null);
+  const dir = mkdtempSync(join(tmpdir(), 'kp-tarhdr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'f'), 'x');
+  spawnSync('tar', ['-cf', join(dir, 'f.tar'), '-C', dir, 'f']);
+  const block = Buffer.from(readFileSync(join(dir, 'f.tar')).subarray(0, 512));
+  t.is(decodeHeader(block)!.name, 'f');
+  const corrupt = Buffer.from(block);
+  corrupt[10] ^= 1;
+  t.throws(() => decodeHeader(corrupt), { message: /Invalid tar header/ });
+  // Same bytes, magic changed, checksum fixed: an unknown format.
+  const unknown = Buffer.from(block);
+  unknown.write('xxxxx', 257, 'latin1');
+  let sum = 8 * 32;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += unknown[i]!;
+  unknown.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  t.throws(() => decodeHeader(unknown), { message: /unknown format/ });
+  t.throws(() => tarStreamHeaders.decode(unknown, 'utf-8', false), { message: /unknown format/ });
+  // A size that is not octal is NaN (the unpacker refuses it), not a number parsed up to the junk.
+  const junk = Buffer.from(block);
+  junk.write('0000009', 124, 'latin1');
+  sum = 8 * 32;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += junk[i]!;
+  junk.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  t.true(Number.isNaN(decodeHeader(junk)!.size));
+});
