@@ -13,7 +13,6 @@
  * round trip each costs more than the call itself.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { hashBytes, hashFile, StreamHasher, type DiskStat } from '@karapace/kernel';
 
 /** A file's content hash and size (blake3 hex). */
