@@ -28,19 +28,17 @@ export interface UstarHeader {
 
 interface HeaderCodec {
   encode(header: UstarHeader): Buffer | null;
-  decode(block: Buffer, filenameEncoding: string, allowUnknownFormat: boolean): UstarHeader | null;
 }
 
 const require = createRequire(import.meta.url);
 let codec: HeaderCodec | undefined;
 /**
- * tar-stream's header module (not in its `exports` map, so loaded by file path), loaded on
- * first use: commands that never touch a tar don't pay for it.
+ * tar-stream's header encoder (its module is not in the package's `exports` map, so loaded
+ * by file path), loaded on first use: commands that never pack a tar don't pay for it.
+ * Decoding is tar-header.ts's.
  */
 export const headerCodec: HeaderCodec = {
   encode: (header) => (codec ??= require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as HeaderCodec).encode(header),
-  decode: (block, encoding, allowUnknown) =>
-    (codec ??= require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as HeaderCodec).decode(block, encoding, allowUnknown),
 };
 
 export const BLOCK = 512;

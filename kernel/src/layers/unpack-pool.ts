@@ -8,7 +8,7 @@
  * Order: each worker applies its batches in the order they were queued, a file's pieces
  * all go to one worker, and a hard link is queued on the worker that creates its target,
  * so it never runs before it. Directories are made by the main thread before anything
- * inside them is queued.
+ * inside them is queued, or, with a single worker, queued to it ahead of their contents.
  *
  * Hand-over without messages: batches are written into a fixed set of shared buffers
  * (slots) and queued through a shared ring per worker with Atomics; a worker sleeps in

@@ -36,8 +36,9 @@ export interface UnpackOptions {
    */
   onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | ContentHashTap | void;
   /**
-   * Worker threads that create small files, symlinks and hard links while this thread
-   * parses (unpack-pool.ts); only into an empty target. 0: none. Default: one per CPU, at most 4.
+   * Worker threads that create files, symlinks and hard links (and directories, when
+   * there is one thread) while this thread parses (unpack-pool.ts); only into an empty
+   * target. 0: none. Default: one per CPU, at most 4.
    */
   threads?: number;
   /**
