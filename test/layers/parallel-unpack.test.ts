@@ -79,18 +79,21 @@ test('0, 1 and 2 threads unpack the same tree; hashes and recorded stats are wha
   makeTree(src);
   const tar = await tarOf(src);
   const expected = describe(src);
-  for (const threads of [0, 1, 2]) {
-    const out = join(dir, `out-${threads}`);
+  const tarFile = join(dir, 'tree.tar');
+  writeFileSync(tarFile, tar);
+  // `sourceFile`: the threads read contents from the tar file themselves.
+  for (const [threads, sourceFile] of [[0, undefined], [1, undefined], [2, undefined], [1, tarFile], [2, tarFile]] as const) {
+    const out = join(dir, `out-${threads}-${sourceFile ? 'file' : 'stream'}`);
     const hashes = new Map<string, string | undefined>();
     const stats = await unpackTarStream(reusing(tar), out, {
-      whiteouts: 'apply', threads, recordDisk: true,
+      whiteouts: 'apply', threads, recordDisk: true, sourceFile,
       onEntry: (e) => {
         if (e.type !== 'file') return;
         hashes.set(e.path, undefined);
         return { onHash: (h: string) => void hashes.set(e.path, h) };
       },
     });
-    t.deepEqual(describe(out), expected, `${threads} thread(s): same tree`);
+    t.deepEqual(describe(out), expected, `${threads} thread(s), ${sourceFile ? 'reading the file' : 'from the stream'}: same tree`);
     // The writing thread's hashes are the contents' (a hard link's second name is a link entry, not a file).
     t.true(hashes.size > 480, `${threads} thread(s): file entries seen`);
     for (const [rel, hash] of hashes) t.is(hash, hashBytes(readFileSync(join(out, rel))), `${threads} thread(s): hash of ${rel}`);
@@ -125,6 +128,22 @@ test('an archive that replaces an entry leaves the parallel path and still ends 
   t.is(stats.disk, undefined, 'no recorded stats once the archive replaced something');
 });
 
+test('a tar file that shrinks while its contents are read from it fails the unpack; no short file is left looking whole', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pack = tarStream.pack();
+  for (let i = 0; i < 8; i++) pack.entry({ name: `f${i}`, mode: 0o644 }, randomBytes(256 * 1024));
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(Buffer.from(c as Uint8Array));
+  const tar = Buffer.concat(chunks);
+  // The stream is the whole archive; the file the threads read has lost its second half.
+  const tarFile = join(dir, 'shrunk.tar');
+  writeFileSync(tarFile, tar.subarray(0, tar.length >> 1));
+  const err = await t.throwsAsync(unpackTarStream([tar], join(dir, 'out'), { whiteouts: 'apply', threads: 2, sourceFile: tarFile }));
+  t.regex(err!.message, /changed while it was being unpacked/);
+});
+
 (isRoot ? test : test.skip)('a thread that fails (disk full) fails the unpack with its error, without hanging', async (t) => {
   const mnt = mountTmpfs(t, '1m', 'kp-punpack-full-');
   if (!mnt) return;
@@ -133,6 +152,13 @@ test('an archive that replaces an entry leaves the parallel path and still ends 
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(Buffer.from(c as Uint8Array));
-  const err = await t.throwsAsync(unpackTarStream([Buffer.concat(chunks)], join(mnt, 'out'), { whiteouts: 'apply', threads: 2 }));
+  const tar = Buffer.concat(chunks);
+  const err = await t.throwsAsync(unpackTarStream([tar], join(mnt, 'out'), { whiteouts: 'apply', threads: 2 }));
   t.is((err as NodeJS.ErrnoException).code, 'ENOSPC', err!.message);
+  // The same when the threads read the contents from the tar file.
+  const tarFile = join(mkdtempSync(join(tmpdir(), 'kp-punpack-')), 'full.tar');
+  t.teardown(() => rmSync(join(tarFile, '..'), { recursive: true, force: true }));
+  writeFileSync(tarFile, tar);
+  const err2 = await t.throwsAsync(unpackTarStream([tar], join(mnt, 'out2'), { whiteouts: 'apply', threads: 2, sourceFile: tarFile }));
+  t.is((err2 as NodeJS.ErrnoException).code, 'ENOSPC', err2!.message);
 });

@@ -8,6 +8,8 @@ import { badTar } from './tar-format.js';
 export class Reader {
   private cur: Buffer = Buffer.alloc(0);
   private pos = 0;
+  /** Source bytes before `cur`. */
+  private before = 0;
   private readonly it: AsyncIterator<Uint8Array>;
   constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
     this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () { yield* source; })();
@@ -20,10 +22,15 @@ export class Reader {
     while (this.pos >= this.cur.length) {
       const r = await this.it.next();
       if (r.done) return false;
+      this.before += this.cur.length;
       this.cur = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
       this.pos = 0;
     }
     return true;
+  }
+  /** Bytes of the source consumed so far (the offset of the next byte). */
+  get position(): number {
+    return this.before + this.pos;
   }
   /** Exactly n bytes; null at a clean end of input. */
   async read(n: number): Promise<Buffer | null> {

@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
-  CTRL, HASH_BYTES, RECORD_HEADER, RING, RecordFlag, RecordKind, SLOTS, SLOT_BYTES, STAT_BYTES, STOP, WORKER, perWorker, readStat,
+  CTRL, FILE_AT_BYTES, HASH_BYTES, RECORD_HEADER, RING, RecordFlag, RecordKind, SLOTS, SLOT_BYTES, STAT_BYTES, STOP, WORKER, perWorker, readStat,
   type DiskStat, type PoolFailure, type PoolWorkerData,
 } from './unpack-protocol.js';
 
@@ -265,6 +265,31 @@ export class UnpackPool {
       })();
     };
     return { worker: w, write };
+  }
+
+  /**
+   * Queues a file whose `size` bytes of content the worker reads itself from descriptor
+   * `source` at `offset` (the plain tar being unpacked): nothing of it passes through this
+   * thread. Returns the worker.
+   */
+  async fileAt(
+    path: string, source: number, offset: number, size: number, mode: number, chown?: [number, number], chmod?: number,
+    onHash?: (hash: string) => void, onStat?: (st: DiskStat) => void,
+  ): Promise<number> {
+    const bytes = RECORD_HEADER + Buffer.byteLength(path) + FILE_AT_BYTES + (onHash ? HASH_BYTES : 0) + (onStat ? STAT_BYTES : 0);
+    const w = this.pick(bytes);
+    const b = await this.room(w, bytes);
+    const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, FILE_AT_BYTES, mode, chown, chmod);
+    const v = this.views[b.slot]!;
+    v.setUint32(at, source, true);
+    v.setFloat64(at + 8, offset, true);
+    v.setFloat64(at + 16, size, true);
+    if (onHash) {
+      b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
+      b.used += HASH_BYTES;
+    }
+    this.reserveStat(b, onStat);
+    return w;
   }
 
   private reserveStat(b: Batch, onStat: ((st: DiskStat) => void) | undefined): void {

@@ -8,7 +8,7 @@
  * every create is exclusive (O_EXCL, no following of symlinks), so a batch can never write
  * through something planted meanwhile. Paths stay bytes (Node takes Buffer paths).
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamHasher, hashBytes } from '../hash.js';
 import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-protocol.js';
@@ -24,6 +24,35 @@ const base = perWorker(data.index);
 let open = -1;
 let hasher: StreamHasher | undefined;
 
+/** Where FileAt content is read into (allocated on first use, reused). */
+let readBuf: Buffer | undefined;
+const READ_BYTES = 1 << 20;
+
+/**
+ * Copies `size` bytes at `offset` of the source archive into `fd` and returns their hash
+ * (or undefined). A short read means the archive shrank under us: an error, never a short file.
+ */
+function copyFromSource(src: number, offset: number, size: number, fd: number, hash: boolean): string | undefined {
+  const buf = (readBuf ??= Buffer.allocUnsafeSlow(READ_BYTES));
+  const h = hash && size > READ_BYTES ? new StreamHasher() : undefined;
+  let last: Buffer | undefined;
+  for (let done = 0; done < size;) {
+    const want = Math.min(size - done, READ_BYTES);
+    let got = 0;
+    while (got < want) {
+      const n = readSync(src, buf, got, want - got, offset + done + got);
+      if (n === 0) throw new Error('the archive changed while it was being unpacked (it is shorter than it was)');
+      got += n;
+    }
+    last = buf.subarray(0, want);
+    h?.update(last);
+    for (let off = 0; off < want;) off += writeSync(fd, buf, off, want - off);
+    done += want;
+  }
+  if (!hash) return undefined;
+  return h ? h.digest() : hashBytes(last ?? buf.subarray(0, 0));
+}
+
 /** Applies the record at `at`; returns where the next one starts. */
 function apply(b: Buffer, at: number): number {
   const kind = b[at]!;
@@ -31,7 +60,24 @@ function apply(b: Buffer, at: number): number {
   const pathEnd = at + RECORD_HEADER + b.readUInt16LE(at + 2);
   const path = b.subarray(at + RECORD_HEADER, pathEnd);
   let end = pathEnd + b.readUInt32LE(at + 20);
-  if (kind === RecordKind.File || kind === RecordKind.Data) {
+  if (kind === RecordKind.FileAt) {
+    const fd = openSync(path, CREATE, b.readUInt32LE(at + 4));
+    try {
+      const hash = copyFromSource(b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), b.readDoubleLE(pathEnd + 16), fd, (flags & RecordFlag.Hash) !== 0);
+      if (hash !== undefined) {
+        b.write(hash, end, HASH_BYTES, 'latin1');
+        end += HASH_BYTES;
+      }
+      if (flags & RecordFlag.Chown) fchownSync(fd, b.readUInt32LE(at + 12), b.readUInt32LE(at + 16));
+      if (flags & RecordFlag.Chmod) fchmodSync(fd, b.readUInt32LE(at + 8));
+      if (flags & RecordFlag.Stat) {
+        writeStat(b, end, fstatSync(fd));
+        end += STAT_BYTES;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } else if (kind === RecordKind.File || kind === RecordKind.Data) {
     let fd = open;
     if (kind === RecordKind.File) fd = openSync(path, CREATE, b.readUInt32LE(at + 4));
     else if (fd < 0) throw new Error('unpack worker: file data without an open file');

@@ -48,6 +48,12 @@ export interface UnpackOptions {
    * for an empty target that the archive only adds to; otherwise `disk` is absent.
    */
   recordDisk?: boolean;
+  /**
+   * The source's bytes are this file's, from its start (a plain tar on disk): the pool's
+   * threads read file contents from it themselves instead of getting copies of them from
+   * this thread. Not used for entries whose `onEntry` wants the content chunks.
+   */
+  sourceFile?: string;
 }
 
 /** The default size of the unpacker's thread pool. */
@@ -86,17 +92,19 @@ export interface UnpackStats {
 export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
   const reader = new Reader(source);
   const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
+  const sourceFd = options.sourceFile !== undefined && (options.threads ?? 1) > 0 ? openSync(options.sourceFile, 'r') : undefined;
   try {
-    return await unpackFrom(reader, targetDir, options, workers);
+    return await unpackFrom(reader, targetDir, options, workers, sourceFd);
   } finally {
-    // Stopped before returning, so nothing queued can still write into the target.
+    // Stopped before returning, so nothing queued can still write into the target (or read the source).
     await workers.close();
+    if (sourceFd !== undefined) closeSync(sourceFd);
     // A rejected archive stops mid-stream: end the source too, so it closes its file.
     await reader.close();
   }
 }
 
-async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOptions, workers: LazyPool): Promise<UnpackStats> {
+async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOptions, workers: LazyPool, sourceFd: number | undefined): Promise<UnpackStats> {
   const owners = options.owners ?? process.geteuid?.() === 0;
   const stats: UnpackStats = { entries: 0, bytes: 0, warnings: [] };
   /** Relative dirs known to be real directories (not symlinks) inside the target. */
@@ -323,7 +331,10 @@ async function unpackFrom(reader: Reader, targetDir: string, options: UnpackOpti
             const chunkTap = typeof tap === 'function' ? tap : undefined;
             const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
             const pool = parallel && !xattrs.length ? workers.get() : undefined;
-            if (pool) {
+            if (pool && sourceFd !== undefined && !chunkTap) {
+              // The worker reads the content from the archive file; the loop below skips it here.
+              owner.set(rel, await pool.fileAt(p, sourceFd, reader.position, h.size, mode & 0o777, chown, chmod, onHash, statOf(rel)));
+            } else if (pool) {
               const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash, statOf(rel));
               await reader.stream(h.size, (b) => {
                 if (chunkTap) chunkTap(b);

@@ -22,13 +22,13 @@ export function unsafeArchive(message: string, cause?: unknown): RuntimeFailure 
 
 /**
  * Unpacks one tar (a rootfs, or one OCI layer over the earlier ones) into `root`, feeding
- * `tree`. Into an empty root the stats include `disk` (what was created, as lstat sees it),
+ * `tree`. `sourceFile`: the plain tar file `chunks` come from (see UnpackOptions). Into an empty root the stats include `disk` (what was created, as lstat sees it),
  * so committing the image needs no walk over it.
  */
-export async function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tree: CanonicalTree): Promise<UnpackStats> {
+export async function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tree: CanonicalTree, sourceFile?: string): Promise<UnpackStats> {
   tree.beginLayer();
   try {
-    return await unpackTarStream(chunks, root, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true });
+    return await unpackTarStream(chunks, root, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true, sourceFile });
   } catch (err) {
     if (err instanceof KarapaceError && err.code === 'KP_LAYER_REJECTED') {
       const why = err.message.replace(/^layer rejected: /, '');

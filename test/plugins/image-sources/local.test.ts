@@ -79,6 +79,24 @@ test('a corrupt tarball leaves no image behind', async (t) => {
   t.deepEqual(readdirSync(store.stagingDir), []);
 });
 
+test('a tarball rewritten while it is unpacked is refused and leaves no image behind', async (t) => {
+  const store = tempStore(t);
+  const tar = busyboxTarball(t, store.dir, 'none');
+  // Appending to the file as soon as its extraction starts: a new mtime and size.
+  let touched = false;
+  store.kernel.hooks.progress.tap('rewrite', (e) => {
+    if (e.kind !== 'start' || touched) return;
+    touched = true;
+    appendFileSync(tar, Buffer.alloc(1024));
+  });
+  await t.throwsAsync(store.resolve(tar), { code: 'KP_IMAGE_CHANGED', message: /changed while it was being unpacked/ } as never);
+  t.true(touched);
+  t.deepEqual(readdirSync(store.imagesDir), []);
+  t.deepEqual(readdirSync(store.stagingDir), []);
+  // Once it stops changing it builds.
+  t.truthy(await store.resolve(tar));
+});
+
 test('a local directory is copied into the cache and re-copied when it changes', async (t) => {
   const store = tempStore(t);
   const tar = busyboxTarball(t, store.dir, 'none');

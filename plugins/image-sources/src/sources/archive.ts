@@ -4,8 +4,9 @@
  * feed the canonical digest (the identity) on the way.
  */
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { StreamHasher } from '@karapace/kernel';
+import { RuntimeFailure, StreamHasher } from '@karapace/kernel';
 import { commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
 import { CanonicalTree } from '../canonical.js';
 import { openTar } from '../decompress.js';
@@ -26,8 +27,23 @@ export interface ArchiveRecord {
   sha256?: boolean;
 }
 
+/**
+ * The archive's stat identity is what a local file is cached by, and the unpacker's threads
+ * read file contents from it a second time: a file rewritten meanwhile is refused.
+ */
+async function unchangedSince(file: string, before: Stats): Promise<void> {
+  const now = await stat(file);
+  if (now.ino !== before.ino || now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
+    throw new RuntimeFailure('KP_IMAGE_CHANGED', `${file} changed while it was being unpacked`, {
+      hint: 'wait until whatever writes it has finished, then build again',
+      data: { path: file },
+    });
+  }
+}
+
 export async function imageFromArchive(ctx: ResolveContext, file: string, rec: ArchiveRecord): Promise<CachedImage> {
-  const size = (await stat(file)).size;
+  const before = await stat(file);
+  const size = before.size;
   const staged = await stageImage(ctx.request.stagingDir, rec.key);
   const needSha = !rec.digests && (rec.sha256 || rec.expected?.algorithm === 'sha256');
   const sha = needSha ? createHash('sha256') : undefined;
@@ -43,7 +59,8 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
       task.advance(read, size);
     });
     const tree = new CanonicalTree();
-    const stats = await unpackImage(source.chunks, staged.rootfs, tree);
+    const stats = await unpackImage(source.chunks, staged.rootfs, tree, source.file);
+    await unchangedSince(file, before);
     const archive: Digests = rec.digests ?? { sha256: sha?.digest('hex') ?? '', blake3: b3!.digest(), size: read };
     checkDigest(file, archive, rec.expected);
     const skipped = skippedSummary(stats.warnings);
