@@ -40,7 +40,7 @@ function fastBundle(entry, name, extra = {}) {
     entryPoints: [entry],
     outfile: `${outdir}/${name}.cjs`,
     // Smaller source and code cache to read on every run; these are loaded, never debugged.
-    minify: true,
+    minify: !process.env.KP_BUNDLE_READABLE,
     bundle: true,
     format: 'cjs',
     platform: 'node',

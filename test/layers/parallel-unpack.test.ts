@@ -3,17 +3,21 @@
  * same archive gives the same tree; content hashes computed by the writing thread are the
  * content's; `recordDisk` reports exactly what lstat(2) reports afterwards; an archive that
  * replaces an entry falls back to the serial path and still ends right; a thread's failure
- * (a full disk) is the unpack's error, reported without hanging.
+ * (a full disk) is the unpack's error, reported without hanging. Threads reading contents
+ * from the tar file (`sourceFile`) give the same tree and fail on a file that shrank;
+ * prestarted threads are used and never hold a process open.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
-import { hashBytes, packTree, unpackTarStream, type DiskStat } from '@karapace/kernel';
+import { hashBytes, packTree, prestartUnpackThreads, unpackTarStream, type DiskStat } from '@karapace/kernel';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -126,6 +130,22 @@ test('an archive that replaces an entry leaves the parallel path and still ends 
   t.is(lstatSync(join(out, 'etc/h')).ino, lstatSync(join(out, 'etc/f7')).ino);
   t.is(readFileSync(join(out, 'etc/f199'), 'utf8'), 'first 199');
   t.is(stats.disk, undefined, 'no recorded stats once the archive replaced something');
+});
+
+test('prestarted threads unpack the next archive and keep no process alive when unused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'src');
+  makeTree(src);
+  prestartUnpackThreads(2);
+  await unpackTarStream(reusing(await tarOf(src)), join(dir, 'out'), { whiteouts: 'apply', threads: 2 });
+  t.deepEqual(describe(join(dir, 'out')), describe(src));
+  // A process that prestarts them and then has nothing to unpack still exits at once.
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import { prestartUnpackThreads } from '@karapace/kernel'; prestartUnpackThreads(2); console.log('done')"], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 30_000,
+  });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), 'done');
 });
 
 test('a tar file that shrinks while its contents are read from it fails the unpack; no short file is left looking whole', async (t) => {

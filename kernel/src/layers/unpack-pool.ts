@@ -26,6 +26,13 @@ import {
 
 /** Records per batch: small enough that every thread gets work early. */
 const BATCH_RECORDS = 256;
+/**
+ * A batch's cost, in bytes written plus ENTRY_COST per entry (creating an inode costs the
+ * kernel about as much as writing that many bytes), is capped so that big files spread
+ * over the threads; the next batch goes to the thread with the least cost outstanding.
+ */
+const ENTRY_COST = 32 << 10;
+const BATCH_COST = 2 << 20;
 
 function workerPath(): string {
   return fileURLToPath(new URL('./unpack-worker.js', import.meta.url));
@@ -36,6 +43,8 @@ interface Batch {
   buf: Buffer;
   used: number;
   records: number;
+  /** Bytes to write (in the slot or read from the source) plus ENTRY_COST per record. */
+  cost: number;
   /** Where workers write results (hashes, stats) in this batch, and who reads them. */
   results: { at: number; read: (buf: Buffer, at: number) => void }[];
 }
@@ -56,6 +65,9 @@ export class UnpackPool {
   private readonly free: number[];
   /** Per worker: the slots queued, oldest first (freed as its done count passes them). */
   private readonly queued: number[][];
+  /** Per worker: the costs of the batches in `queued`, and their sum. */
+  private readonly queuedCost: number[][];
+  private readonly outstanding: number[];
   private readonly sent: number[];
   private readonly current: (Batch | undefined)[];
   /** Per slot: the results to read once its batch is applied. */
@@ -69,13 +81,35 @@ export class UnpackPool {
 
   /** A pool of `threads` workers; undefined when threads are off or the worker script is absent (then the caller works alone). */
   static open(threads: number): UnpackPool | undefined {
+    return UnpackPool.take(threads) ?? UnpackPool.create(threads, false);
+  }
+
+  private static create(threads: number, idle: boolean): UnpackPool | undefined {
     if (threads < 1) return undefined;
     const file = workerPath();
     if (!existsSync(file)) return undefined;
-    return new UnpackPool(file, threads);
+    return new UnpackPool(file, threads, idle);
   }
 
-  private constructor(file: string, threads: number) {
+  /**
+   * Starts a pool of `threads` ahead of its first use: a thread takes ~0.1 s to boot, which
+   * otherwise stalls the start of an unpack. The next pool opened with this size takes it
+   * over; until then its threads do not keep the process alive.
+   */
+  static prestart(threads: number): void {
+    prestarted ??= UnpackPool.create(threads, true);
+  }
+
+  /** The prestarted pool, if it has `threads` threads. */
+  private static take(threads: number): UnpackPool | undefined {
+    const pool = prestarted;
+    if (!pool || pool.size !== threads) return undefined;
+    prestarted = undefined;
+    for (const w of pool.workers) w.ref();
+    return pool;
+  }
+
+  private constructor(file: string, threads: number, idle: boolean) {
     const ctrl = new SharedArrayBuffer(4 * perWorker(threads));
     const used = new SharedArrayBuffer(4 * SLOTS);
     const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
@@ -85,6 +119,8 @@ export class UnpackPool {
     this.views = slots.map((s) => new DataView(s));
     this.free = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
     this.queued = Array.from({ length: threads }, () => []);
+    this.queuedCost = Array.from({ length: threads }, () => []);
+    this.outstanding = new Array<number>(threads).fill(0);
     this.sent = new Array<number>(threads).fill(0);
     this.current = new Array<Batch | undefined>(threads).fill(undefined);
     this.exited = [];
@@ -99,6 +135,8 @@ export class UnpackPool {
       w.on('exit', (code) => {
         if (!this.stopped) this.fail(new Error(`an unpack thread exited unexpectedly (code ${code})`));
       });
+      // After the listeners: adding a 'message' listener refs the worker's port again.
+      if (idle) w.unref();
       return w;
     });
   }
@@ -117,6 +155,7 @@ export class UnpackPool {
       const q = this.queued[w]!;
       const finished = q.length - (this.sent[w]! - done);
       if (finished <= 0) continue;
+      for (const cost of this.queuedCost[w]!.splice(0, finished)) this.outstanding[w]! -= cost;
       for (const slot of q.splice(0, finished)) {
         const buf = this.slots[slot]!;
         for (const { at, read } of this.results[slot]!) read(buf, at);
@@ -155,6 +194,8 @@ export class UnpackPool {
     this.used[b.slot] = b.used;
     this.results[b.slot] = b.results;
     this.queued[w]!.push(b.slot);
+    this.queuedCost[w]!.push(b.cost);
+    this.outstanding[w]! += b.cost;
     this.post(w, b.slot);
   }
 
@@ -172,24 +213,29 @@ export class UnpackPool {
   /** Worker `w`'s open batch, with room for `bytes` (queues the open one and takes a slot when needed). */
   private async room(w: number, bytes: number): Promise<Batch> {
     let b = this.current[w];
-    if (b && (b.records >= BATCH_RECORDS || b.used + bytes > SLOT_BYTES)) {
+    if (b && full(b, bytes)) {
       this.queue(w);
       b = undefined;
     }
     if (!b) {
       const slot = this.slotNow() ?? (await this.slot());
-      b = { slot, buf: this.slots[slot]!, used: 0, records: 0, results: [] };
+      b = { slot, buf: this.slots[slot]!, used: 0, records: 0, cost: 0, results: [] };
       this.current[w] = b;
     }
     return b;
   }
 
-  /** Round robin by batch: the next worker once the current one's batch is full. */
+  /** The current worker until its batch is full; then the one with the least cost outstanding. */
   private pick(bytes: number): number {
     const b = this.current[this.cursor];
-    if (b && (b.records >= BATCH_RECORDS || b.used + bytes > SLOT_BYTES)) {
+    if (b && full(b, bytes)) {
       this.queue(this.cursor);
-      this.cursor = (this.cursor + 1) % this.workers.length;
+      this.reclaim();
+      let best = this.cursor;
+      for (let w = 0; w < this.workers.length; w++) {
+        if (this.outstanding[w]! + (this.current[w]?.cost ?? 0) < this.outstanding[best]! + (this.current[best]?.cost ?? 0)) best = w;
+      }
+      this.cursor = best;
     }
     return this.cursor;
   }
@@ -211,6 +257,7 @@ export class UnpackPool {
     at += RECORD_HEADER + pathBytes;
     b.used = at + payload;
     b.records++;
+    b.cost += ENTRY_COST + payload;
     return at;
   }
 
@@ -280,6 +327,7 @@ export class UnpackPool {
     const w = this.pick(bytes);
     const b = await this.room(w, bytes);
     const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, FILE_AT_BYTES, mode, chown, chmod);
+    b.cost += size;
     const v = this.views[b.slot]!;
     v.setUint32(at, source, true);
     v.setFloat64(at + 8, offset, true);
@@ -359,6 +407,13 @@ export class UnpackPool {
     for (let w = 0; w < this.workers.length; w++) this.post(w, STOP);
     await Promise.all(this.exited);
   }
+}
+
+let prestarted: UnpackPool | undefined;
+
+/** Whether a batch takes no record of `bytes` more. */
+function full(b: Batch, bytes: number): boolean {
+  return b.records >= BATCH_RECORDS || b.cost >= BATCH_COST || b.used + bytes > SLOT_BYTES;
 }
 
 /** A pool opened on first use (an archive without files never starts a thread). */

@@ -18,7 +18,7 @@ import {
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
 import { Reader, isZero, xattrsFrom } from './tar-reader.js';
 import { decodeHeader } from './tar-header.js';
-import { LazyPool } from './unpack-pool.js';
+import { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { StreamHasher } from '../hash.js';
 
@@ -59,6 +59,15 @@ export interface UnpackOptions {
 /** The default size of the unpacker's thread pool. */
 export function defaultUnpackThreads(): number {
   return Math.min(availableParallelism(), 4);
+}
+
+/**
+ * Starts the unpacker's threads now, for an unpack expected soon (a cold build): the next
+ * unpackTarStream with this many threads (default: defaultUnpackThreads) uses them
+ * instead of waiting for new ones to boot. Unused, they do not keep the process alive.
+ */
+export function prestartUnpackThreads(threads = defaultUnpackThreads()): void {
+  UnpackPool.prestart(threads);
 }
 
 /** Asks for a file's content hash (blake3, hex). */

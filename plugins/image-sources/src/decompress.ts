@@ -45,20 +45,31 @@ export interface TarSource {
   destroy(): void;
 }
 
-/** Plain tars: big reads into two alternating buffers (fresh memory per chunk costs page faults). */
+/**
+ * Plain tars: big reads into two alternating buffers (fresh memory per chunk costs page
+ * faults), each read started while the consumer still works on the previous chunk.
+ */
 async function* readReusing(path: string, onChunk?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   const pool = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   const fh = await open(path, 'r');
+  let next: ReturnType<typeof fh.read> | undefined;
   try {
+    let position = 0;
+    next = fh.read(pool[0]!, 0, READ_CHUNK, 0);
     for (let i = 0; ; i++) {
-      const buf = pool[i % 2]!;
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const { bytesRead } = await next;
+      next = undefined;
       if (bytesRead === 0) return;
-      const chunk = buf.subarray(0, bytesRead);
+      position += bytesRead;
+      // The consumer has let go of the other buffer by asking for this chunk.
+      next = fh.read(pool[(i + 1) % 2]!, 0, READ_CHUNK, position);
+      const chunk = pool[i % 2]!.subarray(0, bytesRead);
       onChunk?.(chunk);
       yield chunk;
     }
   } finally {
+    // A read still in flight must end before its file is closed.
+    await next?.catch(() => undefined);
     await fh.close();
   }
 }
