@@ -32,6 +32,19 @@ export class Reader {
   get position(): number {
     return this.before + this.pos;
   }
+  /** Exactly n bytes when the current chunk holds them (no waiting); otherwise undefined: use read(). */
+  take(n: number): Buffer | undefined {
+    if (this.cur.length - this.pos < n) return undefined;
+    const b = this.cur.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  /** Skips n bytes when the current chunk holds them; false otherwise: use stream(). */
+  skip(n: number): boolean {
+    if (this.cur.length - this.pos < n) return false;
+    this.pos += n;
+    return true;
+  }
   /** Exactly n bytes; null at a clean end of input. */
   async read(n: number): Promise<Buffer | null> {
     if (this.cur.length - this.pos >= n) {

@@ -212,16 +212,21 @@ export class UnpackPool {
 
   /** Worker `w`'s open batch, with room for `bytes` (queues the open one and takes a slot when needed). */
   private async room(w: number, bytes: number): Promise<Batch> {
-    let b = this.current[w];
-    if (b && full(b, bytes)) {
-      this.queue(w);
-      b = undefined;
-    }
-    if (!b) {
-      const slot = this.slotNow() ?? (await this.slot());
-      b = { slot, buf: this.slots[slot]!, used: 0, records: 0, cost: 0, results: [] };
-      this.current[w] = b;
-    }
+    return this.roomNow(w, bytes) ?? this.openBatch(w, await this.slot());
+  }
+
+  /** room() without waiting: undefined when it would have to wait for a free slot. */
+  private roomNow(w: number, bytes: number): Batch | undefined {
+    const b = this.current[w];
+    if (b && !full(b, bytes)) return b;
+    if (b) this.queue(w);
+    const slot = this.slotNow();
+    return slot === undefined ? undefined : this.openBatch(w, slot);
+  }
+
+  private openBatch(w: number, slot: number): Batch {
+    const b: Batch = { slot, buf: this.slots[slot]!, used: 0, records: 0, cost: 0, results: [] };
+    this.current[w] = b;
     return b;
   }
 
@@ -319,25 +324,28 @@ export class UnpackPool {
    * `source` at `offset` (the plain tar being unpacked): nothing of it passes through this
    * thread. Returns the worker.
    */
-  async fileAt(
+  fileAt(
     path: string, source: number, offset: number, size: number, mode: number, chown?: [number, number], chmod?: number,
     onHash?: (hash: string) => void, onStat?: (st: DiskStat) => void,
-  ): Promise<number> {
+  ): number | Promise<number> {
     const bytes = RECORD_HEADER + Buffer.byteLength(path) + FILE_AT_BYTES + (onHash ? HASH_BYTES : 0) + (onStat ? STAT_BYTES : 0);
     const w = this.pick(bytes);
-    const b = await this.room(w, bytes);
-    const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, FILE_AT_BYTES, mode, chown, chmod);
-    b.cost += size;
-    const v = this.views[b.slot]!;
-    v.setUint32(at, source, true);
-    v.setFloat64(at + 8, offset, true);
-    v.setFloat64(at + 16, size, true);
-    if (onHash) {
-      b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
-      b.used += HASH_BYTES;
-    }
-    this.reserveStat(b, onStat);
-    return w;
+    const put = (b: Batch): number => {
+      const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, FILE_AT_BYTES, mode, chown, chmod);
+      b.cost += size;
+      const v = this.views[b.slot]!;
+      v.setUint32(at, source, true);
+      v.setFloat64(at + 8, offset, true);
+      v.setFloat64(at + 16, size, true);
+      if (onHash) {
+        b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
+        b.used += HASH_BYTES;
+      }
+      this.reserveStat(b, onStat);
+      return w;
+    };
+    const b = this.roomNow(w, bytes);
+    return b ? put(b) : this.room(w, bytes).then(put);
   }
 
   private reserveStat(b: Batch, onStat: ((st: DiskStat) => void) | undefined): void {
@@ -346,15 +354,18 @@ export class UnpackPool {
     b.used += STAT_BYTES;
   }
 
-  /** Queues a symlink; returns its worker. */
-  async symlink(path: string, target: string, chown?: [number, number], onStat?: (st: DiskStat) => void): Promise<number> {
+  /** Queues a symlink; returns its worker (at once unless it must wait for a free slot). */
+  symlink(path: string, target: string, chown?: [number, number], onStat?: (st: DiskStat) => void): number | Promise<number> {
     const bytes = RECORD_HEADER + Buffer.byteLength(path) + Buffer.byteLength(target) + (onStat ? STAT_BYTES : 0);
     const w = this.pick(bytes);
-    const b = await this.room(w, bytes);
-    const at = this.header(b, RecordKind.Symlink, onStat ? RecordFlag.Stat : 0, path, Buffer.byteLength(target), 0, chown);
-    b.buf.write(target, at, 'utf8');
-    this.reserveStat(b, onStat);
-    return w;
+    const put = (b: Batch): number => {
+      const at = this.header(b, RecordKind.Symlink, onStat ? RecordFlag.Stat : 0, path, Buffer.byteLength(target), 0, chown);
+      b.buf.write(target, at, 'utf8');
+      this.reserveStat(b, onStat);
+      return w;
+    };
+    const b = this.roomNow(w, bytes);
+    return b ? put(b) : this.room(w, bytes).then(put);
   }
 
   get size(): number {

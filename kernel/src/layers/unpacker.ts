@@ -1,0 +1,486 @@
+/**
+ * One unpack in progress (unpackTarStream in unpack.ts): the checks and decisions for each
+ * entry, and the file-system calls this thread makes itself.
+ *
+ * The common entry of a fresh rootfs — a new file or symlink in a directory already
+ * checked — is decided and queued to the thread pool synchronously (fastEntry); everything
+ * else takes the general path (entry), which may wait. The per-entry loop stays small:
+ * V8 optimises small functions cheaply, where one function holding every case cost more
+ * compiling time than the unpack spent running it.
+ */
+import {
+  closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
+  rmSync, symlinkSync, chmodSync, unlinkSync, writeSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePax, padding, safeEntryPath,
+  type UstarHeader,
+} from './tar-format.js';
+import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
+import { Reader, isZero, xattrsFrom } from './tar-reader.js';
+import { decodeHeader } from './tar-header.js';
+import type { LazyPool, UnpackPool } from './unpack-pool.js';
+import type { DiskStat } from './unpack-protocol.js';
+import type { ContentHashTap, UnpackOptions, UnpackStats } from './unpack.js';
+import { StreamHasher } from '../hash.js';
+
+type Tap = ((chunk: Buffer) => void) | ContentHashTap | void;
+
+interface DirAttrs {
+  rel: string;
+  abs: string;
+  h: UstarHeader;
+  chown: boolean;
+}
+
+const META_TYPES = new Set<UstarHeader['type']>(['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path']);
+const noop = (): void => {};
+
+export class Unpacker {
+  readonly stats: UnpackStats = { entries: 0, bytes: 0, warnings: [] };
+  private readonly owners: boolean;
+  /** Relative dirs known to be real directories (not symlinks) inside the target. */
+  private readonly safeDirs = new Set<string>(['']);
+  /** Paths this archive created: an opaque marker hides everything else. */
+  private readonly created = new Set<string>();
+  private readonly dirAttrs: DirAttrs[] = [];
+  /** Into an empty target, only this archive's own entries can be in the way: no lstat. */
+  private readonly fresh: boolean;
+  private readonly asRoot: boolean;
+  /**
+   * Root creating into a fresh target without setgid: whatever this call creates is already
+   * root:root, so 0:0 entries need no chown (a setgid target would hand down its group).
+   */
+  private readonly bornRoot: boolean;
+  /** Directories this call made with mkdir (for bornRoot: already root:root). */
+  private readonly made = new Set<string>();
+  private readonly umask = process.umask();
+  /**
+   * Parallel mode: while the archive only adds paths to an empty target, what exists is
+   * exactly what it made, so the checks consult `kinds` instead of lstat(2), and small
+   * entries go to the thread pool. The first entry that replaces or removes something ends it
+   * (after the pool has caught up), and the serial, lstat-checked path takes over.
+   */
+  private parallel: boolean;
+  /** Non-directory paths made in parallel mode, by type (a hard link: its target's). */
+  private readonly kinds = new Map<string, UstarHeader['type']>();
+  /** The pool worker that creates a path (absent: this thread made it). */
+  private readonly owner = new Map<string, number>();
+  /** recordDisk: stats the pool's threads took as they created things. */
+  private readonly disk: Map<string, DiskStat> | undefined;
+  /** recordDisk: paths to lstat at the end (made here, or changed since). */
+  private readonly restat = new Set<string>();
+  /** `rel` is normalised (safeEntryPath): plain concatenation, path.join's normalising shows at thousands of entries. */
+  private readonly rootSlash: string;
+  private pax: Map<string, Buffer> | null = null;
+  private globalPax: Map<string, Buffer> | null = null;
+  private longName: string | null = null;
+  private longLink: string | null = null;
+  /** Set by an entry whose content was read here (streamed to a file). */
+  private consumed = false;
+
+  constructor(
+    private readonly reader: Reader,
+    private readonly targetDir: string,
+    private readonly options: UnpackOptions,
+    private readonly workers: LazyPool,
+    private readonly sourceFd: number | undefined,
+  ) {
+    this.owners = options.owners ?? process.geteuid?.() === 0;
+    mkdirSync(targetDir, { recursive: true });
+    this.fresh = readdirSync(targetDir).length === 0;
+    this.asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;
+    this.bornRoot = this.asRoot && this.fresh && (lstatSync(targetDir).mode & 0o2000) === 0;
+    this.parallel = this.fresh;
+    this.disk = options.recordDisk && this.fresh ? new Map<string, DiskStat>() : undefined;
+    this.rootSlash = resolve(targetDir).replace(/\/?$/, '/');
+  }
+
+  async run(): Promise<UnpackStats> {
+    const reader = this.reader;
+    for (;;) {
+      const block = reader.take(BLOCK) ?? (await reader.read(BLOCK));
+      if (!block || isZero(block)) break;
+      const h = header(block);
+      if (!h) break;
+      if (META_TYPES.has(h.type)) {
+        await this.meta(h);
+        continue;
+      }
+      this.consumed = false;
+      const pending = this.entry(h);
+      if (pending) await pending;
+      if (!this.consumed && h.size > 0 && !reader.skip(h.size)) await reader.stream(h.size, noop);
+      const pad = padding(h.size);
+      if (pad && !reader.skip(pad)) await reader.read(pad);
+    }
+    return this.finish();
+  }
+
+  /** PAX headers and GNU long names: they describe the next entry. */
+  private async meta(h: UstarHeader): Promise<void> {
+    const limit = h.type!.startsWith('gnu') ? MAX_PATH_BYTES + 1 : MAX_PAX_BYTES;
+    if (h.size > limit) throw badTar(`${h.type} of ${h.size} bytes (limit ${limit})`);
+    const data = Buffer.from((await this.reader.read(h.size)) ?? Buffer.alloc(0));
+    if (data.length !== h.size) throw badTar('archive is truncated');
+    await this.reader.read(padding(h.size));
+    if (h.type === 'pax-header') this.pax = decodePax(data);
+    else if (h.type === 'pax-global-header') this.globalPax = decodePax(data);
+    else {
+      const nul = data.indexOf(0);
+      const s = data.subarray(0, nul < 0 ? data.length : nul).toString('utf8');
+      if (h.type === 'gnu-long-path') this.longName = s;
+      else this.longLink = s;
+    }
+  }
+
+  /** One entry (PAX and long names applied); returns a promise only when it has to wait. */
+  private entry(h: UstarHeader): Promise<void> | void {
+    const merged = this.globalPax || this.pax ? new Map([...(this.globalPax ?? []), ...(this.pax ?? [])]) : null;
+    const name = merged?.get('path')?.toString('utf8') ?? this.longName ?? h.name;
+    const linkname = merged?.get('linkpath')?.toString('utf8') ?? this.longLink ?? h.linkname ?? '';
+    if (merged?.has('uid')) h.uid = Number(merged.get('uid')!.toString());
+    if (merged?.has('gid')) h.gid = Number(merged.get('gid')!.toString());
+    if (merged?.has('size')) {
+      h.size = Number(merged.get('size')!.toString());
+      if (!Number.isSafeInteger(h.size) || h.size < 0) throw badTar('entry with an invalid PAX size');
+    }
+    const xattrs = xattrsFrom(merged);
+    this.pax = null;
+    this.longName = null;
+    this.longLink = null;
+
+    const rel = safeEntryPath(name);
+    const tap = this.options.onEntry?.({
+      path: rel, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, linkname, devmajor: h.devmajor, devminor: h.devminor,
+    });
+    this.stats.entries++;
+    if (rel === '') return;
+    const slash = rel.lastIndexOf('/');
+    const parentRel = slash < 0 ? '' : rel.slice(0, slash);
+    const base = slash < 0 ? rel : rel.slice(slash + 1);
+    if (this.parallel && !xattrs.length && this.safeDirs.has(parentRel) && !this.created.has(rel) && !base.startsWith(WHITEOUT_PREFIX)) {
+      const queued = this.fastEntry(h, rel, linkname, tap);
+      if (queued !== false) return queued;
+    }
+    return this.general(h, rel, parentRel, base, linkname, xattrs, tap);
+  }
+
+  /**
+   * A new file (read by the pool from the source file) or symlink in a checked directory,
+   * in parallel mode: queued without waiting unless the pool is full. False: not this case.
+   */
+  private fastEntry(h: UstarHeader, rel: string, linkname: string, tap: Tap): Promise<void> | void | false {
+    const isFile = h.type === 'file' || h.type === 'contiguous-file';
+    if (isFile ? this.sourceFd === undefined || typeof tap === 'function' : h.type !== 'symlink') return false;
+    const pool = this.workers.get();
+    if (!pool) return false;
+    this.created.add(rel);
+    this.kinds.set(rel, h.type);
+    const w = isFile ? this.queueFileAt(pool, h, rel, tap) : pool.symlink(this.abs(rel), linkname, this.symlinkOwner(h), this.statOf(rel));
+    if (typeof w === 'number') this.owner.set(rel, w);
+    else return w.then((n) => void this.owner.set(rel, n));
+  }
+
+  private queueFileAt(pool: UnpackPool, h: UstarHeader, rel: string, tap: Tap): number | Promise<number> {
+    const mode = h.mode & 0o7777;
+    this.stats.bytes += h.size;
+    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
+    // The worker reads the content from the archive file; run() skips it here.
+    return pool.fileAt(this.abs(rel), this.sourceFd!, this.reader.position, h.size, mode & 0o777, this.fileOwner(h), this.fileChmod(mode), onHash, this.statOf(rel));
+  }
+
+  /** A new file is already ours (root:root when root) and has mode & ~umask. */
+  private fileOwner(h: UstarHeader): [number, number] | undefined {
+    return this.owners && !(this.asRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
+  }
+
+  private fileChmod(mode: number): number | undefined {
+    return mode !== (mode & 0o777 & ~this.umask) || (this.owners && !this.asRoot) ? mode : undefined;
+  }
+
+  private symlinkOwner(h: UstarHeader): [number, number] | undefined {
+    return this.owners && !(this.bornRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
+  }
+
+  private abs(rel: string): string {
+    return rel ? this.rootSlash + rel : this.targetDir;
+  }
+
+  private statOf(rel: string): ((st: DiskStat) => void) | undefined {
+    const disk = this.disk;
+    return disk ? (st: DiskStat) => void disk.set(rel, st) : undefined;
+  }
+
+  private forget(rel: string): void {
+    const prefix = `${rel}/`;
+    for (const d of this.safeDirs) if (d === rel || d.startsWith(prefix)) this.safeDirs.delete(d);
+  }
+
+  /** Ends parallel mode once the pool has caught up. */
+  private async serial(): Promise<void> {
+    if (!this.parallel) return;
+    this.parallel = false;
+    await this.workers.opened?.drain();
+  }
+
+  /** With one pool thread everything it is given is applied in order, so directories can be queued too. */
+  private dirPool(): UnpackPool | undefined {
+    const pool = this.parallel ? this.workers.get() : undefined;
+    return pool?.size === 1 ? pool : undefined;
+  }
+
+  private async makeDir(p: string, mode: number): Promise<void> {
+    const pool = this.dirPool();
+    if (pool) await pool.mkdir(p, mode);
+    else mkdirSync(p, mode);
+  }
+
+  /** Before this thread touches the tree itself: the directories queued must exist first. */
+  private async direct(): Promise<void> {
+    if (this.workers.opened?.dirsQueued) await this.workers.opened.drain();
+  }
+
+  private async ensureDir(rel: string, create: boolean): Promise<string> {
+    if (this.safeDirs.has(rel)) return this.abs(rel);
+    const slash = rel.lastIndexOf('/');
+    await this.ensureDir(slash < 0 ? '' : rel.slice(0, slash), create);
+    const p = this.abs(rel);
+    const st = this.parallel ? undefined : lstatSync(p, { throwIfNoEntry: false });
+    const kind = this.parallel ? this.kinds.get(rel) : undefined;
+    if (kind === 'symlink' || st?.isSymbolicLink()) {
+      throw badTar(`an entry goes through the symlink "${rel}"`, { name: rel });
+    } else if (kind !== undefined || (st && !st.isDirectory())) {
+      throw badTar(`an entry goes through "${rel}", which is not a directory`, { name: rel });
+    } else if (!st) {
+      if (!create) throw badTar(`"${rel}" does not exist`, { name: rel });
+      await this.makeDir(p, 0o755);
+      this.created.add(rel);
+      this.made.add(rel);
+    }
+    this.safeDirs.add(rel);
+    return p;
+  }
+
+  private clearExisting(rel: string, keepDir: boolean): void {
+    if (this.fresh && !this.created.has(rel)) return;
+    const p = this.abs(rel);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory() && keepDir) return;
+    this.forget(rel);
+    if (st.isDirectory()) rmSync(p, { recursive: true, force: true });
+    else unlinkSync(p);
+  }
+
+  private setXattrs(p: string, rel: string, xattrs: [string, Buffer][]): void {
+    for (const [name, value] of xattrs) {
+      try {
+        writeXattr(p, name, value);
+      } catch (err) {
+        this.stats.warnings.push(`${rel}: xattr ${name} not set (${(err as Error).message})`);
+      }
+    }
+  }
+
+  /** Every entry that is not fastEntry's: markers, directories, links, devices, replacements. */
+  private async general(h: UstarHeader, rel: string, parentRel: string, base: string, linkname: string, xattrs: [string, Buffer][], tap: Tap): Promise<void> {
+    const parentAbs = this.safeDirs.has(parentRel) ? this.abs(parentRel) : await this.ensureDir(parentRel, true);
+    const p = this.abs(rel);
+    if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) await this.serial();
+    if (base === OPAQUE_MARKER) {
+      if (this.options.whiteouts === 'overlay') markOpaque(parentAbs);
+      else {
+        for (const child of readdirSync(parentAbs)) {
+          const childRel = parentRel ? `${parentRel}/${child}` : child;
+          if (this.created.has(childRel)) continue;
+          this.forget(childRel);
+          rmSync(join(parentAbs, child), { recursive: true, force: true });
+        }
+      }
+    } else if (base.startsWith(WHITEOUT_PREFIX)) {
+      const hidden = base.slice(WHITEOUT_PREFIX.length);
+      if (!hidden || hidden === '.' || hidden === '..') throw badTar(`bad whiteout "${rel}"`);
+      const hiddenRel = parentRel ? `${parentRel}/${hidden}` : hidden;
+      this.clearExisting(hiddenRel, false);
+      if (this.options.whiteouts === 'overlay') makeWhiteout(join(parentAbs, hidden), parentAbs);
+    } else if (h.type === 'directory') {
+      await this.directory(h, rel, p, xattrs);
+    } else {
+      if (this.parallel && this.created.has(rel)) await this.serial();
+      this.clearExisting(rel, false);
+      this.created.add(rel);
+      if (this.parallel && h.type !== 'link') this.kinds.set(rel, h.type);
+      switch (h.type) {
+        case 'file':
+        case 'contiguous-file':
+          await this.file(h, rel, p, xattrs, tap);
+          break;
+        case 'link':
+          await this.hardLink(rel, p, linkname);
+          break;
+        case 'symlink': {
+          const chown = this.symlinkOwner(h);
+          const pool = this.parallel && !xattrs.length ? this.workers.get() : undefined;
+          if (pool) {
+            this.owner.set(rel, await pool.symlink(p, linkname, chown, this.statOf(rel)));
+            break;
+          }
+          await this.direct();
+          symlinkSync(linkname, p);
+          if (chown) lchownSync(p, chown[0], chown[1]);
+          this.restat.add(rel);
+          break;
+        }
+        case 'character-device':
+        case 'block-device':
+        case 'fifo': {
+          const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
+          await this.direct();
+          if (mknodDevice(p, kind, h.devmajor, h.devminor, h.mode)) {
+            if (this.owners) lchownSync(p, h.uid, h.gid);
+            this.restat.add(rel);
+          } else this.stats.warnings.push(`${rel}: ${h.type} not created (needs privileges)`);
+          break;
+        }
+        default:
+          this.stats.warnings.push(`${rel}: entry type ${String(h.type)} skipped`);
+      }
+      if (xattrs.length && h.type !== 'symlink' && h.type !== 'link' && lstatSync(p, { throwIfNoEntry: false })) this.setXattrs(p, rel, xattrs);
+    }
+  }
+
+  private async directory(h: UstarHeader, rel: string, p: string, xattrs: [string, Buffer][]): Promise<void> {
+    if (this.kinds.has(rel)) await this.serial();
+    // In parallel mode the path is new or a directory this call made: nothing to clear.
+    if (!this.parallel) this.clearExisting(rel, true);
+    // mkdir creates nothing through a symlink: an existing entry (the directory kept by
+    // clearExisting, or one made earlier) is EEXIST, so no lstat before it.
+    let isNew = true;
+    if (this.parallel) {
+      // What exists is what this call made: a directory already made is in safeDirs.
+      isNew = !this.safeDirs.has(rel);
+      if (isNew && xattrs.length) {
+        await this.direct();
+        mkdirSync(p, 0o700);
+      } else if (isNew) await this.makeDir(p, 0o700);
+    } else {
+      try {
+        mkdirSync(p, 0o700);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        isNew = this.made.has(rel);
+      }
+    }
+    if (isNew) this.made.add(rel);
+    this.safeDirs.add(rel);
+    this.created.add(rel);
+    this.setXattrs(p, rel, xattrs);
+    this.dirAttrs.push({ rel, abs: p, h, chown: this.owners && !(this.bornRoot && isNew && h.uid === 0 && h.gid === 0) });
+  }
+
+  private async file(h: UstarHeader, rel: string, p: string, xattrs: [string, Buffer][], tap: Tap): Promise<void> {
+    const mode = h.mode & 0o7777;
+    const chown = this.fileOwner(h);
+    const chmod = this.fileChmod(mode);
+    const chunkTap = typeof tap === 'function' ? tap : undefined;
+    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
+    const pool = this.parallel && !xattrs.length ? this.workers.get() : undefined;
+    if (pool && this.sourceFd !== undefined && !chunkTap) {
+      this.owner.set(rel, await this.queueFileAt(pool, h, rel, tap));
+      return;
+    }
+    if (pool) {
+      const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash, this.statOf(rel));
+      await this.reader.stream(h.size, (b) => {
+        if (chunkTap) chunkTap(b);
+        return out.write(b);
+      });
+      this.consumed = true;
+      this.owner.set(rel, out.worker);
+    } else {
+      await this.direct();
+      const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
+      const hasher = onHash ? new StreamHasher() : undefined;
+      try {
+        await this.reader.stream(h.size, (b) => {
+          if (chunkTap) chunkTap(b);
+          hasher?.update(b);
+          let off = 0;
+          while (off < b.length) off += writeSync(fd, b, off);
+        });
+        this.consumed = true;
+        if (chown) fchownSync(fd, chown[0], chown[1]);
+        if (chmod !== undefined) fchmodSync(fd, chmod);
+      } finally {
+        closeSync(fd);
+      }
+      if (onHash) onHash(hasher!.digest());
+      this.restat.add(rel);
+    }
+    this.stats.bytes += h.size;
+  }
+
+  private async hardLink(rel: string, p: string, linkname: string): Promise<void> {
+    const targetRel = safeEntryPath(linkname);
+    if (!targetRel) throw badTar(`hardlink "${rel}" to the root`);
+    const tslash = targetRel.lastIndexOf('/');
+    const tParent = await this.ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
+    const src = join(tParent, tslash < 0 ? targetRel : targetRel.slice(tslash + 1));
+    // A new link changes its inode's ctime (link count): both names are stat'ed at the end.
+    this.restat.add(rel).add(targetRel);
+    if (this.parallel) {
+      const kind = this.kinds.get(targetRel);
+      if (!kind) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${this.safeDirs.has(targetRel) ? 'a directory' : 'missing'}`);
+      this.kinds.set(rel, kind);
+      // Queued behind its target's creation, on the same thread.
+      const w = this.owner.get(targetRel);
+      if (w !== undefined) {
+        await this.workers.opened!.link(w, src, p);
+        this.owner.set(rel, w);
+        return;
+      }
+    } else {
+      const st = lstatSync(src, { throwIfNoEntry: false });
+      if (!st || st.isDirectory()) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${st ? 'a directory' : 'missing'}`);
+    }
+    await this.direct();
+    linkSync(src, p);
+  }
+
+  private async finish(): Promise<UnpackStats> {
+    await this.reader.drain();
+    await this.workers.opened?.drain();
+    // Directory owners and modes last: a read-only directory must not block its children.
+    for (let i = this.dirAttrs.length - 1; i >= 0; i--) {
+      const { rel, abs: p, h, chown } = this.dirAttrs[i]!;
+      // A directory a later entry replaced (by a symlink, say) is not ours to chmod: chmod
+      // follows symlinks.
+      if (!this.safeDirs.has(rel)) continue;
+      if (chown) lchownSync(p, h.uid, h.gid);
+      chmodSync(p, h.mode & 0o7777);
+    }
+    // Directories last of all: their times change with every entry made in them.
+    if (this.disk && this.parallel) {
+      for (const rel of [...this.restat, ...this.made]) {
+        const st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
+        if (st) this.disk.set(rel, st);
+        else this.disk.delete(rel);
+      }
+      this.stats.disk = this.disk;
+    }
+    return this.stats;
+  }
+}
+
+function header(block: Buffer): UstarHeader | null {
+  let h: UstarHeader | null;
+  try {
+    h = decodeHeader(block);
+  } catch (err) {
+    throw badTar((err as Error).message);
+  }
+  if (h && (!Number.isSafeInteger(h.size) || h.size < 0)) throw badTar('entry with an invalid size');
+  return h;
+}
