@@ -1,13 +1,15 @@
 /**
  * Hostile layers: every trick to write outside the target is refused, and nothing lands
- * outside it — checked against a sentinel directory beside the target.
+ * outside it — checked against a sentinel directory beside the target. Each archive goes
+ * through both readers: a stream (unpackTarStream) and a tar file read by position, whose
+ * contents the pool's threads read themselves (unpackTarFile).
  */
 import test from 'ava';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tarStream from 'tar-stream';
-import { unpackTarStream, KarapaceError } from '@karapace/kernel';
+import { unpackTarFile, unpackTarStream, KarapaceError, type UnpackOptions } from '@karapace/kernel';
 
 type Entry = { header: Record<string, unknown>; body?: string };
 
@@ -27,6 +29,16 @@ function setup(t: { teardown(fn: () => void): void }) {
   mkdirSync(outside);
   writeFileSync(join(outside, 'victim'), 'original');
   return { dir, outside, target: join(dir, 'target') };
+}
+
+const VIA = ['stream', 'file'] as const;
+
+/** Unpacks `tar` from memory or from a file beside the target. */
+async function unpack(tar: Buffer, target: string, options: UnpackOptions, via: (typeof VIA)[number]): Promise<unknown> {
+  if (via === 'stream') return unpackTarStream([tar], target, options);
+  const file = `${target}.tar`;
+  writeFileSync(file, tar);
+  return unpackTarFile(file, target, options);
 }
 
 const cases: [string, Entry[]][] = [
@@ -59,11 +71,11 @@ const cases: [string, Entry[]][] = [
 ];
 
 for (const [what, entries] of cases) {
-  for (const mode of ['apply', 'overlay'] as const) {
-    test(`rejects ${what} (${mode})`, async (t) => {
+  for (const [mode, via] of [['apply', 'stream'], ['overlay', 'stream'], ['apply', 'file']] as const) {
+    test(`rejects ${what} (${mode}, ${via})`, async (t) => {
       const { outside, target } = setup(t);
       const tar = await tarOf(entries);
-      const err = await t.throwsAsync(unpackTarStream([tar], target, { whiteouts: mode }));
+      const err = await t.throwsAsync(unpack(tar, target, { whiteouts: mode }, via));
       t.true(err instanceof KarapaceError, String(err));
       t.is((err as KarapaceError).code, 'KP_LAYER_REJECTED');
       t.deepEqual(readdirSync(outside), ['victim']);
@@ -74,35 +86,37 @@ for (const [what, entries] of cases) {
   }
 }
 
-test('a truncated archive is rejected', async (t) => {
-  const { target } = setup(t);
-  const tar = await tarOf([{ header: { name: 'f' }, body: 'y'.repeat(5000) }]);
-  const err = await t.throwsAsync(unpackTarStream([tar.subarray(0, 2048)], target, { whiteouts: 'apply' }));
-  t.regex(err!.message, /truncated/);
-});
+for (const via of VIA) {
+  test(`a truncated archive is rejected (${via})`, async (t) => {
+    const { target } = setup(t);
+    const tar = await tarOf([{ header: { name: 'f' }, body: 'y'.repeat(5000) }]);
+    const err = await t.throwsAsync(unpack(tar.subarray(0, 2048), target, { whiteouts: 'apply' }, via));
+    t.regex(err!.message, /truncated/);
+  });
 
-test('a file replacing an earlier symlink is written in place, not through the link', async (t) => {
-  const { outside, target } = setup(t);
-  const tar = await tarOf([
-    { header: { name: 'victim', type: 'symlink', linkname: '../outside/victim' } },
-    { header: { name: 'victim' }, body: 'inside' },
-  ]);
-  await unpackTarStream([tar], target, { whiteouts: 'apply' });
-  t.is(readFileSync(join(outside, 'victim'), 'utf8'), 'original');
-  t.is(readFileSync(join(target, 'victim'), 'utf8'), 'inside');
-});
+  test(`a file replacing an earlier symlink is written in place, not through the link (${via})`, async (t) => {
+    const { outside, target } = setup(t);
+    const tar = await tarOf([
+      { header: { name: 'victim', type: 'symlink', linkname: '../outside/victim' } },
+      { header: { name: 'victim' }, body: 'inside' },
+    ]);
+    await unpack(tar, target, { whiteouts: 'apply' }, via);
+    t.is(readFileSync(join(outside, 'victim'), 'utf8'), 'original');
+    t.is(readFileSync(join(target, 'victim'), 'utf8'), 'inside');
+  });
 
-test('a directory replaced by a symlink later does not get its mode or owner applied through the link', async (t) => {
-  const { outside, target } = setup(t);
-  const before = statSync(outside);
-  const tar = await tarOf([
-    { header: { name: 'd', type: 'directory', mode: 0o777, uid: 4321, gid: 4321 } },
-    { header: { name: 'd', type: 'symlink', linkname: '../outside' } },
-  ]);
-  await unpackTarStream([tar], target, { whiteouts: 'apply' });
-  t.true(lstatSync(join(target, 'd')).isSymbolicLink());
-  const after = statSync(outside);
-  t.is(after.mode, before.mode);
-  t.is(after.uid, before.uid);
-  t.is(after.gid, before.gid);
-});
+  test(`a directory replaced by a symlink later does not get its mode or owner applied through the link (${via})`, async (t) => {
+    const { outside, target } = setup(t);
+    const before = statSync(outside);
+    const tar = await tarOf([
+      { header: { name: 'd', type: 'directory', mode: 0o777, uid: 4321, gid: 4321 } },
+      { header: { name: 'd', type: 'symlink', linkname: '../outside' } },
+    ]);
+    await unpack(tar, target, { whiteouts: 'apply' }, via);
+    t.true(lstatSync(join(target, 'd')).isSymbolicLink());
+    const after = statSync(outside);
+    t.is(after.mode, before.mode);
+    t.is(after.uid, before.uid);
+    t.is(after.gid, before.gid);
+  });
+}

@@ -3,21 +3,24 @@
  * same archive gives the same tree; content hashes computed by the writing thread are the
  * content's; `recordDisk` reports exactly what lstat(2) reports afterwards; an archive that
  * replaces an entry falls back to the serial path and still ends right; a thread's failure
- * (a full disk) is the unpack's error, reported without hanging. Threads reading contents
- * from the tar file (`sourceFile`) give the same tree and fail on a file that shrank;
- * prestarted threads are used and never hold a process open.
+ * (a full disk) is the unpack's error, reported without hanging. unpackTarFile (threads
+ * reading contents from the tar file, one of them hashing it) gives the same tree and the
+ * file's hash, and fails on a file that shrinks; prestarted threads are used and never
+ * hold a process open.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
-import { hashBytes, packTree, prestartUnpackThreads, unpackTarStream, type DiskStat } from '@karapace/kernel';
+import {
+  hashBytes, packTree, prestartUnpackThreads, unpackTarFile, unpackTarStream, type DiskStat, type UnpackFileStats, type UnpackOptions,
+} from '@karapace/kernel';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -85,19 +88,21 @@ test('0, 1 and 2 threads unpack the same tree; hashes and recorded stats are wha
   const expected = describe(src);
   const tarFile = join(dir, 'tree.tar');
   writeFileSync(tarFile, tar);
-  // `sourceFile`: the threads read contents from the tar file themselves.
-  for (const [threads, sourceFile] of [[0, undefined], [1, undefined], [2, undefined], [1, tarFile], [2, tarFile]] as const) {
-    const out = join(dir, `out-${threads}-${sourceFile ? 'file' : 'stream'}`);
+  // unpackTarFile: headers read by position, contents read from the file by the threads.
+  for (const [threads, fromFile] of [[0, false], [1, false], [2, false], [0, true], [1, true], [2, true]] as const) {
+    const out = join(dir, `out-${threads}-${fromFile ? 'file' : 'stream'}`);
     const hashes = new Map<string, string | undefined>();
-    const stats = await unpackTarStream(reusing(tar), out, {
-      whiteouts: 'apply', threads, recordDisk: true, sourceFile,
+    const options: UnpackOptions = {
+      whiteouts: 'apply', threads, recordDisk: true,
       onEntry: (e) => {
         if (e.type !== 'file') return;
         hashes.set(e.path, undefined);
         return { onHash: (h: string) => void hashes.set(e.path, h) };
       },
-    });
-    t.deepEqual(describe(out), expected, `${threads} thread(s), ${sourceFile ? 'reading the file' : 'from the stream'}: same tree`);
+    };
+    const stats = fromFile ? await unpackTarFile(tarFile, out, options) : await unpackTarStream(reusing(tar), out, options);
+    if (fromFile) t.deepEqual((stats as UnpackFileStats).archive, { blake3: hashBytes(tar), size: tar.length }, `${threads} thread(s): the file's hash`);
+    t.deepEqual(describe(out), expected, `${threads} thread(s), ${fromFile ? 'reading the file' : 'from the stream'}: same tree`);
     // The writing thread's hashes are the contents' (a hard link's second name is a link entry, not a file).
     t.true(hashes.size > 480, `${threads} thread(s): file entries seen`);
     for (const [rel, hash] of hashes) t.is(hash, hashBytes(readFileSync(join(out, rel))), `${threads} thread(s): hash of ${rel}`);
@@ -148,7 +153,7 @@ test('prestarted threads unpack the next archive and keep no process alive when 
   t.is(r.stdout.trim(), 'done');
 });
 
-test('a tar file that shrinks while its contents are read from it fails the unpack; no short file is left looking whole', async (t) => {
+test('a tar file that shrinks while it is unpacked fails the unpack; no short file is left looking whole', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pack = tarStream.pack();
@@ -157,11 +162,20 @@ test('a tar file that shrinks while its contents are read from it fails the unpa
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(Buffer.from(c as Uint8Array));
   const tar = Buffer.concat(chunks);
-  // The stream is the whole archive; the file the threads read has lost its second half.
-  const tarFile = join(dir, 'shrunk.tar');
-  writeFileSync(tarFile, tar.subarray(0, tar.length >> 1));
-  const err = await t.throwsAsync(unpackTarStream([tar], join(dir, 'out'), { whiteouts: 'apply', threads: 2, sourceFile: tarFile }));
-  t.regex(err!.message, /changed while it was being unpacked/);
+  for (const [threads, cut] of [[2, 0.5], [0, 0.5], [2, 0.25], [2, 0.999]] as const) {
+    const tarFile = join(dir, `shrinks-${threads}-${cut}.tar`);
+    writeFileSync(tarFile, tar);
+    // Cut as soon as the first entry is seen (the threads have read nothing yet).
+    let cutDone = false;
+    const err = await t.throwsAsync(unpackTarFile(tarFile, join(dir, `out-${threads}-${cut}`), {
+      whiteouts: 'apply', threads,
+      onEntry: () => {
+        if (!cutDone) truncateSync(tarFile, Math.floor(tar.length * cut));
+        cutDone = true;
+      },
+    }));
+    t.regex(err!.message, /truncated|changed while it was being unpacked/, `${threads} thread(s), cut at ${cut}`);
+  }
 });
 
 (isRoot ? test : test.skip)('a thread that fails (disk full) fails the unpack with its error, without hanging', async (t) => {
@@ -179,6 +193,6 @@ test('a tar file that shrinks while its contents are read from it fails the unpa
   const tarFile = join(mkdtempSync(join(tmpdir(), 'kp-punpack-')), 'full.tar');
   t.teardown(() => rmSync(join(tarFile, '..'), { recursive: true, force: true }));
   writeFileSync(tarFile, tar);
-  const err2 = await t.throwsAsync(unpackTarStream([tar], join(mnt, 'out2'), { whiteouts: 'apply', threads: 2, sourceFile: tarFile }));
+  const err2 = await t.throwsAsync(unpackTarFile(tarFile, join(mnt, 'out2'), { whiteouts: 'apply', threads: 2 }));
   t.is((err2 as NodeJS.ErrnoException).code, 'ENOSPC', err2!.message);
 });

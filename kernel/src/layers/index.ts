@@ -1,6 +1,9 @@
 /** Layers: deterministic tar packing and safe unpacking (DESIGN §6 "Layers"). */
 export { packTree, type PackOptions, type PackStats } from './pack.js';
-export { unpackTarStream, defaultUnpackThreads, prestartUnpackThreads, type ContentHashTap, type UnpackEntry, type UnpackOptions, type UnpackStats } from './unpack.js';
+export {
+  unpackTarStream, unpackTarFile, defaultUnpackThreads, prestartUnpackThreads,
+  type ContentHashTap, type UnpackEntry, type UnpackFileStats, type UnpackOptions, type UnpackStats,
+} from './unpack.js';
 export { packLayer, readLayer, unpackLayer, layerHash, layerPath, type PackLayerOptions } from './layer.js';
 export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
 export type { DiskStat } from './unpack-protocol.js';

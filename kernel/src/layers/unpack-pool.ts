@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
-  CTRL, FILE_AT_BYTES, HASH_BYTES, RECORD_HEADER, RING, RecordFlag, RecordKind, SLOTS, SLOT_BYTES, STAT_BYTES, STOP, WORKER, perWorker, readStat,
+  CTRL, HASH_BYTES, RANGE_BYTES, RECORD_HEADER, RING, RecordFlag, RecordKind, SLOTS, SLOT_BYTES, STAT_BYTES, STOP, WORKER, perWorker, readStat,
   type DiskStat, type PoolFailure, type PoolWorkerData,
 } from './unpack-protocol.js';
 
@@ -34,8 +34,13 @@ const BATCH_RECORDS = 256;
 const ENTRY_COST = 32 << 10;
 const BATCH_COST = 2 << 20;
 
-function workerPath(): string {
-  return fileURLToPath(new URL('./unpack-worker.js', import.meta.url));
+/** The worker script: the bundle's single CommonJS file when there is one (it boots faster than ES modules), else the module beside this one. */
+function workerPath(): string | undefined {
+  for (const name of ['./unpack-worker.cjs', './unpack-worker.js']) {
+    const file = fileURLToPath(new URL(name, import.meta.url));
+    if (existsSync(file)) return file;
+  }
+  return undefined;
 }
 
 interface Batch {
@@ -87,8 +92,7 @@ export class UnpackPool {
   private static create(threads: number, idle: boolean): UnpackPool | undefined {
     if (threads < 1) return undefined;
     const file = workerPath();
-    if (!existsSync(file)) return undefined;
-    return new UnpackPool(file, threads, idle);
+    return file ? new UnpackPool(file, threads, idle) : undefined;
   }
 
   /**
@@ -328,10 +332,10 @@ export class UnpackPool {
     path: string, source: number, offset: number, size: number, mode: number, chown?: [number, number], chmod?: number,
     onHash?: (hash: string) => void, onStat?: (st: DiskStat) => void,
   ): number | Promise<number> {
-    const bytes = RECORD_HEADER + Buffer.byteLength(path) + FILE_AT_BYTES + (onHash ? HASH_BYTES : 0) + (onStat ? STAT_BYTES : 0);
+    const bytes = RECORD_HEADER + Buffer.byteLength(path) + RANGE_BYTES + (onHash ? HASH_BYTES : 0) + (onStat ? STAT_BYTES : 0);
     const w = this.pick(bytes);
     const put = (b: Batch): number => {
-      const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, FILE_AT_BYTES, mode, chown, chmod);
+      const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, RANGE_BYTES, mode, chown, chmod);
       b.cost += size;
       const v = this.views[b.slot]!;
       v.setUint32(at, source, true);
@@ -346,6 +350,26 @@ export class UnpackPool {
     };
     const b = this.roomNow(w, bytes);
     return b ? put(b) : this.room(w, bytes).then(put);
+  }
+
+  /**
+   * Queues the next `size` bytes at `offset` of the source archive for its hash, always on
+   * worker 0 (the hash is one sequential state); `onDigest` marks the last piece and gets
+   * the hash of everything queued so far.
+   */
+  async hashRange(source: number, offset: number, size: number, onDigest?: (hash: string) => void): Promise<void> {
+    const bytes = RECORD_HEADER + RANGE_BYTES + (onDigest ? HASH_BYTES : 0);
+    const b = await this.room(0, bytes);
+    const at = this.header(b, RecordKind.HashRange, onDigest ? RecordFlag.Hash : 0, '', RANGE_BYTES);
+    b.cost += size;
+    const v = this.views[b.slot]!;
+    v.setUint32(at, source, true);
+    v.setFloat64(at + 8, offset, true);
+    v.setFloat64(at + 16, size, true);
+    if (onDigest) {
+      b.results.push({ at: b.used, read: (buf, from) => onDigest(buf.toString('latin1', from, from + HASH_BYTES)) });
+      b.used += HASH_BYTES;
+    }
   }
 
   private reserveStat(b: Batch, onStat: ((st: DiskStat) => void) | undefined): void {

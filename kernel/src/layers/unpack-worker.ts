@@ -28,14 +28,15 @@ let hasher: StreamHasher | undefined;
 let readBuf: Buffer | undefined;
 const READ_BYTES = 1 << 20;
 
+/** The whole archive's hash, fed by HashRange records (one worker gets them all, in order). */
+let sourceHasher: StreamHasher | undefined;
+
 /**
- * Copies `size` bytes at `offset` of the source archive into `fd` and returns their hash
- * (or undefined). A short read means the archive shrank under us: an error, never a short file.
+ * Reads `size` bytes at `offset` of the source archive, passing each piece to `use`. A short
+ * read means the archive shrank under us: an error, never a short file.
  */
-function copyFromSource(src: number, offset: number, size: number, fd: number, hash: boolean): string | undefined {
+function readSource(src: number, offset: number, size: number, use: (piece: Buffer) => void): void {
   const buf = (readBuf ??= Buffer.allocUnsafeSlow(READ_BYTES));
-  const h = hash && size > READ_BYTES ? new StreamHasher() : undefined;
-  let last: Buffer | undefined;
   for (let done = 0; done < size;) {
     const want = Math.min(size - done, READ_BYTES);
     let got = 0;
@@ -44,13 +45,22 @@ function copyFromSource(src: number, offset: number, size: number, fd: number, h
       if (n === 0) throw new Error('the archive changed while it was being unpacked (it is shorter than it was)');
       got += n;
     }
-    last = buf.subarray(0, want);
-    h?.update(last);
-    for (let off = 0; off < want;) off += writeSync(fd, buf, off, want - off);
+    use(buf.subarray(0, want));
     done += want;
   }
+}
+
+/** Copies a range of the source archive into `fd`; returns the content's hash when asked. */
+function copyFromSource(src: number, offset: number, size: number, fd: number, hash: boolean): string | undefined {
+  const h = hash && size > READ_BYTES ? new StreamHasher() : undefined;
+  let last: Buffer | undefined;
+  readSource(src, offset, size, (piece) => {
+    last = piece;
+    h?.update(piece);
+    for (let off = 0; off < piece.length;) off += writeSync(fd, piece, off, piece.length - off);
+  });
   if (!hash) return undefined;
-  return h ? h.digest() : hashBytes(last ?? buf.subarray(0, 0));
+  return h ? h.digest() : hashBytes(last ?? Buffer.alloc(0));
 }
 
 /** Applies the record at `at`; returns where the next one starts. */
@@ -60,7 +70,15 @@ function apply(b: Buffer, at: number): number {
   const pathEnd = at + RECORD_HEADER + b.readUInt16LE(at + 2);
   const path = b.subarray(at + RECORD_HEADER, pathEnd);
   let end = pathEnd + b.readUInt32LE(at + 20);
-  if (kind === RecordKind.FileAt) {
+  if (kind === RecordKind.HashRange) {
+    const hasher = (sourceHasher ??= new StreamHasher());
+    readSource(b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), b.readDoubleLE(pathEnd + 16), (piece) => void hasher.update(piece));
+    if (flags & RecordFlag.Hash) {
+      b.write(hasher.digest(), end, HASH_BYTES, 'latin1');
+      end += HASH_BYTES;
+      sourceHasher = undefined;
+    }
+  } else if (kind === RecordKind.FileAt) {
     const fd = openSync(path, CREATE, b.readUInt32LE(at + 4));
     try {
       const hash = copyFromSource(b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), b.readDoubleLE(pathEnd + 16), fd, (flags & RecordFlag.Hash) !== 0);

@@ -6,13 +6,15 @@
  * whiteouts and opaque xattrs (restoring an upper dir). The per-entry work is
  * unpacker.ts's; the file-system calls are spread over unpack-pool.ts's threads.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { UstarHeader } from './tar-format.js';
+import { FileReader } from './tar-file-reader.js';
 import { Reader } from './tar-reader.js';
 import { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { Unpacker } from './unpacker.js';
+import { StreamHasher } from '../hash.js';
 
 export interface UnpackOptions {
   /** `apply`: delete what `.wh.` markers name (flattening OCI layers). `overlay`: recreate overlayfs whiteouts. */
@@ -40,12 +42,8 @@ export interface UnpackOptions {
    * for an empty target that the archive only adds to; otherwise `disk` is absent.
    */
   recordDisk?: boolean;
-  /**
-   * The source's bytes are this file's, from its start (a plain tar on disk): the pool's
-   * threads read file contents from it themselves instead of getting copies of them from
-   * this thread. Not used for entries whose `onEntry` wants the content chunks.
-   */
-  sourceFile?: string;
+  /** Called after each entry with the bytes of the source consumed so far (progress). */
+  onProgress?(position: number): void;
 }
 
 /** The default size of the unpacker's thread pool. */
@@ -93,14 +91,54 @@ export interface UnpackStats {
 export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
   const reader = new Reader(source);
   const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
-  const sourceFd = options.sourceFile !== undefined && (options.threads ?? 1) > 0 ? openSync(options.sourceFile, 'r') : undefined;
   try {
-    return await new Unpacker(reader, targetDir, options, workers, sourceFd).run();
+    return await new Unpacker(reader, targetDir, options, workers).run();
   } finally {
-    // Stopped before returning, so nothing queued can still write into the target (or read the source).
+    // Stopped before returning, so nothing queued can still write into the target.
     await workers.close();
-    if (sourceFd !== undefined) closeSync(sourceFd);
     // A rejected archive stops mid-stream: end the source too, so it closes its file.
     await reader.close();
   }
+}
+
+export interface UnpackFileStats extends UnpackStats {
+  /** With `hash`: the tar file's blake3 and size, as read. */
+  archive?: { blake3: string; size: number };
+}
+
+/**
+ * Unpacks a plain tar file, hashing it too. With the thread pool, this thread reads only
+ * headers (and what it writes itself), by position; the pool's threads read file contents
+ * from the file themselves and one of them hashes the whole file, so no byte of it is
+ * copied through this thread. Without threads, it streams the file through
+ * unpackTarStream and hashes it here.
+ */
+export async function unpackTarFile(file: string, targetDir: string, options: UnpackOptions, hash = true): Promise<UnpackFileStats> {
+  const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
+  const fd = openSync(file, 'r');
+  try {
+    if (!workers.get()) return await unpackStreamed(fd, targetDir, options, hash);
+    let blake3: string | undefined;
+    const reader = new FileReader(fd);
+    const stats = await new Unpacker(reader, targetDir, options, workers, { fd, onHash: hash ? (h) => (blake3 = h) : undefined }).run();
+    return hash ? { ...stats, archive: { blake3: blake3!, size: reader.position } } : stats;
+  } finally {
+    // Stopped before the file is closed: nothing queued can still read it or write into the target.
+    await workers.close();
+    closeSync(fd);
+  }
+}
+
+async function unpackStreamed(fd: number, targetDir: string, options: UnpackOptions, hash: boolean): Promise<UnpackFileStats> {
+  const hasher = new StreamHasher();
+  function* chunks(): Generator<Buffer> {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, hasher.size)) > 0;) {
+      const chunk = buf.subarray(0, n);
+      hasher.update(chunk);
+      yield chunk;
+    }
+  }
+  const stats = await unpackTarStream(chunks(), targetDir, { ...options, threads: 0 });
+  return hash ? { ...stats, archive: { blake3: hasher.digest(), size: hasher.size } } : stats;
 }

@@ -39,8 +39,6 @@ export interface TarSource {
   /** The uncompressed tar bytes. Plain tars reuse their read buffers: consume each chunk before asking for the next. */
   chunks: AsyncIterable<Buffer>;
   compression: Compression;
-  /** A plain tar: the file whose bytes `chunks` are, from its start (the unpacker's threads read contents from it). */
-  file?: string;
   /** Stops reading (and any decompressor) early, after a failure. */
   destroy(): void;
 }
@@ -86,7 +84,7 @@ export async function openTar(path: string, onChunk?: (chunk: Buffer) => void): 
   if (compression === 'none') {
     const chunks = readReusing(path, onChunk);
     // return() runs the generator's finally (closing the file) when the consumer gave up.
-    return { chunks, compression, file: path, destroy: () => void chunks.return(undefined).catch(() => {}) };
+    return { chunks, compression, destroy: () => void chunks.return(undefined).catch(() => {}) };
   }
   const src = createReadStream(path, { highWaterMark: 1 << 20 });
   if (onChunk) src.on('data', (c) => onChunk(c as Buffer));

@@ -8,7 +8,7 @@
  * when running as root; otherwise they are skipped and counted in `warnings` (the runtime
  * provides /dev; capabilities only matter to setuid-style tools).
  */
-import { KarapaceError, RuntimeFailure, unpackTarStream, type UnpackStats } from '@karapace/kernel';
+import { KarapaceError, RuntimeFailure, unpackTarFile, unpackTarStream, type UnpackFileStats, type UnpackOptions, type UnpackStats } from '@karapace/kernel';
 import type { CanonicalTree } from './canonical.js';
 
 export type { UnpackStats };
@@ -22,13 +22,28 @@ export function unsafeArchive(message: string, cause?: unknown): RuntimeFailure 
 
 /**
  * Unpacks one tar (a rootfs, or one OCI layer over the earlier ones) into `root`, feeding
- * `tree`. `sourceFile`: the plain tar file `chunks` come from (see UnpackOptions). Into an empty root the stats include `disk` (what was created, as lstat sees it),
+ * `tree`. Into an empty root the stats include `disk` (what was created, as lstat sees it),
  * so committing the image needs no walk over it.
  */
-export async function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tree: CanonicalTree, sourceFile?: string): Promise<UnpackStats> {
+export function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tree: CanonicalTree): Promise<UnpackStats> {
   tree.beginLayer();
+  return explained(unpackTarStream(chunks, root, imageOptions(tree)));
+}
+
+/** unpackImage for a plain tar file, hashed (blake3) on the way when `hash` (unpackTarFile). */
+export function unpackImageFile(file: string, root: string, tree: CanonicalTree, hash: boolean, onProgress?: (position: number) => void): Promise<UnpackFileStats> {
+  tree.beginLayer();
+  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress }, hash));
+}
+
+function imageOptions(tree: CanonicalTree): UnpackOptions {
+  return { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true };
+}
+
+/** The unpacker's refusals and failures, as image errors. */
+async function explained<T>(unpack: Promise<T>): Promise<T> {
   try {
-    return await unpackTarStream(chunks, root, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true, sourceFile });
+    return await unpack;
   } catch (err) {
     if (err instanceof KarapaceError && err.code === 'KP_LAYER_REJECTED') {
       const why = err.message.replace(/^layer rejected: /, '');

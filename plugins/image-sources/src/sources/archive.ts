@@ -9,10 +9,10 @@ import { stat } from 'node:fs/promises';
 import { RuntimeFailure, StreamHasher } from '@karapace/kernel';
 import { commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
 import { CanonicalTree } from '../canonical.js';
-import { openTar } from '../decompress.js';
+import { openTar, sniffCompression } from '../decompress.js';
 import { checkDigest, type Digests, type ExpectedDigest } from '../http.js';
 import { log, startTask } from '../progress.js';
-import { skippedSummary, unpackImage } from '../unpack.js';
+import { skippedSummary, unpackImage, unpackImageFile, type UnpackStats } from '../unpack.js';
 import type { ResolveContext } from './context.js';
 
 export interface ArchiveRecord {
@@ -49,19 +49,28 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
   const sha = needSha ? createHash('sha256') : undefined;
   const b3 = rec.digests ? undefined : new StreamHasher();
   const task = startTask(ctx.kernel, `extracting ${ctx.request.image}`, size, 'bytes');
-  let read = 0;
   let source: Awaited<ReturnType<typeof openTar>> | undefined;
   try {
-    source = await openTar(file, (chunk) => {
-      sha?.update(chunk);
-      b3?.update(chunk);
-      read += chunk.length;
-      task.advance(read, size);
-    });
     const tree = new CanonicalTree();
-    const stats = await unpackImage(source.chunks, staged.rootfs, tree, source.file);
+    let stats: UnpackStats;
+    let archive: Digests;
+    if (!needSha && (await sniffCompression(file)) === 'none') {
+      // A plain tar: unpacked from the file by position; a pool thread takes the blake3.
+      const unpacked = await unpackImageFile(file, staged.rootfs, tree, !rec.digests, (position) => task.advance(position, size));
+      stats = unpacked;
+      archive = rec.digests ?? { sha256: '', blake3: unpacked.archive!.blake3, size: unpacked.archive!.size };
+    } else {
+      let read = 0;
+      source = await openTar(file, (chunk) => {
+        sha?.update(chunk);
+        b3?.update(chunk);
+        read += chunk.length;
+        task.advance(read, size);
+      });
+      stats = await unpackImage(source.chunks, staged.rootfs, tree);
+      archive = rec.digests ?? { sha256: sha?.digest('hex') ?? '', blake3: b3!.digest(), size: read };
+    }
     await unchangedSince(file, before);
-    const archive: Digests = rec.digests ?? { sha256: sha?.digest('hex') ?? '', blake3: b3!.digest(), size: read };
     checkDigest(file, archive, rec.expected);
     const skipped = skippedSummary(stats.warnings);
     if (skipped) log(ctx.kernel, 'warn', skipped);
