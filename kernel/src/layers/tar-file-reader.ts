@@ -8,7 +8,7 @@ import { badTar } from './tar-format.js';
 import type { TarInput } from './tar-reader.js';
 
 /** Large enough to hold the headers and contents of a run of small files in one read. */
-const WINDOW = 16 << 10;
+const WINDOW = 128 << 10;
 
 export class FileReader implements TarInput {
   private buf = Buffer.allocUnsafe(WINDOW);
