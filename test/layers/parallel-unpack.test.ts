@@ -113,6 +113,26 @@ test('0, 1 and 2 threads unpack the same tree; hashes and recorded stats are wha
   }
 });
 
+test('unpackTarFile into a directory that is not empty takes the serial path and still hashes the file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'src');
+  makeTree(src);
+  const tar = await tarOf(src);
+  const tarFile = join(dir, 'tree.tar');
+  writeFileSync(tarFile, tar);
+  const out = join(dir, 'out');
+  mkdirSync(join(out, 'usr'), { recursive: true });
+  writeFileSync(join(out, 'usr/big'), 'an older version');
+  writeFileSync(join(out, 'kept'), 'not in the archive');
+  const stats = await unpackTarFile(tarFile, out, { whiteouts: 'apply', threads: 2, recordDisk: true });
+  t.deepEqual(stats.archive, { blake3: hashBytes(tar), size: tar.length });
+  t.is(stats.disk, undefined, 'no recorded stats for a target that was not empty');
+  t.is(readFileSync(join(out, 'kept'), 'utf8'), 'not in the archive');
+  rmSync(join(out, 'kept'));
+  t.deepEqual(describe(out), describe(src));
+});
+
 test('an archive that replaces an entry leaves the parallel path and still ends with the last version', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
