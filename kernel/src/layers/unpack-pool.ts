@@ -80,9 +80,15 @@ export class UnpackPool {
   private cursor = 0;
   private failure: Error | undefined;
   private stopped = false;
-  private readonly exited: Promise<void>[];
+  /** Per worker: it has exited (a failed one stops without acknowledging STOP). */
+  private readonly gone: boolean[];
   /** Directories queued since the last drain: until they exist, the caller must not touch paths below them. */
   dirsQueued = false;
+  /**
+   * Work for this thread while it would wait for the workers (a free slot, or a drain):
+   * called until it returns false or the workers have moved on.
+   */
+  onIdle: (() => boolean) | undefined;
 
   /** A pool of `threads` workers; undefined when threads are off or the worker script is absent (then the caller works alone). */
   static open(threads: number): UnpackPool | undefined {
@@ -127,10 +133,10 @@ export class UnpackPool {
     this.outstanding = new Array<number>(threads).fill(0);
     this.sent = new Array<number>(threads).fill(0);
     this.current = new Array<Batch | undefined>(threads).fill(undefined);
-    this.exited = [];
+    this.gone = new Array<boolean>(threads).fill(false);
     this.workers = Array.from({ length: threads }, (_, index) => {
       const w = new Worker(file, { workerData: { index, ctrl, used, slots, ring: RING } satisfies PoolWorkerData });
-      this.exited.push(new Promise((resolve) => w.once('exit', () => resolve())));
+      w.once('exit', () => (this.gone[index] = true));
       w.on('message', (f: PoolFailure) => {
         const { message, ...fields } = f;
         this.fail(Object.assign(new Error(message), fields));
@@ -179,10 +185,18 @@ export class UnpackPool {
       const seen = Atomics.load(this.ctrl, CTRL.completed);
       this.reclaim();
       if (this.free.length || this.failure) continue;
+      if (this.idle(seen)) continue;
       // Resolves once a worker completes a batch (or fails) after `seen`.
       const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen);
       if (waited.async) await waited.value;
     }
+  }
+
+  /** Runs onIdle while no batch completes after `seen`; true if it did some work. */
+  private idle(seen: number): boolean {
+    let worked = false;
+    while (this.onIdle && Atomics.load(this.ctrl, CTRL.completed) === seen && this.onIdle()) worked = true;
+    return worked;
   }
 
   /** A free slot without waiting, if there is one. */
@@ -352,26 +366,6 @@ export class UnpackPool {
     return b ? put(b) : this.room(w, bytes).then(put);
   }
 
-  /**
-   * Queues the next `size` bytes at `offset` of the source archive for its hash, always on
-   * worker 0 (the hash is one sequential state); `onDigest` marks the last piece and gets
-   * the hash of everything queued so far.
-   */
-  async hashRange(source: number, offset: number, size: number, onDigest?: (hash: string) => void): Promise<void> {
-    const bytes = RECORD_HEADER + RANGE_BYTES + (onDigest ? HASH_BYTES : 0);
-    const b = await this.room(0, bytes);
-    const at = this.header(b, RecordKind.HashRange, onDigest ? RecordFlag.Hash : 0, '', RANGE_BYTES);
-    b.cost += size;
-    const v = this.views[b.slot]!;
-    v.setUint32(at, source, true);
-    v.setFloat64(at + 8, offset, true);
-    v.setFloat64(at + 16, size, true);
-    if (onDigest) {
-      b.results.push({ at: b.used, read: (buf, from) => onDigest(buf.toString('latin1', from, from + HASH_BYTES)) });
-      b.used += HASH_BYTES;
-    }
-  }
-
   private reserveStat(b: Batch, onStat: ((st: DiskStat) => void) | undefined): void {
     if (!onStat) return;
     b.results.push({ at: b.used, read: (buf, from) => onStat(readStat(buf, from)) });
@@ -425,6 +419,7 @@ export class UnpackPool {
       let pending = false;
       for (let w = 0; w < this.workers.length; w++) if (Atomics.load(this.ctrl, perWorker(w) + WORKER.done) < this.sent[w]!) pending = true;
       if (!pending) break;
+      if (this.idle(seen)) continue;
       const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen);
       if (waited.async) await waited.value;
     }
@@ -440,7 +435,15 @@ export class UnpackPool {
   async close(): Promise<void> {
     this.stopped = true;
     for (let w = 0; w < this.workers.length; w++) this.post(w, STOP);
-    await Promise.all(this.exited);
+    // A thread acknowledges STOP when it has let go of everything; its exit (~10 ms of
+    // tearing down) need not hold up the caller, nor keep the process alive.
+    for (;;) {
+      const seen = Atomics.load(this.ctrl, CTRL.completed);
+      if (this.workers.every((_, w) => this.gone[w] || Atomics.load(this.ctrl, perWorker(w) + WORKER.done) >= this.sent[w]!)) break;
+      const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen, 50);
+      if (waited.async) await waited.value;
+    }
+    for (const w of this.workers) w.unref();
   }
 }
 

@@ -11,13 +11,11 @@
  * open (no path).
  */
 export const RECORD_HEADER = 24;
-export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4, Mkdir: 5, FileAt: 6, HashRange: 7 } as const;
+export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4, Mkdir: 5, FileAt: 6 } as const;
 /**
- * The payload of FileAt and HashRange records, a range of the source archive that the
- * worker reads itself: descriptor u32, 4 unused bytes, offset f64, size f64 (little-endian).
- * FileAt: the content of the file at the record's path. HashRange: the next piece of the
- * whole archive's hash, which one worker keeps; with the Hash flag, the last piece, and
- * the digest follows.
+ * A FileAt record's payload: the file's content is not in the batch but in the source
+ * archive, which the worker reads itself: descriptor u32, 4 unused bytes, offset f64,
+ * size f64 (little-endian).
  */
 export const RANGE_BYTES = 24;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];

@@ -28,9 +28,6 @@ let hasher: StreamHasher | undefined;
 let readBuf: Buffer | undefined;
 const READ_BYTES = 1 << 20;
 
-/** The whole archive's hash, fed by HashRange records (one worker gets them all, in order). */
-let sourceHasher: StreamHasher | undefined;
-
 /**
  * Reads `size` bytes at `offset` of the source archive, passing each piece to `use`. A short
  * read means the archive shrank under us: an error, never a short file.
@@ -70,15 +67,7 @@ function apply(b: Buffer, at: number): number {
   const pathEnd = at + RECORD_HEADER + b.readUInt16LE(at + 2);
   const path = b.subarray(at + RECORD_HEADER, pathEnd);
   let end = pathEnd + b.readUInt32LE(at + 20);
-  if (kind === RecordKind.HashRange) {
-    const hasher = (sourceHasher ??= new StreamHasher());
-    readSource(b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), b.readDoubleLE(pathEnd + 16), (piece) => void hasher.update(piece));
-    if (flags & RecordFlag.Hash) {
-      b.write(hasher.digest(), end, HASH_BYTES, 'latin1');
-      end += HASH_BYTES;
-      sourceHasher = undefined;
-    }
-  } else if (kind === RecordKind.FileAt) {
+  if (kind === RecordKind.FileAt) {
     const fd = openSync(path, CREATE, b.readUInt32LE(at + 4));
     try {
       const hash = copyFromSource(b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), b.readDoubleLE(pathEnd + 16), fd, (flags & RecordFlag.Hash) !== 0);
@@ -163,6 +152,11 @@ for (let head = 0; ;) {
   if (slot === STOP) {
     // Stopped in the middle of a file (the archive failed): close it.
     if (open >= 0) closeSync(open);
+    // Acknowledged like a batch: from here on this thread touches nothing, and the main
+    // thread need not wait for it to exit.
+    Atomics.store(ctrl, base + WORKER.done, head + 1);
+    Atomics.add(ctrl, CTRL.completed, 1);
+    Atomics.notify(ctrl, CTRL.completed);
     break;
   }
   try {

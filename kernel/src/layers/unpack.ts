@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import type { UstarHeader } from './tar-format.js';
 import { FileReader } from './tar-file-reader.js';
 import { Reader } from './tar-reader.js';
+import { SourceHasher } from './source-hasher.js';
 import { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { Unpacker } from './unpacker.js';
@@ -107,21 +108,21 @@ export interface UnpackFileStats extends UnpackStats {
 }
 
 /**
- * Unpacks a plain tar file, hashing it too. With the thread pool, this thread reads only
- * headers (and what it writes itself), by position; the pool's threads read file contents
- * from the file themselves and one of them hashes the whole file, so no byte of it is
- * copied through this thread. Without threads, it streams the file through
- * unpackTarStream and hashes it here.
+ * Unpacks a plain tar file, hashing it too (blake3, when `hash`). With the thread pool,
+ * this thread reads only headers (and what it writes itself), by position, and the pool's
+ * threads read file contents from the file themselves; this thread hashes the file while
+ * it waits for them (source-hasher.ts). Without threads, it streams the file through
+ * unpackTarStream and hashes it on the way.
  */
 export async function unpackTarFile(file: string, targetDir: string, options: UnpackOptions, hash = true): Promise<UnpackFileStats> {
   const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
   const fd = openSync(file, 'r');
   try {
     if (!workers.get()) return await unpackStreamed(fd, targetDir, options, hash);
-    let blake3: string | undefined;
     const reader = new FileReader(fd);
-    const stats = await new Unpacker(reader, targetDir, options, workers, { fd, onHash: hash ? (h) => (blake3 = h) : undefined }).run();
-    return hash ? { ...stats, archive: { blake3: blake3!, size: reader.position } } : stats;
+    const hasher = hash ? new SourceHasher(fd, reader.size) : undefined;
+    const stats = await new Unpacker(reader, targetDir, options, workers, { fd, hasher }).run();
+    return hasher ? { ...stats, archive: { blake3: hasher.digest(), size: hasher.size } } : stats;
   } finally {
     // Stopped before the file is closed: nothing queued can still read it or write into the target.
     await workers.close();

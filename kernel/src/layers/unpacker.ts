@@ -24,6 +24,7 @@ import type { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import type { ContentHashTap, UnpackOptions, UnpackStats } from './unpack.js';
 import { StreamHasher } from '../hash.js';
+import type { SourceHasher } from './source-hasher.js';
 
 type Tap = ((chunk: Buffer) => void) | ContentHashTap | void;
 
@@ -34,15 +35,12 @@ interface DirAttrs {
   chown: boolean;
 }
 
-/** The archive's hash is queued to the pool in pieces of this size as the headers are read. */
-const HASH_STEP = 8 << 20;
-
 /** Where the archive comes from, when it is a plain tar file. */
 export interface UnpackSource {
   /** Its descriptor: the pool's threads read file contents from it themselves. */
   fd: number;
-  /** Asks for the hash (blake3) of the whole file, computed by a pool thread. */
-  onHash?: (hash: string) => void;
+  /** Hashes the whole file, while this thread waits for the pool and at the end. */
+  hasher?: SourceHasher;
 }
 
 const META_TYPES = new Set<UstarHeader['type']>(['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path']);
@@ -90,8 +88,6 @@ export class Unpacker {
   private longLink: string | null = null;
   /** Set by an entry whose content was read here (streamed to a file). */
   private consumed = false;
-  /** Where the source's hash has been queued up to. */
-  private hashedTo = 0;
   private readonly sourceFd: number | undefined;
 
   constructor(
@@ -102,6 +98,9 @@ export class Unpacker {
     private readonly source?: UnpackSource,
   ) {
     this.sourceFd = source?.fd;
+    const hasher = source?.hasher;
+    const pool = hasher ? workers.get() : undefined;
+    if (pool) pool.onIdle = () => hasher!.step();
     this.owners = options.owners ?? process.geteuid?.() === 0;
     mkdirSync(targetDir, { recursive: true });
     this.fresh = readdirSync(targetDir).length === 0;
@@ -129,17 +128,11 @@ export class Unpacker {
       if (!this.consumed && h.size > 0 && !reader.skip(h.size)) await reader.stream(h.size, noop);
       const pad = padding(h.size);
       if (pad && !reader.skip(pad)) await reader.read(pad);
-      if (this.source?.onHash && reader.position - this.hashedTo >= HASH_STEP) await this.queueHash(reader.position);
       this.options.onProgress?.(reader.position);
     }
     return this.finish();
   }
 
-  /** Queues the source's bytes up to `to` for its hash (the last piece when `last`). */
-  private async queueHash(to: number, last?: (hash: string) => void): Promise<void> {
-    await this.workers.get()!.hashRange(this.sourceFd!, this.hashedTo, to - this.hashedTo, last);
-    this.hashedTo = to;
-  }
 
   /** PAX headers and GNU long names: they describe the next entry. */
   private async meta(h: UstarHeader): Promise<void> {
@@ -474,8 +467,6 @@ export class Unpacker {
 
   private async finish(): Promise<UnpackStats> {
     await this.reader.drain();
-    const onHash = this.source?.onHash;
-    if (onHash) await this.queueHash(this.reader.position, onHash);
     await this.workers.opened?.drain();
     // Directory owners and modes last: a read-only directory must not block its children.
     for (let i = this.dirAttrs.length - 1; i >= 0; i--) {
