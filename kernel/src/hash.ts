@@ -3,7 +3,8 @@
  * the npm `blake3` package falls back to WebAssembly here at ~180 MB/s.
  */
 import type * as BlakeHash from '@napi-rs/blake-hash';
-import { createReadStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 
 // Required (not imported) on first use: a synchronous require of the native module skips
@@ -46,10 +47,38 @@ export class StreamHasher {
   }
 }
 
+/**
+ * Reads in pieces of at most 1 MiB into one buffer of the file's size (a stream would
+ * allocate 1 MiB per file: digesting a rootfs of thousands of small files spent most of its
+ * time allocating).
+ */
 export async function hashFile(path: string): Promise<{ hash: Hash; size: number }> {
-  const h = new StreamHasher();
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return { hash: h.digest(), size: h.size };
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1 << 20));
+    const h = new StreamHasher();
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+    return { hash: h.digest(), size: h.size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A file whose size is known: small ones (most of a rootfs) in one synchronous read — a
+ * round trip through the thread pool per file cost ten times the hashing — big ones streamed.
+ */
+export async function hashFileOfSize(path: string, size: number): Promise<{ hash: Hash; size: number }> {
+  if (size < 8 << 20) {
+    const data = readFileSync(path);
+    return { hash: hashBytes(data), size: data.length };
+  }
+  return hashFile(path);
 }
 
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;

@@ -3,9 +3,9 @@
  * permission bits, owner, size, content hash, link target — in sorted path order. Independent
  * of timestamps and of the order the filesystem returns entries in.
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashFile, StreamHasher } from './hash.js';
+import { hashFileOfSize, StreamHasher } from './hash.js';
 
 export interface TreeDigest {
   digest: string;
@@ -18,17 +18,18 @@ export async function digestTree(root: string): Promise<TreeDigest> {
   let entries = 0;
   let bytes = 0;
   async function walk(rel: string): Promise<void> {
-    const names = (await readdir(join(root, rel))).sort();
+    // Synchronous calls: a thread-pool round trip per entry cost more than the work itself.
+    const names = readdirSync(join(root, rel)).sort();
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       const abs = join(root, childRel);
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       const perm = (st.mode & 0o7777).toString(8);
       let line: string;
       if (st.isDirectory()) line = `d ${childRel} ${perm} ${st.uid}:${st.gid}`;
-      else if (st.isSymbolicLink()) line = `l ${childRel} ${perm} ${st.uid}:${st.gid} -> ${await readlink(abs)}`;
+      else if (st.isSymbolicLink()) line = `l ${childRel} ${perm} ${st.uid}:${st.gid} -> ${readlinkSync(abs)}`;
       else if (st.isFile()) {
-        const { hash, size } = await hashFile(abs);
+        const { hash, size } = await hashFileOfSize(abs, st.size);
         bytes += size;
         line = `f ${childRel} ${perm} ${st.uid}:${st.gid} ${size} ${hash}`;
       } else {

@@ -12,8 +12,8 @@
  * The walk uses synchronous lstat/readdir: thousands of tiny syscalls, where a thread-pool
  * round trip each costs more than the call itself.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { hashBytes, hashFile, StreamHasher, type DiskStat } from '@karapace/kernel';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { hashFileOfSize, StreamHasher, type DiskStat } from '@karapace/kernel';
 
 /** A file's content hash and size (blake3 hex). */
 export interface FileHash {
@@ -51,11 +51,6 @@ async function walk(root: string, visit: (rel: string, abs: string, st: DiskStat
   await dir('');
 }
 
-/** Small files in one synchronous read (most of a rootfs); big ones streamed. */
-async function hashContent(abs: string, size: number): Promise<FileHash> {
-  if (size < 8 << 20) return { hash: hashBytes(readFileSync(abs)), size };
-  return hashFile(abs);
-}
 
 /** Lines for a hasher, fed in large pieces: one native call per line costs more than the hashing. */
 class LineBuffer {
@@ -116,7 +111,7 @@ export async function digestRootfs(root: string, known?: Map<string, FileHash>, 
       const cached = known?.get(rel);
       if (!cached || cached.size !== st.size) {
         // Not seen while unpacking (or changed since): read it, then go on.
-        return hashContent(abs, st.size).then(({ hash, size }) => {
+        return hashFileOfSize(abs, st.size).then(({ hash, size }) => {
           bytes += size;
           out.add(`f ${rel} ${perm} ${st.uid}:${st.gid} ${size} ${hash}\n`);
           fp.add(fingerprintLine(rel, st));
