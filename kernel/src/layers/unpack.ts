@@ -112,7 +112,9 @@ export interface UnpackFileStats extends UnpackStats {
  * this thread reads only headers (and what it writes itself), by position, and the pool's
  * threads read file contents from the file themselves; this thread hashes the file while
  * it waits for them (source-hasher.ts). Without threads, it streams the file through
- * unpackTarStream and hashes it on the way.
+ * unpackTarStream and hashes it on the way. The file is read more than once: one that
+ * shrinks fails the unpack, but one rewritten in place could mix versions, so a caller that
+ * cannot rule that out compares the file's stat before and after (image-sources does).
  */
 export async function unpackTarFile(file: string, targetDir: string, options: UnpackOptions, hash = true): Promise<UnpackFileStats> {
   const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
@@ -131,15 +133,16 @@ export async function unpackTarFile(file: string, targetDir: string, options: Un
 }
 
 async function unpackStreamed(fd: number, targetDir: string, options: UnpackOptions, hash: boolean): Promise<UnpackFileStats> {
-  const hasher = new StreamHasher();
+  const hasher = hash ? new StreamHasher() : undefined;
+  let size = 0;
   function* chunks(): Generator<Buffer> {
     const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, hasher.size)) > 0;) {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) {
       const chunk = buf.subarray(0, n);
-      hasher.update(chunk);
+      hasher?.update(chunk);
       yield chunk;
     }
   }
   const stats = await unpackTarStream(chunks(), targetDir, { ...options, threads: 0 });
-  return hash ? { ...stats, archive: { blake3: hasher.digest(), size: hasher.size } } : stats;
+  return hasher ? { ...stats, archive: { blake3: hasher.digest(), size } } : stats;
 }
