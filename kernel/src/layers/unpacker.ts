@@ -95,7 +95,7 @@ export class Unpacker {
     private readonly targetDir: string,
     private readonly options: UnpackOptions,
     private readonly workers: LazyPool,
-    private readonly source?: UnpackSource,
+    source?: UnpackSource,
   ) {
     this.sourceFd = source?.fd;
     const hasher = source?.hasher;
