@@ -11,6 +11,7 @@
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamHasher, hashBytes } from '../hash.js';
+import { nativeAddon } from '../native-addon.js';
 import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-protocol.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -27,6 +28,13 @@ let hasher: StreamHasher | undefined;
 /** Where FileAt content is read into (allocated on first use, reused). */
 let readBuf: Buffer | undefined;
 const READ_BYTES = 1 << 20;
+
+/** native/unpack.c: a file of at most READ_BYTES made in one call (see there). */
+interface UnpackAddon {
+  writeFile(path: Buffer, mode: number, src: number, offset: number, size: number, buf: Buffer, uid: number, gid: number, chmod: number, out: Buffer | null, outAt: number): void;
+}
+// KARAPACE_UNPACK_NATIVE=0 takes Node's fs calls instead (the fallback where the addon could not be built).
+const addon = process.env.KARAPACE_UNPACK_NATIVE === '0' ? null : nativeAddon<UnpackAddon>('karapace_unpack');
 
 /**
  * Reads `size` bytes at `offset` of the source archive, passing each piece to `use`. A short
@@ -67,7 +75,19 @@ function apply(b: Buffer, at: number): number {
   const pathEnd = at + RECORD_HEADER + b.readUInt16LE(at + 2);
   const path = b.subarray(at + RECORD_HEADER, pathEnd);
   let end = pathEnd + b.readUInt32LE(at + 20);
-  if (kind === RecordKind.FileAt) {
+  const size = kind === RecordKind.FileAt ? b.readDoubleLE(pathEnd + 16) : 0;
+  if (kind === RecordKind.FileAt && addon && size <= READ_BYTES && b.readUInt32LE(at + 12) <= 0x7fffffff && b.readUInt32LE(at + 16) <= 0x7fffffff) {
+    const buf = (readBuf ??= Buffer.allocUnsafeSlow(READ_BYTES));
+    const hashAt = end;
+    const statAt = end + (flags & RecordFlag.Hash ? HASH_BYTES : 0);
+    addon.writeFile(
+      path, b.readUInt32LE(at + 4), b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), size, buf,
+      flags & RecordFlag.Chown ? b.readUInt32LE(at + 12) : -1, flags & RecordFlag.Chown ? b.readUInt32LE(at + 16) : -1,
+      flags & RecordFlag.Chmod ? b.readUInt32LE(at + 8) : -1, flags & RecordFlag.Stat ? b : null, statAt,
+    );
+    if (flags & RecordFlag.Hash) b.write(hashBytes(buf.subarray(0, size)), hashAt, HASH_BYTES, 'latin1');
+    end = statAt + (flags & RecordFlag.Stat ? STAT_BYTES : 0);
+  } else if (kind === RecordKind.FileAt) {
     const fd = openSync(path, CREATE, b.readUInt32LE(at + 4));
     try {
       const hash = copyFromSource(b.readUInt32LE(pathEnd), b.readDoubleLE(pathEnd + 8), b.readDoubleLE(pathEnd + 16), fd, (flags & RecordFlag.Hash) !== 0);
