@@ -11,7 +11,6 @@ import { availableParallelism } from 'node:os';
 import type { UstarHeader } from './tar-format.js';
 import { FileReader } from './tar-file-reader.js';
 import { Reader } from './tar-reader.js';
-import { SourceHasher } from './source-hasher.js';
 import { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { Unpacker } from './unpacker.js';
@@ -109,10 +108,10 @@ export interface UnpackFileStats extends UnpackStats {
 
 /**
  * Unpacks a plain tar file, hashing it too (blake3, when `hash`). With the thread pool,
- * this thread reads only headers (and what it writes itself), by position, and the pool's
- * threads read file contents from the file themselves; this thread hashes the file while
- * it waits for them (source-hasher.ts). Without threads, it streams the file through
- * unpackTarStream and hashes it on the way. The file is read more than once: one that
+ * the pool's threads read file contents from the file themselves; this thread reads the
+ * file once, in order, for the headers and the hash (tar-file-reader.ts), ahead of the
+ * headers while it would otherwise wait for the threads. Without threads, it streams the
+ * file through unpackTarStream and hashes it on the way. The file is read more than once: one that
  * shrinks fails the unpack, but one rewritten in place could mix versions, so a caller that
  * cannot rule that out compares the file's stat before and after (image-sources does).
  */
@@ -121,10 +120,9 @@ export async function unpackTarFile(file: string, targetDir: string, options: Un
   const fd = openSync(file, 'r');
   try {
     if (!workers.get()) return await unpackStreamed(fd, targetDir, options, hash);
-    const reader = new FileReader(fd);
-    const hasher = hash ? new SourceHasher(fd, reader.size) : undefined;
-    const stats = await new Unpacker(reader, targetDir, options, workers, { fd, hasher }).run();
-    return hasher ? { ...stats, archive: { blake3: hasher.digest(), size: hasher.size } } : stats;
+    const reader = new FileReader(fd, hash);
+    const stats = await new Unpacker(reader, targetDir, options, workers, { fd, onIdle: () => reader.readAhead() }).run();
+    return hash ? { ...stats, archive: reader.digest() } : stats;
   } finally {
     // Stopped before the file is closed: nothing queued can still read it or write into the target.
     await workers.close();

@@ -24,7 +24,6 @@ import type { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import type { ContentHashTap, UnpackOptions, UnpackStats } from './unpack.js';
 import { StreamHasher } from '../hash.js';
-import type { SourceHasher } from './source-hasher.js';
 
 type Tap = ((chunk: Buffer) => void) | ContentHashTap | void;
 
@@ -39,8 +38,8 @@ interface DirAttrs {
 export interface UnpackSource {
   /** Its descriptor: the pool's threads read file contents from it themselves. */
   fd: number;
-  /** Hashes the whole file, while this thread waits for the pool and at the end. */
-  hasher?: SourceHasher;
+  /** Work for this thread while it waits for the pool (reading and hashing the file ahead). */
+  onIdle?: () => boolean;
 }
 
 const META_TYPES = new Set<UstarHeader['type']>(['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path']);
@@ -98,9 +97,8 @@ export class Unpacker {
     source?: UnpackSource,
   ) {
     this.sourceFd = source?.fd;
-    const hasher = source?.hasher;
-    const pool = hasher ? workers.get() : undefined;
-    if (pool) pool.onIdle = () => hasher!.step();
+    const pool = source?.onIdle ? workers.get() : undefined;
+    if (pool) pool.onIdle = source!.onIdle;
     this.owners = options.owners ?? process.geteuid?.() === 0;
     mkdirSync(targetDir, { recursive: true });
     this.fresh = readdirSync(targetDir).length === 0;
