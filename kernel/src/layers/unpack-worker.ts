@@ -68,6 +68,15 @@ function copyFromSource(src: number, offset: number, size: number, fd: number, h
   return h ? h.digest() : hashBytes(last ?? Buffer.alloc(0));
 }
 
+/** A complete file's owner, mode and (into the batch at `end`) stat; returns the end after them. */
+function finishFile(b: Buffer, at: number, flags: number, fd: number, end: number): number {
+  if (flags & RecordFlag.Chown) fchownSync(fd, b.readUInt32LE(at + 12), b.readUInt32LE(at + 16));
+  if (flags & RecordFlag.Chmod) fchmodSync(fd, b.readUInt32LE(at + 8));
+  if (!(flags & RecordFlag.Stat)) return end;
+  writeStat(b, end, fstatSync(fd));
+  return end + STAT_BYTES;
+}
+
 /** Applies the record at `at`; returns where the next one starts. */
 function apply(b: Buffer, at: number): number {
   const kind = b[at]!;
@@ -95,12 +104,7 @@ function apply(b: Buffer, at: number): number {
         b.write(hash, end, HASH_BYTES, 'latin1');
         end += HASH_BYTES;
       }
-      if (flags & RecordFlag.Chown) fchownSync(fd, b.readUInt32LE(at + 12), b.readUInt32LE(at + 16));
-      if (flags & RecordFlag.Chmod) fchmodSync(fd, b.readUInt32LE(at + 8));
-      if (flags & RecordFlag.Stat) {
-        writeStat(b, end, fstatSync(fd));
-        end += STAT_BYTES;
-      }
+      end = finishFile(b, at, flags, fd, end);
     } finally {
       closeSync(fd);
     }
@@ -126,12 +130,7 @@ function apply(b: Buffer, at: number): number {
         fd = -1;
       } else {
         // The owner and mode travel in a file's last record.
-        if (flags & RecordFlag.Chown) fchownSync(fd, b.readUInt32LE(at + 12), b.readUInt32LE(at + 16));
-        if (flags & RecordFlag.Chmod) fchmodSync(fd, b.readUInt32LE(at + 8));
-        if (flags & RecordFlag.Stat) {
-          writeStat(b, end, fstatSync(fd));
-          end += STAT_BYTES;
-        }
+        end = finishFile(b, at, flags, fd, end);
       }
     } finally {
       if (fd >= 0) closeSync(fd);
