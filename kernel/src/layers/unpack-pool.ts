@@ -136,13 +136,13 @@ export class UnpackPool {
     this.gone = new Array<boolean>(threads).fill(false);
     this.workers = Array.from({ length: threads }, (_, index) => {
       const w = new Worker(file, { workerData: { index, ctrl, used, slots, ring: RING } satisfies PoolWorkerData });
-      w.once('exit', () => (this.gone[index] = true));
       w.on('message', (f: PoolFailure) => {
         const { message, ...fields } = f;
         this.fail(Object.assign(new Error(message), fields));
       });
       w.on('error', (err) => this.fail(err));
       w.on('exit', (code) => {
+        this.gone[index] = true;
         if (!this.stopped) this.fail(new Error(`an unpack thread exited unexpectedly (code ${code})`));
       });
       // After the listeners: adding a 'message' listener refs the worker's port again.
@@ -187,8 +187,7 @@ export class UnpackPool {
       if (this.free.length || this.failure) continue;
       if (this.idle(seen)) continue;
       // Resolves once a worker completes a batch (or fails) after `seen`.
-      const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen);
-      if (waited.async) await waited.value;
+      await completedAfter(this.ctrl, seen);
     }
   }
 
@@ -420,8 +419,7 @@ export class UnpackPool {
       for (let w = 0; w < this.workers.length; w++) if (Atomics.load(this.ctrl, perWorker(w) + WORKER.done) < this.sent[w]!) pending = true;
       if (!pending) break;
       if (this.idle(seen)) continue;
-      const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen);
-      if (waited.async) await waited.value;
+      await completedAfter(this.ctrl, seen);
     }
     this.reclaim();
     if (this.failure) throw this.failure;
@@ -440,14 +438,20 @@ export class UnpackPool {
     for (;;) {
       const seen = Atomics.load(this.ctrl, CTRL.completed);
       if (this.workers.every((_, w) => this.gone[w] || Atomics.load(this.ctrl, perWorker(w) + WORKER.done) >= this.sent[w]!)) break;
-      const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync(this.ctrl, CTRL.completed, seen, 50);
-      if (waited.async) await waited.value;
+      await completedAfter(this.ctrl, seen, 50);
     }
     for (const w of this.workers) w.unref();
   }
 }
 
 let prestarted: UnpackPool | undefined;
+
+/** Resolves once a worker completes a batch (or fails, or acknowledges STOP) after `seen`, or after `timeout` ms. */
+async function completedAfter(ctrl: Int32Array, seen: number, timeout = Infinity): Promise<void> {
+  const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } })
+    .waitAsync(ctrl, CTRL.completed, seen, timeout);
+  if (waited.async) await waited.value;
+}
 
 /** Whether a batch takes no record of `bytes` more. */
 function full(b: Batch, bytes: number): boolean {
