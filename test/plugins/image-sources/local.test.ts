@@ -1,5 +1,5 @@
 import anyTest from 'ava';
-import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, cpSync, truncateSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, cpSync, truncateSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestTree } from '@karapace/kernel';
 import { busyboxTarball, tempStore } from './_helpers.js';
@@ -91,6 +91,17 @@ test('a tarball rewritten while it is unpacked is refused and leaves no image be
   });
   await t.throwsAsync(store.resolve(tar), { code: 'KP_IMAGE_CHANGED', message: /changed while it was being unpacked/ } as never);
   t.true(touched);
+  // Rewritten in place, same size (a byte of the end-of-archive padding): refused as well.
+  let rewritten = false;
+  store.kernel.hooks.progress.tap('rewrite-in-place', (e) => {
+    if (e.kind !== 'start' || rewritten) return;
+    rewritten = true;
+    const fd = openSync(tar, 'r+');
+    writeSync(fd, Buffer.from([0]), 0, 1, statSync(tar).size - 1);
+    closeSync(fd);
+  });
+  await t.throwsAsync(store.resolve(tar), { code: 'KP_IMAGE_CHANGED' } as never);
+  t.true(rewritten);
   t.deepEqual(readdirSync(store.imagesDir), []);
   t.deepEqual(readdirSync(store.stagingDir), []);
   // Once it stops changing it builds.
