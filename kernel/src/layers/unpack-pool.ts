@@ -1,7 +1,6 @@
 /**
  * The unpacker's thread pool: files, symlinks and hard links created by worker threads
- * (unpack-worker.ts) while the main thread goes on parsing, checking and hashing the
- * archive. Unpacking a rootfs is bound by the kernel's cost of creating inodes and copying
+ * (unpack-worker.ts) while the main thread goes on parsing and checking the archive. Unpacking a rootfs is bound by the kernel's cost of creating inodes and copying
  * data into the page cache, not by anything Node does; spread over threads, that cost runs
  * in parallel.
  *

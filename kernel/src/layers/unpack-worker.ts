@@ -1,8 +1,10 @@
 /**
  * A thread of the unpacker's pool (unpack-pool.ts): it makes the file-system calls for
- * batches of entries the main thread has parsed, checked and hashed. Creating files costs
- * the kernel far more than parsing their headers, and two threads create files in
- * parallel where tar(1) creates them one after another.
+ * batches of entries the main thread has parsed and checked, hashes the contents it
+ * writes, and, for a tar file, reads those contents from the file itself (a file of up to
+ * 1 MiB in one call to native/unpack.c when it is built). Creating files costs the kernel
+ * far more than parsing their headers, and two threads create files in parallel where
+ * tar(1) creates them one after another.
  *
  * Every path it gets is inside the target under a directory the main thread made, and
  * every create is exclusive (O_EXCL, no following of symlinks), so a batch can never write
