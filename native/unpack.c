@@ -10,7 +10,8 @@
  * uid:gid when uid >= 0 and fchmods to `chmod` when >= 0; when `out` is a Buffer, writes
  * what fstat says at out[outAt..outAt+64] as eight little-endian doubles — mode, uid, gid,
  * size, ino, mtimeMs, ctimeMs, rdev, computed as Node computes its Stats — and closes the
- * file. Errors are shaped like Node's own; a short read (the source shrank) is an Error. */
+ * file. Errors are shaped like Node's own; a short read (the source shrank) is an Error
+ * with unpack-protocol.ts's SOURCE_SHRANK message. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

@@ -6,4 +6,4 @@ export {
 } from './unpack.js';
 export { packLayer, readLayer, unpackLayer, layerHash, layerPath, type PackLayerOptions } from './layer.js';
 export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
-export type { DiskStat } from './unpack-protocol.js';
+export { SOURCE_SHRANK, type DiskStat } from './unpack-protocol.js';

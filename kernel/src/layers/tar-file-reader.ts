@@ -9,6 +9,7 @@ import { fstatSync, readSync } from 'node:fs';
 import { StreamHasher } from '../hash.js';
 import { badTar } from './tar-format.js';
 import type { TarInput } from './tar-reader.js';
+import { SOURCE_SHRANK } from './unpack-protocol.js';
 
 const PIECE = 1 << 20;
 /** Pieces read ahead of the unpacker at most (memory). */
@@ -132,7 +133,7 @@ export class FileReader implements TarInput {
     let length = 0;
     while (length < want) {
       const n = readSync(this.fd, buf, length, want - length, this.end + length);
-      if (n === 0) throw badTar('archive is truncated (it is shorter than when the unpack began)');
+      if (n === 0) throw badTar(`archive is truncated: ${SOURCE_SHRANK}`);
       length += n;
     }
     this.hasher?.update(buf.subarray(0, length));

@@ -185,7 +185,6 @@ export class UnpackPool {
       this.reclaim();
       if (this.free.length || this.failure) continue;
       if (this.idle(seen)) continue;
-      // Resolves once a worker completes a batch (or fails) after `seen`.
       await completedAfter(this.ctrl, seen);
     }
   }
@@ -301,10 +300,7 @@ export class UnpackPool {
     const record = (kind: RecordKind, name: string | undefined, n: number): number => {
       if (left > 0) return this.header(b, kind, RecordFlag.More | hash, name, n, mode);
       const at = this.header(b, kind, hash | (onStat ? RecordFlag.Stat : 0), name, n, mode, chown, chmod);
-      if (onHash) {
-        b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
-        b.used += HASH_BYTES;
-      }
+      this.reserveHash(b, onHash);
       this.reserveStat(b, onStat);
       return at;
     };
@@ -353,15 +349,19 @@ export class UnpackPool {
       v.setUint32(at, source, true);
       v.setFloat64(at + 8, offset, true);
       v.setFloat64(at + 16, size, true);
-      if (onHash) {
-        b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
-        b.used += HASH_BYTES;
-      }
+      this.reserveHash(b, onHash);
       this.reserveStat(b, onStat);
       return w;
     };
     const b = this.roomNow(w, bytes);
     return b ? put(b) : this.room(w, bytes).then(put);
+  }
+
+  /** Room after a record for the hex digest its worker writes, and who gets it. */
+  private reserveHash(b: Batch, onHash: ((hash: string) => void) | undefined): void {
+    if (!onHash) return;
+    b.results.push({ at: b.used, read: (buf, from) => onHash(buf.toString('latin1', from, from + HASH_BYTES)) });
+    b.used += HASH_BYTES;
   }
 
   private reserveStat(b: Batch, onStat: ((st: DiskStat) => void) | undefined): void {

@@ -90,3 +90,6 @@ export interface PoolFailure {
   syscall?: string;
   path?: string;
 }
+
+/** What the unpacker throws when the tar file it reads contents from has become shorter. */
+export const SOURCE_SHRANK = 'the archive changed while it was being unpacked (it is shorter than it was)';

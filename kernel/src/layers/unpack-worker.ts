@@ -14,7 +14,7 @@ import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, li
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamHasher, hashBytes } from '../hash.js';
 import { nativeAddon } from '../native-addon.js';
-import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-protocol.js';
+import { CTRL, HASH_BYTES, RECORD_HEADER, RecordFlag, RecordKind, SOURCE_SHRANK, STAT_BYTES, STOP, WORKER, perWorker, writeStat, type PoolFailure, type PoolWorkerData } from './unpack-protocol.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const data = workerData as PoolWorkerData;
@@ -49,7 +49,7 @@ function readSource(src: number, offset: number, size: number, use: (piece: Buff
     let got = 0;
     while (got < want) {
       const n = readSync(src, buf, got, want - got, offset + done + got);
-      if (n === 0) throw new Error('the archive changed while it was being unpacked (it is shorter than it was)');
+      if (n === 0) throw new Error(SOURCE_SHRANK);
       got += n;
     }
     use(buf.subarray(0, want));

@@ -102,6 +102,17 @@ test('a tarball rewritten while it is unpacked is refused and leaves no image be
   });
   await t.throwsAsync(store.resolve(tar), { code: 'KP_IMAGE_CHANGED' } as never);
   t.true(rewritten);
+  // Cut short once extraction has begun (the first entry's progress; the 2 MiB tar is read
+  // 1 MiB at a time): the same error, not "truncated or corrupt".
+  let cut = false;
+  store.kernel.hooks.progress.tap('cut', (e) => {
+    if (e.kind !== 'advance' || cut) return;
+    cut = true;
+    truncateSync(tar, statSync(tar).size - 512);
+  });
+  await t.throwsAsync(store.resolve(tar), { code: 'KP_IMAGE_CHANGED' } as never);
+  t.true(cut);
+  appendFileSync(tar, Buffer.alloc(512));
   t.deepEqual(readdirSync(store.imagesDir), []);
   t.deepEqual(readdirSync(store.stagingDir), []);
   // Once it stops changing it builds.

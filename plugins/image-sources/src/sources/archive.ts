@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { RuntimeFailure, StreamHasher } from '@karapace/kernel';
+import { RuntimeFailure, SOURCE_SHRANK, StreamHasher } from '@karapace/kernel';
 import { commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
 import { CanonicalTree } from '../canonical.js';
 import { openTar, sniffCompression } from '../decompress.js';
@@ -27,6 +27,15 @@ export interface ArchiveRecord {
   sha256?: boolean;
 }
 
+/** The error for a tarball that changed while it was being unpacked (the cache must not mix two versions). */
+function imageChanged(file: string, cause?: unknown): RuntimeFailure {
+  return new RuntimeFailure('KP_IMAGE_CHANGED', `${file} changed while it was being unpacked`, {
+    hint: 'wait until whatever writes it has finished, then build again',
+    data: { path: file },
+    cause,
+  });
+}
+
 /**
  * The archive's stat identity is what a local file is cached by, and the unpacker's threads
  * read file contents from it a second time: a file rewritten meanwhile is refused.
@@ -34,10 +43,7 @@ export interface ArchiveRecord {
 async function unchangedSince(file: string, before: Stats): Promise<void> {
   const now = await stat(file);
   if (now.ino !== before.ino || now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs) {
-    throw new RuntimeFailure('KP_IMAGE_CHANGED', `${file} changed while it was being unpacked`, {
-      hint: 'wait until whatever writes it has finished, then build again',
-      data: { path: file },
-    });
+    throw imageChanged(file);
   }
 }
 
@@ -46,8 +52,6 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
   const size = before.size;
   const staged = await stageImage(ctx.request.stagingDir, rec.key);
   const needSha = !rec.digests && (rec.sha256 || rec.expected?.algorithm === 'sha256');
-  const sha = needSha ? createHash('sha256') : undefined;
-  const b3 = rec.digests ? undefined : new StreamHasher();
   const task = startTask(ctx.kernel, `extracting ${ctx.request.image}`, size, 'bytes');
   let source: Awaited<ReturnType<typeof openTar>> | undefined;
   try {
@@ -55,11 +59,16 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
     let stats: UnpackStats;
     let archive: Digests;
     if (!needSha && (await sniffCompression(file)) === 'none') {
-      // A plain tar: unpacked from the file by position; a pool thread takes the blake3.
-      const unpacked = await unpackImageFile(file, staged.rootfs, tree, !rec.digests, (position) => task.advance(position, size));
+      // A plain tar: its contents are read from the file by the unpacker's threads, the
+      // blake3 by the main thread on its one pass over the headers.
+      const unpacked = await unpackImageFile(file, staged.rootfs, tree, !rec.digests, (position) => task.advance(position, size)).catch((err: Error) => {
+        throw err.message.includes(SOURCE_SHRANK) ? imageChanged(file, err) : err;
+      });
       stats = unpacked;
       archive = rec.digests ?? { sha256: '', blake3: unpacked.archive!.blake3, size: unpacked.archive!.size };
     } else {
+      const sha = needSha ? createHash('sha256') : undefined;
+      const b3 = rec.digests ? undefined : new StreamHasher();
       let read = 0;
       source = await openTar(file, (chunk) => {
         sha?.update(chunk);
