@@ -131,7 +131,6 @@ export class Unpacker {
     return this.finish();
   }
 
-
   /** PAX headers and GNU long names: they describe the next entry. */
   private async meta(h: UstarHeader): Promise<void> {
     const limit = h.type!.startsWith('gnu') ? MAX_PATH_BYTES + 1 : MAX_PAX_BYTES;
