@@ -6,11 +6,12 @@
  * whiteouts and opaque xattrs (restoring an upper dir). The per-entry work is
  * unpacker.ts's; the file-system calls are spread over unpack-pool.ts's threads.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { UstarHeader } from './tar-format.js';
 import { FileReader } from './tar-file-reader.js';
 import { Reader } from './tar-reader.js';
+import { nativeUntar, unpackNative } from './native-unpack.js';
 import { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { Unpacker } from './unpacker.js';
@@ -44,6 +45,12 @@ export interface UnpackOptions {
   recordDisk?: boolean;
   /** Called after each entry with the bytes of the source consumed so far (progress). */
   onProgress?(position: number): void;
+  /**
+   * `onEntry` may see the entries after they are applied (in archive order), and returns no
+   * content function, only ContentHashTaps: unpackTarFile may then use the native unpacker
+   * (native-unpack.ts).
+   */
+  entriesAfterUnpack?: boolean;
 }
 
 /** The default size of the unpacker's thread pool. */
@@ -57,6 +64,8 @@ export function defaultUnpackThreads(): number {
  * instead of waiting for new ones to boot. Unused, they do not keep the process alive.
  */
 export function prestartUnpackThreads(threads = defaultUnpackThreads()): void {
+  // The native unpacker needs none of them.
+  if (nativeUntar()) return;
   UnpackPool.prestart(threads);
 }
 
@@ -104,20 +113,44 @@ export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterab
 export interface UnpackFileStats extends UnpackStats {
   /** With `hash`: the tar file's blake3 and size, as read. */
   archive?: { blake3: string; size: number };
+  /** Set when the native unpacker did the work (native-unpack.ts). */
+  native?: boolean;
 }
 
 /**
- * Unpacks a plain tar file, hashing it too (blake3, when `hash`). With the thread pool,
- * the pool's threads read file contents from the file themselves; this thread reads the
- * file once, in order, for the headers and the hash (tar-file-reader.ts), ahead of the
- * headers while it would otherwise wait for the threads. Without threads, it streams the
- * file through unpackTarStream and hashes it on the way. The file is read more than once: one that
- * shrinks fails the unpack, but one rewritten in place could mix versions, so a caller that
- * cannot rule that out compares the file's stat before and after (image-sources does).
+ * Unpacks a plain tar file, hashing it too (blake3, when `hash`). With `entriesAfterUnpack`,
+ * into an empty target, the native unpacker does it when it can (native-unpack.ts).
+ * Otherwise, with the thread pool, the pool's threads read file contents from the file
+ * themselves; this thread reads the file once, in order, for the headers and the hash
+ * (tar-file-reader.ts), ahead of the headers while it would otherwise wait for the
+ * threads. Without threads, it streams the file through unpackTarStream and hashes it on
+ * the way. The file is read more than once: one that shrinks fails the unpack, but one
+ * rewritten in place could mix versions, so a caller that cannot rule that out compares
+ * the file's stat before and after (image-sources does).
  */
 export async function unpackTarFile(file: string, targetDir: string, options: UnpackOptions, hash = true): Promise<UnpackFileStats> {
-  const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
+  const threads = options.threads ?? defaultUnpackThreads();
   const fd = openSync(file, 'r');
+  try {
+    const addon = threads > 0 && options.entriesAfterUnpack ? nativeUntar() : null;
+    const target = addon ? emptyTarget(targetDir) : undefined;
+    const native = target && (await unpackNative(addon!, fd, targetDir, options, threads, target.bornRoot, hash));
+    if (native) return { ...native, native: true };
+    return await unpackInTypeScript(fd, targetDir, options, threads, hash);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The target made if need be; undefined unless it is empty (what the native unpacker unpacks into). */
+function emptyTarget(targetDir: string): { bornRoot: boolean } | undefined {
+  mkdirSync(targetDir, { recursive: true });
+  if (readdirSync(targetDir).length) return undefined;
+  return { bornRoot: (lstatSync(targetDir).mode & 0o2000) === 0 };
+}
+
+async function unpackInTypeScript(fd: number, targetDir: string, options: UnpackOptions, threads: number, hash: boolean): Promise<UnpackFileStats> {
+  const workers = new LazyPool(threads);
   try {
     if (!workers.get()) return await unpackStreamed(fd, targetDir, options, hash);
     const reader = new FileReader(fd, hash);
@@ -126,7 +159,6 @@ export async function unpackTarFile(file: string, targetDir: string, options: Un
   } finally {
     // Stopped before the file is closed: nothing queued can still read it or write into the target.
     await workers.close();
-    closeSync(fd);
   }
 }
 

@@ -33,7 +33,8 @@ export function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tre
 /** unpackImage for a plain tar file, hashed (blake3) on the way when `hash` (unpackTarFile). */
 export function unpackImageFile(file: string, root: string, tree: CanonicalTree, hash: boolean, onProgress?: (position: number) => void): Promise<UnpackFileStats> {
   tree.beginLayer();
-  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress }, hash));
+  // The canonical tree only takes hash taps, and needs the entries only in order.
+  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress, entriesAfterUnpack: true }, hash));
 }
 
 function imageOptions(tree: CanonicalTree): UnpackOptions {

@@ -1,0 +1,116 @@
+/* The native tar unpacker (karapace_untar.node): what its parts share.
+ *
+ * It unpacks a plain tar file into an empty directory the way kernel/src/layers/unpacker.ts
+ * does in its parallel mode, for the archives that mode sees almost always (files,
+ * directories, symlinks, hard links and device nodes, with ustar, GNU long names and PAX
+ * paths, ids and sizes). Anything else — whiteouts, xattrs, an entry replacing another, a
+ * path that is not plainly relative, a malformed header, any failed call — makes it stop
+ * and say so ("bail"); the caller then empties the directory and unpacks with the
+ * TypeScript unpacker, which decides that case and words its errors. So this code needs
+ * no error messages of its own for hostile archives, only the common case, fast. */
+#ifndef KARAPACE_UNTAR_H
+#define KARAPACE_UNTAR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include "blake3.h"
+
+enum untar_status { UNTAR_OK = 0, UNTAR_BAIL = 1, UNTAR_SHRANK = 2 };
+
+/* ---- memory that never moves (paths and jobs are shared with the writer threads) ---- */
+struct arena {
+    struct arena_block *blocks;
+    char *next, *end;
+};
+void *arena_alloc(struct arena *a, size_t n);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+void arena_free(struct arena *a);
+
+/* ---- the tar file, read once in order and hashed as it is read (untar-source.c) ---- */
+struct source {
+    int fd;
+    int hash;
+    uint64_t size;     /* at the start: the file ending before it shrank */
+    uint64_t read_to;  /* file offset of buf[end] */
+    uint8_t *buf;
+    size_t cap, start, end;
+    int shrank, failed;
+    blake3_hasher hasher;
+};
+int source_open(struct source *s, int fd, int hash);
+void source_close(struct source *s);
+/* n contiguous bytes at the cursor (n <= SOURCE_MAX_TAKE), or NULL when the file ends first. */
+#define SOURCE_MAX_TAKE ((size_t)(1 << 20) + 4096)
+const uint8_t *source_take(struct source *s, size_t n);
+/* Passes n bytes (hashing them); 0 when the file ends first. */
+int source_skip(struct source *s, uint64_t n);
+uint64_t source_position(const struct source *s);
+/* Reads (and hashes) the rest of the file, up to its size at the start. */
+int source_drain(struct source *s);
+
+/* ---- what the archive has made, by relative path (untar-paths.c) ---- */
+enum kind { K_NONE = 0, K_DIR, K_FILE, K_SYMLINK, K_DEVICE };
+struct path_slot {
+    const char *key;
+    uint32_t len;
+    uint32_t hash;
+    uint8_t kind;
+};
+struct path_set {
+    struct path_slot *slots;
+    size_t mask, used;
+};
+int paths_init(struct path_set *p);
+void paths_free(struct path_set *p);
+/* The slot for key (kind K_NONE when absent; fill it with paths_claim). */
+struct path_slot *paths_find(struct path_set *p, const char *key, size_t len);
+int paths_claim(struct path_set *p, struct path_slot *slot, const char *key, size_t len, uint8_t kind);
+/* A tar path normalised as unpacker.ts's plainEntryPath does (a leading "./" and trailing
+ * "/" dropped) into out (len into *out_len); 0 when it is not that plain case. */
+int plain_path(const char *raw, size_t len, const char **out, size_t *out_len);
+int valid_utf8(const uint8_t *s, size_t len);
+
+/* ---- the threads that create files and symlinks (untar-writers.c) ---- */
+enum job_kind { J_FILE = 1, J_SYMLINK = 2 };
+struct job {
+    struct job *next;
+    uint8_t kind;
+    uint8_t chown;
+    const char *rel;    /* NUL-terminated */
+    const char *link;   /* symlink target, NUL-terminated */
+    uint64_t offset, size;
+    uint32_t mode;      /* created with (file: mode & 0777) */
+    int32_t chmod_to;   /* -1: none */
+    uint32_t uid, gid;
+    /* Results, valid once the writers are joined. */
+    int done;
+    char hex[64];
+    struct stat st;
+};
+struct writers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    int closed, idle;
+    pthread_t threads[8];
+    int count;
+    int rootfd, srcfd;
+    atomic_int failed;
+    /* The first failure (under mu). */
+    int err, shrank;
+    char why[512];
+};
+int writers_start(struct writers *w, int count, int rootfd, int srcfd);
+void writers_push(struct writers *w, struct job *j);
+/* Waits for every job, then stops the threads. */
+void writers_finish(struct writers *w);
+void writers_fail(struct writers *w, int err, const char *syscall, const char *rel, int shrank);
+
+/* Lowercase hex of a 32-byte digest. */
+void hex32(const uint8_t *digest, char *out);
+
+#endif
