@@ -2,7 +2,8 @@
  * Hostile layers: every trick to write outside the target is refused, and nothing lands
  * outside it — checked against a sentinel directory beside the target. Each archive goes
  * through both readers: a stream (unpackTarStream) and a tar file read by position, whose
- * contents the pool's threads read themselves (unpackTarFile).
+ * contents the pool's threads read themselves (unpackTarFile); and through the native
+ * unpacker, which must hand each of them over to the TypeScript one (native-unpack.ts).
  */
 import test from 'ava';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -31,14 +32,14 @@ function setup(t: { teardown(fn: () => void): void }) {
   return { dir, outside, target: join(dir, 'target') };
 }
 
-const VIA = ['stream', 'file'] as const;
+const VIA = ['stream', 'file', 'native'] as const;
 
 /** Unpacks `tar` from memory or from a file beside the target. */
 async function unpack(tar: Buffer, target: string, options: UnpackOptions, via: (typeof VIA)[number]): Promise<unknown> {
   if (via === 'stream') return unpackTarStream([tar], target, options);
   const file = `${target}.tar`;
   writeFileSync(file, tar);
-  return unpackTarFile(file, target, options);
+  return unpackTarFile(file, target, { ...options, entriesAfterUnpack: via === 'native' });
 }
 
 const cases: [string, Entry[]][] = [
@@ -71,7 +72,7 @@ const cases: [string, Entry[]][] = [
 ];
 
 for (const [what, entries] of cases) {
-  for (const [mode, via] of [['apply', 'stream'], ['overlay', 'stream'], ['apply', 'file']] as const) {
+  for (const [mode, via] of [['apply', 'stream'], ['overlay', 'stream'], ['apply', 'file'], ['apply', 'native']] as const) {
     test(`rejects ${what} (${mode}, ${via})`, async (t) => {
       const { outside, target } = setup(t);
       const tar = await tarOf(entries);
