@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type DiskStat, type Kernel, type PackageManagerName } from '@karapace/kernel';
-import { digestRootfs, fingerprintRootfs, type FileHash } from './digest.js';
+import { digestRootfs, fingerprintRootfs, type KnownHashes } from './digest.js';
 import { detectPackageManager } from './pm/detect.js';
 import { log } from './progress.js';
 
@@ -152,10 +152,11 @@ export async function commitImage(
   imagesDir: string, staged: { dir: string; rootfs: string },
   record: Omit<SourceRecord, 'package_manager' | 'created_at' | 'source'> & { source: string | ((digest: string) => string) },
   digest: string,
-  known?: Map<string, FileHash>,
+  known?: KnownHashes,
   disk?: Map<string, DiskStat>,
+  order?: readonly string[],
 ): Promise<CachedImage> {
-  const { digest: diskDigest, fingerprint } = await digestRootfs(staged.rootfs, known, disk);
+  const { digest: diskDigest, fingerprint } = await digestRootfs(staged.rootfs, known, disk, order);
   const full: SourceRecord = {
     ...record,
     source: typeof record.source === 'function' ? record.source(digest) : record.source,

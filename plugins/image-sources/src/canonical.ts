@@ -16,7 +16,7 @@
  * kernel's unpacker applies them, layer by layer.
  */
 import { hashBytes, safeEntryPath, StreamHasher, type ContentHashTap, type UnpackEntry } from '@karapace/kernel';
-import type { FileHash } from './digest.js';
+import type { KnownHashes } from './digest.js';
 
 interface Node {
   kind: 'd' | 'f' | 'l' | 'c' | 'b' | 'p';
@@ -59,35 +59,36 @@ export class CanonicalTree {
     if (rel === '') return;
     const slash = rel.lastIndexOf('/');
     const parent = slash < 0 ? '' : rel.slice(0, slash);
-    const base = slash < 0 ? rel : rel.slice(slash + 1);
     this.ensureParents(parent);
-    if (base === OPAQUE_MARKER) {
-      const prefix = parent ? `${parent}/` : '';
-      for (const path of [...this.nodes.keys()]) {
-        if (!path.startsWith(prefix) || path.length === prefix.length) continue;
-        const child = prefix + path.slice(prefix.length).split('/', 1)[0]!;
-        if (!this.created.has(child)) this.nodes.delete(path);
+    // Markers checked without slicing the name out: thousands of entries, almost none markers.
+    if (rel.startsWith(WHITEOUT_PREFIX, slash + 1)) {
+      const base = rel.slice(slash + 1);
+      if (base === OPAQUE_MARKER) {
+        const prefix = parent ? `${parent}/` : '';
+        for (const path of [...this.nodes.keys()]) {
+          if (!path.startsWith(prefix) || path.length === prefix.length) continue;
+          const child = prefix + path.slice(prefix.length).split('/', 1)[0]!;
+          if (!this.created.has(child)) this.nodes.delete(path);
+        }
+        return;
       }
-      return;
-    }
-    if (base.startsWith(WHITEOUT_PREFIX)) {
       this.remove(parent ? `${parent}/${base.slice(WHITEOUT_PREFIX.length)}` : base.slice(WHITEOUT_PREFIX.length));
       return;
     }
     const perm = e.mode & 0o7777;
-    const owner = { uid: e.uid, gid: e.gid };
+    const { uid, gid } = e;
     this.created.add(rel);
     switch (e.type) {
       case 'directory': {
         const old = this.nodes.get(rel);
         if (old && old.kind !== 'd') this.nodes.delete(rel);
-        this.nodes.set(rel, { kind: 'd', perm, ...owner });
+        this.nodes.set(rel, { kind: 'd', perm, uid, gid });
         return;
       }
       case 'file':
       case 'contiguous-file': {
         this.remove(rel);
-        const node: Node = { kind: 'f', perm, ...owner, size: e.size };
+        const node: Node = { kind: 'f', perm, uid, gid, size: e.size };
         this.nodes.set(rel, node);
         if (e.size === 0) {
           node.hash = EMPTY_HASH;
@@ -105,14 +106,14 @@ export class CanonicalTree {
       }
       case 'symlink':
         this.remove(rel);
-        this.nodes.set(rel, { kind: 'l', perm: 0o777, ...owner, link: e.linkname });
+        this.nodes.set(rel, { kind: 'l', perm: 0o777, uid, gid, link: e.linkname });
         return;
       case 'character-device':
       case 'block-device':
       case 'fifo':
         this.remove(rel);
         this.nodes.set(rel, {
-          kind: e.type === 'fifo' ? 'p' : e.type === 'block-device' ? 'b' : 'c', perm, ...owner,
+          kind: e.type === 'fifo' ? 'p' : e.type === 'block-device' ? 'b' : 'c', perm, uid, gid,
           rdev: e.type === 'fifo' ? 0 : makedev(e.devmajor, e.devminor),
         });
         return;
@@ -138,20 +139,26 @@ export class CanonicalTree {
     for (const path of [...this.nodes.keys()]) if (path.startsWith(prefix)) this.nodes.delete(path);
   }
 
-  /** Content hashes by path (what digestRootfs can reuse instead of reading the files). */
-  contentHashes(): Map<string, FileHash> {
-    const out = new Map<string, FileHash>();
-    for (const [path, n] of this.nodes) if (n.kind === 'f' && n.hash) out.set(path, { hash: n.hash, size: n.size! });
-    return out;
+  /** Content hashes by path (what digestRootfs can reuse instead of reading the files): a view, not a copy. */
+  contentHashes(): KnownHashes {
+    return {
+      get: (path) => {
+        const n = this.nodes.get(path);
+        return n?.kind === 'f' && n.hash !== undefined ? (n as { hash: string; size: number }) : undefined;
+      },
+    };
   }
 
-  /** The canonical digest (equal to digestTree of a faithful extraction). */
-  digest(): { digest: string; entries: number; bytes: number } {
+  /**
+   * The canonical digest (equal to digestTree of a faithful extraction), and the paths in
+   * the order it visits them (digestRootfs can reuse it).
+   */
+  digest(): { digest: string; entries: number; bytes: number; order: string[] } {
     const out = new StreamHasher();
     const lines: string[] = [];
     let bytes = 0;
-    const paths = [...this.nodes.keys()].map((p) => [sortKey(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [, rel] of paths) {
+    const order = [...this.nodes.keys()].map((p) => [sortKey(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, p]) => p);
+    for (const rel of order) {
       const n = this.nodes.get(rel)!;
       const head = `${n.kind} ${rel} ${n.perm.toString(8)} ${n.uid}:${n.gid}`;
       let line: string;
@@ -166,6 +173,6 @@ export class CanonicalTree {
     }
     // One native call for all lines: a call per line costs more than the hashing.
     out.update(lines.join(''));
-    return { digest: out.digest(), entries: paths.length, bytes };
+    return { digest: out.digest(), entries: order.length, bytes, order };
   }
 }

@@ -21,6 +21,11 @@ export interface FileHash {
   size: number;
 }
 
+/** Content hashes already computed, by relative path (a Map, or a view over another structure). */
+export interface KnownHashes {
+  get(rel: string): FileHash | undefined;
+}
+
 export interface RootfsDigest {
   digest: string;
   fingerprint: string;
@@ -73,12 +78,19 @@ class LineBuffer {
   }
 }
 
-/** Visits what `disk` records in the walk's order (as if each directory's names were sorted). */
-async function recorded(root: string, disk: Map<string, DiskStat>, visit: (rel: string, abs: string, st: DiskStat) => Promise<void> | void): Promise<void> {
+/**
+ * Visits what `disk` records in the walk's order (as if each directory's names were
+ * sorted). `order`: paths already in that order (the canonical digest's), used when they
+ * cover every recorded path, so the same few thousand paths are not sorted twice.
+ */
+async function recorded(root: string, disk: Map<string, DiskStat>, visit: (rel: string, abs: string, st: DiskStat) => Promise<void> | void, order?: readonly string[]): Promise<void> {
   const base = root.endsWith('/') ? root : `${root}/`;
-  // '/' → '\0' sorts a directory's contents right after it, before its next sibling.
-  const paths = [...disk.keys()].map((p) => [p.replaceAll('/', '\0'), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  for (const [, rel] of paths) {
+  let paths = order?.filter((p) => disk.has(p));
+  if (paths?.length !== disk.size) {
+    // '/' → '\0' sorts a directory's contents right after it, before its next sibling.
+    paths = [...disk.keys()].map((p) => [p.replaceAll('/', '\0'), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, p]) => p);
+  }
+  for (const rel of paths) {
     const pending = visit(rel, base + rel, disk.get(rel)!);
     if (pending) await pending;
   }
@@ -91,16 +103,17 @@ const TYPE_LETTER: Record<number, string> = { 0o040000: 'd', 0o120000: 'l', 0o10
 /**
  * The disk digest and fingerprint of `root`. `known`: content hashes already computed.
  * `disk`: every path under root with its lstat data, as the unpacker recorded it while
- * creating the tree (then no walk is needed; the values are the same).
+ * creating the tree (then no walk is needed; the values are the same), and `order`: paths
+ * sorted as the walk visits them, if the caller has them.
  */
-export async function digestRootfs(root: string, known?: Map<string, FileHash>, disk?: Map<string, DiskStat>): Promise<RootfsDigest> {
+export async function digestRootfs(root: string, known?: KnownHashes, disk?: Map<string, DiskStat>, order?: readonly string[]): Promise<RootfsDigest> {
   const out = new LineBuffer(new StreamHasher());
   const fp = new LineBuffer(new StreamHasher());
   fp.add(fingerprintLine('', lstatSync(root)));
   let entries = 0;
   let bytes = 0;
   type Visit = Parameters<typeof walk>[1];
-  const each = disk ? (visit: Visit) => recorded(root, disk, visit) : (visit: Visit) => walk(root, visit);
+  const each = disk ? (visit: Visit) => recorded(root, disk, visit, order) : (visit: Visit) => walk(root, visit);
   await each((rel, abs, st) => {
     const perm = (st.mode & 0o7777).toString(8);
     let line: string;

@@ -83,12 +83,12 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
     checkDigest(file, archive, rec.expected);
     const skipped = skippedSummary(stats.warnings);
     if (skipped) log(ctx.kernel, 'warn', skipped);
-    const { digest } = tree.digest();
+    const { digest, order } = tree.digest();
     const record = {
       key: rec.key, kind: rec.kind, reference: ctx.request.image, source: (d: string) => rec.source(archive, d),
       archive: { blake3: archive.blake3, size: archive.size, ...(archive.sha256 ? { sha256: archive.sha256 } : {}) },
     };
-    const img = await commitImage(ctx.request.imagesDir, staged, record, digest, tree.contentHashes(), stats.disk);
+    const img = await commitImage(ctx.request.imagesDir, staged, record, digest, tree.contentHashes(), stats.disk, order);
     task.end(true);
     return img;
   } catch (err) {
