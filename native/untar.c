@@ -6,18 +6,20 @@
  * unpacks the plain tar file open at `fd` into the empty directory `target` on a thread of
  * its own plus `threads` writer threads. flags: 1 set owners from the archive, 2 running
  * as root:root, 4 what is created is born root:root (root, no setgid target), 8 hash the
- * archive. `progress` (a Buffer of 8 bytes) gets the bytes of the archive passed so far, as
+ * archive, 16 compute the tree digests (untar-digest.c). `progress` (a Buffer of 8 bytes) gets the bytes of the archive passed so far, as
  * a double. The result is one Buffer (little-endian), decoded by
  * kernel/src/layers/native-unpack.ts:
  *
  *   u32 status (0 done, 1 bail: nothing decided, 2 the archive shrank), u32 entries,
  *   f64 bytes, f64 archive size, 64 hex archive blake3, u32 records, u32 disk records,
- *   u32 warnings, u32 why length, why (UTF-8);
+ *   u32 warnings, u32 why length, u32 has digests, 64 hex tree digest, 64 hex disk digest,
+ *   why (UTF-8);
  *   records, one per entry in archive order: u8 type flag (0-7), u8 has hash, u16 path
  *     length, u16 link length, u16 0, f64 mode, uid, gid, size, devmajor, devminor, path,
  *     link, then 64 hex when it has a hash;
  *   disk records: u16 path length, path, 64 bytes of stat (mode, uid, gid, size, ino,
- *     mtimeMs, ctimeMs, rdev as doubles, as Node computes them);
+ *     mtimeMs, ctimeMs, rdev as doubles, as Node computes them) — with the digests, each
+ *     path once in digestTree's order; without, as recorded (a later one replaces);
  *   warnings: u16 length, text. */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,18 +35,12 @@
 #error "the result is little-endian, written with memcpy"
 #endif
 
-enum { F_OWNERS = 1, F_AS_ROOT = 2, F_BORN_ROOT = 4, F_HASH = 8 };
+enum { F_OWNERS = 1, F_AS_ROOT = 2, F_BORN_ROOT = 4, F_HASH = 8, F_DIGESTS = 16 };
 #define MAX_PAX (1 << 20)
 #define MAX_LONG_NAME 4097
 #define SAFE_INTEGER 9007199254740991.0
-
-struct entry {
-    uint8_t flag;
-    const char *path, *link;
-    uint16_t path_len, link_len;
-    double mode, uid, gid, size, devmajor, devminor;
-    struct job *job;
-};
+/* The result's fixed part (see the top of this file). */
+#define HEADER 236
 
 struct named {
     const char *rel;
@@ -112,6 +108,8 @@ struct untar {
     LIST(struct hard_link) links;
     LIST(const char *) warnings;
     LIST(struct restat) restat;
+    int has_digests;
+    struct tree_digests digests;
 };
 
 /* Stops with "bail" (the TypeScript unpacker takes over); returns -1 for the caller to return. */
@@ -625,6 +623,28 @@ static void finish(struct untar *u)
     }
 }
 
+/* The tree digests (untar-digest.c), from the stats in the order the TypeScript side would
+ * record them: each file and symlink as made, then what was stat'ed at the end. */
+static void digests(struct untar *u)
+{
+    size_t n = u->restat.n;
+    for (size_t i = 0; i < u->entries.n; i++)
+        n += u->entries.items[i].job != NULL;
+    struct disk_record *disk = malloc((n ? n : 1) * sizeof *disk);
+    if (!disk)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < u->entries.n; i++) {
+        const struct entry *e = &u->entries.items[i];
+        if (e->job)
+            disk[k++] = (struct disk_record){ e->path, e->path_len, &e->job->st };
+    }
+    for (size_t i = 0; i < u->restat.n; i++)
+        disk[k++] = (struct disk_record){ u->restat.items[i].rel, u->restat.items[i].len, &u->restat.items[i].st };
+    u->has_digests = tree_digests(u->rootfd, u->entries.items, u->entries.n, disk, n, &u->digests) == 0;
+    free(disk);
+}
+
 static void execute(napi_env env, void *data)
 {
     (void)env;
@@ -659,6 +679,8 @@ static void execute(napi_env env, void *data)
         blake3_hasher_finalize(&u->src.hasher, digest, 32);
         hex32(digest, u->archive_hex);
     }
+    if (u->status == UNTAR_OK && (u->flags & F_DIGESTS))
+        digests(u);
 }
 
 /* ---- the result ---- */
@@ -679,17 +701,22 @@ static void put_stat(uint8_t *at, const struct stat *st)
 
 static size_t result_size(const struct untar *u)
 {
-    size_t n = 104 + strlen(u->why);
+    size_t n = HEADER + strlen(u->why);
     if (u->status != UNTAR_OK)
         return n;
     for (size_t i = 0; i < u->entries.n; i++) {
         const struct entry *e = &u->entries.items[i];
         n += 56 + e->path_len + e->link_len + (e->job && e->job->kind == J_FILE ? 64 : 0);
-        if (e->job)
+        if (e->job && !u->has_digests)
             n += 2 + e->path_len + 64;
     }
-    for (size_t i = 0; i < u->restat.n; i++)
-        n += 2 + u->restat.items[i].len + 64;
+    if (u->has_digests) {
+        for (size_t i = 0; i < u->digests.count; i++)
+            n += 2 + u->digests.order[i].len + 64;
+    } else {
+        for (size_t i = 0; i < u->restat.n; i++)
+            n += 2 + u->restat.items[i].len + 64;
+    }
     for (size_t i = 0; i < u->warnings.n; i++)
         n += 2 + strlen(u->warnings.items[i]);
     return n;
@@ -700,11 +727,14 @@ static void write_result(const struct untar *u, uint8_t *at)
     uint32_t status = (uint32_t)u->status, why_len = (uint32_t)strlen(u->why);
     int ok = u->status == UNTAR_OK;
     uint32_t records = ok ? (uint32_t)u->entries.n : 0, disk = 0, warnings = ok ? (uint32_t)u->warnings.n : 0;
-    if (ok) {
+    if (ok && u->has_digests) {
+        disk = (uint32_t)u->digests.count;
+    } else if (ok) {
         for (size_t i = 0; i < u->entries.n; i++)
             disk += u->entries.items[i].job != NULL;
         disk += (uint32_t)u->restat.n;
     }
+    uint32_t has_digests = ok && u->has_digests;
     double archive_size = (double)u->src.read_to;
     PUT(at, status);
     PUT(at, u->count);
@@ -715,6 +745,9 @@ static void write_result(const struct untar *u, uint8_t *at)
     PUT(at, disk);
     PUT(at, warnings);
     PUT(at, why_len);
+    PUT(at, has_digests);
+    memcpy(at, has_digests ? u->digests.tree : u->archive_hex, 64), at += 64;
+    memcpy(at, has_digests ? u->digests.disk : u->archive_hex, 64), at += 64;
     memcpy(at, u->why, why_len), at += why_len;
     if (!ok)
         return;
@@ -738,7 +771,16 @@ static void write_result(const struct untar *u, uint8_t *at)
         if (has_hash)
             memcpy(at, e->job->hex, 64), at += 64;
     }
-    for (size_t i = 0; i < u->entries.n; i++) {
+    if (has_digests) {
+        for (size_t i = 0; i < u->digests.count; i++) {
+            const struct disk_record *r = &u->digests.order[i];
+            uint16_t len = (uint16_t)r->len;
+            PUT(at, len);
+            memcpy(at, r->rel, r->len), at += r->len;
+            put_stat(at, r->st), at += 64;
+        }
+    }
+    for (size_t i = 0; i < u->entries.n && !has_digests; i++) {
         const struct entry *e = &u->entries.items[i];
         if (!e->job)
             continue;
@@ -746,7 +788,7 @@ static void write_result(const struct untar *u, uint8_t *at)
         memcpy(at, e->path, e->path_len), at += e->path_len;
         put_stat(at, &e->job->st), at += 64;
     }
-    for (size_t i = 0; i < u->restat.n; i++) {
+    for (size_t i = 0; i < u->restat.n && !has_digests; i++) {
         const struct restat *r = &u->restat.items[i];
         uint16_t len = (uint16_t)r->len;
         PUT(at, len);
@@ -774,6 +816,7 @@ static void release(napi_env env, struct untar *u)
     free(u->links.items);
     free(u->warnings.items);
     free(u->restat.items);
+    free(u->digests.order);
     free(u->target);
     if (u->progress_ref)
         napi_delete_reference(env, u->progress_ref);

@@ -59,6 +59,7 @@ struct path_slot {
     uint32_t len;
     uint32_t hash;
     uint8_t kind;
+    uint32_t value; /* the user's (untar-digest.c: a node's index + 1) */
 };
 struct path_set {
     struct path_slot *slots;
@@ -112,5 +113,31 @@ void writers_fail(struct writers *w, int err, const char *syscall, const char *r
 
 /* Lowercase hex of a 32-byte digest. */
 void hex32(const uint8_t *digest, char *out);
+
+/* ---- one archive entry, as parsed (untar.c) ---- */
+struct entry {
+    uint8_t flag;
+    const char *path, *link;
+    uint16_t path_len, link_len;
+    double mode, uid, gid, size, devmajor, devminor;
+    struct job *job;
+};
+
+/* ---- the tree digests (untar-digest.c) ---- */
+/* A path's stat as recorded; a later record of the same path replaces an earlier one. */
+struct disk_record {
+    const char *rel;
+    size_t len;
+    const struct stat *st;
+};
+struct tree_digests {
+    char tree[64];  /* digestTree of the entries as unpacked (image-sources' canonical digest) */
+    char disk[64];  /* digestTree of what is on disk, from the recorded stats */
+    struct disk_record *order; /* every recorded path once, in digestTree's order */
+    size_t count;
+};
+/* 0: computed (free out->order); -1: not computed here (the caller's TypeScript does it). */
+int tree_digests(int rootfd, const struct entry *entries, size_t n_entries, const struct disk_record *disk, size_t n_disk,
+                 struct tree_digests *out);
 
 #endif

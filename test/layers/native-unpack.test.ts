@@ -6,7 +6,8 @@
  * hashes, the same tree, the archive's hash — and records stats that are what lstat(2)
  * says afterwards. What it does not handle (whiteouts, xattrs, replaced entries) it hands
  * over, and the result is the TypeScript unpacker's. A file that shrinks under it fails
- * the unpack as the archive having changed.
+ * the unpack as the archive having changed. The tree digests it computes (treeDigests)
+ * are image-sources' canonical digest and disk digest, and its stats come in their order.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -18,7 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tarStream from 'tar-stream';
-import { hashBytes, SOURCE_SHRANK, unpackTarFile, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
+import { digestTree, hashBytes, SOURCE_SHRANK, unpackTarFile, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
+import { CanonicalTree, digestRootfs, fingerprintRootfs } from '@karapace/image-sources';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -267,4 +269,62 @@ test('progress is reported, ending at the archive read', async (t) => {
   t.true(seen.length > 0);
   t.true(seen.every((p, i) => i === 0 || p >= seen[i - 1]!));
   t.true(seen.at(-1)! > 0 && seen.at(-1)! <= lstatSync(tar).size);
+});
+
+for (const owners of [true, false]) {
+  test(`the tree digests computed natively are the canonical and disk digests the TypeScript side computes (owners ${owners})`, async (t) => {
+    const dir = tempDir(t);
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    makeTree(src);
+    // Names that sort differently by byte and by position: '/' below every other character.
+    mkdirSync(join(src, 'sort'));
+    for (const name of ['a', 'a-b', 'a.b', 'a0', 'A', 'é', 'z']) writeFileSync(join(src, 'sort', name), name);
+    mkdirSync(join(src, 'sort/a-dir'));
+    writeFileSync(join(src, 'sort/a-dir/x'), 'x');
+    const tar = join(dir, 'tree.tar');
+    t.is(spawnSync('tar', ['-cf', tar, '--format=gnu', '-C', src, '.']).status, 0);
+    // Implied directories too: members named without their parents.
+    const implied = join(dir, 'implied.tar');
+    t.is(spawnSync('tar', ['-cf', implied, '--no-recursion', '-C', src, 'bin/suid', 'bin/sym', 'sort/a-dir/x', 'etc/ro/inner/conf']).status, 0);
+    for (const archive of [tar, implied]) {
+      const native = join(dir, `native-${archive === tar ? 'tree' : 'implied'}`);
+      const nat = await unpackTarFile(archive, native, { whiteouts: 'apply', recordDisk: true, entriesAfterUnpack: true, treeDigests: true, owners });
+      t.truthy(nat.treeDigests, 'computed natively');
+      // The reference: the canonical tree fed by the TypeScript unpacker, and a digest of its disk.
+      const tree = new CanonicalTree();
+      const typescript = join(dir, `typescript-${archive === tar ? 'tree' : 'implied'}`);
+      const ts = await unpackTarFile(archive, typescript, { whiteouts: 'apply', recordDisk: true, onEntry: tree.onEntry, owners });
+      t.falsy(ts.native);
+      t.is(nat.treeDigests!.tree, tree.digest().digest);
+      const reference = await digestRootfs(typescript, tree.contentHashes(), ts.disk);
+      t.is(nat.treeDigests!.disk, reference.digest);
+      // A walk over the native tree agrees (the disk digest is digestTree's), and the stats
+      // come in the walk's order: the fingerprint from them is a walk's fingerprint.
+      t.is(nat.treeDigests!.disk, (await digestTree(native)).digest);
+      t.is((await digestRootfs(native)).fingerprint, await fingerprintRootfs(native));
+      const order = [...nat.disk!.keys()];
+      const sorted = [...order].sort((a, b) => (a.replaceAll('/', '\0') < b.replaceAll('/', '\0') ? -1 : 1));
+      t.deepEqual(order, sorted);
+      t.is(new Set(order).size, order.length);
+      assertRecordedIsDisk(t, native, nat);
+    }
+  });
+}
+
+test('a name above U+FFFF (sorted differently by UTF-16 and UTF-8) leaves the digests to the TypeScript side, which gets every entry', async (t) => {
+  const dir = tempDir(t);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  for (const name of ['\u{1F600}', '\uFF01', 'plain']) writeFileSync(join(src, name), name);
+  const tar = join(dir, 'tree.tar');
+  t.is(spawnSync('tar', ['-cf', tar, '-C', src, '.']).status, 0);
+  const tree = new CanonicalTree();
+  const stats = await unpackTarFile(tar, join(dir, 'out'), { whiteouts: 'apply', recordDisk: true, entriesAfterUnpack: true, treeDigests: true, onEntry: tree.onEntry });
+  t.true(stats.native);
+  t.is(stats.treeDigests, undefined);
+  const reference = new CanonicalTree();
+  await unpackTarFile(tar, join(dir, 'reference'), { whiteouts: 'apply', onEntry: reference.onEntry });
+  t.is(tree.digest().digest, reference.digest().digest);
+  t.is(tree.digest().entries, 3);
 });

@@ -21,10 +21,10 @@ interface UntarAddon {
   untar(fd: number, target: string, flags: number, umask: number, threads: number, progress: Buffer): Promise<Buffer>;
 }
 
-const Flag = { Owners: 1, AsRoot: 2, BornRoot: 4, Hash: 8 } as const;
+const Flag = { Owners: 1, AsRoot: 2, BornRoot: 4, Hash: 8, TreeDigests: 16 } as const;
 const Status = { Done: 0, Bail: 1, Shrank: 2 } as const;
 const TYPES: TarEntryType[] = ['file', 'link', 'symlink', 'character-device', 'block-device', 'directory', 'fifo', 'contiguous-file'];
-const HEADER = 104;
+const HEADER = 236;
 const RECORD = 56;
 
 /** The addon, unless it is missing or switched off (KARAPACE_UNPACK_NATIVE=0). */
@@ -36,7 +36,8 @@ export function nativeUntar(): UntarAddon | null {
 function flagsFor(options: UnpackOptions, bornRoot: boolean, hash: boolean): number {
   const asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;
   const owners = options.owners ?? process.geteuid?.() === 0;
-  return (owners ? Flag.Owners : 0) | (asRoot ? Flag.AsRoot : 0) | (asRoot && bornRoot ? Flag.BornRoot : 0) | (hash ? Flag.Hash : 0);
+  return (owners ? Flag.Owners : 0) | (asRoot ? Flag.AsRoot : 0) | (asRoot && bornRoot ? Flag.BornRoot : 0) | (hash ? Flag.Hash : 0)
+    | (options.treeDigests ? Flag.TreeDigests : 0);
 }
 
 /**
@@ -70,7 +71,9 @@ function decode(b: Buffer, options: UnpackOptions, hash: boolean): UnpackFileSta
   const diskRecords = b.readUInt32LE(92);
   const warningCount = b.readUInt32LE(96);
   let at = HEADER + b.readUInt32LE(100);
-  const onEntry = options.onEntry;
+  const treeDigests = b.readUInt32LE(104) === 1 ? { tree: b.toString('latin1', 108, 172), disk: b.toString('latin1', 172, 236) } : undefined;
+  // With the digests computed, nothing needs the entries one by one.
+  const onEntry = treeDigests ? undefined : options.onEntry;
   for (let i = 0; i < records; i++) {
     const hasHash = b[at + 1] === 1;
     const pathLen = b.readUInt16LE(at + 2);
@@ -106,5 +109,6 @@ function decode(b: Buffer, options: UnpackOptions, hash: boolean): UnpackFileSta
     warnings,
     ...(disk ? { disk } : {}),
     ...(hash ? { archive: { blake3: b.toString('latin1', 24, 88), size: b.readDoubleLE(16) } } : {}),
+    ...(treeDigests ? { treeDigests } : {}),
   };
 }

@@ -51,6 +51,12 @@ export interface UnpackOptions {
    * (native-unpack.ts).
    */
   entriesAfterUnpack?: boolean;
+  /**
+   * When the native unpacker does the work, it may also compute the tree digests an image
+   * needs (`treeDigests` in the stats; `disk` is then in digestTree's order) — and then
+   * `onEntry` is not called at all.
+   */
+  treeDigests?: boolean;
 }
 
 /** The default size of the unpacker's thread pool. */
@@ -115,6 +121,13 @@ export interface UnpackFileStats extends UnpackStats {
   archive?: { blake3: string; size: number };
   /** Set when the native unpacker did the work (native-unpack.ts). */
   native?: boolean;
+  /**
+   * With `treeDigests`, when computed natively (native/untar-digest.c): digestTree's digest
+   * of the entries as a faithful extraction gives them (image-sources' canonical digest:
+   * implied directories 755 0:0, hard links as their targets, devices whether or not made)
+   * and of what is on disk (digestRootfs over `disk`).
+   */
+  treeDigests?: { tree: string; disk: string };
 }
 
 /**

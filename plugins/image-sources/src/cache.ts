@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type DiskStat, type Kernel, type PackageManagerName } from '@karapace/kernel';
-import { digestRootfs, fingerprintRootfs, type KnownHashes } from './digest.js';
+import { digestRootfs, fingerprintRecorded, fingerprintRootfs, type KnownHashes } from './digest.js';
 import { detectPackageManager } from './pm/detect.js';
 import { log } from './progress.js';
 
@@ -155,8 +155,12 @@ export async function commitImage(
   known?: KnownHashes,
   disk?: Map<string, DiskStat>,
   order?: readonly string[],
+  /** The disk digest, computed already (the native unpacker's); `disk` is then in the walk's order. */
+  computedDiskDigest?: string,
 ): Promise<CachedImage> {
-  const { digest: diskDigest, fingerprint } = await digestRootfs(staged.rootfs, known, disk, order);
+  const { digest: diskDigest, fingerprint } = computedDiskDigest && disk
+    ? { digest: computedDiskDigest, fingerprint: fingerprintRecorded(staged.rootfs, disk) }
+    : await digestRootfs(staged.rootfs, known, disk, order);
   const full: SourceRecord = {
     ...record,
     source: typeof record.source === 'function' ? record.source(digest) : record.source,

@@ -143,6 +143,17 @@ export async function digestRootfs(root: string, known?: KnownHashes, disk?: Map
   return { digest: out.digest(), fingerprint: fp.digest(), entries, bytes };
 }
 
+/**
+ * The fingerprint of `root` from stats recorded while unpacking, already in the walk's
+ * order (the native unpacker's, which computed the disk digest itself): no walk, no sort.
+ */
+export function fingerprintRecorded(root: string, disk: Map<string, DiskStat>): string {
+  const fp = new LineBuffer(new StreamHasher());
+  fp.add(fingerprintLine('', lstatSync(root)));
+  for (const [rel, st] of disk) fp.add(fingerprintLine(rel, st));
+  return fp.digest();
+}
+
 /** The stat fingerprint alone: an lstat walk, no file contents read. */
 export async function fingerprintRootfs(root: string): Promise<string> {
   const fp = new LineBuffer(new StreamHasher());

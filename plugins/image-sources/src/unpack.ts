@@ -11,7 +11,7 @@
 import { KarapaceError, RuntimeFailure, unpackTarFile, unpackTarStream, type UnpackFileStats, type UnpackOptions, type UnpackStats } from '@karapace/kernel';
 import type { CanonicalTree } from './canonical.js';
 
-export type { UnpackStats };
+export type { UnpackFileStats, UnpackStats };
 
 export function unsafeArchive(message: string, cause?: unknown): RuntimeFailure {
   return new RuntimeFailure('KP_IMAGE_UNSAFE_ARCHIVE', `refusing the image archive: ${message}`, {
@@ -33,8 +33,9 @@ export function unpackImage(chunks: AsyncIterable<Uint8Array>, root: string, tre
 /** unpackImage for a plain tar file, hashed (blake3) on the way when `hash` (unpackTarFile). */
 export function unpackImageFile(file: string, root: string, tree: CanonicalTree, hash: boolean, onProgress?: (position: number) => void): Promise<UnpackFileStats> {
   tree.beginLayer();
-  // The canonical tree only takes hash taps, and needs the entries only in order.
-  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress, entriesAfterUnpack: true }, hash));
+  // The canonical tree only takes hash taps, and needs the entries only in order; the native
+  // unpacker may compute its digest itself (treeDigests in the stats; the tree stays empty).
+  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress, entriesAfterUnpack: true, treeDigests: true }, hash));
 }
 
 function imageOptions(tree: CanonicalTree): UnpackOptions {

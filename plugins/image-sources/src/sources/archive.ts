@@ -12,7 +12,7 @@ import { CanonicalTree } from '../canonical.js';
 import { openTar, sniffCompression } from '../decompress.js';
 import { checkDigest, type Digests, type ExpectedDigest } from '../http.js';
 import { log, startTask } from '../progress.js';
-import { skippedSummary, unpackImage, unpackImageFile, type UnpackStats } from '../unpack.js';
+import { skippedSummary, unpackImage, unpackImageFile, type UnpackFileStats, type UnpackStats } from '../unpack.js';
 import type { ResolveContext } from './context.js';
 
 export interface ArchiveRecord {
@@ -57,6 +57,7 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
   try {
     const tree = new CanonicalTree();
     let stats: UnpackStats;
+    let computed: UnpackFileStats['treeDigests'];
     let archive: Digests;
     if (!needSha && (await sniffCompression(file)) === 'none') {
       // A plain tar: its contents are read from the file by the unpacker's threads, the
@@ -65,6 +66,7 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
         throw err.message.includes(SOURCE_SHRANK) ? imageChanged(file, err) : err;
       });
       stats = unpacked;
+      computed = unpacked.treeDigests;
       archive = rec.digests ?? { sha256: '', blake3: unpacked.archive!.blake3, size: unpacked.archive!.size };
     } else {
       const sha = needSha ? createHash('sha256') : undefined;
@@ -83,12 +85,13 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
     checkDigest(file, archive, rec.expected);
     const skipped = skippedSummary(stats.warnings);
     if (skipped) log(ctx.kernel, 'warn', skipped);
-    const { digest, order } = tree.digest();
+    // Computed natively with the unpack, or from the tree the entries fed.
+    const { digest, order } = computed ? { digest: computed.tree, order: undefined } : tree.digest();
     const record = {
       key: rec.key, kind: rec.kind, reference: ctx.request.image, source: (d: string) => rec.source(archive, d),
       archive: { blake3: archive.blake3, size: archive.size, ...(archive.sha256 ? { sha256: archive.sha256 } : {}) },
     };
-    const img = await commitImage(ctx.request.imagesDir, staged, record, digest, tree.contentHashes(), stats.disk, order);
+    const img = await commitImage(ctx.request.imagesDir, staged, record, digest, tree.contentHashes(), stats.disk, order, computed?.disk);
     task.end(true);
     return img;
   } catch (err) {
