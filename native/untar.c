@@ -84,7 +84,7 @@ struct untar {
     int srcfd;
     char *target;
     uint32_t flags, umask_bits, threads;
-    double *progress;
+    char *progress; /* 8 bytes: a double, written with memcpy (any alignment) */
     napi_ref progress_ref;
     napi_deferred deferred;
     napi_async_work work;
@@ -590,7 +590,8 @@ static void run(struct untar *u)
             break;
         if (skip_content(u, (uint64_t)e.size) < 0)
             break;
-        *u->progress = (double)source_position(&u->src);
+        double at = (double)source_position(&u->src);
+        memcpy(u->progress, &at, sizeof at);
     }
     if (u->status == UNTAR_OK && !source_drain(&u->src))
         u->src.shrank ? (u->status = UNTAR_SHRANK) : bail(u, "reading the archive failed%s", NULL);
@@ -868,7 +869,7 @@ static napi_value untar(napi_env env, napi_callback_info info)
         napi_get_value_string_utf8(env, argv[1], target, sizeof target, &target_len) != napi_ok || target_len == 0 ||
         target_len >= sizeof target - 1 || napi_get_value_uint32(env, argv[2], &u->flags) != napi_ok ||
         napi_get_value_uint32(env, argv[3], &u->umask_bits) != napi_ok || napi_get_value_uint32(env, argv[4], &u->threads) != napi_ok ||
-        napi_get_buffer_info(env, argv[5], &progress, &progress_len) != napi_ok || progress_len < 8 || ((uintptr_t)progress & 7)) {
+        napi_get_buffer_info(env, argv[5], &progress, &progress_len) != napi_ok || progress_len < 8) {
         free(u);
         return throw_type(env, "untar(fd: number, target: string, flags: number, umask: number, threads: number, progress: Buffer(8))");
     }

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import tarStream from 'tar-stream';
 import { digestTree, hashBytes, SOURCE_SHRANK, unpackTarFile, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
 import { CanonicalTree, digestRootfs, fingerprintRootfs } from '@karapace/image-sources';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -327,4 +328,18 @@ test('a name above U+FFFF (sorted differently by UTF-16 and UTF-8) leaves the di
   await unpackTarFile(tar, join(dir, 'reference'), { whiteouts: 'apply', onEntry: reference.onEntry });
   t.is(tree.digest().digest, reference.digest().digest);
   t.is(tree.digest().entries, 3);
+});
+
+(isRoot ? test : test.skip)('a full disk hands over too: the TypeScript unpacker fails with ENOSPC, nothing hangs', async (t) => {
+  const mnt = mountTmpfs(t, '1m', 'kp-native-full-');
+  if (!mnt) return;
+  const dir = tempDir(t);
+  const pack = tarStream.pack();
+  for (let i = 0; i < 64; i++) pack.entry({ name: `f${i}`, mode: 0o644 }, randomBytes(64 * 1024));
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(Buffer.from(c as Uint8Array));
+  writeFileSync(join(dir, 'full.tar'), Buffer.concat(chunks));
+  const err = await t.throwsAsync(unpackTarFile(join(dir, 'full.tar'), join(mnt, 'out'), { whiteouts: 'apply', entriesAfterUnpack: true, treeDigests: true }));
+  t.is((err as NodeJS.ErrnoException).code, 'ENOSPC', err!.message);
 });

@@ -10,7 +10,7 @@
  * decisions and the error messages for that case. Entries are reported to `onEntry`
  * afterwards, in archive order, so only callers that allow it get this path.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAddon } from '../native-addon.js';
 import { badTar, type TarEntryType } from './tar-format.js';
@@ -58,11 +58,30 @@ export async function unpackNative(addon: UntarAddon, fd: number, targetDir: str
   const status = result.readUInt32LE(0);
   if (status === Status.Shrank) throw badTar(`archive is truncated: ${SOURCE_SHRANK}`);
   if (status === Status.Bail) {
-    for (const name of readdirSync(targetDir)) rmSync(join(targetDir, name), { recursive: true, force: true });
+    emptyDir(targetDir);
     return undefined;
   }
   report?.(progress.readDoubleLE(0));
   return decode(result, options, hash);
+}
+
+/** Empties what a handed-over unpack made (directories it made read-only opened up first, for a user who is not root). */
+function emptyDir(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      openUp(path);
+      rmSync(path, { recursive: true, force: true });
+    }
+  }
+}
+
+function openUp(path: string): void {
+  if (!lstatSync(path).isDirectory()) return;
+  chmodSync(path, 0o700);
+  for (const name of readdirSync(path)) openUp(join(path, name));
 }
 
 /** The result's layout is described at the top of native/untar.c. */
