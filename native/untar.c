@@ -14,9 +14,9 @@
  *   f64 bytes, f64 archive size, 64 hex archive blake3, u32 records, u32 disk records,
  *   u32 warnings, u32 why length, u32 has digests, 64 hex tree digest, 64 hex disk digest,
  *   why (UTF-8);
- *   records, one per entry in archive order: u8 type flag (0-7), u8 has hash, u16 path
- *     length, u16 link length, u16 0, f64 mode, uid, gid, size, devmajor, devminor, path,
- *     link, then 64 hex when it has a hash;
+ *   records (none with the digests), one per entry in archive order: u8 type flag (0-7),
+ *     u8 has hash, u16 path length, u16 link length, u16 0, f64 mode, uid, gid, size,
+ *     devmajor, devminor, path, link, then 64 hex when it has a hash;
  *   disk records: u16 path length, path, 64 bytes of stat (mode, uid, gid, size, ino,
  *     mtimeMs, ctimeMs, rdev as doubles, as Node computes them) — with the digests, each
  *     path once in digestTree's order; without, as recorded (a later one replaces);
@@ -705,10 +705,10 @@ static size_t result_size(const struct untar *u)
     size_t n = HEADER + strlen(u->why);
     if (u->status != UNTAR_OK)
         return n;
-    for (size_t i = 0; i < u->entries.n; i++) {
+    for (size_t i = 0; i < u->entries.n && !u->has_digests; i++) {
         const struct entry *e = &u->entries.items[i];
         n += 56 + e->path_len + e->link_len + (e->job && e->job->kind == J_FILE ? 64 : 0);
-        if (e->job && !u->has_digests)
+        if (e->job)
             n += 2 + e->path_len + 64;
     }
     if (u->has_digests) {
@@ -727,7 +727,8 @@ static void write_result(const struct untar *u, uint8_t *at)
 {
     uint32_t status = (uint32_t)u->status, why_len = (uint32_t)strlen(u->why);
     int ok = u->status == UNTAR_OK;
-    uint32_t records = ok ? (uint32_t)u->entries.n : 0, disk = 0, warnings = ok ? (uint32_t)u->warnings.n : 0;
+    /* With the digests nobody needs the entries one by one: none are sent. */
+    uint32_t records = ok && !u->has_digests ? (uint32_t)u->entries.n : 0, disk = 0, warnings = ok ? (uint32_t)u->warnings.n : 0;
     if (ok && u->has_digests) {
         disk = (uint32_t)u->digests.count;
     } else if (ok) {
@@ -752,7 +753,7 @@ static void write_result(const struct untar *u, uint8_t *at)
     memcpy(at, u->why, why_len), at += why_len;
     if (!ok)
         return;
-    for (size_t i = 0; i < u->entries.n; i++) {
+    for (size_t i = 0; i < records; i++) {
         const struct entry *e = &u->entries.items[i];
         uint8_t has_hash = e->job && e->job->kind == J_FILE;
         uint16_t zero = 0;
