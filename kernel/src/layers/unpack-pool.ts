@@ -449,7 +449,16 @@ let prestarted: UnpackPool | undefined;
 async function completedAfter(ctrl: Int32Array, seen: number, timeout = Infinity): Promise<void> {
   const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } })
     .waitAsync(ctrl, CTRL.completed, seen, timeout);
-  if (waited.async) await waited.value;
+  if (!waited.async) return;
+  // A pending waitAsync does not keep the event loop alive, and once the workers have
+  // failed and ended, nothing else may: the process then exited before their failure and
+  // exit events came in (seen under load). A timer keeps it up for the length of the wait.
+  const alive = setInterval(() => {}, 1 << 30);
+  try {
+    await waited.value;
+  } finally {
+    clearInterval(alive);
+  }
 }
 
 /** Whether a batch takes no record of `bytes` more. */
