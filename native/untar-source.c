@@ -8,7 +8,9 @@
 #include <unistd.h>
 #include "untar.h"
 
-#define PIECE ((size_t)4 << 20)
+/* Read (and hashed) at most this much at a time, so what pread copies in can still be in the
+ * CPU's cache when blake3 reads it (64 KiB to 4 MiB measured the same here, within noise). */
+#define PIECE ((size_t)256 << 10)
 
 int source_open(struct source *s, int fd, int hash)
 {
@@ -45,6 +47,8 @@ static int fill(struct source *s)
     if (s->read_to >= s->size)
         return 0;
     size_t want = s->cap - s->end;
+    if (want > PIECE)
+        want = PIECE;
     if (want > s->size - s->read_to)
         want = (size_t)(s->size - s->read_to);
     size_t got = 0;
