@@ -18,10 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "napi-errors.h"
+#include "node-stat.h"
 
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the stat record is little-endian doubles, written with memcpy"
-#endif
 
 static int copy_in(int src, double offset, size_t size, int dst, char *buf, const char **syscall)
 {
@@ -51,18 +49,6 @@ static int copy_in(int src, double offset, size_t size, int dst, char *buf, cons
         put += (size_t)n;
     }
     return 0;
-}
-
-static void put_stat(char *at, const struct stat *st)
-{
-    /* Node: msFromTimeSpec(sec, nsec) = sec * 1e3 + nsec / 1e6, in doubles. */
-    double fields[8] = {
-        (double)st->st_mode, (double)st->st_uid, (double)st->st_gid, (double)st->st_size, (double)st->st_ino,
-        (double)st->st_mtim.tv_sec * 1e3 + (double)st->st_mtim.tv_nsec / 1e6,
-        (double)st->st_ctim.tv_sec * 1e3 + (double)st->st_ctim.tv_nsec / 1e6,
-        (double)st->st_rdev,
-    };
-    memcpy(at, fields, sizeof fields);
 }
 
 static napi_value write_file(napi_env env, napi_callback_info info)
@@ -120,7 +106,7 @@ static napi_value write_file(napi_env env, napi_callback_info info)
     if (err)
         return throw_system(env, err, syscall, path);
     if (out_data)
-        put_stat((char *)out_data + out_at, &st);
+        put_node_stat((char *)out_data + out_at, &st);
     return NULL;
 }
 

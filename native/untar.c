@@ -29,6 +29,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "napi-errors.h"
+#include "node-stat.h"
 #include "untar.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -686,18 +687,6 @@ static void execute(napi_env env, void *data)
 
 /* ---- the result ---- */
 
-static void put_stat(uint8_t *at, const struct stat *st)
-{
-    /* Node: msFromTimeSpec(sec, nsec) = sec * 1e3 + nsec / 1e6, in doubles. */
-    double fields[8] = {
-        (double)st->st_mode, (double)st->st_uid, (double)st->st_gid, (double)st->st_size, (double)st->st_ino,
-        (double)st->st_mtim.tv_sec * 1e3 + (double)st->st_mtim.tv_nsec / 1e6,
-        (double)st->st_ctim.tv_sec * 1e3 + (double)st->st_ctim.tv_nsec / 1e6,
-        (double)st->st_rdev,
-    };
-    memcpy(at, fields, sizeof fields);
-}
-
 #define PUT(at, v) (memcpy((at), &(v), sizeof(v)), (at) += sizeof(v))
 
 static size_t result_size(const struct untar *u)
@@ -779,7 +768,7 @@ static void write_result(const struct untar *u, uint8_t *at)
             uint16_t len = (uint16_t)r->len;
             PUT(at, len);
             memcpy(at, r->rel, r->len), at += r->len;
-            put_stat(at, r->st), at += 64;
+            put_node_stat(at, r->st), at += 64;
         }
     }
     for (size_t i = 0; i < u->entries.n && !has_digests; i++) {
@@ -788,14 +777,14 @@ static void write_result(const struct untar *u, uint8_t *at)
             continue;
         PUT(at, e->path_len);
         memcpy(at, e->path, e->path_len), at += e->path_len;
-        put_stat(at, &e->job->st), at += 64;
+        put_node_stat(at, &e->job->st), at += 64;
     }
     for (size_t i = 0; i < u->restat.n && !has_digests; i++) {
         const struct restat *r = &u->restat.items[i];
         uint16_t len = (uint16_t)r->len;
         PUT(at, len);
         memcpy(at, r->rel, r->len), at += r->len;
-        put_stat(at, &r->st), at += 64;
+        put_node_stat(at, &r->st), at += 64;
     }
     for (size_t i = 0; i < u->warnings.n; i++) {
         uint16_t len = (uint16_t)strlen(u->warnings.items[i]);
