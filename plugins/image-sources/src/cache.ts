@@ -141,25 +141,32 @@ export async function stageImage(stagingDir: string, key: string): Promise<{ dir
   return { dir, rootfs: join(dir, 'rootfs') };
 }
 
+/** What unpacking already knows of a staged rootfs, so digesting it as it lies on disk reads and walks less. */
+export interface UnpackedTree {
+  /** Content hashes seen while unpacking (the data is read once in all). */
+  known?: KnownHashes;
+  /** The unpacker's lstat data of every path (then no walk at all). */
+  disk?: Map<string, DiskStat>;
+  /** The paths in the walk's order, if sorted already (the canonical digest's). */
+  order?: readonly string[];
+  /** The disk digest itself, computed already (the native unpacker's); `disk` is then in the walk's order. */
+  diskDigest?: string;
+}
+
 /**
- * Records a staged rootfs under its identity `digest`, digests it as it lies on disk
- * (reusing the content hashes seen while unpacking: one read of the data in all; and the
- * unpacker's lstat data when it has them: no walk at all) and renames it into
- * `images/<key>`. `source` may be a function of the digest (directory and bootstrap pins
- * name the tree).
+ * Records a staged rootfs under its identity `digest`, digests it as it lies on disk (with
+ * what `unpacked` knows of it) and renames it into `images/<key>`. `source` may be a
+ * function of the digest (directory and bootstrap pins name the tree).
  */
 export async function commitImage(
   imagesDir: string, staged: { dir: string; rootfs: string },
   record: Omit<SourceRecord, 'package_manager' | 'created_at' | 'source'> & { source: string | ((digest: string) => string) },
   digest: string,
-  known?: KnownHashes,
-  disk?: Map<string, DiskStat>,
-  order?: readonly string[],
-  /** The disk digest, computed already (the native unpacker's); `disk` is then in the walk's order. */
-  computedDiskDigest?: string,
+  unpacked: UnpackedTree = {},
 ): Promise<CachedImage> {
-  const { digest: diskDigest, fingerprint } = computedDiskDigest && disk
-    ? { digest: computedDiskDigest, fingerprint: fingerprintRecorded(staged.rootfs, disk) }
+  const { known, disk, order } = unpacked;
+  const { digest: diskDigest, fingerprint } = unpacked.diskDigest && disk
+    ? { digest: unpacked.diskDigest, fingerprint: fingerprintRecorded(staged.rootfs, disk) }
     : await digestRootfs(staged.rootfs, known, disk, order);
   const full: SourceRecord = {
     ...record,

@@ -91,7 +91,9 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
       key: rec.key, kind: rec.kind, reference: ctx.request.image, source: (d: string) => rec.source(archive, d),
       archive: { blake3: archive.blake3, size: archive.size, ...(archive.sha256 ? { sha256: archive.sha256 } : {}) },
     };
-    const img = await commitImage(ctx.request.imagesDir, staged, record, digest, tree.contentHashes(), stats.disk, order, computed?.disk);
+    const img = await commitImage(ctx.request.imagesDir, staged, record, digest, {
+      known: tree.contentHashes(), disk: stats.disk, order, diskDigest: computed?.disk,
+    });
     task.end(true);
     return img;
   } catch (err) {

@@ -95,7 +95,7 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
     const skipped = skippedSummary(warnings);
     if (skipped) log(ctx.kernel, 'warn', skipped);
     const { digest } = tree.digest();
-    return await commitImage(ctx.request.imagesDir, staged, { key, kind: 'oci', reference: ctx.request.image, source: `${name}${tag}@${top.digest}` }, digest, tree.contentHashes());
+    return await commitImage(ctx.request.imagesDir, staged, { key, kind: 'oci', reference: ctx.request.image, source: `${name}${tag}@${top.digest}` }, digest, { known: tree.contentHashes() });
   } catch (err) {
     await discardStaged(staged);
     throw err;
