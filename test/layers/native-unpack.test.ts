@@ -13,17 +13,23 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync,
+  chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync,
   truncateSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
 import { digestTree, hashBytes, SOURCE_SHRANK, unpackTarFile, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
 import { CanonicalTree, digestRootfs, fingerprintRootfs } from '@karapace/image-sources';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
+
+test('the native unpacker is built (the rest of this file tests it)', (t) => {
+  const addon = fileURLToPath(new URL('../../native/build/karapace_untar.node', import.meta.url));
+  t.true(existsSync(addon), `${addon} is missing: install BLAKE3's C sources (apt-get install librust-blake3-dev), then npm run build:native`);
+});
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'kp-native-unpack-'));
