@@ -6,4 +6,5 @@ export {
 } from './unpack.js';
 export { packLayer, readLayer, unpackLayer, layerHash, layerPath, type PackLayerOptions } from './layer.js';
 export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
+export { nativeUnpackerAvailable } from './native-unpack.js';
 export { SOURCE_SHRANK, type DiskStat } from './unpack-protocol.js';

@@ -32,6 +32,11 @@ export function nativeUntar(): UntarAddon | null {
   return process.env.KARAPACE_UNPACK_NATIVE === '0' ? null : nativeAddon<UntarAddon>('karapace_untar');
 }
 
+/** Whether unpackTarFile can use the native unpacker here (the addon is built and not switched off). */
+export function nativeUnpackerAvailable(): boolean {
+  return nativeUntar() !== null;
+}
+
 /** What the C side needs to decide owners and modes as unpacker.ts does. */
 function flagsFor(options: UnpackOptions, bornRoot: boolean, hash: boolean): number {
   const asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;

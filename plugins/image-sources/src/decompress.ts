@@ -5,7 +5,7 @@
  * JavaScript decoder on Node 20).
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -29,7 +29,9 @@ export async function sniffCompression(path: string): Promise<Compression> {
   }
 }
 
-const TOOLS: Record<Exclude<Compression, 'none' | 'gzip'>, { cmd: string; args: string[]; pkg: string }> = {
+const TOOLS: Record<Exclude<Compression, 'none'>, { cmd: string; args: string[]; pkg: string }> = {
+  // Only for decompressToFile; streams use node:zlib.
+  gzip: { cmd: 'gzip', args: ['-dc'], pkg: 'gzip' },
   xz: { cmd: 'xz', args: ['-dc', '-T0'], pkg: 'xz-utils' },
   zstd: { cmd: 'zstd', args: ['-dc', '-q'], pkg: 'zstd' },
   bzip2: { cmd: 'bzip2', args: ['-dc'], pkg: 'bzip2' },
@@ -108,9 +110,7 @@ export async function openTar(path: string, onChunk?: (chunk: Buffer) => void): 
     src.destroy();
     out.destroy(
       e.code === 'ENOENT'
-        ? new RuntimeFailure('KP_TOOL_MISSING', `\`${tool.cmd}\` is needed to decompress ${path} but is not installed`, {
-            hint: `install it (apt-get install ${tool.pkg}) — \`karapace doctor\` lists what is missing`,
-          })
+        ? toolMissing(tool, path)
         : e,
     );
   });
@@ -123,4 +123,51 @@ export async function openTar(path: string, onChunk?: (chunk: Buffer) => void): 
     if (child.exitCode === null) child.kill();
   });
   return { chunks: out, compression, destroy: () => out.destroy() };
+}
+
+function toolMissing(tool: { cmd: string; pkg: string }, path: string): RuntimeFailure {
+  return new RuntimeFailure('KP_TOOL_MISSING', `\`${tool.cmd}\` is needed to decompress ${path} but is not installed`, {
+    hint: `install it (apt-get install ${tool.pkg}) — \`karapace doctor\` lists what is missing`,
+  });
+}
+
+/**
+ * Decompresses `path` into the new file `out` with the system tool, its stdout the file
+ * itself; Node reads the compressed bytes (for `onChunk`: hashes, progress) and feeds the
+ * tool. For the native unpacker, which unpacks a plain tar file much faster than the
+ * TypeScript unpacker takes a stream (image-sources/sources/archive.ts).
+ */
+export async function decompressToFile(path: string, compression: Exclude<Compression, 'none'>, out: string, onChunk?: (chunk: Buffer) => void): Promise<void> {
+  const tool = TOOLS[compression];
+  const fd = openSync(out, 'wx', 0o600);
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(tool.cmd, tool.args, { stdio: ['pipe', fd, 'pipe'] });
+  } finally {
+    // The child has its own copy.
+    closeSync(fd);
+  }
+  let stderr = '';
+  child.stderr!.on('data', (c) => (stderr += c));
+  const src = createReadStream(path, { highWaterMark: 1 << 20 });
+  if (onChunk) src.on('data', (c) => onChunk(c as Buffer));
+  // EPIPE when the tool stops early is expected: its exit status says why.
+  child.stdin!.on('error', () => {});
+  src.pipe(child.stdin!);
+  const read = new Promise<void>((resolve, reject) => {
+    src.on('end', resolve);
+    src.on('error', reject);
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? toolMissing(tool, path) : e));
+    child.on('close', resolve);
+  });
+  try {
+    const [, code] = await Promise.all([read, exited]);
+    if (code !== 0) throw new Error(`${tool.cmd} failed (exit ${code}): ${stderr.trim()}`);
+  } catch (err) {
+    src.destroy();
+    if (child.exitCode === null) child.kill();
+    throw err;
+  }
 }

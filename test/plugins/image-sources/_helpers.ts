@@ -40,10 +40,10 @@ export function tempStore(t: ExecutionContext): TestStore {
 }
 
 /** The busybox rootfs as a tarball (plain, gz or xz). Tests using it are skipped when busyboxMissing. */
-export function busyboxTarball(_t: ExecutionContext, dir: string, compression: 'none' | 'gz' | 'xz' = 'none'): string {
+export function busyboxTarball(_t: ExecutionContext, dir: string, compression: 'none' | 'gz' | 'xz' | 'zst' = 'none'): string {
   const root = busyboxRootfs();
   const file = join(dir, `busybox.tar${compression === 'none' ? '' : `.${compression}`}`);
-  const flag = compression === 'gz' ? ['-z'] : compression === 'xz' ? ['-J'] : [];
+  const flag = compression === 'gz' ? ['-z'] : compression === 'xz' ? ['-J'] : compression === 'zst' ? ['--zstd'] : [];
   const r = spawnSync('tar', ['-C', root, '--exclude=./.complete', '--numeric-owner', ...flag, '-cf', file, '.'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
   return file;

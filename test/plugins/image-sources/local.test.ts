@@ -1,7 +1,7 @@
 import anyTest from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, cpSync, truncateSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { digestTree } from '@karapace/kernel';
+import { digestTree, hashBytes } from '@karapace/kernel';
 import { busyboxTarball, tempStore } from './_helpers.js';
 import { busyboxMissing } from './_helpers.js';
 
@@ -42,6 +42,34 @@ test('xz and plain tarballs of the same tree give the same digest', async (t) =>
   const b = await store.resolve(plain);
   t.is(a!.digest, b!.digest);
   t.not(a!.rootfs, b!.rootfs);
+});
+
+test('a zstd tarball is decompressed into the staging directory and that file unpacked natively: the same image as the plain tar', async (t) => {
+  const store = tempStore(t);
+  const zst = busyboxTarball(t, store.dir, 'zst');
+  const plain = busyboxTarball(t, store.dir, 'none');
+  const a = await store.resolve(zst);
+  t.true(store.events.some((e) => e.kind === 'log' && /decompressed into the staging directory/.test((e as { message: string }).message)));
+  t.deepEqual(readdirSync(store.stagingDir), [], 'the decompressed tar is removed');
+  const b = await store.resolve(plain);
+  t.is(a!.digest, b!.digest);
+  const key = a!.rootfs.split('/').slice(-2)[0]!;
+  t.is(readFileSync(join(store.imagesDir, key, 'disk-digest'), 'utf8').trim(), (await digestTree(a!.rootfs)).digest);
+  // The lock pins the compressed file: its blake3, as read.
+  const record = JSON.parse(readFileSync(join(store.imagesDir, key, 'source.json'), 'utf8'));
+  t.is(record.archive.size, statSync(zst).size);
+  t.is(record.archive.blake3, hashBytes(readFileSync(zst)));
+  // The streamed path gives the same identity too ('xz and plain tarballs …' above).
+});
+
+test('a corrupt zstd tarball fails as the stream fails, and leaves nothing behind', async (t) => {
+  const store = tempStore(t);
+  const tar = busyboxTarball(t, store.dir, 'zst');
+  truncateSync(tar, Math.floor(statSync(tar).size / 2));
+  await t.throwsAsync(store.resolve(tar));
+  t.true(store.events.some((e) => e.kind === 'log' && /decompressing into a file failed/.test((e as { message: string }).message)));
+  t.deepEqual(readdirSync(store.imagesDir), []);
+  t.deepEqual(readdirSync(store.stagingDir), []);
 });
 
 test('a tampered cached image is detected and fetched again', async (t) => {

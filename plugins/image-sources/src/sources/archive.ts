@@ -5,11 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { RuntimeFailure, SOURCE_SHRANK, StreamHasher } from '@karapace/kernel';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KarapaceError, nativeUnpackerAvailable, RuntimeFailure, SOURCE_SHRANK, StreamHasher } from '@karapace/kernel';
 import { commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
 import { CanonicalTree } from '../canonical.js';
-import { openTar, sniffCompression } from '../decompress.js';
+import { decompressToFile, openTar, sniffCompression, type Compression } from '../decompress.js';
 import { checkDigest, type Digests, type ExpectedDigest } from '../http.js';
 import { log, startTask } from '../progress.js';
 import { skippedSummary, unpackImage, unpackImageFile, type UnpackFileStats, type UnpackStats } from '../unpack.js';
@@ -47,6 +48,58 @@ async function unchangedSince(file: string, before: Stats): Promise<void> {
   }
 }
 
+/**
+ * Compressions whose tool decompresses fast enough that writing the tar out first and
+ * unpacking that file natively beats unpacking the stream as it comes. Measured on the
+ * Debian minbase (160 MiB): zstd 0.52 s against 0.96 s streamed; gzip 1.38 s against 1.05
+ * (node:zlib's stream overlaps the unpack, `gzip -dc` then the unpack do not); xz mixed.
+ */
+const DECOMPRESS_FIRST = new Set<Compression>(['zstd']);
+
+/** The archive's hashes (unless known already), taken from its bytes as they are read. */
+function archiveHashes(rec: ArchiveRecord, needSha: boolean | undefined, progress: (read: number) => void) {
+  const sha = needSha ? createHash('sha256') : undefined;
+  const b3 = rec.digests ? undefined : new StreamHasher();
+  let read = 0;
+  return {
+    update: (chunk: Buffer) => {
+      sha?.update(chunk);
+      b3?.update(chunk);
+      read += chunk.length;
+      progress(read);
+    },
+    digests: (): Digests => rec.digests ?? { sha256: sha?.digest('hex') ?? '', blake3: b3!.digest(), size: read },
+  };
+}
+
+/**
+ * A compressed tarball decompressed into the staging directory, then unpacked natively
+ * from that file (and the file removed). Undefined when decompressing into a file failed
+ * (no room for the tar, say; a corrupt archive): the caller streams it instead, which
+ * needs no room for the tar and reports a corrupt archive its own way.
+ */
+async function unpackDecompressed(
+  ctx: ResolveContext, file: string, compression: Exclude<Compression, 'none'>, staged: { dir: string; rootfs: string }, tree: CanonicalTree,
+  rec: ArchiveRecord, needSha: boolean | undefined, progress: (read: number) => void,
+): Promise<{ stats: UnpackFileStats; archive: Digests } | undefined> {
+  const tar = join(staged.dir, 'archive.tar');
+  const hashes = archiveHashes(rec, needSha, progress);
+  try {
+    try {
+      await decompressToFile(file, compression, tar, hashes.update);
+    } catch (err) {
+      // A missing tool is missing for the stream too.
+      if (err instanceof KarapaceError) throw err;
+      log(ctx.kernel, 'debug', `${file}: decompressing into a file failed (${(err as Error).message}); unpacking the stream instead`);
+      return undefined;
+    }
+    log(ctx.kernel, 'debug', `${file}: decompressed into the staging directory, unpacking that file`);
+    return { stats: await unpackImageFile(tar, staged.rootfs, tree, false), archive: hashes.digests() };
+  } finally {
+    await rm(tar, { force: true });
+  }
+}
+
 export async function imageFromArchive(ctx: ResolveContext, file: string, rec: ArchiveRecord): Promise<CachedImage> {
   const before = await stat(file);
   const size = before.size;
@@ -59,7 +112,14 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
     let stats: UnpackStats;
     let computed: UnpackFileStats['treeDigests'];
     let archive: Digests;
-    if (!needSha && (await sniffCompression(file)) === 'none') {
+    const compression = await sniffCompression(file);
+    const decompressed = compression !== 'none' && DECOMPRESS_FIRST.has(compression) && nativeUnpackerAvailable()
+      ? await unpackDecompressed(ctx, file, compression, staged, tree, rec, needSha, (read) => task.advance(read, size))
+      : undefined;
+    if (decompressed) {
+      ({ stats, archive } = decompressed);
+      computed = decompressed.stats.treeDigests;
+    } else if (!needSha && compression === 'none') {
       // A plain tar: its contents are read from the file by the unpacker's threads, the
       // blake3 by the main thread on its one pass over the headers.
       const unpacked = await unpackImageFile(file, staged.rootfs, tree, !rec.digests, (position) => task.advance(position, size)).catch((err: Error) => {
@@ -69,17 +129,10 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
       computed = unpacked.treeDigests;
       archive = rec.digests ?? { sha256: '', blake3: unpacked.archive!.blake3, size: unpacked.archive!.size };
     } else {
-      const sha = needSha ? createHash('sha256') : undefined;
-      const b3 = rec.digests ? undefined : new StreamHasher();
-      let read = 0;
-      source = await openTar(file, (chunk) => {
-        sha?.update(chunk);
-        b3?.update(chunk);
-        read += chunk.length;
-        task.advance(read, size);
-      });
+      const hashes = archiveHashes(rec, needSha, (read) => task.advance(read, size));
+      source = await openTar(file, hashes.update);
       stats = await unpackImage(source.chunks, staged.rootfs, tree);
-      archive = rec.digests ?? { sha256: sha?.digest('hex') ?? '', blake3: b3!.digest(), size: read };
+      archive = hashes.digests();
     }
     await unchangedSince(file, before);
     checkDigest(file, archive, rec.expected);
