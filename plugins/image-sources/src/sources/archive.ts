@@ -51,7 +51,7 @@ async function unchangedSince(file: string, before: Stats): Promise<void> {
 /**
  * Compressions whose tool decompresses fast enough that writing the tar out first and
  * unpacking that file natively beats unpacking the stream as it comes. Measured on the
- * Debian minbase (160 MiB): zstd 0.5–0.8 s against 1.0–1.2 s streamed (bench/images.mjs);
+ * Debian minbase (160 MiB): zstd 0.55–1.05 s against 1.0–1.2 s streamed (bench/images.mjs);
  * gzip 1.38 s against 1.05 (node:zlib's stream overlaps the unpack, `gzip -dc` then the
  * unpack do not); xz mixed.
  */
