@@ -151,23 +151,27 @@ export async function decompressToFile(path: string, compression: Exclude<Compre
   child.stderr!.on('data', (c) => (stderr += c));
   const src = createReadStream(path, { highWaterMark: 1 << 20 });
   if (onChunk) src.on('data', (c) => onChunk(c as Buffer));
+  // A failed read stops the tool, which would otherwise wait for the rest of its input.
+  let readError: Error | undefined;
+  src.on('error', (e) => {
+    readError = e;
+    child.kill();
+  });
   // EPIPE when the tool stops early is expected: its exit status says why.
   child.stdin!.on('error', () => {});
   src.pipe(child.stdin!);
-  const read = new Promise<void>((resolve, reject) => {
-    src.on('end', resolve);
-    src.on('error', reject);
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? toolMissing(tool, path) : e));
-    child.on('close', resolve);
-  });
   try {
-    const [, code] = await Promise.all([read, exited]);
+    // Its exit is the end: a tool that succeeded read all of its input (every chunk seen by
+    // onChunk); one that failed early leaves the rest unread (and src, without an onChunk
+    // listener, paused for good: waiting for its end would hang).
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? toolMissing(tool, path) : e));
+      child.on('close', resolve);
+    });
+    if (readError) throw readError;
     if (code !== 0) throw new Error(`${tool.cmd} failed (exit ${code}): ${stderr.trim()}`);
-  } catch (err) {
+  } finally {
     src.destroy();
-    if (child.exitCode === null) child.kill();
-    throw err;
+    if (child.exitCode === null && child.signalCode === null) child.kill();
   }
 }

@@ -1,5 +1,6 @@
 import anyTest from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, cpSync, truncateSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { digestTree, hashBytes } from '@karapace/kernel';
 import { busyboxTarball, tempStore } from './_helpers.js';
@@ -69,6 +70,12 @@ test('a corrupt zstd tarball fails as the stream fails, and leaves nothing behin
   await t.throwsAsync(store.resolve(tar));
   t.true(store.events.some((e) => e.kind === 'log' && /decompressing into a file failed/.test((e as { message: string }).message)));
   t.deepEqual(readdirSync(store.imagesDir), []);
+  t.deepEqual(readdirSync(store.stagingDir), []);
+  // Refused at its first bytes, with megabytes still unread: zstd exits early, nothing waits
+  // for the rest.
+  const early = join(store.dir, 'early.tar.zst');
+  writeFileSync(early, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(4096, 0xff), randomBytes(8 << 20)]));
+  await t.throwsAsync(store.resolve(early));
   t.deepEqual(readdirSync(store.stagingDir), []);
 });
 
