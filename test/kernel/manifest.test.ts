@@ -88,6 +88,29 @@ test('resource limits must be positive integers', (t) => {
   t.deepEqual(problems(err).map((p) => p.key).sort(), ['runtime.resource_limits.cpu_shares', 'runtime.resource_limits.memory_limit_mb']);
 });
 
+test('out-of-range and non-safe integers are manifest errors naming the line, the key and the allowed range', (t) => {
+  const source = minimal + '[runtime.resource_limits]\nmemory_limit_mb = 99999999999999999999\ncpu_shares = 262145\n';
+  const err = t.throws(() => parseManifest(source, 'big.toml'), { instanceOf: ManifestError })!;
+  t.is(err.exitCode, 2);
+  const byKey = Object.fromEntries(problems(err).map((p) => [p.key, p]));
+  t.is(byKey['runtime.resource_limits.memory_limit_mb']!.line, 5);
+  t.is(byKey['runtime.resource_limits.memory_limit_mb']!.message, 'must be an integer from 1 to 8589934591 (got 99999999999999999999)');
+  t.is(byKey['runtime.resource_limits.cpu_shares']!.message, 'must be an integer from 1 to 262144 (got 262145)');
+  t.regex(err.message, /^invalid manifest:\n {2}big\.toml:5: runtime\.resource_limits\.memory_limit_mb: must be an integer from 1 to 8589934591/);
+  // 2^64 + 1 wraps to 1 in the TOML parser's 64-bit BigInt: still refused, shown as written.
+  const wrapped = t.throws(() => parseManifest(minimal + '[runtime]\nresource_limits = { cpu_shares = 18446744073709551617 }\n'), { instanceOf: ManifestError })!;
+  t.is(problems(wrapped)[0]!.message, 'must be an integer from 1 to 262144 (got 18446744073709551617)');
+  const inf = t.throws(() => parseManifest(minimal + '[runtime.resource_limits]\nmemory_limit_mb = inf\n'), { instanceOf: ManifestError })!;
+  t.is(problems(inf)[0]!.message, 'must be an integer from 1 to 8589934591 (got inf)');
+  const version = t.throws(() => parseManifest('manifest_version = 99999999999999999999\n[base]\nimage = "x"\n'), { instanceOf: ManifestError })!;
+  t.is(problems(version)[0]!.message, 'must be 1 (got 99999999999999999999)');
+  // A huge integer where a string belongs is a type error, not a crash while printing it.
+  const pkgs = t.throws(() => parseManifest(minimal + '[system]\npackages = [99999999999999999999]\n'), { instanceOf: ManifestError })!;
+  t.is(problems(pkgs)[0]!.key, 'system.packages');
+  t.notRegex(err.message + pkgs.message, /BigInt/);
+  t.is(parseManifest(minimal + '[runtime.resource_limits]\nmemory_limit_mb = 8589934591\ncpu_shares = 262144\n').runtime.resource_limits.memory_limit_mb, 8589934591);
+});
+
 test('canonical JSON sorts keys at every level and is stable', (t) => {
   const a = canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } });
   t.is(a, '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');

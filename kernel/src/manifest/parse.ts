@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ManifestError } from '../errors.js';
 import { suggest } from './did-you-mean.js';
 import { locateKey } from './locate.js';
-import { MOUNT_LABEL, isTable, manifestSchema, type Leaf, type Table } from './schema.js';
+import { MOUNT_LABEL, integerRange, isTable, manifestSchema, type Leaf, type Table } from './schema.js';
 import type { MountSpec, NormalizedManifest } from './types.js';
 
 export interface ManifestProblem {
@@ -49,10 +49,9 @@ export function parseManifest(source: string, file = 'karapace.toml', options: P
   }
   const problems: ManifestProblem[] = [];
   const at = (path: string[], message: string) => problems.push({ file, line: locateKey(source, path), key: path.join('.'), message });
-  checkTable(doc, manifestSchema(), [], at);
+  checkTable(doc, manifestSchema(), [], { at, source });
   checkMounts(doc.mounts, at);
   if (doc.manifest_version === undefined) at(['manifest_version'], 'is required and must be 1');
-  else if (doc.manifest_version !== 1 && typeof doc.manifest_version === 'number') at(['manifest_version'], `must be 1 (got ${doc.manifest_version})`);
   const image = (doc.base as Record<string, unknown> | undefined)?.image;
   if (image === undefined) at(['base', 'image'], 'is required (an alias like "debian/bookworm", a URL, a path or a registry reference)');
   else if (typeof image === 'string' && !image.trim()) at(['base', 'image'], 'must not be empty');
@@ -60,7 +59,13 @@ export function parseManifest(source: string, file = 'karapace.toml', options: P
   return normalize(doc, options);
 }
 
-function checkTable(value: unknown, schema: Table, path: string[], at: (p: string[], m: string) => void): void {
+interface CheckContext {
+  at: (p: string[], m: string) => void;
+  source: string;
+}
+
+function checkTable(value: unknown, schema: Table, path: string[], ctx: CheckContext): void {
+  const { at } = ctx;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     at(path, `must be a table`);
     return;
@@ -75,14 +80,55 @@ function checkTable(value: unknown, schema: Table, path: string[], at: (p: strin
       continue;
     }
     if (isTable(node)) {
-      checkTable(child, node, keyPath, at);
+      checkTable(child, node, keyPath, ctx);
+      continue;
+    }
+    const range = integerRange(node);
+    if (range) {
+      if (!node(child)) {
+        const allowed = range.min === range.max ? `${range.min}` : `an integer from ${range.min} to ${range.max}`;
+        at(keyPath, `must be ${allowed} (got ${literalOf(ctx.source, keyPath) ?? describe(child)})`);
+      }
       continue;
     }
     const errors: string[] = [];
-    if (!(node as Leaf)(child, { errors })) {
+    // typanion cannot print a BigInt (an integer beyond ±2^53−1) in its messages.
+    if (!(node as Leaf)(withoutBigInts(child), { errors })) {
       at(keyPath, errors.map((e) => e.replace(/^\.\s*:?\s*/, '')).join('; ') || 'invalid value');
     }
   }
+}
+
+/** The value as written in the source, for messages (the parsed value of a huge integer has wrapped). */
+function literalOf(source: string, path: string[]): string | undefined {
+  const line = locateKey(source, path);
+  if (line === undefined) return undefined;
+  const key = path[path.length - 1]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`(?:^|[\\s{,."'])${key}["']?\\s*=\\s*([-+0-9A-Za-z_.:]+)`);
+  // The line found may be the table's header or an inline table's key: look until the next header.
+  const lines = source.split(/\r?\n/).slice(line - 1);
+  for (const [i, text] of lines.entries()) {
+    if (i > 0 && /^\s*\[/.test(text)) break;
+    const m = pattern.exec(text.replace(/#.*$/, ''));
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'bigint') return 'an integer beyond ±9007199254740991';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'nan' : Number.isFinite(value) ? String(value) : value > 0 ? 'inf' : '-inf';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return value instanceof Date ? 'a date' : 'a table';
+  return String(value);
+}
+
+function withoutBigInts(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (Array.isArray(value)) return value.map(withoutBigInts);
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutBigInts(v)]));
+  return value;
 }
 
 function checkMounts(mounts: unknown, at: (p: string[], m: string) => void): void {

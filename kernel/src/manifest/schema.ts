@@ -11,15 +11,24 @@ export interface Table {
   [key: string]: Leaf | Table;
 }
 
+/** An integer key and its allowed range (checked in parse.ts, which also sees the source text). */
+export interface IntegerRange {
+  integer: { min: number; max: number };
+}
+
+/** cgroup v1 cpu.shares range (runc and crun convert it to cgroup v2 cpu.weight). */
+export const CPU_SHARES_RANGE = { min: 1, max: 262144 };
+/** The byte count (MiB × 2^20) must stay a safe integer for the backends that compute it. */
+export const MEMORY_LIMIT_MB_RANGE = { min: 1, max: Math.floor(Number.MAX_SAFE_INTEGER / 2 ** 20) };
+
 const require = createRequire(import.meta.url);
 let schema: Table | undefined;
 
 export function manifestSchema(): Table {
   if (schema) return schema;
   const t = require('typanion') as typeof T;
-  const isPositiveInt = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, Number.MAX_SAFE_INTEGER)]);
   schema = {
-    manifest_version: t.isNumber(),
+    manifest_version: integerIn(1, 1),
     base: { image: t.isString() },
     system: { packages: t.isArray(t.isString()) },
     gui: { apps: t.isArray(t.isString()) },
@@ -27,10 +36,24 @@ export function manifestSchema(): Table {
     runtime: {
       backend: t.isString(),
       network_isolation: t.isBoolean(),
-      resource_limits: { cpu_shares: isPositiveInt, memory_limit_mb: isPositiveInt },
+      resource_limits: { cpu_shares: integerIn(CPU_SHARES_RANGE.min, CPU_SHARES_RANGE.max), memory_limit_mb: integerIn(MEMORY_LIMIT_MB_RANGE.min, MEMORY_LIMIT_MB_RANGE.max) },
     },
   };
   return schema;
+}
+
+/**
+ * A leaf accepting a JavaScript safe integer in [min, max]. TOML integers beyond ±2^53−1
+ * arrive from the parser as (64-bit wrapped) BigInts: never in range, whatever they wrapped to.
+ */
+function integerIn(min: number, max: number): Leaf & IntegerRange {
+  const leaf = ((value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max) as Leaf & IntegerRange;
+  leaf.integer = { min, max };
+  return leaf;
+}
+
+export function integerRange(node: Leaf): IntegerRange['integer'] | undefined {
+  return (node as Partial<IntegerRange>).integer;
 }
 
 export const MOUNT_LABEL = /^[A-Za-z0-9_-]{1,64}$/;
