@@ -5,6 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { ProgressEvent } from '@karapace/kernel';
+import { printable } from './printable.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -124,7 +125,7 @@ export class ProgressRenderer {
     switch (event.kind) {
       case 'start':
         this.clear();
-        this.tasks.set(event.task, { label: event.label, unit: event.unit ?? 'items', done: 0, startedAt: this.now(), ...(event.total !== undefined ? { total: event.total } : {}) });
+        this.tasks.set(event.task, { label: printable(event.label), unit: event.unit ?? 'items', done: 0, startedAt: this.now(), ...(event.total !== undefined ? { total: event.total } : {}) });
         if (this.tty) this.redraw(true);
         else this.out.write(`${event.label}…\n`);
         break;

@@ -1,4 +1,5 @@
 /** Draws the TUI with plain ANSI escapes (no dependencies): a header, the table, a status line. */
+import { printable } from '../printable.js';
 import { current, HELP, visible, type TuiState } from './model.js';
 
 const ESC = '\x1b[';
@@ -10,7 +11,9 @@ const BOLD = `${ESC}1m`;
 const DIM = `${ESC}2m`;
 const RESET = `${ESC}0m`;
 
-function fit(text: string, width: number): string {
+/** One screen line: metadata in it cannot move the cursor or end the line (`printable`). */
+function fit(raw: string, width: number): string {
+  const text = printable(raw);
   return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width);
 }
 
