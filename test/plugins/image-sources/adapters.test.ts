@@ -28,6 +28,17 @@ test('apt: commands, pinned installs, offline, and dpkg-query output', (t) => {
   t.true(apt.needsNetwork("E: Can't find a source to download version '2.39' of 'git:amd64'"));
 });
 
+test('every adapter cleans its downloads and package index after an install', (t) => {
+  const script = (argv: string[]) => (argv[0] === 'sh' && argv[1] === '-c' ? argv[2]! : undefined);
+  t.deepEqual(apt.clean()[0], ['apt-get', '-o', 'APT::Sandbox::User=root', '-o', 'Dpkg::Use-Pty=0', '-o', 'APT::Color=0', 'clean']);
+  t.is(script(apt.clean()[1]!), 'rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin');
+  t.deepEqual(dnf.clean(), [['dnf', '--quiet', 'clean', 'all']]);
+  t.deepEqual(zypper.clean(), [['zypper', '--non-interactive', 'clean', '--all']]);
+  // Not `pacman -Scc --noconfirm`: its prompt defaults to keeping the cache.
+  t.is(script(pacman.clean()[0]!), 'rm -rf /var/cache/pacman/pkg/* /var/lib/pacman/sync/*');
+  t.is(script(apk.clean()[0]!), 'rm -rf /var/cache/apk/*');
+});
+
 test('dnf and zypper: commands and rpm query output (epochs kept)', (t) => {
   t.deepEqual(dnf.install(['git', 'vim-enhanced'], { 'vim-enhanced': '2:9.1.393-1.fc40' }, { offline: false }).slice(-2), ['git', 'vim-enhanced-2:9.1.393-1.fc40']);
   t.true(dnf.install(['git'], undefined, { offline: true }).includes('--cacheonly'));
@@ -83,6 +94,7 @@ test('install runs refresh, install and query through request.run and reports ex
   const outputs: Record<string, SpawnResult> = {
     'apt-get': { exitCode: 0, stdout: 'ok\n', stderr: '' },
     'dpkg-query': { exitCode: 0, stdout: 'git\t1:2.39.5-0+deb12u2\tii \ncurl\t7.88.1-10+deb12u12\tii \n', stderr: '' },
+    sh: { exitCode: 0, stdout: '', stderr: '' },
   };
   const request = {
     packageManager: 'apt', packages: ['curl', 'git'], offline: false,
@@ -94,7 +106,19 @@ test('install runs refresh, install and query through request.run and reports ex
   } satisfies InstallRequest;
   const result = await installPackages(undefined, request);
   t.deepEqual(result, { packages: [{ name: 'curl', version: '7.88.1-10+deb12u12' }, { name: 'git', version: '1:2.39.5-0+deb12u2' }] });
-  t.deepEqual(calls.map((c) => c.at(-1) === 'update' ? 'update' : c[0]), ['update', 'apt-get', 'dpkg-query']);
+  const named = (c: string[]) => (c.at(-1) === 'update' ? 'update' : c.at(-1) === 'clean' ? 'clean' : c[0]);
+  t.deepEqual(calls.map(named), ['update', 'apt-get', 'clean', 'sh', 'dpkg-query']);
+
+  // A clean that fails is a warning: the install stands, the query still runs.
+  calls.length = 0;
+  const warnings: string[] = [];
+  const kernel = { progress: (e: { kind: string; level?: string; message?: string }) => { if (e.level === 'warn') warnings.push(e.message!); } };
+  outputs.sh = { exitCode: 1, stdout: '', stderr: 'rm: cannot remove: Read-only file system\n' };
+  t.deepEqual(await installPackages(kernel as never, request), result);
+  t.deepEqual(calls.map(named), ['update', 'apt-get', 'clean', 'sh', 'dpkg-query']);
+  t.is(warnings.length, 1);
+  t.regex(warnings[0]!, /cleaning apt's caches failed .*exited 1.*Read-only file system/);
+  outputs.sh = { exitCode: 0, stdout: '', stderr: '' };
 
   // Offline: no refresh; a download failure becomes KP_OFFLINE_DOWNLOAD.
   calls.length = 0;

@@ -17,6 +17,8 @@ export const apk: PackageManagerAdapter = {
     const targets = packages.map((p) => (pinned?.[p] ? `${p}=${pinned[p]}` : p));
     return ['apk', 'add', '--no-progress', ...(offline ? ['--no-network'] : []), ...targets];
   },
+  // APKINDEX files from `apk update` (and packages, when a cache is configured).
+  clean: () => [['sh', '-c', 'rm -rf /var/cache/apk/*']],
   // `apk list --installed` prints "name-version arch {origin} (license) [installed]".
   query: () => ['apk', 'list', '--installed'],
   parseQuery(stdout) {

@@ -21,6 +21,11 @@ export const apt: PackageManagerAdapter = {
       'install', ...targets,
     ];
   },
+  // `clean` empties archives/ (the .deb files) and partial/; the lists and the binary caches go by hand.
+  clean: () => [
+    ['apt-get', ...APT_OPTIONS, 'clean'],
+    ['sh', '-c', 'rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin'],
+  ],
   query: (packages) => ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...packages],
   parseQuery(stdout) {
     const out = [];

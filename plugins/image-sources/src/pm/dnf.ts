@@ -12,6 +12,8 @@ export const dnf: PackageManagerAdapter = {
     const targets = packages.map((p) => (pinned?.[p] ? `${p}-${pinned[p]}` : p));
     return ['dnf', '-y', '--setopt=install_weak_deps=False', ...(offline ? ['--cacheonly'] : []), 'install', ...targets];
   },
+  // Downloaded rpms and repository metadata under /var/cache/dnf (/var/cache/libdnf5 for dnf5).
+  clean: () => [['dnf', '--quiet', 'clean', 'all']],
   query: rpmQuery,
   parseQuery: parseRpmQuery,
   needsNetwork: (output) => /Cache-only enabled but no cache|Failed to download metadata|Cannot download|Curl error/.test(output),

@@ -23,7 +23,7 @@ async function step(kernel: Kernel | undefined, request: InstallRequest, adapter
   if (result.exitCode !== 0) {
     if (request.offline && adapter.needsNetwork(output)) {
       throw new RuntimeFailure('KP_OFFLINE_DOWNLOAD', `--offline was given but ${what} needs to download packages (${adapter.name} exited ${result.exitCode})`, {
-        hint: 'build once without --offline so the packages are cached in the environment, or drop --offline',
+        hint: 'environments keep no package downloads or index (they are cleaned after each install): an offline build installs only what the base image itself caches; drop --offline',
         data: { argv, output: tail(output) },
       });
     }
@@ -33,6 +33,20 @@ async function step(kernel: Kernel | undefined, request: InstallRequest, adapter
     });
   }
   return result;
+}
+
+/**
+ * The package manager's downloads and index are not part of the environment. A failure
+ * here leaves a bigger upper dir, not a broken one: a warning, not an error.
+ */
+async function cleanCaches(kernel: Kernel | undefined, request: InstallRequest, adapter: PackageManagerAdapter): Promise<void> {
+  for (const argv of adapter.clean()) {
+    log(kernel, 'debug', `${adapter.name}: ${argv.join(' ')}`);
+    const result = await request.run(argv, { capture: true, environment: adapter.environment });
+    if (result.exitCode !== 0) {
+      log(kernel, 'warn', `cleaning ${adapter.name}'s caches failed (\`${argv.join(' ')}\` exited ${result.exitCode}); the environment keeps them: ${tail(`${result.stdout ?? ''}${result.stderr ?? ''}`, 3)}`);
+    }
+  }
 }
 
 export async function installPackages(kernel: Kernel | undefined, request: InstallRequest): Promise<InstallResult | undefined> {
@@ -48,6 +62,7 @@ export async function installPackages(kernel: Kernel | undefined, request: Insta
     if (!request.offline) await step(kernel, request, adapter, adapter.refresh(), `${adapter.name} refresh`);
     task.advance(1);
     await step(kernel, request, adapter, adapter.install(request.packages, request.pinned, { offline: request.offline }), `installing ${request.packages.join(', ')}`);
+    await cleanCaches(kernel, request, adapter);
     task.advance(2);
     const queried = await request.run(adapter.query(request.packages), { capture: true, environment: adapter.environment });
     const installed = adapter.parseQuery(queried.stdout ?? '');

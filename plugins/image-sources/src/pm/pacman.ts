@@ -14,6 +14,8 @@ export const pacman: PackageManagerAdapter = {
     const targets = packages.map((p) => (pinned?.[p] ? `${p}=${pinned[p]}` : p));
     return ['pacman', '-S', '--noconfirm', '--needed', '--noprogressbar', ...targets];
   },
+  // `pacman -Scc --noconfirm` takes the prompt's default, which is "no": remove by hand.
+  clean: () => [['sh', '-c', 'rm -rf /var/cache/pacman/pkg/* /var/lib/pacman/sync/*']],
   query: (packages) => ['pacman', '-Q', ...packages],
   parseQuery(stdout) {
     const out = [];

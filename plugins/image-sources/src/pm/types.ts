@@ -20,6 +20,12 @@ export interface PackageManagerAdapter {
   query(packages: string[]): string[];
   /** Parses the query's stdout. Packages not installed are absent from the result. */
   parseQuery(stdout: string): ResolvedPackage[];
+  /**
+   * Commands run after a successful install that remove what the package manager keeps
+   * for itself (downloaded packages, the package index): otherwise every environment's
+   * upper dir carries them (issue 18).
+   */
+  clean(): string[][];
   /** Recognises "would have to download" failures in offline mode. */
   needsNetwork(output: string): boolean;
 }

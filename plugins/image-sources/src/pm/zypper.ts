@@ -12,6 +12,8 @@ export const zypper: PackageManagerAdapter = {
     // Offline: no repository refresh; with container networking off a missing rpm fails the download.
     return ['zypper', '--non-interactive', ...(offline ? ['--no-refresh'] : []), 'install', '--no-recommends', ...targets];
   },
+  // Downloaded rpms, raw metadata and solv files under /var/cache/zypp.
+  clean: () => [['zypper', '--non-interactive', 'clean', '--all']],
   query: rpmQuery,
   parseQuery: parseRpmQuery,
   needsNetwork: (output) => /Download \(curl\) error|Valid metadata not found|Repository '.*' is invalid|Problem retrieving files/.test(output),
