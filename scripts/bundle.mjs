@@ -11,7 +11,7 @@
 //   unpack-worker.cjs     the same as one CommonJS file, which the pool prefers (faster to boot)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 
 const outdir = 'cli/dist/bundle';
 // Prebuilt native modules load their platform binary by name at run time.
@@ -67,6 +67,7 @@ await fastBundle('cli/dist/build-entry.js', 'build');
 // The unpacker's threads, as one CommonJS file: a worker boots faster without the ES module loader.
 await fastBundle('kernel/dist/layers/unpack-worker.js', 'unpack-worker');
 
-copyFileSync('cli/dist/karapace.cjs', `${outdir}/karapace.cjs`);
+// The executable with its dispatcher (fast-dispatch.cjs) inlined: one file to read at start-up.
+await build({ entryPoints: ['cli/dist/karapace.cjs'], outfile: `${outdir}/karapace.cjs`, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' });
 chmodSync(`${outdir}/karapace.cjs`, 0o755);
 chmodSync(`${outdir}/karapace.js`, 0o755);

@@ -3,6 +3,7 @@ import { Builtins, Cli } from 'clipanion';
 import type { CommandClass } from 'clipanion';
 import type { KarapaceContext } from './base-command.js';
 import { COMMAND_LOADERS } from './commands/lazy.js';
+import FastDispatch from './fast-dispatch.cjs';
 
 export const VERSION = '0.1.0';
 
@@ -21,7 +22,9 @@ export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise
   return cli;
 }
 
-export async function runCli(argv: string[], context: Partial<KarapaceContext> = {}): Promise<number> {
+export async function runCli(args: string[], context: Partial<KarapaceContext> = {}): Promise<number> {
+  // Global options may come before the command's name (`karapace --store S list`).
+  const argv = FastDispatch.commandFirst(args, (name) => Object.prototype.hasOwnProperty.call(COMMAND_LOADERS, name));
   // Start-up: load and register only the command being run when its name comes first.
   const loader = argv[0] !== undefined ? COMMAND_LOADERS[argv[0]] : undefined;
   const cli = await createCli(loader ? [(await loader()) as unknown as CommandClass<KarapaceContext>] : undefined);

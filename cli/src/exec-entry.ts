@@ -1,3 +1,3 @@
 /** Entry of the CommonJS fast-path bundle (bundle/exec.cjs) loaded by karapace.cts. */
-export { parseFastPath, runFastPath } from './fast-exec.js';
+export { runFastPath } from './fast-exec.js';
 export { useModuleImporter } from '@karapace/kernel';

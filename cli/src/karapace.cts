@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `karapace` executable. `exec` — the command developers run all day — and a warm
+ * The `karapace` executable, the one entry point. fast-dispatch.cts reads the command line
+ * (global options anywhere); `exec` and `enter` — what developers run all day — and a warm
  * `build` take a CommonJS bundle of just what they need, compiled with a V8 code cache
  * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up;
  * `push` and `pull` take another such bundle with only the HTTP remote plugin, and a build
@@ -11,21 +12,18 @@ import fs = require('node:fs');
 import path = require('node:path');
 import vm = require('node:vm');
 import Module = require('node:module');
+import FastDispatch = require('./fast-dispatch.cjs');
+
+type FastArgs = FastDispatch.FastArgs;
 
 interface FastBundle {
   useModuleImporter(importer: (url: string) => Promise<unknown>): void;
-  parseFastPath(args: string[]): unknown;
-  runFastPath(parsed: unknown): Promise<number | undefined>;
+  runFastPath(parsed: FastArgs): Promise<number | undefined>;
 }
 
 const args = process.argv.slice(2);
-
-/**
- * Which fast-path bundles serve a command, tried in order (their code cache files are named
- * after them): a build first asks exec.cjs, which answers a warm build without loading any
- * plugin, and only a build with work to do loads build.cjs.
- */
-const FAST_BUNDLES: Record<string, string[]> = { exec: ['exec'], build: ['exec', 'build'], push: ['remote'], pull: ['remote'] };
+/** The command line as a fast path reads it, or undefined for the full CLI. */
+const parsed = FastDispatch.dispatch(args);
 
 function cacheFile(name: string, stat: fs.Stats): string {
   const key = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`;
@@ -74,17 +72,16 @@ function loadFastBundle(name: string, file: string): { bundle: FastBundle; saveC
   };
 }
 
-/** Runs exec, a warm build, push or pull from a CommonJS bundle; undefined when the full CLI must handle the input. */
+/** Runs exec, enter, a build, push or pull from a CommonJS bundle; undefined when the full CLI must handle the input. */
 async function fastPath(): Promise<number | undefined> {
-  const names = args[0] !== undefined && Object.prototype.hasOwnProperty.call(FAST_BUNDLES, args[0]) ? FAST_BUNDLES[args[0]]! : [];
-  for (const name of names) {
+  if (!parsed) return undefined;
+  // The bundles that serve the command, tried in order (their code caches are named after them).
+  for (const name of FastDispatch.FAST_COMMANDS[parsed.command]!.bundles) {
     const file = path.join(__dirname, `${name}.cjs`);
     if (!fs.existsSync(file)) return undefined;
     const { bundle, saveCache } = loadFastBundle(name, file);
     // A script compiled by vm.Script has no import(); config plugins are imported from here.
     bundle.useModuleImporter((url) => import(url));
-    const parsed = bundle.parseFastPath(args);
-    if (!parsed) continue;
     const code = await bundle.runFastPath(parsed);
     saveCache();
     if (code !== undefined) return code;
@@ -96,7 +93,7 @@ fastPath().then(
   async (code) => {
     // push/pull are done once they return: skip Node's teardown of the environment and the
     // heap (~20 ms after a 200 MiB pull). stdout and stderr are synchronous on Linux.
-    if (code !== undefined && (args[0] === 'push' || args[0] === 'pull')) process.exit(code);
+    if (code !== undefined && (parsed?.command === 'push' || parsed?.command === 'pull')) process.exit(code);
     if (code !== undefined) process.exitCode = code;
     // The ES-module CLI reads process.argv and sets the exit code itself.
     else await import(require('node:url').pathToFileURL(path.join(__dirname, 'karapace.js')).href);

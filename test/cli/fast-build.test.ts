@@ -7,7 +7,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseBuildFastPath } from '../../cli/dist/fast-build.js';
+import FastDispatch from '../../cli/dist/fast-dispatch.cjs';
 import { runBundled, sandbox, type Sandbox } from '../helpers/cli.js';
 
 const bundled = (box: Sandbox, args: string[], cwd = box.dir) => runBundled(box, args, { cwd });
@@ -29,15 +29,16 @@ function project(box: Sandbox): string {
 const portable = (box: Sandbox, s: string) => s.replaceAll(box.dir, '<box>').replace(/in \d+(\.\d+)? ?m?s/g, 'in N s');
 const opts = { json: false, verbose: false, trace: false };
 
-test('builds are parsed without clipanion; anything unusual is left to the full parser', (t) => {
-  t.deepEqual(parseBuildFastPath(['build']), { options: opts, locked: false, offline: false, requirePinnedImage: false });
-  t.deepEqual(parseBuildFastPath(['build', 'dir/karapace.toml', '--name', 'dev', '--locked', '--offline', '--require-pinned-image', '--json', '--store=/s']), {
-    options: { ...opts, json: true, store: '/s' }, manifest: 'dir/karapace.toml', name: 'dev', locked: true, offline: true, requirePinnedImage: true,
+test('builds are parsed by the dispatcher; anything unusual is left to the full parser', (t) => {
+  const { dispatch } = FastDispatch;
+  t.deepEqual(dispatch(['build']), { command: 'build', global: opts, options: {}, positionals: {}, rest: [] });
+  t.deepEqual(dispatch(['build', 'dir/karapace.toml', '--name', 'dev', '--locked', '--offline', '--require-pinned-image', '--json', '--store=/s']), {
+    command: 'build', global: { ...opts, json: true, store: '/s' }, options: { name: 'dev', locked: true, offline: true, requirePinnedImage: true }, positionals: { manifest: 'dir/karapace.toml' }, rest: [],
   });
-  t.is(parseBuildFastPath(['build', '--name=x', '-v'])!.name, 'x');
-  for (const args of [['exec', 'dev', 'true'], ['build', '--help'], ['build', '-h'], ['build', 'a', 'b'], ['build', '--name'], ['build', '--name', '--json'],
-    ['build', '--name', 'a', '--name', 'b'], ['build', '--locked', '--locked'], ['build', '--unknown'], ['build', '--']]) {
-    t.is(parseBuildFastPath(args), undefined, args.join(' '));
+  t.is(dispatch(['build', '--name=x', '-v'])!.options.name, 'x');
+  for (const args of [['build', '--help'], ['build', '-h'], ['build', 'a', 'b'], ['build', '--name'], ['build', '--name', '--json'],
+    ['build', '--name', 'a', '--name', 'b'], ['build', '--locked', '--locked'], ['build', '--unknown'], ['build', '--'], ['build', '--locked=yes']]) {
+    t.is(dispatch(args), undefined, args.join(' '));
   }
 });
 

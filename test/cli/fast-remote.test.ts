@@ -6,7 +6,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseRemoteFastPath } from '../../cli/dist/fast-remote.js';
+import FastDispatch from '../../cli/dist/fast-dispatch.cjs';
 import { BUNDLE, mockManifest, runBundled, sandbox, type Sandbox } from '../helpers/cli.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from '../plugins/remote-http/server-process.js';
 
@@ -26,20 +26,21 @@ const pluginsOf = (stderr: string) => /plugins: (.*)$/m.exec(stderr)?.[1] ?? '';
 const timeless = (s: string) => s.replace(/in \d+\.\d\d s( \([^)]*\/s\))?/g, 'in N s').replace(/"seconds": [\d.e-]+/g, '"seconds": N');
 const opts = { json: false, verbose: false, trace: false };
 
-test('push and pull are parsed without clipanion; anything unusual is left to the full parser', (t) => {
-  t.deepEqual(parseRemoteFastPath(['push', 'dev', 'dev@v1', '--remote', 'http://h:1', '--json']), {
-    kind: 'push', options: { ...opts, json: true }, env: 'dev', reference: 'dev@v1', remote: 'http://h:1', tokenEnv: undefined,
+test('push and pull are parsed by the dispatcher; anything unusual is left to the full parser', (t) => {
+  const { dispatch } = FastDispatch;
+  t.deepEqual(dispatch(['push', 'dev', 'dev@v1', '--remote', 'http://h:1', '--json']), {
+    command: 'push', global: { ...opts, json: true }, options: { remote: 'http://h:1' }, positionals: { env: 'dev', reference: 'dev@v1' }, rest: [],
   });
-  t.deepEqual(parseRemoteFastPath(['push', '--store=/s', '-v', 'dev', '--token-env', 'T']), {
-    kind: 'push', options: { ...opts, verbose: true, store: '/s' }, env: 'dev', reference: undefined, remote: undefined, tokenEnv: 'T',
+  t.deepEqual(dispatch(['push', '--store=/s', '-v', 'dev', '--token-env', 'T']), {
+    command: 'push', global: { ...opts, verbose: true, store: '/s' }, options: { tokenEnv: 'T' }, positionals: { env: 'dev' }, rest: [],
   });
-  t.deepEqual(parseRemoteFastPath(['pull', '--remote=team', 'dev@blake3:00', '--name', 'mine', '--trace']), {
-    kind: 'pull', options: { ...opts, trace: true }, reference: 'dev@blake3:00', name: 'mine', remote: 'team', tokenEnv: undefined,
+  t.deepEqual(dispatch(['--trace', 'pull', '--remote=team', 'dev@blake3:00', '--name', 'mine']), {
+    command: 'pull', global: { ...opts, trace: true }, options: { remote: 'team', name: 'mine' }, positionals: { reference: 'dev@blake3:00' }, rest: [],
   });
-  for (const args of [['exec', 'dev', 'true'], ['push'], ['pull'], ['push', 'a', 'b', 'c'], ['pull', 'a', 'b'], ['push', '--help'], ['pull', 'x', '-h'],
+  for (const args of [['push'], ['pull'], ['push', 'a', 'b', 'c'], ['pull', 'a', 'b'], ['push', '--help'], ['pull', 'x', '-h'],
     ['push', 'dev', '--name', 'n'], ['pull', 'x', '--remote'], ['pull', 'x', '--remote', '--json'], ['pull', 'x', '--remote', 'a', '--remote', 'b'],
-    ['push', 'dev', '--', 'x'], ['pull', 'x', '--unknown']]) {
-    t.is(parseRemoteFastPath(args), undefined, args.join(' '));
+    ['push', 'dev', '--', 'x'], ['pull', 'x', '--unknown'], ['--remote', 'r', 'pull', 'x']]) {
+    t.is(dispatch(args), undefined, args.join(' '));
   }
 });
 

@@ -16,8 +16,8 @@ export class EnterCommand extends BaseCommand {
     if (this.json) throw new UsageError('KP_ENTER_JSON', '`enter` is interactive and has no JSON output', { hint: 'use `karapace exec --json` to capture output' });
     // Only the environment's backend plugin is loaded (exec start-up time).
     const engine = await this.engine({ deferBuiltins: true });
-    const argv = this.command[0] === '--' ? this.command.slice(1) : this.command;
-    const result = await enterEnv(engine, this.env, argv);
+    // clipanion leaves out the `--` that ends the options, as fast-dispatch.cts does.
+    const result = await enterEnv(engine, this.env, this.command);
     return result.exitCode;
   }
 }

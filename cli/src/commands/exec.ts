@@ -7,11 +7,14 @@ export class ExecCommand extends BaseCommand {
   static override usage = Command.Usage({
     description: 'Run a command in an environment',
     details: 'Runs as the invoking user with stdio streamed; karapace exits with the command\'s status (128+n when killed by signal n).',
-    examples: [['Run git', '$0 exec dev -- git --version']],
+    examples: [['Run git', '$0 exec dev -- git --version'], ['Capture the output as JSON', '$0 exec dev --json -- make test']],
   });
 
   env = Option.String({ name: 'env' });
-  command = Option.Rest({ required: 1, name: 'command' });
+  // A proxy: options are ours until the first argument that is not one, or `--`; from there
+  // every argument is the command's (`exec dev --json -- ls -l`, `exec dev ls --json`).
+  // fast-dispatch.cts splits the same way (test/cli/fast-dispatch.test.ts).
+  command = Option.Proxy({ required: 1, name: 'command' });
 
   run(): Promise<number> {
     return execBody(this.session, this.env, this.command);
