@@ -56,3 +56,15 @@ export { crashPoint } from './store/crash.js';
 export { exportApps, unexportApps, exportedApps, exportDirs, EXPORT_EXTENSION, type ExportedApp, type ExportOptions, type ExportResult } from './engine/export.js';
 export type { MappedOperation, MappedRequest, MappedResult, WorkerJob, WorkerReply } from './mapped/types.js';
 export { mappedWorkerPath } from './mapped/run.js';
+export { pullBundle, fetchBundleManifest, type BlobStream, type PullSource, type PullOptions, type PullResult } from './engine/pull.js';
+export {
+  pullEnvironment, selectRemote, openRemoteClient, safeUrl, TOKEN_ENV,
+  type PullableRemote, type PullEnvironmentOptions, type PullEnvironmentResult, type RemoteSelection,
+} from './engine/remote.js';
+export { transferProgress, formatBytes, type TransferProgress } from './engine/transfer-progress.js';
+export {
+  parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,
+  type BundleManifest, type BundleBlobRef, type BundleLayer, type PortableMetadata, type VerifiedBundleEnv,
+} from './bundle/format.js';
+export { TreeFlusher } from './bundle/durable.js';
+export { claimStaging, sweepAbandonedStaging, type StagingClaim } from './store/staging-claim.js';

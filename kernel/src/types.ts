@@ -24,6 +24,12 @@ export interface ResolveRequest {
   stagingDir: string;
   /** Directory of the manifest, for relative paths. */
   manifestDir: string;
+  /**
+   * `build --require-pinned-image`: refuse (before fetching anything) a reference that does
+   * not name exactly one image in a form this resolver verifies. The kernel also refuses a
+   * result whose `pinned` is not true, so a resolver that ignores this flag cannot pass.
+   */
+  requirePinned?: boolean;
 }
 
 /** What a resolver returns: an extracted rootfs in the image cache. */
@@ -40,6 +46,11 @@ export interface ResolvedBase {
   packageManager: PackageManagerName;
   /** Name of the resolver plugin that answered. */
   resolver: string;
+  /**
+   * True only when the reference itself names a digest and the resolver verified the
+   * content against it (the one definition of "pinned": the resolver that verifies it).
+   */
+  pinned?: boolean;
 }
 
 /** A package with the exact version installed. */

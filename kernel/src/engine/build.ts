@@ -241,13 +241,15 @@ export function result(meta: EnvMetadata, lockPath: string, cached: boolean): Bu
 }
 
 
+function imageNotPinned(image: string, resolver: string): ManifestError {
+  return new ManifestError('KP_IMAGE_NOT_PINNED', `base image "${image}" is not pinned (resolver ${resolver} did not verify it against a digest named by the reference)`, {
+    hint: 'run `karapace pin` to pin it, or build with --locked against a lock that records its digest',
+  });
+}
+
 async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifestDir: string, options: BuildOptions, lock?: LockFile): Promise<ResolvedBase> {
   const pinnedDigest = options.locked ? lock?.base.digest : undefined;
-  if (options.requirePinnedImage && !pinnedDigest && !/@sha256:[0-9a-f]{64}|[#?](digest|sha256|blake3)=[0-9a-f]{64}|blake3:/.test(manifest.base.image)) {
-    throw new ManifestError('KP_IMAGE_NOT_PINNED', `base image "${manifest.base.image}" is not pinned`, {
-      hint: 'run `karapace pin` to pin it, or build with --locked against a lock that records its digest',
-    });
-  }
+  const requirePinned = options.requirePinnedImage === true && !pinnedDigest;
   const base = await engine.kernel.hooks.resolve.promise({
     image: manifest.base.image,
     expectedDigest: pinnedDigest,
@@ -255,7 +257,9 @@ async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifes
     imagesDir: engine.layout.images,
     stagingDir: engine.layout.staging,
     manifestDir,
+    ...(requirePinned ? { requirePinned } : {}),
   });
+  if (base && requirePinned && base.pinned !== true) throw imageNotPinned(manifest.base.image, base.resolver);
   if (!base) {
     const asked = engine.kernel.tapNames('resolve');
     throw new RuntimeFailure('KP_IMAGE_UNRESOLVED', `no image source can resolve "${manifest.base.image}" (asked: ${asked.join(', ') || 'none'})`, {

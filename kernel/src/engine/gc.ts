@@ -6,6 +6,7 @@
  * deletions through `keep`. A dry run computes the same report without deleting.
  * SIGINT/SIGTERM stop it between two deletions, each of which is atomic.
  */
+import { CLAIMED_STAGING } from '../store/staging-claim.js';
 import { lstatSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -109,7 +110,8 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       for (const key of await listDir(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
       for (const name of await listDir(layout.staging)) {
         const path = join(layout.staging, name);
-        if (!busyStaging(name, path)) candidates.push({ kind: 'staging', id: name, path });
+        // Claimed directories (a pull downloading) are swept by withLock once their owner is gone.
+        if (!busyStaging(name, path) && !CLAIMED_STAGING.test(name)) candidates.push({ kind: 'staging', id: name, path });
       }
 
       const report: GcReport = { dry_run: dryRun, interrupted: false, signal: null, remaining: 0, removed: [], kept: [], freed_bytes: 0 };

@@ -1,6 +1,8 @@
 /** The store lock around a mutation, with store initialisation and crash recovery first. */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { ensurePrivateRoot } from '../store/private-root.js';
+import { sweepAbandonedStaging } from '../store/staging-claim.js';
 import { acquireStoreLock } from '../store/lock.js';
 import { checkStoreVersion, writeStoreVersion } from '../store/version.js';
 import { recoverWal } from '../store/wal.js';
@@ -10,6 +12,7 @@ import type { Engine } from './engine.js';
 export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
   const layout = engine.layout;
   checkStoreVersion(layout);
+  await ensurePrivateRoot(layout, (m) => engine.logger.warn(m));
   await mkdir(layout.store, { recursive: true });
   const lock = await acquireStoreLock(layout);
   try {
@@ -17,6 +20,7 @@ export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise
     await Promise.all([layout.objects, layout.layers, layout.metadata, layout.staging, layout.wal, layout.envs, layout.images].map((d) => mkdir(d, { recursive: true })));
     // Undo (or finish) whatever a killed command left half done, before anything else.
     await recoverWal(layout, (m) => engine.logger.warn(m));
+    await sweepAbandonedStaging(layout);
     return await fn();
   } finally {
     lock.release();

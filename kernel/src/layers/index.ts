@@ -1,10 +1,11 @@
 /** Layers: deterministic tar packing and safe unpacking (DESIGN §6 "Layers"). */
 export { packTree, type PackOptions, type PackStats } from './pack.js';
 export {
-  unpackTarStream, unpackTarFile, defaultUnpackThreads, prestartUnpackThreads,
+  unpackTarStream, unpackTarFile, untrustedXattrAllowed, defaultUnpackThreads, prestartUnpackThreads,
   type ContentHashTap, type UnpackEntry, type UnpackFileStats, type UnpackOptions, type UnpackStats,
 } from './unpack.js';
 export { packLayer, readLayer, unpackLayer, layerHash, layerPath, type PackLayerOptions } from './layer.js';
 export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
+export { CanonicalTree, makedev, type KnownHashes } from './canonical-tree.js';
 export { nativeUnpackerAvailable } from './native-unpack.js';
 export { SOURCE_SHRANK, type DiskStat } from './unpack-protocol.js';

@@ -57,6 +57,17 @@ export interface UnpackOptions {
    * `onEntry` is not called at all.
    */
   treeDigests?: boolean;
+  /**
+   * Content from outside the store's trust (a pull: docs/security-model.md): device nodes
+   * are not created (only a 0/0 character device, overlayfs' whiteout), and of the
+   * extended attributes only `user.*` and `security.capability` are set.
+   */
+  untrusted?: boolean;
+}
+
+/** The extended attributes an untrusted archive may set. */
+export function untrustedXattrAllowed(name: string): boolean {
+  return (name.startsWith('user.') && !name.startsWith('user.overlay.')) || name === 'security.capability';
 }
 
 /** The default size of the unpacker's thread pool. */

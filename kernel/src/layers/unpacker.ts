@@ -22,7 +22,7 @@ import { isZero, xattrsFrom, type TarInput } from './tar-reader.js';
 import { decodeHeader } from './tar-header.js';
 import type { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
-import type { ContentHashTap, UnpackOptions, UnpackStats } from './unpack.js';
+import { untrustedXattrAllowed, type ContentHashTap, type UnpackOptions, type UnpackStats } from './unpack.js';
 import { StreamHasher } from '../hash.js';
 
 type Tap = ((chunk: Buffer) => void) | ContentHashTap | void;
@@ -159,7 +159,7 @@ export class Unpacker {
       h.size = Number(merged.get('size')!.toString());
       if (!Number.isSafeInteger(h.size) || h.size < 0) throw badTar('entry with an invalid PAX size');
     }
-    const xattrs = xattrsFrom(merged);
+    const xattrs = this.options.untrusted ? xattrsFrom(merged).filter(([name]) => untrustedXattrAllowed(name)) : xattrsFrom(merged);
     this.pax = null;
     this.longName = null;
     this.longLink = null;
@@ -351,6 +351,10 @@ export class Unpacker {
         case 'fifo': {
           const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
           await this.direct();
+          if (this.options.untrusted && kind !== 'p' && !(kind === 'c' && h.devmajor === 0 && h.devminor === 0)) {
+            this.stats.warnings.push(`${rel}: ${h.type} ${h.devmajor}:${h.devminor} not created (pulled content never creates device nodes)`);
+            break;
+          }
           if (mknodDevice(p, kind, h.devmajor, h.devminor, h.mode)) {
             if (this.owners) lchownSync(p, h.uid, h.gid);
             this.restat.add(rel);

@@ -110,7 +110,20 @@ export function parseReference(image: string, ctx: ParseContext, depth = 0): Sou
   throw badReference(image, 'not a known alias, URL, path, bootstrap: or registry reference');
 }
 
-/** Whether a reference names exactly one image (what --require-pinned-image demands). */
-export function isPinnedReference(image: string): boolean {
-  return /#(sha256|blake3)=[0-9a-f]{64}$/.test(image) || /@sha256:[0-9a-f]{64}$/.test(image);
+/**
+ * Whether a parsed reference names exactly one image: a `#sha256=`/`#blake3=` pin or an
+ * `@sha256:` registry digest. The one definition of "pinned": every form it accepts is
+ * verified by the source that fetches it (url.ts, local.ts, bootstrap.ts, oci.ts).
+ */
+export function isPinnedSource(ref: SourceRef): boolean {
+  return ref.kind === 'oci' ? ref.digest !== undefined : ref.kind !== 'alias' && ref.pin !== undefined;
+}
+
+/** isPinnedSource for a reference as written (what `pin` and --require-pinned-image ask). */
+export function isPinnedReference(image: string, ctx: ParseContext = { manifestDir: process.cwd() }): boolean {
+  try {
+    return isPinnedSource(parseReference(image, ctx));
+  } catch {
+    return false;
+  }
 }

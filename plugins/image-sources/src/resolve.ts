@@ -2,7 +2,8 @@
 import type { Kernel, ResolvedBase, ResolveRequest } from '@karapace/kernel';
 import type { CachedImage } from './cache.js';
 import type { ResolvedOptions } from './options.js';
-import { parseReference } from './reference.js';
+import { isPinnedSource, parseReference } from './reference.js';
+import { ManifestError } from '@karapace/kernel';
 import { resolveAlias } from './sources/alias.js';
 import { resolveBootstrap } from './sources/bootstrap.js';
 import { toResolved, type ResolveContext } from './sources/context.js';
@@ -17,6 +18,12 @@ export async function resolveImage(kernel: Kernel | undefined, options: Resolved
   if (FOREIGN.test(request.image)) return undefined;
   const ctx: ResolveContext = { request, kernel, options };
   const ref = parseReference(request.image, { manifestDir: request.manifestDir, aliases: options.aliases });
+  // Refused before anything is fetched.
+  if (request.requirePinned && !isPinnedSource(ref)) {
+    throw new ManifestError('KP_IMAGE_NOT_PINNED', `base image "${request.image}" is not pinned`, {
+      hint: 'run `karapace pin` to rewrite it to a pinned reference (…#sha256=, …#blake3=, …@sha256:), or build with --locked against a lock that records its digest',
+    });
+  }
   let img: CachedImage;
   switch (ref.kind) {
     case 'alias':
@@ -35,5 +42,5 @@ export async function resolveImage(kernel: Kernel | undefined, options: Resolved
       img = await resolveOci(ctx, ref);
       break;
   }
-  return toResolved(ctx, img);
+  return { ...toResolved(ctx, img), pinned: isPinnedSource(ref) };
 }

@@ -9,7 +9,7 @@
  * provides /dev; capabilities only matter to setuid-style tools).
  */
 import { KarapaceError, RuntimeFailure, unpackTarFile, unpackTarStream, type UnpackFileStats, type UnpackOptions, type UnpackStats } from '@karapace/kernel';
-import type { CanonicalTree } from './canonical.js';
+import type { CanonicalTree } from '@karapace/kernel';
 
 export type { UnpackFileStats, UnpackStats };
 

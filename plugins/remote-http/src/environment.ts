@@ -1,10 +1,9 @@
 /**
- * push / pull as engine functions (the CLI's push and pull commands call these; so can
- * any other front end). They pick the remote, ask the `remote` hook for a client, and
+ * push as an engine function (the CLI's push command calls it; so can any other front end);
+ * pull is the kernel's `pullEnvironment`. They pick the remote, ask the `remote` hook for a client, and
  * close it afterwards.
  */
 import { findEnv, type Engine } from '@karapace/kernel';
-import type { PullResult } from './bundle/install.js';
 import { badReference } from './errors.js';
 import { parseReference } from './protocol.js';
 import { openRemote, type PushResult, type RemoteSelection } from './remote-api.js';
@@ -36,18 +35,5 @@ export async function pushEnvironment(engine: Engine, options: PushOptions): Pro
   }
 }
 
-export interface PullOptions extends RemoteSelection {
-  /** `name@tag`, `name` (= @latest) or `name@blake3:<digest>` (OCI: `name@sha256:<digest>`). */
-  reference: string;
-  /** Local name for the pulled environment. */
-  name?: string;
-}
-
-export async function pullEnvironment(engine: Engine, options: PullOptions): Promise<PullResult & { remote: string; reference: string }> {
-  const remote = await openRemote(engine, options);
-  try {
-    return await remote.pullEnv(engine, options.reference, { name: options.name });
-  } finally {
-    remote.close();
-  }
-}
+/** Pull is a kernel operation (verification and install are the kernel's); re-exported for existing callers. */
+export { pullEnvironment, type PullEnvironmentOptions as PullOptions } from '@karapace/kernel';

@@ -1,18 +1,7 @@
 /** The errors a remote raises, with stable codes. Messages name the remote, never the token. */
 import { RuntimeFailure, UsageError, type KarapaceError } from '@karapace/kernel';
 
-/** A URL without credentials or query, safe to print. */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '<invalid url>';
-  }
-}
+export { safeUrl, integrityError } from '@karapace/kernel';
 
 export function unauthorized(remote: string, hadToken: boolean): KarapaceError {
   return new RuntimeFailure('KP_REMOTE_UNAUTHORIZED', `the remote ${remote} refused the request (401): ${hadToken ? 'the token was not accepted' : 'it needs a token and none was given'}`, {
@@ -56,13 +45,6 @@ export function notFound(remote: string, what: string): KarapaceError {
   return new RuntimeFailure('KP_REMOTE_NOT_FOUND', `${what} is not on the remote ${remote}`, {
     hint: 'check the name and tag (`name@tag`); the remote lists references at /v1/refs',
     data: { remote, what },
-  });
-}
-
-export function integrityError(what: string, expected: string, actual: string): KarapaceError {
-  return new RuntimeFailure('KP_REMOTE_INTEGRITY', `integrity check failed for ${what}: expected ${expected}, received content hashing to ${actual}`, {
-    hint: 'the remote holds damaged or tampered data; nothing was added to your store. Ask its owner to push it again',
-    data: { what, expected, actual },
   });
 }
 

@@ -1,14 +1,10 @@
 /** Environments over the karapace HTTP protocol: push only what is missing, pull verified. */
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { envDir, packTree, StreamHasher, type Engine } from '@karapace/kernel';
-import type { BlobBody } from './blob-download.js';
+import { bundleBlobs, packTree, StreamHasher, transferProgress, type BlobStream, type Engine, type PullSource } from '@karapace/kernel';
 import { HttpRemoteClient } from './client.js';
-import { bundleBlobs, type BundleBlobRef } from './bundle/format.js';
 import { planBundle, sourceChunks } from './bundle/create.js';
-import { fetchManifest, installBundle } from './bundle/install.js';
 import { badReference, notFound } from './errors.js';
-import { transferProgress } from './progress.js';
 import { parseReference } from './protocol.js';
 import type { EnvRemote, PushResult, PushTarget } from './remote-api.js';
 
@@ -112,7 +108,8 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
     };
   }
 
-  async pullEnv(engine: Engine, reference: string, options: { name?: string }) {
+  /** Resolves a reference to its bundle digest; blobs are then opened by digest only (the kernel verifies them). */
+  async openPull(reference: string): Promise<PullSource> {
     const parsed = parseReference(reference);
     if (!parsed) throw badReference(reference);
     let digest = parsed.digest;
@@ -121,35 +118,11 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
       if (!ref) throw notFound(this.display, `${parsed.name}@${parsed.tag}`);
       digest = ref.digest;
     }
-    const manifest = await fetchManifest((await this.getBlob(digest)).stream, digest, `bundle manifest of ${reference}`);
-    const total = bundleBlobs(manifest).reduce((n, b) => n + b.size, 0);
-    const progress = transferProgress(engine.kernel, 'pull', `pull ${reference}`, total);
-    // The upper dir's download starts now, while the store is locked and staged and the base
-    // unpacked: its first bytes wait in the reader's queue (a hint: an environment already
-    // here is not downloaded at all).
-    const early = new Map<string, Promise<BlobBody>>();
-    if (manifest.upper.size > LARGE_BLOB_BYTES && !existsSync(envDir(engine.layout, manifest.env.env_id))) {
-      const opening = this.openBlob(manifest.upper.blob);
-      opening.catch(() => undefined);
-      early.set(manifest.upper.blob, opening);
-    }
-    const fetch = async (ref: BundleBlobRef): Promise<BlobBody> => {
-      const opened = early.get(ref.blob);
-      early.delete(ref.blob);
-      if (opened) return opened;
-      return ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob) : (await this.getBlob(ref.blob)).stream;
+    return {
+      digest,
+      origin: `${this.display}/${parsed.name}@${parsed.tag ?? `blake3:${digest}`}`,
+      // Large blobs get a connection of their own; small ones share the keep-alive pool.
+      openBlob: async (ref): Promise<BlobStream> => (ref.size !== undefined && ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob) : (await this.getBlob(ref.blob)).stream),
     };
-    let ok = false;
-    try {
-      const result = await installBundle(engine, manifest, digest, fetch, {
-        name: options.name, origin: `${this.display}/${parsed.name}@${parsed.tag ?? `blake3:${digest}`}`, onBytes: progress.add,
-      });
-      ok = true;
-      return { ...result, remote: this.display, reference };
-    } finally {
-      progress.end(ok);
-      // Not needed after all (already here, or the pull failed first).
-      for (const opened of early.values()) opened.then((body) => body.destroy(), () => undefined);
-    }
   }
 }

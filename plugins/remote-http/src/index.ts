@@ -10,10 +10,9 @@ export { HttpRemoteClient } from './client.js';
 export { HttpEnvRemote } from './http-remote.js';
 export { pushEnvironment, pullEnvironment, type PushOptions, type PullOptions } from './environment.js';
 export { openRemote, selectRemote, TOKEN_ENV, type EnvRemote, type PushResult, type PushTarget, type RemoteSelection } from './remote-api.js';
+export type { PullResult } from '@karapace/kernel';
 export { prepareBundle, planBundle, openSource, sourceSha256, imageKeyOf, type PreparedBundle, type BundleSource, type PrepareOptions, type BundlePlan } from './bundle/create.js';
-export { installBundle, fetchManifest, type BlobFetcher, type InstallOptions, type PullResult } from './bundle/install.js';
-export { parseBundleManifest, bundleBlobs, BUNDLE_FORMAT, type BundleManifest, type BundleBlobRef, type BundleLayer } from './bundle/format.js';
-export { transferProgress, formatBytes, type TransferProgress } from './progress.js';
+export { parseBundleManifest, bundleBlobs, BUNDLE_FORMAT, transferProgress, formatBytes, type BundleManifest, type BundleBlobRef, type BundleLayer, type TransferProgress } from '@karapace/kernel';
 export { integrityError, unauthorized, forbidden, unreachable, protocolError, refConflict, notFound, badReference, safeUrl } from './errors.js';
 export * from './protocol.js';
 

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import type { Engine } from '@karapace/kernel';
+import type { Engine, PullSource } from '@karapace/kernel';
 import {
-  badReference, bundleBlobs, fetchManifest, installBundle, integrityError, openSource, parseReference, prepareBundle,
+  badReference, bundleBlobs, integrityError, openSource, parseReference, prepareBundle,
   protocolError, sourceSha256, transferProgress, type EnvRemote, type PreparedBundle, type PushResult, type PushTarget,
 } from '@karapace/remote-http';
 import { RegistryClient, readText } from './registry.js';
@@ -215,7 +215,8 @@ export class OciEnvRemote implements EnvRemote {
     }
   }
 
-  async pullEnv(engine: Engine, reference: string, options: { name?: string }) {
+  /** Resolves a reference to its bundle; blobs are then opened by their blake3 (the kernel verifies them). */
+  async openPull(reference: string): Promise<PullSource & { details: Record<string, string> }> {
     const at = reference.lastIndexOf('@');
     const name = at < 0 ? reference : reference.slice(0, at);
     const rest = at < 0 ? 'latest' : reference.slice(at + 1);
@@ -245,25 +246,20 @@ export class OciEnvRemote implements EnvRemote {
       if (r.statusCode !== 200) await this.registry.fail(r, `blob ${d.digest}`);
       return sha256Verified(r, d.digest, `blob ${d.digest.slice(0, 19)}…`);
     };
-    const bundle = await fetchManifest(await blob(manifest.config), bundleDigest, `bundle manifest of ${reference}`);
-    const byBlake3 = new Map<string, Descriptor>();
+    const byBlake3 = new Map<string, Descriptor>([[bundleDigest, manifest.config]]);
     for (const d of manifest.layers) {
       const b3 = d.annotations?.[ANNOTATION_BLAKE3];
       if (b3 && SHA256.test(d.digest)) byBlake3.set(b3, d);
     }
-    const total = bundleBlobs(bundle).reduce((n, b) => n + b.size, 0);
-    const progress = transferProgress(engine.kernel, 'pull', `pull ${repo}:${rest}`, total);
-    let ok = false;
-    try {
-      const result = await installBundle(engine, bundle, bundleDigest, async (ref) => {
+    return {
+      digest: bundleDigest,
+      origin: `${this.display}/${repo}@${actual}`,
+      details: { oci_digest: actual },
+      openBlob: async (ref) => {
         const d = byBlake3.get(ref.blob);
         if (!d) throw protocolError(this.display, 200, `the manifest of ${repo}:${rest} has no layer for blob ${ref.blob.slice(0, 12)}`);
         return blob(d);
-      }, { name: options.name, origin: `${this.display}/${repo}@${actual}`, onBytes: progress.add });
-      ok = true;
-      return { ...result, remote: this.display, reference, oci_digest: actual };
-    } finally {
-      progress.end(ok);
-    }
+      },
+    };
   }
 }

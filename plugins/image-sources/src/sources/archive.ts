@@ -9,7 +9,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KarapaceError, nativeUnpackerAvailable, RuntimeFailure, SOURCE_SHRANK, StreamHasher } from '@karapace/kernel';
 import { commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
-import { CanonicalTree } from '../canonical.js';
+import { CanonicalTree } from '@karapace/kernel';
 import { decompressToFile, openTar, sniffCompression, type Compression } from '../decompress.js';
 import { checkDigest, type Digests, type ExpectedDigest } from '../http.js';
 import { log, startTask } from '../progress.js';

@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { RuntimeFailure } from '@karapace/kernel';
 import { serverArch } from '../aliases.js';
 import { cacheKey, cachedForReference, commitImage, discardStaged, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
-import { CanonicalTree } from '../canonical.js';
+import { CanonicalTree } from '@karapace/kernel';
 import { openTar } from '../decompress.js';
 import { download, offlineError } from '../http.js';
 import { log, startTask } from '../progress.js';

@@ -18,7 +18,7 @@ import {
   canonicalJson, envDir, findEnv, hashBytes, isHash, objectPath, packTree, RuntimeFailure, StreamHasher, withLock, writeFileAtomic,
   type Engine, type LayerRecord,
 } from '@karapace/kernel';
-import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
+import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from '@karapace/kernel';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =

@@ -4,7 +4,7 @@
  * can chown, mknod, set security.* xattrs), so a digest of the disk would differ between
  * machines; the archive's headers do not.
  *
- * The lines and their order are exactly the kernel's `digestTree` (kernel/src/tree-digest.ts):
+ * The lines and their order are exactly `digestTree`'s (kernel/src/tree-digest.ts):
  *   d <path> <perm> <uid>:<gid>
  *   f <path> <perm> <uid>:<gid> <size> <blake3>
  *   l <path> <perm> <uid>:<gid> -> <target>
@@ -15,8 +15,14 @@
  * hard links take their target's entry (one inode). Whiteouts are applied the way the
  * kernel's unpacker applies them, layer by layer.
  */
-import { hashBytes, safeEntryPath, StreamHasher, type ContentHashTap, type UnpackEntry } from '@karapace/kernel';
-import type { KnownHashes } from './digest.js';
+import { hashBytes, StreamHasher } from '../hash.js';
+import { safeEntryPath } from './tar-format.js';
+import type { ContentHashTap, UnpackEntry } from './unpack.js';
+
+/** Content hashes already computed, by relative path. */
+export interface KnownHashes {
+  get(rel: string): { hash: string; size: number } | undefined;
+}
 
 interface Node {
   kind: 'd' | 'f' | 'l' | 'c' | 'b' | 'p';
