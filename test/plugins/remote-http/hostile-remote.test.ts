@@ -1,0 +1,220 @@
+/**
+ * The trust boundary against a hostile remote (docs/security-model.md): a real `karapace
+ * push` to a real karapace-server, then a hostile node:http remote that serves those blobs
+ * rewritten self-consistently. Every case ends with nothing written or deleted outside the
+ * store, no legitimate environment affected, and a clear error where the pull is refused.
+ */
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
+import { startHostileRemote, type HostileRemote } from './hostile-remote.js';
+import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
+
+let server: TestServer;
+let hostile: HostileRemote;
+let legit: { digest: string; env_id: string };
+
+test.before(async () => {
+  server = await startTestServer();
+  const src = sandbox('kp-hostile-src-');
+  src.write('proj/karapace.toml', mockManifest({ image: 'mock:hostile', packages: ['git'] }));
+  await src.json(['build', join(src.dir, 'proj'), '--name', 'legit']);
+  const r = await src.run(['exec', 'legit', '--', 'sh', '-c', 'printf legit > notes.txt']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  await src.json(['commit', 'legit', '-m', 'first']);
+  legit = await src.json(['push', 'legit', 'legit@v1', '--remote', server.url], { env: { KARAPACE_REMOTE_TOKEN: WRITE_TOKEN } });
+  hostile = await startHostileRemote(join(server.dir, 'data'));
+  hostile.publish('legit', 'v1', hostile.manifest(legit.digest));
+});
+
+test.after.always(async () => {
+  await hostile?.close();
+  await server?.stop();
+});
+
+/** Every path under a directory with its size. */
+function listing(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (name === '.lock' || name === '.lock.owner') continue;
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      out.push(`${relative(root, p)} ${st.isDirectory() ? 'd' : st.size}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** A destination store that already holds an environment of its own. */
+async function destination(): Promise<{ box: Sandbox; before: string[] }> {
+  const box = sandbox('kp-hostile-dst-');
+  box.write('other/karapace.toml', mockManifest({ image: 'mock:other' }));
+  await box.json(['build', join(box.dir, 'other'), '--name', 'other']);
+  return { box, before: listing(box.store) };
+}
+
+async function refused(t: any, box: Sandbox, before: string[], reference: string, code: string | RegExp): Promise<string> {
+  const r = await box.run(['pull', reference, '--remote', hostile.url, '--json']);
+  t.is(r.code, 1, r.stderr);
+  const err = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
+  if (typeof code === 'string') t.is(err.code, code, err.message);
+  else t.regex(err.code, code);
+  t.deepEqual(listing(box.store), before, 'nothing added to the store');
+  const list = await box.json(['list']);
+  t.deepEqual(list.environments.map((e: { name?: string }) => e.name), ['other']);
+  return err.message as string;
+}
+
+function metadataOf(box: Sandbox, envId: string): any {
+  return JSON.parse(readFileSync(join(box.store, 'store', 'metadata', `${envId}.json`), 'utf8'));
+}
+
+test('metadata is rebuilt from verified fields: no extensions, short_id, name, manifest or paths from the remote', async (t) => {
+  const victimDir = mkdtempSync(join(tmpdir(), 'kp-victim-'));
+  const victim = join(victimDir, 'precious.txt');
+  writeFileSync(victim, 'keep me');
+  const marker = join(victimDir, 'pwned');
+  const m = hostile.manifest(legit.digest);
+  m.env.extensions = { 'app-export': { apps: { evil: { app: 'evil', kind: 'binary', files: [victim, victimDir] } } } };
+  m.env.short_id = `abc\n$(touch ${marker})/../../x`;
+  m.env.name = 'evil\u001b]0;pwned\u0007';
+  m.env.manifest.mounts = [{ label: 'root', host: '/', container: '/host', readOnly: false }];
+  m.env.manifest.runtime.network_isolation = !m.env.manifest.runtime.network_isolation;
+  m.env.manifest_path = victim;
+  m.env.created_at = '1970-01-01T00:00:00Z\n';
+  hostile.publish('meta', 'v1', m);
+
+  const { box } = await destination();
+  const pulled = await box.json(['pull', 'meta@v1', '--remote', hostile.url]);
+  t.is(pulled.env_id, legit.env_id);
+  const meta = metadataOf(box, pulled.env_id);
+  t.is(meta.short_id, pulled.env_id.slice(0, 12));
+  t.is(meta.extensions, undefined);
+  t.is(meta.name, undefined, 'a name with control characters is not taken');
+  t.deepEqual(meta.manifest.mounts, meta.lock.mounts);
+  t.is(meta.manifest.runtime.network_isolation, meta.lock.network_isolation);
+  t.not(meta.manifest_path, victim);
+  t.regex(meta.created_at, /^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+  t.not(meta.created_at.slice(0, 4), '1970');
+
+  // destroy and unexport touch only what this machine wrote.
+  const destroyed = await box.run(['destroy', pulled.env_id]);
+  t.is(destroyed.code, 0, destroyed.stderr);
+  t.is(readFileSync(victim, 'utf8'), 'keep me');
+  t.false(existsSync(marker));
+});
+
+test('a lock that does not give the claimed env_id is refused', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  m.env.lock.mounts = [{ label: 'root', host: '/', container: '/host', readOnly: false }];
+  m.env.lock.network_isolation = !m.env.lock.network_isolation;
+  hostile.publish('identity', 'v1', m);
+  const { box, before } = await destination();
+  const message = await refused(t, box, before, 'identity@v1', 'KP_REMOTE_INTEGRITY');
+  t.regex(message, /environment identity/);
+});
+
+test('a malformed lock or bundle field is refused, not crashed on', async (t) => {
+  const { box, before } = await destination();
+  for (const [tag, change] of [
+    ['limits', (m: any) => { m.env.lock.resource_limits = { memory_limit_mb: '99999999999999999999' }; }],
+    ['mounts', (m: any) => { m.env.lock.mounts = 'not a list'; }],
+    ['key', (m: any) => { m.base.image_key = '../../../etc'; }],
+    ['snap', (m: any) => { m.env.snapshots = [{ layer: m.env.snapshots[0].layer, created_at: 'yesterday\u001b[2J' }]; }],
+  ] as const) {
+    const m = hostile.manifest(legit.digest);
+    change(m);
+    hostile.publish('malformed', tag, m);
+    await refused(t, box, before, `malformed@${tag}`, /^KP_REMOTE_(BAD_BUNDLE|INTEGRITY)$/);
+  }
+});
+
+test('a layer record whose identity fields do not give its hash is refused', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  const layer = m.layers[0];
+  const record = JSON.parse(hostile.blobs.get(layer.record.blob)!.toString('utf8'));
+  record.kind = 'base';
+  record.parent = '0'.repeat(64);
+  const bytes = JSON.stringify(record);
+  layer.record = { blob: hostile.put(bytes), size: Buffer.byteLength(bytes) };
+  hostile.publish('record', 'v1', m);
+  const { box, before } = await destination();
+  const message = await refused(t, box, before, 'record@v1', 'KP_REMOTE_INTEGRITY');
+  t.regex(message, /record/);
+});
+
+test('a poisoned base image is refused before it is installed, and a later legitimate pull is unaffected', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  const work = mkdtempSync(join(tmpdir(), 'kp-poison-'));
+  mkdirSync(join(work, 'root'));
+  execFileSync('tar', ['-xf', '-', '-C', join(work, 'root')], { input: hostile.blobs.get(m.base.blob) });
+  mkdirSync(join(work, 'root', 'usr', 'bin'), { recursive: true });
+  writeFileSync(join(work, 'root', 'usr', 'bin', 'evil'), '#!/bin/sh\necho poisoned\n', { mode: 0o755 });
+  const tar = execFileSync('tar', ['--sort=name', '--numeric-owner', '-cf', '-', '-C', join(work, 'root'), '.'], { maxBuffer: 1 << 30 });
+  m.base = { ...m.base, blob: hostile.put(tar), size: tar.length };
+  m.base.image_key = 'poisoned-key';
+  hostile.publish('poison', 'v1', m);
+
+  const { box, before } = await destination();
+  const message = await refused(t, box, before, 'poison@v1', 'KP_REMOTE_INTEGRITY');
+  t.regex(message, /base image/);
+  t.false(existsSync(join(box.store, 'images', 'poisoned-key')));
+
+  const pulled = await box.json(['pull', 'legit@v1', '--remote', hostile.url]);
+  t.is(pulled.env_id, legit.env_id);
+  const r = await box.run(['exec', pulled.env_id, '--', 'sh', '-c', 'cat notes.txt; test -e /usr/bin/evil && echo POISONED || true']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'legit');
+});
+
+const asRoot = process.geteuid?.() === 0;
+
+(asRoot ? test : test.skip)('as root: pulled content creates no device nodes or privileged xattrs; setuid files stay unreachable for other users', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  const work = mkdtempSync(join(tmpdir(), 'kp-devices-'));
+  const root = join(work, 'upper');
+  mkdirSync(root);
+  execFileSync('tar', ['-xf', '-', '-C', root], { input: hostile.blobs.get(m.upper.blob) });
+  execFileSync('mknod', [join(root, 'disk'), 'b', '8', '0']);
+  execFileSync('mknod', [join(root, 'mem'), 'c', '1', '1']);
+  writeFileSync(join(root, 'redirected'), 'x');
+  const xattrs = spawnSync('setfattr', ['-n', 'trusted.overlay.redirect', '-v', '/etc', join(root, 'redirected')]);
+  spawnSync('setfattr', ['-n', 'security.selinux', '-v', 'system_u:object_r:shadow_t:s0', join(root, 'redirected')]);
+  spawnSync('setfattr', ['-n', 'user.note', '-v', 'fine', join(root, 'redirected')]);
+  writeFileSync(join(root, 'suid-shell'), '#!/bin/sh\nid\n', { mode: 0o4755 });
+  const tar = execFileSync('tar', ['--format=pax', '--xattrs', '--xattrs-include=*', '--sort=name', '--numeric-owner', '-cf', '-', '-C', root, '.'], { maxBuffer: 1 << 30 });
+  m.upper = { blob: hostile.put(tar), size: tar.length };
+  hostile.publish('devices', 'v1', m);
+
+  const { box } = await destination();
+  const pulled = await box.json(['pull', 'devices@v1', '--remote', hostile.url]);
+  const upper = join(box.store, 'env', pulled.env_id, 'upper');
+  t.false(existsSync(join(upper, 'disk')), 'no block device');
+  t.false(existsSync(join(upper, 'mem')), 'no character device');
+  t.true(existsSync(join(upper, 'redirected')));
+  if (xattrs.status === 0) {
+    const attrs = spawnSync('getfattr', ['-d', '-m', '-', join(upper, 'redirected')], { encoding: 'utf8' }).stdout;
+    t.false(attrs.includes('trusted.overlay'), attrs);
+    t.false(attrs.includes('security.selinux'), attrs);
+    t.true(attrs.includes('user.note'), attrs);
+  }
+  // The store root is private: another user cannot reach the setuid file.
+  t.is(statSync(box.store).mode & 0o777, 0o700);
+  const other = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-x', join(upper, 'suid-shell')]);
+  t.not(other.status, 0, 'nobody cannot reach files in the store');
+});
+
+test('the store root of a new store is private', async (t) => {
+  const box = sandbox('kp-private-');
+  box.write('p/karapace.toml', mockManifest({ image: 'mock:private' }));
+  await box.json(['build', join(box.dir, 'p')]);
+  t.is(statSync(box.store).mode & 0o777, 0o700);
+});
