@@ -14,6 +14,11 @@ function box() {
   return { b, home, apps: join(home, '.local/share/applications'), bin: join(home, '.local/bin') };
 }
 
+/** What karapace exported into a directory (its ledger `.karapace-exports/` left out). */
+function exportsIn(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f !== '.karapace-exports');
+}
+
 const DESKTOP = '[Desktop Entry]\nType=Application\nName=Hello\nName[de]=Hallo\nExec=hello %U\nTryExec=hello\nIcon=hello\n';
 
 /** Puts a desktop entry, an icon and a binary into the environment (the mock backend runs in its upper dir). */
@@ -29,7 +34,7 @@ test('[gui] apps are exported as desktop entries with an Exec that enters the en
   await installApp(b, 'guienv');
   const r = await b.json(['export', 'guienv']);
   t.is(r.exported.length, 1);
-  const entries = readdirSync(apps);
+  const entries = exportsIn(apps);
   t.deepEqual(entries, [`karapace-${env.short_id}-hello.desktop`]);
   const text = readFileSync(join(apps, entries[0]!), 'utf8');
   t.regex(text, new RegExp(`^Exec=.* exec --store ${b.store.replace(/[/.]/g, '\\$&')} ${env.env_id} -- hello %U$`, 'm'));
@@ -46,7 +51,7 @@ test('[gui] apps are exported as desktop entries with an Exec that enters the en
 
   const d = await b.run(['destroy', 'guienv']);
   t.is(d.code, 0, d.stderr);
-  t.deepEqual(readdirSync(apps), []);
+  t.deepEqual(exportsIn(apps), []);
   t.false(existsSync(icon));
 });
 
@@ -100,7 +105,7 @@ test('build exports [gui] apps by itself; an app missing from the environment is
   t.regex(warnings[0].progress.message, /"missing-app" of environment autoenv was not exported: .*no desktop entry or binary named "missing-app"/);
 
   const entry = join(apps, `karapace-${env.short_id}-demo-app.desktop`);
-  t.deepEqual(readdirSync(apps), [`karapace-${env.short_id}-demo-app.desktop`]);
+  t.deepEqual(exportsIn(apps), [`karapace-${env.short_id}-demo-app.desktop`]);
   const text = readFileSync(entry, 'utf8');
   t.regex(text, new RegExp(`^Exec=.* exec --store ${b.store.replace(/[/.]/g, '\\$&')} ${env.env_id} -- demo-app %U$`, 'm'));
   t.regex(text, /^Name=demo-app \(autoenv\)$/m);
@@ -119,6 +124,6 @@ test('build exports [gui] apps by itself; an app missing from the environment is
 
   const d = await b.run(['destroy', 'autoenv']);
   t.is(d.code, 0, d.stderr);
-  t.deepEqual(readdirSync(apps), []);
+  t.deepEqual(exportsIn(apps), []);
   t.false(existsSync(icon));
 });

@@ -2,18 +2,24 @@
  * App export: desktop entries and wrapper scripts on the host that run an app inside an
  * environment (like `distrobox-export`). What was written is recorded in the environment's
  * metadata (`extensions["app-export"]`), so `unexport` and `destroy` remove exactly that.
+ *
+ * Everything taken from the environment (its desktop entries, icons, app names) and from its
+ * metadata (ids, names, the export record) is untrusted: entries are parsed and rewritten
+ * (export-desktop-entry.ts), files are read inside the environment only (export-env-files.ts),
+ * and host files are written and deleted only as export-host-files.ts proves them ours.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { isAbsolute, join, posix, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { basename, extname, isAbsolute, join } from 'node:path';
 import { UsageError, StoreError } from '../errors.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { SHORT_ID_LENGTH } from '../lock/identity.js';
 import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
 import type { StoreLayout } from '../store/layout.js';
 import type { EnvHandle } from '../types.js';
 import type { Engine } from './engine.js';
-import { findEnv } from './find.js';
+import { DesktopEntryError, hostDesktopEntry, parseDesktopEntry, type DesktopEntry } from './export-desktop-entry.js';
+import { envFileExists, readEnvFile } from './export-env-files.js';
+import { removeHostFile, writeHostFile } from './export-host-files.js';
+import { findEnv, NAME_PATTERN } from './find.js';
 import { handleFor } from './handle.js';
 import { withLock } from './with-lock.js';
 
@@ -49,138 +55,146 @@ export interface ExportResult {
 export function exportDirs(env: NodeJS.ProcessEnv, binDir?: string): { applications: string; icons: string; bin: string } {
   const home = env.HOME && isAbsolute(env.HOME) ? env.HOME : homedir();
   const data = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(home, '.local', 'share');
-  return { applications: join(data, 'applications'), icons: join(data, 'icons', 'karapace'), bin: binDir ?? join(home, '.local', 'bin') };
+  return { applications: join(data, 'applications'), icons: join(data, 'icons', 'karapace'), bin: binDir ? resolve(binDir) : join(home, '.local', 'bin') };
 }
 
+/** The export record of the metadata, keeping only well-formed entries (metadata may have come from elsewhere). */
 function record(meta: EnvMetadata): ExportRecord {
-  const raw = meta.extensions?.[EXPORT_EXTENSION] as ExportRecord | undefined;
-  return { apps: { ...(raw?.apps ?? {}) } };
+  const apps = Object.create(null) as Record<string, ExportedApp>;
+  const raw = (meta.extensions?.[EXPORT_EXTENSION] as { apps?: unknown } | undefined)?.apps;
+  if (raw && typeof raw === 'object') {
+    for (const [app, value] of Object.entries(raw as Record<string, unknown>)) {
+      const files = (value as { files?: unknown } | null)?.files;
+      if (!Array.isArray(files)) continue;
+      apps[app] = { app, kind: (value as { kind?: unknown }).kind === 'binary' ? 'binary' : 'desktop', files: files.filter((f): f is string => typeof f === 'string') };
+    }
+  }
+  return { apps };
 }
 
-/** Finds `rel` in the environment: the upper dir first, then each lower layer. */
-function findInEnv(roots: string[], rel: string): string | undefined {
-  for (const root of roots) {
-    const p = join(root, rel);
-    if (existsSync(p)) return p;
+/** env_id as the file names and scripts use it: 64 hex digits, the short id derived from it (never taken from metadata). */
+function identity(meta: EnvMetadata): { envId: string; shortId: string; label: string } {
+  if (typeof meta.env_id !== 'string' || !/^[0-9a-f]{64}$/.test(meta.env_id)) {
+    throw new StoreError('KP_EXPORT_ENV_ID', 'the environment\'s metadata has an invalid env_id: nothing is exported for it', { hint: 'run `karapace verify-store`; rebuild the environment from its manifest' });
   }
-  return undefined;
+  const shortId = meta.env_id.slice(0, SHORT_ID_LENGTH);
+  return { envId: meta.env_id, shortId, label: typeof meta.name === 'string' && NAME_PATTERN.test(meta.name) ? meta.name : shortId };
 }
+
+/** An app name becomes part of host file names: letters, digits, ".", "_", "+", "-"; no leading dot. */
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** An icon theme name (no path). */
+const ICON_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+const MAX_DESKTOP_BYTES = 1024 * 1024;
+const MAX_ICON_BYTES = 8 * 1024 * 1024;
 
 const BIN_DIRS = ['usr/local/bin', 'usr/bin', 'bin', 'usr/local/sbin', 'usr/sbin', 'sbin', 'usr/games'];
 const ICON_DIRS = ['usr/share/icons/hicolor/scalable/apps', 'usr/share/icons/hicolor/256x256/apps', 'usr/share/icons/hicolor/128x128/apps',
   'usr/share/icons/hicolor/64x64/apps', 'usr/share/icons/hicolor/48x48/apps', 'usr/share/pixmaps'];
+const ICON_EXTENSIONS = ['.svg', '.png', '.xpm'];
 
-/** Quotes an argument for a desktop entry's Exec key (Desktop Entry Spec, "The Exec key"). */
-function execQuote(arg: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `"${arg.replace(/(["`$\\])/g, '\\$1')}"`;
-}
-
+/** Quotes a word for sh: single quotes, a quote inside closed, escaped and reopened. */
 function shQuote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-const MARKER = '# karapace-export';
-
-/** A host file karapace did not write is never replaced without --force. */
-function assertOurs(path: string, force: boolean | undefined): void {
-  if (!existsSync(path) || force) return;
-  const text = statSync(path).size < 65536 ? readFileSync(path, 'utf8') : '';
-  if (!text.includes(MARKER) && !text.includes('X-Karapace-Env=')) {
-    throw new UsageError('KP_EXPORT_EXISTS', `${path} exists and was not written by karapace`, { hint: 'remove it, or pass --force to replace it' });
-  }
+interface Target {
+  engine: Engine;
+  meta: EnvMetadata;
+  id: ReturnType<typeof identity>;
+  roots: string[];
+  launch: string[];
+  options: ExportOptions;
 }
 
-async function exportDesktop(engine: Engine, meta: EnvMetadata, roots: string[], app: string, desktop: string, launcher: string[], options: ExportOptions): Promise<ExportedApp> {
-  const dirs = exportDirs(engine.env);
-  const id = `karapace-${meta.short_id}-${app}`;
-  const target = join(dirs.applications, `${id}.desktop`);
-  assertOurs(target, options.force);
-  const files: string[] = [];
-  const prefix = [...launcher, 'exec', '--store', engine.layout.root, meta.env_id, '--'].map(execQuote).join(' ');
-  const label = meta.name ?? meta.short_id;
-  let iconPath: string | undefined;
-  const lines: string[] = [];
-  let section = '';
-  for (const line of (await readFile(desktop, 'utf8')).split('\n')) {
-    const header = /^\[(.+)\]\s*$/.exec(line);
-    if (header) {
-      section = header[1]!;
-      lines.push(line);
-      if (section === 'Desktop Entry') lines.push(`X-Karapace-Env=${meta.env_id}`);
-      continue;
-    }
-    const kv = /^([A-Za-z0-9-]+)(\[[^\]]+\])?\s*=\s*(.*)$/.exec(line);
-    if (!kv) {
-      lines.push(line);
-      continue;
-    }
-    const [, key, locale = '', value = ''] = kv;
-    if (key === 'Exec') lines.push(`Exec=${prefix} ${value}`);
-    else if (key === 'TryExec' || key === 'DBusActivatable') continue; // the binary is not on the host
-    else if (key === 'Name' && section === 'Desktop Entry') lines.push(`Name${locale}=${value} (${label})`);
-    else if (key === 'Icon' && section === 'Desktop Entry' && !locale) {
-      iconPath = await exportIcon(roots, value, dirs.icons, `${meta.short_id}-${app}`);
-      lines.push(`Icon=${iconPath ?? value}`);
-    } else lines.push(line);
+async function exportDesktop(t: Target, app: string, text: string): Promise<ExportedApp> {
+  const dirs = exportDirs(t.engine.env);
+  let entry: DesktopEntry;
+  try {
+    entry = parseDesktopEntry(text);
+  } catch (err) {
+    throw desktopError(app, err);
   }
+  const files: string[] = [];
+  const iconPath = entry.icon ? await exportIcon(t, app, entry.icon, dirs.icons) : undefined;
   if (iconPath) files.push(iconPath);
-  await mkdir(dirs.applications, { recursive: true });
-  await writeFileAtomic(target, lines.join('\n'));
-  files.push(target);
+  let content: string;
+  try {
+    content = hostDesktopEntry(entry, {
+      launch: t.launch, label: t.id.label, envId: t.id.envId,
+      ...(iconPath ? { icon: iconPath } : entry.icon && ICON_NAME.test(entry.icon) ? { icon: entry.icon } : {}),
+    });
+  } catch (err) {
+    throw desktopError(app, err);
+  }
+  files.push(await writeHostFile(dirs.applications, `karapace-${t.id.shortId}-${app}.desktop`, content, { envId: t.id.envId, app, force: t.options.force }));
   return { app, kind: 'desktop', files };
 }
 
-/** Copies the app's icon out of the environment; the entry then names it by absolute path. */
-async function exportIcon(roots: string[], icon: string, iconsDir: string, stem: string): Promise<string | undefined> {
-  let source: string | undefined;
-  if (isAbsolute(icon)) source = findInEnv(roots, icon.slice(1));
-  else {
-    for (const dir of ICON_DIRS) {
-      for (const ext of ['.svg', '.png', '.xpm']) {
-        source ??= findInEnv(roots, join(dir, `${icon}${ext}`));
-      }
-    }
-  }
-  if (!source) return undefined;
-  await mkdir(iconsDir, { recursive: true });
-  const target = join(iconsDir, `${stem}${extname(source)}`);
-  await copyFile(source, target);
-  return target;
+function desktopError(app: string, err: unknown): Error {
+  if (!(err instanceof DesktopEntryError)) return err as Error;
+  return new UsageError('KP_EXPORT_DESKTOP_INVALID', `the desktop entry of "${app}" cannot be exported: ${err.message}`, {
+    hint: `a desktop would not run it either; export the binary instead with \`karapace export <env> /usr/bin/<binary>\``,
+  });
 }
 
-async function exportBinary(engine: Engine, meta: EnvMetadata, app: string, path: string, launcher: string[], options: ExportOptions): Promise<ExportedApp> {
-  const dirs = exportDirs(engine.env, options.binDir);
-  const target = join(dirs.bin, basename(app));
-  assertOurs(target, options.force);
-  const argv = [...launcher, 'exec', '--store', engine.layout.root, meta.env_id, '--', path].map(shQuote).join(' ');
-  const script = `#!/bin/sh\n${MARKER}: ${app} from environment ${meta.name ?? meta.short_id} (${meta.env_id})\n# remove with: karapace unexport ${meta.short_id} ${app}\nexec ${argv} "$@"\n`;
-  await mkdir(dirs.bin, { recursive: true });
-  await writeFileAtomic(target, script, 0o755);
-  return { app, kind: 'binary', files: [target] };
+/** Copies the app's icon out of the environment into karapace's icon directory; the entry then names it by path. */
+async function exportIcon(t: Target, app: string, icon: string, iconsDir: string): Promise<string | undefined> {
+  const candidates = isAbsolute(icon)
+    ? (ICON_EXTENSIONS.includes(posix.extname(icon)) ? [icon] : [])
+    : ICON_NAME.test(icon) ? ICON_DIRS.flatMap((dir) => ICON_EXTENSIONS.map((ext) => `/${dir}/${icon}${ext}`)) : [];
+  for (const candidate of candidates) {
+    const file = await readEnvFile(t.roots, candidate, MAX_ICON_BYTES);
+    if (!file) continue;
+    return writeHostFile(iconsDir, `${t.id.shortId}-${app}${posix.extname(candidate)}`, file.bytes, { envId: t.id.envId, app, force: t.options.force });
+  }
+  return undefined;
+}
+
+async function exportBinary(t: Target, app: string, inside: string): Promise<ExportedApp> {
+  const dirs = exportDirs(t.engine.env, t.options.binDir);
+  const argv = [...t.launch, inside].map(shQuote).join(' ');
+  // Only checked values reach the comment lines (app name, ids); everything else is quoted.
+  const script = `#!/bin/sh\n# karapace-export: ${app} from environment ${t.id.shortId} (${t.id.envId})\n# remove with: karapace unexport ${t.id.shortId} ${app}\nexec ${argv} "$@"\n`;
+  const file = await writeHostFile(dirs.bin, app, script, { mode: 0o755, envId: t.id.envId, app, force: t.options.force });
+  return { app, kind: 'binary', files: [file] };
 }
 
 /** Exports one app (desktop entry or binary wrapper); the caller holds the store lock. */
 async function exportOne(engine: Engine, meta: EnvMetadata, roots: string[], app: string, options: ExportOptions): Promise<ExportedApp> {
-  const launcher = options.launcher ?? engine.launcher;
-  if (!/^[A-Za-z0-9._+-]+$/.test(app) && !(isAbsolute(app) && !app.includes('..'))) {
-    throw new UsageError('KP_EXPORT_NAME', `"${app}" is not an app or binary name`, { hint: 'use a name like `firefox`, or an absolute path inside the environment like `/usr/bin/firefox`' });
+  const id = identity(meta);
+  const absolute = typeof app === 'string' && app.startsWith('/') && posix.normalize(app) === app && !app.endsWith('/');
+  const name = absolute ? posix.basename(app) : app;
+  if (typeof name !== 'string' || !APP_NAME.test(name)) {
+    throw new UsageError('KP_EXPORT_NAME', `${JSON.stringify(app)} is not an app or binary name`, { hint: 'use a name like `firefox` (letters, digits, ".", "_", "+", "-"), or an absolute path inside the environment like `/usr/bin/firefox`' });
   }
-  const desktop = isAbsolute(app) ? undefined : findInEnv(roots, `usr/share/applications/${app}.desktop`);
-  if (desktop) return exportDesktop(engine, meta, roots, app, desktop, launcher, options);
-  const inside = isAbsolute(app) ? app : BIN_DIRS.map((d) => `/${d}/${app}`).find((p) => findInEnv(roots, p.slice(1)));
-  if (!inside || !findInEnv(roots, inside.slice(1))) {
-    throw new UsageError('KP_EXPORT_NOT_FOUND', `environment ${meta.short_id} has no desktop entry or binary named "${app}"`, {
-      hint: `install it (add it to [system] packages and rebuild), or check the name with \`karapace exec ${meta.name ?? meta.short_id} -- ls /usr/share/applications /usr/bin\``,
+  const launch = [...(options.launcher ?? engine.launcher), 'exec', '--store', resolve(engine.layout.root), id.envId, '--'];
+  const target: Target = { engine, meta, id, roots, launch, options };
+  const desktop = absolute ? undefined : await readEnvFile(roots, `/usr/share/applications/${name}.desktop`, MAX_DESKTOP_BYTES);
+  if (desktop) {
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(desktop.bytes);
+    } catch {
+      throw desktopError(name, new DesktopEntryError('it is not UTF-8'));
+    }
+    return exportDesktop(target, name, text);
+  }
+  const candidates = absolute ? [app] : BIN_DIRS.map((d) => `/${d}/${name}`);
+  let inside: string | undefined;
+  for (const c of candidates) if (!inside && (await envFileExists(roots, c))) inside = c;
+  if (!inside) {
+    throw new UsageError('KP_EXPORT_NOT_FOUND', `environment ${id.shortId} has no desktop entry or binary named "${name}"`, {
+      hint: `install it (add it to [system] packages and rebuild), or check the name with \`karapace exec ${id.label} -- ls /usr/share/applications /usr/bin\``,
     });
   }
-  return exportBinary(engine, meta, basename(app), inside, launcher, options);
+  return exportBinary(target, name, inside);
 }
 
 /** Records an export, removing files a previous export of the same app wrote but this one did not (e.g. an icon). */
-async function recordExport(rec: ExportRecord, done: ExportedApp): Promise<void> {
+async function recordExport(rec: ExportRecord, done: ExportedApp, envId: string): Promise<void> {
   const stale = (rec.apps[done.app]?.files ?? []).filter((f) => !done.files.includes(f));
-  await Promise.all(stale.map((f) => rm(f, { force: true })));
+  for (const f of stale) await removeHostFile(f, envId);
   rec.apps[done.app] = done;
 }
 
@@ -196,20 +210,21 @@ async function saveRecord(engine: Engine, meta: EnvMetadata, rec: ExportRecord):
 export async function exportApps(engine: Engine, ref: string, apps: string[] = [], options: ExportOptions = {}): Promise<ExportResult> {
   return withLock(engine, async () => {
     const meta = await findEnv(engine.layout, ref);
-    if (meta.state === 'archived') throw new UsageError('KP_ENV_ARCHIVED', `environment ${meta.short_id} is archived; its apps cannot be exported`, { hint: 'build it again from its manifest to use it' });
+    const { envId, shortId } = identity(meta);
+    if (meta.state === 'archived') throw new UsageError('KP_ENV_ARCHIVED', `environment ${shortId} is archived; its apps cannot be exported`, { hint: 'build it again from its manifest to use it' });
     const wanted = apps.length ? apps : meta.manifest.gui.apps;
-    if (wanted.length === 0) throw new UsageError('KP_EXPORT_NOTHING', `no app named and environment ${meta.short_id} has no [gui] apps`, { hint: 'name an app or a binary: `karapace export <env> <app>`' });
+    if (wanted.length === 0) throw new UsageError('KP_EXPORT_NOTHING', `no app named and environment ${shortId} has no [gui] apps`, { hint: 'name an app or a binary: `karapace export <env> <app>`' });
     const handle = handleFor(engine.layout, meta);
     const roots = [handle.paths.upper, ...handle.lowerDirs];
     const rec = record(meta);
     const exported: ExportedApp[] = [];
     for (const app of wanted) {
       const done = await exportOne(engine, meta, roots, app, options);
-      await recordExport(rec, done);
+      await recordExport(rec, done, envId);
       exported.push(done);
     }
     await saveRecord(engine, meta, rec);
-    return { env_id: meta.env_id, short_id: meta.short_id, exported };
+    return { env_id: envId, short_id: shortId, exported };
   });
 }
 
@@ -221,6 +236,7 @@ export async function exportApps(engine: Engine, ref: string, apps: string[] = [
 export async function exportGuiAppsAfterBuild(engine: Engine, envId: string): Promise<ExportedApp[]> {
   const meta = await readMetadata(engine.layout, envId);
   if (!meta || meta.manifest.gui.apps.length === 0) return [];
+  const { label } = identity(meta);
   const handle = handleFor(engine.layout, meta);
   const roots = [handle.paths.upper, ...handle.lowerDirs];
   const rec = record(meta);
@@ -228,13 +244,13 @@ export async function exportGuiAppsAfterBuild(engine: Engine, envId: string): Pr
   for (const app of meta.manifest.gui.apps) {
     try {
       const done = await exportOne(engine, meta, roots, app, {});
-      await recordExport(rec, done);
+      await recordExport(rec, done, meta.env_id);
       exported.push(done);
     } catch (err) {
       const hint = (err as { hint?: string }).hint;
       engine.kernel.progress({
         kind: 'log', level: 'warn',
-        message: `[gui] app "${app}" of environment ${meta.name ?? meta.short_id} was not exported: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`,
+        message: `[gui] app ${JSON.stringify(app)} of environment ${label} was not exported: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`,
       });
     }
   }
@@ -243,27 +259,36 @@ export async function exportGuiAppsAfterBuild(engine: Engine, envId: string): Pr
 }
 
 /** Removes exported apps (all when none are named). */
-export async function unexportApps(engine: Engine, ref: string, apps: string[] = []): Promise<ExportResult & { removed: string[] }> {
+export async function unexportApps(engine: Engine, ref: string, apps: string[] = []): Promise<ExportResult & { removed: string[]; kept: string[] }> {
   return withLock(engine, async () => {
     const meta = await findEnv(engine.layout, ref);
+    const { envId, shortId } = identity(meta);
     const rec = record(meta);
-    const names = apps.length ? apps.map((a) => basename(a)) : Object.keys(rec.apps);
+    const names = apps.length ? apps.map((a) => posix.basename(a)) : Object.keys(rec.apps);
     const missing = names.filter((n) => !rec.apps[n]);
     if (missing.length) {
-      throw new UsageError('KP_EXPORT_UNKNOWN', `environment ${meta.short_id} has not exported: ${missing.join(', ')}`, {
+      throw new UsageError('KP_EXPORT_UNKNOWN', `environment ${shortId} has not exported: ${missing.join(', ')}`, {
         hint: `exported: ${Object.keys(rec.apps).join(', ') || 'nothing'}`,
       });
     }
-    const removed: ExportedApp[] = [];
+    const removed: string[] = [];
+    const kept: string[] = [];
     for (const n of names) {
-      const app = rec.apps[n]!;
-      await Promise.all(app.files.map((f) => rm(f, { force: true })));
+      kept.push(...(await removeFiles(rec.apps[n]!.files, envId)));
       delete rec.apps[n];
-      removed.push(app);
+      removed.push(n);
     }
+    for (const f of kept) engine.logger.warn(`left ${f} in place: karapace did not write it for environment ${shortId}, or it changed since`);
     await saveRecord(engine, meta, rec);
-    return { env_id: meta.env_id, short_id: meta.short_id, exported: Object.values(rec.apps), removed: removed.map((a) => a.app) };
+    return { env_id: envId, short_id: shortId, exported: Object.values(rec.apps), removed, kept };
   });
+}
+
+/** Deletes the files karapace wrote for `envId` among `files`; returns the ones it left in place. */
+async function removeFiles(files: string[], envId: string): Promise<string[]> {
+  const kept: string[] = [];
+  for (const f of files) if ((await removeHostFile(f, envId)) === 'kept') kept.push(f);
+  return kept;
 }
 
 /** What an environment has exported. */
@@ -272,10 +297,10 @@ export function exportedApps(meta: EnvMetadata): ExportedApp[] {
 }
 
 /**
- * Taps `destroy`: removes what an environment exported. Runs inside destroy's store lock,
- * so it only deletes host files (the metadata goes with the environment).
+ * Removes the host files exported for an environment (the kernel's destroy hook calls this,
+ * inside destroy's store lock; the metadata goes with the environment). Only files the
+ * export ledger proves karapace wrote for this environment are deleted.
  */
-/** Removes the host files exported for an environment (the kernel's destroy hook calls this). */
 export async function removeExportsOf(layout: StoreLayout, env: EnvHandle): Promise<void> {
   let meta: EnvMetadata | undefined;
   try {
@@ -285,5 +310,5 @@ export async function removeExportsOf(layout: StoreLayout, env: EnvHandle): Prom
     throw err;
   }
   if (!meta) return;
-  for (const app of exportedApps(meta)) await Promise.all(app.files.map((f) => rm(f, { force: true })));
+  for (const app of exportedApps(meta)) await removeFiles(app.files, env.envId);
 }
