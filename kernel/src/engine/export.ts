@@ -81,6 +81,13 @@ function identity(meta: EnvMetadata): { envId: string; shortId: string; label: s
   return { envId: meta.env_id, shortId, label: typeof meta.name === 'string' && NAME_PATTERN.test(meta.name) ? meta.name : shortId };
 }
 
+/** The environment's directories, upper first; a lower dir outside the store (metadata names it) is not read. */
+function envRoots(layout: StoreLayout, meta: EnvMetadata): string[] {
+  const handle = handleFor(layout, meta);
+  const store = `${resolve(layout.root)}/`;
+  return [handle.paths.upper, ...handle.lowerDirs.filter((d) => typeof d === 'string' && resolve(d).startsWith(store))];
+}
+
 /** An app name becomes part of host file names: letters, digits, ".", "_", "+", "-"; no leading dot. */
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 /** An icon theme name (no path). */
@@ -214,8 +221,7 @@ export async function exportApps(engine: Engine, ref: string, apps: string[] = [
     if (meta.state === 'archived') throw new UsageError('KP_ENV_ARCHIVED', `environment ${shortId} is archived; its apps cannot be exported`, { hint: 'build it again from its manifest to use it' });
     const wanted = apps.length ? apps : meta.manifest.gui.apps;
     if (wanted.length === 0) throw new UsageError('KP_EXPORT_NOTHING', `no app named and environment ${shortId} has no [gui] apps`, { hint: 'name an app or a binary: `karapace export <env> <app>`' });
-    const handle = handleFor(engine.layout, meta);
-    const roots = [handle.paths.upper, ...handle.lowerDirs];
+    const roots = envRoots(engine.layout, meta);
     const rec = record(meta);
     const exported: ExportedApp[] = [];
     for (const app of wanted) {
@@ -237,8 +243,7 @@ export async function exportGuiAppsAfterBuild(engine: Engine, envId: string): Pr
   const meta = await readMetadata(engine.layout, envId);
   if (!meta || meta.manifest.gui.apps.length === 0) return [];
   const { label } = identity(meta);
-  const handle = handleFor(engine.layout, meta);
-  const roots = [handle.paths.upper, ...handle.lowerDirs];
+  const roots = envRoots(engine.layout, meta);
   const rec = record(meta);
   const exported: ExportedApp[] = [];
   for (const app of meta.manifest.gui.apps) {
