@@ -36,15 +36,23 @@ function assertSafeName(name: string): void {
   }
 }
 
+export interface HostFileOptions {
+  envId: string;
+  app: string;
+  force?: boolean;
+  mode?: number;
+}
+
 /**
- * Writes `<dir>/<name>` for an environment's app and records it. A file already there that
- * karapace did not write (or that was changed since) is kept, unless `force`.
+ * Checks that `<dir>/<name>` may be written for an environment's app and returns its path:
+ * a file already there that karapace did not write (or that was changed since) is kept,
+ * unless `force`. Callers writing several files check them all first, so a refusal writes nothing.
  */
-export async function writeHostFile(dir: string, name: string, content: string | Uint8Array, options: { mode?: number; envId: string; app: string; force?: boolean }): Promise<string> {
+export async function checkHostFile(dir: string, name: string, options: HostFileOptions): Promise<string> {
   assertSafeName(name);
   const target = join(dir, name);
   await mkdir(dir, { recursive: true });
-  const ledger = await openLedger(dir);
+  await openLedger(dir);
   const existing = await lstatOrUndefined(target);
   if (existing) {
     if (existing.isDirectory()) throw new UsageError('KP_EXPORT_EXISTS', `${target} is a directory`, { hint: 'remove or rename it, then export again' });
@@ -52,10 +60,16 @@ export async function writeHostFile(dir: string, name: string, content: string |
       throw new UsageError('KP_EXPORT_EXISTS', `${target} exists and was not written by karapace`, { hint: 'remove it, or pass --force to replace it' });
     }
   }
+  return target;
+}
+
+/** Writes `<dir>/<name>` (after checkHostFile's checks) and records it in the directory's ledger. */
+export async function writeHostFile(dir: string, name: string, content: string | Uint8Array, options: HostFileOptions): Promise<string> {
+  const target = await checkHostFile(dir, name, options);
   // writeFileAtomic: a fresh temp file (O_EXCL) renamed over the target, so a symlink there is replaced, not followed.
   await writeFileAtomic(target, content, options.mode ?? 0o644);
   const record: LedgerRecord = { env_id: options.envId, app: options.app, blake3: hashBytes(content) };
-  await writeFileAtomic(join(ledger, `${name}.json`), JSON.stringify(record) + '\n', 0o600);
+  await writeFileAtomic(join(dir, LEDGER, `${name}.json`), JSON.stringify(record) + '\n', 0o600);
   return target;
 }
 

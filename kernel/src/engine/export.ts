@@ -18,7 +18,7 @@ import type { EnvHandle } from '../types.js';
 import type { Engine } from './engine.js';
 import { DesktopEntryError, hostDesktopEntry, parseDesktopEntry, type DesktopEntry } from './export-desktop-entry.js';
 import { envFileExists, readEnvFile } from './export-env-files.js';
-import { removeHostFile, writeHostFile } from './export-host-files.js';
+import { checkHostFile, removeHostFile, writeHostFile } from './export-host-files.js';
 import { findEnv, NAME_PATTERN } from './find.js';
 import { handleFor } from './handle.js';
 import { withLock } from './with-lock.js';
@@ -122,9 +122,8 @@ async function exportDesktop(t: Target, app: string, text: string): Promise<Expo
   } catch (err) {
     throw desktopError(app, err);
   }
-  const files: string[] = [];
-  const iconPath = entry.icon ? await exportIcon(t, app, entry.icon, dirs.icons) : undefined;
-  if (iconPath) files.push(iconPath);
+  const icon = entry.icon ? await findIcon(t, app, entry.icon) : undefined;
+  const iconPath = icon ? join(dirs.icons, icon.name) : undefined;
   let content: string;
   try {
     content = hostDesktopEntry(entry, {
@@ -134,7 +133,13 @@ async function exportDesktop(t: Target, app: string, text: string): Promise<Expo
   } catch (err) {
     throw desktopError(app, err);
   }
-  files.push(await writeHostFile(dirs.applications, `karapace-${t.id.shortId}-${app}.desktop`, content, { envId: t.id.envId, app, force: t.options.force }));
+  const owner = { envId: t.id.envId, app, force: t.options.force };
+  const entryName = `karapace-${t.id.shortId}-${app}.desktop`;
+  // Both targets are checked before either is written: a refusal leaves nothing behind.
+  await checkHostFile(dirs.applications, entryName, owner);
+  const files: string[] = [];
+  if (icon) files.push(await writeHostFile(dirs.icons, icon.name, icon.bytes, owner));
+  files.push(await writeHostFile(dirs.applications, entryName, content, owner));
   return { app, kind: 'desktop', files };
 }
 
@@ -145,15 +150,17 @@ function desktopError(app: string, err: unknown): Error {
   });
 }
 
-/** Copies the app's icon out of the environment into karapace's icon directory; the entry then names it by path. */
-async function exportIcon(t: Target, app: string, icon: string, iconsDir: string): Promise<string | undefined> {
+/** The app's icon in the environment, and the name its copy gets in karapace's icon directory (checked there). */
+async function findIcon(t: Target, app: string, icon: string): Promise<{ name: string; bytes: Buffer } | undefined> {
   const candidates = isAbsolute(icon)
     ? (ICON_EXTENSIONS.includes(posix.extname(icon)) ? [icon] : [])
     : ICON_NAME.test(icon) ? ICON_DIRS.flatMap((dir) => ICON_EXTENSIONS.map((ext) => `/${dir}/${icon}${ext}`)) : [];
   for (const candidate of candidates) {
     const file = await readEnvFile(t.roots, candidate, MAX_ICON_BYTES);
     if (!file) continue;
-    return writeHostFile(iconsDir, `${t.id.shortId}-${app}${posix.extname(candidate)}`, file.bytes, { envId: t.id.envId, app, force: t.options.force });
+    const name = `${t.id.shortId}-${app}${posix.extname(candidate)}`;
+    await checkHostFile(exportDirs(t.engine.env).icons, name, { envId: t.id.envId, app, force: t.options.force });
+    return { name, bytes: file.bytes };
   }
   return undefined;
 }
