@@ -6,6 +6,7 @@
 //   build.cjs             the same for a build with work to do (cli/src/fast-build.ts)
 //   karapace.cjs          the executable: exec through exec.cjs, push/pull through remote.cjs,
 //                         build through exec.cjs then build.cjs, everything else karapace.js
+//   karapace-server.js    the remote store server (plugins/remote-http/src/server/bin.ts)
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
 //   unpack-worker.js      a thread of the tar unpacker's pool (kernel/src/layers/unpack-pool.ts)
 //   unpack-worker.cjs     the same as one CommonJS file, which the pool prefers (faster to boot)
@@ -21,7 +22,8 @@ rmSync(outdir, { recursive: true, force: true });
 await build({
   // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
   // unpack-worker: the tar unpacker's threads (kernel/src/layers/unpack-pool.ts), found the same way.
-  entryPoints: { karapace: 'cli/dist/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'unpack-worker': 'kernel/dist/layers/unpack-worker.js' },
+  // karapace-server: the remote server ships with the CLI package, sharing its chunks.
+  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'unpack-worker': 'kernel/dist/layers/unpack-worker.js' },
   outdir,
   bundle: true,
   splitting: true,
@@ -71,3 +73,4 @@ await fastBundle('kernel/dist/layers/unpack-worker.js', 'unpack-worker');
 await build({ entryPoints: ['cli/dist/karapace.cjs'], outfile: `${outdir}/karapace.cjs`, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' });
 chmodSync(`${outdir}/karapace.cjs`, 0o755);
 chmodSync(`${outdir}/karapace.js`, 0o755);
+chmodSync(`${outdir}/karapace-server.js`, 0o755);

@@ -1,26 +1,72 @@
 /**
- * Loading native/'s N-API addons (built by `make -C native` at install), from native/build/
- * at the repository root: two directories above this module in kernel/dist/, three above
- * the chunk it lands in in the CLI bundle (cli/dist/bundle/). Every caller has a fallback
- * for a machine where they could not be built (no C toolchain), so a missing addon is
- * `null`, not an error.
+ * Where native/'s binaries are: the launcher, the static init and the N-API addons ship in
+ * the @karapace/native package (a workspace in the repository, a dependency when
+ * installed), resolved from the module that asks (kernel/dist, a plugin's dist, or the CLI
+ * bundle). In that package a from-source build (build/, what `make -C native` writes) comes
+ * before the prebuilt binaries for this platform (prebuilt/linux-x64, prebuilt/linux-arm64).
+ * Every addon caller has a fallback for a machine without them, so a missing addon is
+ * `null`, not an error; a missing executable is the caller's error, with `nativeBuildHint`.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+export const NATIVE_PACKAGE = '@karapace/native';
+/** The prebuilt directory for this machine, e.g. `linux-x64`. */
+export const NATIVE_PLATFORM = `${process.platform}-${process.arch}`;
+
+let packageDir: string | null | undefined;
+
+/** The @karapace/native package directory, or null when it is neither installed nor in a checkout. */
+export function nativePackageDir(): string | null {
+  if (packageDir !== undefined) return packageDir;
+  packageDir = null;
+  try {
+    packageDir = dirname(createRequire(import.meta.url).resolve('@karapace/native/package.json'));
+  } catch {
+    // A checkout whose node_modules predates the native workspace: native/ above this module.
+    for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {
+      if (existsSync(join(dir, 'native', 'package.json'))) {
+        packageDir = join(dir, 'native');
+        break;
+      }
+    }
+  }
+  return packageDir;
+}
+
+/** Directories searched for a native binary, most preferred first. */
+export function nativeDirs(): string[] {
+  const dir = nativePackageDir();
+  return dir ? [join(dir, 'build'), join(dir, 'prebuilt', NATIVE_PLATFORM)] : [];
+}
+
+/** Path of a native executable or addon file for this machine, or undefined when there is none. */
+export function nativeBinary(file: string): string | undefined {
+  return nativeDirs().map((d) => join(d, file)).find((p) => existsSync(p));
+}
+
+/** What to do when a native binary is missing: names the platform and the from-source build. */
+export function nativeBuildHint(file: string): string {
+  const dir = nativePackageDir();
+  if (!dir) return `install ${NATIVE_PACKAGE} (a dependency of @karapace/kernel) so ${file} can be found`;
+  return `${NATIVE_PACKAGE} has no prebuilt ${file} for ${NATIVE_PLATFORM}; build it from source with \`node ${join(dir, 'build-from-source.mjs')}\` (needs gcc, make and libc6-dev)`;
+}
 
 const loaded = new Map<string, unknown>();
 
 export function nativeAddon<T>(name: string): T | null {
   if (loaded.has(name)) return loaded.get(name) as T | null;
   let addon: T | null = null;
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../..', '../../..']) {
+  for (const dir of nativeDirs()) {
+    const file = join(dir, `${name}.node`);
+    if (!existsSync(file)) continue;
     try {
-      addon = createRequire(import.meta.url)(join(here, up, 'native/build', `${name}.node`)) as T;
+      addon = createRequire(import.meta.url)(file) as T;
       break;
     } catch {
-      /* the other location */
+      /* built for another platform or Node ABI: the next location */
     }
   }
   loaded.set(name, addon);

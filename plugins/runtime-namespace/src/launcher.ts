@@ -1,21 +1,12 @@
-/** Where the native launcher lives: plugin option, $KARAPACE_SANDBOX, or the repo's native/build. */
-import { accessSync, constants, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { RuntimeFailure } from '@karapace/kernel';
+/** Where the native launcher lives: plugin option, $KARAPACE_SANDBOX, or the @karapace/native package. */
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { RuntimeFailure, nativeBinary, nativeBuildHint, nativeDirs } from '@karapace/kernel';
 
-const RELATIVE = 'native/build/karapace-sandbox';
+const LAUNCHER = 'karapace-sandbox';
 
-/** native/build of the checkout this module runs from (plugin dist, or a CLI bundle). */
-function findBundledLauncher(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, RELATIVE))) return join(dir, RELATIVE);
-    if (dirname(dir) === dir) return join(here, '../../..', RELATIVE);
-  }
-}
-
-export const BUNDLED_LAUNCHER = findBundledLauncher();
+/** The launcher in @karapace/native (a from-source build, else the prebuilt one for this machine). */
+export const BUNDLED_LAUNCHER = nativeBinary(LAUNCHER) ?? join(nativeDirs()[0] ?? 'native/build', LAUNCHER);
 
 export function launcherPath(option?: string, env: NodeJS.ProcessEnv = process.env): string {
   return option ?? env.KARAPACE_SANDBOX ?? BUNDLED_LAUNCHER;
@@ -28,7 +19,7 @@ export function requireLauncher(path: string): string {
     return path;
   } catch {
     throw new RuntimeFailure('KP_NS_LAUNCHER_MISSING', `the sandbox launcher ${path} is missing or not executable`, {
-      hint: 'build it with `npm run build:native` (needs gcc and make), or point $KARAPACE_SANDBOX at a built karapace-sandbox',
+      hint: `${nativeBuildHint(LAUNCHER)}, or point $KARAPACE_SANDBOX at a built karapace-sandbox`,
       data: { path },
     });
   }

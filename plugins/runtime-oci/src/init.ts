@@ -3,28 +3,23 @@
  * bound read-only onto the bundle's /dev tmpfs so nothing lands in the upper directory. It
  * forwards signals to the command, reaps orphans and exits with the command's status.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { RuntimeFailure } from '@karapace/kernel';
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { RuntimeFailure, nativeBinary, nativeBuildHint, nativeDirs } from '@karapace/kernel';
 
-const RELATIVE = 'native/build/karapace-init';
+const INIT = 'karapace-init';
 
 /** Where init appears inside the container: on the /dev tmpfs the bundle mounts. */
 export const INIT_IN_CONTAINER = '/dev/.karapace-init';
 
-/** native/build of the checkout this module runs from (plugin dist, or a CLI bundle). */
+/** The init in @karapace/native (a from-source build, else the prebuilt one for this machine). */
 function findBundledInit(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, RELATIVE))) return join(dir, RELATIVE);
-    if (dirname(dir) === dir) return join(here, '../../..', RELATIVE);
-  }
+  return nativeBinary(INIT) ?? join(nativeDirs()[0] ?? 'native/build', INIT);
 }
 
 let bundled: string | undefined;
 
-/** The plugin's `init` option (a path), else $KARAPACE_INIT, else native/build/karapace-init. */
+/** The plugin's `init` option (a path), else $KARAPACE_INIT, else @karapace/native's karapace-init. */
 export function initPath(option?: string, env: NodeJS.ProcessEnv = process.env): string {
   return option ?? env.KARAPACE_INIT ?? (bundled ??= findBundledInit());
 }
@@ -35,7 +30,7 @@ export function requireInit(path: string): string {
     return path;
   } catch {
     throw new RuntimeFailure('KP_OCI_INIT_MISSING', `the container init ${path} is missing or not executable`, {
-      hint: 'build it with `npm run build:native` (needs gcc, make and a static libc: libc6-dev), point $KARAPACE_INIT at a built karapace-init, or set "init": false in the "@karapace/runtime-oci" config section to run the command as pid 1',
+      hint: `${nativeBuildHint(INIT)}, point $KARAPACE_INIT at a built karapace-init, or set "init": false in the "@karapace/runtime-oci" config section to run the command as pid 1`,
       data: { path },
     });
   }
