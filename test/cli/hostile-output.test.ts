@@ -38,6 +38,13 @@ test('list and inspect show control characters from metadata as escapes, one val
   t.true(lines.includes('name:       evil\\x1b[2J\\x1b]0;pwned\\x07\\u009b31m\\u202egnp.exe'), inspect.stdout);
   t.regex(lines.find((l) => l.startsWith('base:'))!, /^base: {7}debian\/bookworm\\nstate: {6}frozen\\x1b\[1A \(/);
 
+  // A file name from inside the environment: one diff line, escaped.
+  const touch = await b.run(['exec', env.short_id, '--', 'sh', '-c', 'touch "$(printf "evil\\nD fake\\033[2J")"']);
+  t.is(touch.code, 0, touch.stderr);
+  const diff = await b.run(['diff', env.short_id]);
+  t.is(diff.code, 0, diff.stderr);
+  t.is(diff.stdout, 'A evil\\nD fake\\x1b[2J\n');
+
   // An error naming it escapes it too.
   const missing = await b.run(['unexport', env.short_id, 'nothing']);
   t.is(missing.code, 2);

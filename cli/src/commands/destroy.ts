@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { destroyEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { printable } from '../printable.js';
 
 export class DestroyCommand extends BaseCommand {
   static override paths = [['destroy'], ['rm']];
@@ -11,7 +12,7 @@ export class DestroyCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const result = await destroyEnv(engine, this.env);
-    this.reporter.result({ destroyed: result }, () => `destroyed: ${result.env_id}${result.name ? ` (${result.name})` : ''}`);
+    this.reporter.result({ destroyed: result }, () => `destroyed: ${result.env_id}${result.name ? ` (${printable(result.name)})` : ''}`);
     return 0;
   }
 }

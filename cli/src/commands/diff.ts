@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { diffEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { printable } from '../printable.js';
 
 export class DiffCommand extends BaseCommand {
   static override paths = [['diff']];
@@ -15,7 +16,7 @@ export class DiffCommand extends BaseCommand {
     const engine = await this.engine();
     const r = await diffEnv(engine, this.env);
     this.reporter.result(r, () => {
-      const lines = [...r.added.map((p) => `A ${p}`), ...r.modified.map((p) => `M ${p}`), ...r.removed.map((p) => `D ${p}`)].sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : 1));
+      const lines = [...r.added.map((p) => `A ${printable(p)}`), ...r.modified.map((p) => `M ${printable(p)}`), ...r.removed.map((p) => `D ${printable(p)}`)].sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : 1));
       return lines.length ? lines.join('\n') : `no changes since ${r.against}`;
     });
     return 0;
