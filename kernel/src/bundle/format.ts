@@ -40,7 +40,16 @@ export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   env: PortableMetadata;
   /** The base image's rootfs as a tar, so a pull never needs the image source. */
-  base: BundleBlobRef & { image_key: string; digest: string };
+  base: BundleBlobRef & {
+    image_key: string;
+    digest: string;
+    /**
+     * The image's canonical listing (its blake3 is `digest`), sent when the pusher's copy
+     * was extracted without privileges (owners and device nodes lost): the puller checks
+     * the tar against it in everything else.
+     */
+    tree?: BundleBlobRef;
+  };
   /** The environment's upper dir as a tar. */
   upper: BundleBlobRef;
   layers: BundleLayer[];
@@ -192,6 +201,8 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
   const imageKey = m.base.image_key;
   if (typeof imageKey !== 'string' || !IMAGE_KEY_PATTERN.test(imageKey) || imageKey.includes('..')) throw bad('base.image_key is not a safe directory name');
   const upper = blobRef(m.upper, 'upper');
+  const tree = m.base.tree === undefined ? undefined : blobRef(m.base.tree, 'base.tree');
+  if (tree && tree.blob !== lock.base.digest) throw bad('base.tree is not the listing of the lock\'s base digest');
   const layers = list(m.layers, 'layers', (x, at) => {
     const l = x as BundleLayer;
     if (!l || typeof l.hash !== 'string' || !isHash(l.hash)) throw bad(`${at}.hash is not a hash`);
@@ -216,7 +227,7 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
   return {
     format: BUNDLE_FORMAT,
     env: portable,
-    base: { ...base, image_key: imageKey, digest: lock.base.digest },
+    base: { ...base, image_key: imageKey, digest: lock.base.digest, ...(tree ? { tree } : {}) },
     upper,
     layers,
     verified: { env_id: identity.env_id, short_id: identity.short_id, lock, manifest: portable.manifest, ...(name ? { name } : {}), layers: envLayers, snapshots },
@@ -233,6 +244,7 @@ export function bundleBlobs(m: Pick<BundleManifest, 'base' | 'upper' | 'layers'>
     out.push({ blob: r.blob, size: r.size, role });
   };
   add(m.base, 'base');
+  if (m.base.tree) add(m.base.tree, 'base listing');
   add(m.upper, 'upper');
   for (const l of m.layers) {
     add(l.object, `layer ${l.hash.slice(0, 12)}`);

@@ -17,7 +17,7 @@
  * into place, under a write-ahead log entry (op `pull`), metadata last (the commit point).
  * A pull killed at any point is rolled back by the next command that takes the lock.
  */
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lstatSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TreeFlusher } from '../bundle/durable.js';
@@ -26,7 +26,7 @@ import {
 } from '../bundle/format.js';
 import { RuntimeFailure } from '../errors.js';
 import { hashBytes, StreamHasher } from '../hash.js';
-import { CanonicalTree } from '../layers/canonical-tree.js';
+import { CanonicalTree, listingWithoutOwners, parseListing } from '../layers/canonical-tree.js';
 import { layerHash } from '../layers/layer.js';
 import { unpackTarStream } from '../layers/unpack.js';
 import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
@@ -194,6 +194,19 @@ function flushing(flusher: TreeFlusher, root: string) {
   };
 }
 
+/** Sets every path's owner as the verified listing names it (the tar's owners were not verified). */
+function applyListingOwners(root: string, listing: string): void {
+  for (const e of parseListing(listing)) {
+    if (e.kind === 'c' || e.kind === 'b') continue;
+    const path = join(root, e.path);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st || (st.uid === e.uid && st.gid === e.gid)) continue;
+    lchownSync(path, e.uid, e.gid);
+    // chown(2) clears setuid/setgid bits, for root too: put the verified mode back.
+    if (e.kind !== 'l' && (e.perm & 0o6000) !== 0) chmodSync(path, e.perm);
+  }
+}
+
 /** The local metadata of a pulled environment: built from verified fields and local facts only. */
 function localMetadata(env: VerifiedBundleEnv, name: string | undefined, base: EnvMetadata['base'], origin: string, manifestDir: string): EnvMetadata {
   const now = new Date().toISOString();
@@ -245,6 +258,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     }
     const wanted: { ref: BundleBlobRef; role: string }[] = [];
     if (!haveBase) wanted.push({ ref: bundle.base, role: 'base image' });
+    if (!haveBase && bundle.base.tree) wanted.push({ ref: bundle.base.tree, role: 'base listing' });
     wanted.push({ ref: bundle.upper, role: 'upper layer' });
     for (const layer of bundle.layers) {
       wanted.push({ ref: layer.record, role: `layer record ${layer.hash.slice(0, 12)}` });
@@ -273,8 +287,19 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       }));
       f.settle();
       warnings.push(...stats.warnings);
-      const actual = tree.digest().digest;
-      if (actual !== bundle.base.digest) throw baseMismatch(bundle.base.digest, actual);
+      const computed = tree.digest();
+      if (computed.digest !== bundle.base.digest) {
+        if (!bundle.base.tree) throw baseMismatch(bundle.base.digest, computed.digest);
+        // Pushed from an unprivileged extraction: the listing names the identity, the tar
+        // must match it in all but owners and devices, and owners come from the listing.
+        const parts: Buffer[] = [];
+        for await (const c of await chunksOf(bundle.base.tree, 'base listing')) parts.push(Buffer.from(c));
+        const listing = Buffer.concat(parts).toString('utf8');
+        if (listingWithoutOwners(listing) !== listingWithoutOwners(computed.listing)) throw baseMismatch(bundle.base.digest, computed.digest);
+        if (process.geteuid?.() === 0) applyListingOwners(root, listing);
+        await writeFile(join(staging, 'image', 'tree'), listing);
+        blobs++;
+      }
       await writeFile(join(staging, 'image', 'digest'), bundle.base.digest + '\n');
       blobs++;
     }

@@ -159,7 +159,7 @@ export class CanonicalTree {
    * The canonical digest (equal to digestTree of a faithful extraction), and the paths in
    * the order it visits them (digestRootfs can reuse it).
    */
-  digest(): { digest: string; entries: number; bytes: number; order: string[] } {
+  digest(): { digest: string; entries: number; bytes: number; order: string[]; listing: string } {
     const out = new StreamHasher();
     const lines: string[] = [];
     let bytes = 0;
@@ -178,7 +178,49 @@ export class CanonicalTree {
       lines.push(line, '\n');
     }
     // One native call for all lines: a call per line costs more than the hashing.
-    out.update(lines.join(''));
-    return { digest: out.digest(), entries: order.length, bytes, order };
+    const listing = lines.join('');
+    out.update(listing);
+    return { digest: out.digest(), entries: order.length, bytes, order, listing };
   }
+}
+
+/** One line of a listing, split: what each kind ends with is fixed, so paths may hold spaces. */
+const LINE: Record<string, RegExp> = {
+  d: /^d (.*) ([0-7]+) (\d+):(\d+)()$/,
+  f: /^f (.*) ([0-7]+) (\d+):(\d+)( \d+ [0-9a-f]{64})$/,
+  l: /^l (.*?) (777) (\d+):(\d+)( -> .*)$/,
+  p: /^p (.*) ([0-7]+) (\d+):(\d+)( \d+)$/,
+  c: /^c (.*) ([0-7]+) (\d+):(\d+)( \d+)$/,
+  b: /^b (.*) ([0-7]+) (\d+):(\d+)( \d+)$/,
+};
+
+export interface ListingEntry {
+  kind: string;
+  path: string;
+  perm: number;
+  uid: number;
+  gid: number;
+  /** The line without its owner field. */
+  ownerless: string;
+}
+
+/** Parses a canonical listing (CanonicalTree.digest().listing, or digestTree's lines). */
+export function parseListing(listing: string): ListingEntry[] {
+  const out: ListingEntry[] = [];
+  for (const line of listing.split('\n')) {
+    if (!line) continue;
+    const m = LINE[line[0]!]?.exec(line);
+    if (!m) throw new Error(`not a tree listing line: ${JSON.stringify(line.slice(0, 80))}`);
+    out.push({ kind: line[0]!, path: m[1]!, perm: Number.parseInt(m[2]!, 8), uid: Number(m[3]), gid: Number(m[4]), ownerless: `${line[0]} ${m[1]} ${m[2]}${m[5]}` });
+  }
+  return out;
+}
+
+/**
+ * A listing without what an unprivileged extraction cannot reproduce: owners, and device
+ * nodes (which a pull never creates). Two trees that agree here have the same paths,
+ * types, permissions, sizes, contents and link targets.
+ */
+export function listingWithoutOwners(listing: string): string {
+  return parseListing(listing).filter((e) => e.kind !== 'c' && e.kind !== 'b').map((e) => e.ownerless).join('\n');
 }

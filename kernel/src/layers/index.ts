@@ -6,6 +6,6 @@ export {
 } from './unpack.js';
 export { packLayer, readLayer, unpackLayer, layerHash, layerPath, type PackLayerOptions } from './layer.js';
 export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
-export { CanonicalTree, makedev, type KnownHashes } from './canonical-tree.js';
+export { CanonicalTree, makedev, listingWithoutOwners, parseListing, type KnownHashes, type ListingEntry } from './canonical-tree.js';
 export { nativeUnpackerAvailable } from './native-unpack.js';
 export { SOURCE_SHRANK, type DiskStat } from './unpack-protocol.js';

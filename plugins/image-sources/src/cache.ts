@@ -151,6 +151,11 @@ export interface UnpackedTree {
   order?: readonly string[];
   /** The disk digest itself, computed already (the native unpacker's); `disk` is then in the walk's order. */
   diskDigest?: string;
+  /**
+   * The canonical listing (its blake3 is the image digest): kept as `tree` when the disk
+   * differs from it (extracted without privileges), so a push can prove the image to a puller.
+   */
+  listing?: string;
 }
 
 /**
@@ -178,6 +183,7 @@ export async function commitImage(
   await writeFileAtomic(join(staged.dir, 'disk-digest'), diskDigest + '\n');
   await writeFileAtomic(join(staged.dir, 'fingerprint'), fingerprint + '\n');
   await writeFileAtomic(join(staged.dir, 'source.json'), JSON.stringify(full, null, 2) + '\n');
+  if (unpacked.listing !== undefined && diskDigest !== digest) await writeFileAtomic(join(staged.dir, 'tree'), unpacked.listing);
   await mkdir(imagesDir, { recursive: true });
   const target = join(imagesDir, record.key);
   await rm(target, { recursive: true, force: true });

@@ -35,7 +35,9 @@ export function unpackImageFile(file: string, root: string, tree: CanonicalTree,
   tree.beginLayer();
   // The canonical tree only takes hash taps, and needs the entries only in order; the native
   // unpacker may compute its digest itself (treeDigests in the stats; the tree stays empty).
-  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress, entriesAfterUnpack: true, treeDigests: true }, hash));
+  // Without privileges the disk lacks owners and devices: the tree then keeps its listing
+  // (cache.ts `tree`), which a push needs, so the digest is computed here, not natively.
+  return explained(unpackTarFile(file, root, { ...imageOptions(tree), onProgress, entriesAfterUnpack: true, treeDigests: process.geteuid?.() === 0 }, hash));
 }
 
 function imageOptions(tree: CanonicalTree): UnpackOptions {

@@ -140,13 +140,13 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
     const skipped = skippedSummary(stats.warnings);
     if (skipped) log(ctx.kernel, 'warn', skipped);
     // Computed natively with the unpack, or from the tree the entries fed.
-    const { digest, order } = computed ? { digest: computed.tree, order: undefined } : tree.digest();
+    const { digest, order, listing } = computed ? { digest: computed.tree, order: undefined, listing: undefined } : tree.digest();
     const record = {
       key: rec.key, kind: rec.kind, reference: ctx.request.image, source: (d: string) => rec.source(archive, d),
       archive: { blake3: archive.blake3, size: archive.size, ...(archive.sha256 ? { sha256: archive.sha256 } : {}) },
     };
     const img = await commitImage(ctx.request.imagesDir, staged, record, digest, {
-      known: tree.contentHashes(), disk: stats.disk, order, diskDigest: computed?.disk,
+      known: tree.contentHashes(), disk: stats.disk, order, diskDigest: computed?.disk, listing,
     });
     task.end(true);
     return img;

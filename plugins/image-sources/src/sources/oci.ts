@@ -94,8 +94,8 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
     const tag = ref.tag ? `:${ref.tag}` : '';
     const skipped = skippedSummary(warnings);
     if (skipped) log(ctx.kernel, 'warn', skipped);
-    const { digest } = tree.digest();
-    return await commitImage(ctx.request.imagesDir, staged, { key, kind: 'oci', reference: ctx.request.image, source: `${name}${tag}@${top.digest}` }, digest, { known: tree.contentHashes() });
+    const { digest, listing } = tree.digest();
+    return await commitImage(ctx.request.imagesDir, staged, { key, kind: 'oci', reference: ctx.request.image, source: `${name}${tag}@${top.digest}` }, digest, { known: tree.contentHashes(), listing });
   } catch (err) {
     await discardStaged(staged);
     throw err;

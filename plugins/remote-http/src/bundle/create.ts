@@ -237,6 +237,11 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const sources = new Map<string, BundleSource>();
     const base = await baseBlob(engine, meta.base.rootfs, meta.base.digest, sha256);
     sources.set(base.blob, { kind: 'tree', dir: meta.base.rootfs, what: `the base image (${meta.base.rootfs})`, size: base.size, sha256: base.sha256, cache: base.cache });
+    // An image extracted without privileges lacks its owners and device nodes: its canonical
+    // listing (blake3 = the image digest) lets the puller verify the rest (kernel pull.ts).
+    const listing = await readFile(join(dirname(meta.base.rootfs), 'tree')).catch(() => undefined);
+    const tree = listing && hashBytes(listing) === meta.base.digest ? { blob: meta.base.digest, size: listing.length } : undefined;
+    if (tree && listing) sources.set(tree.blob, { kind: 'bytes', bytes: listing, size: listing.length });
 
     const upperDir = join(envDir(engine.layout, meta.env_id), 'upper');
     const upperWhat = `the upper dir of ${meta.short_id}`;
@@ -277,12 +282,13 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
       layers.push({ hash, record: { blob: recordHash, size: recordBytes.length }, object: { blob: record.object, size: objSize } });
     }
 
-    const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, ...rest } = meta;
+    // Host paths (extensions: exported files) stay on this machine.
+    const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, extensions: _x, ...rest } = meta;
     const env: PortableMetadata = { ...rest, base: { reference: meta.base.reference, digest: meta.base.digest } };
     const build = (u: BundleBlobRef): BundleManifest => ({
       format: BUNDLE_FORMAT,
       env,
-      base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest },
+      base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest, ...(tree ? { tree } : {}) },
       upper: { blob: u.blob, size: u.size },
       layers,
     });
