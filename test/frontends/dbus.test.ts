@@ -106,3 +106,35 @@ test('the activation file in the repo starts karapace-dbus on the first call', a
   const [envId] = await iface.Build!(join(box.dir, 'p/karapace.toml'), '');
   t.is((await box.json(['list'])).environments[0].env_id, envId);
 });
+
+test('the D-Bus service pulls through the kernel\'s verified pull, as the CLI does', async (t) => {
+  if (!hasTool('dbus-daemon')) {
+    t.fail('dbus-daemon missing (.ci/run installs dbus)');
+    return;
+  }
+  const { startTestServer, WRITE_TOKEN, READ_TOKEN } = await import('../plugins/remote-http/server-process.js');
+  const server = await startTestServer();
+  t.teardown(() => server.stop());
+  const src = sandbox('kp-dbus-src-');
+  src.write('proj/karapace.toml', mockManifest({ image: 'mock:dbuspull' }));
+  await src.json(['build', join(src.dir, 'proj'), '--name', 'shared']);
+  const pushed = await src.json(['push', 'shared', 'shared@v1', '--remote', server.url], { env: { KARAPACE_REMOTE_TOKEN: WRITE_TOKEN } });
+
+  const box = sandbox('kp-dbus-pull-');
+  const { address, daemon } = await startBus(box.dir);
+  t.teardown(() => daemon.kill());
+  const { startService } = await import('../../plugins/dbus/src/index.js');
+  const service = await startService({
+    busAddress: address, store: box.store, cwd: box.dir, env: { ...box.env, KARAPACE_REMOTE_TOKEN: READ_TOKEN }, globalConfigDir: join(box.dir, 'config-home', 'karapace'),
+  });
+  t.teardown(() => service.stop());
+  const { bus, iface } = await manager(address);
+  t.teardown(() => bus.disconnect());
+  const result = JSON.parse(await iface.Pull!(server.url, 'shared@v1', 'fromBus'));
+  t.is(result.env_id, pushed.env_id);
+  t.is(result.name, 'fromBus');
+  const listed = await box.json(['list']);
+  t.is(listed.environments[0].name, 'fromBus');
+  const missing = await t.throwsAsync(() => iface.Pull!(server.url, 'nothere@v1', ''));
+  t.regex(missing!.message, /KP_REMOTE_NOT_FOUND/);
+});

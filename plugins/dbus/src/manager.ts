@@ -5,7 +5,7 @@
 import { isAbsolute } from 'node:path';
 import dbus from './dbus.js';
 import {
-  build, createEngine, destroyEnv, effectiveState, findEnv, gcStore, inspectEnv, listEnvs, renameEnv, UsageError, verifyStore,
+  build, createEngine, destroyEnv, effectiveState, findEnv, gcStore, inspectEnv, listEnvs, pullEnvironment, renameEnv, UsageError, verifyStore,
   type Engine, type EngineOptions,
 } from '@karapace/kernel';
 import { toDBusError } from './errors.js';
@@ -90,6 +90,20 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
+  /**
+   * Pulls `reference` from `remote` (a URL or a configured name; '' = the config's default),
+   * named `name` ('' = the bundle's suggestion when free): the kernel's verified pull, as
+   * `karapace pull`. Returns the result as JSON. The token comes from the config or the
+   * service's KARAPACE_REMOTE_TOKEN.
+   */
+  async Pull(remote: string, reference: string, name: string): Promise<string> {
+    return this.call(async (engine) => {
+      const r = await pullEnvironment(engine, { reference, ...(remote ? { remote } : {}), ...(name ? { name } : {}) });
+      if (!r.cached) this.changed();
+      return JSON.stringify(r);
+    });
+  }
+
   /** (healthy, report as JSON). */
   async VerifyStore(): Promise<[boolean, string]> {
     return this.call(async (engine) => {
@@ -98,7 +112,7 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
-  /** Emitted after build, destroy, rename and gc. */
+  /** Emitted after build, destroy, rename, gc and pull. */
   EnvironmentsChanged(): void {
     // dbus-next emits the signal with this method's (empty) return value.
   }
@@ -119,6 +133,7 @@ ManagerInterface.configureMembers({
     Rename: { inSignature: 'ss', outSignature: 's' },
     Gc: { inSignature: 'b', outSignature: 's' },
     VerifyStore: { inSignature: '', outSignature: '(bs)' },
+    Pull: { inSignature: 'sss', outSignature: 's' },
   },
   signals: { EnvironmentsChanged: { signature: '' } },
 });
