@@ -3,7 +3,7 @@
  * metadata checksum and references, and every image-cache digest. Reports each bad item
  * by path; never repairs (that is gc's and pull's job).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KarapaceError } from '../errors.js';
@@ -17,7 +17,7 @@ import { withLock } from './with-lock.js';
 import { listDir } from '../store/list-dir.js';
 
 export interface VerifyProblem {
-  kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal';
+  kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal' | 'permissions';
   id: string;
   path: string;
   message: string;
@@ -31,10 +31,18 @@ export interface VerifyReport {
 
 
 export async function verifyStore(engine: Engine): Promise<VerifyReport> {
+  // Seen before the lock is taken: taking it narrows a store root other users can reach.
+  const rootMode = lstatSync(engine.layout.root, { throwIfNoEntry: false })?.mode;
   // Under the lock: a consistent view, and interrupted operations are recovered first.
   return withLock(engine, async () => {
     const layout = engine.layout;
     const problems: VerifyProblem[] = [];
+    if (rootMode !== undefined && (rootMode & 0o077) !== 0) {
+      problems.push({
+        kind: 'permissions', id: 'store-root', path: layout.root,
+        message: `the store root was mode ${(rootMode & 0o777).toString(8)}: other users could reach its setuid binaries, file capabilities and device nodes (now 700)`,
+      });
+    }
     const checked = { objects: 0, layers: 0, metadata: 0, images: 0 };
 
     for (const shard of await listDir(layout.objects)) {

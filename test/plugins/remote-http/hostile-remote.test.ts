@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
@@ -217,4 +217,18 @@ test('the store root of a new store is private', async (t) => {
   box.write('p/karapace.toml', mockManifest({ image: 'mock:private' }));
   await box.json(['build', join(box.dir, 'p')]);
   t.is(statSync(box.store).mode & 0o777, 0o700);
+});
+
+test('verify-store reports a store root other users could reach, and the next command makes it private', async (t) => {
+  const box = sandbox('kp-exposed-');
+  box.write('p/karapace.toml', mockManifest({ image: 'mock:exposed' }));
+  await box.json(['build', join(box.dir, 'p')]);
+  chmodSync(box.store, 0o755);
+  const r = await box.run(['verify-store', '--json']);
+  const report = JSON.parse(r.stdout);
+  t.false(report.ok);
+  t.true(report.problems.some((p: { kind: string }) => p.kind === 'permissions'), r.stdout);
+  t.is(statSync(box.store).mode & 0o777, 0o700);
+  const again = await box.json(['verify-store']);
+  t.true(again.ok, JSON.stringify(again.problems));
 });
