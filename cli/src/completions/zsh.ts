@@ -3,7 +3,8 @@ import type { CommandSpec, PositionalSpec } from '../introspect.js';
 
 /** Escapes text for an _arguments spec inside single quotes. */
 function esc(s: string): string {
-  return s.replace(/'/g, `'\\''`).replace(/([[\]:\\])/g, '\\$1');
+  // Brackets, colons and backslashes first: the quote's own backslash must stay single.
+  return s.replace(/([[\]:\\])/g, '\\$1').replace(/'/g, `'\\''`);
 }
 
 function positionalAction(p: PositionalSpec, fn: string): string {
