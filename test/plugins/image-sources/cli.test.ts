@@ -57,3 +57,21 @@ test('--offline on an empty store fails clearly for a URL base; --json progress 
   t.true(events.some((e) => e.kind === 'start' && e.unit === 'bytes' && /^extracting/.test(e.label)));
   t.true(events.some((e) => e.kind === 'end' && e.ok));
 });
+
+test('--require-pinned-image accepts only forms the resolver verifies: a query string or a mock image is not a pin', async (t) => {
+  const box = sandbox('kp-pinforms-');
+  t.teardown(() => rmSync(box.dir, { recursive: true, force: true }));
+  busyboxTarball(t, box.dir, 'gz');
+  const hex = 'a'.repeat(64);
+  for (const image of [`./busybox.tar.gz?sha256=${hex}`, `http://127.0.0.1:9/x.tar?sha256=${hex}`, `http://127.0.0.1:9/x.tar?digest=${hex}`, 'mock:plain']) {
+    box.write('karapace.toml', mockManifest({ image }));
+    const r = await box.run(['build', '--require-pinned-image', '--json']);
+    t.is(r.code, 2, `${image}: ${r.stderr}`);
+    t.is(JSON.parse(r.stderr.trim().split('\n').pop()!).error.code, 'KP_IMAGE_NOT_PINNED', image);
+  }
+  // A pin that names the wrong content is verified, so it fails as a mismatch, not as "pinned".
+  box.write('karapace.toml', mockManifest({ image: `./busybox.tar.gz#sha256=${hex}` }));
+  const wrong = await box.run(['build', '--require-pinned-image', '--json']);
+  t.not(wrong.code, 0);
+  t.not(JSON.parse(wrong.stderr.trim().split('\n').pop()!).error.code, 'KP_IMAGE_NOT_PINNED');
+});
