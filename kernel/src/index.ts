@@ -69,3 +69,6 @@ export {
 } from './bundle/format.js';
 export { TreeFlusher } from './bundle/durable.js';
 export { claimStaging, sweepAbandonedStaging, type StagingClaim } from './store/staging-claim.js';
+export { KERNEL_API, KERNEL_API_VERSION, TAP_STAGES, type KernelApi } from './api.js';
+export { BACKEND_CAPABILITIES, type BackendCapability, type BackendCapabilities } from './capabilities.js';
+export { satisfiesRange } from './api-range.js';

@@ -28,6 +28,8 @@ import type { KarapaceConfig } from './config/types.js';
 import type { MappedRequest, MappedResult } from './mapped/types.js';
 import type { Logger } from './logger.js';
 import { PluginError, KarapaceError, asKarapaceError } from './errors.js';
+import { KERNEL_API, type KernelApi } from './api.js';
+import type { BackendCapabilities } from './capabilities.js';
 
 const { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncBailHook, SyncHook } = tapable;
 
@@ -93,6 +95,11 @@ export type HookName = keyof KernelHooks;
 /** A runtime backend, registered in one call; it taps mount/spawn/stop/status by name. */
 export interface Backend {
   name: string;
+  /**
+   * What it enforces (api.capabilities lists the keys). A manifest asking for a capability
+   * not declared true is refused at build. Undeclared means lacking.
+   */
+  capabilities?: BackendCapabilities;
   mount(request: MountRequest): Promise<MountPlan>;
   spawn(request: SpawnRequest): Promise<SpawnResult>;
   stop?(env: EnvHandle, timeoutMs: number): Promise<boolean>;
@@ -107,12 +114,15 @@ export interface KernelOptions {
 
 export class Kernel {
   readonly hooks: KernelHooks = createHooks();
+  /** The runtime API plugins use instead of importing @karapace/kernel (see api.ts). */
+  readonly api: KernelApi = KERNEL_API;
   readonly config: KarapaceConfig;
   readonly storeRoot: string;
   readonly logger: Logger;
   /** Names of the plugins applied, in order. */
   readonly plugins: string[] = [];
-  private readonly backendNames = new Set<string>();
+  /** Registered backends: name → the plugin that registered it, and what it declares. */
+  private readonly backendsByName = new Map<string, { plugin: string; capabilities: BackendCapabilities }>();
   /** The plugin currently being applied: taps registered now are attributed to it. */
   private applying?: string;
 
@@ -140,7 +150,15 @@ export class Kernel {
   /** Registers a runtime backend: taps mount/spawn/stop/status for requests naming it. */
   registerBackend(backend: Backend, tapName: string = `backend:${backend.name}`): void {
     const name = backend.name.toLowerCase();
-    this.backendNames.add(name);
+    const plugin = this.applying ?? tapName;
+    const earlier = this.backendsByName.get(name);
+    if (earlier) {
+      throw new PluginError('KP_BACKEND_DUPLICATE', `plugins "${earlier.plugin}" and "${plugin}" both register the backend "${name}"`, {
+        hint: `remove one of them from your config (or from the preset that brings it), or turn the built-ins off with "builtins": false`,
+        data: { backend: name, plugins: [earlier.plugin, plugin] },
+      });
+    }
+    this.backendsByName.set(name, { plugin, capabilities: Object.freeze({ ...backend.capabilities }) });
     this.hooks.mount.tapPromise(tapName, async (req) => (req.backend === name ? backend.mount(req) : undefined));
     this.hooks.spawn.tapPromise(tapName, async (req) => (req.backend === name ? backend.spawn(req) : undefined));
     if (backend.stop) {
@@ -155,7 +173,12 @@ export class Kernel {
 
   /** Backends registered through registerBackend (plugins tapping hooks directly are not listed). */
   get backends(): string[] {
-    return [...this.backendNames].sort();
+    return [...this.backendsByName.keys()].sort();
+  }
+
+  /** A registered backend's declared capabilities and plugin, or undefined (a plugin tapping hooks directly). */
+  backendInfo(name: string): { plugin: string; capabilities: BackendCapabilities } | undefined {
+    return this.backendsByName.get(name.toLowerCase());
   }
 
   /** Names of the taps on a hook, for "nobody answered" errors. */
@@ -187,7 +210,11 @@ function attributeErrors(hookName: string, hook: InterceptableHook, currentPlugi
     register(tap) {
       const plugin = currentPlugin() ?? tap.name;
       const wrap = (err: unknown): KarapaceError => {
-        if (err instanceof KarapaceError) return err;
+        if (err instanceof KarapaceError) {
+          // The plugin's own typed error keeps its code and message, and says where it came from.
+          if (err.data?.plugin === undefined) (err as { data?: Record<string, unknown> }).data = { ...err.data, plugin, hook: hookName };
+          return err;
+        }
         // A full disk is the store's condition, not the plugin's fault (KP_STORE_NO_SPACE).
         const code = (err as NodeJS.ErrnoException | undefined)?.code;
         if (code === 'ENOSPC' || code === 'EDQUOT') return asKarapaceError(err);
@@ -198,21 +225,40 @@ function attributeErrors(hookName: string, hook: InterceptableHook, currentPlugi
           data: { plugin, hook: hookName },
         });
       };
+      // A doctor check that throws is reported as a failed check of its plugin: doctor
+      // exists to diagnose, so one broken check must not hide the others.
+      const settle = (e: unknown, args: unknown[]): void => {
+        if (hookName !== 'doctor') throw wrap(e);
+        const error = wrap(e);
+        (args[0] as DoctorReport).checks.push({
+          id: `${plugin}.doctor-check-failed`, title: `plugin "${plugin}" doctor check`, required: false, plugin, status: 'fail',
+          detail: `the check threw: ${error.message}`, fix: `report it to the authors of "${plugin}"; the other checks ran`,
+        });
+      };
       const fn = tap.fn;
       if (tap.type === 'promise') {
-        return { ...tap, fn: (...args: unknown[]) => Promise.resolve().then(() => fn(...args)).catch((e: unknown) => { throw wrap(e); }) };
+        return { ...tap, fn: (...args: unknown[]) => Promise.resolve().then(() => fn(...args)).catch((e: unknown) => settle(e, args)) };
       }
       if (tap.type === 'sync') {
-        return { ...tap, fn: (...args: unknown[]) => { try { return fn(...args); } catch (e) { throw wrap(e); } } };
+        return { ...tap, fn: (...args: unknown[]) => { try { return fn(...args); } catch (e) { return settle(e, args); } } };
       }
       return {
         ...tap,
         fn: (...args: unknown[]) => {
           const callback = args.pop() as (err?: unknown, result?: unknown) => void;
+          const done = (err?: unknown, result?: unknown) => {
+            if (!err) return callback(err, result);
+            try {
+              settle(err, args);
+              callback();
+            } catch (wrapped) {
+              callback(wrapped);
+            }
+          };
           try {
-            return fn(...args, (err?: unknown, result?: unknown) => callback(err ? wrap(err) : err, result));
+            return fn(...args, done);
           } catch (e) {
-            callback(wrap(e));
+            done(e);
           }
         },
       };

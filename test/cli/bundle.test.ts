@@ -25,15 +25,20 @@ test('the bundled karapace builds, lists and execs', (t) => {
 test('the bundled karapace loads config files, presets and third-party plugins', (t) => {
   const box = sandbox();
   box.write('package.json', '{}');
-  box.write('preset.json', JSON.stringify({ defaultBackend: 'mock' }));
-  box.write('plugin.mjs', 'export default { name: "p", apply(k) { k.hooks.progress.tap("p", () => {}); } };\n');
+  // The preset picks the backend; the plugin provides it (through the host's kernel.api) and answers exec.
+  box.write('preset.json', JSON.stringify({ defaultBackend: 'viaplugin' }));
+  box.write('plugin.mjs', `export default { name: "p", apply(k) { k.registerBackend({ name: "viaplugin",
+    async mount() { return { backend: "viaplugin", data: {} }; },
+    async spawn(r) { if (r.stdio === "capture") return { exitCode: 0, stdout: "", stderr: "" };
+      process.stdout.write("plugin ran " + r.argv.join(" ") + " (kernel API " + k.api.version + ")\\n"); return { exitCode: 7 }; } }); } };\n`);
   box.write('.karapacerc.json', JSON.stringify({ extends: './preset.json', plugins: ['./plugin.mjs'] }));
   box.write('karapace.toml', 'manifest_version = 1\n[base]\nimage = "mock:cfg"\n');
   const built = spawnSync(BUNDLE, ['build', '--json'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
   t.is(built.status, 0, built.stderr);
-  t.is(JSON.parse(built.stdout).backend, 'mock');
-  const exec = spawnSync(BUNDLE, ['exec', JSON.parse(built.stdout).short_id, '--', 'true'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
-  t.is(exec.status, 0, exec.stderr);
+  t.is(JSON.parse(built.stdout).backend, 'viaplugin');
+  const exec = spawnSync(BUNDLE, ['exec', JSON.parse(built.stdout).short_id, '--', 'hello'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
+  t.is(exec.status, 7, exec.stderr);
+  t.is(exec.stdout, 'plugin ran hello (kernel API 1.0.0)\n');
 });
 
 test('exec through the executable writes a V8 code cache, reuses it, and survives a corrupt one', (t) => {

@@ -150,6 +150,9 @@ test('names: rules enforced, unique, kept across rename; destroy frees the name'
   const clash = await box.run(['build', 'b', '--name', 'alpha']);
   t.is(clash.code, 2);
   t.regex(clash.stderr, /already used by environment/);
+  // The refused build created nothing: no second environment, no lock next to its manifest.
+  t.deepEqual((await box.json(['list'])).environments.map((e: { name: string }) => e.name), ['alpha']);
+  t.false(existsSync(join(box.dir, 'b', 'karapace.lock')));
   for (const bad of ['has space', 'x'.repeat(65), 'semi;colon', 'deadbeef']) {
     const r = await box.run(['rename', 'alpha', bad]);
     t.is(r.code, 2, bad);

@@ -11,11 +11,23 @@ import { resolveLocal } from './sources/local.js';
 import { resolveOci } from './sources/oci.js';
 import { resolveUrl } from './sources/url.js';
 
-/** Schemes other plugins answer (the mock backend's synthetic images): not ours. */
-const FOREIGN = /^mock:/;
+/** The schemes this plugin reads; a reference with another (`mock:`, a plugin's `myorg:`) is passed on. */
+const OWN_SCHEMES = new Set(['http', 'https', 'file', 'bootstrap', 'docker', 'oci']);
+
+/**
+ * `<scheme>:…` with a scheme that is not ours: another plugin's request, so the resolve tap
+ * returns undefined (the hook's contract) instead of rejecting it. `host:port/…` is a
+ * registry, and a configured alias is ours whatever it looks like.
+ */
+export function isForeignReference(image: string, aliases: Record<string, string> = {}): boolean {
+  const ref = image.trim();
+  if (aliases[ref] !== undefined) return false;
+  const m = /^([a-z][a-z0-9+-]*):(?!\d+(?:\/|$))/i.exec(ref);
+  return m !== null && !OWN_SCHEMES.has(m[1]!.toLowerCase());
+}
 
 export async function resolveImage(kernel: Kernel | undefined, options: ResolvedOptions, request: ResolveRequest): Promise<ResolvedBase | undefined> {
-  if (FOREIGN.test(request.image)) return undefined;
+  if (isForeignReference(request.image, options.aliases)) return undefined;
   const ctx: ResolveContext = { request, kernel, options };
   const ref = parseReference(request.image, { manifestDir: request.manifestDir, aliases: options.aliases });
   // Refused before anything is fetched.
