@@ -107,7 +107,6 @@ function shQuote(arg: string): string {
 
 interface Target {
   engine: Engine;
-  meta: EnvMetadata;
   id: ReturnType<typeof identity>;
   roots: string[];
   launch: string[];
@@ -183,7 +182,7 @@ async function exportOne(engine: Engine, meta: EnvMetadata, roots: string[], app
     throw new UsageError('KP_EXPORT_NAME', `${JSON.stringify(app)} is not an app or binary name`, { hint: 'use a name like `firefox` (letters, digits, ".", "_", "+", "-"), or an absolute path inside the environment like `/usr/bin/firefox`' });
   }
   const launch = [...(options.launcher ?? engine.launcher), 'exec', '--store', resolve(engine.layout.root), id.envId, '--'];
-  const target: Target = { engine, meta, id, roots, launch, options };
+  const target: Target = { engine, id, roots, launch, options };
   const desktop = absolute ? undefined : await readEnvFile(roots, `/usr/share/applications/${name}.desktop`, MAX_DESKTOP_BYTES);
   if (desktop) {
     let text: string;
