@@ -9,6 +9,20 @@ export interface RemoteConfig {
   token?: string;
   /** Name of the environment variable holding the token. */
   tokenEnv?: string;
+  /** How long a request may wait on this remote (docs/configuration.md); unset fields keep their defaults. */
+  timeouts?: RemoteTimeoutConfig;
+}
+
+/** Client-side limits on a remote that stops answering. */
+export interface RemoteTimeoutConfig {
+  /** Opening the connection (default 10000). */
+  connectMs?: number;
+  /** From the request sent to the answer's headers (default 30000). */
+  firstByteMs?: number;
+  /** While a body moves: a window this long in which fewer than `minBytesPerSecond` moved on average (default 30000). */
+  idleMs?: number;
+  /** The slowest transfer that still counts as moving (default 1024). */
+  minBytesPerSecond?: number;
 }
 
 export interface SecurityPolicy {

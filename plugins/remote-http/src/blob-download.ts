@@ -10,6 +10,8 @@
  * errors are reported exactly as for every other request.
  */
 import { connect, type Socket } from 'node:net';
+import type { KarapaceError } from '@karapace/kernel';
+import { DEFAULT_TIMEOUTS, deadline, timeoutError, watchProgress, type TimeoutContext } from './timeouts.js';
 
 /**
  * A blob body: its chunks, in order, each valid until the chunk after next is asked for
@@ -108,6 +110,20 @@ export class RawBody implements BlobBody {
 
   constructor(private readonly socket: Socket, readonly size: number, private readonly slabs: Slabs) {}
 
+  /** Bytes taken from the socket so far. */
+  get bytes(): number {
+    return this.received;
+  }
+
+  /** True while reading is paused because the consumer is behind (not the remote's fault). */
+  get heldBack(): boolean {
+    return this.paused;
+  }
+
+  get finished(): boolean {
+    return this.ended || this.failure !== undefined;
+  }
+
   /** Takes a body chunk from the socket (from `slab`, if any); false asks the socket to stop reading for now. */
   push(chunk: Buffer, slab?: Slab): boolean {
     const want = this.size - this.received;
@@ -130,6 +146,7 @@ export class RawBody implements BlobBody {
   fail(err: Error): void {
     if (this.ended || this.failure) return;
     this.failure = err;
+    this.socket.destroy();
     this.notify();
   }
 
@@ -192,20 +209,47 @@ export function plainLength(head: string): number | undefined {
   return length;
 }
 
+export interface RawGetOptions {
+  /** Limits and who they are for; default: DEFAULT_TIMEOUTS, the URL's origin. */
+  context?: TimeoutContext;
+  /** What is being fetched, for messages. */
+  what?: string;
+  /** The body's size as the caller knows it: an answer declaring another size is refused before its body is read. */
+  expectedSize?: number;
+  /** The error for such an answer. */
+  wrongSize?: (declared: number) => KarapaceError;
+}
+
 /**
  * GETs `target` (an http: URL) with `headers`; resolves with the body of a plain 200
- * answer, or undefined when the caller must use node:http instead.
+ * answer, or undefined when the caller must use node:http instead. Rejects when a limit
+ * fires before the answer's headers (asking again would only wait as long again) or the
+ * answer declares a size other than the expected one.
  */
-export function rawGet(target: URL, headers: Record<string, string>): Promise<BlobBody | undefined> {
+export function rawGet(target: URL, headers: Record<string, string>, options: RawGetOptions = {}): Promise<BlobBody | undefined> {
   // node:http refuses header values it cannot send; let it say so.
   if (target.protocol !== 'http:' || Object.values(headers).some((v) => /[\r\n\0]/.test(v))) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
+  const context = options.context ?? { remote: target.origin, timeouts: DEFAULT_TIMEOUTS };
+  const what = options.what ?? `GET ${target.pathname}`;
+  return new Promise((resolve, reject) => {
     const slabs = new Slabs();
     let head: Buffer | undefined = Buffer.alloc(0);
     let body: RawBody | undefined;
+    let settled = false;
+    let stopTimer: (() => void) | undefined;
     const settle = (value: RawBody | undefined) => {
+      stopTimer?.();
+      if (settled) return;
+      settled = true;
       if (value === undefined) socket.destroy();
       resolve(value);
+    };
+    const refuse = (err: Error) => {
+      stopTimer?.();
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      reject(err);
     };
     const socket: Socket = connect({
       host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -216,6 +260,7 @@ export function rawGet(target: URL, headers: Record<string, string>): Promise<Bl
           const slab = slabs.current;
           const chunk = slabs.took(n);
           if (body) return body.push(chunk, slab);
+          if (settled) return false;
           head = Buffer.concat([head!, chunk]);
           const end = head.indexOf('\r\n\r\n');
           if (end < 0) {
@@ -227,13 +272,29 @@ export function rawGet(target: URL, headers: Record<string, string>): Promise<Bl
             settle(undefined);
             return false;
           }
+          if (options.expectedSize !== undefined && size !== options.expectedSize) {
+            refuse(options.wrongSize?.(size) ?? new Error(`${what}: the answer declares ${size} bytes, expected ${options.expectedSize}`));
+            return false;
+          }
           const rest = head.subarray(end + 4);
           head = undefined;
-          body = new RawBody(socket, size, slabs);
-          settle(body);
-          return body.push(rest);
+          const received = new RawBody(socket, size, slabs);
+          body = received;
+          settle(received);
+          const stop = watchProgress(context.timeouts, {
+            bytes: () => received.bytes,
+            heldBack: () => received.heldBack,
+            done: () => received.finished,
+          }, () => received.fail(timeoutError(context, 'idle', what)));
+          socket.once('close', stop);
+          return received.push(rest);
         },
       },
+    });
+    stopTimer = deadline(context.timeouts.connectMs, () => refuse(timeoutError(context, 'connect', what)));
+    socket.once('connect', () => {
+      stopTimer?.();
+      stopTimer = deadline(context.timeouts.firstByteMs, () => refuse(timeoutError(context, 'firstByte', what)));
     });
     socket.setNoDelay(true);
     socket.on('error', (err: Error) => {

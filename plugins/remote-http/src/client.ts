@@ -6,8 +6,9 @@ import * as http from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { KarapaceError } from '@karapace/kernel';
+import { KarapaceError, type RemoteTimeoutConfig } from '@karapace/kernel';
 import { rawGet, type BlobBody } from './blob-download.js';
+import { guardRequest, resolveTimeouts, type TimeoutContext } from './timeouts.js';
 import { etagOf, type MissingResponse, type RefRecord } from './protocol.js';
 import { forbidden, notFound, protocolError, refConflict, safeUrl, unauthorized, unreachable } from './errors.js';
 
@@ -17,6 +18,15 @@ export interface RequestOptions {
   headers?: Record<string, string | number>;
   /** A Readable is piped; other async iterables are written chunk by chunk (see writeEach). */
   body?: Buffer | Readable | AsyncIterable<Buffer>;
+  /** What the request is for, in timeout messages (default: method and path). */
+  what?: string;
+}
+
+export interface ClientOptions {
+  /** The remote's name in config `remotes` (timeout messages say which setting to raise). */
+  name?: string;
+  /** Unset fields keep DEFAULT_TIMEOUTS. */
+  timeouts?: RemoteTimeoutConfig;
 }
 
 function isReadable(body: unknown): body is Readable {
@@ -54,13 +64,16 @@ export class HttpRemoteClient {
   // Kept off the enumerable fields so a logged or JSON-printed client never shows it.
   readonly #token?: string;
   private readonly agent: http.Agent;
+  /** The limits every request runs under (timeouts.ts). */
+  readonly limits: TimeoutContext;
 
-  constructor(url: string, token?: string) {
+  constructor(url: string, token?: string, options: ClientOptions = {}) {
     this.base = new URL(url.replace(/\/+$/, '') + '/');
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new Error(`unsupported URL scheme ${this.base.protocol}`);
     this.url = url;
     this.display = safeUrl(url);
     this.#token = token;
+    this.limits = { remote: this.display, name: options.name, timeouts: resolveTimeouts(options.timeouts) };
     const Agent = this.base.protocol === 'https:' ? https.Agent : http.Agent;
     this.agent = new Agent({ keepAlive: true, maxSockets: 8 });
   }
@@ -87,6 +100,7 @@ export class HttpRemoteClient {
         agent: this.agent,
         headers: { ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}), ...(options.headers ?? {}) },
       });
+      guardRequest(req, this.limits, options.what ?? `${options.method} ${target.pathname}`);
       req.on('response', resolve);
       // A body that fails (e.g. the tree changed while it was packed) reports its own error.
       req.on('error', (err: Error) => reject(err instanceof KarapaceError ? err : unreachable(this.display, err)));
@@ -145,7 +159,7 @@ export class HttpRemoteClient {
     const out: string[] = [];
     for (let i = 0; i < hashes.length; i += 5000) {
       const body = Buffer.from(JSON.stringify({ hashes: hashes.slice(i, i + 5000) }));
-      const res = await this.request({ method: 'POST', path: '/v1/blobs/missing', body, headers: { 'content-type': 'application/json', 'content-length': body.length } });
+      const res = await this.request({ method: 'POST', path: '/v1/blobs/missing', what: 'the blob query', body, headers: { 'content-type': 'application/json', 'content-length': body.length } });
       if (res.statusCode !== 200) await this.fail(res, 'blob query');
       out.push(...(await this.json<MissingResponse>(res)).missing);
     }
@@ -162,7 +176,7 @@ export class HttpRemoteClient {
 
   /** Uploads a blob; the server checks its hash before keeping it. */
   async putBlob(hash: string, size: number, body: Readable | Buffer | AsyncIterable<Buffer>): Promise<void> {
-    const res = await this.request({ method: 'PUT', path: `/v1/blobs/${hash}`, body, headers: { 'content-type': 'application/octet-stream', 'content-length': size } });
+    const res = await this.request({ method: 'PUT', path: `/v1/blobs/${hash}`, what: `the upload of blob ${hash.slice(0, 12)}`, body, headers: { 'content-type': 'application/octet-stream', 'content-length': size } });
     if (res.statusCode !== 200 && res.statusCode !== 201) await this.fail(res, `blob ${hash}`);
     res.resume();
   }
@@ -178,11 +192,11 @@ export class HttpRemoteClient {
     const { id } = await this.json<{ id: string }>(opened);
     const path = `/v1/uploads/${encodeURIComponent(id)}`;
     try {
-      const sent = await this.request({ method: 'PATCH', path, body, headers: { 'content-type': 'application/octet-stream' } });
+      const sent = await this.request({ method: 'PATCH', path, what: 'a streamed upload', body, headers: { 'content-type': 'application/octet-stream' } });
       if (sent.statusCode !== 202) await this.fail(sent, `upload ${id}`);
       sent.resume();
       const hash = digestOf();
-      const done = await this.request({ method: 'PUT', path: `${path}?digest=${hash}`, headers: { 'content-length': 0 } });
+      const done = await this.request({ method: 'PUT', path: `${path}?digest=${hash}`, what: `the commit of blob ${hash.slice(0, 12)}`, headers: { 'content-length': 0 } });
       if (done.statusCode !== 201 && done.statusCode !== 200) await this.fail(done, `blob ${hash}`);
       return await this.json<{ hash: string; size: number; created: boolean }>(done);
     } catch (err) {
@@ -193,20 +207,31 @@ export class HttpRemoteClient {
   }
 
   /** Opens a blob for reading. The caller verifies its hash. */
-  async getBlob(hash: string): Promise<{ stream: IncomingMessage; size?: number }> {
-    const res = await this.request({ method: 'GET', path: `/v1/blobs/${hash}` });
+  async getBlob(hash: string, expectedSize?: number): Promise<{ stream: IncomingMessage; size?: number }> {
+    const res = await this.request({ method: 'GET', path: `/v1/blobs/${hash}`, what: `the download of blob ${hash.slice(0, 12)}` });
     if (res.statusCode !== 200) await this.fail(res, `blob ${hash}`);
     const len = res.headers['content-length'];
-    return { stream: res, size: len === undefined ? undefined : Number(len) };
+    const size = len === undefined ? undefined : Number(len);
+    if (expectedSize !== undefined && size !== undefined && size !== expectedSize) {
+      res.destroy();
+      throw this.wrongSize(hash, size, expectedSize);
+    }
+    return { stream: res, size };
+  }
+
+  private wrongSize(hash: string, declared: number, expected: number): KarapaceError {
+    return protocolError(this.display, 200, `blob ${hash.slice(0, 12)} is ${expected} bytes, but the answer declares ${declared}: refused before reading it`);
   }
 
   /**
    * Opens a large blob for reading: straight off the socket over http: (blob-download.ts),
    * through node:http otherwise or when the answer is not a plain 200. The caller verifies its hash.
    */
-  async openBlob(hash: string): Promise<BlobBody> {
-    const raw = await rawGet(new URL(`v1/blobs/${hash}`, this.base), this.#token ? { authorization: `Bearer ${this.#token}` } : {});
-    return raw ?? (await this.getBlob(hash)).stream;
+  async openBlob(hash: string, expectedSize?: number): Promise<BlobBody> {
+    const raw = await rawGet(new URL(`v1/blobs/${hash}`, this.base), this.#token ? { authorization: `Bearer ${this.#token}` } : {}, {
+      context: this.limits, what: `the download of blob ${hash.slice(0, 12)}`, expectedSize, wrongSize: (declared) => this.wrongSize(hash, declared, expectedSize!),
+    });
+    return raw ?? (await this.getBlob(hash, expectedSize)).stream;
   }
 
   async getRef(name: string, tag: string): Promise<RefRecord | undefined> {

@@ -122,7 +122,7 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
       digest,
       origin: `${this.display}/${parsed.name}@${parsed.tag ?? `blake3:${digest}`}`,
       // Large blobs get a connection of their own; small ones share the keep-alive pool.
-      openBlob: async (ref): Promise<BlobStream> => (ref.size !== undefined && ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob) : (await this.getBlob(ref.blob)).stream),
+      openBlob: async (ref): Promise<BlobStream> => (ref.size !== undefined && ref.size > LARGE_BLOB_BYTES ? this.openBlob(ref.blob, ref.size) : (await this.getBlob(ref.blob, ref.size)).stream),
     };
   }
 }

@@ -5,8 +5,10 @@
  */
 import { definePlugin } from '@karapace/kernel';
 import { HttpEnvRemote } from './http-remote.js';
+import { configuredLimits } from './timeouts.js';
 
-export { HttpRemoteClient } from './client.js';
+export { HttpRemoteClient, type ClientOptions } from './client.js';
+export { DEFAULT_TIMEOUTS, resolveTimeouts, checkTimeouts, configuredLimits, guardRequest, timeoutError, type RemoteTimeouts, type TimeoutContext, type TimeoutKind } from './timeouts.js';
 export { HttpEnvRemote } from './http-remote.js';
 export { pushEnvironment, pullEnvironment, type PushOptions, type PullOptions } from './environment.js';
 export { openRemote, selectRemote, TOKEN_ENV, type EnvRemote, type PushResult, type PushTarget, type RemoteSelection } from './remote-api.js';
@@ -23,7 +25,7 @@ export default definePlugin({
   apply(kernel) {
     kernel.hooks.remote.tapPromise(PLUGIN_NAME, async (request) => {
       if (!/^https?:\/\//i.test(request.url)) return undefined;
-      return new HttpEnvRemote(request.url, request.token);
+      return new HttpEnvRemote(request.url, request.token, configuredLimits(kernel.config, request.url));
     });
   },
 });

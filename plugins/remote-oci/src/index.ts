@@ -4,6 +4,7 @@
  * and `oci+http://` (plain HTTP) URLs. Options: `{ chunkSize }` (bytes; chunked uploads).
  */
 import { definePlugin } from '@karapace/kernel';
+import { configuredLimits } from '@karapace/remote-http';
 import { OciEnvRemote, type OciOptions } from './oci-remote.js';
 
 export { OciEnvRemote, parseOciUrl, MEDIA, ANNOTATION_BLAKE3, ANNOTATION_BUNDLE, type OciOptions } from './oci-remote.js';
@@ -21,7 +22,7 @@ export default definePlugin<OciOptions>({
   apply(kernel, options) {
     kernel.hooks.remote.tapPromise(PLUGIN_NAME, async (request) => {
       if (!/^oci(\+https?)?:\/\//i.test(request.url)) return undefined;
-      return new OciEnvRemote(request.url, request.token, options ?? {});
+      return new OciEnvRemote(request.url, request.token, options ?? {}, configuredLimits(kernel.config, request.url));
     });
   },
 });

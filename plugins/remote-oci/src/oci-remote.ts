@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import type { Engine, PullSource } from '@karapace/kernel';
+import type { Engine, PullSource, RemoteTimeoutConfig } from '@karapace/kernel';
 import {
   badReference, bundleBlobs, integrityError, openSource, parseReference, prepareBundle,
   protocolError, sourceSha256, transferProgress, type EnvRemote, type PreparedBundle, type PushResult, type PushTarget,
@@ -79,13 +79,13 @@ export class OciEnvRemote implements EnvRemote {
   private readonly registry: RegistryClient;
   private readonly namespace: string;
 
-  constructor(url: string, token: string | undefined, private readonly options: OciOptions = {}) {
+  constructor(url: string, token: string | undefined, private readonly options: OciOptions = {}, limits: { name?: string; timeouts?: RemoteTimeoutConfig } = {}) {
     const parsed = parseOciUrl(url);
     if (!parsed) throw badReference(url);
     this.url = url;
     this.display = parsed.display;
     this.namespace = parsed.namespace;
-    this.registry = new RegistryClient(parsed.base, parsed.display, token);
+    this.registry = new RegistryClient(parsed.base, parsed.display, token, limits);
   }
 
   close(): void {

@@ -7,8 +7,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { RuntimeFailure } from '@karapace/kernel';
-import { forbidden, notFound, protocolError, refConflict, unauthorized, unreachable } from '@karapace/remote-http';
+import { KarapaceError, RuntimeFailure, type RemoteTimeoutConfig } from '@karapace/kernel';
+import { forbidden, guardRequest, notFound, protocolError, refConflict, resolveTimeouts, unauthorized, unreachable, type TimeoutContext } from '@karapace/remote-http';
 
 export interface RegistryRequest {
   method: string;
@@ -46,11 +46,14 @@ export class RegistryClient {
   readonly #tokens = new Map<string, string>();
   #basic = false;
   private readonly agent: http.Agent;
+  /** The limits every request runs under (remote-http's timeouts.ts). */
+  readonly limits: TimeoutContext;
 
   /** `token`: `user:password` (basic, or to obtain bearer tokens) or a bearer token. */
-  constructor(base: URL, display: string, token?: string) {
+  constructor(base: URL, display: string, token?: string, limits: { name?: string; timeouts?: RemoteTimeoutConfig } = {}) {
     this.base = base;
     this.display = display;
+    this.limits = { remote: display, name: limits.name, timeouts: resolveTimeouts(limits.timeouts) };
     if (token?.includes(':')) {
       const i = token.indexOf(':');
       this.#credentials = { user: token.slice(0, i), password: token.slice(i + 1) };
@@ -82,8 +85,9 @@ export class RegistryClient {
     return new Promise((resolve, reject) => {
       const sameHost = url.host === this.base.host;
       const req = mod.request(url, { method, headers, agent: sameHost ? this.agent : undefined });
+      guardRequest(req, this.limits, `${method} ${url.pathname}`);
       req.on('response', resolve);
-      req.on('error', (err: Error) => reject(unreachable(this.display, err)));
+      req.on('error', (err: Error) => reject(err instanceof KarapaceError ? err : unreachable(this.display, err)));
       if (!body) req.end();
       else if (Buffer.isBuffer(body)) req.end(body);
       else {
