@@ -95,7 +95,7 @@ async function drain(body: AsyncIterable<Buffer>): Promise<number> {
   return n;
 }
 
-async function eventually(check: () => boolean, ms = 2000): Promise<boolean> {
+async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) if (check()) return true;
   return check();
 }
@@ -336,7 +336,8 @@ test('karapace pull from a remote that stalls fails with the limit from its conf
     const r = await box.run(['pull', 'app@v1', '--remote', 'slow', '--json'], { env: { KARAPACE_REMOTE_TOKEN: 'tok-12345678' }, timeoutMs: 20_000 });
     const elapsed = Date.now() - started;
     t.is(r.code, 1, r.stderr);
-    const error = JSON.parse(r.stdout || r.stderr).error;
+    // --json: progress lines, then the error, on stderr.
+    const error = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
     t.is(error.code, 'KP_REMOTE_TIMEOUT');
     t.regex(error.message, /stalled .* for 0\.7 s \(idle timeout\)/);
     t.regex(error.hint, /remotes\.slow\.timeouts\.idleMs/);
