@@ -267,6 +267,8 @@ static int decode_pax(struct untar *u, const uint8_t *buf, size_t len, struct pe
         } else if ((key_n >= 13 && memcmp(rec, "SCHILY.xattr.", 13) == 0) ||
                    (key_n >= 17 && memcmp(rec, "LIBARCHIVE.xattr.", 17) == 0)) {
             return bail(u, "an entry with xattrs%s", NULL);
+        } else if (key_n >= 11 && memcmp(rec, "GNU.sparse.", 11) == 0) {
+            return bail(u, "a GNU sparse file%s", NULL);
         }
 #undef KEY
         off = end;
@@ -513,8 +515,6 @@ static int next_entry(struct untar *u, struct entry *e, struct pending *p)
             return bail(u, "an unknown header format%s", NULL);
         }
         int flag = b[156] == 0 ? 0 : b[156] - '0';
-        if (flag == 0 && name_len && name[name_len - 1] == '/')
-            flag = 5;
         double size = num(b + 124, 12);
         if (!whole(size, SAFE_INTEGER))
             return bail(u, "an invalid size%s", NULL);
@@ -540,6 +540,13 @@ static int next_entry(struct untar *u, struct entry *e, struct pending *p)
 
         const char *path = p->pax_path ? p->pax_path : p->long_name ? p->long_name : name;
         size_t path_len = p->pax_path ? p->pax_path_len : p->long_name ? p->long_name_len : name_len;
+        /* A file entry named with a trailing "/" is a directory (GNU tar, old tars), by its
+         * full name; one with content is the TypeScript unpacker's to refuse. */
+        if ((flag == 0 || flag == 7) && path_len && path[path_len - 1] == '/') {
+            if (e->size != 0)
+                return bail(u, "a file entry named as a directory%s", NULL);
+            e->flag = (uint8_t)(flag = 5);
+        }
         if (path == name && !valid_utf8((const uint8_t *)name, name_len))
             return bail(u, "a name that is not UTF-8%s", NULL);
         const char *rel;
@@ -589,7 +596,8 @@ static void run(struct untar *u)
         }
         if (apply(u, &u->entries.items[u->entries.n - 1]) < 0)
             break;
-        if (skip_content(u, (uint64_t)e.size) < 0)
+        /* Links, devices, fifos and directories carry no content, whatever their size says. */
+        if (skip_content(u, e.flag == 0 || e.flag == 7 ? (uint64_t)e.size : 0) < 0)
             break;
         double at = (double)source_position(&u->src);
         memcpy(u->progress, &at, sizeof at);

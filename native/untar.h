@@ -4,7 +4,8 @@
  * does in its parallel mode, for the archives that mode sees almost always (files,
  * directories, symlinks, hard links and device nodes, with ustar, GNU long names and PAX
  * paths, ids and sizes). Anything else — whiteouts, xattrs, an entry replacing another, a
- * path that is not plainly relative, a malformed header, any failed call — makes it stop
+ * path that is not plainly relative, sparse files, V7 or signed-checksum headers, Solaris
+ * and global PAX headers, other entry types, a malformed header, any failed call — makes it stop
  * and say so ("bail"); the caller then empties the directory and unpacks with the
  * TypeScript unpacker, which decides that case and words its errors. So this code needs
  * no error messages of its own for hostile archives, only the common case, fast. */

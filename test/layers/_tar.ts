@@ -103,6 +103,8 @@ function num(b: Buffer, at: number, len: number): number {
 }
 
 export interface Member {
+  /** Where the member starts (its first meta entry, or its header). */
+  start: number;
   /** The entry's own header offset (after its meta entries). */
   offset: number;
   /** The bytes of the member: its meta entries, its header (and extension blocks), its content. */
@@ -141,7 +143,7 @@ export function members(tar: Buffer): Member[] {
     // Links, devices, fifos and directories store no content whatever their size says.
     const stored = '123456'.includes(typeflag) ? 0 : size;
     end += Math.ceil(stored / 512) * 512;
-    out.push({ offset: off, bytes: tar.subarray(start, end), typeflag });
+    out.push({ start, offset: off, bytes: tar.subarray(start, end), typeflag });
     start = off = end;
   }
   return out;

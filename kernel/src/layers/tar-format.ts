@@ -9,7 +9,8 @@ import { StoreError } from '../errors.js';
 
 export type TarEntryType =
   | 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo'
-  | 'contiguous-file' | 'pax-header' | 'pax-global-header' | 'gnu-long-path' | 'gnu-long-link-path';
+  | 'contiguous-file' | 'pax-header' | 'pax-global-header' | 'gnu-long-path' | 'gnu-long-link-path'
+  | 'gnu-sparse' | 'gnu-dumpdir' | 'gnu-volume-header';
 
 export interface UstarHeader {
   name: string;
@@ -70,9 +71,14 @@ export function encodePax(records: [string, Buffer][]): Buffer {
   return Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
 }
 
-/** Decodes PAX records keeping values as bytes. */
+/** Decodes PAX records keeping values as bytes; a later record of a key replaces an earlier one. */
 export function decodePax(buf: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
+  return new Map(decodePaxRecords(buf));
+}
+
+/** Decodes PAX records in order, keeping values as bytes (GNU sparse 0.0 repeats its keys). */
+export function decodePaxRecords(buf: Buffer): [string, Buffer][] {
+  const out: [string, Buffer][] = [];
   let off = 0;
   while (off < buf.length) {
     if (buf[off] === 0) break;
@@ -84,7 +90,7 @@ export function decodePax(buf: Buffer): Map<string, Buffer> {
     if (buf[off + len - 1] !== 0x0a) throw badTar('malformed PAX record (no newline)');
     const eq = record.indexOf(0x3d);
     if (eq < 0) throw badTar('malformed PAX record (no "=")');
-    out.set(record.subarray(0, eq).toString('utf8'), Buffer.from(record.subarray(eq + 1)));
+    out.push([record.subarray(0, eq).toString('utf8'), Buffer.from(record.subarray(eq + 1))]);
     off += len;
   }
   return out;
@@ -94,6 +100,17 @@ export function badTar(why: string, data?: Record<string, unknown>): StoreError 
   return new StoreError('KP_LAYER_REJECTED', `layer rejected: ${why}`, {
     hint: 'the archive is malformed or hostile; nothing was written outside the target directory — get the layer from a trusted source',
     data,
+  });
+}
+
+/**
+ * A tar feature the unpacker does not read (docs/storage-format.md lists them): refused
+ * rather than unpacked into a tree GNU tar would not write.
+ */
+export function unsupportedTar(feature: string, entry: string, offset: number): StoreError {
+  return new StoreError('KP_LAYER_UNSUPPORTED', `tar archive refused: ${feature} (entry "${entry}" at archive offset ${offset}) is not supported`, {
+    hint: 'nothing was written outside the target directory; docs/storage-format.md lists the tar features Karapace does not read — repack the archive without it (GNU tar --format=pax)',
+    data: { feature, entry, offset },
   });
 }
 

@@ -9,17 +9,18 @@
  * compiling time than the unpack spent running it.
  */
 import {
-  closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
+  closeSync, constants, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
   rmSync, symlinkSync, chmodSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePax, padding, safeEntryPath,
-  type UstarHeader,
+  BLOCK, MAX_PATH_BYTES, MAX_PAX_BYTES, OPAQUE_MARKER, WHITEOUT_PREFIX, badTar, decodePaxRecords, padding, safeEntryPath,
+  unsupportedTar, type UstarHeader,
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
 import { isZero, xattrsFrom, type TarInput } from './tar-reader.js';
-import { decodeHeader } from './tar-header.js';
+import { decodeHeader, oldSparseMap, type TarHeader } from './tar-header.js';
+import { checkSparseMap, paxSparse, readSparseMap, type SparseLayout } from './tar-sparse.js';
 import type { LazyPool, UnpackPool } from './unpack-pool.js';
 import type { DiskStat } from './unpack-protocol.js';
 import { untrustedXattrAllowed, type ContentHashTap, type UnpackOptions, type UnpackStats } from './unpack.js';
@@ -43,7 +44,26 @@ export interface UnpackSource {
 }
 
 const META_TYPES = new Set<UstarHeader['type']>(['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path']);
+/**
+ * The entries whose size is content in the archive. GNU tar reads none after links,
+ * devices, fifos and directories, whatever their size field says.
+ */
+const CONTENT_TYPES = new Set<UstarHeader['type']>(['file', 'contiguous-file', 'gnu-sparse', 'gnu-dumpdir']);
+/** Typeflags GNU tar reads that the unpacker refuses (docs/storage-format.md), by name. */
+const UNSUPPORTED_TYPES: Record<string, string> = { M: 'GNU multi-volume continuation', N: 'GNU old long names' };
 const noop = (): void => {};
+const ZEROS = Buffer.alloc(1 << 16);
+const UNCHANGED_ID = 0xffffffff;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A name from a PAX record or a GNU long name; undefined when it is not UTF-8. */
+function utf8(b: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    return undefined;
+  }
+}
 
 export class Unpacker {
   readonly stats: UnpackStats = { entries: 0, bytes: 0, warnings: [] };
@@ -82,9 +102,12 @@ export class Unpacker {
   /** `rel` is normalised (safeEntryPath): plain concatenation, path.join's normalising shows at thousands of entries. */
   private readonly rootSlash: string;
   private pax: Map<string, Buffer> | null = null;
+  /** The entry's own PAX records in order (GNU sparse 0.0 repeats its keys). */
+  private paxRecords: [string, Buffer][] = [];
   private globalPax: Map<string, Buffer> | null = null;
-  private longName: string | null = null;
-  private longLink: string | null = null;
+  /** GNU long names as bytes (checked to be UTF-8 when used). */
+  private longName: Buffer | null = null;
+  private longLink: Buffer | null = null;
   /** Set by an entry whose content was read here (streamed to a file). */
   private consumed = false;
   private readonly sourceFd: number | undefined;
@@ -114,21 +137,58 @@ export class Unpacker {
     for (;;) {
       const block = reader.take(BLOCK) ?? (await reader.read(BLOCK));
       if (!block || isZero(block)) break;
+      const offset = reader.position - BLOCK;
       const h = header(block);
       if (!h) break;
       if (META_TYPES.has(h.type)) {
         await this.meta(h);
         continue;
       }
+      if (h.type === null) {
+        const flag = String.fromCharCode(h.typeflag);
+        const what = UNSUPPORTED_TYPES[flag] ?? `entry type '${flag >= ' ' && flag <= '~' ? flag : `\\x${h.typeflag.toString(16)}`}'`;
+        throw unsupportedTar(what, h.name, offset);
+      }
+      const hasContent = CONTENT_TYPES.has(h.type);
+      if (h.type === 'gnu-volume-header') {
+        // A volume label: GNU tar makes nothing of it.
+        this.pax = null;
+        await this.skipContent(h.size);
+        continue;
+      }
+      if (h.oldSparse?.extended) await this.oldSparseExtensions(h, offset);
       this.consumed = false;
-      const pending = this.entry(h);
+      const pending = this.entry(h, offset);
       if (pending) await pending;
-      if (!this.consumed && h.size > 0 && !reader.skip(h.size)) await reader.stream(h.size, noop);
-      const pad = padding(h.size);
-      if (pad && !reader.skip(pad)) await reader.read(pad);
+      const stored = hasContent ? h.size : 0;
+      if (!this.consumed) await this.skipContent(stored);
+      else {
+        const pad = padding(stored);
+        if (pad && !reader.skip(pad)) await reader.read(pad);
+      }
       this.options.onProgress?.(reader.position);
     }
     return this.finish();
+  }
+
+  /** Passes `size` bytes of content and their padding. */
+  private async skipContent(size: number): Promise<void> {
+    const reader = this.reader;
+    if (size > 0 && !reader.skip(size)) await reader.stream(size, noop);
+    const pad = padding(size);
+    if (pad && !reader.skip(pad)) await reader.read(pad);
+  }
+
+  /** Old GNU sparse: the map's extension blocks after the header (21 regions each). */
+  private async oldSparseExtensions(h: TarHeader, offset: number): Promise<void> {
+    const sparse = h.oldSparse!;
+    while (sparse.extended) {
+      const ext = await this.reader.read(BLOCK);
+      if (!ext) throw badTar('archive is truncated');
+      sparse.map.push(...oldSparseMap(ext, 0, 21));
+      sparse.extended = ext[504] !== 0;
+      if (sparse.map.length > MAX_PAX_BYTES / 24) throw badTar(`entry "${h.name}" at archive offset ${offset}: a sparse map of over ${MAX_PAX_BYTES / 24} regions`);
+    }
   }
 
   /** PAX headers and GNU long names: they describe the next entry. */
@@ -138,41 +198,78 @@ export class Unpacker {
     const data = Buffer.from((await this.reader.read(h.size)) ?? Buffer.alloc(0));
     if (data.length !== h.size) throw badTar('archive is truncated');
     await this.reader.read(padding(h.size));
-    if (h.type === 'pax-header') this.pax = decodePax(data);
-    else if (h.type === 'pax-global-header') this.globalPax = decodePax(data);
-    else {
+    if (h.type === 'pax-header') {
+      this.paxRecords = decodePaxRecords(data);
+      this.pax = new Map(this.paxRecords);
+    } else if (h.type === 'pax-global-header') {
+      // Global records stay in force for the rest of the archive; a later one overrides.
+      this.globalPax = new Map([...(this.globalPax ?? []), ...decodePaxRecords(data)]);
+    } else {
       const nul = data.indexOf(0);
-      const s = data.subarray(0, nul < 0 ? data.length : nul).toString('utf8');
+      const s = data.subarray(0, nul < 0 ? data.length : nul);
       if (h.type === 'gnu-long-path') this.longName = s;
       else this.longLink = s;
     }
   }
 
-  /** One entry (PAX and long names applied); returns a promise only when it has to wait. */
-  private entry(h: UstarHeader): Promise<void> | void {
+  /**
+   * One entry (PAX and long names applied); returns a promise only when it has to wait.
+   * `offset`: its header's, for what is refused.
+   */
+  private entry(h: TarHeader, offset: number): Promise<void> | void {
     const merged = this.globalPax || this.pax ? new Map([...(this.globalPax ?? []), ...(this.pax ?? [])]) : null;
-    const name = merged?.get('path')?.toString('utf8') ?? this.longName ?? h.name;
-    const linkname = merged?.get('linkpath')?.toString('utf8') ?? this.longLink ?? h.linkname ?? '';
+    const sparse = merged ? paxSparse(merged, this.pax ? this.paxRecords : [], h.name, offset) : undefined;
+    if (sparse && h.type !== 'file') throw unsupportedTar(`GNU sparse records on a ${h.type} entry`, h.name, offset);
+    // GNU tar's order: the sparse name, then PAX, then a GNU long name, then the header.
+    const rawName = sparse?.name ?? merged?.get('path') ?? this.longName;
+    const rawLink = merged?.get('linkpath') ?? this.longLink;
+    const name = rawName ? utf8(rawName) : h.nameUtf8 ? h.name : undefined;
+    const linkname = rawLink ? utf8(rawLink) : h.linkUtf8 ? h.linkname ?? '' : undefined;
+    if (name === undefined || linkname === undefined) {
+      throw unsupportedTar(`a ${name === undefined ? 'name' : 'link name'} that is not UTF-8`, name ?? (rawName ? rawName.toString('utf8') : h.name), offset);
+    }
     if (merged?.has('uid')) h.uid = Number(merged.get('uid')!.toString());
     if (merged?.has('gid')) h.gid = Number(merged.get('gid')!.toString());
+    // chown(2) takes id 2^32-1 as "leave it": GNU tar's extraction keeps the extracting
+    // user's, root's in the tree the digest is defined on.
+    if (h.uid === UNCHANGED_ID) h.uid = 0;
+    if (h.gid === UNCHANGED_ID) h.gid = 0;
     if (merged?.has('size')) {
       h.size = Number(merged.get('size')!.toString());
       if (!Number.isSafeInteger(h.size) || h.size < 0) throw badTar('entry with an invalid PAX size');
     }
     const xattrs = this.options.untrusted ? xattrsFrom(merged).filter(([name]) => untrustedXattrAllowed(name)) : xattrsFrom(merged);
     this.pax = null;
+    this.paxRecords = [];
     this.longName = null;
     this.longLink = null;
 
+    let layout: SparseLayout | undefined = sparse;
+    if (h.oldSparse) {
+      if (sparse) throw unsupportedTar('an old GNU sparse entry with GNU sparse records', name, offset);
+      layout = { map: h.oldSparse.map, realsize: h.oldSparse.realsize };
+      h.type = 'file';
+    } else if (h.type === 'gnu-dumpdir') {
+      // A directory with the names it held when dumped (for incremental restores): GNU tar makes the directory.
+      h.type = 'directory';
+    } else if ((h.type === 'file' || h.type === 'contiguous-file') && name.endsWith('/') && !layout) {
+      // GNU tar, like the old tars, takes a file entry whose name ends in "/" for a directory.
+      if (h.size > 0) throw unsupportedTar('a file entry named as a directory (trailing "/") with content', name, offset);
+      h.type = 'directory';
+    }
+    if (layout && !Number.isSafeInteger(layout.realsize)) throw badTar(`entry "${name}" at archive offset ${offset}: invalid sparse size`);
+
     const rel = safeEntryPath(name);
     const tap = this.options.onEntry?.({
-      path: rel, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, linkname, devmajor: h.devmajor, devminor: h.devminor,
+      path: rel, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: layout ? layout.realsize : h.size, linkname,
+      devmajor: h.devmajor, devminor: h.devminor,
     });
     this.stats.entries++;
     if (rel === '') return;
     const slash = rel.lastIndexOf('/');
     const parentRel = slash < 0 ? '' : rel.slice(0, slash);
     const base = slash < 0 ? rel : rel.slice(slash + 1);
+    if (layout) return this.general(h, rel, parentRel, base, linkname, xattrs, tap, { ...layout, offset });
     if (this.parallel && !xattrs.length && this.safeDirs.has(parentRel) && !this.created.has(rel) && !base.startsWith(WHITEOUT_PREFIX)) {
       const queued = this.fastEntry(h, rel, linkname, tap);
       if (queued !== false) return queued;
@@ -298,7 +395,10 @@ export class Unpacker {
   }
 
   /** Every entry that is not fastEntry's: markers, directories, links, devices, replacements. */
-  private async general(h: UstarHeader, rel: string, parentRel: string, base: string, linkname: string, xattrs: [string, Buffer][], tap: Tap): Promise<void> {
+  private async general(
+    h: UstarHeader, rel: string, parentRel: string, base: string, linkname: string, xattrs: [string, Buffer][], tap: Tap,
+    sparse?: SparseLayout & { offset: number },
+  ): Promise<void> {
     const parentAbs = this.safeDirs.has(parentRel) ? this.abs(parentRel) : await this.ensureDir(parentRel, true);
     const p = this.abs(rel);
     if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) await this.serial();
@@ -328,7 +428,8 @@ export class Unpacker {
       switch (h.type) {
         case 'file':
         case 'contiguous-file':
-          await this.file(h, rel, p, xattrs, tap);
+          if (sparse) await this.sparseFile(h, rel, p, sparse, tap);
+          else await this.file(h, rel, p, xattrs, tap);
           break;
         case 'link':
           await this.hardLink(rel, p, linkname);
@@ -439,6 +540,59 @@ export class Unpacker {
     this.stats.bytes += h.size;
   }
 
+  /**
+   * A GNU sparse file, expanded as GNU tar expands it: each region written at its offset,
+   * the gaps left as holes (the file is extended with ftruncate), the content hash and a
+   * chunk tap fed the expanded bytes. Made by this thread, whatever the mode.
+   */
+  private async sparseFile(h: UstarHeader, rel: string, p: string, layout: SparseLayout & { offset: number }, tap: Tap): Promise<void> {
+    const mode = h.mode & 0o7777;
+    const chown = this.fileOwner(h);
+    const chmod = this.fileChmod(mode);
+    const chunkTap = typeof tap === 'function' ? tap : undefined;
+    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
+    const hasher = onHash ? new StreamHasher() : undefined;
+    const expanded = (b: Buffer) => {
+      chunkTap?.(b);
+      hasher?.update(b);
+    };
+    const zeros = (n: number) => {
+      for (; n > 0; n -= ZEROS.length) expanded(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+    };
+    await this.direct();
+    const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
+    try {
+      let data = h.size;
+      let map = layout.map;
+      if (!map) {
+        const read = await readSparseMap(async () => Buffer.from((await this.reader.read(BLOCK))!), h.size, rel, layout.offset);
+        map = read.map;
+        data -= read.bytes;
+      }
+      checkSparseMap(map, layout.realsize, data, rel, layout.offset);
+      let at = 0;
+      for (const region of map) {
+        zeros(region.offset - at);
+        at = region.offset;
+        await this.reader.stream(region.size, (b) => {
+          expanded(b);
+          for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off, at + off);
+          at += b.length;
+        });
+      }
+      zeros(layout.realsize - at);
+      ftruncateSync(fd, layout.realsize);
+      this.consumed = true;
+      if (chown) fchownSync(fd, chown[0], chown[1]);
+      if (chmod !== undefined) fchmodSync(fd, chmod);
+    } finally {
+      closeSync(fd);
+    }
+    if (onHash) onHash(hasher!.digest());
+    this.restat.add(rel);
+    this.stats.bytes += layout.realsize;
+  }
+
   private async hardLink(rel: string, p: string, linkname: string): Promise<void> {
     const targetRel = safeEntryPath(linkname);
     if (!targetRel) throw badTar(`hardlink "${rel}" to the root`);
@@ -491,8 +645,8 @@ export class Unpacker {
   }
 }
 
-function header(block: Buffer): UstarHeader | null {
-  let h: UstarHeader | null;
+function header(block: Buffer): TarHeader | null {
+  let h: TarHeader | null;
   try {
     h = decodeHeader(block);
   } catch (err) {
