@@ -17,14 +17,14 @@
  * into place, under a write-ahead log entry (op `pull`), metadata last (the commit point).
  * A pull killed at any point is rolled back by the next command that takes the lock.
  */
-import { chmodSync, existsSync, lchownSync, lstatSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lstatSync, statfsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TreeFlusher } from '../bundle/durable.js';
 import {
   integrityError, MAX_MANIFEST_BYTES, parseBundleManifest, verifiedLayerRecord, type BundleBlobRef, type BundleManifest, type VerifiedBundleEnv,
 } from '../bundle/format.js';
-import { RuntimeFailure } from '../errors.js';
+import { RuntimeFailure, StoreError } from '../errors.js';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { CanonicalTree, listingWithoutOwners, parseListing } from '../layers/canonical-tree.js';
 import { layerHash } from '../layers/layer.js';
@@ -264,7 +264,15 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       wanted.push({ ref: layer.record, role: `layer record ${layer.hash.slice(0, 12)}` });
       if (!(await hasObject(layout, layer.object.blob))) wanted.push({ ref: layer.object, role: `layer ${layer.hash.slice(0, 12)}` });
     }
-    options.onTotal?.(wanted.reduce((n, w) => n + w.ref.size, 0));
+    const total = wanted.reduce((n, w) => n + w.ref.size, 0);
+    // Declared sizes are the remote's word: refuse at once what cannot fit (the bytes are checked as they come).
+    const fs = statfsSync(staging);
+    if (total > fs.bavail * fs.bsize) {
+      throw new StoreError('KP_STORE_NO_SPACE', `the pull needs ${total} bytes but the store's filesystem has ${fs.bavail * fs.bsize} free`, {
+        hint: 'free space (`karapace gc`) or pull into a store on a larger filesystem (--store)', data: { needed: total, free: fs.bavail * fs.bsize },
+      });
+    }
+    options.onTotal?.(total);
     small = prefetchSmall(wanted, fetch, count);
     const chunksOf = async (ref: BundleBlobRef, role: string): Promise<AsyncGenerator<Buffer>> => {
       const pending = small.get(ref.blob);

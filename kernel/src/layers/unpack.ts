@@ -58,7 +58,8 @@ export interface UnpackOptions {
    */
   treeDigests?: boolean;
   /**
-   * Content from outside the store's trust (a pull: docs/security-model.md): device nodes
+   * Content that may come from outside the store's trust (a pull, or a layer a pull
+   * brought, restored later: docs/security-model.md): device nodes
    * are not created (only a 0/0 character device, overlayfs' whiteout), and of the
    * extended attributes only `user.*` and `security.capability` are set.
    */

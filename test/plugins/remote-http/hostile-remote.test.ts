@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { layerHash } from '@karapace/kernel';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 import { startHostileRemote, type HostileRemote } from './hostile-remote.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
@@ -61,9 +62,9 @@ async function destination(): Promise<{ box: Sandbox; before: string[] }> {
   return { box, before: listing(box.store) };
 }
 
-async function refused(t: any, box: Sandbox, before: string[], reference: string, code: string | RegExp): Promise<string> {
+async function refused(t: any, box: Sandbox, before: string[], reference: string, code: string | RegExp, exitCode = 1): Promise<string> {
   const r = await box.run(['pull', reference, '--remote', hostile.url, '--json']);
-  t.is(r.code, 1, r.stderr);
+  t.is(r.code, exitCode, r.stderr);
   const err = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
   if (typeof code === 'string') t.is(err.code, code, err.message);
   else t.regex(err.code, code);
@@ -231,4 +232,41 @@ test('verify-store reports a store root other users could reach, and the next co
   t.is(statSync(box.store).mode & 0o777, 0o700);
   const again = await box.json(['verify-store']);
   t.true(again.ok, JSON.stringify(again.problems));
+});
+
+test('declared sizes that cannot fit are refused before anything is downloaded', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  m.upper = { ...m.upper, size: 2 ** 52 };
+  hostile.publish('huge', 'v1', m);
+  const { box, before } = await destination();
+  const message = await refused(t, box, before, 'huge@v1', 'KP_STORE_NO_SPACE', 3);
+  t.regex(message, /needs \d+ bytes/);
+});
+
+(asRoot ? test : test.skip)('as root: a pulled snapshot layer with a device node restores without it', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  const snap = m.env.snapshots[0].layer as string;
+  const layer = m.layers.find((l: { hash: string }) => l.hash === snap);
+  const work = mkdtempSync(join(tmpdir(), 'kp-snapdev-'));
+  execFileSync('tar', ['-xf', '-', '-C', work], { input: hostile.blobs.get(layer.object.blob) });
+  execFileSync('mknod', [join(work, 'disk'), 'b', '8', '0']);
+  const tar = execFileSync('tar', ['--sort=name', '--numeric-owner', '-cf', '-', '-C', work, '.']);
+  const object = hostile.put(tar);
+  const record = JSON.parse(hostile.blobs.get(layer.record.blob)!.toString('utf8'));
+  const hash = layerHash({ kind: record.kind, object, ...(record.parent ? { parent: record.parent } : {}) });
+  const recordBytes = JSON.stringify({ ...record, hash, object, size: tar.length });
+  layer.hash = hash;
+  layer.object = { blob: object, size: tar.length };
+  layer.record = { blob: hostile.put(recordBytes), size: Buffer.byteLength(recordBytes) };
+  m.env.snapshots[0].layer = hash;
+  m.env.layers = m.env.layers.map((h: string) => (h === snap ? hash : h));
+  hostile.publish('snapdev', 'v1', m);
+
+  const { box } = await destination();
+  const pulled = await box.json(['pull', 'snapdev@v1', '--remote', hostile.url]);
+  const restored = await box.run(['restore', pulled.env_id, '--json']);
+  t.is(restored.code, 0, restored.stderr);
+  const upper = join(box.store, 'env', pulled.env_id, 'upper');
+  t.true(existsSync(join(upper, 'notes.txt')), 'the snapshot was restored');
+  t.false(existsSync(join(upper, 'disk')), 'no block device from a pulled layer');
 });
