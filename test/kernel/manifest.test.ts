@@ -111,6 +111,15 @@ test('out-of-range and non-safe integers are manifest errors naming the line, th
   t.is(parseManifest(minimal + '[runtime.resource_limits]\nmemory_limit_mb = 8589934591\ncpu_shares = 262144\n').runtime.resource_limits.memory_limit_mb, 8589934591);
 });
 
+test('[gui] apps must be names (or clean absolute paths): they become host file names', (t) => {
+  const err = t.throws(() => parseManifest(minimal + '[gui]\napps = ["../../.bashrc", "a/b", "x\\ny", ".hidden", "/usr/../etc/x", "/usr/bin/ok", "ok-1.2"]\n'), { instanceOf: ManifestError })!;
+  const messages = problems(err).map((p) => `${p.key}: ${p.message}`);
+  t.is(messages.length, 5, messages.join('\n'));
+  t.true(messages.every((m) => m.startsWith('gui.apps: ') && m.includes('is not an app name')));
+  t.true(messages[2]!.includes('"x\\ny"'), 'the newline is shown escaped');
+  t.deepEqual(parseManifest(minimal + '[gui]\napps = ["/usr/bin/ok", "ok-1.2"]\n').gui.apps, ['/usr/bin/ok', 'ok-1.2']);
+});
+
 test('canonical JSON sorts keys at every level and is stable', (t) => {
   const a = canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } });
   t.is(a, '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');

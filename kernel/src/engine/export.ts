@@ -12,6 +12,7 @@ import { isAbsolute, join, posix, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { UsageError, StoreError } from '../errors.js';
 import { SHORT_ID_LENGTH } from '../lock/identity.js';
+import { APP_NAME_HINT, appFileName } from '../manifest/app-name.js';
 import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
 import type { StoreLayout } from '../store/layout.js';
 import type { EnvHandle } from '../types.js';
@@ -88,8 +89,6 @@ function envRoots(layout: StoreLayout, meta: EnvMetadata): string[] {
   return [handle.paths.upper, ...handle.lowerDirs.filter((d) => typeof d === 'string' && resolve(d).startsWith(store))];
 }
 
-/** An app name becomes part of host file names: letters, digits, ".", "_", "+", "-"; no leading dot. */
-const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 /** An icon theme name (no path). */
 const ICON_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const MAX_DESKTOP_BYTES = 1024 * 1024;
@@ -176,11 +175,9 @@ async function exportBinary(t: Target, app: string, inside: string): Promise<Exp
 /** Exports one app (desktop entry or binary wrapper); the caller holds the store lock. */
 async function exportOne(engine: Engine, meta: EnvMetadata, roots: string[], app: string, options: ExportOptions): Promise<ExportedApp> {
   const id = identity(meta);
-  const absolute = typeof app === 'string' && app.startsWith('/') && posix.normalize(app) === app && !app.endsWith('/');
-  const name = absolute ? posix.basename(app) : app;
-  if (typeof name !== 'string' || !APP_NAME.test(name)) {
-    throw new UsageError('KP_EXPORT_NAME', `${JSON.stringify(app)} is not an app or binary name`, { hint: 'use a name like `firefox` (letters, digits, ".", "_", "+", "-"), or an absolute path inside the environment like `/usr/bin/firefox`' });
-  }
+  const name = appFileName(app);
+  if (name === undefined) throw new UsageError('KP_EXPORT_NAME', `${JSON.stringify(app)} is not an app or binary name`, { hint: APP_NAME_HINT });
+  const absolute = app.startsWith('/');
   const launch = [...(options.launcher ?? engine.launcher), 'exec', '--store', resolve(engine.layout.root), id.envId, '--'];
   const target: Target = { engine, id, roots, launch, options };
   const desktop = absolute ? undefined : await readEnvFile(roots, `/usr/share/applications/${name}.desktop`, MAX_DESKTOP_BYTES);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ManifestError } from '../errors.js';
 import { suggest } from './did-you-mean.js';
 import { locateKey } from './locate.js';
+import { APP_NAME_HINT, appFileName } from './app-name.js';
 import { MOUNT_LABEL, integerRange, isTable, manifestSchema, type Leaf, type Table } from './schema.js';
 import type { MountSpec, NormalizedManifest } from './types.js';
 
@@ -51,6 +52,7 @@ export function parseManifest(source: string, file = 'karapace.toml', options: P
   const at = (path: string[], message: string) => problems.push({ file, line: locateKey(source, path), key: path.join('.'), message });
   checkTable(doc, manifestSchema(), [], { at, source });
   checkMounts(doc.mounts, at);
+  checkApps((doc.gui as Record<string, unknown> | undefined)?.apps, at);
   if (doc.manifest_version === undefined) at(['manifest_version'], 'is required and must be 1');
   const image = (doc.base as Record<string, unknown> | undefined)?.image;
   if (image === undefined) at(['base', 'image'], 'is required (an alias like "debian/bookworm", a URL, a path or a registry reference)');
@@ -129,6 +131,14 @@ function withoutBigInts(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutBigInts);
   if (typeof value === 'object' && value !== null && !(value instanceof Date)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutBigInts(v)]));
   return value;
+}
+
+/** App names end up in host file names (see app-name.ts); the type itself is the schema's to report. */
+function checkApps(apps: unknown, at: (p: string[], m: string) => void): void {
+  if (!Array.isArray(apps)) return;
+  for (const app of apps) {
+    if (typeof app === 'string' && app.trim() && appFileName(app.trim()) === undefined) at(['gui', 'apps'], `${JSON.stringify(app)} is not an app name: ${APP_NAME_HINT}`);
+  }
 }
 
 function checkMounts(mounts: unknown, at: (p: string[], m: string) => void): void {
