@@ -119,6 +119,8 @@ test('a hostile desktop entry: indented and duplicate Exec, actions, escapes and
     'Keywords=one;two\\;three;',
   ].join('\n') + '\n');
   put(upper, 'usr/share/pixmaps/hello.png', 'PNG\n');
+  const outside = () => snapshot(x.b.dir, [x.b.store, join(x.home, '.local'), x.argvFile, join(x.b.dir, 'probe.desktop')]);
+  const before = outside();
   const engine = await engineFor(x);
   const r = await exportApps(engine, 'hostile', ['hello']);
   const entry = join(x.apps, `karapace-${env.short_id}-hello.desktop`);
@@ -154,6 +156,7 @@ test('a hostile desktop entry: indented and duplicate Exec, actions, escapes and
   t.false(existsSync(join(x.apps, `karapace-${env.short_id}-kde.desktop`)));
 
   t.deepEqual(readdirSync(x.b.dir).filter((f) => f.startsWith('pwned')), [], 'no host command ran');
+  t.deepEqual(outside(), before, 'nothing written outside the store and the export directories');
 });
 
 test('a store path and an env label full of shell syntax are quoted in wrappers and entries', async (t) => {
