@@ -138,6 +138,11 @@ function packageJsonOf(file: string): { path: string; json: { name?: string; eng
   return undefined;
 }
 
+/** The name of the package a plugin file belongs to, or undefined (a file outside any package). */
+export function packageNameOf(file: string): string | undefined {
+  return packageJsonOf(file)?.json.name;
+}
+
 /**
  * Refuses a plugin made for another kernel API: its package.json's `engines.karapace` (or
  * the plugin's `kernelApi`) must include KERNEL_API_VERSION. A plugin declaring nothing loads.

@@ -1,6 +1,7 @@
 /** Every command the CLI offers. Only commands that work are listed here (and in --help). */
 import { BuildCommand } from './build.js';
 import { CompletionsCommand } from './completions.js';
+import { ConfigCommand } from './config.js';
 import { DestroyCommand } from './destroy.js';
 import { EnterCommand } from './enter.js';
 import { ExecCommand } from './exec.js';
@@ -44,6 +45,7 @@ export const COMMANDS = [
   CompletionsCommand,
   ManPagesCommand,
   DoctorCommand,
+  ConfigCommand,
   NewCommand,
   ExportCommand,
   UnexportCommand,

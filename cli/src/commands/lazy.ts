@@ -12,6 +12,7 @@ export const COMMAND_LOADERS: Record<string, () => Promise<CommandClass>> = {
   build: async () => (await import('./build.js')).BuildCommand,
   commit: async () => (await import('./commit.js')).CommitCommand,
   completions: async () => (await import('./completions.js')).CompletionsCommand,
+  config: async () => (await import('./config.js')).ConfigCommand,
   destroy: async () => (await import('./destroy.js')).DestroyCommand,
   rm: async () => (await import('./destroy.js')).DestroyCommand,
   diff: async () => (await import('./diff.js')).DiffCommand,

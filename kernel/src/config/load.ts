@@ -8,7 +8,9 @@
  *      directory with a package.json), preceded by its presets.
  * A file's presets are merged in the order listed, each preceded by its own presets
  * (depth-first), and the file itself comes after them. A preset is loaded once; a cycle is
- * an error. Relative plugin paths resolve against the file that names them.
+ * an error. Relative plugin paths resolve against the file that names them, and a preset's
+ * plugins named by package resolve from the preset (its own dependencies). Which file set
+ * each value is kept in `origins` (`karapace config --show-origin`).
  */
 import type * as Cosmiconfig from 'cosmiconfig';
 import type { CosmiconfigResult } from 'cosmiconfig';
@@ -71,11 +73,11 @@ export function anyConfigFile(cwd: string, globalDir: string): boolean {
 
 export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
   const globalDir = options.globalDir ?? defaultGlobalConfigDir();
-  if (!options.configFile && !anyConfigFile(options.cwd, globalDir)) return { config: {}, sources: [], pluginBaseDirs: [] };
+  if (!options.configFile && !anyConfigFile(options.cwd, globalDir)) return { config: {}, sources: [], pluginBaseDirs: [], origins: {} };
   const { cosmiconfig } = loadCosmiconfig();
   const project = cosmiconfig('karapace', { searchStrategy: 'project' });
   const global = cosmiconfig('karapace', { searchStrategy: 'none', searchPlaces: GLOBAL_PLACES });
-  const state: MergeState = { config: {}, sources: [], seen: new Set() };
+  const state: MergeState = { config: {}, sources: [], seen: new Set(), origins: {} };
 
   const globalResult = await guard(() => global.search(globalDir), globalDir);
   if (globalResult && !globalResult.isEmpty) await apply(state, globalResult, []);
@@ -86,13 +88,14 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   if (projectResult && !projectResult.isEmpty && projectResult.filepath !== globalResult?.filepath) {
     await apply(state, projectResult, []);
   }
-  return { config: state.config, sources: state.sources, pluginBaseDirs: [] };
+  return { config: state.config, sources: state.sources, pluginBaseDirs: [], origins: state.origins };
 }
 
 interface MergeState {
   config: KarapaceConfig;
   sources: string[];
   seen: Set<string>;
+  origins: Record<string, string>;
 }
 
 async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, chain: string[]): Promise<void> {
@@ -108,7 +111,7 @@ async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ManifestError('KP_CONFIG_INVALID', `config ${file} must be an object`, { hint: 'see docs/configuration in the README' });
   }
-  const config = absolutizePlugins(raw as KarapaceConfig, dirname(file));
+  const config = absolutizePlugins(raw as KarapaceConfig, dirname(file), chain.length > 0);
   const presets = config.extends === undefined ? [] : Array.isArray(config.extends) ? config.extends : [config.extends];
   for (const preset of presets) {
     if (typeof preset !== 'string') {
@@ -126,12 +129,42 @@ async function apply(state: MergeState, result: NonNullable<CosmiconfigResult>, 
   }
   state.config = mergeConfig(state.config, config);
   state.sources.push(file);
+  recordOrigins(state.origins, config, file);
 }
 
-/** Relative plugin paths become absolute so they survive merging across files. */
-function absolutizePlugins(config: KarapaceConfig, dir: string): KarapaceConfig {
+/**
+ * Dotted key paths of the values a file sets (objects recurse; arrays and scalars are
+ * leaves), pointed at that file; a later file setting the same path takes it over. Plugin
+ * entries are keyed by module: `plugins.<module>`.
+ */
+function recordOrigins(origins: Record<string, string>, config: KarapaceConfig, file: string, prefix = ''): void {
+  for (const [key, value] of Object.entries(config)) {
+    if (key === 'extends' && !prefix) continue;
+    const path = `${prefix}${key}`;
+    if (key === 'plugins' && !prefix && Array.isArray(value)) {
+      for (const spec of value as PluginSpec[]) origins[`plugins.${typeof spec === 'string' ? spec : spec[0]}`] = file;
+    } else if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
+      recordOrigins(origins, value as KarapaceConfig, file, `${path}.`);
+    } else {
+      origins[path] = file;
+    }
+  }
+}
+
+/**
+ * Relative plugin paths become absolute so they survive merging across files; in a preset,
+ * plugins named by package resolve from the preset's directory, where its dependencies are.
+ */
+function absolutizePlugins(config: KarapaceConfig, dir: string, preset: boolean): KarapaceConfig {
   if (!Array.isArray(config.plugins)) return config;
-  const fix = (name: string) => (name.startsWith('./') || name.startsWith('../') ? resolve(dir, name) : name);
+  const fromPreset = (name: string) => {
+    try {
+      return createRequire(join(dir, 'noop.js')).resolve(name);
+    } catch {
+      return name; // not installed next to the preset: the loader looks from the project
+    }
+  };
+  const fix = (name: string) => (name.startsWith('./') || name.startsWith('../') ? resolve(dir, name) : preset && !isAbsolute(name) ? fromPreset(name) : name);
   const plugins: PluginSpec[] = config.plugins.map((spec) =>
     typeof spec === 'string' ? fix(spec) : Array.isArray(spec) ? [fix(String(spec[0])), spec[1]] : spec,
   );

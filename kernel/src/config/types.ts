@@ -68,6 +68,8 @@ export interface LoadedConfig {
   sources: string[];
   /** Directory relative plugin paths in each file resolve against, by plugin spec index. */
   pluginBaseDirs: string[];
+  /** Dotted key path → the file that set it (plugins as `plugins.<module>`). */
+  origins: Record<string, string>;
 }
 
 export const DEFAULT_SECURITY: SecurityPolicy = Object.freeze({

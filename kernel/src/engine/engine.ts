@@ -4,13 +4,13 @@
  * the process or prints.
  */
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
 import type { KarapaceConfig } from '../config/types.js';
 import { Kernel } from '../kernel.js';
 import { createLogger, type Logger } from '../logger.js';
-import { applyPlugin, importPlugin, pluginFromModule, splitSpec, type KarapacePlugin } from '../plugin.js';
+import { applyPlugin, importPlugin, packageNameOf, pluginFromModule, splitSpec, type KarapacePlugin } from '../plugin.js';
 import { defaultStoreRoot, storeLayout, type StoreLayout } from '../store/layout.js';
 import { securityPolicy } from '../security/policy.js';
 import { corePlugin } from './core-plugin.js';
@@ -70,6 +70,8 @@ export class Engine {
   private builtinsLoaded = false;
   /** argv that runs karapace on this host (see `EngineOptions.launcher`). */
   launcher: string[] = ['karapace'];
+  /** Which config file set each value (dotted key path → file), for `karapace config --show-origin`. */
+  configOrigins: Record<string, string> = {};
   /** Config plugins and programmatic plugins, applied after the built-ins. */
   private pendingPlugins?: () => Promise<void>;
 
@@ -151,6 +153,30 @@ async function loadBuiltin(builtin: BuiltinPlugin, require: NodeJS.Require, here
   return importPlugin(resolved, here);
 }
 
+/**
+ * The config's plugins, imported, one per plugin `name`: a later entry for a plugin already
+ * listed (a project re-configuring its preset's plugin, named by package while the preset's
+ * entry was resolved from the preset) replaces its options and module in place.
+ */
+async function configPlugins(config: KarapaceConfig, cwd: string): Promise<{ plugin: KarapacePlugin<unknown>; options: Record<string, unknown> }[]> {
+  const entries: { plugin: KarapacePlugin<unknown>; options: Record<string, unknown>; packageName?: string }[] = [];
+  for (const spec of config.plugins ?? []) {
+    const { module, options } = splitSpec(spec);
+    // A package name already loaded from a preset's location is that plugin: no second copy.
+    const known = isAbsolute(module) || module.startsWith('.') ? -1 : entries.findIndex((e) => e.packageName === module);
+    if (known >= 0) {
+      entries[known] = { ...entries[known]!, options };
+      continue;
+    }
+    const plugin = await importPlugin(module, cwd);
+    const packageName = isAbsolute(module) ? packageNameOf(module) : module;
+    const at = entries.findIndex((e) => e.plugin.name === plugin.name);
+    if (at >= 0) entries[at] = { plugin, options, packageName };
+    else entries.push({ plugin, options, packageName });
+  }
+  return entries;
+}
+
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
@@ -160,13 +186,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
   if (options.launcher?.length) engine.launcher = [...options.launcher];
+  engine.configOrigins = loaded.origins;
   // The kernel's own taps (default packer at stage 100, app-export clean-up) come first.
   await applyPlugin(kernel, corePlugin);
   engine.deferPlugins(async () => {
-    for (const spec of loaded.config.plugins ?? []) {
-      const { module, options: pluginOptions } = splitSpec(spec);
-      await applyPlugin(kernel, await importPlugin(module, cwd), pluginOptions);
-    }
+    for (const { plugin, options: pluginOptions } of await configPlugins(loaded.config, cwd)) await applyPlugin(kernel, plugin, pluginOptions);
     for (const plugin of options.plugins ?? []) await applyPlugin(kernel, plugin);
     logger.debug(`config: ${loaded.sources.length ? loaded.sources.join(', ') : '(none)'}; store: ${storeRoot}; plugins: ${kernel.plugins.join(', ')}`);
   });

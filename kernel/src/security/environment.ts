@@ -14,18 +14,31 @@ export interface InvokingUser {
   home: string;
 }
 
+/**
+ * Whether a variable name matches an `envAllow`/`envDeny` entry: the exact name, or a
+ * pattern where `*` stands for any run of characters (`ACME_*`, `*_TOKEN`).
+ */
+export function envNameMatches(name: string, pattern: string): boolean {
+  if (!pattern.includes('*')) return name === pattern;
+  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  return new RegExp(`^${source}$`).test(name);
+}
+
 export function filterEnvironment(
   hostEnv: NodeJS.ProcessEnv,
   policy: Pick<SecurityPolicy, 'envAllow' | 'envDeny'>,
   extra: Record<string, string> = {},
 ): Record<string, string> {
-  const deny = new Set(policy.envDeny);
+  const denied = (name: string) => policy.envDeny.some((p) => envNameMatches(name, p));
   const out: Record<string, string> = {};
-  for (const name of policy.envAllow) {
-    const value = hostEnv[name];
-    if (value !== undefined && !deny.has(name)) out[name] = value;
+  for (const entry of policy.envAllow) {
+    const names = entry.includes('*') ? Object.keys(hostEnv).filter((n) => envNameMatches(n, entry)).sort() : [entry];
+    for (const name of names) {
+      const value = hostEnv[name];
+      if (value !== undefined && !denied(name)) out[name] = value;
+    }
   }
-  for (const [k, v] of Object.entries(extra)) if (!deny.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(extra)) if (!denied(k)) out[k] = v;
   return out;
 }
 
