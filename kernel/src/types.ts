@@ -4,6 +4,7 @@
  */
 import type { NormalizedManifest } from './manifest/types.js';
 import type { LockFile } from './lock/types.js';
+import type { ResolvedMount } from './security/mounts.js';
 
 export type { NormalizedManifest, LockFile };
 
@@ -123,6 +124,11 @@ export interface SpawnRequest {
   cwd?: string;
   /** Whether the process may reach the network (false for isolated envs and --offline). */
   network: boolean;
+  /**
+   * The manifest's `[mounts]`, resolved and checked against the security policy (absolute
+   * host source, container target, read-only flag); none for package installs.
+   */
+  mounts?: ResolvedMount[];
   /**
    * The environment is frozen: the process must not be able to change its upper dir.
    * Backends mount it read-only; the mock backend cannot enforce this (documented).

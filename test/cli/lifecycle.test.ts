@@ -34,6 +34,8 @@ test('duplicating or reordering packages keeps env_id; changing a package change
 
 test('network isolation is part of the identity; backend names are case-insensitive', async (t) => {
   const box = sandbox();
+  // The mock backend isolates nothing; for identities it may claim to.
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['networkIsolation'] } }));
   box.write('a/karapace.toml', mockManifest({ packages: ['git'] }));
   box.write('b/karapace.toml', mockManifest({ packages: ['git'] }).replace('[runtime]', '[runtime]\nnetwork_isolation = true'));
   const a = await box.json(['build', 'a']);

@@ -18,6 +18,8 @@ test('new writes a manifest from each built-in template that build then accepts'
   const r = await box.json(['new', 'mocked', '--template', 'dev', '--image', 'mock:new', '--packages', 'git,curl']);
   const text = readFileSync(r.manifest_path, 'utf8').replace('[mounts]', '[runtime]\nbackend = "mock"\n[mounts]');
   box.write('mocked/karapace.toml', text);
+  // The template mounts the project; the mock backend mounts nothing, but may claim to.
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['mounts'] } }));
   const built = await box.json(['build', 'mocked']);
   t.deepEqual(built.packages.map((p: { name: string }) => p.name), ['curl', 'git']);
 });

@@ -29,6 +29,7 @@ import { withLock } from './with-lock.js';
 
 export { withLock } from './with-lock.js';
 import { resolveMounts } from '../security/mounts.js';
+import { checkBackendCapabilities } from '../capabilities.js';
 import { checkResourceLimits } from '../security/limits.js';
 import { removeTree } from '../store/remove-tree.js';
 
@@ -165,6 +166,8 @@ export async function exportGuiApps(engine: Engine, manifest: NormalizedManifest
  */
 export async function buildLocked(engine: Engine, prepared: PreparedBuild, options: BuildOptions, how: { replace?: boolean } = {}): Promise<LockedBuild> {
   const { manifestPath, manifestDir, manifest, existingLock } = prepared;
+  // Before anything is fetched or created: a backend that cannot do what the manifest asks.
+  checkBackendCapabilities(engine.kernel, manifest);
   const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
   const staging = join(engine.layout.staging, `build-${Date.now()}-${randomHex(4)}`);
   const paths = envPaths(staging);

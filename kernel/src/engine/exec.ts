@@ -40,7 +40,7 @@ export async function execInEnv(engine: Engine, ref: string, argv: string[], opt
   const handle = handleFor(engine.layout, meta);
   const user = engine.user;
   // Policy checks come before anything runs, whatever the backend.
-  resolveMounts(meta.manifest.mounts, meta.manifest_dir, engine.policy, user);
+  const mounts = resolveMounts(meta.manifest.mounts, meta.manifest_dir, engine.policy, user);
   checkResourceLimits(meta.manifest.runtime.resource_limits, engine.policy);
   return runInEnv(engine.kernel, handle, options.tty ? 'enter' : 'exec', {
     argv,
@@ -51,6 +51,7 @@ export async function execInEnv(engine: Engine, ref: string, argv: string[], opt
     cwd: options.cwd,
     network: !meta.manifest.runtime.network_isolation,
     readOnly: meta.state === 'frozen',
+    mounts,
   });
 }
 

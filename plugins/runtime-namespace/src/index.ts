@@ -5,18 +5,24 @@
  * This module is imported on every karapace command: it only registers taps; the backend
  * and doctor modules load when a hook actually fires.
  */
-import { definePlugin, type Backend, type Kernel } from '@karapace/kernel';
+import { definePlugin, type Backend, type BackendCapabilities, type Kernel } from '@karapace/kernel';
 import { validateOptions, type NamespaceOptions } from './options.js';
 
 export type { NamespaceOptions } from './options.js';
 
 const PLUGIN_NAME = 'runtime-namespace';
 
+/** Everything: overlay read-only when frozen, binds, an empty network namespace, cgroup v2 limits, device binds, a pty. */
+export const NAMESPACE_CAPABILITIES: BackendCapabilities = Object.freeze({
+  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+});
+
 function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {
   let loaded: Promise<Backend> | undefined;
   const get = () => (loaded ??= import('./backend.js').then((m) => m.createNamespaceBackend(kernel, options)));
   return {
     name: 'namespace',
+    capabilities: NAMESPACE_CAPABILITIES,
     mount: async (request) => (await get()).mount(request),
     spawn: async (request) => (await get()).spawn(request),
     stop: async (env, timeoutMs) => (await get()).stop!(env, timeoutMs),

@@ -3,7 +3,7 @@
  * from a generated OCI bundle. Writes land in the environment's upper directory, the same
  * one the namespace backend uses, so commit, diff and restore do not care which ran it.
  */
-import { definePlugin } from '@karapace/kernel';
+import { definePlugin, type BackendCapabilities } from '@karapace/kernel';
 import { createOciBackend } from './backend.js';
 import { destroyOciState, doctorChecks } from './doctor.js';
 import { validateOptions, type OciOptions } from './options.js';
@@ -18,12 +18,17 @@ export type { OciOptions, RuntimeName } from './options.js';
 
 const PLUGIN_NAME = 'runtime-oci';
 
+/** What the generated OCI bundle expresses: readonly root, binds, a network namespace, linux.resources, devices, terminal. */
+export const OCI_CAPABILITIES: BackendCapabilities = Object.freeze({
+  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+});
+
 export default definePlugin<OciOptions>({
   name: PLUGIN_NAME,
   validateOptions,
   apply(kernel, options) {
     const opts: OciOptions = { ...(options ?? {}) };
-    kernel.registerBackend(createOciBackend(kernel, opts), PLUGIN_NAME);
+    kernel.registerBackend(Object.assign(createOciBackend(kernel, opts), { capabilities: OCI_CAPABILITIES }), PLUGIN_NAME);
     kernel.hooks.doctor.tapPromise(PLUGIN_NAME, async (report) => {
       report.checks.push(...(await doctorChecks(opts)));
     });
