@@ -12,7 +12,7 @@ import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './ser
 
 let server: TestServer;
 test.before(async () => {
-  server = await startTestServer(['--max-body', '4096', '--headers-timeout', '400', '--idle-timeout', '1500']);
+  server = await startTestServer(['--max-body', '4096', '--headers-timeout', '1000', '--idle-timeout', '1500']);
 });
 test.after.always(async () => {
   await server?.stop();

@@ -17,9 +17,12 @@ const USAGE = `usage: karapace-server --dir DIR [options]
   --token-env VAR[=SCOPES]  a token read from environment variable VAR (scopes: read, write, rw; default rw)
   --anonymous-read          requests without a token may read
   --max-body BYTES          largest blob accepted (default ${DEFAULTS.maxBodyBytes})
-  --headers-timeout MS      time a client has to send its headers (default ${DEFAULTS.headersTimeoutMs})
+  --headers-timeout MS      time a connection has to send a request's headers, from when it opens (default ${DEFAULTS.headersTimeoutMs})
   --request-timeout MS      time a client has to send a whole request (default ${DEFAULTS.requestTimeoutMs})
-  --idle-timeout MS         close connections idle this long (default ${DEFAULTS.idleTimeoutMs})
+  --idle-timeout MS         close connections that move no byte for this long (default ${DEFAULTS.idleTimeoutMs})
+  --keep-alive-timeout MS   close keep-alive connections with no new request for this long, plus 1 s (default ${DEFAULTS.keepAliveTimeoutMs})
+  --max-connections N       connections kept at once; over it the oldest idle one is closed, or 503 when all are busy (default ${DEFAULTS.maxConnections})
+  --max-uploads-per-token N upload sessions one token may have open (default ${DEFAULTS.maxUploadsPerToken}; more: 429)
   --log FILE                request log (JSON lines; default stderr)
 `;
 
@@ -28,10 +31,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function num(value: string | undefined, flag: string): number | undefined {
+function num(value: string | undefined, flag: string, min = 0): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) fail(`${flag} needs a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < min) fail(`${flag} needs an integer of at least ${min}, got "${value}"`);
   return n;
 }
 
@@ -42,7 +45,8 @@ try {
       dir: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       tokens: { type: 'string' }, 'token-env': { type: 'string', multiple: true }, 'anonymous-read': { type: 'boolean' },
       'max-body': { type: 'string' }, 'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' },
-      'idle-timeout': { type: 'string' }, log: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'idle-timeout': { type: 'string' }, 'keep-alive-timeout': { type: 'string' }, 'max-connections': { type: 'string' },
+      'max-uploads-per-token': { type: 'string' }, log: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   }).values;
 } catch (err) {
@@ -83,6 +87,9 @@ try {
     headersTimeoutMs: num(args['headers-timeout'], '--headers-timeout'),
     requestTimeoutMs: num(args['request-timeout'], '--request-timeout'),
     idleTimeoutMs: num(args['idle-timeout'], '--idle-timeout'),
+    keepAliveTimeoutMs: num(args['keep-alive-timeout'], '--keep-alive-timeout'),
+    maxConnections: num(args['max-connections'], '--max-connections', 1),
+    maxUploadsPerToken: num(args['max-uploads-per-token'], '--max-uploads-per-token', 1),
     log: (line) => logStream.write(line + '\n'),
   });
   // The first stdout line says where it listens (tests and scripts read it).

@@ -10,6 +10,7 @@ import { isHash, isValidName, isValidTag, digestFromEtag, etagOf, MAX_BATCH, PRO
 import { authorize, type AuthConfig, type Scope } from './auth.js';
 import { BlobStorage, UploadError } from './storage.js';
 import { SESSION_ID, UploadSessions } from './uploads.js';
+import { ConnectionGate } from './connections.js';
 
 export interface ServerOptions {
   /** Directory holding blobs/, refs/, tmp/. */
@@ -27,11 +28,20 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** A connection that sends nothing for this long is closed (ms). */
   idleTimeoutMs?: number;
+  /** A keep-alive connection with no request for this long is closed (ms; Node adds 1 s). */
+  keepAliveTimeoutMs?: number;
+  /** Connections kept at once (see connections.ts). */
+  maxConnections?: number;
+  /** Upload sessions one token may have open at once. */
+  maxUploadsPerToken?: number;
   /** One line per request (JSON). */
   log?: (line: string) => void;
 }
 
-export const DEFAULTS: Readonly<{ host: string; port: number; maxBodyBytes: number; maxJsonBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number }> = Object.freeze({
+export const DEFAULTS: Readonly<{
+  host: string; port: number; maxBodyBytes: number; maxJsonBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number;
+  keepAliveTimeoutMs: number; maxConnections: number; maxUploadsPerToken: number;
+}> = Object.freeze({
   host: '127.0.0.1',
   port: 7890,
   maxBodyBytes: 4 * 1024 ** 3,
@@ -39,6 +49,9 @@ export const DEFAULTS: Readonly<{ host: string; port: number; maxBodyBytes: numb
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30 * 60_000,
   idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5000,
+  maxConnections: 256,
+  maxUploadsPerToken: 16,
 });
 
 class HttpError extends Error {
@@ -53,6 +66,7 @@ export interface RunningServer {
   port: number;
   storage: BlobStorage;
   uploads: UploadSessions;
+  connections: ConnectionGate;
   close(): Promise<void>;
 }
 
@@ -62,33 +76,48 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o: Opts = { ...DEFAULTS, ...stripUndefined(options), auth: options.auth };
   const log = options.log ?? (() => {});
   // An upload session idle for a whole request timeout is abandoned.
-  const uploads = new UploadSessions(storage, o.requestTimeoutMs);
+  const uploads = new UploadSessions(storage, o.requestTimeoutMs, o.maxUploadsPerToken);
+  const connections = new ConnectionGate(o.maxConnections);
   const server = createServer({
     requestTimeout: o.requestTimeoutMs,
+    // Also a connection that never sends a byte: Node counts from when it was accepted.
     headersTimeout: o.headersTimeoutMs,
     // Node checks the two timeouts above only this often (default 30 s).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
-    keepAliveTimeout: 5000,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
   });
   server.timeout = o.idleTimeoutMs;
+  // Before node:http's own listener: a refused connection is answered and closed here.
+  server.prependListener('connection', (socket: Socket) => void connections.admit(socket));
   server.on('timeout', (socket: Socket) => socket.destroy());
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (connections.isRefused(socket)) return;
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    log(JSON.stringify({ time: new Date().toISOString(), status, error: err.code ?? 'client error', remote: socket.remoteAddress }));
     const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // The client closed its side mid-request: there is no one to answer.
+    const answered = socket.writable && err.code !== 'HPE_INVALID_EOF_STATE' && err.code !== 'ECONNRESET';
+    log(JSON.stringify({ time: new Date().toISOString(), status: answered ? status : 'aborted', error: err.code ?? 'client error', remote: socket.remoteAddress }));
+    // Closed once the answer is out: the server's sockets are half-open (allowHalfOpen), so
+    // end() alone would wait for a client that may never close its side.
+    if (answered) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
     else socket.destroy();
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // Kept here: an early refusal can destroy the request, which then forgets its socket.
+    const socket = req.socket;
+    if (connections.isRefused(socket)) return;
+    connections.requestStarted(socket);
     const started = process.hrtime.bigint();
     let who = '-';
     // Socket counters, not a 'data' listener: that would start the body flowing early.
-    const readBefore = req.socket.bytesRead;
+    const readBefore = socket.bytesRead;
     res.on('close', () => {
+      connections.requestEnded(socket);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // The status the client was sent, or `aborted` when it was sent none.
       log(JSON.stringify({
-        time: new Date().toISOString(), method: req.method, path: (req.url ?? '').slice(0, 200), status: res.statusCode,
-        in: req.socket.bytesRead - readBefore, ms: Math.round(ms * 10) / 10, who, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }),
+        time: new Date().toISOString(), method: req.method, path: (req.url ?? '').slice(0, 200), status: res.headersSent ? res.statusCode : 'aborted',
+        in: socket.bytesRead - readBefore, ms: Math.round(ms * 10) / 10, who, remote: socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }),
       }));
     });
     handle(req, res, storage, uploads, o, (name) => (who = name)).catch((err: unknown) => {
@@ -114,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://${host}:${port}`,
     storage,
     uploads,
+    connections,
     close: () => new Promise<void>((resolve) => {
       uploads.close();
       server.close(() => resolve());
@@ -127,7 +157,8 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, e: HttpError): void {
-  if (res.headersSent) {
+  // Already answering, or the client is gone (the log then says `aborted`).
+  if (res.headersSent || res.destroyed || !res.socket || res.socket.destroyed) {
     res.destroy();
     return;
   }

@@ -49,8 +49,11 @@ export class BlobStorage {
   readonly blobs: string;
   readonly refs: string;
   readonly tmp: string;
-  /** Per-reference queue: compare-and-swap must read and write without interleaving. */
-  private readonly refLocks = new Map<string, Promise<unknown>>();
+  /**
+   * Per-key queues: a reference's compare-and-swap, and a blob's check-and-rename (so that
+   * of several uploads of one blob exactly one reports it created), run one at a time.
+   */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(readonly root: string) {
     this.blobs = join(root, 'blobs');
@@ -99,19 +102,32 @@ export class BlobStorage {
     }
   }
 
+  /** Runs `fn` after every earlier call with the same key has finished. */
+  private async serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(fn);
+    this.queues.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.queues.get(key) === run) this.queues.delete(key);
+    }
+  }
+
   /** Moves a verified file from tmp/ into blobs/ (fsync, rename, fsync dir); false when the blob was already here. */
   async adopt(tmp: string, hash: string): Promise<boolean> {
     const handle = await open(tmp, 'r');
     try { await handle.sync(); } finally { await handle.close(); }
-    const target = this.blobPath(hash);
-    if ((await this.blobSize(hash)) !== undefined) {
-      await rm(tmp, { force: true });
-      return false;
-    }
-    await mkdir(dirname(target), { recursive: true });
-    await rename(tmp, target);
-    await fsyncDir(dirname(target));
-    return true;
+    return this.serialized(`blob:${hash}`, async () => {
+      const target = this.blobPath(hash);
+      if ((await this.blobSize(hash)) !== undefined) {
+        await rm(tmp, { force: true });
+        return false;
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await rename(tmp, target);
+      await fsyncDir(dirname(target));
+      return true;
+    });
   }
 
   async writeEmpty(path: string): Promise<void> {
@@ -151,9 +167,7 @@ export class BlobStorage {
    * `null` = must not exist). Returns the conflict's current record when it does not hold.
    */
   async swapRef(name: string, tag: string, digest: string, expected: string | null): Promise<{ ok: true; record: RefRecord; created: boolean } | { ok: false; current?: RefRecord }> {
-    const key = `${name}@${tag}`;
-    const previous = this.refLocks.get(key) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(async () => {
+    return this.serialized(`ref:${name}@${tag}`, async () => {
       const current = await this.getRef(name, tag);
       const holds = expected === null ? current === undefined : expected === '*' ? current !== undefined : current?.digest === expected;
       if (!holds) return { ok: false as const, current };
@@ -161,11 +175,5 @@ export class BlobStorage {
       await writeFileAtomic(this.refPath(name, tag), JSON.stringify(record, null, 2) + '\n');
       return { ok: true as const, record, created: current === undefined };
     });
-    this.refLocks.set(key, run);
-    try {
-      return await run;
-    } finally {
-      if (this.refLocks.get(key) === run) this.refLocks.delete(key);
-    }
   }
 }

@@ -30,7 +30,7 @@ export class UploadSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly storage: BlobStorage, private readonly lifetimeMs: number) {
+  constructor(private readonly storage: BlobStorage, private readonly lifetimeMs: number, private readonly maxPerOwner = MAX_SESSIONS) {
     this.sweeper = setInterval(() => void this.sweep(), Math.max(1000, Math.min(lifetimeMs, 60_000)));
     this.sweeper.unref();
   }
@@ -47,6 +47,11 @@ export class UploadSessions {
 
   open(owner: string): string {
     if (this.sessions.size >= MAX_SESSIONS) throw new UploadError(429, `too many uploads in progress (at most ${MAX_SESSIONS}); try again later`);
+    let own = 0;
+    for (const s of this.sessions.values()) if (s.owner === owner) own++;
+    if (own >= this.maxPerOwner) {
+      throw new UploadError(429, `token "${owner}" already has ${own} upload sessions open (at most ${this.maxPerOwner} per token): commit or DELETE one first; sessions idle for ${Math.round(this.lifetimeMs / 1000)} s are dropped`);
+    }
     const id = randomBytes(16).toString('hex');
     this.sessions.set(id, { id, path: join(this.storage.tmp, `upload-${id}`), hasher: new StreamHasher(), owner, touched: Date.now(), busy: false });
     return id;
