@@ -29,6 +29,15 @@ for (const pkg of workspacePackages()) {
   });
 }
 
+test('the example third-party plugin loads nothing from the kernel package, and the example preset brings it', (t) => {
+  const plugin = join(REPO, 'examples/plugins/karapace-backend-unshare');
+  const loaded = [...packageSpecifiers(plugin)].map(([spec]) => spec);
+  t.true(loaded.length > 0, 'the scanner read the plugin');
+  t.deepEqual(loaded.filter((spec) => !spec.startsWith('node:')), [], 'only node: built-ins');
+  const preset = JSON.parse(readFileSync(join(REPO, 'examples/plugins/acme-preset/package.json'), 'utf8'));
+  t.deepEqual(Object.keys(preset.dependencies), ['karapace-backend-unshare']);
+});
+
 test('the scanner sees every way a module is loaded (it would otherwise pass vacuously)', (t) => {
   const specs = [...packageSpecifiers(join(REPO, 'cli'))].map(([s]) => s);
   // A static import, a dynamic import, a createRequire()d module and a resolved package file.

@@ -12,9 +12,11 @@ export type { NamespaceOptions } from './options.js';
 
 const PLUGIN_NAME = 'runtime-namespace';
 
-/** Everything: overlay read-only when frozen, binds, an empty network namespace, cgroup v2 limits, device binds, a pty. */
+/** Binds, an empty network namespace, cgroup v2 limits, device binds, a pty. */
 export const NAMESPACE_CAPABILITIES: BackendCapabilities = Object.freeze({
-  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+  // readOnlyRoot: not yet — a frozen environment's root is still mounted writable (the
+  // conformance suite's frozen check runs once this is true).
+  readOnlyRoot: false, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
 });
 
 function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {

@@ -18,9 +18,11 @@ export type { OciOptions, RuntimeName } from './options.js';
 
 const PLUGIN_NAME = 'runtime-oci';
 
-/** What the generated OCI bundle expresses: readonly root, binds, a network namespace, linux.resources, devices, terminal. */
+/** What the generated OCI bundle expresses: binds, a network namespace, linux.resources, devices, terminal. */
 export const OCI_CAPABILITIES: BackendCapabilities = Object.freeze({
-  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+  // readOnlyRoot: not yet — a frozen environment's root is still mounted writable (the
+  // conformance suite's frozen check runs once this is true).
+  readOnlyRoot: false, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
 });
 
 export default definePlugin<OciOptions>({
