@@ -3,7 +3,10 @@
  * tarballs installed with `npm install -g --prefix` by an unprivileged user on a PATH with
  * no C compiler and nothing of this repository on any module path. The installed CLI builds
  * a namespace environment from a rootfs tarball and execs in it, with the native launcher
- * from @karapace/native's prebuilt binaries; karapace-server starts.
+ * from @karapace/native's prebuilt binaries; karapace-server starts. Then a project installs
+ * the example third-party backend (examples/plugins/karapace-backend-unshare, no kernel
+ * import) and the example org preset that brings it, from their packed tarballs, and
+ * overrides the preset's plugin options: the installed CLI builds and execs through it.
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,7 +14,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync,
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.js';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../helpers/busybox-rootfs.js';
-import { asUser, installGlobal, pack, pathWithoutCompiler } from '../helpers/installed-cli.js';
+import { asUser, installGlobal, npmInstall, pack, pathWithoutCompiler } from '../helpers/installed-cli.js';
 import { identitiesUnavailable, identity } from '../plugins/runtime-namespace/harness.js';
 
 const skip = identitiesUnavailable() ?? busyboxRootfsUnavailable();
@@ -68,9 +71,9 @@ interface Run {
     mkdirSync(d);
     chownSync(d, user.uid, user.gid);
   }
-  const karapace = (args: string[]): Run => {
+  const karapace = (args: string[], cwd = project): Run => {
     const [cmd, ...rest] = asUser(who, env, ['karapace', ...args]);
-    const r = spawnSync(cmd!, rest, { cwd: project, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(cmd!, rest, { cwd, encoding: 'utf8', timeout: 120_000 });
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
   };
 
@@ -108,4 +111,36 @@ interface Run {
   const health = await fetch(`${url}/healthz`);
   t.deepEqual(await health.json(), { ok: true, protocol: 'v1' });
   t.deepEqual(await (await fetch(`${url}/v1/refs`)).json(), { refs: [] });
+
+  // A third-party backend and the org preset that brings it, installed from their tarballs.
+  const examples = pack(join(work, 'pack-examples'), ['karapace-backend-unshare', 'acme-preset'].map((d) => join(REPO, 'examples/plugins', d)));
+  const org = join(work, 'org-project');
+  mkdirSync(join(org, 'ws'), { recursive: true });
+  writeFileSync(join(org, 'package.json'), JSON.stringify({ name: 'org-project', private: true }));
+  writeFileSync(join(org, 'ws', 'notes'), 'from the host\n');
+  const tar2 = spawnSync('cp', [join(project, 'rootfs.tar.gz'), join(org, 'rootfs.tar.gz')]);
+  t.is(tar2.status, 0);
+  // The preset picks the backend and sets the plugin's options; the project overrides them.
+  writeFileSync(join(org, '.karapacerc.json'), JSON.stringify({
+    extends: '@acme/karapace-preset',
+    plugins: [['karapace-backend-unshare', { environment: { ACME_GREETING: 'hello from the project' } }]],
+  }));
+  writeFileSync(join(org, 'karapace.toml'), 'manifest_version = 1\n[base]\nimage = "./rootfs.tar.gz"\n[mounts]\nws = "./ws:/ws:ro"\n');
+  spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, org]);
+  npmInstall(who, examples, org);
+  t.true(existsSync(join(org, 'node_modules/karapace-backend-unshare/index.js')));
+
+  const orgBuilt = karapace(['build', '--name', 'org', '--json'], org);
+  t.is(orgBuilt.code, 0, orgBuilt.stderr);
+  t.is(JSON.parse(orgBuilt.stdout).backend, 'unshare', 'the preset chose the backend');
+  const orgExec = karapace(['exec', 'org', '--', 'sh', '-c', 'echo "$ACME_GREETING"; cat /ws/notes; grep ^NAME= /etc/os-release'], org);
+  t.is(orgExec.code, 0, orgExec.stderr);
+  t.is(orgExec.stdout, 'hello from the project\nfrom the host\nNAME="BusyBox test rootfs"\n');
+  const shown = karapace(['config', '--show-origin'], org).stdout;
+  t.true(shown.includes(`${join(org, 'node_modules/@acme/karapace-preset/preset.json')}\tdefaultBackend = "unshare"`), shown);
+  // The plugin asks for a kernel API this CLI provides; a project asking the backend for limits is refused.
+  writeFileSync(join(org, 'karapace.toml'), 'manifest_version = 1\n[base]\nimage = "./rootfs.tar.gz"\n[runtime.resource_limits]\nmemory_limit_mb = 256\n');
+  const refused = karapace(['build'], org);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /backend "unshare" \(plugin "karapace-backend-unshare"\) does not support runtime\.resource_limits\.memory_limit_mb/);
 });

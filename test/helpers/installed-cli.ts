@@ -61,15 +61,20 @@ export function asUser(who: UserEnv, env: Record<string, string>, argv: string[]
  * install's wall time in ms.
  */
 export function installGlobal(who: UserEnv & { uid: number; gid: number }, prefix: string, tarballs: string[], cwd: string): number {
+  return npmInstall(who, ['-g', '--prefix', prefix, ...tarballs], cwd);
+}
+
+/** `npm install ARGS` as the user in `cwd` (a project: its node_modules); returns the wall time in ms. */
+export function npmInstall(who: UserEnv & { uid: number; gid: number }, args: string[], cwd: string): number {
   const cache = join(TEST_CACHE_DIR, `npm-cache-${who.user}`);
   mkdirSync(cache, { recursive: true });
   chownSync(cache, who.uid, who.gid);
   const env: Record<string, string> = { PATH: who.path, HOME: who.home, LANG: 'C.UTF-8' };
   if (process.env.NODE_EXTRA_CA_CERTS) env.NODE_EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
-  const argv = ['npm', 'install', '-g', '--prefix', prefix, `--cache=${cache}`, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...npmSettings(), ...tarballs];
+  const argv = ['npm', 'install', ...args, `--cache=${cache}`, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...npmSettings()];
   const started = Date.now();
   const [cmd, ...rest] = asUser(who, env, argv);
   const r = spawnSync(cmd!, rest, { cwd, encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`npm install -g failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`npm install ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return Date.now() - started;
 }
