@@ -125,7 +125,7 @@ static const char *find_helper(const char *name)
 
 /* newuidmap/newgidmap are setuid helpers that check /etc/subuid themselves;
  * they must run in the parent user namespace, i.e. here. */
-static void run_newidmap(const char *helper, pid_t pid, const struct id_range *m, int n)
+static pid_t start_newidmap(const char *helper, pid_t pid, const struct id_range *m, int n)
 {
     const char *bin = find_helper(helper);
     if (!bin)
@@ -147,10 +147,22 @@ static void run_newidmap(const char *helper, pid_t pid, const struct id_range *m
         execv(bin, argv);
         die_with_error("exec %s", bin);
     }
+    for (int i = 1; i < a; i++)
+        free(argv[i]);
+    return h;
+}
+
+static int wait_newidmap(pid_t h, const char *helper)
+{
     int status;
     while (waitpid(h, &status, 0) < 0)
         if (errno != EINTR)
             die_with_error("waitpid %s", helper);
+    return status;
+}
+
+static void check_newidmap(int status, const char *helper, pid_t pid)
+{
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         die("%s %d failed (status %d); check /etc/subuid and /etc/subgid", helper,
             (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
@@ -159,8 +171,14 @@ static void run_newidmap(const char *helper, pid_t pid, const struct id_range *m
 void ids_write_maps(const struct plan *p, pid_t pid)
 {
     if (p->map_mode == MAP_FULL) {
-        run_newidmap("newuidmap", pid, p->uid_map, p->n_uid_map);
-        run_newidmap("newgidmap", pid, p->gid_map, p->n_gid_map);
+        /* The two helpers write different files of the same process: run them side
+         * by side, so their start-up (setuid exec, dynamic linking) overlaps. */
+        pid_t hu = start_newidmap("newuidmap", pid, p->uid_map, p->n_uid_map);
+        pid_t hg = start_newidmap("newgidmap", pid, p->gid_map, p->n_gid_map);
+        int su = wait_newidmap(hu, "newuidmap");
+        int sg = wait_newidmap(hg, "newgidmap");
+        check_newidmap(su, "newuidmap", pid);
+        check_newidmap(sg, "newgidmap", pid);
         return;
     }
     char path[64];
