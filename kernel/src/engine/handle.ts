@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { EnvHandle, EnvPaths } from '../types.js';
 import { envDir, type StoreLayout } from '../store/layout.js';
-import type { EnvMetadata } from '../store/metadata.js';
+import { readMetadataSync, type EnvMetadata } from '../store/metadata.js';
+import type { IndexRow } from '../store/env-index.js';
+import { StoreError } from '../errors.js';
 
 export function envPaths(dir: string): EnvPaths {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), runtime: join(dir, 'runtime') };
@@ -19,5 +21,29 @@ export function handleFor(layout: StoreLayout, meta: EnvMetadata): EnvHandle {
     lock: meta.lock,
     backend: meta.backend,
     manifestDir: meta.manifest_dir,
+  };
+}
+
+/**
+ * A handle from an index row: what status checks use (ids, paths, backend) without reading
+ * the metadata; the rest is read on first use.
+ */
+export function handleForRow(layout: StoreLayout, row: IndexRow): EnvHandle {
+  let meta: EnvMetadata | undefined;
+  const full = (): EnvMetadata => {
+    meta ??= readMetadataSync(layout, row.env_id);
+    if (!meta) throw new StoreError('KP_ENV_NOT_FOUND', `environment ${row.short_id} is gone`, { hint: 'run `karapace list` again' });
+    return meta;
+  };
+  return {
+    envId: row.env_id,
+    shortId: row.short_id,
+    name: row.name ?? undefined,
+    paths: envPaths(envDir(layout, row.env_id)),
+    backend: row.backend,
+    get lowerDirs() { return [full().base.rootfs]; },
+    get manifest() { return full().manifest; },
+    get lock() { return full().lock; },
+    get manifestDir() { return full().manifest_dir; },
   };
 }

@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeFailure, StoreError, UsageError } from '../errors.js';
 import { envDir } from '../store/layout.js';
-import { listMetadata, removeMetadata, writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
+import { removeMetadata, writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
+import { indexRow, indexRows } from '../store/env-index.js';
 import type { RunState } from '../types.js';
 import type { Engine } from './engine.js';
-import { ensureNameFree, findEnv } from './find.js';
-import { handleFor } from './handle.js';
+import { ensureNameFree, findEnv, scanAndIndex } from './find.js';
+import { handleFor, handleForRow } from './handle.js';
 import { withLock } from './with-lock.js';
 import { fsyncDir } from '../store/atomic.js';
 import { WalTransaction } from '../store/wal.js';
@@ -77,22 +78,23 @@ export interface EnvSummary {
   created_at: string;
 }
 
+/** Every environment, from the name/id index (one file) or, when it is stale, every metadata file. */
 export async function listEnvs(engine: Engine): Promise<{ environments: EnvSummary[]; corrupt: string[] }> {
-  const { envs, corrupt } = await listMetadata(engine.layout);
-  const sorted = envs.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.env_id < b.env_id ? -1 : 1));
+  let rows = indexRows(engine.layout);
+  let corrupt: string[] = [];
+  if (!rows) {
+    const listing = await scanAndIndex(engine.layout);
+    rows = listing.envs.map(indexRow);
+    corrupt = listing.corrupt.map((c) => c.path);
+  }
+  const sorted = rows.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.env_id < b.env_id ? -1 : 1));
   const environments = await Promise.all(
-    sorted.map(async (m) => ({
-      env_id: m.env_id,
-      short_id: m.short_id,
-      name: m.name ?? null,
-      state: await effectiveState(engine, m),
-      backend: m.backend,
-      base: m.base.reference,
-      packages: m.lock.resolved_packages.length,
-      created_at: m.created_at,
+    sorted.map(async (row) => ({
+      ...row,
+      state: row.state === 'built' && (await engine.kernel.hooks.status.promise(handleForRow(engine.layout, row))) === 'running' ? 'running' as const : row.state,
     })),
   );
-  return { environments, corrupt: corrupt.map((c) => c.path) };
+  return { environments, corrupt };
 }
 
 export async function inspectEnv(engine: Engine, ref: string): Promise<EnvMetadata & { state: EnvState }> {

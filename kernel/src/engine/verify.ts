@@ -10,6 +10,7 @@ import { KarapaceError } from '../errors.js';
 import { hashFile, isHash } from '../hash.js';
 import { readLayer } from '../layers/layer.js';
 import { listMetadata } from '../store/metadata.js';
+import { indexRow, metadataStamp, writeIndex } from '../store/env-index.js';
 import { envDir, objectPath } from '../store/layout.js';
 import { digestTree } from '../tree-digest.js';
 import type { Engine } from './engine.js';
@@ -75,7 +76,10 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
       }
     }
 
+    const stamp = metadataStamp(layout);
     const { envs, corrupt } = await listMetadata(layout);
+    // The name/id index is rebuilt from what was read (verify-store is the repair tool).
+    if (stamp) writeIndex(layout, envs.map(indexRow), stamp);
     checked.metadata = envs.length + corrupt.length;
     for (const c of corrupt) problems.push({ kind: 'metadata', id: c.path.split('/').pop()!.replace(/\.json$/, ''), path: c.path, message: c.error.message });
     for (const m of envs) {

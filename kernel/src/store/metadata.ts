@@ -1,4 +1,5 @@
 /** Per-environment metadata (`metadata/<env_id>.json`) with an embedded checksum. */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { StoreError } from '../errors.js';
 import { canonicalJson } from '../canonical-json.js';
@@ -7,6 +8,7 @@ import type { LockFile } from '../lock/types.js';
 import type { NormalizedManifest } from '../manifest/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { metadataPath, type StoreLayout } from './layout.js';
+import { indexFresh, indexRow, updateIndex } from './env-index.js';
 
 export type EnvState = 'defined' | 'built' | 'running' | 'frozen' | 'archived';
 
@@ -47,10 +49,22 @@ function checksumOf(meta: EnvMetadata): string {
   return hashBytes(canonicalJson(rest));
 }
 
+/** Writes an environment's metadata and updates the name/id index (under the store lock). */
 export async function writeMetadata(layout: StoreLayout, meta: EnvMetadata): Promise<void> {
   const { checksum: _ignored, ...rest } = meta as StoredMetadata;
   const stored: StoredMetadata = { ...rest, checksum: checksumOf(rest) };
+  const fresh = indexFresh(layout);
   await writeFileAtomic(metadataPath(layout, meta.env_id), JSON.stringify(stored, null, 2) + '\n');
+  await indexAfterChange(layout, meta.env_id, rest, fresh);
+}
+
+/** The index follows each metadata change; one it cannot write is left stale (rebuilt by the next reader). */
+async function indexAfterChange(layout: StoreLayout, envId: string, after: EnvMetadata | undefined, fresh: boolean): Promise<void> {
+  try {
+    await updateIndex(layout, envId, after, fresh, async () => (await listMetadata(layout)).envs.map(indexRow));
+  } catch {
+    // The stamp went first: the index is stale, not wrong.
+  }
 }
 
 export function corruptMetadata(path: string, why: string): StoreError {
@@ -87,7 +101,22 @@ export async function readMetadata(layout: StoreLayout, envId: string): Promise<
 }
 
 export async function removeMetadata(layout: StoreLayout, envId: string): Promise<void> {
+  const fresh = indexFresh(layout);
   await rm(metadataPath(layout, envId), { force: true });
+  await indexAfterChange(layout, envId, undefined, fresh);
+}
+
+/** readMetadata without a promise, for lazy handles (see handleForRow). */
+export function readMetadataSync(layout: StoreLayout, envId: string): EnvMetadata | undefined {
+  const path = metadataPath(layout, envId);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return parseMetadata(text, path);
 }
 
 export interface MetadataListing {

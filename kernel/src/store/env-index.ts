@@ -1,0 +1,176 @@
+/**
+ * The index of environments by name and id (`store/index/`), so finding one costs the same
+ * with 1 or 10,000 environments and `list` reads one file:
+ * - `names/<name>`: the env_id that has the name;
+ * - `ids/<first two hex digits>`: the env_ids that start with them, one a line;
+ * - `envs.json`: one summary row per environment (what `list` shows);
+ * - `stamp`: the metadata directory's identity (inode, mtime, ctime) when the index was
+ *   last brought up to date, written last.
+ *
+ * Invariant: the index describes the metadata directory whenever `stamp` matches that
+ * directory. Every metadata write and removal (writeMetadata/removeMetadata, under the store
+ * lock) updates the index after the file and stamps it; anything else that changes the
+ * directory (crash recovery, an older karapace, a hand edit, a crash between the two
+ * writes) changes its mtime and so invalidates the stamp. A reader that finds the stamp
+ * stale, missing or unreadable rebuilds the index from the metadata files (and stores it
+ * when it can take the store lock at once). Index files are rewritten by rename, without
+ * fsync: after a power loss they are stale or missing, never trusted wrongly (the stamp
+ * goes first and comes back last).
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StoreLayout } from './layout.js';
+import type { EnvMetadata, EnvState } from './metadata.js';
+
+export interface IndexRow {
+  env_id: string;
+  short_id: string;
+  name: string | null;
+  state: EnvState;
+  backend: string;
+  base: string;
+  packages: number;
+  created_at: string;
+}
+
+export function indexRow(meta: EnvMetadata): IndexRow {
+  return {
+    env_id: meta.env_id,
+    short_id: meta.short_id,
+    name: meta.name ?? null,
+    state: meta.state,
+    backend: meta.backend,
+    base: meta.base.reference,
+    packages: meta.lock.resolved_packages.length,
+    created_at: meta.created_at,
+  };
+}
+
+const dirOf = (layout: StoreLayout) => join(layout.store, 'index');
+const stampFile = (layout: StoreLayout) => join(dirOf(layout), 'stamp');
+const rowsFile = (layout: StoreLayout) => join(dirOf(layout), 'envs.json');
+const nameFile = (layout: StoreLayout, name: string) => join(dirOf(layout), 'names', name);
+const bucketFile = (layout: StoreLayout, id: string) => join(dirOf(layout), 'ids', id.slice(0, 2));
+
+/** The metadata directory's identity: creating, renaming or removing a file in it changes it. */
+export function metadataStamp(layout: StoreLayout): string | undefined {
+  try {
+    const st = statSync(layout.metadata, { bigint: true });
+    return `v1 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function read(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function writeReplacing(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, file);
+}
+
+/** True when the index describes the metadata directory as it is now. */
+export function indexFresh(layout: StoreLayout): boolean {
+  const stamp = metadataStamp(layout);
+  return stamp !== undefined && read(stampFile(layout)) === stamp;
+}
+
+/** What a lookup by name or id prefix found, from a fresh index; undefined when the index is stale. */
+export type IndexLookup = { env_ids: string[] } | undefined;
+
+/** env_ids with this name (0 or 1) from a fresh index. */
+export function lookupName(layout: StoreLayout, name: string): IndexLookup {
+  if (!indexFresh(layout)) return undefined;
+  const id = read(nameFile(layout, name))?.trim();
+  return { env_ids: id ? [id] : [] };
+}
+
+/** env_ids starting with a hex prefix, from a fresh index. */
+export function lookupIdPrefix(layout: StoreLayout, prefix: string): IndexLookup {
+  if (!indexFresh(layout)) return undefined;
+  // One bucket per first two digits; a one-digit prefix reads the (at most 16) buckets it spans.
+  const buckets = prefix.length >= 2 ? [prefix.slice(0, 2)] : [...'0123456789abcdef'].map((d) => prefix + d);
+  const ids = buckets.flatMap((b) => (read(join(dirOf(layout), 'ids', b)) ?? '').split('\n')).filter((id) => id && id.startsWith(prefix));
+  return { env_ids: ids };
+}
+
+/** The summary rows from a fresh index; undefined when it is stale. */
+export function indexRows(layout: StoreLayout): IndexRow[] | undefined {
+  if (!indexFresh(layout)) return undefined;
+  try {
+    return JSON.parse(read(rowsFile(layout)) ?? '') as IndexRow[];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes the whole index for these rows, stamped with `stamp` (the metadata directory as
+ * it was before the rows were read: a change since leaves the index stale, never wrong).
+ */
+export function writeIndex(layout: StoreLayout, rows: IndexRow[], stamp: string): void {
+  const dir = dirOf(layout);
+  rmSync(stampFile(layout), { force: true });
+  rmSync(join(dir, 'names'), { recursive: true, force: true });
+  rmSync(join(dir, 'ids'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'names'), { recursive: true });
+  mkdirSync(join(dir, 'ids'), { recursive: true });
+  const buckets = new Map<string, string[]>();
+  for (const row of rows) {
+    if (row.name) writeFileSync(nameFile(layout, row.name), `${row.env_id}\n`);
+    const key = row.env_id.slice(0, 2);
+    buckets.set(key, [...(buckets.get(key) ?? []), row.env_id]);
+  }
+  for (const [key, ids] of buckets) writeFileSync(join(dir, 'ids', key), ids.join('\n') + '\n');
+  writeReplacing(rowsFile(layout), JSON.stringify(rows));
+  writeReplacing(stampFile(layout), stamp);
+}
+
+/**
+ * Brings the index up to date after one environment's metadata was written (`after`) or
+ * removed (`after` undefined). `wasFresh`: the index was fresh just before that change, so
+ * only this environment's entries change; otherwise `rebuild` reads every metadata file.
+ * Runs under the store lock.
+ */
+export async function updateIndex(
+  layout: StoreLayout,
+  envId: string,
+  after: EnvMetadata | undefined,
+  wasFresh: boolean,
+  rebuild: () => Promise<IndexRow[]>,
+): Promise<void> {
+  const stamp = metadataStamp(layout);
+  if (!stamp) return;
+  let rows: IndexRow[] | undefined;
+  if (wasFresh) {
+    try {
+      rows = JSON.parse(read(rowsFile(layout)) ?? '') as IndexRow[];
+    } catch {
+      rows = undefined;
+    }
+  }
+  if (!rows) return writeIndex(layout, await rebuild(), stamp);
+  const before = rows.find((r) => r.env_id === envId);
+  const next = rows.filter((r) => r.env_id !== envId);
+  if (after) next.push(indexRow(after));
+  rmSync(stampFile(layout), { force: true });
+  if (before?.name && before.name !== after?.name && read(nameFile(layout, before.name))?.trim() === envId) rmSync(nameFile(layout, before.name), { force: true });
+  if (after?.name) {
+    mkdirSync(join(dirOf(layout), 'names'), { recursive: true });
+    writeReplacing(nameFile(layout, after.name), `${envId}\n`);
+  }
+  if (!before !== !after) {
+    mkdirSync(join(dirOf(layout), 'ids'), { recursive: true });
+    const bucket = next.filter((r) => r.env_id.slice(0, 2) === envId.slice(0, 2)).map((r) => r.env_id);
+    writeReplacing(bucketFile(layout, envId), bucket.length ? bucket.join('\n') + '\n' : '');
+  }
+  writeReplacing(rowsFile(layout), JSON.stringify(next));
+  writeReplacing(stampFile(layout), stamp);
+}
