@@ -62,6 +62,9 @@ namespace FastDispatch {
       positionals: [{ name: 'manifest', optional: true }],
       bundles: ['exec', 'build'],
     },
+    // `list` reads the name/id index and loads only the backends (their status says what runs).
+    list: { options: [], positionals: [], bundles: ['exec'] },
+    ls: { options: [], positionals: [], bundles: ['exec'] },
     push: { options: REMOTE_OPTIONS, positionals: [{ name: 'env' }, { name: 'reference', optional: true }], bundles: ['remote'] },
     pull: { options: [...REMOTE_OPTIONS, { flags: ['--name'], field: 'name', kind: 'string' }], positionals: [{ name: 'reference' }], bundles: ['remote'] },
   };

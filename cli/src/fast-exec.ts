@@ -1,6 +1,6 @@
 /**
- * The fast paths of bundle/exec.cjs: `exec`, `enter` and a warm `build` (answered from the
- * lock without loading any plugin), run from the command line fast-dispatch.cts parsed,
+ * The fast paths of bundle/exec.cjs: `exec`, `enter`, `list` and a warm `build` (answered
+ * from the lock without loading any plugin), run from the command line fast-dispatch.cts parsed,
  * without clipanion and its command table. Anything this cannot serve returns undefined and
  * goes to the full CLI, so behaviour and messages stay the same.
  */
@@ -8,6 +8,7 @@ import { buildIfUpToDate, enterEnv } from '@karapace/kernel';
 import type { FastArgs } from './fast-dispatch.cjs';
 import { Session } from './session.js';
 import { execBody } from './exec-body.js';
+import { listBody } from './list-body.js';
 import { reportBuild } from './build-output.js';
 import { BACKEND_BUILTINS } from './backend-builtins.js';
 
@@ -26,6 +27,15 @@ export async function runFastPath(parsed: FastArgs): Promise<number | undefined>
   if (parsed.command === 'enter' && !parsed.global.json) {
     const s = session(parsed);
     return s.run(async () => (await enterEnv(await s.engine({ deferBuiltins: true }), env, parsed.rest)).exitCode);
+  }
+  if (parsed.command === 'list' || parsed.command === 'ls') {
+    const s = session(parsed);
+    return s.run(async () => {
+      // The backends only (this bundle's built-ins): their status hooks tell what runs.
+      const engine = await s.engine({ deferBuiltins: true });
+      await engine.loadBuiltins();
+      return listBody(engine, s.reporter);
+    });
   }
   if (parsed.command !== 'build' || parsed.options.name !== undefined || parsed.options.offline || parsed.options.requirePinnedImage) return undefined;
   const s = session(parsed);

@@ -26,7 +26,8 @@ test('exec and enter take global options anywhere before the command; what follo
   t.deepEqual(dispatch(['--store', '/s', 'enter', 'dev', '-v', '--', 'sh', '-c', 'x']), {
     command: 'enter', global: { ...opts, verbose: true, store: '/s' }, options: {}, positionals: { env: 'dev' }, rest: ['sh', '-c', 'x'],
   });
-  for (const args of [[], ['list'], ['--store', '/s', 'list'], ['exec'], ['exec', 'dev'], ['exec', 'dev', '--'], ['exec', '--help'], ['exec', 'dev', '-h', 'true'],
+  t.deepEqual(dispatch(['--store', '/s', 'list'])!.global.store, '/s');
+  for (const args of [[], ['list', 'x'], ['list', '--all'], ['exec'], ['exec', 'dev'], ['exec', 'dev', '--'], ['exec', '--help'], ['exec', 'dev', '-h', 'true'],
     ['exec', '--unknown', 'dev', 'true'], ['exec', 'dev', '--root', 'true'], ['exec', '--store'], ['exec', '--json', '--json', 'dev', 'true'], ['--json=1', 'exec', 'dev', 'x'],
     ['exec', '--', 'dev', 'true'], ['enter'], ['enter', 'dev', 'sh', '-c', 'x'], ['enter', '--help', 'dev'], ['-v'], ['--version'], ['--store', '/s']]) {
     t.is(dispatch(args), undefined, args.join(' '));
@@ -108,6 +109,14 @@ test('global options before the command name keep the executable on its fast pat
   }
   t.regex((await box.run(['-v'])).stdout, /^\d+\.\d+\.\d+/, 'a lone -v is still --version');
   t.regex((await box.run(['--store', box.store, '-v', 'list'])).stdout, /dev/);
+  // list: the backends only, the same output as the full CLI.
+  for (const args of [['--store', box.store, 'list'], ['ls', '--json']]) {
+    const fast = await runBundled(box, [...args, '-v']);
+    const full = await box.run(args);
+    t.is(fast.code, 0, fast.stderr);
+    t.is(fast.stdout, full.stdout, args.join(' '));
+    t.regex(fast.stderr, /plugins: karapace:core, runtime-mock, runtime-namespace, runtime-oci\n/, args.join(' '));
+  }
   const enterJson = await runBundled(box, ['enter', '--json', 'dev']);
   t.is(enterJson.code, 2);
   t.regex(enterJson.stderr, /KP_ENTER_JSON/);
