@@ -220,12 +220,13 @@ type TestFn = ((name: string, fn: (t?: { pass?: () => void }) => Promise<void>) 
  * share one test kernel, created on first use and removed when the runner finishes.
  */
 export function conformanceSuite(test: TestFn, options: ConformanceOptions): void {
+  let created: TestKernel | undefined;
   let kit: Promise<TestKernel> | undefined;
-  const get = () => (kit ??= createTestKernel(options));
+  const get = () => (kit ??= createTestKernel(options).then((k) => (created = k)));
   const register = test.serial ?? test;
   const done = test.after?.always ?? test.after;
-  if (typeof done === 'function') done(() => void kit?.then((k) => k.cleanup()));
-  else process.once('exit', () => void kit?.then((k) => k.cleanup()));
+  if (typeof done === 'function') done(() => created?.cleanup());
+  else process.once('exit', () => created?.cleanup());
   for (const check of backendChecks(options)) {
     const name = `${options.backend}: ${check.name}`;
     register(name, async (t) => {
