@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TreeFlusher, unflushed } from '../../../plugins/remote-http/dist/bundle/durable.js';
+import { TreeFlusher, unflushed } from '../../kernel/dist/bundle/durable.js';
 
 function tree(t: { teardown(fn: () => void): void }): string {
   const root = mkdtempSync(join(tmpdir(), 'kp-durable-'));
