@@ -186,12 +186,21 @@ export interface LayerRecord {
   hash: string;
   kind: LayerKind;
   parent?: string;
-  /** Object hash of the layer tar. */
+  /**
+   * blake3 of the layer tar: the layer's exchange identity. The tar is an object of its own
+   * only when the layer has no tree (a pulled layer, a store not migrated); otherwise
+   * `tree` gives it back byte for byte, and a tar object, when present, is a cache.
+   */
   object: string;
+  /** The tree object (store/tree.ts) the tar is produced from. */
+  tree?: string;
+  /** Bytes of the layer tar. */
   size: number;
   entries: number;
   created_at: string;
   message?: string;
+  /** On the record a pack returns, not stored: the objects and bytes this pack added to the store. */
+  added?: { objects: number; bytes: number };
 }
 
 export interface CommitContext {

@@ -4,7 +4,7 @@ export {
   unpackTarStream, unpackTarFile, untrustedXattrAllowed, defaultUnpackThreads, prestartUnpackThreads,
   type ContentHashTap, type UnpackEntry, type UnpackFileStats, type UnpackOptions, type UnpackStats,
 } from './unpack.js';
-export { packLayer, readLayer, unpackLayer, layerHash, layerPath, type PackLayerOptions } from './layer.js';
+export { packLayer, readLayer, unpackLayer, layerHash, layerPath, layerTar, hasTree, type PackLayerOptions } from './layer.js';
 export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
 export { CanonicalTree, makedev, listingWithoutOwners, parseListing, type KnownHashes, type ListingEntry } from './canonical-tree.js';
 export { nativeUnpackerAvailable } from './native-unpack.js';

@@ -11,6 +11,8 @@ import { hashBytes, hashFile, isHash, StreamHasher } from '../hash.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../store/atomic.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { corruptObject, hasObject } from '../store/objects.js';
+import { storeTarAsTree } from '../store/tree-layer.js';
+import { treeTar } from '../store/tree-tar.js';
 import type { LayerKind, LayerRecord } from '../types.js';
 import { packTree, type PackStats } from './pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from './unpack.js';
@@ -38,9 +40,18 @@ export interface PackLayerOptions {
   tar?: TarProducer;
 }
 
+async function writeRecord(layout: StoreLayout, record: LayerRecord): Promise<LayerRecord> {
+  const existing = await readLayer(layout, record.hash).catch(() => undefined);
+  if (existing) return existing;
+  await writeFileAtomic(layerPath(layout, record.hash), JSON.stringify(record, null, 2) + '\n');
+  return record;
+}
+
 /**
- * Packs `dir` into the object store, hashing as the tar streams to disk (never held in
- * memory), then writes the layer record. Durable when it resolves.
+ * Packs `dir` into the object store as a tree (store/tree-layer.ts): only contents the
+ * store lacks are written. A tar that is not the deterministic packer's byte for byte is
+ * stored as a tar object instead, hashed as it streams to disk (never held in memory).
+ * Writes the layer record; durable when it resolves.
  */
 export async function packLayer(layout: StoreLayout, dir: string, options: PackLayerOptions): Promise<LayerRecord> {
   await mkdir(layout.staging, { recursive: true });
@@ -51,6 +62,15 @@ export async function packLayer(layout: StoreLayout, dir: string, options: PackL
     await consume(packTree(dir, { reuseBuffers: true, stats }));
     return stats;
   });
+  const viaTree = await storeTarAsTree(layout, produce);
+  if (viaTree) {
+    const hash = layerHash({ kind: options.kind, object: viaTree.object, parent: options.parent });
+    const record: LayerRecord = {
+      hash, kind: options.kind, ...(options.parent ? { parent: options.parent } : {}), object: viaTree.object, tree: viaTree.tree,
+      size: viaTree.size, entries: viaTree.entries, created_at: new Date().toISOString(), ...(options.message ? { message: options.message } : {}),
+    };
+    return { ...(await writeRecord(layout, record)), added: viaTree.added };
+  }
   let stats: PackStats;
   let object: string;
   try {
@@ -81,14 +101,10 @@ export async function packLayer(layout: StoreLayout, dir: string, options: PackL
     throw err;
   }
   const hash = layerHash({ kind: options.kind, object, parent: options.parent });
-  const existing = await readLayer(layout, hash).catch(() => undefined);
-  if (existing) return existing;
-  const record: LayerRecord = {
+  return writeRecord(layout, {
     hash, kind: options.kind, ...(options.parent ? { parent: options.parent } : {}), object,
     size: hasher.size, entries: stats.entries, created_at: new Date().toISOString(), ...(options.message ? { message: options.message } : {}),
-  };
-  await writeFileAtomic(layerPath(layout, hash), JSON.stringify(record, null, 2) + '\n');
-  return record;
+  });
 }
 
 export function corruptLayer(path: string, why: string): StoreError {
@@ -150,6 +166,29 @@ async function* readObjectReusing(path: string, hash: string): AsyncGenerator<Bu
   if (actual !== hash) throw corruptObject(path, hash, actual);
 }
 
+/**
+ * True when the layer's tar comes from its tree. A record may name a tree this store does
+ * not hold (it came with a pull, which moves tars): then its tar object is the layer.
+ */
+export async function hasTree(layout: StoreLayout, record: LayerRecord): Promise<boolean> {
+  return record.tree !== undefined && isHash(record.tree) && hasObject(layout, record.tree);
+}
+
+/**
+ * A stored layer's tar, verified as it is read: from its tree, or its tar object. Chunks
+ * are valid until the next-but-one is requested.
+ */
+export async function layerTar(layout: StoreLayout, record: LayerRecord): Promise<AsyncGenerator<Buffer>> {
+  if (await hasTree(layout, record)) return treeTar(layout, record.tree!, { hash: record.object, size: record.size });
+  if (!(await hasObject(layout, record.object))) {
+    throw new StoreError('KP_STORE_OBJECT_MISSING', `the tar object ${record.object} of layer ${record.hash} is missing`, {
+      hint: 'run `karapace verify-store`; pull the environment again if it was pushed',
+      data: { hash: record.hash, object: record.object },
+    });
+  }
+  return readObjectReusing(objectPath(layout, record.object), record.object);
+}
+
 /** Unpacks tar chunks into a directory (unpackTarStream, or the same run elsewhere). */
 export type Unpacker = (source: AsyncIterable<Uint8Array>, targetDir: string, options: UnpackOptions) => Promise<UnpackStats>;
 
@@ -159,6 +198,8 @@ export type Unpacker = (source: AsyncIterable<Uint8Array>, targetDir: string, op
  */
 export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: string, options: UnpackOptions, unpack: Unpacker = unpackTarStream): Promise<UnpackStats> {
   const record = await readLayer(layout, hash);
+  // A tree's tar is verified as it is produced (each content object, then the whole tar).
+  if (await hasTree(layout, record)) return unpack(await layerTar(layout, record), targetDir, options);
   if (!(await hasObject(layout, record.object))) {
     throw new StoreError('KP_STORE_OBJECT_MISSING', `the tar object ${record.object} of layer ${hash} is missing`, {
       hint: 'run `karapace verify-store`; pull the environment again if it was pushed',

@@ -33,7 +33,7 @@ export interface PackOptions {
   stats?: PackStats;
 }
 
-interface Entry {
+export interface Entry {
   header: UstarHeader;
   pax: [string, Buffer][];
   /** Absolute path of the content (regular files only). */
@@ -80,8 +80,11 @@ function isAscii(s: string): boolean {
   return /^[\x01-\x7f]*$/.test(s);
 }
 
-/** Header + PAX records for one entry. Long or non-ASCII names and big ids go into PAX. */
-function encodeEntry(entry: Entry): Buffer[] {
+/**
+ * Header + PAX records for one entry. Long or non-ASCII names and big ids go into PAX.
+ * Also what a tree's tar is encoded with (store/tree-tar.ts), so both stay one rule.
+ */
+export function encodeEntry(entry: Entry): Buffer[] {
   const h = entry.header;
   const pax = [...entry.pax];
   let plain: Buffer | null = null;

@@ -1,0 +1,103 @@
+/**
+ * A tree → its layer tar, byte for byte the tar it was ingested from (issue 18: tar stays
+ * the exchange format). Every content object is verified as it is read, and so is the
+ * whole tar against the layer's recorded hash: the stream errors at its end when anything
+ * differs, so consumers treat their output as provisional until it ends cleanly.
+ */
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { StoreError } from '../errors.js';
+import { StreamHasher } from '../hash.js';
+import { encodeEntry } from '../layers/pack.js';
+import { END_OF_ARCHIVE, padding } from '../layers/tar-format.js';
+import { objectPath, type StoreLayout } from './layout.js';
+import { corruptObject, getObject } from './objects.js';
+import { parseTree, tarPartsOf, type TreeEntry } from './tree.js';
+
+const CHUNK = 4 << 20;
+
+export async function readTree(layout: StoreLayout, hash: string): Promise<TreeEntry[]> {
+  return parseTree(hash, await getObject(layout, hash));
+}
+
+function missing(hash: string, path: string, of: string): StoreError {
+  return new StoreError('KP_STORE_OBJECT_MISSING', `content object ${hash} of ${of} is missing (${path})`, {
+    hint: 'run `karapace verify-store`; pull the environment again from a remote if it was pushed',
+    data: { hash, path },
+  });
+}
+
+/**
+ * The tar of tree `treeHash`, in chunks from two alternating buffers: each chunk is valid
+ * until the next-but-one is requested. `expect` is the tar's recorded blake3 and size.
+ */
+export async function* treeTar(layout: StoreLayout, treeHash: string, expect?: { hash: string; size: number }): AsyncGenerator<Buffer> {
+  const entries = await readTree(layout, treeHash);
+  const pool = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let turn = 0;
+  let buf = pool[0]!;
+  let off = 0;
+  const tar = new StreamHasher();
+  const take = (): Buffer => {
+    const out = buf.subarray(0, off);
+    tar.update(out);
+    turn ^= 1;
+    buf = pool[turn]!;
+    off = 0;
+    return out;
+  };
+  function* put(bytes: Buffer): Generator<Buffer> {
+    let from = 0;
+    while (from < bytes.length) {
+      const n = Math.min(CHUNK - off, bytes.length - from);
+      bytes.copy(buf, off, from, from + n);
+      off += n;
+      from += n;
+      if (off === CHUNK) yield take();
+    }
+  }
+  function* content(e: TreeEntry): Generator<Buffer> {
+    const path = objectPath(layout, e.content!);
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing(e.content!, path, `tree ${treeHash.slice(0, 12)} (${e.path})`);
+      throw err;
+    }
+    const hasher = new StreamHasher();
+    try {
+      let left = e.size!;
+      while (left > 0) {
+        const n = readSync(fd, buf, off, Math.min(CHUNK - off, left), null);
+        if (n === 0) break;
+        hasher.update(buf.subarray(off, off + n));
+        off += n;
+        left -= n;
+        if (off === CHUNK) yield take();
+      }
+      // An object longer than its entry says is as wrong as a shorter one.
+      if (left === 0 && readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) left = -1;
+      if (left !== 0) throw corruptObject(path, e.content!, `a file of another size than ${e.size}`);
+    } finally {
+      closeSync(fd);
+    }
+    const actual = hasher.digest();
+    if (actual !== e.content) throw corruptObject(path, e.content!, actual);
+    yield* put(Buffer.alloc(padding(e.size!)));
+  }
+  for (const e of entries) {
+    for (const part of encodeEntry(tarPartsOf(e))) yield* put(part);
+    if (e.content) yield* content(e);
+  }
+  yield* put(END_OF_ARCHIVE);
+  if (off > 0) yield take();
+  if (expect) {
+    const actual = tar.digest();
+    if (actual !== expect.hash || tar.size !== expect.size) {
+      throw new StoreError('KP_STORE_TREE_MISMATCH', `tree ${treeHash} gives a tar of ${tar.size} bytes with blake3 ${actual}; its layer records ${expect.size} bytes with ${expect.hash}`, {
+        hint: 'run `karapace verify-store`; pull the environment again from a remote if it was pushed',
+        data: { tree: treeHash, expected: expect.hash, actual },
+      });
+    }
+  }
+}
