@@ -51,6 +51,9 @@ for (const point of ['build:staging', 'build:before-rename', 'build:after-rename
 for (const point of ['commit:begin', 'commit:packed', 'commit:metadata']) {
   test(`crash at ${point}`, async (t) => {
     const { box, keepId } = await prepared(t);
+    // A change: a commit of an unchanged upper dir returns before packing anything.
+    const exec = await box.run(['exec', 'keep', '--', 'sh', '-c', 'echo after > marker']);
+    t.is(exec.code, 0, exec.stderr);
     await crash(t, box, point, ['commit', 'keep']);
     await assertHealthy(t, box, keepId);
     const snaps = await box.json(['snapshots', 'keep']);

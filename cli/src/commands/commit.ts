@@ -6,7 +6,7 @@ export class CommitCommand extends BaseCommand {
   static override paths = [['commit']];
   static override usage = Command.Usage({
     description: 'Snapshot an environment: pack its upper dir into a layer, recorded in its snapshots',
-    details: 'Deletions are kept as OCI whiteouts. The environment must not be running.',
+    details: 'Deletions are kept as OCI whiteouts. Only file contents the store lacks are stored; an upper dir identical to the last snapshot adds no snapshot. The environment must not be running.',
     examples: [['Snapshot with a message', '$0 commit dev -m "before upgrade"']],
   });
 
@@ -16,7 +16,9 @@ export class CommitCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const r = await commitEnv(engine, this.env, { message: this.message });
-    this.reporter.result(r, () => `committed snapshot ${r.snapshot.index} of ${r.short_id}: layer ${r.layer.hash} (${r.layer.entries} entries, ${r.layer.size} bytes)`);
+    this.reporter.result(r, () => r.unchanged
+      ? `no changes since snapshot ${r.snapshot.index} of ${r.short_id}: nothing committed`
+      : `committed snapshot ${r.snapshot.index} of ${r.short_id}: layer ${r.layer.hash} (${r.layer.entries} entries, ${r.layer.size} bytes as a tar${r.added ? `; ${r.added.bytes} new bytes stored` : ''})`);
     return 0;
   }
 }

@@ -14,7 +14,7 @@ export class VerifyStoreCommand extends BaseCommand {
     const r = await verifyStore(engine);
     this.reporter.result(r, () => {
       const c = r.checked;
-      const summary = `checked ${c.objects} objects, ${c.layers} layers, ${c.metadata} metadata files, ${c.images} images`;
+      const summary = `checked ${c.objects} objects, ${c.layers} layers (${c.trees} from trees), ${c.metadata} metadata files, ${c.images} images`;
       if (r.ok) return `${summary}: store is healthy`;
       return [...r.problems.map((p) => `BAD ${p.kind} ${p.path}: ${p.message}`), `${summary}: ${r.problems.length} problem(s)`,
         'hint: rebuild or pull the affected environments; `karapace gc` removes unreferenced damaged items'].join('\n');

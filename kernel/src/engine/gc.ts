@@ -2,9 +2,11 @@
  * Garbage collection (DESIGN §6): removes layers, objects, image-cache entries, leftover
  * environment directories and staging debris that no environment references. Every
  * environment with metadata — running, frozen and archived ones included — is a root,
- * with everything it references; plugins add roots through the `gc` hook and veto single
- * deletions through `keep`. A dry run computes the same report without deleting.
- * SIGINT/SIGTERM stop it between two deletions, each of which is atomic.
+ * with everything it references; objects are counted per reference from live layers
+ * (store/references.ts: trees and their contents, or tar objects); plugins add roots
+ * through the `gc` hook and veto single deletions through `keep`. A dry run computes the
+ * same report without deleting. SIGINT/SIGTERM stop it between two deletions, each of
+ * which is atomic.
  */
 import { CLAIMED_STAGING } from '../store/staging-claim.js';
 import { lstatSync } from 'node:fs';
@@ -13,9 +15,9 @@ import { join, relative } from 'node:path';
 import { randomHex } from '../random.js';
 import { StoreError } from '../errors.js';
 import { isHash } from '../hash.js';
-import { readLayer } from '../layers/layer.js';
 import { crashPoint, delayPoint } from '../store/crash.js';
-import { listMetadata, type EnvMetadata } from '../store/metadata.js';
+import { listMetadata } from '../store/metadata.js';
+import { liveLayers, objectReferences } from '../store/references.js';
 
 import { WalTransaction } from '../store/wal.js';
 import type { GcCandidate, GcContext } from '../types.js';
@@ -40,19 +42,6 @@ export interface GcReport {
 }
 
 
-/** Layers an environment uses, with their parent chains. */
-async function liveLayers(engine: Engine, envs: EnvMetadata[], roots: Set<string>): Promise<Set<string>> {
-  const live = new Set<string>();
-  const queue = [...envs.flatMap((m) => [...m.layers, ...m.snapshots.map((s) => s.layer)]), ...[...roots].filter(isHash)];
-  while (queue.length) {
-    const hash = queue.pop()!;
-    if (live.has(hash)) continue;
-    live.add(hash);
-    const record = await readLayer(engine.layout, hash).catch(() => undefined);
-    if (record?.parent) queue.push(record.parent);
-  }
-  return live;
-}
 
 /** Staging entries a lock-free reader may be using right now (diff) are left alone for an hour. */
 function busyStaging(name: string, path: string): boolean {
@@ -82,12 +71,9 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       const ctx: GcContext = { dryRun, roots: new Set(), removed: [], imagesDir: layout.images, interrupted: () => stop !== null };
       await engine.kernel.hooks.gc.promise(ctx);
 
-      const layers = await liveLayers(engine, envs, ctx.roots);
+      const layers = liveLayers(envs, ctx.roots);
+      const references = await objectReferences(layout, layers);
       const objects = new Set<string>([...ctx.roots].filter(isHash));
-      for (const hash of layers) {
-        const record = await readLayer(layout, hash).catch(() => undefined);
-        if (record) objects.add(record.object);
-      }
       const imageKeys = new Set<string>([...ctx.roots]);
       for (const m of envs) {
         const rel = relative(layout.images, m.base.rootfs);
@@ -103,7 +89,7 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       for (const shard of await listDir(layout.objects)) {
         for (const rest of await listDir(join(layout.objects, shard))) {
           const hash = shard + rest;
-          if (!objects.has(hash)) candidates.push({ kind: 'object', id: hash, path: join(layout.objects, shard, rest) });
+          if (!objects.has(hash) && !references.has(hash)) candidates.push({ kind: 'object', id: hash, path: join(layout.objects, shard, rest) });
         }
       }
       for (const id of await listDir(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });

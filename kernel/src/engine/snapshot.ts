@@ -8,7 +8,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomHex } from '../random.js';
 import { PluginError, UsageError } from '../errors.js';
-import { readLayer, unpackLayer } from '../layers/layer.js';
+import { layerPath, readLayer, unpackLayer } from '../layers/layer.js';
 import { fsyncDir } from '../store/atomic.js';
 import { crashPoint } from '../store/crash.js';
 import { writeMetadata, type EnvMetadata, type SnapshotRef } from '../store/metadata.js';
@@ -25,8 +25,13 @@ import { envUnpacker, removeEnvTree } from '../mapped/run.js';
 export interface CommitResult {
   env_id: string;
   short_id: string;
+  /** The new snapshot; when `unchanged`, the last one (nothing was added). */
   snapshot: SnapshotRef & { index: number };
   layer: LayerRecord;
+  /** True when the upper dir is exactly the last snapshot: no new snapshot. */
+  unchanged: boolean;
+  /** Objects and bytes the commit added to the store (null: the packer did not say). */
+  added: { objects: number; bytes: number } | null;
 }
 
 export async function commitEnv(engine: Engine, ref: string, options: { message?: string } = {}): Promise<CommitResult> {
@@ -35,6 +40,8 @@ export async function commitEnv(engine: Engine, ref: string, options: { message?
     await assertNotRunning(engine, meta, 'committed');
     const handle = handleFor(engine.layout, meta);
     const parent = meta.snapshots.at(-1)?.layer;
+    const previous = parent ? await readLayer(engine.layout, parent).catch(() => undefined) : undefined;
+    const started = new Date().toISOString();
     const wal = await WalTransaction.begin(engine.layout, 'commit', [
       { kind: 'metadata', env_id: meta.env_id, content: await readMetadataText(engine.layout, meta.env_id) },
     ]);
@@ -49,6 +56,15 @@ export async function commitEnv(engine: Engine, ref: string, options: { message?
           data: { taps: engine.kernel.tapNames('pack') },
         });
       }
+      const { added, ...record } = layer;
+      layer = record;
+      // The same tar as the last snapshot: its tree and contents are there already.
+      if (previous && previous.object === layer.object) {
+        if (layer.hash !== previous.hash && layer.created_at >= started) await rm(layerPath(engine.layout, layer.hash), { force: true });
+        await wal.finish();
+        const index = meta.snapshots.length;
+        return { env_id: meta.env_id, short_id: meta.short_id, snapshot: { ...meta.snapshots[index - 1]!, index }, layer: previous, unchanged: true, added: { objects: 0, bytes: 0 } };
+      }
       layer = await engine.kernel.hooks.commit.promise(layer, { env: handle });
       crashPoint('commit:packed');
       const snapshot: SnapshotRef = { layer: layer.hash, created_at: new Date().toISOString(), ...(options.message ? { message: options.message } : {}) };
@@ -56,7 +72,7 @@ export async function commitEnv(engine: Engine, ref: string, options: { message?
       await writeMetadata(engine.layout, updated);
       crashPoint('commit:metadata');
       await wal.finish();
-      return { env_id: meta.env_id, short_id: meta.short_id, snapshot: { ...snapshot, index: updated.snapshots.length }, layer };
+      return { env_id: meta.env_id, short_id: meta.short_id, snapshot: { ...snapshot, index: updated.snapshots.length }, layer, unchanged: false, added: added ?? null };
     } catch (err) {
       await wal.abort();
       throw err;

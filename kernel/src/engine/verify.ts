@@ -1,14 +1,15 @@
 /**
- * verify-store: re-hashes every object, checks every layer record, every environment's
- * metadata checksum and references, and every image-cache digest. Reports each bad item
- * by path; never repairs (that is gc's and pull's job).
+ * verify-store: re-hashes every object, checks every layer record — a tree layer by
+ * producing its tar from the tree and comparing it with the recorded hash and size — every
+ * environment's metadata checksum and references, and every image-cache digest. Reports
+ * each bad item by path; never repairs (that is gc's and pull's job).
  */
 import { existsSync, lstatSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KarapaceError } from '../errors.js';
 import { hashFile, isHash } from '../hash.js';
-import { readLayer } from '../layers/layer.js';
+import { hasTree, layerTar, readLayer } from '../layers/layer.js';
 import { listMetadata } from '../store/metadata.js';
 import { indexRow, metadataStamp, writeIndex } from '../store/env-index.js';
 import { envDir, objectPath } from '../store/layout.js';
@@ -26,7 +27,7 @@ export interface VerifyProblem {
 
 export interface VerifyReport {
   ok: boolean;
-  checked: { objects: number; layers: number; metadata: number; images: number };
+  checked: { objects: number; layers: number; trees: number; metadata: number; images: number };
   problems: VerifyProblem[];
 }
 
@@ -44,7 +45,7 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
         message: `the store root was mode ${(rootMode & 0o777).toString(8)}: other users could reach its setuid binaries, file capabilities and device nodes (now 700)`,
       });
     }
-    const checked = { objects: 0, layers: 0, metadata: 0, images: 0 };
+    const checked = { objects: 0, layers: 0, trees: 0, metadata: 0, images: 0 };
 
     for (const shard of await listDir(layout.objects)) {
       for (const rest of await listDir(join(layout.objects, shard))) {
@@ -67,9 +68,15 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
       checked.layers++;
       try {
         const record = await readLayer(layout, hash);
+        if (await hasTree(layout, record)) {
+          checked.trees++;
+          // Every content object, and the whole tar against the record (treeTar checks both).
+          for await (const _ of await layerTar(layout, record));
+          continue;
+        }
         const obj = objectPath(layout, record.object);
         const st = await stat(obj).catch(() => undefined);
-        if (!st) problems.push({ kind: 'layer', id: hash, path, message: `its tar object ${record.object} is missing` });
+        if (!st) problems.push({ kind: 'layer', id: hash, path, message: record.tree ? `its tree ${record.tree} and its tar object ${record.object} are missing` : `its tar object ${record.object} is missing` });
         else if (st.size !== record.size) problems.push({ kind: 'layer', id: hash, path, message: `its tar object has ${st.size} bytes, the record says ${record.size}` });
       } catch (err) {
         problems.push({ kind: 'layer', id: hash, path, message: err instanceof KarapaceError ? err.message : String(err) });

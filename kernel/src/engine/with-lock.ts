@@ -8,10 +8,13 @@ import { checkStoreVersion, writeStoreVersion } from '../store/version.js';
 import { recoverWal } from '../store/wal.js';
 import type { Engine } from './engine.js';
 
-/** Takes the store lock, initialising the store on first use. */
-export async function withLock<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
+/**
+ * Takes the store lock, initialising the store on first use. Only `migrate` passes
+ * `anyVersion` (it converts older formats under the lock).
+ */
+export async function withLock<T>(engine: Engine, fn: () => Promise<T>, options: { anyVersion?: boolean } = {}): Promise<T> {
   const layout = engine.layout;
-  checkStoreVersion(layout);
+  if (!options.anyVersion) checkStoreVersion(layout);
   await ensurePrivateRoot(layout, (m) => engine.logger.warn(m));
   await mkdir(layout.store, { recursive: true });
   const lock = await acquireStoreLock(layout);

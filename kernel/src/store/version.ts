@@ -1,10 +1,14 @@
-/** The store format version file. Unknown versions are refused with guidance. */
+/**
+ * The store format version file. Unknown versions are refused with guidance.
+ * 1: a layer is a tar object. 2 (issue 18): a layer is a tree of content objects, its tar
+ * produced on demand; `karapace migrate` converts version 1.
+ */
 import { readFileSync } from 'node:fs';
 import { StoreError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import type { StoreLayout } from './layout.js';
 
-export const STORE_FORMAT_VERSION = 1;
+export const STORE_FORMAT_VERSION = 2;
 
 export function readStoreVersion(layout: StoreLayout): number | undefined {
   let text: string;
@@ -32,12 +36,12 @@ export function checkStoreVersion(layout: StoreLayout): void {
     {
       hint: v > STORE_FORMAT_VERSION
         ? 'upgrade karapace to a release that knows this store version'
-        : 'run `karapace migrate` to see how to migrate it',
+        : 'run `karapace migrate` to convert it (its layers become trees; nothing is lost)',
       data: { found: v, supported: STORE_FORMAT_VERSION },
     },
   );
 }
 
-export async function writeStoreVersion(layout: StoreLayout): Promise<void> {
-  await writeFileAtomic(layout.version, `${STORE_FORMAT_VERSION}\n`);
+export async function writeStoreVersion(layout: StoreLayout, version = STORE_FORMAT_VERSION): Promise<void> {
+  await writeFileAtomic(layout.version, `${version}\n`);
 }

@@ -16,7 +16,7 @@ import { metadataPath, type StoreLayout } from './layout.js';
 import { removeTree } from './remove-tree.js';
 import { StoreError } from '../errors.js';
 
-export type WalOp = 'build' | 'rebuild' | 'commit' | 'restore' | 'destroy' | 'gc' | 'pull';
+export type WalOp = 'build' | 'rebuild' | 'commit' | 'restore' | 'destroy' | 'gc' | 'pull' | 'snapshot-rm' | 'migrate';
 
 export type WalStep =
   /** Delete a path (relative to the store root). */

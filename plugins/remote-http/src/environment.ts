@@ -3,7 +3,7 @@
  * pull is the kernel's `pullEnvironment`. They pick the remote, ask the `remote` hook for a client, and
  * close it afterwards.
  */
-import { findEnv, type Engine } from '@karapace/kernel';
+import { findEnv, materializeLayerTars, type Engine } from '@karapace/kernel';
 import { badReference } from './errors.js';
 import { parseReference } from './protocol.js';
 import { openRemote, type PushResult, type RemoteSelection } from './remote-api.js';
@@ -27,6 +27,8 @@ export async function pushEnvironment(engine: Engine, options: PushOptions): Pro
     if (!parseReference(name)) throw badReference(name);
     target = { name, tag: 'latest' };
   }
+  // Bundles move layers as tar objects; the store keeps trees and makes the tars here.
+  await materializeLayerTars(engine, options.env);
   const remote = await openRemote(engine, options);
   try {
     return await remote.pushEnv(engine, options.env, target);
