@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
- * Store benchmark (issue 3): commit (pack + hash + durable store) and restore (verified
- * unpack) of a rootfs-sized tree — an extracted Debian bookworm minbase — against the GNU
- * floor doing the same work in the same run:
+ * Store benchmark (issues 3, 18): commit (pack, content objects + tree, durable) and restore
+ * (tar from the tree, verified unpack) of a rootfs-sized tree — an extracted Debian bookworm
+ * minbase — against the GNU floor doing the same work in the same run:
  *   commit floor:  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | tee FILE | b3sum; sync FILE
  *   restore floor: tar -xf FILE
- * Medians of N runs (warm page cache for both). Writes the "store" section of bench/RESULTS.md.
+ * and `karapace commit` of one new file on a real Debian environment (namespace backend,
+ * packages = ["hello"]): time and store growth, against writing that file durably
+ * (`cp FILE DIR; sync -f DIR`) and a `node -e 0` start. Medians of N runs (warm page
+ * cache). Writes the "store" sections of bench/RESULTS.md.
  *
- *   node bench/store.mjs [--runs 5] [--dir /var/tmp/kp-bench]
+ *   node bench/store.mjs [--runs 5] [--dir /var/tmp/kp-bench] [--no-env]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,13 +61,15 @@ async function main() {
   const { entries, bytes } = await digestTree(tree);
   const floorFile = join(DIR, 'floor.tar');
   const layout = storeLayout(join(DIR, 'store'));
-  const results = { commitFloor: [], commit: [], restoreFloor: [], restore: [], restoreSync: [] };
+  const results = { commitFloor: [], commit: [], commitAgain: [], restoreFloor: [], restore: [], restoreSync: [] };
   let record;
   for (let i = 0; i < RUNS; i++) {
     rmSync(floorFile, { force: true });
     results.commitFloor.push(time(() => sh(`cd ${tree} && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | tee ${floorFile} | b3sum >/dev/null; sync ${floorFile}`)));
     rmSync(layout.root, { recursive: true, force: true });
     results.commit.push(await time(async () => { record = await packLayer(layout, tree, { kind: 'snapshot' }); }));
+    // The same tree again: every content is in the store, only the tree is compared.
+    results.commitAgain.push(await time(() => packLayer(layout, tree, { kind: 'snapshot', parent: record.hash })));
 
     const outFloor = join(DIR, 'out-floor');
     const outOurs = join(DIR, 'out-ours');
@@ -88,13 +93,14 @@ async function main() {
   const section = [
     '## store: commit and restore (bench/store.mjs)',
     '',
-    `Tree: Debian bookworm minbase, ${entries} entries, ${(bytes / 1e6).toFixed(0)} MB of file content; layer tar ${(record.size / 1e6).toFixed(0)} MB.`,
+    `Tree: Debian bookworm minbase, ${entries} entries, ${(bytes / 1e6).toFixed(0)} MB of file content; layer tar ${(record.size / 1e6).toFixed(0)} MB, stored as a tree and ${record.added.objects - 1} content objects (${(record.added.bytes / 1e6).toFixed(0)} MB).`,
     `Median of ${RUNS} runs, warm page cache, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus}; load average at the end ${loadavg()[0].toFixed(1)} (figures from a busy shared machine are noisy: compare the raw runs).`,
     '',
     '| operation | karapace | GNU floor | ratio (goal ≤ 1.2) |',
     '|---|---|---|---|',
-    `| commit (pack + blake3 + fsync into the store) | ${m.commit.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
-    `| restore (verified unpack, overlay whiteouts) | ${m.restore.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`) | ${ratio(m.restore, m.restoreFloor)} |`,
+    `| commit into an empty store (pack, content objects + tree, syncfs) | ${m.commit.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
+    `| commit of the same tree again (every content present) | ${m.commitAgain.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s | ${ratio(m.commitAgain, m.commitFloor)} |`,
+    `| restore (tar from the tree, verified unpack, overlay whiteouts) | ${m.restore.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`) | ${ratio(m.restore, m.restoreFloor)} |`,
     `| restore + syncfs (what \`karapace restore\` does before its swap) | ${m.restoreSync.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`, no sync) | ${ratio(m.restoreSync, m.restoreFloor)} |`,
     '',
     `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
@@ -106,6 +112,65 @@ async function main() {
   rmSync(join(DIR, 'out-ours'), { recursive: true, force: true });
   rmSync(layout.root, { recursive: true, force: true });
   rmSync(floorFile, { force: true });
+  if (!args.includes('--no-env')) await oneFileCommit();
+}
+
+/** `karapace commit` of one new 1 MiB file on a Debian env with packages, through the CLI. */
+async function oneFileCommit() {
+  const bin = join(REPO, 'cli/dist/bundle/karapace.cjs');
+  const root = join(DIR, 'env-bench');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, 'dev'), { recursive: true });
+  const env = { ...process.env, KARAPACE_STORE: join(root, 'store'), XDG_CONFIG_HOME: join(root, 'config') };
+  const cli = (argv) => {
+    const r = spawnSync(process.execPath, [bin, ...argv, '--json'], { env, cwd: join(root, 'dev'), encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`karapace ${argv.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  writeFileSync(join(root, 'dev/karapace.toml'), `manifest_version = 1\n[base]\nimage = "${join(DIR, 'minbase.tar')}"\n[system]\npackages = ["hello"]\n[runtime]\nbackend = "namespace"\n`);
+  const built = cli(['build', '--name', 'dev']);
+  const upper = join(root, 'store/env', built.env_id, 'upper');
+  const upperBytes = Number(execFileSync('du', ['-sb', upper], { encoding: 'utf8' }).split('\t')[0]);
+  const first = cli(['commit', 'dev']);
+  const objects = join(root, 'store/store/objects');
+  const storeBytes = () => Number(execFileSync('du', ['-sb', '--apparent-size', objects], { encoding: 'utf8' }).split('\t')[0]);
+  const size = 1 << 20;
+  const res = { commit: [], growth: [], tar: [], floor: [], node: [] };
+  const scratch = join(DIR, 'floor-one');
+  for (let i = 0; i < RUNS; i++) {
+    const file = join(DIR, 'one-file');
+    writeFileSync(file, execFileSync('head', ['-c', String(size), '/dev/urandom']));
+    execFileSync('cp', [file, join(upper, 'root', `data-${i}`)]);
+    const before = storeBytes();
+    let c;
+    res.commit.push(time(() => { c = cli(['commit', 'dev']); }));
+    res.growth.push(storeBytes() - before);
+    res.tar.push(c.layer.size);
+    rmSync(scratch, { recursive: true, force: true });
+    mkdirSync(scratch);
+    res.floor.push(time(() => sh(`cp ${file} ${scratch}/f && sync -f ${scratch}/f`)));
+    res.node.push(time(() => sh(`${process.execPath} -e 0`)));
+  }
+  const m = Object.fromEntries(Object.entries(res).map(([k, v]) => [k, median(v)]));
+  const section = [
+    '## store: one-file commit on a Debian environment (bench/store.mjs)',
+    '',
+    `A Debian bookworm minbase + packages = ["hello"] on the namespace backend: upper dir ${(upperBytes / 1e6).toFixed(1)} MB after the build (package caches cleaned), first commit stored ${(first.added.bytes / 1e6).toFixed(1)} MB. Then ${RUNS} times: one new ${size}-byte file in the upper dir, \`karapace commit\` (the whole CLI). ${new Date().toISOString().slice(0, 10)}, load average at the end ${loadavg()[0].toFixed(1)}.`,
+    '',
+    '| | karapace | floor | ratio |',
+    '|---|---|---|---|',
+    `| store growth per commit | ${m.growth} bytes | ${size} bytes (the file) | ${(m.growth / size).toFixed(3)} (goal: ≤ file + 64 KiB) |`,
+    `| what the same commit stored before trees (its layer tar, whole upper dir) | ${m.tar} bytes | ${size} bytes | ${(m.tar / size).toFixed(2)} |`,
+    `| time of \`karapace commit\` | ${m.commit.toFixed(3)} s | ${m.floor.toFixed(3)} s (\`cp FILE; sync -f\`) + ${m.node.toFixed(3)} s (\`node -e 0\`) | ${(m.commit / (m.floor + m.node)).toFixed(2)} |`,
+    '',
+    `Raw: ${Object.entries(res).map(([k, v]) => `${k}=[${v.map((x) => (x < 100 ? x.toFixed(3) : x)).join(', ')}]`).join('; ')}`,
+    '',
+  ].join('\n');
+  writeSection(join(REPO, 'bench/RESULTS.md'), 'store: one-file commit', section);
+  console.log(section);
+  spawnSync(process.execPath, [bin, 'destroy', 'dev'], { env, stdio: 'ignore' });
+  rmSync(root, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
 }
 
 await main();
