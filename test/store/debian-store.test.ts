@@ -5,9 +5,10 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createEngine } from '@karapace/kernel';
+import { createEngine, hashBytes } from '@karapace/kernel';
 import { sandbox, type Sandbox } from '../helpers/cli.js';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../helpers/debian-rootfs.js';
 
@@ -17,6 +18,7 @@ const why = !probe.kernel.backends.includes('namespace')
   : debianRootfsUnavailable();
 if (why) console.error(`debian store tests skipped: ${why}`);
 const serial = why ? test.skip : test.serial;
+const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr');
 
 let box: Sandbox;
 let envId = '';
@@ -74,4 +76,103 @@ serial('a build with packages leaves no package downloads or index in the upper 
   t.log(`upper dir after the build: ${kib} KiB`);
   // hello and dpkg's bookkeeping are a few MiB; the lists alone were tens of MiB.
   t.true(kib < 8 * 1024, `upper dir is ${kib} KiB`);
+});
+
+async function sh(script: string): Promise<string> {
+  const r = await box.run(['exec', 'dev', '--', 'sh', '-c', script]);
+  if (r.code !== 0) throw new Error(`exec failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Objects in the store: hash → size. */
+function objects(): Map<string, number> {
+  const dir = join(box.store, 'store', 'objects');
+  const out = new Map<string, number>();
+  for (const s of readdirSync(dir)) for (const r of readdirSync(join(dir, s))) out.set(s + r, lstatSync(join(dir, s, r)).size);
+  return out;
+}
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+const MiB = 1 << 20;
+const commits: { layer: string; tree: string }[] = [];
+
+serial('three one-file commits each grow the store by about the file\'s size', async (t) => {
+  const first = await box.json(['commit', 'dev', '-m', 'after build']);
+  t.false(first.unchanged);
+  t.log(`first commit: ${first.layer.size} bytes as a tar, ${first.added.bytes} bytes stored`);
+  for (let i = 1; i <= 3; i++) {
+    const before = total(objects());
+    await sh(`head -c ${MiB} /dev/urandom > /srv/data`);
+    const c = await box.json(['commit', 'dev', '-m', `data ${i}`]);
+    const growth = total(objects()) - before;
+    t.log(`commit ${i}: store grew ${growth} bytes for a ${MiB}-byte file (tar ${c.layer.size} bytes)`);
+    t.true(growth >= MiB && growth <= MiB + 64 * 1024, `grew ${growth} bytes`);
+    t.is(c.added.bytes, growth);
+    commits.push({ layer: c.layer.hash, tree: c.layer.tree });
+  }
+  const unchanged = await box.json(['commit', 'dev']);
+  t.true(unchanged.unchanged);
+});
+
+serial('removing a snapshot frees exactly its unique objects', async (t) => {
+  const before = objects();
+  const snaps = (await box.json(['snapshots', 'dev'])).snapshots;
+  const victim = snaps.findIndex((s: { layer: string }) => s.layer === commits[1]!.layer) + 1;
+  const data = hashBytes(readFileSync(join(upper, 'srv/data')));
+  const rm = await box.json(['snapshots', 'rm', 'dev', String(victim)]);
+  const after = objects();
+  const gone = [...before.keys()].filter((h) => !after.has(h));
+  // Its tree and the second data file, which no other snapshot holds.
+  t.is(gone.length, 2);
+  t.true(gone.includes(commits[1]!.tree));
+  t.is(rm.freed.objects, 2);
+  t.is(rm.freed.bytes, total(before) - total(after));
+  t.true(rm.freed.bytes >= MiB);
+  t.false(gone.includes(data), 'the current data file is kept');
+  t.true(after.has(data));
+  t.true((await box.json(['verify-store'])).ok);
+});
+
+/**
+ * Path → type, mode, owner, links, xattrs, content or target, for every entry of the upper
+ * dir. Not overlayfs's private bookkeeping (origin, impure: not data, never stored) and not
+ * the link count of whiteouts (the unpacker may make them links of one node).
+ */
+function describe(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const n of readdirSync(join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      const p = join(dir, r);
+      const st = lstatSync(p);
+      const xs = st.isSymbolicLink() ? '' : xattr.listAttributesSync(p).filter((k) => !/^(trusted|user)\.overlay\.(origin|impure|redirect|metacopy)$/.test(k))
+        .sort().map((k) => `${k}=${xattr.getAttributeSync(p, k)?.toString('hex')}`).join(',');
+      const links = st.isCharacterDevice() && st.rdev === 0 ? '-' : String(st.nlink);
+      const body = st.isFile() ? readFileSync(p).subarray(0, 64).toString('hex') : st.isSymbolicLink() ? readlinkSync(p) : st.isCharacterDevice() ? `c${st.rdev}` : '';
+      out.push(`${r} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${links} ${xs} ${body}`);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+serial('restore round-trips owners, modes, xattrs, hardlinks and deletions', async (t) => {
+  await sh([
+    'mkdir -p /srv/app && echo conf > /srv/app/conf && chmod 640 /srv/app/conf && chown 1000:1000 /srv/app/conf',
+    'ln /srv/app/conf /srv/app/hard && ln -s app/conf /srv/link',
+    'echo x > /srv/suid && chown 2:3 /srv/suid && chmod 4755 /srv/suid',
+    'rm /etc/issue && rm -r /usr/share/doc/hello',
+  ].join(' && '));
+  xattr.setAttributeSync(join(upper, 'srv/app/conf'), 'user.note', Buffer.from([0, 0xff, 0x10]));
+  const before = describe(upper);
+  await box.json(['commit', 'dev', '-m', 'shaped']);
+  await sh('echo changed > /srv/app/conf && rm /srv/app/hard /srv/suid && echo back > /etc/issue && echo new > /srv/new');
+  t.notDeepEqual(describe(upper), before);
+  const r = await box.json(['restore', 'dev']);
+  t.deepEqual(r.warnings, []);
+  t.deepEqual(describe(upper), before);
+  // What the environment sees: the deletions hold, owners and modes are as committed.
+  t.is((await sh('test -e /etc/issue && echo present || echo gone; test -e /usr/share/doc/hello && echo present || echo gone')).trim(), 'gone\ngone');
+  t.is((await sh('stat -c "%u:%g %a %h" /srv/app/conf /srv/suid')).trim(), '1000:1000 640 2\n2:3 4755 1');
 });
