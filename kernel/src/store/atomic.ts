@@ -48,6 +48,26 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   await fsyncDir(dirname(file));
 }
 
+/**
+ * Makes files (or directories) durable: one fsync each, several at a time (the journal
+ * commits concurrent ones together). Not syncfs(2): that waits for everything dirty on
+ * the filesystem, other programs' writes included.
+ */
+export async function fsyncPaths(paths: readonly string[], concurrency = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const handle = await open(paths[next++]!, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
+}
+
 /** Synchronous twin, for the few places that must not yield (signal handlers, exit paths). */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(file), { recursive: true });

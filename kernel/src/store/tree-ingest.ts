@@ -5,11 +5,11 @@
  * tar the packer would not have written byte for byte is refused (NotCanonical) and the
  * caller stores it as a tar instead — so the tree always gives back the exact tar.
  *
- * Content objects are written without an fsync each; the caller makes them durable with
- * one syncfs before it writes the tree and the layer record that reference them.
+ * Content objects are written without an fsync; the caller makes the new ones durable
+ * (`written`) before it writes the tree and the layer record that reference them.
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
 import { BLOCK, decodePax, padding, type UstarHeader } from '../layers/tar-format.js';
@@ -33,11 +33,15 @@ export interface IngestResult {
   contentBytes: number;
   /** Content objects this ingest added to the store, and their bytes. */
   added: { objects: number; bytes: number };
+  /** Paths of the objects it wrote, and of their shard directories. */
+  written: string[];
 }
 
 /** Writes content objects, skipping those the store has. */
 class ContentWriter {
   readonly added = { objects: 0, bytes: 0 };
+  readonly written: string[] = [];
+  readonly dirs = new Set<string>();
   private readonly shards = new Set<string>();
   constructor(private readonly layout: StoreLayout) {}
 
@@ -51,6 +55,13 @@ class ContentWriter {
   private temp(): string {
     mkdirSync(this.layout.staging, { recursive: true });
     return join(this.layout.staging, `.content-${process.pid}-${randomHex(6)}`);
+  }
+
+  private wrote(path: string, size: number): void {
+    this.added.objects++;
+    this.added.bytes += size;
+    this.written.push(path);
+    this.dirs.add(dirname(path));
   }
 
   /** Stores `bytes` unless present; returns its hash. */
@@ -68,8 +79,7 @@ class ContentWriter {
       closeSync(fd);
     }
     renameSync(tmp, path);
-    this.added.objects++;
-    this.added.bytes += bytes.length;
+    this.wrote(path, bytes.length);
     return hash;
   }
 
@@ -96,8 +106,7 @@ class ContentWriter {
     else {
       this.shard(hash);
       renameSync(tmp, path);
-      this.added.objects++;
-      this.added.bytes += size;
+      this.wrote(path, size);
     }
     return hash;
   }
@@ -166,5 +175,5 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
   } finally {
     await reader.close();
   }
-  return { entries, tarHash: tar.digest(), tarSize: tar.size, contentBytes, added: writer.added };
+  return { entries, tarHash: tar.digest(), tarSize: tar.size, contentBytes, added: writer.added, written: [...writer.written, ...writer.dirs] };
 }

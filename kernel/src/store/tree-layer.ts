@@ -3,9 +3,9 @@
  * new file contents become objects, the entries a tree object — and the tar itself is not
  * kept: its blake3 and size stay the layer's identity, and tree-tar.ts gives it back.
  */
-import { spawnSync } from 'node:child_process';
 import type { TarProducer } from '../layers/layer.js';
 import { hashBytes } from '../hash.js';
+import { fsyncPaths } from './atomic.js';
 import { hasObject, putObject } from './objects.js';
 import type { StoreLayout } from './layout.js';
 import { serializeTree } from './tree.js';
@@ -43,8 +43,8 @@ export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer):
     throw err;
   }
   if (!ingested) throw new Error('the tar producer resolved without handing over a tar');
-  // The contents are durable before the tree that names them: one syncfs(2) for all of them.
-  spawnSync('sync', ['-f', layout.objects], { stdio: 'ignore' });
+  // The new contents are durable before the tree that names them.
+  await fsyncPaths(ingested.written);
   const bytes = serializeTree(ingested.entries);
   const known = await hasObject(layout, hashBytes(bytes));
   const tree = await putObject(layout, bytes);
