@@ -96,7 +96,8 @@ test('state rules: freeze, archive, and what each forbids', async (t) => {
 test('a running environment cannot be destroyed, restored or committed', async (t) => {
   const { box } = await env(t);
   await box.json(['commit', 'dev']);
-  const running = box.run(['exec', 'dev', '--', 'sleep', '30']);
+  // Long enough to outlast the three refused commands on a loaded machine; stop ends it.
+  const running = box.run(['exec', 'dev', '--', 'sleep', '300']);
   const runtime = join(box.store, 'env');
   for (let i = 0; i < 100 && !readdirSync(runtime).some((id) => existsSync(join(runtime, id, 'runtime', 'mock.pid'))); i++) await new Promise((r) => setTimeout(r, 50));
   for (const args of [['destroy', 'dev'], ['restore', 'dev'], ['commit', 'dev']]) {
