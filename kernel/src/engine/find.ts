@@ -64,7 +64,7 @@ async function fromIndex(layout: StoreLayout, hit: IndexLookup, check: (m: EnvMe
   if (!hit) return undefined;
   const envs: EnvMetadata[] = [];
   for (const id of hit.env_ids) {
-    const meta = await readMetadata(layout, id);
+    const meta = await readMetadata(layout, id, { verifiedIdentity: hit.verified });
     // Metadata that went or no longer matches: the index is behind; read the files.
     if (!meta || !check(meta)) return undefined;
     envs.push(meta);

@@ -1,7 +1,9 @@
 /**
  * The index of environments by name and id (`store/index/`), so finding one costs the same
  * with 1 or 10,000 environments and `list` reads one file:
- * - `names/<name>`: the env_id that has the name;
+ * - `names/<name>`: the env_id that has the name, and the identity (inode, size, mtime,
+ *   ctime) of its metadata file as written and checksummed under the store lock: a reader
+ *   whose open file has that identity reads the same bytes and skips the checksum;
  * - `ids/<first two hex digits>`: the env_ids that start with them, one a line;
  * - `envs.json`: one summary row per environment (what `list` shows);
  * - `stamp`: the metadata directory's identity (inode, mtime, ctime) when the index was
@@ -19,7 +21,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StoreLayout } from './layout.js';
+import { metadataPath, type StoreLayout } from './layout.js';
 import type { EnvMetadata, EnvState } from './metadata.js';
 
 export interface IndexRow {
@@ -56,7 +58,7 @@ const bucketFile = (layout: StoreLayout, id: string) => join(dirOf(layout), 'ids
 export function metadataStamp(layout: StoreLayout): string | undefined {
   try {
     const st = statSync(layout.metadata, { bigint: true });
-    return `v1 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
+    return `v2 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
   } catch {
     return undefined;
   }
@@ -82,14 +84,30 @@ export function indexFresh(layout: StoreLayout): boolean {
   return stamp !== undefined && read(stampFile(layout)) === stamp;
 }
 
-/** What a lookup by name or id prefix found, from a fresh index; undefined when the index is stale. */
-export type IndexLookup = { env_ids: string[] } | undefined;
+/** A file's identity: any write through the filesystem changes one of these. */
+export function fileIdentity(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+function metadataIdentity(layout: StoreLayout, envId: string): string {
+  try {
+    return fileIdentity(statSync(metadataPath(layout, envId), { bigint: true }));
+  } catch {
+    return '-';
+  }
+}
+
+/**
+ * What a lookup by name or id prefix found, from a fresh index (`verified`: the identity of
+ * the metadata file the index vouches for); undefined when the index is stale.
+ */
+export type IndexLookup = { env_ids: string[]; verified?: string } | undefined;
 
 /** env_ids with this name (0 or 1) from a fresh index. */
 export function lookupName(layout: StoreLayout, name: string): IndexLookup {
   if (!indexFresh(layout)) return undefined;
-  const id = read(nameFile(layout, name))?.trim();
-  return { env_ids: id ? [id] : [] };
+  const [id, verified] = (read(nameFile(layout, name)) ?? '').trim().split(' ');
+  return id ? { env_ids: [id], verified } : { env_ids: [] };
 }
 
 /** env_ids starting with a hex prefix, from a fresh index. */
@@ -124,7 +142,7 @@ export function writeIndex(layout: StoreLayout, rows: IndexRow[], stamp: string)
   mkdirSync(join(dir, 'ids'), { recursive: true });
   const buckets = new Map<string, string[]>();
   for (const row of rows) {
-    if (row.name) writeFileSync(nameFile(layout, row.name), `${row.env_id}\n`);
+    if (row.name) writeFileSync(nameFile(layout, row.name), `${row.env_id} ${metadataIdentity(layout, row.env_id)}\n`);
     const key = row.env_id.slice(0, 2);
     buckets.set(key, [...(buckets.get(key) ?? []), row.env_id]);
   }
@@ -161,10 +179,10 @@ export async function updateIndex(
   const next = rows.filter((r) => r.env_id !== envId);
   if (after) next.push(indexRow(after));
   rmSync(stampFile(layout), { force: true });
-  if (before?.name && before.name !== after?.name && read(nameFile(layout, before.name))?.trim() === envId) rmSync(nameFile(layout, before.name), { force: true });
+  if (before?.name && before.name !== after?.name && read(nameFile(layout, before.name))?.split(' ')[0] === envId) rmSync(nameFile(layout, before.name), { force: true });
   if (after?.name) {
     mkdirSync(join(dirOf(layout), 'names'), { recursive: true });
-    writeReplacing(nameFile(layout, after.name), `${envId}\n`);
+    writeReplacing(nameFile(layout, after.name), `${envId} ${metadataIdentity(layout, envId)}\n`);
   }
   if (!before !== !after) {
     mkdirSync(join(dirOf(layout), 'ids'), { recursive: true });

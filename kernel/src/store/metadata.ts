@@ -1,5 +1,5 @@
 /** Per-environment metadata (`metadata/<env_id>.json`) with an embedded checksum. */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { StoreError } from '../errors.js';
 import { canonicalJson } from '../canonical-json.js';
@@ -8,7 +8,7 @@ import type { LockFile } from '../lock/types.js';
 import type { NormalizedManifest } from '../manifest/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { metadataPath, type StoreLayout } from './layout.js';
-import { indexFresh, indexRow, updateIndex } from './env-index.js';
+import { fileIdentity, indexFresh, indexRow, updateIndex } from './env-index.js';
 
 export type EnvState = 'defined' | 'built' | 'running' | 'frozen' | 'archived';
 
@@ -74,7 +74,8 @@ export function corruptMetadata(path: string, why: string): StoreError {
   });
 }
 
-export function parseMetadata(text: string, path: string): EnvMetadata {
+/** `verified`: the bytes are known to be the ones written with this checksum (the name index), so it is not recomputed. */
+export function parseMetadata(text: string, path: string, verified = false): EnvMetadata {
   let parsed: StoredMetadata;
   try {
     parsed = JSON.parse(text) as StoredMetadata;
@@ -82,22 +83,38 @@ export function parseMetadata(text: string, path: string): EnvMetadata {
     throw corruptMetadata(path, 'not valid JSON');
   }
   if (!parsed || typeof parsed !== 'object' || typeof parsed.checksum !== 'string') throw corruptMetadata(path, 'no checksum');
-  const actual = checksumOf(parsed);
-  if (actual !== parsed.checksum) throw corruptMetadata(path, `checksum mismatch (recorded ${parsed.checksum.slice(0, 12)}…, computed ${actual.slice(0, 12)}…)`);
+  if (!verified) {
+    const actual = checksumOf(parsed);
+    if (actual !== parsed.checksum) throw corruptMetadata(path, `checksum mismatch (recorded ${parsed.checksum.slice(0, 12)}…, computed ${actual.slice(0, 12)}…)`);
+  }
   const { checksum: _c, ...meta } = parsed;
   return meta;
 }
 
-export async function readMetadata(layout: StoreLayout, envId: string): Promise<EnvMetadata | undefined> {
+/**
+ * `verifiedIdentity`: the identity (env-index.ts fileIdentity) of the file as written and
+ * checksummed under the store lock; when the open file still has it, the checksum is
+ * skipped (hashing loads the blake3 addon: exec start-up).
+ */
+export async function readMetadata(layout: StoreLayout, envId: string, options: { verifiedIdentity?: string } = {}): Promise<EnvMetadata | undefined> {
   const path = metadataPath(layout, envId);
   let text: string;
+  let verified = false;
+  let fd: number;
   try {
-    text = await readFile(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  return parseMetadata(text, path);
+  try {
+    // The identity of the bytes read: fstat on the descriptor they are read from.
+    if (options.verifiedIdentity) verified = fileIdentity(fstatSync(fd, { bigint: true })) === options.verifiedIdentity;
+    text = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+  return parseMetadata(text, path, verified);
 }
 
 export async function removeMetadata(layout: StoreLayout, envId: string): Promise<void> {
