@@ -1,4 +1,6 @@
 /** The golden vectors' fixed archive (golden-vectors.test.ts), written byte by byte. */
+import { chmodSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { archive, entry, gnuLong, header, pax } from './_tar.js';
 
 /** The fixed archive: every entry kind a rootfs holds, in ustar, GNU and PAX spellings. */
@@ -25,3 +27,21 @@ export function goldenTar(): Buffer {
   );
 }
 
+
+/** The golden vectors' fixed tree for packTree (modes set explicitly: no umask in it). */
+export function goldenTree(root: string): void {
+  const long = join(root, 'usr/share', 'long-directory-name/'.repeat(6));
+  mkdirSync(long, { recursive: true });
+  mkdirSync(join(root, 'etc'));
+  writeFileSync(join(root, 'etc/hostname'), 'golden\n');
+  chmodSync(join(root, 'etc/hostname'), 0o644);
+  writeFileSync(join(root, 'etc/shadow'), 'root:*:1::::::\n');
+  chmodSync(join(root, 'etc/shadow'), 0o640);
+  writeFileSync(join(long, 'file-with-a-long-name-ünïcødé'), 'a'.repeat(1000));
+  chmodSync(join(long, 'file-with-a-long-name-ünïcødé'), 0o755);
+  linkSync(join(long, 'file-with-a-long-name-ünïcødé'), join(root, 'etc/hard-link'));
+  symlinkSync('hostname', join(root, 'etc/sym'));
+  for (const d of ['', 'etc', 'usr', 'usr/share']) chmodSync(join(root, d), 0o755);
+  let d = join(root, 'usr/share');
+  for (let i = 0; i < 6; i++) chmodSync((d = join(d, 'long-directory-name')), 0o755);
+}

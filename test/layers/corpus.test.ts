@@ -19,7 +19,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { digestTree, KarapaceError, unpackTarFile, unpackTarStream, type UnpackFileStats } from '@karapace/kernel';
+import { digestTree, KarapaceError, packTree, unpackTarFile, unpackTarStream, type UnpackFileStats } from '@karapace/kernel';
 import { CanonicalTree } from '@karapace/image-sources';
 import { describeTree, gnuExtract } from './_compare.js';
 import { archive, entry, header, members, pax, gnuLong, withChecksum } from './_tar.js';
@@ -328,4 +328,30 @@ test('a malformed sparse map is refused as malformed, before the file is written
     t.is(out.error?.code, 'KP_LAYER_REJECTED', via);
     t.regex(out.error?.message ?? '', /sparse map region 90\+20 .* past the real size 100/);
   }
+});
+
+async function packed(dir: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of packTree(dir)) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+test('what pack writes (sparse files expanded, long names and link names, hard links to long names) GNU tar and every path read back as the tree', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kp-corpus-pack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'src');
+  gnuSourceTree(src, false);
+  const bytes = await packed(src);
+  t.deepEqual(await packed(src), bytes, 'deterministic');
+  const verdict = await compareWithGnuTar(t, 'pack', bytes);
+  t.falsy(verdict.refused);
+  t.falsy(verdict.gnuFailed);
+  t.true(verdict.native, 'the native unpacker reads what pack writes itself');
+  // GNU tar's extraction is the source tree, sparse files written out in full (pack stores their holes as zeros).
+  const out = join(dir, 'gnu');
+  mkdirSync(out);
+  writeFileSync(join(dir, 'pack.tar'), bytes);
+  t.true(gnuExtract(join(dir, 'pack.tar'), out).ok);
+  const withoutHoles = (lines: string[]) => lines.map((l) => l.replace(/ holes( = |$)/, '$1'));
+  t.deepEqual(describeTree(out), withoutHoles(describeTree(src)));
 });

@@ -16,10 +16,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { computeEnvId, digestTree, hashBytes, type UnpackFileStats } from '@karapace/kernel';
+import { computeEnvId, digestTree, hashBytes, packTree, type UnpackFileStats } from '@karapace/kernel';
 import { CanonicalTree, digestRootfs, unpackImage } from '@karapace/image-sources';
 import { unpackImageFile } from '../../plugins/image-sources/dist/unpack.js';
-import { goldenTar } from './_golden.js';
+import { goldenTar, goldenTree } from './_golden.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -30,6 +30,8 @@ const GOLDEN = {
   /** The disk digest of a root extraction (owners set, the device node made). */
   disk: '27d3c0e13a0a663dfcc659719b05f72c038a845d8c1d0127e6914c0615e611c5',
   entries: 27,
+  /** blake3 of what packTree writes for goldenTree, as root (owners 0:0). */
+  pack: '6d046cb6ffc90730ecf6bda81154150c32f656148b8de55a9bcf73c1eaf2da76',
 };
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
@@ -89,4 +91,13 @@ test('a fixed lock has its fixed env_id', (t) => {
     resolved_packages: [{ name: 'git', version: '1:2.39.5-0+deb12u1' }, { name: 'curl', version: '7.88.1-10+deb12u8' }],
   };
   t.deepEqual(computeEnvId(lock), { env_id: 'bc427b04c2e9728a6a7b815c2d692d811d78b10c35f49905a68e08a98f7ba99e', short_id: 'bc427b04c2e9' });
+});
+
+test('pack writes fixed bytes for a fixed tree (layer tars are identity)', async (t) => {
+  if (!isRoot) return t.pass('not root: the tree\'s owners are not 0:0, so its tar differs');
+  const dir = tempDir(t);
+  goldenTree(dir);
+  const chunks: Buffer[] = [];
+  for await (const c of packTree(dir)) chunks.push(Buffer.from(c));
+  t.is(hashBytes(Buffer.concat(chunks)), GOLDEN.pack);
 });

@@ -92,19 +92,18 @@ function num(b: Buffer, at: number, len: number): number {
   return digits ? value : 0;
 }
 
-/** The checksum summed over unsigned bytes, and over signed ones (what some old tars wrote). */
-function checksums(b: Buffer): [number, number] {
+function checksum(b: Buffer): number {
   let sum = 8 * 32;
-  let high = 0;
-  for (let i = 0; i < 148; i++) {
-    sum += b[i]!;
-    if (b[i]! & 0x80) high++;
-  }
-  for (let i = 156; i < 512; i++) {
-    sum += b[i]!;
-    if (b[i]! & 0x80) high++;
-  }
-  return [sum, sum - 256 * high];
+  for (let i = 0; i < 148; i++) sum += b[i]!;
+  for (let i = 156; i < 512; i++) sum += b[i]!;
+  return sum;
+}
+
+/** The checksum summed over signed bytes, as some old tars (Sun, HP-UX) wrote it. */
+function signedChecksum(b: Buffer): number {
+  let sum = 8 * 32;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += b[i]! >= 0x80 ? b[i]! - 256 : b[i]!;
+  return sum;
 }
 
 const isMagic = (b: Buffer, s: string) => {
@@ -117,10 +116,10 @@ const isMagic = (b: Buffer, s: string) => {
  * A header with neither ustar magic is V7 (or pre-POSIX): no prefix, no device numbers.
  */
 export function decodeHeader(block: Buffer): TarHeader | null {
-  const [sum, signed] = checksums(block);
+  const sum = checksum(block);
   if (sum === 8 * 32) return null;
   const recorded = num(block, 148, 8);
-  if (sum !== recorded && signed !== recorded) throw new Error('Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?');
+  if (sum !== recorded && signedChecksum(block) !== recorded) throw new Error('Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?');
   allUtf8 = true;
   let name = str(block, 0, 100);
   const posix = isMagic(block, 'ustar\0');
