@@ -147,7 +147,7 @@ export class Unpacker {
       if (h.type === null) {
         const flag = String.fromCharCode(h.typeflag);
         const what = UNSUPPORTED_TYPES[flag] ?? `entry type '${flag >= ' ' && flag <= '~' ? flag : `\\x${h.typeflag.toString(16)}`}'`;
-        throw unsupportedTar(what, h.name, offset);
+        throw unsupportedTar(what, (this.pax?.get('path') ?? this.longName)?.toString('utf8') ?? h.name, offset);
       }
       const hasContent = CONTENT_TYPES.has(h.type);
       if (h.type === 'gnu-volume-header') {
@@ -565,7 +565,12 @@ export class Unpacker {
       let data = h.size;
       let map = layout.map;
       if (!map) {
-        const read = await readSparseMap(async () => Buffer.from((await this.reader.read(BLOCK))!), h.size, rel, layout.offset);
+        const nextBlock = async () => {
+          const b = await this.reader.read(BLOCK);
+          if (!b) throw badTar('archive is truncated');
+          return Buffer.from(b);
+        };
+        const read = await readSparseMap(nextBlock, h.size, rel, layout.offset);
         map = read.map;
         data -= read.bytes;
       }
