@@ -10,7 +10,7 @@
  * (`cp FILE DIR; sync -f DIR`) and a `node -e 0` start. Medians of N runs (warm page
  * cache). Writes the "store" sections of bench/RESULTS.md.
  *
- *   node bench/store.mjs [--runs 5] [--dir /var/tmp/kp-bench] [--no-env]
+ *   node bench/store.mjs [--runs 5] [--dir /var/tmp/kp-bench] [--no-env | --env-only]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,6 +57,7 @@ function sh(script) {
 }
 
 async function main() {
+  if (args.includes('--env-only')) return oneFileCommit();
   const tree = prepareTree();
   const { entries, bytes } = await digestTree(tree);
   const floorFile = join(DIR, 'floor.tar');
@@ -98,12 +99,14 @@ async function main() {
     '',
     '| operation | karapace | GNU floor | ratio (goal ≤ 1.2) |',
     '|---|---|---|---|',
-    `| commit into an empty store (pack, content objects + tree, syncfs) | ${m.commit.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
+    `| commit into an empty store (pack, content objects + tree, an fsync per new object) | ${m.commit.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
     `| commit of the same tree again (every content present) | ${m.commitAgain.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s | ${ratio(m.commitAgain, m.commitFloor)} |`,
     `| restore (tar from the tree, verified unpack, overlay whiteouts) | ${m.restore.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`) | ${ratio(m.restore, m.restoreFloor)} |`,
     `| restore + syncfs (what \`karapace restore\` does before its swap) | ${m.restoreSync.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`, no sync) | ${ratio(m.restoreSync, m.restoreFloor)} |`,
     '',
     `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
+    '',
+    "What a full-tree commit does beyond the floor (issue 18): one object file per distinct content (create, write, rename) and an fsync of each new one, plus a blake3 of each file and a re-encoding of every header to check the tree gives back the tar; the floor writes one file and fsyncs it once. A commit of a tree the store already holds writes nothing and syncs nothing, but still packs and hashes the whole upper dir. Restore produces the tar from the tree (every object read and verified, and the whole tar hashed) where it used to read one file. The ≤ 1.2x goals are not met as measured here (load average above 40 on 2 shared CPUs; to be measured again on a quiet machine); the one-file commit below is the case the change is for.",
     '',
   ].join('\n');
   writeSection(join(REPO, 'bench/RESULTS.md'), 'store: commit and restore', section);
@@ -140,7 +143,8 @@ async function oneFileCommit() {
   for (let i = 0; i < RUNS; i++) {
     const file = join(DIR, 'one-file');
     writeFileSync(file, execFileSync('head', ['-c', String(size), '/dev/urandom']));
-    execFileSync('cp', [file, join(upper, 'root', `data-${i}`)]);
+    mkdirSync(join(upper, 'srv'), { recursive: true });
+    execFileSync('cp', [file, join(upper, 'srv', `data-${i}`)]);
     const before = storeBytes();
     let c;
     res.commit.push(time(() => { c = cli(['commit', 'dev']); }));
