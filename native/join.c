@@ -21,9 +21,9 @@
 void join_validate(struct plan *p)
 {
     if (p->rootfs || p->n_lowers || p->upper || p->work || p->fuse_overlayfs || p->n_ops ||
-        p->unshare_net || p->fake_chown || p->hostname || p->pid_file || p->wait_joined)
+        p->unshare_net || p->hostname || p->pid_file || p->wait_joined || p->ro_root)
         die("--join takes only process options (--uid --gid --chdir --setenv --unsetenv "
-            "--clearenv --json-status-fd)");
+            "--clearenv --fake-chown --allow-setuid --json-status-fd)");
     p->tty = isatty(0) && tcgetpgrp(0) == getpgrp();
     if (p->json_status_fd >= 0 && fcntl(p->json_status_fd, F_SETFD, FD_CLOEXEC) < 0)
         die_with_error("--json-status-fd");
@@ -85,8 +85,9 @@ int join_sandbox(struct plan *p)
         die_with_error("--join %d: setns", (int)target);
     if (fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
         die_with_error("--join %d: enter the sandbox's root", (int)target);
-    /* As for every process in the sandbox: setuid binaries don't elevate. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    /* As for every process in the sandbox: setuid binaries don't elevate
+     * (unless --allow-setuid, see sandbox_child). */
+    if (!p->allow_setuid && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         die_with_error("prctl(NO_NEW_PRIVS)");
 
     /* After setns(CLONE_NEWPID) only children enter the pid namespace: the

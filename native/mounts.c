@@ -423,6 +423,10 @@ static void apply_op(const struct plan *p, int i)
         autoclose int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
         if (fd < 0 || write_all(fd, op->content, op->content_len) < 0)
             die_with_error("copy %s", op->src);
+        /* Root's inside, as files in /etc are (sudo insists on it for its drop-ins);
+         * fails harmlessly with single-id mapping, where root is not mapped. */
+        if (fchown(fd, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
+            die_with_error("chown %s", op->dest);
         autofree char *dst = dest_path(op->dest, true, &destfd);
         autofree char *what = xasprintf("--file-from %s %s", op->src, op->dest);
         bind_mount(tmp, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
@@ -468,4 +472,12 @@ void mounts_enter_root(void)
         die_with_error("detach old root");
     if (chdir("/") < 0)
         die_with_error("chdir /");
+}
+
+void mounts_root_readonly(bool on)
+{
+    struct mount_attr attr = {.attr_set = on ? MOUNT_ATTR_RDONLY : 0,
+                              .attr_clr = on ? 0 : MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", 0, &attr, sizeof attr) < 0 && on)
+        die_with_error("--ro-root: mount_setattr /");
 }

@@ -12,4 +12,6 @@ void mounts_setup_root(const struct plan *p);
 void mounts_setup_tree(const struct plan *p);
 /* pivot_root into /newroot and detach the staging tmpfs and the host tree. */
 void mounts_enter_root(void);
+/* Set (or clear) read-only on the sandbox's root mount only, not its submounts. */
+void mounts_root_readonly(bool on);
 #endif

@@ -47,7 +47,7 @@ static void usage(FILE *out)
           "  --uid N --gid N        ids inside (default: the caller's)\n"
           "  --map-mode single|full|root   (default single)\n"
           "  --hostname NAME  --chdir DIR  --setenv K V  --unsetenv K  --clearenv\n"
-          "  --unshare-net  --fake-chown\n"
+          "  --unshare-net  --fake-chown  --allow-setuid  --ro-root\n"
           "  --pid-file PATH  --json-status-fd FD  --args FD\n"
           "Joining a running sandbox (see PROTOCOL.md):\n"
           "  --wait-joined          keep the sandbox while joined commands run\n"
@@ -227,6 +227,10 @@ static void parse_args(struct plan *p, int argc, char **argv)
             p->wait_joined = true;
         } else if (strcmp(o, "--fake-chown") == 0) {
             p->fake_chown = true;
+        } else if (strcmp(o, "--allow-setuid") == 0) {
+            p->allow_setuid = true;
+        } else if (strcmp(o, "--ro-root") == 0) {
+            p->ro_root = true;
         } else if (strcmp(o, "--pid-file") == 0) {
             p->pid_file = need(&a, i++, 1, o);
         } else if (strcmp(o, "--json-status-fd") == 0) {
@@ -241,6 +245,8 @@ static void parse_args(struct plan *p, int argc, char **argv)
     }
     if (perms)
         die("--perms must be followed by --tmpfs or --dir");
+    if (p->allow_setuid && p->fake_chown)
+        die("--allow-setuid and --fake-chown exclude each other (seccomp needs no_new_privs)");
     if (i >= a.n)
         die("no command given (expected: [OPTION...] -- COMMAND [ARG...])");
     p->argv = &a.v[i];
@@ -324,8 +330,10 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
     /* No-new-privs first: nothing run inside can gain privileges through
      * setuid binaries or file capabilities; also required for seccomp. Set
      * here, not in the launcher, which still has to exec the setuid
-     * newuidmap/newgidmap. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+     * newuidmap/newgidmap. --allow-setuid leaves it off (sudo inside): a
+     * setuid binary then elevates only to the user namespace's root, whose
+     * capabilities reach nothing the caller could not touch already. */
+    if (!p->allow_setuid && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         die_with_error("prctl(NO_NEW_PRIVS)");
     /* If the launcher dies, take the whole sandbox with us. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -354,6 +362,9 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
     mounts_setup_root(p);
     mounts_setup_tree(p);
     mounts_enter_root();
+    /* Frozen: the root read-only, after every mount point was created in it. */
+    if (p->ro_root)
+        mounts_root_readonly(true);
 
     /* UTS namespace. */
     if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
@@ -380,8 +391,12 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
     /* Not through fuse-overlayfs: its daemon resolves paths through the very mount we
      * would be waiting on, and the two deadlock (D state, unkillable). Mount points then
      * stay in the upper dir, as documented. */
-    if (!p->fuse_overlayfs)
+    if (!p->fuse_overlayfs) {
+        /* Mount points are removed from the upper dir even when it was read-only. */
+        if (p->ro_root)
+            mounts_root_readonly(false);
         artefacts_remove();
+    }
     _exit(code);
 }
 

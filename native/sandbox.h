@@ -68,6 +68,12 @@ struct plan {
     /* --join PID (join.c) and --wait-joined (linger.c) */
     pid_t join_pid;
     bool wait_joined;
+
+    /* --ro-root: the root mount read-only once every mount point exists (frozen envs) */
+    bool ro_root;
+    /* --allow-setuid: no no_new_privs, so setuid binaries (sudo) work inside the
+     * user namespace; never with --fake-chown (seccomp needs no_new_privs) */
+    bool allow_setuid;
 };
 
 /* The command's process: own process group (+ terminal), ids, environment,
