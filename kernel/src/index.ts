@@ -39,6 +39,8 @@ export { resolveMerged, readMergedFile, existsMerged } from './security/merged-r
 export { resolveMount, resolveMounts, type ResolvedMount } from './security/mounts.js';
 export { checkResourceLimits } from './security/limits.js';
 export { requestedDevices } from './security/devices.js';
+export { integrationEnvironment, integrationSockets, dbusSocketPath, PROXY_VARIABLES, type HostSocket } from './security/integration.js';
+export { etcPlan, hostsContent, sudoersContent, type EtcPlan, type EtcFile, type EtcOptions } from './security/etc-files.js';
 export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions, type BuiltinPlugin } from './engine/engine.js';
 export { corePlugin, CORE_PLUGIN_NAME, CORE_PACK_STAGE } from './engine/core-plugin.js';
 export { build, buildIfUpToDate, manifestPathFrom, type BuildOptions, type BuildResult } from './engine/build.js';
@@ -54,7 +56,7 @@ export { commitEnv, listSnapshots, restoreEnv, pickSnapshot, type CommitResult, 
 export { removeSnapshot, type RemoveSnapshotResult } from './engine/snapshot-remove.js';
 export { materializeLayerTars } from './engine/layer-tars.js';
 export { diffEnv, type DiffResult } from './engine/diff.js';
-export { freezeEnv, archiveEnv, assertNotRunning, assertWritable } from './engine/state.js';
+export { freezeEnv, unfreezeEnv, archiveEnv, unarchiveEnv, assertNotRunning, assertWritable } from './engine/state.js';
 export { gcStore, type GcReport } from './engine/gc.js';
 export { verifyStore, type VerifyReport, type VerifyProblem } from './engine/verify.js';
 export { migrateStore, type MigrateResult } from './engine/migrate.js';

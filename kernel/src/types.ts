@@ -113,7 +113,7 @@ export interface SpawnRequest {
   mount: MountPlan;
   purpose: SpawnPurpose;
   argv: string[];
-  /** `root` for package installs; `invoker` = the calling user's uid/gid/name/home. */
+  /** `root` = uid 0 inside (package installs, `exec --root`); `invoker` = the calling user's uid/gid/name/home. */
   user: 'root' | 'invoker';
   /** `inherit` streams the CLI's stdio; `capture` collects stdout/stderr. */
   stdio: 'inherit' | 'capture';

@@ -6,9 +6,10 @@ export class EnterCommand extends BaseCommand {
   static override paths = [['enter']];
   static override usage = Command.Usage({
     description: 'Enter an environment with an interactive shell',
-    examples: [['Enter by name', '$0 enter dev'], ['Run a command with a terminal', '$0 enter dev -- htop']],
+    examples: [['Enter by name', '$0 enter dev'], ['Run a command with a terminal', '$0 enter dev -- htop'], ['A root shell inside', '$0 enter --root dev']],
   });
 
+  root = Option.Boolean('--root', false, { description: 'Enter as root inside (uid 0 of the environment\'s user namespace, never host root)' });
   env = Option.String({ name: 'env' });
   command = Option.Rest({ name: 'command' });
 
@@ -17,7 +18,7 @@ export class EnterCommand extends BaseCommand {
     // Only the environment's backend plugin is loaded (exec start-up time).
     const engine = await this.engine({ deferBuiltins: true });
     // clipanion leaves out the `--` that ends the options, as fast-dispatch.cts does.
-    const result = await enterEnv(engine, this.env, this.command);
+    const result = await enterEnv(engine, this.env, this.command, { root: this.root });
     return result.exitCode;
   }
 }

@@ -34,6 +34,25 @@ export interface SecurityPolicy {
   envDeny: string[];
   maxMemoryMb: number;
   maxCpuShares: number;
+  /** What of the host session reaches exec/enter (kernel/src/security/integration.ts). */
+  hostIntegration: HostIntegration;
+}
+
+/**
+ * Host integration for exec/enter, each a separate policy choice (installs get none). A
+ * socket is bound only when the host has it; its variable passes only with it.
+ */
+export interface HostIntegration {
+  /** The ssh-agent socket and SSH_AUTH_SOCK: the env can ask the agent to sign, never read a key. */
+  sshAgent: boolean;
+  /** http_proxy, https_proxy, no_proxy, all_proxy (either case): they may carry proxy credentials. */
+  proxy: boolean;
+  /** The session D-Bus socket and DBUS_SESSION_BUS_ADDRESS (notifications, secrets, portals). */
+  dbus: boolean;
+  /** X11 (/tmp/.X11-unix, XAUTHORITY) and Wayland sockets, without needing [gui] apps. */
+  display: boolean;
+  /** PipeWire and PulseAudio sockets, without needing [hardware] audio. */
+  audio: boolean;
 }
 
 export interface KarapaceConfig {
@@ -54,7 +73,7 @@ export interface KarapaceConfig {
     /** Extra aliases: name → reference. */
     aliases?: Record<string, string>;
   };
-  security?: Partial<SecurityPolicy>;
+  security?: Partial<Omit<SecurityPolicy, 'hostIntegration'>> & { hostIntegration?: Partial<HostIntegration> };
   /** Templates for `karapace new`, name → manifest text. */
   templates?: Record<string, string>;
   /** Free-form sections for plugins, keyed by plugin name. */
@@ -79,10 +98,13 @@ export const DEFAULT_SECURITY: SecurityPolicy = Object.freeze({
     'DISPLAY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR', 'XDG_SESSION_TYPE', 'PULSE_SERVER',
     'EDITOR', 'VISUAL', 'PAGER', 'NO_COLOR', 'FORCE_COLOR',
   ],
+  // SSH_AUTH_SOCK is not here: hostIntegration.sshAgent decides it (and binds the socket the
+  // variable names, without which the variable is useless inside).
   envDeny: [
-    'SSH_AUTH_SOCK', 'GPG_AGENT_INFO', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID',
+    'GPG_AGENT_INFO', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID',
     'DOCKER_HOST', 'GITHUB_TOKEN', 'GH_TOKEN', 'NPM_TOKEN', 'KARAPACE_REMOTE_TOKEN',
   ],
   maxMemoryMb: 65536,
   maxCpuShares: 262144,
+  hostIntegration: Object.freeze({ sshAgent: true, proxy: true, dbus: true, display: true, audio: true }),
 }) as SecurityPolicy;

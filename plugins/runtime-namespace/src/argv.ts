@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { relative, isAbsolute, sep } from 'node:path';
-import { requestedDevices, resolveMounts, type EnvHandle, type IdentityFiles, type InvokingUser, type ResolvedMount, type SecurityPolicy, type SpawnRequest } from '@karapace/kernel';
+import { requestedDevices, resolveMounts, type EnvHandle, type EtcPlan, type IdentityFiles, type InvokingUser, type ResolvedMount, type SecurityPolicy, type SpawnRequest } from '@karapace/kernel';
 import type { MapMode } from './ids.js';
 import type { SocketBind } from './gui.js';
 
@@ -25,6 +25,13 @@ export interface LauncherContext {
   sockets?: SocketBind[];
   /** The caller's working directory, kept when it is visible inside. */
   hostCwd?: string;
+  /** Generated /etc files (hosts, localtime, sudoers) and the variables that go with them. */
+  etc?: EtcPlan;
+  /**
+   * Let setuid binaries work (no no_new_privs) for exec/enter: sudo inside. Only where the
+   * namespace's root owns the image (full or root mapping); never with --fake-chown.
+   */
+  allowSetuid?: boolean;
 }
 
 export interface LauncherArgv {
@@ -41,12 +48,11 @@ function under(path: string, dir: string): string | undefined {
   return rel.startsWith('..') || isAbsolute(rel) ? undefined : rel;
 }
 
-/** The host cwd translated into the sandbox, when a bind makes it visible there. */
 /** Working directory inside: asked for, else the caller's when visible inside, else home, else /. */
-function sandboxCwd(request: Pick<SpawnRequest, 'user' | 'cwd'>, ctx: LauncherContext, binds: { source: string; target: string }[]): string {
+function sandboxCwd(request: Pick<SpawnRequest, 'purpose' | 'user' | 'cwd'>, ctx: LauncherContext, binds: { source: string; target: string }[]): string {
   if (request.cwd) return request.cwd;
-  if (request.user === 'root') return '/';
-  return visibleCwd(ctx.hostCwd, binds) ?? (binds.some((b) => b.target === ctx.user.home) ? ctx.user.home : '/');
+  if (request.purpose === 'install') return '/';
+  return visibleCwd(ctx.hostCwd, binds) ?? (request.user === 'root' ? '/root' : binds.some((b) => b.target === ctx.user.home) ? ctx.user.home : '/');
 }
 
 function visibleCwd(hostCwd: string | undefined, binds: { source: string; target: string }[]): string | undefined {
@@ -59,9 +65,27 @@ function visibleCwd(hostCwd: string | undefined, binds: { source: string; target
   return undefined;
 }
 
-export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'environment' | 'cwd' | 'network'>, ctx: LauncherContext): LauncherArgv {
+/** Environment edits in a stable order: the request's, then the generated files' (TZ) unless set. */
+function environmentArgs(request: Pick<SpawnRequest, 'environment'>, ctx: LauncherContext): string[] {
+  const vars = { ...(ctx.etc?.environment ?? {}), ...request.environment };
+  const a: string[] = [];
+  for (const [k, v] of Object.entries(vars).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
+  return a;
+}
+
+/** Process options shared by a new sandbox and a join: ids' side effects on privileges. */
+function privilegeArgs(request: Pick<SpawnRequest, 'purpose' | 'user'>, ctx: LauncherContext): string[] {
+  // Single-id mapping: dpkg & co. chown to ids that don't exist here; make that a no-op.
+  if (request.user === 'root' && ctx.mapMode === 'single') return ['--fake-chown'];
+  if (request.purpose !== 'install' && ctx.allowSetuid && ctx.mapMode !== 'single') return ['--allow-setuid'];
+  return [];
+}
+
+export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'environment' | 'cwd' | 'network' | 'readOnly'>, ctx: LauncherContext): LauncherArgv {
   const a: string[] = [];
   const asRoot = request.user === 'root';
+  // exec/enter (as the user or with --root) get the session; installs get a bare root.
+  const install = request.purpose === 'install';
   // Policy first: a refused mount throws before any namespace exists.
   const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
 
@@ -74,21 +98,22 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
   const uid = asRoot ? 0 : ctx.user.uid;
   const gid = asRoot ? 0 : ctx.user.gid;
   a.push('--map-mode', ctx.mapMode, '--uid', String(uid), '--gid', String(gid));
-  // Single-id mapping: dpkg & co. chown to ids that don't exist here; make that a no-op.
-  if (asRoot && ctx.mapMode === 'single') a.push('--fake-chown');
+  a.push(...privilegeArgs(request, ctx));
+  // Frozen: the root is read-only (mount points are made first; binds stay as they are).
+  if (request.readOnly) a.push('--ro-root');
 
   if (!request.network) a.push('--unshare-net');
-  a.push('--hostname', env.name ?? `karapace-${env.shortId}`);
+  a.push('--hostname', sandboxHostname(env));
   // exec/enter: the sandbox stays while commands that joined it run (a later exec joins).
-  if (!asRoot) a.push('--wait-joined');
+  if (!install) a.push('--wait-joined');
 
-  a.push('--clearenv');
-  for (const [k, v] of Object.entries(request.environment).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
+  a.push('--clearenv', ...environmentArgs(request, ctx));
 
   if (request.network && ctx.resolvConf && existsSync(ctx.resolvConf)) a.push('--file-from', ctx.resolvConf, '/etc/resolv.conf');
+  for (const f of ctx.etc?.files ?? []) a.push('--file-from', f.source, f.target);
 
   const binds: { source: string; target: string }[] = [];
-  if (!asRoot) {
+  if (!install) {
     if (ctx.identity) a.push('--file-from', ctx.identity.passwd, '/etc/passwd', '--file-from', ctx.identity.group, '/etc/group');
     // The user's home at the same path, like Toolbx.
     if (ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home)) {
@@ -116,12 +141,17 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
  * The mounts are the sandbox's own; the policy is still checked so a refused mount fails
  * the same way whether the env runs or not.
  */
-export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'user' | 'argv' | 'cwd' | 'environment'>, ctx: LauncherContext): string[] {
+export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'cwd' | 'environment'>, ctx: LauncherContext): string[] {
   const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
   const home = ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home) ? [{ source: ctx.user.home, target: ctx.user.home }] : [];
   const asRoot = request.user === 'root';
-  const a = ['--join', String(pid1), '--uid', String(asRoot ? 0 : ctx.user.uid), '--gid', String(asRoot ? 0 : ctx.user.gid), '--clearenv'];
-  for (const [k, v] of Object.entries(request.environment).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
+  const a = ['--join', String(pid1), '--uid', String(asRoot ? 0 : ctx.user.uid), '--gid', String(asRoot ? 0 : ctx.user.gid)];
+  a.push(...privilegeArgs(request, ctx), '--clearenv', ...environmentArgs(request, ctx));
   a.push('--chdir', sandboxCwd(request, ctx, [...home, ...mounts]), '--', ...request.argv);
   return a;
+}
+
+/** The env's hostname inside (also what the generated /etc/hosts names). */
+export function sandboxHostname(env: Pick<EnvHandle, 'name' | 'shortId'>): string {
+  return env.name ?? `karapace-${env.shortId}`;
 }

@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import {
+  etcPlan,
   invokingUser,
   securityPolicy,
   resolveMounts,
@@ -19,7 +20,8 @@ import {
   type SpawnRequest,
   type SpawnResult,
 } from '@karapace/kernel';
-import { buildJoinArgv, buildLauncherArgv } from './argv.js';
+import { buildJoinArgv, buildLauncherArgv, sandboxHostname } from './argv.js';
+import { ownedBase } from './base-owners.js';
 import { CGROUP_FIX, cgroupSupport, createSandboxCgroup, describeCgroupSupport, neededControllers } from './cgroups.js';
 import { guiSockets } from './gui.js';
 import { lockEnv } from './env-lock.js';
@@ -36,9 +38,13 @@ interface NamespacePlanData {
   launcher: string;
 }
 
-/** The invoking user as the engine described it (HOME/USER in the request win over the passwd db). */
+/**
+ * The invoking user as the engine described it (HOME/USER in the request win over the passwd
+ * db) — except for a process run as root, whose HOME/USER are root's, not the user's.
+ */
 function userFor(request: SpawnRequest): InvokingUser {
   const user = invokingUser();
+  if (request.user === 'root') return user;
   return { ...user, home: request.environment.HOME || user.home, name: request.environment.USER || user.name };
 }
 
@@ -46,6 +52,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions = {}): Backend {
   let warnedLimits = false;
+  const withOwnedBase = (env: EnvHandle, launcher: string, facts: ReturnType<typeof idFacts>): EnvHandle => {
+    const base = env.lowerDirs[env.lowerDirs.length - 1];
+    if (!base) return env;
+    const owned = ownedBase(kernel.storeRoot, base, launcher, invokingUser(), facts, () =>
+      kernel.progress({ kind: 'log', level: 'info', message: 'copying the base image so its files belong to root inside (once per image, for full id mapping)' }));
+    return { ...env, lowerDirs: [...env.lowerDirs.slice(0, -1), owned] };
+  };
   return {
     name: BACKEND_NAME,
 
@@ -73,20 +86,25 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
     },
 
     async spawn(request: SpawnRequest): Promise<SpawnResult> {
-      const env = request.env;
       const { launcher } = request.mount.data as NamespacePlanData;
       const user = userFor(request);
-      const asRoot = request.user === 'root';
-      const mapMode = chooseMapMode(idFacts(invokingUser()), options.idMapping);
+      const install = request.purpose === 'install';
+      const facts = idFacts(invokingUser());
+      const mapMode = chooseMapMode(facts, options.idMapping);
+      // Full mapping: the image's files as root's inside (base-owners.ts), for installs too.
+      const env = mapMode === 'full' ? withOwnedBase(request.env, launcher, facts) : request.env;
+      const policy = securityPolicy(kernel.config);
       const ctx = {
         user,
-        policy: securityPolicy(kernel.config),
+        policy,
         mapMode,
         overlay: chooseOverlay(options.overlay),
-        identity: asRoot ? undefined : writeIdentityFiles(env, user),
+        identity: install ? undefined : writeIdentityFiles(env, user),
         resolvConf: '/etc/resolv.conf',
-        sockets: asRoot ? [] : guiSockets(env.manifest, process.env),
+        sockets: install ? [] : guiSockets(env.manifest, request.environment, policy),
         hostCwd: process.cwd(),
+        etc: etcPlan(env, { hostname: sandboxHostname(env), ...(install || request.user === 'root' ? {} : { sudoUser: user }) }),
+        allowSetuid: !install,
       };
       const limits = env.manifest.runtime.resource_limits;
       const needed = neededControllers(limits);
@@ -98,7 +116,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup });
       };
       // Installs run alone (the engine holds the store lock); no one joins them.
-      if (asRoot) return start().done;
+      if (install) return start().done;
 
       // Running → join it, else start one: decided under the env lock, which is held until
       // the new sandbox is ready (or the join is in), so two execs never both mount it.

@@ -49,6 +49,12 @@ export default definePlugin<NamespaceOptions>({
       const { runMapped } = await import('./mapped.js');
       return runMapped(request, options ?? {});
     });
+    // Owned copies of base images (full id mapping) whose image gc removed go too.
+    kernel.hooks.gc.tapPromise(PLUGIN_NAME, async (context) => {
+      const { collectOwnedBases } = await import('./base-owners.js');
+      const { launcherPath } = await import('./launcher.js');
+      collectOwnedBases(kernel.storeRoot, launcherPath(options?.launcher), context);
+    });
     kernel.hooks.doctor.tapPromise(PLUGIN_NAME, async (report) => {
       const { namespaceDoctor } = await import('./doctor.js');
       await namespaceDoctor(kernel, options ?? {}, report);

@@ -14,6 +14,7 @@ import {
   invokingUser, mappedWorkerPath, StoreError,
   type MappedRequest, type MappedResult, type WorkerJob, type WorkerReply,
 } from '@karapace/kernel';
+import { asOwnedBase } from './base-owners.js';
 import { chooseMapMode, idFacts } from './ids.js';
 import { launcherPath, requireLauncher } from './launcher.js';
 import type { NamespaceOptions } from './options.js';
@@ -115,5 +116,11 @@ export async function runMapped(request: MappedRequest, options: NamespaceOption
       data: { path: hostPath, exitCode: code },
     });
   }
-  return reply.result;
+  const result = reply.result;
+  // Base files the user extracted are root's in the env (its owned copy of the base).
+  if (result.kind === 'scan' && result.uidMap && result.gidMap) {
+    const user = invokingUser();
+    return { ...result, uidMap: asOwnedBase(result.uidMap, user.uid), gidMap: asOwnedBase(result.gidMap, user.gid) };
+  }
+  return result;
 }

@@ -8,11 +8,11 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy, writeIdentityFiles,
+  etcPlan, integrationSockets, invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy, writeIdentityFiles,
   type Backend, type EnvHandle, type Kernel, type MountPlan, type MountRequest, type RunState, type SpawnRequest, type SpawnResult,
   collectOutput, exitStatus, forwardSignals,
 } from '@karapace/kernel';
-import { buildConfig } from './bundle.js';
+import { buildConfig, hostnameFor } from './bundle.js';
 import { containerId, liveContainers, ociDirs, prepareBundle, writeRecord } from './containers.js';
 import { selectRuntime, type RuntimeBinary } from './discovery.js';
 import { cgroupLayout, isRoot, knownUnsupported } from './host.js';
@@ -103,11 +103,14 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
       const env = request.env;
       const host = invokingUser();
       // As the engine described the user (HOME/USER in the request win), like the namespace backend.
-      const user = { ...host, home: request.environment.HOME || host.home, name: request.environment.USER || host.name };
+      // A process run as root has root's HOME/USER, not the user's: then the passwd db decides.
+      const user = request.user === 'root' ? host : { ...host, home: request.environment.HOME || host.home, name: request.environment.USER || host.name };
       const rootless = !isRoot();
       const interactive = request.purpose !== 'install';
       // Rootless, the user is container root (the one mapped id): their entry comes first for uid 0.
       const identity = interactive ? writeIdentityFiles(env, rootless ? { ...user, uid: 0, gid: 0 } : user, { first: rootless }) : undefined;
+      const policy = securityPolicy(kernel.config);
+      const etc = etcPlan(env, { hostname: hostnameFor(env), ...(interactive && request.user !== 'root' && !rootless ? { sudoUser: user } : {}) });
       const inheritTty = request.tty && request.stdio === 'inherit' && process.stdin.isTTY === true && process.stdout.isTTY === true;
       const config = buildConfig({
         request,
@@ -123,6 +126,9 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
         init: data.init,
         identity,
         consoleSize: inheritTty ? { width: process.stdout.columns ?? 80, height: process.stdout.rows ?? 24 } : undefined,
+        etc: etc.files,
+        etcEnvironment: etc.environment,
+        sockets: interactive ? integrationSockets(request.environment, policy, { display: env.manifest.gui.apps.length > 0, audio: env.manifest.hardware.audio }) : [],
       });
       await writeFile(join(data.bundle, 'config.json'), JSON.stringify(config, null, 2) + '\n');
       return runContainer(data, ociDirs(env).state, request.stdio === 'capture');

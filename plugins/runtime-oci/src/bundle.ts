@@ -14,7 +14,7 @@ import { INIT_IN_CONTAINER } from './init.js';
 import { RuntimeFailure, type EnvHandle, type IdentityFiles, type InvokingUser, type ResolvedMount, type SpawnRequest } from '@karapace/kernel';
 
 export interface BundleInput {
-  request: Pick<SpawnRequest, 'argv' | 'environment' | 'cwd' | 'user' | 'tty' | 'network' | 'purpose'>;
+  request: Pick<SpawnRequest, 'argv' | 'environment' | 'cwd' | 'user' | 'tty' | 'network' | 'purpose' | 'readOnly'>;
   env: Pick<EnvHandle, 'shortId' | 'name' | 'lowerDirs' | 'paths' | 'manifest'>;
   /** The empty directory the overlay is mounted over. */
   rootfs: string;
@@ -35,6 +35,12 @@ export interface BundleInput {
   init?: string;
   /** Terminal size for `enter`. */
   consoleSize?: { width: number; height: number };
+  /** Generated /etc files (hosts, localtime, sudoers; kernel etcPlan) bound read-only. */
+  etc?: { source: string; target: string }[];
+  /** Variables that go with the generated files (TZ), unless the request sets them. */
+  etcEnvironment?: Record<string, string>;
+  /** Host sockets of the session (ssh-agent, D-Bus, display, audio), exec/enter only. */
+  sockets?: { source: string; target: string }[];
 }
 
 export interface OciMount {
@@ -132,7 +138,9 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
     mounts.push({ destination: '/etc/passwd', type: 'none', source: input.identity.passwd, options: ['bind', 'ro', 'nosuid', 'nodev'] });
     mounts.push({ destination: '/etc/group', type: 'none', source: input.identity.group, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   }
+  for (const f of input.etc ?? []) mounts.push({ destination: f.target, type: 'none', source: f.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   if (interactive) {
+    for (const so of input.sockets ?? []) mounts.push({ destination: so.target, type: 'none', source: so.source, options: ['bind', 'nosuid', 'nodev'] });
     if (user.home && user.home !== '/') mounts.push({ destination: user.home, type: 'none', source: user.home, options: ['rbind', 'rprivate'] });
     for (const m of input.mounts) {
       mounts.push({ destination: m.target, type: 'none', source: m.source, options: ['rbind', 'rprivate', ...(m.readOnly ? ['ro'] : [])] });
@@ -155,6 +163,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
   if (input.applyLimits && limits.cpu_shares !== undefined) resources.cpu = { shares: limits.cpu_shares };
 
   const environment = { ...request.environment };
+  if (input.etcEnvironment) for (const [k, v] of Object.entries(input.etcEnvironment)) environment[k] ??= v;
   if (terminal && !environment.TERM) environment.TERM = 'xterm';
 
   return {
@@ -169,7 +178,8 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       capabilities: { bounding: ROOT_CAPS, effective: caps, permitted: caps },
       noNewPrivileges: !asRoot,
     },
-    root: { path: input.rootfs, readonly: false },
+    // Frozen: runc remounts the root read-only once every mount point exists.
+    root: { path: input.rootfs, readonly: request.readOnly === true },
     hostname: hostnameFor(env),
     mounts,
     linux: {

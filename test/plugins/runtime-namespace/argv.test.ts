@@ -88,7 +88,7 @@ test('a mount outside the allowed prefixes throws before any argv exists', (t) =
 });
 
 test('joining a running sandbox: --join with the caller\'s ids, environment and cwd; exec/enter sandboxes wait for joined commands', (t) => {
-  const j = buildJoinArgv(4242, env(), { user: 'invoker', argv: ['ls'], environment: { B: '2', A: '1' } }, ctx);
+  const j = buildJoinArgv(4242, env(), { purpose: 'exec', user: 'invoker', argv: ['ls'], environment: { B: '2', A: '1' } }, ctx);
   t.deepEqual(j.slice(0, 7), ['--join', '4242', '--uid', '1000', '--gid', '1000', '--clearenv']);
   t.deepEqual(pairs(j, '--setenv'), [['A', '1'], ['B', '2']]);
   t.deepEqual(j.slice(j.indexOf('--chdir'), j.indexOf('--chdir') + 2), ['--chdir', '/workspace/src']);
@@ -99,6 +99,35 @@ test('joining a running sandbox: --join with the caller\'s ids, environment and 
   t.true(exec.includes('--wait-joined'));
   const install = buildLauncherArgv(env(), { purpose: 'install', user: 'root', argv: ['true'], environment: {}, network: true }, ctx).argv;
   t.false(install.includes('--wait-joined'));
+});
+
+test('exec --root: uid 0 with the session (home, identity, joinable); faked chown only in single-id mode', (t) => {
+  const request = { purpose: 'exec' as const, user: 'root' as const, argv: ['apt-get', 'install', 'jq'], environment: { HOME: '/root' }, network: true };
+  const single = buildLauncherArgv(env(), request, { ...ctx, hostCwd: '/nowhere' }).argv;
+  t.deepEqual(single.slice(single.indexOf('--uid'), single.indexOf('--uid') + 4), ['--uid', '0', '--gid', '0']);
+  t.true(single.includes('--fake-chown'));
+  t.false(single.includes('--allow-setuid'));
+  t.true(single.includes('--wait-joined'), 'a later exec joins it');
+  t.deepEqual(pairs(single, '--bind'), [[home, home]]);
+  t.is(single[single.indexOf('--chdir') + 1], '/root');
+  const full = buildLauncherArgv(env(), request, { ...ctx, mapMode: 'full', allowSetuid: true }).argv;
+  t.false(full.includes('--fake-chown'), 'real ids exist: chown and setuid are real');
+  t.true(full.includes('--allow-setuid'));
+  const join = buildJoinArgv(7, env(), request, { ...ctx, mapMode: 'single' });
+  t.deepEqual(join.slice(0, 7), ['--join', '7', '--uid', '0', '--gid', '0', '--fake-chown']);
+  const install = buildLauncherArgv(env(), { ...request, purpose: 'install' }, { ...ctx, mapMode: 'full', allowSetuid: true }).argv;
+  t.false(install.includes('--allow-setuid'), 'installs keep no_new_privs');
+});
+
+test('frozen: --ro-root; generated /etc files bound read-only; their variables yield to the request\'s', (t) => {
+  const etc = { files: [{ source: '/s/env/e/runtime/hosts', target: '/etc/hosts' }, { source: '/etc/localtime', target: '/run/karapace/localtime' }], environment: { TZ: ':/run/karapace/localtime' } };
+  const frozen = buildLauncherArgv(env(), { purpose: 'exec', user: 'invoker', argv: ['true'], environment: {}, network: true, readOnly: true }, { ...ctx, etc }).argv;
+  t.true(frozen.includes('--ro-root'));
+  t.deepEqual(pairs(frozen, '--file-from').slice(0, 2), [['/s/env/e/runtime/hosts', '/etc/hosts'], ['/etc/localtime', '/run/karapace/localtime']]);
+  t.deepEqual(pairs(frozen, '--setenv'), [['TZ', ':/run/karapace/localtime']]);
+  const own = buildLauncherArgv(env(), { purpose: 'exec', user: 'invoker', argv: ['true'], environment: { TZ: 'Europe/Rome' }, network: true }, { ...ctx, etc }).argv;
+  t.deepEqual(pairs(own, '--setenv'), [['TZ', 'Europe/Rome']]);
+  t.false(own.includes('--ro-root'));
 });
 
 test('subordinate ranges are found by name or uid; single can be forced', (t) => {

@@ -193,3 +193,26 @@ export async function envState(p: Project, shortId: string): Promise<string | un
   const list = JSON.parse(r.stdout) as { environments: { short_id: string; state: string }[] };
   return list.environments.find((e) => e.short_id === shortId)?.state;
 }
+
+/**
+ * An unprivileged user with its own /etc/subuid and /etc/subgid range (65536 ids), placed
+ * after every range already there so it overlaps nobody's: full id mapping (keep-id) for it
+ * is real. Created once; parallel test files serialise on a lock.
+ */
+export function subidIdentity(name = 'kp-subid'): Identity & { subuid: number } {
+  const script = [
+    'set -e',
+    `getent passwd "$1" >/dev/null || useradd -m "$1"`,
+    'for f in /etc/subuid /etc/subgid; do',
+    '  touch "$f"',
+    '  grep -q "^$1:" "$f" && continue',
+    `  start=$(cat /etc/subuid /etc/subgid | awk -F: 'BEGIN{m=1048576} NF==3{e=$2+$3; if(e>m)m=e} END{print int((m+65535)/65536)*65536}')`,
+    '  echo "$1:$start:65536" >> "$f"',
+    'done',
+  ].join('\n');
+  const r = spawnSync('flock', ['/tmp/.kp-subid.lock', 'sh', '-c', script, 'subid-user', name], { encoding: 'utf8' });
+  const id = idOf(name);
+  if (r.status !== 0 || !id) throw new Error(`could not create ${name} with subordinate ids: ${r.stderr}`);
+  const line = readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))!;
+  return { ...id, subuid: Number(line.split(':')[1]) };
+}

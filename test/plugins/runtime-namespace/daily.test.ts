@@ -1,0 +1,102 @@
+/**
+ * Daily use on a real Debian env (issue 16), as root and as an unprivileged user with its own
+ * subordinate id range (full keep-id mapping): root inside (`exec --root`), the image's files
+ * owned by root inside while the user keeps their uid, passwordless sudo, a frozen env's
+ * read-only root and refused commit, /etc/hosts, and the host's ssh-agent inside.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdirSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
+import { buildEnv, identitiesUnavailable, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
+
+function imageSourcesMissing(): string | undefined {
+  try {
+    createRequire(import.meta.url).resolve('@karapace/image-sources');
+    return undefined;
+  } catch {
+    return '@karapace/image-sources (tarball resolver + apt adapter) is not installed';
+  }
+}
+const tools = spawnSync('sh', ['-c', 'command -v ssh-agent && command -v ssh-add && command -v ssh-keygen && command -v newuidmap'], { stdio: 'ignore' }).status === 0
+  ? undefined : 'ssh-agent/ssh-add/ssh-keygen (openssh-client) or newuidmap (uidmap) missing';
+const missing = identitiesUnavailable() ?? debianRootfsUnavailable() ?? imageSourcesMissing() ?? tools;
+if (missing) console.warn(`daily-use tests skipped: ${missing}`);
+const t = missing ? test.skip : test.serial;
+
+const projects: Project[] = [];
+test.after.always(() => {
+  for (const p of projects) p.cleanup();
+});
+
+async function ok(p: Project, args: string[]): Promise<string> {
+  const r = await p.run(args, { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`karapace ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A host ssh-agent owned by `who` holding one fresh key; returns its socket. */
+function sshAgent(p: Project, who: Identity): string {
+  const dir = p.mkdir('agent');
+  const sock = join(dir, 'agent.sock');
+  const as = (cmd: string) => spawnSync('runuser', ['-u', who.name, '--', 'sh', '-c', cmd], { encoding: 'utf8', env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock } });
+  const started = as(`ssh-agent -a ${sock} >/dev/null && ssh-keygen -q -t ed25519 -N '' -C daily-test -f ${dir}/key && ssh-add -q ${dir}/key`);
+  if (started.status !== 0) throw new Error(`ssh-agent: ${started.stderr}`);
+  return sock;
+}
+
+for (const kind of ['root', 'user'] as const) {
+  t(`as ${kind}: root inside, base owners, sudo, hosts, ssh-agent, freeze`, async (tt) => {
+    const who = kind === 'root' ? identity('root') : subidIdentity('kp-daily');
+    const p = project(who);
+    projects.push(p);
+    p.write('karapace.toml', manifest(debianRootfsTarball(), '[system]\npackages = ["sudo", "openssh-client"]\n'));
+    const { shortId } = await buildEnv(p);
+    await ok(p, ['rename', shortId, 'dev']);
+
+    // The user keeps their uid; the image's files are root's inside.
+    tt.is((await ok(p, ['exec', 'dev', '--', 'id', '-u'])).trim(), String(who.uid));
+    tt.is((await ok(p, ['exec', 'dev', '--', 'stat', '-c', '%U %u', '/usr/bin/env', '/usr/bin/sudo'])).trim(), 'root 0\nroot 0');
+    tt.is((await ok(p, ['exec', '--root', 'dev', '--', 'id', '-u'])).trim(), '0');
+
+    // Root inside installs; the user runs what it installed.
+    await ok(p, ['exec', '--root', 'dev', '--', 'sh', '-c', 'apt-get update -qq && apt-get install -y -qq jq >/dev/null']);
+    tt.regex(await ok(p, ['exec', 'dev', '--', 'jq', '--version']), /^jq-1\./);
+
+    // sudo without a password (the user's own drop-in).
+    const sudo = await p.run(['exec', 'dev', '--', 'sudo', '-n', 'sh', '-c', 'id -u; test -w /etc']);
+    tt.is(sudo.code, 0, sudo.stderr);
+    tt.is(sudo.stdout.trim(), '0');
+
+    // /etc/hosts: localhost and the env's hostname resolve.
+    tt.regex(await ok(p, ['exec', 'dev', '--', 'getent', 'hosts', 'localhost']), /^(127\.0\.0\.1|::1)\s+localhost/);
+    tt.regex(await ok(p, ['exec', 'dev', '--', 'sh', '-c', 'getent hosts "$(hostname)"']), /^127\.0\.1\.1\s+dev$/m);
+
+    // The host's ssh-agent is usable inside.
+    const sock = sshAgent(p, who);
+    p.env.SSH_AUTH_SOCK = sock;
+    const keys = await p.run(['exec', 'dev', '--', 'ssh-add', '-l']);
+    tt.is(keys.code, 0, keys.stderr);
+    tt.regex(keys.stdout, /daily-test \(ED25519\)/);
+    delete p.env.SSH_AUTH_SOCK;
+
+    // Frozen: the root refuses writes (even root's and sudo's), commit is refused; unfreeze restores.
+    await ok(p, ['freeze', 'dev']);
+    for (const args of [['exec', 'dev', '--', 'sh', '-c', 'echo x > /tmp/f'], ['exec', '--root', 'dev', '--', 'sh', '-c', 'echo x > /etc/f']]) {
+      const w = await p.run(args);
+      tt.not(w.code, 0, `${args.join(' ')} wrote to a frozen env`);
+      tt.regex(w.stderr, /Read-only file system/);
+    }
+    const commit = await p.run(['commit', 'dev']);
+    tt.is(commit.code, 2);
+    tt.regex(commit.stderr, /frozen and cannot be committed/);
+    tt.regex(commit.stderr, /karapace unfreeze dev/);
+    await ok(p, ['unfreeze', 'dev']);
+    await ok(p, ['exec', '--root', 'dev', '--', 'sh', '-c', 'echo x > /etc/f']);
+    tt.is((await ok(p, ['exec', 'dev', '--', 'cat', '/etc/f'])).trim(), 'x');
+    await ok(p, ['commit', 'dev']);
+    await ok(p, ['destroy', 'dev']);
+  });
+}
