@@ -6,6 +6,7 @@ export class ArchiveCommand extends BaseCommand {
   static override paths = [['archive']];
   static override usage = Command.Usage({
     description: 'Archive a frozen environment: kept (gc keeps it), but it can no longer be entered',
+    details: '`karapace unarchive` brings it back, frozen.',
     examples: [['Archive', '$0 archive dev']],
   });
 
@@ -14,7 +15,7 @@ export class ArchiveCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const r = await archiveEnv(engine, this.env);
-    this.reporter.result(r, () => `archived: ${r.env_id}`);
+    this.reporter.result(r, () => `archived: ${r.env_id} (\`karapace unarchive ${this.env}\` to use it again)`);
     return 0;
   }
 }

@@ -25,6 +25,8 @@ import { SnapshotsCommand } from './snapshots.js';
 import { DiffCommand } from './diff.js';
 import { FreezeCommand } from './freeze.js';
 import { ArchiveCommand } from './archive.js';
+import { UnfreezeCommand } from './unfreeze.js';
+import { UnarchiveCommand } from './unarchive.js';
 import { GcCommand } from './gc.js';
 import { VerifyStoreCommand } from './verify-store.js';
 import { MigrateCommand } from './migrate.js';
@@ -55,7 +57,9 @@ export const COMMANDS = [
   RestoreCommand,
   DiffCommand,
   FreezeCommand,
+  UnfreezeCommand,
   ArchiveCommand,
+  UnarchiveCommand,
   GcCommand,
   VerifyStoreCommand,
   MigrateCommand,

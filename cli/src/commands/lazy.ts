@@ -37,6 +37,8 @@ export const COMMAND_LOADERS: Record<string, () => Promise<CommandClass>> = {
   snapshots: async () => (await import('./snapshots.js')).SnapshotsCommand,
   stop: async () => (await import('./stop.js')).StopCommand,
   tui: async () => (await import('./tui.js')).TuiCommand,
+  unarchive: async () => (await import('./unarchive.js')).UnarchiveCommand,
+  unfreeze: async () => (await import('./unfreeze.js')).UnfreezeCommand,
   unexport: async () => (await import('./unexport.js')).UnexportCommand,
   'verify-store': async () => (await import('./verify-store.js')).VerifyStoreCommand,
 };

@@ -38,6 +38,7 @@ export async function commitEnv(engine: Engine, ref: string, options: { message?
   return withLock(engine, async () => {
     const meta = await findEnv(engine.layout, ref);
     await assertNotRunning(engine, meta, 'committed');
+    assertWritable(meta, 'committed');
     const handle = handleFor(engine.layout, meta);
     const parent = meta.snapshots.at(-1)?.layer;
     const previous = parent ? await readLayer(engine.layout, parent).catch(() => undefined) : undefined;

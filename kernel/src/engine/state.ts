@@ -1,7 +1,8 @@
 /**
- * Environment state rules (DESIGN §6): defined → built ⇄ running; built → frozen → archived.
- * A frozen environment takes no writes; an archived one cannot be entered; a running one
- * cannot be destroyed, restored or committed.
+ * Environment state rules (DESIGN §6): defined → built ⇄ running; built ⇄ frozen ⇄ archived
+ * (freeze/unfreeze, archive/unarchive). A frozen environment takes no writes (its backend
+ * mounts the root read-only; commit and restore are refused); an archived one cannot be
+ * entered; a running one cannot be destroyed, restored, committed or change state.
  */
 import { UsageError } from '../errors.js';
 import { writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
@@ -22,22 +23,39 @@ export function assertWritable(meta: EnvMetadata, action: string): void {
   if (meta.state === 'frozen' || meta.state === 'archived') {
     throw new UsageError(meta.state === 'frozen' ? 'KP_ENV_FROZEN' : 'KP_ENV_ARCHIVED', `environment ${meta.short_id} is ${meta.state} and cannot be ${action}`, {
       hint: meta.state === 'frozen'
-        ? 'frozen environments take no writes; build a new environment from the manifest to change it'
-        : 'archived environments are kept for reference only; build it again from its manifest to use it',
+        ? `frozen environments take no writes; \`karapace unfreeze ${meta.name ?? meta.short_id}\` makes it writable again`
+        : `archived environments are kept for reference only; \`karapace unarchive ${meta.name ?? meta.short_id}\` brings it back (frozen)`,
     });
   }
 }
 
-const ALLOWED: Record<'frozen' | 'archived', EnvState[]> = { frozen: ['built'], archived: ['frozen'] };
+type Transition = 'freeze' | 'unfreeze' | 'archive' | 'unarchive';
 
-async function transition(engine: Engine, ref: string, to: 'frozen' | 'archived'): Promise<{ env_id: string; short_id: string; state: EnvState; previous: EnvState }> {
+/** Each transition: the one state it starts from, the state it ends in, and its past tense. */
+const TRANSITIONS: Record<Transition, { from: EnvState; to: EnvState; done: string }> = {
+  freeze: { from: 'built', to: 'frozen', done: 'frozen' },
+  unfreeze: { from: 'frozen', to: 'built', done: 'unfrozen' },
+  archive: { from: 'frozen', to: 'archived', done: 'archived' },
+  unarchive: { from: 'archived', to: 'frozen', done: 'unarchived' },
+};
+
+/** What to run first when `t` does not apply to an env in `state`. */
+function nextStep(t: Transition, state: EnvState, ref: string): string {
+  if (t === 'archive' && state === 'built') return `freeze it first with \`karapace freeze ${ref}\``;
+  if (t === 'unfreeze' && state === 'archived') return `unarchive it first with \`karapace unarchive ${ref}\``;
+  if (t === 'freeze' && state === 'frozen') return 'it is frozen already';
+  if (t === 'unfreeze' && state === 'built') return 'it is writable already';
+  return 'see `karapace inspect` for its state';
+}
+
+async function transition(engine: Engine, ref: string, t: Transition): Promise<{ env_id: string; short_id: string; state: EnvState; previous: EnvState }> {
   return withLock(engine, async () => {
     const meta = await findEnv(engine.layout, ref);
-    const verb = to === 'frozen' ? 'frozen' : 'archived';
-    await assertNotRunning(engine, meta, verb);
-    if (!ALLOWED[to].includes(meta.state)) {
-      throw new UsageError('KP_ENV_STATE', `environment ${meta.short_id} is ${meta.state}; only ${ALLOWED[to].join('/')} environments can be ${verb}`, {
-        hint: to === 'archived' && meta.state === 'built' ? `freeze it first with \`karapace freeze ${meta.name ?? meta.short_id}\`` : 'see `karapace inspect` for its state',
+    const { from, to, done } = TRANSITIONS[t];
+    await assertNotRunning(engine, meta, done);
+    if (meta.state !== from) {
+      throw new UsageError('KP_ENV_STATE', `environment ${meta.short_id} is ${meta.state}; only ${from} environments can be ${done}`, {
+        hint: nextStep(t, meta.state, meta.name ?? meta.short_id),
         data: { state: meta.state, wanted: to },
       });
     }
@@ -46,5 +64,7 @@ async function transition(engine: Engine, ref: string, to: 'frozen' | 'archived'
   });
 }
 
-export const freezeEnv = (engine: Engine, ref: string) => transition(engine, ref, 'frozen');
-export const archiveEnv = (engine: Engine, ref: string) => transition(engine, ref, 'archived');
+export const freezeEnv = (engine: Engine, ref: string) => transition(engine, ref, 'freeze');
+export const unfreezeEnv = (engine: Engine, ref: string) => transition(engine, ref, 'unfreeze');
+export const archiveEnv = (engine: Engine, ref: string) => transition(engine, ref, 'archive');
+export const unarchiveEnv = (engine: Engine, ref: string) => transition(engine, ref, 'unarchive');
