@@ -56,6 +56,11 @@ export interface BuildResult {
   lock_path: string;
   /** True when an identical environment already existed and nothing was built. */
   cached: boolean;
+  /**
+   * The environment the manifest's lock named before, when this build made a different one:
+   * it is kept; its name (if it had one and none was asked for) moved to the new env.
+   */
+  previous_env?: { env_id: string; short_id: string; name_moved: string | null };
 }
 
 export function manifestPathFrom(cwd: string, manifest?: string): string {
@@ -130,9 +135,15 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
   return withLock(engine, async () => {
     const { meta, lock } = await buildLocked(engine, prepared, options);
     await writeLockIfChanged(prepared, lock);
-    const built = options.name && options.name !== meta.name ? await nameEnv(engine, meta, options.name, lockPath, false) : result(meta, lockPath, false);
+    const previousId = prepared.existingLock?.env_id;
+    const previous = previousId && previousId !== meta.env_id ? await readMetadata(engine.layout, previousId).catch(() => undefined) : undefined;
+    // A changed manifest makes a new env: the name the old one carried follows the manifest.
+    const moved = !options.name && previous?.name && !meta.name ? previous.name : undefined;
+    if (moved) await writeMetadata(engine.layout, { ...previous!, name: undefined, updated_at: new Date().toISOString() });
+    const name = options.name ?? moved;
+    const built = name && name !== meta.name ? await nameEnv(engine, meta, name, lockPath, false) : result(meta, lockPath, false);
     await exportGuiApps(engine, manifest, built.env_id);
-    return built;
+    return previous ? { ...built, previous_env: { env_id: previous.env_id, short_id: previous.short_id, name_moved: moved ?? null } } : built;
   });
 }
 
