@@ -33,6 +33,8 @@ test('rebuild replaces the old environment, keeps the name and updates the lock'
   t.is(r.previous, oldId);
   t.not(r.env_id, oldId);
   t.is(r.name, 'dev');
+  t.is(r.snapshots_kept, 1, 'the old env\'s snapshots move to the new one');
+  t.deepEqual((await box.json(['snapshots', 'dev'])).snapshots.map((s: any) => s.message), ['old work']);
   const list = await box.json(['list']);
   t.deepEqual(list.environments.map((e: any) => [e.env_id, e.name]), [[r.env_id, 'dev']]);
   t.false(existsSync(join(box.store, 'env', oldId)));
@@ -50,7 +52,10 @@ test('rebuild with the same identity replaces the tree with a fresh one', async 
   t.is(r.previous, oldId);
   t.is(r.name, 'dev');
   t.false(existsSync(join(box.store, 'env', oldId, 'upper', 'marker')), 'the upper dir is fresh');
-  t.is((await box.json(['snapshots', 'dev'])).snapshots.length, 0);
+  t.is((await box.json(['snapshots', 'dev'])).snapshots.length, 1, 'its snapshots are kept');
+  t.is(r.snapshots_kept, 1);
+  const text = await box.run(['rebuild'], { cwd: project });
+  t.regex(text.stdout, /kept 1 snapshot\(s\) of the previous environment/);
   t.deepEqual((await box.json(['verify-store'])).problems, []);
   t.is((await box.json(['gc', '--dry-run'])).removed.filter((c: any) => c.kind === 'staging' || c.kind === 'env').length, 0);
 });

@@ -19,7 +19,8 @@ export class RebuildCommand extends BaseCommand {
     const result = await rebuildEnv(engine, { manifest: this.manifest, name: this.name, offline: this.offline });
     const { previous } = result;
     this.reporter.result(result, () =>
-      `rebuilt: ${result.env_id}${previous && previous !== result.env_id ? ` (was ${previous.slice(0, 12)})` : ''}\nshort_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}`,
+      `rebuilt: ${result.env_id}${previous && previous !== result.env_id ? ` (was ${previous.slice(0, 12)})` : ''}\nshort_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}` +
+        (result.snapshots_kept ? `\nkept ${result.snapshots_kept} snapshot(s) of the previous environment (\`karapace snapshots ${result.name ?? result.short_id}\`; restore applies one over the fresh tree)` : ''),
     );
     return 0;
   }

@@ -5,6 +5,8 @@
  * staging, removes its metadata and gives its name to the new one. Until that entry's point
  * of no return, recovery puts the old environment back and removes the new one if this
  * rebuild created it (the store is as before); after it, recovery finishes the deletion.
+ * The old environment's snapshots move to the new one (they are layers of the user's own
+ * changes; `restore` applies one over the fresh tree), and the result says how many.
  */
 import { existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
@@ -34,6 +36,8 @@ export interface RebuildOptions {
 export interface RebuildResult extends BuildResult {
   /** env_id of the environment the lock named before, if it existed. */
   previous: string | null;
+  /** How many snapshots moved from the old environment to the new one. */
+  snapshots_kept: number;
 }
 
 export async function rebuildEnv(engine: Engine, options: RebuildOptions = {}): Promise<RebuildResult> {
@@ -79,9 +83,10 @@ export async function rebuildEnv(engine: Engine, options: RebuildOptions = {}): 
         await fsyncDir(layout.metadata);
         crashPoint('rebuild:old-removed');
       }
-      if (name && name !== meta.name) {
-        await ensureNameFree(layout, name, newId);
-        meta = { ...meta, name, updated_at: new Date().toISOString() };
+      const kept = old?.snapshots ?? [];
+      if ((name && name !== meta.name) || kept.length) {
+        if (name && name !== meta.name) await ensureNameFree(layout, name, newId);
+        meta = { ...meta, ...(name ? { name } : {}), snapshots: [...kept, ...meta.snapshots.filter((s) => !kept.some((k) => k.layer === s.layer))], updated_at: new Date().toISOString() };
         await writeMetadata(layout, meta);
       }
       await wal.commitPoint(trash ? [{ kind: 'remove', path: wal.rel(trash) }] : []);
@@ -91,7 +96,7 @@ export async function rebuildEnv(engine: Engine, options: RebuildOptions = {}): 
       if (trash) await removeTree(trash);
       await wal.finish();
       await exportGuiApps(engine, prepared.manifest, newId);
-      return { ...result(meta, prepared.lockPath, false), previous: old?.env_id ?? null };
+      return { ...result(meta, prepared.lockPath, false), previous: old?.env_id ?? null, snapshots_kept: kept.length };
     } catch (err) {
       await wal.abort();
       // Rolled back: the old environment is in place again, and so are its app exports.
