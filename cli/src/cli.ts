@@ -7,9 +7,43 @@ import FastDispatch from './fast-dispatch.cjs';
 
 export const VERSION = '0.1.0';
 
+/** clipanion shows an option's value as `#0` (`--store #0`); name it after the option instead. */
+export function namePlaceholders(text: string): string {
+  return text.replace(/(--([a-z][a-z-]*)) #0/g, '$1 <$2>');
+}
+
+class KarapaceCli extends Cli<KarapaceContext> {
+  override usage(...args: Parameters<Cli<KarapaceContext>['usage']>): string {
+    return namePlaceholders(super.usage(...args));
+  }
+
+  override error(...args: Parameters<Cli<KarapaceContext>['error']>): string {
+    return namePlaceholders(super.error(...args));
+  }
+}
+
+/** Edit distance with transpositions (`buidl` → `build` is 1). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** Commands close to a mistyped name (at most two edits, or a prefix), best first. */
+export function suggestCommands(word: string, names = Object.keys(COMMAND_LOADERS)): string[] {
+  const scored = names.map((n) => ({ n, d: n.startsWith(word) && word.length >= 2 ? 0.5 : distance(word, n) }));
+  return scored.filter((x) => x.d <= Math.min(2, Math.max(1, Math.floor(word.length / 3)))).sort((x, y) => x.d - y.d || (x.n < y.n ? -1 : 1)).map((x) => x.n);
+}
+
 /** A CLI with the given commands, or every command (help, introspection, unknown input). */
 export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise<Cli<KarapaceContext>> {
-  const cli = new Cli<KarapaceContext>({
+  const cli = new KarapaceCli({
     binaryLabel: 'Karapace',
     binaryName: 'karapace',
     binaryVersion: VERSION,
@@ -24,7 +58,18 @@ export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise
 
 export async function runCli(args: string[], context: Partial<KarapaceContext> = {}): Promise<number> {
   // Global options may come before the command's name (`karapace --store S list`).
-  const argv = FastDispatch.commandFirst(args, (name) => Object.prototype.hasOwnProperty.call(COMMAND_LOADERS, name));
+  let argv = FastDispatch.commandFirst(args, (name) => Object.prototype.hasOwnProperty.call(COMMAND_LOADERS, name));
+  // `karapace help [command]` is `karapace [command] --help`.
+  if (argv[0] === 'help') argv = [...argv.slice(1).filter((a) => a !== '--help' && a !== '-h'), '--help'];
+  const stderr = context.stderr ?? process.stderr;
+  const word = argv[0];
+  if (word !== undefined && !word.startsWith('-') && !Object.prototype.hasOwnProperty.call(COMMAND_LOADERS, word)) {
+    const close = suggestCommands(word);
+    const message = `unknown command "${word}"${close.length ? `; did you mean ${close.map((c) => `\`karapace ${c}\``).join(' or ')}?` : ''}`;
+    if (argv.includes('--json')) stderr.write(JSON.stringify({ error: { code: 'KP_UNKNOWN_COMMAND', message, exitCode: 2, ...(close.length ? { data: { suggestions: close } } : {}) } }) + '\n');
+    else stderr.write(`karapace: ${message}\nhint: run \`karapace help\` for the list of commands\n`);
+    return 2;
+  }
   // Start-up: load and register only the command being run when its name comes first.
   const loader = argv[0] !== undefined ? COMMAND_LOADERS[argv[0]] : undefined;
   const cli = await createCli(loader ? [(await loader()) as unknown as CommandClass<KarapaceContext>] : undefined);

@@ -99,7 +99,8 @@ test('a running environment cannot be destroyed, restored or committed', async (
   // Long enough to outlast the three refused commands on a loaded machine; stop ends it.
   const running = box.run(['exec', 'dev', '--', 'sleep', '300']);
   const runtime = join(box.store, 'env');
-  for (let i = 0; i < 100 && !readdirSync(runtime).some((id) => existsSync(join(runtime, id, 'runtime', 'mock.pid'))); i++) await new Promise((r) => setTimeout(r, 50));
+  // Until the command runs (a loaded machine may take many seconds to start it).
+  for (let i = 0; i < 1200 && !readdirSync(runtime).some((id) => existsSync(join(runtime, id, 'runtime', 'mock.pid'))); i++) await new Promise((r) => setTimeout(r, 50));
   for (const args of [['destroy', 'dev'], ['restore', 'dev'], ['commit', 'dev']]) {
     const r = await box.run(args);
     t.is(r.code, 2, args.join(' '));

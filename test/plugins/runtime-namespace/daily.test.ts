@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
-import { buildEnv, identitiesUnavailable, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
+import { identitiesUnavailable, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
 
 function imageSourcesMissing(): string | undefined {
   try {
@@ -31,8 +31,8 @@ test.after.always(() => {
   for (const p of projects) p.cleanup();
 });
 
-async function ok(p: Project, args: string[]): Promise<string> {
-  const r = await p.run(args, { timeoutMs: 300_000 });
+async function ok(p: Project, args: string[], timeoutMs = 300_000): Promise<string> {
+  const r = await p.run(args, { timeoutMs });
   if (r.code !== 0) throw new Error(`karapace ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
   return r.stdout;
 }
@@ -53,7 +53,8 @@ for (const kind of ['root', 'user'] as const) {
     const p = project(who);
     projects.push(p);
     p.write('karapace.toml', manifest(debianRootfsTarball(), '[system]\npackages = ["sudo", "openssh-client"]\n'));
-    const { shortId } = await buildEnv(p);
+    // apt fetching two packages: slow on a loaded machine, so a generous timeout.
+    const { short_id: shortId } = JSON.parse(await ok(p, ['build', '--json'], 900_000)) as { short_id: string };
     await ok(p, ['rename', shortId, 'dev']);
 
     // The user keeps their uid; the image's files are root's inside.
@@ -62,7 +63,7 @@ for (const kind of ['root', 'user'] as const) {
     tt.is((await ok(p, ['exec', '--root', 'dev', '--', 'id', '-u'])).trim(), '0');
 
     // Root inside installs; the user runs what it installed.
-    await ok(p, ['exec', '--root', 'dev', '--', 'sh', '-c', 'apt-get update -qq && apt-get install -y -qq jq >/dev/null']);
+    await ok(p, ['exec', '--root', 'dev', '--', 'sh', '-c', 'apt-get update -qq && apt-get install -y -qq jq >/dev/null'], 900_000);
     tt.regex(await ok(p, ['exec', 'dev', '--', 'jq', '--version']), /^jq-1\./);
 
     // sudo without a password (the user's own drop-in).
