@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { commitEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { formatBytes } from '../progress-bar.js';
 
 export class CommitCommand extends BaseCommand {
   static override paths = [['commit']];
@@ -18,7 +19,7 @@ export class CommitCommand extends BaseCommand {
     const r = await commitEnv(engine, this.env, { message: this.message });
     this.reporter.result(r, () => r.unchanged
       ? `no changes since snapshot ${r.snapshot.index} of ${r.short_id}: nothing committed`
-      : `committed snapshot ${r.snapshot.index} of ${r.short_id}: layer ${r.layer.hash} (${r.layer.entries} entries, ${r.layer.size} bytes as a tar${r.added ? `; ${r.added.bytes} new bytes stored` : ''})`);
+      : `committed snapshot ${r.snapshot.index} of ${r.short_id}: layer ${r.layer.hash} (${r.layer.entries} entries, ${formatBytes(r.layer.size)} as a tar${r.added ? `; ${formatBytes(r.added.bytes)} new stored` : ''})`);
     return 0;
   }
 }

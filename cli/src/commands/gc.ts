@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { gcStore } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { formatBytes } from '../progress-bar.js';
 
 export class GcCommand extends BaseCommand {
   static override paths = [['gc']];
@@ -19,7 +20,7 @@ export class GcCommand extends BaseCommand {
       const verb = r.dry_run ? 'would remove' : 'removed';
       const lines = r.removed.map((c) => `${verb} ${c.kind} ${c.id}`);
       for (const c of r.kept) lines.push(`kept by a plugin: ${c.kind} ${c.id}`);
-      lines.push(`${verb} ${r.removed.length} item(s), ${r.freed_bytes} bytes of objects${r.interrupted ? ' (interrupted: run gc again to finish)' : ''}`);
+      lines.push(`${verb} ${r.removed.length} item(s), ${formatBytes(r.freed_bytes)} of objects${r.interrupted ? ' (interrupted: run gc again to finish)' : ''}`);
       return lines.join('\n');
     });
     if (!r.interrupted) return 0;

@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { listSnapshots, removeSnapshot, UsageError } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
 import { table } from '../reporter.js';
+import { formatBytes } from '../progress-bar.js';
 
 /**
  * `snapshots ENV` lists; `snapshots rm ENV SNAPSHOT` removes. One class: the CLI loads one
@@ -38,7 +39,7 @@ export class SnapshotsCommand extends BaseCommand {
     this.reporter.result(r, () =>
       r.snapshots.length === 0
         ? `no snapshots of ${r.short_id} (create one with \`karapace commit\`)`
-        : table(['#', 'LAYER', 'CREATED', 'SIZE', 'MESSAGE'], r.snapshots.map((s) => [String(s.index), s.layer.slice(0, 12), s.created_at, s.size === null ? 'missing' : String(s.size), s.message ?? ''])),
+        : table(['#', 'LAYER', 'CREATED', 'SIZE', 'MESSAGE'], r.snapshots.map((s) => [String(s.index), s.layer.slice(0, 12), s.created_at, s.size === null ? 'missing' : formatBytes(s.size), s.message ?? ''])),
     );
     return 0;
   }
