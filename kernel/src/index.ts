@@ -40,6 +40,7 @@ export { resolveMount, resolveMounts, type ResolvedMount } from './security/moun
 export { checkResourceLimits } from './security/limits.js';
 export { requestedDevices } from './security/devices.js';
 export { integrationEnvironment, integrationSockets, dbusSocketPath, PROXY_VARIABLES, type HostSocket } from './security/integration.js';
+export { freeSubidRange, subidFix } from './security/subids.js';
 export { etcPlan, hostsContent, sudoersContent, type EtcPlan, type EtcFile, type EtcOptions } from './security/etc-files.js';
 export { Engine, createEngine, BUILTIN_PLUGINS, type EngineOptions, type BuiltinPlugin } from './engine/engine.js';
 export { corePlugin, CORE_PLUGIN_NAME, CORE_PACK_STAGE } from './engine/core-plugin.js';

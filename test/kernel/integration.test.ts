@@ -80,3 +80,10 @@ test('etcPlan: hosts always; localtime bound or via TZ when the env has its own 
   t.regex(readFileSync(join(runtime, 'sudoers'), 'utf8'), /^alice ALL=\(ALL:ALL\) NOPASSWD: ALL$/m);
   t.false(etcPlan(env, { hostname: 'dev', hostLocaltime: zone }).files.some((f) => f.target.includes('sudoers')), 'no user (root, installs): no drop-in');
 });
+
+test('the subordinate range doctor suggests overlaps no existing one', async (t) => {
+  const { freeSubidRange } = await import('@karapace/kernel');
+  t.deepEqual(freeSubidRange(['', '']), { start: 131072, end: 196607 }, 'empty files: the first aligned block at or above 100000');
+  t.deepEqual(freeSubidRange(['kp-nsuser:100000:65536\nkp-bench:524288:65536\n', 'kp-nsuser:100000:65536\n']), { start: 589824, end: 655359 });
+  t.deepEqual(freeSubidRange(['a:165536:65536\n# comment\nbroken\n']), { start: 262144, end: 327679 });
+});

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, mkdirSync, rmdirSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { DoctorCheck } from '@karapace/kernel';
+import { subidFix, type DoctorCheck } from '@karapace/kernel';
 import { everywhere, formatFix, install } from './fixes.js';
 import { probe, readText, which } from './probe.js';
 
@@ -114,7 +114,7 @@ function subordinateIds(ctx: PrereqContext): DoctorCheck[] {
     status: sub ? 'ok' : 'warn',
     detail: sub ? 'ranges found' : `no range for ${user}`,
     required: false,
-    ...(sub ? {} : { fix: DISTRO_FIXES['core.subids']!.replace('$USER', user) }),
+    ...(sub ? {} : { fix: formatFix(everywhere(subidFix(user))) }),
   });
   return [tools, ids];
 }
@@ -181,7 +181,8 @@ export const DISTRO_FIXES: Record<string, string> = {
   'core.overlay': formatFix(FUSE_PKG, 'Use Linux 5.11 or newer, or install fuse-overlayfs:'),
   'core.fuse-overlayfs': formatFix(FUSE_PKG),
   'core.newuidmap': formatFix(install({ debian: 'uidmap', fedora: 'shadow-utils', opensuse: 'shadow', arch: 'shadow' })),
-  'core.subids': formatFix(everywhere('sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER')),
+  // Computed per host (subidFix): a fixed range would overlap the first user's.
+  'core.subids': formatFix(everywhere(subidFix('$USER'))),
   'core.oci-runtime': formatFix(install({ debian: 'crun runc', fedora: 'crun runc', opensuse: 'crun runc', arch: 'crun runc' })),
   'core.mmdebstrap': formatFix({
     debian: 'sudo apt-get install mmdebstrap debian-archive-keyring',

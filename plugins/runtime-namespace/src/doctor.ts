@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { invokingUser, type DoctorCheck, type DoctorReport, type Kernel } from '@karapace/kernel';
+import { invokingUser, subidFix, type DoctorCheck, type DoctorReport, type Kernel } from '@karapace/kernel';
 import { CGROUP_FIX, cgroupSupport, describeCgroupSupport } from './cgroups.js';
 import { findExecutable, idFacts } from './ids.js';
 import { launcherPath } from './launcher.js';
@@ -111,7 +111,7 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
       : ids.mode === 'full'
         ? `full mapping: uids ${ids.subuid!.start}+${ids.subuid!.count}, gids ${ids.subgid!.start}+${ids.subgid!.count} (${ids.newuidmap})`
         : `single-id mapping (${!ids.newuidmap || !ids.newgidmap ? 'newuidmap/newgidmap not installed' : `no range for ${user.name} in /etc/subuid or /etc/subgid`}); package installs fake chown`,
-    ...(idStatus === 'ok' ? {} : { fix: `apt-get install uidmap; usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user.name}` }),
+    ...(idStatus === 'ok' ? {} : { fix: `apt-get install uidmap; ${subidFix(user.name)} (a range that overlaps no other user's)` }),
   }));
 
   const cg = cgroupSupport();

@@ -48,42 +48,50 @@ function sshAgent(p: Project, who: Identity): string {
 }
 
 for (const kind of ['root', 'user'] as const) {
-  t(`as ${kind}: root inside, base owners, sudo, hosts, ssh-agent, freeze`, async (tt) => {
+  // One step per test: each reports before ava's inactivity timeout, apt being slow on a loaded machine.
+  let env: { p: Project; who: Identity } | undefined;
+  const ready = () => {
+    if (!env) throw new Error('the environment was not built (see the first step)');
+    return env;
+  };
+
+  t(`as ${kind}: build a Debian env with sudo and openssh-client`, async (tt) => {
     const who = kind === 'root' ? identity('root') : subidIdentity('kp-daily');
     const p = project(who);
     projects.push(p);
     p.write('karapace.toml', manifest(debianRootfsTarball(), '[system]\npackages = ["sudo", "openssh-client"]\n'));
-    // apt fetching two packages: slow on a loaded machine, so a generous timeout.
     const { short_id: shortId } = JSON.parse(await ok(p, ['build', '--json'], 900_000)) as { short_id: string };
     await ok(p, ['rename', shortId, 'dev']);
+    env = { p, who };
+    tt.pass();
+  });
 
-    // The user keeps their uid; the image's files are root's inside.
+  t(`as ${kind}: the user keeps their uid, the image's files are root's, root inside installs`, async (tt) => {
+    const { p, who } = ready();
     tt.is((await ok(p, ['exec', 'dev', '--', 'id', '-u'])).trim(), String(who.uid));
     tt.is((await ok(p, ['exec', 'dev', '--', 'stat', '-c', '%U %u', '/usr/bin/env', '/usr/bin/sudo'])).trim(), 'root 0\nroot 0');
     tt.is((await ok(p, ['exec', '--root', 'dev', '--', 'id', '-u'])).trim(), '0');
-
-    // Root inside installs; the user runs what it installed.
     await ok(p, ['exec', '--root', 'dev', '--', 'sh', '-c', 'apt-get update -qq && apt-get install -y -qq jq >/dev/null'], 900_000);
     tt.regex(await ok(p, ['exec', 'dev', '--', 'jq', '--version']), /^jq-1\./);
+  });
 
-    // sudo without a password (the user's own drop-in).
+  t(`as ${kind}: sudo without a password, /etc/hosts, the host's ssh-agent`, async (tt) => {
+    const { p, who } = ready();
     const sudo = await p.run(['exec', 'dev', '--', 'sudo', '-n', 'sh', '-c', 'id -u; test -w /etc']);
     tt.is(sudo.code, 0, sudo.stderr);
     tt.is(sudo.stdout.trim(), '0');
-
-    // /etc/hosts: localhost and the env's hostname resolve.
     tt.regex(await ok(p, ['exec', 'dev', '--', 'getent', 'hosts', 'localhost']), /^(127\.0\.0\.1|::1)\s+localhost/);
     tt.regex(await ok(p, ['exec', 'dev', '--', 'sh', '-c', 'getent hosts "$(hostname)"']), /^127\.0\.1\.1\s+dev$/m);
-
-    // The host's ssh-agent is usable inside.
     const sock = sshAgent(p, who);
     p.env.SSH_AUTH_SOCK = sock;
     const keys = await p.run(['exec', 'dev', '--', 'ssh-add', '-l']);
+    delete p.env.SSH_AUTH_SOCK;
     tt.is(keys.code, 0, keys.stderr);
     tt.regex(keys.stdout, /daily-test \(ED25519\)/);
-    delete p.env.SSH_AUTH_SOCK;
+  });
 
-    // Frozen: the root refuses writes (even root's and sudo's), commit is refused; unfreeze restores.
+  t(`as ${kind}: a frozen env refuses writes (the user's, root's) and commit; unfreeze restores`, async (tt) => {
+    const { p } = ready();
     await ok(p, ['freeze', 'dev']);
     for (const args of [['exec', 'dev', '--', 'sh', '-c', 'echo x > /tmp/f'], ['exec', '--root', 'dev', '--', 'sh', '-c', 'echo x > /etc/f']]) {
       const w = await p.run(args);
