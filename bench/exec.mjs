@@ -141,6 +141,11 @@ const section = [
   'Floors in the same invocation: `node -e 0`, runc, bwrap and an `unshare … chroot` into the same rootfs. Goal (issue 19): karapace at most runc\'s time.',
   '',
   ...sections,
+  'Reading: the sandbox itself (karapace-sandbox with the argv karapace builds) costs about what bwrap does; the',
+  'full id mapping adds the two setuid helpers newuidmap/newgidmap (run side by side). Everything above that is Node',
+  'start-up plus the exec bundle (bundle/exec.cjs with a V8 code cache): the native front door (issue 19) is what',
+  'would remove it. `baseline` rows are another build measured in the same run (`--baseline`).',
+  '',
   'Compare ratios within one table only (a shared machine).',
   '',
 ].join('\n');
