@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Runs every benchmark in turn (each writes its own section of bench/RESULTS.md).
-// `npm run bench` or `node bench/run.mjs [name…]` (names: startup exec store images remote oci).
+// `npm run bench` or `node bench/run.mjs [name…]` (names: startup exec store images remote oci install).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['startup', 'exec', 'store', 'images', 'remote', 'oci'];
+const ALL = ['startup', 'exec', 'store', 'images', 'remote', 'oci', 'install'];
 const names = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of names) {
