@@ -25,10 +25,20 @@ export function pathWithoutCompiler(dir: string): string {
   return dir;
 }
 
+/**
+ * Serialises what writes native/prebuilt (`make prebuilt`, npm pack's prepack of
+ * @karapace/native): test files run in parallel and two makes must not share object files.
+ */
+export function withNativeLock(argv: string[]): string[] {
+  mkdirSync(TEST_CACHE_DIR, { recursive: true });
+  return ['flock', join(TEST_CACHE_DIR, '.native-prebuilt.lock'), ...argv];
+}
+
 /** Packs every workspace, or the given package directories, into `dest`; returns the tarballs. */
 export function pack(dest: string, dirs?: string[]): string[] {
   mkdirSync(dest, { recursive: true });
-  const r = spawnSync('npm', ['pack', ...(dirs ?? ['--workspaces']), '--pack-destination', dest, '--json'], { cwd: REPO, encoding: 'utf8' });
+  const [cmd, ...args] = withNativeLock(['npm', 'pack', ...(dirs ?? ['--workspaces']), '--pack-destination', dest, '--json']);
+  const r = spawnSync(cmd!, args, { cwd: REPO, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { filename: string }[]).map((p) => join(dest, basename(p.filename)));
 }

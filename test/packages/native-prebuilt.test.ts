@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.js';
-import { pathWithoutCompiler } from '../helpers/installed-cli.js';
+import { pathWithoutCompiler, withNativeLock } from '../helpers/installed-cli.js';
 
 const NATIVE = join(REPO, 'native');
 const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
@@ -20,7 +20,8 @@ const ARCH: Record<string, RegExp> = { 'linux-x64': /x86-64/, 'linux-arm64': /AR
 const crossMissing = !have('aarch64-linux-gnu-gcc') ? 'aarch64-linux-gnu-gcc is not installed (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)' : undefined;
 
 (crossMissing ? test.skip : test)('make prebuilt builds every binary for linux-x64 and linux-arm64', (t) => {
-  const r = spawnSync('make', ['-s', '-C', NATIVE, 'prebuilt'], { encoding: 'utf8' });
+  const [flock, ...make] = withNativeLock(['make', '-s', '-C', NATIVE, 'prebuilt']);
+  const r = spawnSync(flock!, make, { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   for (const [platform, arch] of Object.entries(ARCH)) {
     for (const file of FILES) {
@@ -36,7 +37,8 @@ const crossMissing = !have('aarch64-linux-gnu-gcc') ? 'aarch64-linux-gnu-gcc is 
 const qemuMissing = crossMissing ?? (!have('qemu-aarch64-static') ? 'qemu-aarch64-static is not installed (apt-get install qemu-user-static)' : undefined);
 
 (qemuMissing ? test.skip : test)('the arm64 launcher and init run under qemu-user', (t) => {
-  spawnSync('make', ['-s', '-C', NATIVE, 'prebuilt-arm64']);
+  const [flock, ...make] = withNativeLock(['make', '-s', '-C', NATIVE, 'prebuilt-arm64']);
+  spawnSync(flock!, make);
   const dir = join(NATIVE, 'prebuilt/linux-arm64');
   const sandbox = spawnSync('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', join(dir, 'karapace-sandbox'), '--help'], { encoding: 'utf8' });
   t.is(sandbox.status, 0, sandbox.stderr);
