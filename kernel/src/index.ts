@@ -38,7 +38,7 @@ export { passwdWithUser, groupWithUser, writeIdentityFiles, type IdentityFiles, 
 export { resolveMerged, readMergedFile, existsMerged } from './security/merged-root.js';
 export { resolveMount, resolveMounts, type ResolvedMount } from './security/mounts.js';
 export { checkResourceLimits } from './security/limits.js';
-export { requestedDevices } from './security/devices.js';
+export { requestedDevices, missingDevicesWarning } from './security/devices.js';
 export { integrationEnvironment, integrationSockets, dbusSocketPath, PROXY_VARIABLES, type HostSocket } from './security/integration.js';
 export { freeSubidRange, subidFix } from './security/subids.js';
 export { etcPlan, hostsContent, sudoersContent, type EtcPlan, type EtcFile, type EtcOptions } from './security/etc-files.js';

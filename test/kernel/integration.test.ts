@@ -87,3 +87,12 @@ test('the subordinate range doctor suggests overlaps no existing one', async (t)
   t.deepEqual(freeSubidRange(['kp-nsuser:100000:65536\nkp-bench:524288:65536\n', 'kp-nsuser:100000:65536\n']), { start: 589824, end: 655359 });
   t.deepEqual(freeSubidRange(['a:165536:65536\n# comment\nbroken\n']), { start: 262144, end: 327679 });
 });
+
+test('devices the manifest asks for but the host lacks make one warning naming them', async (t) => {
+  const { missingDevicesWarning } = await import('@karapace/kernel');
+  const manifest = (gpu: boolean, audio: boolean) => ({ hardware: { gpu, audio } }) as Parameters<typeof missingDevicesWarning>[0];
+  t.is(missingDevicesWarning(manifest(false, false), () => false), undefined);
+  t.is(missingDevicesWarning(manifest(true, true), () => true), undefined);
+  t.is(missingDevicesWarning(manifest(true, true), (p) => p === '/dev/snd'), '[hardware] gpu = true but this host has no /dev/dri: the environment runs without it');
+  t.is(missingDevicesWarning(manifest(true, true), () => false), '[hardware] gpu = true, audio = true but this host has no /dev/dri or /dev/snd: the environment runs without them');
+});

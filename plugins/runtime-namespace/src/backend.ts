@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import {
   etcPlan,
   invokingUser,
+  missingDevicesWarning,
   securityPolicy,
   resolveMounts,
   writeIdentityFiles,
@@ -52,6 +53,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions = {}): Backend {
   let warnedLimits = false;
+  let warnedDevices = false;
   const withOwnedBase = (env: EnvHandle, launcher: string, facts: ReturnType<typeof idFacts>): EnvHandle => {
     const base = env.lowerDirs[env.lowerDirs.length - 1];
     if (!base) return env;
@@ -68,6 +70,12 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       // Refused mounts fail here, before any process exists.
       resolveMounts(env.manifest.mounts, env.manifestDir, securityPolicy(kernel.config), invokingUser());
       for (const dir of [env.paths.upper, env.paths.work, env.paths.runtime]) mkdirSync(dir, { recursive: true });
+      // Asked-for devices the host lacks: said once at build, never silently dropped.
+      const devices = request.purpose === 'install' && !warnedDevices ? missingDevicesWarning(env.manifest) : undefined;
+      if (devices) {
+        warnedDevices = true;
+        kernel.progress({ kind: 'log', level: 'warn', message: devices });
+      }
       const needed = neededControllers(env.manifest.runtime.resource_limits);
       if (needed.length) {
         const support = cgroupSupport(needed);

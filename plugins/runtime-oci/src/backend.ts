@@ -8,7 +8,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  etcPlan, integrationSockets, invokingUser, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy, writeIdentityFiles,
+  etcPlan, integrationSockets, invokingUser, missingDevicesWarning, requestedDevices, resolveMounts, RuntimeFailure, securityPolicy, writeIdentityFiles,
   type Backend, type EnvHandle, type Kernel, type MountPlan, type MountRequest, type RunState, type SpawnRequest, type SpawnResult,
   collectOutput, exitStatus, forwardSignals,
 } from '@karapace/kernel';
@@ -68,6 +68,7 @@ function startFailure(log: string): string | undefined {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
+  let warnedDevices = false;
   return {
     name: BACKEND_NAME,
 
@@ -77,6 +78,12 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
       if (reason) throw unsupportedFailure(runtime, reason);
       const init = options.init === false ? undefined : requireInit(initPath(typeof options.init === 'string' ? options.init : undefined));
       const env = request.env;
+      // Asked-for devices the host lacks: said once at build, never silently dropped.
+      const devices = request.purpose === 'install' && !warnedDevices ? missingDevicesWarning(env.manifest) : undefined;
+      if (devices) {
+        warnedDevices = true;
+        kernel.progress({ kind: 'log', level: 'warn', message: devices });
+      }
       const dirs = ociDirs(env);
       // Whatever a killed CLI left behind must not block this run.
       await liveContainers(dirs, { reap: true });
