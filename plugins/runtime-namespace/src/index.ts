@@ -14,9 +14,7 @@ const PLUGIN_NAME = 'runtime-namespace';
 
 /** Binds, an empty network namespace, cgroup v2 limits, device binds, a pty. */
 export const NAMESPACE_CAPABILITIES: BackendCapabilities = Object.freeze({
-  // readOnlyRoot: not yet — a frozen environment's root is still mounted writable (the
-  // conformance suite's frozen check runs once this is true).
-  readOnlyRoot: false, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
 });
 
 function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {

@@ -20,9 +20,7 @@ const PLUGIN_NAME = 'runtime-oci';
 
 /** What the generated OCI bundle expresses: binds, a network namespace, linux.resources, devices, terminal. */
 export const OCI_CAPABILITIES: BackendCapabilities = Object.freeze({
-  // readOnlyRoot: not yet — a frozen environment's root is still mounted writable (the
-  // conformance suite's frozen check runs once this is true).
-  readOnlyRoot: false, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
 });
 
 export default definePlugin<OciOptions>({
