@@ -59,8 +59,8 @@ function fastBundle(entry, name, extra = {}) {
 }
 
 // Error documents (--json) carry class names: kernel/src/errors.ts names its classes
-// explicitly, so the minified bundles need not keep every function's name (keepNames cost
-// ~10 ms of start-up in defineProperty calls).
+// explicitly, so the minified bundles need not keep every function's name (keepNames costs
+// start-up time in defineProperty calls).
 await fastBundle('cli/dist/exec-entry.js', 'exec');
 // push/pull to a karapace-server (only the HTTP remote plugin).
 await fastBundle('cli/dist/remote-entry.js', 'remote');

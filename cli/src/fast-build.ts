@@ -20,7 +20,7 @@ export const BUILD_BUILTINS: readonly BuiltinPlugin[] = [
 /** Runs the build as BuildCommand does. */
 export async function runBuildFastPath(parsed: FastArgs): Promise<number> {
   // A build with work to do usually begins by extracting its base image: the unpacker's
-  // threads boot (~0.1 s) while the manifest, lock and store are read. Unused, they are dropped.
+  // threads boot while the manifest, lock and store are read. Unused, they are dropped.
   prestartUnpackThreads();
   const session = new Session(parsed.global, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }, BUILD_BUILTINS);
   return session.run(async () => {

@@ -92,7 +92,7 @@ async function fastPath(): Promise<number | undefined> {
 fastPath().then(
   async (code) => {
     // push/pull are done once they return: skip Node's teardown of the environment and the
-    // heap (~20 ms after a 200 MiB pull). stdout and stderr are synchronous on Linux.
+    // heap, which grows with the bytes moved. stdout and stderr are synchronous on Linux.
     if (code !== undefined && (parsed?.command === 'push' || parsed?.command === 'pull')) process.exit(code);
     if (code !== undefined) process.exitCode = code;
     // The ES-module CLI reads process.argv and sets the exit code itself.

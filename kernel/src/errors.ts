@@ -103,7 +103,7 @@ export class PluginError extends KarapaceError {
 
 // Class names that survive minification: `--json` error documents carry them, and
 // instanceof across copies of this module compares them. The start-up bundles are minified
-// without keeping every function's name, which costs ~10 ms of start-up.
+// without keeping every function's name, which shows up in start-up time.
 for (const [cls, name] of [
   [KarapaceError, 'KarapaceError'], [ManifestError, 'ManifestError'], [UsageError, 'UsageError'],
   [StoreError, 'StoreError'], [RuntimeFailure, 'RuntimeFailure'], [PluginError, 'PluginError'],

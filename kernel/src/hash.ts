@@ -1,6 +1,6 @@
 /**
- * The one hashing module. blake3 via @napi-rs/blake-hash (prebuilt native, several GB/s);
- * the npm `blake3` package falls back to WebAssembly here at ~180 MB/s.
+ * The one hashing module. blake3 via @napi-rs/blake-hash (prebuilt native); the npm `blake3`
+ * package falls back to WebAssembly here, an order of magnitude slower (figures: bench/RESULTS.md).
  */
 import type * as BlakeHash from '@napi-rs/blake-hash';
 import { readFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ let native: typeof BlakeHash | undefined;
 function blake(): typeof BlakeHash {
   if (!native) {
     // The platform package directly (glibc Linux): the generic loader first probes for musl
-    // and a local binary, ~5 ms per start.
+    // and a local binary on every start.
     try {
       native = require(`@napi-rs/blake-hash-${process.platform}-${process.arch}-gnu`) as typeof BlakeHash;
     } catch {

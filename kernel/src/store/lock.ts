@@ -44,7 +44,7 @@ export async function acquireStoreLock(layout: StoreLayout, options: LockOptions
     for (;;) {
       if (flock(fd, 'exclusive', false)) {
         // The holder's pid, for the "locked by" message: written over the same fixed-width
-        // bytes each time (no truncation, no new block: a rewrite cost up to 10 ms under writeback).
+        // bytes each time (no truncation, no new block: a rewrite could wait on writeback).
         writeSync(fd, String(process.pid).padEnd(PID_WIDTH), 0);
         return { release: () => { try { flock(fd, 'unlock', false); } finally { closeSync(fd); } } };
       }

@@ -1,8 +1,7 @@
 /**
  * Large blob downloads over plain http:// without node:http: one connection per blob,
  * read up to 1 MiB per read(2) instead of node:http's 64 KiB. On loopback and
- * fast links the per-read cost dominated a pull (200 MiB: ~0.6 s through node:http, ~0.3 s
- * this way, hashing and writing included; bench/RESULTS.md).
+ * fast links the per-read cost dominated a pull (bench/remote.mjs; figures in bench/RESULTS.md).
  *
  * Only the answer this is for is handled here: `200` with a Content-Length and no
  * Transfer-Encoding. Anything else (an error status, chunked framing, a refused
@@ -26,9 +25,9 @@ const MAX_HEAD = 64 << 10;
 const SLAB = 4 << 20;
 /**
  * At most this much per read, and so per chunk and per write(2) of the unpacker: with
- * 4 MiB writes, page-cache writes on the bench VM (Linux 6.18, ext4, free page reporting)
- * were 3x slower in about half the runs — likely large folios taken from memory handed back
- * to the host — while 1 MiB writes never were (bench/RESULTS.md).
+ * 4 MiB writes, page-cache writes on the bench VM (ext4, free page reporting) were much
+ * slower in about half the runs — likely large folios taken from memory handed back to the
+ * host — while 1 MiB writes never were (bench/RESULTS.md).
  */
 const MAX_READ = 1 << 20;
 /** A slab with less room than this is retired (the next read gets a fresh one). */

@@ -50,10 +50,9 @@ async function unchangedSince(file: string, before: Stats): Promise<void> {
 
 /**
  * Compressions whose tool decompresses fast enough that writing the tar out first and
- * unpacking that file natively beats unpacking the stream as it comes. Measured on the
- * Debian minbase (160 MiB): zstd 0.55–1.05 s against 1.0–1.2 s streamed (bench/images.mjs);
- * gzip 1.38 s against 1.05 (node:zlib's stream overlaps the unpack, `gzip -dc` then the
- * unpack do not); xz mixed.
+ * unpacking that file natively beats unpacking the stream as it comes (bench/images.mjs,
+ * figures in bench/RESULTS.md): zstd wins; gzip loses (node:zlib's stream overlaps the
+ * unpack, `gzip -dc` then the unpack do not); xz is mixed.
  */
 const DECOMPRESS_FIRST = new Set<Compression>(['zstd']);
 
