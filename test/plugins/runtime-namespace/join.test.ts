@@ -53,7 +53,8 @@ for (const kind of ['root', 'user'] as const) {
     // The first command ends only once the joined one runs beside it.
     const first = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/first-ns; touch /workspace/ready; while [ ! -e /workspace/joined ]; do sleep 0.05; done; exit 3']);
     await waitFor('the first command', () => existsSync(ready));
-    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; sleep 3; echo alive > /workspace/survived; exit 9']);
+    // Long enough to outlast the first CLI's exit and a `list` on a loaded machine.
+    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; sleep 8; echo alive > /workspace/survived; exit 9']);
     const firstResult = await first;
     const firstEnded = Date.now();
     tt.is(firstResult.code, 3, firstResult.stderr);
