@@ -6,13 +6,14 @@
  */
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { layerHash } from '@karapace/kernel';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 import { startHostileRemote, type HostileRemote } from './hostile-remote.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
+import { storeListing } from './store-listing.js';
 
 let server: TestServer;
 let hostile: HostileRemote;
@@ -36,30 +37,12 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-/** Every path under a directory with its size. */
-function listing(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      if (name === '.lock' || name === '.lock.owner') continue;
-      const st = statSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      out.push(`${relative(root, p)} ${st.isDirectory() ? 'd' : st.size}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(root);
-  return out;
-}
-
 /** A destination store that already holds an environment of its own. */
 async function destination(): Promise<{ box: Sandbox; before: string[] }> {
   const box = sandbox('kp-hostile-dst-');
   box.write('other/karapace.toml', mockManifest({ image: 'mock:other' }));
   await box.json(['build', join(box.dir, 'other'), '--name', 'other']);
-  return { box, before: listing(box.store) };
+  return { box, before: storeListing(box.store) };
 }
 
 async function refused(t: any, box: Sandbox, before: string[], reference: string, code: string | RegExp, exitCode = 1): Promise<string> {
@@ -68,7 +51,7 @@ async function refused(t: any, box: Sandbox, before: string[], reference: string
   const err = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
   if (typeof code === 'string') t.is(err.code, code, err.message);
   else t.regex(err.code, code);
-  t.deepEqual(listing(box.store), before, 'nothing added to the store');
+  t.deepEqual(storeListing(box.store), before, 'nothing added to the store');
   const list = await box.json(['list']);
   t.deepEqual(list.environments.map((e: { name?: string }) => e.name), ['other']);
   return err.message as string;

@@ -3,10 +3,11 @@
  * environments built by the mock backend.
  */
 import test from 'ava';
-import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
+import { storeListing } from './store-listing.js';
 
 let server: TestServer;
 test.before(async () => {
@@ -26,24 +27,6 @@ async function builtEnv(name: string): Promise<Sandbox> {
   const r = await box.run(['exec', name, '--', 'sh', '-c', `printf 'state of ${name}\\n' > notes.txt`]);
   if (r.code !== 0) throw new Error(r.stderr);
   return box;
-}
-
-/** Every path under the store with its size: "unchanged" means this is equal. */
-function storeListing(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      if (name === '.lock' || name === '.lock.owner') continue;
-      const st = statSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      out.push(`${relative(root, p)} ${st.isDirectory() ? 'd' : st.size}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(root);
-  return out;
 }
 
 const READ_CMD = ['sh', '-c', 'cat var/lib/karapace-mock/packages/git var/lib/karapace-mock/packages/make notes.txt'];
