@@ -114,10 +114,11 @@ test.serial('a connection that never sends a byte is closed by the server after 
 test.serial('1,100 idle sockets against a cap of 50: legitimate requests are served at once, never more than 50 are kept, the kept ones close after the headers timeout', async (t) => {
   t.true(fdLimit() > 2 * 1100 + 200, `this test needs more than ${2 * 1100 + 200} open files (ulimit -n), has ${fdLimit()}`);
   const server = await serve({ headersTimeoutMs: 1000, maxConnections: 50 });
+  let most = 0;
+  const watch = setInterval(() => { most = Math.max(most, server.connections.size); }, 5);
+  let idle: Awaited<ReturnType<typeof idleSockets>> | undefined;
   try {
-    let most = 0;
-    const watch = setInterval(() => { most = Math.max(most, server.connections.size); }, 5);
-    const idle = await idleSockets(server.port, 1100);
+    idle = await idleSockets(server.port, 1100);
     const client = new HttpRemoteClient(server.url, TOKEN_A);
     const started = Date.now();
     const blob = randomBytes(3 << 20);
@@ -130,14 +131,16 @@ test.serial('1,100 idle sockets against a cap of 50: legitimate requests are ser
     t.is(got, blob.length);
     t.log(`health, a 3 MiB upload and its download took ${served} ms while 1,100 idle sockets were opened; ${server.connections.evicted} idle ones closed to make room`);
     t.true(served < 5000, `${served} ms`);
-    t.true(await until(() => idle.closedAfter.length === 1100, 20_000), `${idle.closedAfter.length} of 1100 closed`);
-    clearInterval(watch);
+    t.true(await until(() => idle!.closedAfter.length === 1100, 20_000), `${idle.closedAfter.length} of 1100 closed`);
     const last = Math.max(...idle.closedAfter);
     t.log(`all 1,100 closed, the last ${last} ms after it connected (headers timeout 1000 ms; median ${median(idle.closedAfter)} ms); at most ${most} kept at once`);
     t.true(most <= 50, `${most} kept`);
     t.true(last < 1000 + 3000, `${last} ms`);
     t.is(server.connections.refusedCount, 0);
   } finally {
+    // A socket the server did not close must not keep server.close() (and the run) waiting.
+    clearInterval(watch);
+    for (const s of idle?.sockets ?? []) s.destroy();
     await server.close();
   }
 });
@@ -145,12 +148,13 @@ test.serial('1,100 idle sockets against a cap of 50: legitimate requests are ser
 test.serial('1,100 idle sockets under the cap are all closed after the headers timeout while requests go on', async (t) => {
   t.true(fdLimit() > 2 * 1100 + 200, `this test needs more than ${2 * 1100 + 200} open files (ulimit -n), has ${fdLimit()}`);
   const server = await serve({ headersTimeoutMs: 1000, maxConnections: 2000 });
+  let idle: Awaited<ReturnType<typeof idleSockets>> | undefined;
   try {
-    const idle = await idleSockets(server.port, 1100);
+    idle = await idleSockets(server.port, 1100);
     const started = Date.now();
     t.is((await call(server.url, 'GET', '/healthz')).status, 200);
     t.true(Date.now() - started < 2000);
-    t.true(await until(() => idle.closedAfter.length === 1100, 20_000), `${idle.closedAfter.length} of 1100 closed`);
+    t.true(await until(() => idle!.closedAfter.length === 1100, 20_000), `${idle.closedAfter.length} of 1100 closed`);
     const first = Math.min(...idle.closedAfter);
     const last = Math.max(...idle.closedAfter);
     t.log(`1,100 silent sockets closed ${first} to ${last} ms (median ${median(idle.closedAfter)} ms) after they connected (headers timeout 1000 ms, checked every 250 ms; client and server share this process)`);
@@ -158,6 +162,7 @@ test.serial('1,100 idle sockets under the cap are all closed after the headers t
     t.true(last < 1000 + 3000, `${last} ms`);
     t.is(server.connections.size, 0);
   } finally {
+    for (const s of idle?.sockets ?? []) s.destroy();
     await server.close();
   }
 });
