@@ -60,10 +60,16 @@ for (const kind of ['root', 'user'] as const) {
     const p = project(who);
     projects.push(p);
     p.write('karapace.toml', manifest(debianRootfsTarball(), '[system]\npackages = ["sudo", "openssh-client"]\n'));
-    const { short_id: shortId } = JSON.parse(await ok(p, ['build', '--json'], 900_000)) as { short_id: string };
-    await ok(p, ['rename', shortId, 'dev']);
+    const built = JSON.parse(await ok(p, ['build', '--json'], 900_000)) as { short_id: string; packages: { name: string; version: string }[] };
+    tt.regex(built.short_id, /^[0-9a-f]{12}$/);
+    const names = built.packages.map((pkg) => pkg.name);
+    tt.true(names.includes('sudo') && names.includes('openssh-client'), names.join(' '));
+    tt.true(built.packages.every((pkg) => pkg.version.length > 0), 'every package is locked to a version');
+    await ok(p, ['rename', built.short_id, 'dev']);
+    const inspected = JSON.parse(await ok(p, ['inspect', 'dev', '--json'])) as { short_id: string; name?: string };
+    tt.is(inspected.short_id, built.short_id);
+    tt.is(inspected.name, 'dev');
     env = { p, who };
-    tt.pass();
   });
 
   t(`as ${kind}: the user keeps their uid, the image's files are root's, root inside installs`, async (tt) => {
