@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nativeAddon } from '../native-addon.js';
 import { listDir } from './list-dir.js';
+import { isAlive } from './lock.js';
 import type { StoreLayout } from './layout.js';
 
 type FlockFn = (fd: number, mode: 'exclusive' | 'shared' | 'unlock', wait: boolean) => boolean;
@@ -28,15 +29,6 @@ export interface StagingClaim {
 
 function flockFn(): FlockFn | undefined {
   return nativeAddon<{ flock: FlockFn }>('karapace_flock')?.flock;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function claimStaging(layout: StoreLayout, prefix: 'pull'): StagingClaim {
@@ -79,7 +71,7 @@ function held(dir: string): boolean {
       return false;
     }
     const pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
-    return Number.isInteger(pid) && pid !== process.pid && alive(pid);
+    return pid !== process.pid && isAlive(pid);
   } finally {
     closeSync(fd);
   }
