@@ -68,6 +68,14 @@ test('bodies over the limit get 413; a body that does not match its hash gets 40
   // Chunked (no Content-Length): cut off while streaming.
   const chunked = await raw('PUT', `/v1/blobs/${hashBytes(big)}`, { 'transfer-encoding': 'chunked' }, big);
   t.is(chunked.status, 413);
+  // Far over the limit: the client is still writing when the answer comes, and must read
+  // the answer rather than have its connection reset under it (EPIPE).
+  const huge = Buffer.alloc(3 << 20, 7);
+  for (let i = 0; i < 5; i++) {
+    const r = await raw('PUT', `/v1/blobs/${hashBytes(huge)}`, { 'content-length': huge.length }, huge);
+    t.is(r.status, 413);
+    t.regex(r.body, /too_large/);
+  }
   const json = await raw('POST', '/v1/blobs/missing', { 'content-type': 'application/json' }, JSON.stringify({ hashes: [], pad: 'x'.repeat(2 << 20) }));
   t.is(json.status, 413);
 

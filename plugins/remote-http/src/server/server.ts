@@ -163,16 +163,39 @@ function sendError(req: IncomingMessage, res: ServerResponse, e: HttpError): voi
     return;
   }
   const body = JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n';
-  // The body of a refused request may still be arriving: do not keep the connection.
-  const unread = !req.complete;
+  // The body of a refused request may still be arriving. Closing now would reset the
+  // connection under data the client is still sending, and the client would see EPIPE
+  // instead of this answer; so the rest is read and dropped, within a bound.
+  if (!req.complete) drainThenKeep(req);
   res.writeHead(e.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    ...(unread ? { connection: 'close' } : {}),
     ...e.headers,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
-  if (unread) req.resume();
+}
+
+/** What a refused request may still send before its connection is cut. */
+const DRAIN_LIMIT = { bytes: 8 << 20, ms: 5000 };
+
+/**
+ * Reads and drops the rest of a refused request's body (the connection stays usable once it
+ * has all arrived); a client that sends more than DRAIN_LIMIT, or for longer, is cut off.
+ */
+function drainThenKeep(req: IncomingMessage): void {
+  const socket = req.socket;
+  let dropped = 0;
+  const cut = () => socket.destroy();
+  const timer = setTimeout(cut, DRAIN_LIMIT.ms);
+  timer.unref();
+  // A 'data' listener set before the answer ends keeps Node from dumping the body itself
+  // (which would remove this listener and drain without a bound).
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DRAIN_LIMIT.bytes) cut();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
 }
 
 function sendJson(res: ServerResponse, status: number, data: unknown, headers: Record<string, string> = {}, head = false): void {
