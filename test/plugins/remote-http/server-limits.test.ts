@@ -48,20 +48,35 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /**
  * Opens `n` connections that never send a byte; each records how long it lived, from its
- * connect to its close (the client reads, so it sees the server's FIN).
+ * connect to its close (the client reads, so it sees the server's FIN). They are opened in
+ * batches, each waiting until the server has accepted it: a connection still in the
+ * kernel's accept queue when that queue overflows is completed on the client's side only,
+ * and the server cannot close what it never saw.
  */
-async function idleSockets(port: number, n: number): Promise<{ sockets: Socket[]; closedAfter: number[] }> {
+async function idleSockets(server: RunningServer, n: number): Promise<{ sockets: Socket[]; closedAfter: number[] }> {
   const sockets: Socket[] = [];
   const closedAfter: number[] = [];
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    let connected = Date.now();
-    sockets.push(s);
-    s.on('error', () => {});
-    s.resume();
-    s.once('connect', () => { connected = Date.now(); resolve(); });
-    s.once('close', () => { closedAfter.push(Date.now() - connected); resolve(); });
-  })));
+  let accepted = 0;
+  const count = () => accepted++;
+  server.server.on('connection', count);
+  try {
+    for (let opened = 0; opened < n;) {
+      const batch = Math.min(100, n - opened);
+      await Promise.all(Array.from({ length: batch }, () => new Promise<void>((resolve) => {
+        const s = connect(server.port, '127.0.0.1');
+        let connected = Date.now();
+        sockets.push(s);
+        s.on('error', () => {});
+        s.resume();
+        s.once('connect', () => { connected = Date.now(); resolve(); });
+        s.once('close', () => { closedAfter.push(Date.now() - connected); resolve(); });
+      })));
+      opened += batch;
+      if (!(await until(() => accepted >= opened, 10_000))) throw new Error(`the server accepted ${accepted} of ${opened} connections in 10 s`);
+    }
+  } finally {
+    server.server.off('connection', count);
+  }
   return { sockets, closedAfter };
 }
 
@@ -118,7 +133,7 @@ test.serial('1,100 idle sockets against a cap of 50: legitimate requests are ser
   const watch = setInterval(() => { most = Math.max(most, server.connections.size); }, 5);
   let idle: Awaited<ReturnType<typeof idleSockets>> | undefined;
   try {
-    idle = await idleSockets(server.port, 1100);
+    idle = await idleSockets(server, 1100);
     const client = new HttpRemoteClient(server.url, TOKEN_A);
     const started = Date.now();
     const blob = randomBytes(3 << 20);
@@ -150,7 +165,7 @@ test.serial('1,100 idle sockets under the cap are all closed after the headers t
   const server = await serve({ headersTimeoutMs: 1000, maxConnections: 2000 });
   let idle: Awaited<ReturnType<typeof idleSockets>> | undefined;
   try {
-    idle = await idleSockets(server.port, 1100);
+    idle = await idleSockets(server, 1100);
     const started = Date.now();
     t.is((await call(server.url, 'GET', '/healthz')).status, 200);
     t.true(Date.now() - started < 2000);
