@@ -38,16 +38,31 @@ export function requiredCapabilities(manifest: NormalizedManifest): { capability
   return out;
 }
 
+/** What one run asks beyond the manifest: a terminal (enter), a read-only root (frozen). */
+export interface RunRequirements {
+  tty?: boolean;
+  readOnly?: boolean;
+}
+
+function runCapabilities(run: RunRequirements): { capability: BackendCapability; key: string }[] {
+  const out: { capability: BackendCapability; key: string }[] = [];
+  if (run.tty) out.push({ capability: 'tty', key: 'enter (a terminal)' });
+  if (run.readOnly) out.push({ capability: 'readOnlyRoot', key: 'frozen (a read-only root)' });
+  return out;
+}
+
 /**
- * Refuses (exit 2) a manifest asking for what its backend does not declare, naming every
- * key and the backend. A backend that taps the hooks without registerBackend declares
+ * Refuses (exit 2) a manifest, or a run (`run`: checked again when it runs, since the backend
+ * plugin may have changed since the build), asking for what its backend does not declare,
+ * naming every key and the backend. A backend that taps the hooks without registerBackend declares
  * nothing the kernel can check, and is not refused.
  */
-export function checkBackendCapabilities(kernel: Kernel, manifest: NormalizedManifest): void {
+export function checkBackendCapabilities(kernel: Kernel, manifest: NormalizedManifest, run: RunRequirements = {}): void {
   const backend = manifest.runtime.backend.toLowerCase();
   const info = kernel.backendInfo(backend);
   if (!info) return;
-  const missing = requiredCapabilities(manifest).filter((r) => info.capabilities[r.capability] !== true);
+  const required = [...requiredCapabilities(manifest), ...runCapabilities(run)];
+  const missing = required.filter((r) => info.capabilities[r.capability] !== true);
   if (missing.length === 0) return;
   const able = (c: BackendCapability) => kernel.backends.filter((b) => kernel.backendInfo(b)?.capabilities[c] === true);
   const first = missing[0]!;

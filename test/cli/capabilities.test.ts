@@ -43,3 +43,33 @@ test('a plugin backend gets the resolved mounts in its spawn request, and an und
   t.is(refused.code, 2);
   t.regex(refused.stderr, /backend "probe" \(plugin "probe"\) does not support mounts\.other \(mounts\)/);
 });
+
+test('what a run asks is checked when it runs: enter needs tty, a frozen env a read-only root; freeze is refused on a backend without one', async (t) => {
+  const box = sandbox('kp-caps-');
+  box.write('package.json', '{}');
+  const plugin = (caps: string) => `export default { name: "probe", apply(k) { k.registerBackend({ name: "probe", capabilities: ${caps},
+    async mount() { return { backend: "probe", data: {} }; },
+    async spawn(r) { if (r.stdio === "capture") return { exitCode: 0, stdout: "ran\\n", stderr: "" }; process.stdout.write("ran\\n"); return { exitCode: 0 }; } }); } };\n`;
+  box.write('probe.mjs', plugin('{ tty: true, readOnlyRoot: true }'));
+  box.write('.karapacerc.json', JSON.stringify({ plugins: ['./probe.mjs'] }));
+  box.write('karapace.toml', mockManifest({ backend: 'probe' }));
+  await box.json(['build', '--name', 'p']);
+  t.is((await box.run(['freeze', 'p'])).code, 0);
+  t.is((await box.run(['exec', 'p', '--', 'true'])).stdout, 'ran\n');
+
+  // The plugin changed since the build: it no longer enforces a read-only root or has a tty.
+  box.write('probe.mjs', plugin('{}'));
+  const frozen = await box.run(['exec', 'p', '--json', '--', 'true']);
+  t.is(frozen.code, 2);
+  t.is(frozen.stdout, '');
+  t.regex(JSON.parse(frozen.stderr.trim()).error.message, /backend "probe" \(plugin "probe"\) does not support frozen \(a read-only root\) \(readOnlyRoot\)/);
+  t.is((await box.run(['unfreeze', 'p'])).code, 0);
+  t.is((await box.run(['exec', 'p', '--', 'true'])).stdout, 'ran\n');
+  const enter = await box.run(['enter', 'p']);
+  t.is(enter.code, 2);
+  t.regex(enter.stderr, /does not support enter \(a terminal\) \(tty\)/);
+  const freeze = await box.run(['freeze', 'p']);
+  t.is(freeze.code, 2);
+  t.regex(freeze.stderr, /does not support frozen \(a read-only root\)/);
+  t.is((await box.json(['inspect', 'p'])).state, 'built');
+});

@@ -77,6 +77,8 @@ test('diff against the base reports additions, modifications and whiteouts', asy
 
 test('state rules: freeze, archive, and what each forbids', async (t) => {
   const { box } = await env(t);
+  // Freezing needs a backend that can make the root read-only; the mock may claim to.
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['readOnlyRoot'] } }));
   await box.json(['commit', 'dev']);
   const archiveBuilt = await box.run(['archive', 'dev']);
   t.is(archiveBuilt.code, 2);
@@ -117,6 +119,7 @@ test('gc keeps what environments reference, archived ones included; --dry-run re
   await box.json(['build', '--name', 'tmp'], { cwd: join(box.dir, 'tmp') });
   await box.json(['commit', 'tmp']);
   await box.json(['destroy', 'tmp']);
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['readOnlyRoot'] } }));
   await box.json(['freeze', 'dev']);
   await box.json(['archive', 'dev']);
   const dry = await box.json(['gc', '--dry-run']);

@@ -2,6 +2,7 @@
  * exec and enter: the hot path. Kept apart from the rest of the lifecycle so a bundle of
  * `karapace exec` loads only what running a command needs.
  */
+import { checkBackendCapabilities } from '../capabilities.js';
 import { UsageError } from '../errors.js';
 import { CONTAINER_PATH, filterEnvironment, userEnvironment } from '../security/environment.js';
 import { integrationEnvironment } from '../security/integration.js';
@@ -44,6 +45,8 @@ export async function execInEnv(engine: Engine, ref: string, argv: string[], opt
   const meta = await findEnv(engine.layout, ref);
   checkEnterable(meta);
   await engine.loadBuiltins({ backend: meta.backend });
+  // A frozen env on a backend that cannot make its root read-only would run writable.
+  checkBackendCapabilities(engine.kernel, meta.manifest, { tty: options.tty === true, readOnly: meta.state === 'frozen' });
   const handle = handleFor(engine.layout, meta);
   const user = engine.user;
   // Policy checks come before anything runs, whatever the backend.

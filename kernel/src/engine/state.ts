@@ -4,6 +4,7 @@
  * mounts the root read-only; commit and restore are refused); an archived one cannot be
  * entered; a running one cannot be destroyed, restored, committed or change state.
  */
+import { checkBackendCapabilities } from '../capabilities.js';
 import { UsageError } from '../errors.js';
 import { writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
 import type { Engine } from './engine.js';
@@ -58,6 +59,11 @@ async function transition(engine: Engine, ref: string, t: Transition): Promise<{
         hint: nextStep(t, meta.state, meta.name ?? meta.short_id),
         data: { state: meta.state, wanted: to },
       });
+    }
+    if (to === 'frozen') {
+      // Frozen means read-only: refused up front on a backend that cannot enforce it.
+      await engine.loadBuiltins({ backend: meta.backend });
+      checkBackendCapabilities(engine.kernel, meta.manifest, { readOnly: true });
     }
     await writeMetadata(engine.layout, { ...meta, state: to, updated_at: new Date().toISOString() });
     return { env_id: meta.env_id, short_id: meta.short_id, state: to, previous: meta.state };
