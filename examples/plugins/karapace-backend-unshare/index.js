@@ -33,7 +33,10 @@ while [ "$1" != -- ]; do
 done
 shift
 chroot=$(command -v chroot)
-PATH=$path exec "$chroot" "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$cwd" "$@"`;
+# The shell stays pid 1 of the new pid namespace and runs the command as its child: the
+# kernel drops signals pid 1 has no handler for, so a command that were pid 1 would survive
+# its own kill -TERM $$ or a ^C. (A trailing exit keeps the shell from exec'ing it.)
+PATH=$path exec "$chroot" "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; "$@"; exit $?' "$cwd" "$@"`;
 
 const pidFile = (env) => join(env.paths.runtime, `${BACKEND}.pid`);
 
