@@ -220,12 +220,45 @@ test.serial('one token may hold only so many upload sessions (429 saying so); ot
     t.is((await open(TOKEN_A)).status, 202);
     const third = await open(TOKEN_A);
     t.is(third.status, 429);
-    t.regex(JSON.parse(third.body).error.message, /token "a" already has 2 upload sessions open \(at most 2 per token\)/);
+    t.regex(JSON.parse(third.body).error.message, /token "a" already has 2 uploads in progress \(at most 2 per token\)/);
     t.is((await open(TOKEN_B)).status, 202);
     const id = JSON.parse(first.body).id as string;
     t.is((await call(server.url, 'DELETE', `/v1/uploads/${id}`, bearer(TOKEN_A))).status, 204);
     t.is((await open(TOKEN_A)).status, 202);
   } finally {
+    await server.close();
+  }
+});
+
+test.serial('plain blob PUTs streaming in count against the same per-token cap as upload sessions', async (t) => {
+  const server = await serve({ maxUploadsPerToken: 2 });
+  const stalled: Socket[] = [];
+  try {
+    // Two blob PUTs that stall half-way hold both of token a's slots.
+    for (const fill of ['d', 'e']) {
+      const s = connect(server.port, '127.0.0.1', () => s.write(`PUT /v1/blobs/${fill.repeat(64)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Length: 1000\r\n\r\nabc`));
+      s.on('error', () => {});
+      stalled.push(s);
+    }
+    const blob = randomBytes(1024);
+    const put = (token: string) => call(server.url, 'PUT', `/v1/blobs/${hashBytes(blob)}`, { ...bearer(token), 'content-length': blob.length }, blob);
+    const refused = async () => {
+      const r = await put(TOKEN_A);
+      return r.status === 429 && /token "a" already has 2 uploads in progress/.test(JSON.parse(r.body).error.message);
+    };
+    t.true(await until(() => server.connections.size === 2, 3000));
+    // Until both stalled PUTs have reached the handler, a third may still get in.
+    let third = false;
+    for (let i = 0; i < 50 && !(third = await refused()); i++) await new Promise((r) => setTimeout(r, 20));
+    t.true(third, 'a third upload by the same token is refused while two stream in');
+    t.is((await call(server.url, 'POST', '/v1/uploads', { ...bearer(TOKEN_A), 'content-length': 0 })).status, 429);
+    t.is((await put(TOKEN_B)).status, 201, 'another token is not affected');
+    for (const s of stalled.splice(0)) s.destroy();
+    t.true(await until(() => server.connections.size === 0, 3000));
+    const again = await put(TOKEN_A);
+    t.is(again.status, 200, 'the slots are given back when the stalled uploads end');
+  } finally {
+    for (const s of stalled) s.destroy();
     await server.close();
   }
 });

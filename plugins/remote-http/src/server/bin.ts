@@ -22,7 +22,7 @@ const USAGE = `usage: karapace-server --dir DIR [options]
   --idle-timeout MS         close connections that move no byte for this long (default ${DEFAULTS.idleTimeoutMs})
   --keep-alive-timeout MS   close keep-alive connections with no new request for this long, plus 1 s (default ${DEFAULTS.keepAliveTimeoutMs})
   --max-connections N       connections kept at once; over it the oldest idle one is closed, or 503 when all are busy (default ${DEFAULTS.maxConnections})
-  --max-uploads-per-token N upload sessions one token may have open (default ${DEFAULTS.maxUploadsPerToken}; more: 429)
+  --max-uploads-per-token N uploads (sessions, blob PUTs) one token may have in progress (default ${DEFAULTS.maxUploadsPerToken}; more: 429)
   --log FILE                request log (JSON lines; default stderr)
 `;
 

@@ -271,7 +271,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
   }
   if (kind === 'blobs' && parts.length === 3) {
     if (!isHash(a!)) throw new HttpError(400, 'bad_hash', 'a blob is named by its blake3 hash (64 lowercase hex digits)');
-    return blobRoute(req, res, storage, o, method, a!);
+    return blobRoute(req, res, storage, uploads, o, method, a!, auth.who);
   }
   if (kind === 'uploads') return uploadRoute(req, res, uploads, o, method, parts.slice(2), auth.who);
   if (kind === 'refs' && parts.length === 2) {
@@ -286,7 +286,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
   throw new HttpError(404, 'not_found', 'no such route');
 }
 
-async function blobRoute(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, o: Opts, method: string, hash: string): Promise<void> {
+async function blobRoute(req: IncomingMessage, res: ServerResponse, storage: BlobStorage, uploads: UploadSessions, o: Opts, method: string, hash: string, who: string): Promise<void> {
   if (method === 'GET' || method === 'HEAD') {
     const size = await storage.blobSize(hash);
     if (size === undefined) throw new HttpError(404, 'blob_unknown', `blob ${hash} is not on this server`);
@@ -303,13 +303,18 @@ async function blobRoute(req: IncomingMessage, res: ServerResponse, storage: Blo
     if (declared !== undefined && !(declared >= 0)) throw new HttpError(400, 'bad_request', 'malformed Content-Length');
     if (declared !== undefined && declared > o.maxBodyBytes) throw new HttpError(413, 'too_large', `body exceeds the limit of ${o.maxBodyBytes} bytes`);
     if ((await storage.blobSize(hash)) !== undefined) {
-      // Already here: no need to read the body again.
-      sendJson(res, 200, { hash, created: false }, req.complete ? {} : { connection: 'close' });
-      if (!req.complete) req.resume();
+      // Already here: no need to keep the body.
+      if (!req.complete) drainThenKeep(req);
+      sendJson(res, 200, { hash, created: false });
       return;
     }
-    const created = await storage.putBlob(hash, req, o.maxBodyBytes);
-    sendJson(res, created ? 201 : 200, { hash, created });
+    const release = uploads.holdPut(who);
+    try {
+      const created = await storage.putBlob(hash, req, o.maxBodyBytes);
+      sendJson(res, created ? 201 : 200, { hash, created });
+    } finally {
+      release();
+    }
     return;
   }
   throw new HttpError(405, 'method_not_allowed', 'use HEAD, GET or PUT');

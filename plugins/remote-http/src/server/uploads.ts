@@ -28,6 +28,8 @@ export const SESSION_ID = /^[0-9a-f]{32}$/;
 
 export class UploadSessions {
   private readonly sessions = new Map<string, Session>();
+  /** Plain blob PUTs streaming in, per owner. */
+  private readonly puts = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly storage: BlobStorage, private readonly lifetimeMs: number, private readonly maxPerOwner = MAX_SESSIONS) {
@@ -46,15 +48,40 @@ export class UploadSessions {
   }
 
   open(owner: string): string {
-    if (this.sessions.size >= MAX_SESSIONS) throw new UploadError(429, `too many uploads in progress (at most ${MAX_SESSIONS}); try again later`);
-    let own = 0;
-    for (const s of this.sessions.values()) if (s.owner === owner) own++;
-    if (own >= this.maxPerOwner) {
-      throw new UploadError(429, `token "${owner}" already has ${own} upload sessions open (at most ${this.maxPerOwner} per token): commit or DELETE one first; sessions idle for ${Math.round(this.lifetimeMs / 1000)} s are dropped`);
-    }
+    this.admit(owner);
     const id = randomBytes(16).toString('hex');
     this.sessions.set(id, { id, path: join(this.storage.tmp, `upload-${id}`), hasher: new StreamHasher(), owner, touched: Date.now(), busy: false });
     return id;
+  }
+
+  /**
+   * Holds one of `owner`'s upload slots while a plain blob PUT streams in: those count with
+   * the sessions, so a token cannot get around its cap by sending blobs whole. Returns the
+   * release.
+   */
+  holdPut(owner: string): () => void {
+    this.admit(owner);
+    this.puts.set(owner, (this.puts.get(owner) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.puts.get(owner) ?? 1) - 1;
+      if (left > 0) this.puts.set(owner, left);
+      else this.puts.delete(owner);
+    };
+  }
+
+  /** Refuses (429) a new upload past the server's or the owner's cap. */
+  private admit(owner: string): void {
+    let puts = 0;
+    for (const n of this.puts.values()) puts += n;
+    if (this.sessions.size + puts >= MAX_SESSIONS) throw new UploadError(429, `too many uploads in progress (at most ${MAX_SESSIONS}); try again later`);
+    let own = this.puts.get(owner) ?? 0;
+    for (const s of this.sessions.values()) if (s.owner === owner) own++;
+    if (own >= this.maxPerOwner) {
+      throw new UploadError(429, `token "${owner}" already has ${own} uploads in progress (at most ${this.maxPerOwner} per token): finish one, or commit or DELETE an upload session; sessions idle for ${Math.round(this.lifetimeMs / 1000)} s are dropped`);
+    }
   }
 
   private get(id: string, owner: string): Session {
