@@ -12,9 +12,38 @@
 //   unpack-worker.cjs     the same as one CommonJS file, which the pool prefers (faster to boot)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 const outdir = 'cli/dist/bundle';
+
+/** Newest modification time under `dir` (0 when it does not exist), skipping `skip`. */
+function newest(dir, skip) {
+  let max = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (p === skip) continue;
+    max = Math.max(max, e.isDirectory() ? newest(p, skip) : statSync(p).mtimeMs);
+  }
+  return max;
+}
+
+// --if-stale (npm pack's prepack): bundle only when a compiled input is newer than the
+// bundle, so packing a built tree never rewrites a bundle that running processes load.
+if (process.argv.includes('--if-stale')) {
+  let built = 0;
+  try {
+    built = statSync(join(outdir, 'karapace.cjs')).mtimeMs;
+  } catch {}
+  const dists = ['cli/dist', 'kernel/dist', ...readdirSync('plugins').map((p) => join('plugins', p, 'dist'))];
+  if (built > 0 && dists.every((d) => newest(d, outdir) <= built)) process.exit(0);
+}
 // Prebuilt native modules load their platform binary by name at run time.
 const external = ['@napi-rs/*', 'dbus-next', 'typescript'];
 rmSync(outdir, { recursive: true, force: true });
