@@ -6,7 +6,7 @@
  * third-party remote, a remote that cannot be chosen — goes to the full CLI, so
  * behaviour, output and messages stay the same.
  */
-import { pullEnvironment, pushEnvironment, selectRemote } from '@karapace/remote-http';
+import { pullEnvironment, pushEnvironment, selectRemote } from '@karapace/kernel';
 import type { BuiltinPlugin, Engine } from '@karapace/kernel';
 import type { FastArgs } from './fast-dispatch.cjs';
 import { reportPull, reportPush } from './remote-output.js';

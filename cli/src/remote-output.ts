@@ -1,5 +1,5 @@
 /** How `push` and `pull` report their results (shared by the commands and the start-up fast path). */
-import { formatBytes, type PullResult, type PushResult } from '@karapace/remote-http';
+import { formatBytes, type PullResult, type PushResult } from '@karapace/kernel';
 import type { Reporter } from './reporter.js';
 
 export function reportPush(reporter: Reporter, result: PushResult): void {

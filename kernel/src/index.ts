@@ -71,6 +71,16 @@ export {
   pullEnvironment, selectRemote, openRemoteClient, safeUrl, TOKEN_ENV,
   type PullableRemote, type PullEnvironmentOptions, type PullEnvironmentResult, type RemoteSelection,
 } from './engine/remote.js';
+export {
+  pushEnvironment, type PushableRemote, type PushBlob, type PushBytes, type PushOptions, type PushResult, type PushSink, type PushTarget,
+} from './engine/push.js';
+export {
+  parseRemoteReference, isValidRemoteName, isValidRemoteTag, badReference, REMOTE_NAME_PATTERN, REMOTE_TAG_PATTERN,
+} from './engine/remote-reference.js';
+export {
+  prepareBundle, planBundle, openSource, sourceChunks, sourceSha256, imageKeyOf,
+  type PreparedBundle, type BundleSource, type PrepareOptions, type BundlePlan,
+} from './bundle/create.js';
 export { transferProgress, formatBytes, type TransferProgress } from './engine/transfer-progress.js';
 export {
   parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { pullEnvironment } from '@karapace/remote-http';
+import { pullEnvironment } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
 import { reportPull } from '../remote-output.js';
 

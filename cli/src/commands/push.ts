@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { findEnv, UsageError, type Engine } from '@karapace/kernel';
-import { pushEnvironment } from '@karapace/remote-http';
+import { findEnv, pushEnvironment, UsageError, type Engine } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
 import { reportPush } from '../remote-output.js';
 

@@ -48,8 +48,4 @@ export function notFound(remote: string, what: string): KarapaceError {
   });
 }
 
-export function badReference(ref: string): KarapaceError {
-  return new UsageError('KP_REMOTE_BAD_REFERENCE', `"${ref}" is not a remote reference`, {
-    hint: 'use name@tag (e.g. dev@v1) or name@blake3:<digest>; names are lowercase letters, digits, ".", "_" and "-"',
-  });
-}
+export { badReference } from '@karapace/kernel';

@@ -6,10 +6,11 @@ import { isHash } from '@karapace/kernel';
 
 export const PROTOCOL_VERSION = 'v1';
 
-/** Repository names: what a `name@tag` reference starts with. */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
-/** Tags: never a hash-looking `blake3:` prefix, which names a digest instead. */
-export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** Names, tags and references are the kernel's (kernel/src/engine/remote-reference.ts). */
+export {
+  REMOTE_NAME_PATTERN as NAME_PATTERN, REMOTE_TAG_PATTERN as TAG_PATTERN,
+  isValidRemoteName as isValidName, isValidRemoteTag as isValidTag, parseRemoteReference as parseReference,
+} from '@karapace/kernel';
 
 export interface RefName {
   name: string;
@@ -34,31 +35,7 @@ export interface MissingResponse {
 
 export const MAX_BATCH = 10_000;
 
-export function isValidName(name: string): boolean {
-  return NAME_PATTERN.test(name) && !name.includes('..');
-}
-
-export function isValidTag(tag: string): boolean {
-  return TAG_PATTERN.test(tag);
-}
-
 export { isHash };
-
-/**
- * Parses `name@tag` or `name@blake3:<hash>` (a digest). A bare name means `name@latest`.
- * Returns undefined for anything malformed.
- */
-export function parseReference(ref: string): { name: string; tag?: string; digest?: string } | undefined {
-  const at = ref.lastIndexOf('@');
-  const name = at < 0 ? ref : ref.slice(0, at);
-  const rest = at < 0 ? 'latest' : ref.slice(at + 1);
-  if (!isValidName(name)) return undefined;
-  if (rest.startsWith('blake3:')) {
-    const digest = rest.slice('blake3:'.length);
-    return isHash(digest) ? { name, digest } : undefined;
-  }
-  return isValidTag(rest) ? { name, tag: rest } : undefined;
-}
 
 /** ETag value for a digest: the strong-validator form `"<hash>"`. */
 export function etagOf(digest: string): string {

@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import type { Engine, PullSource, RemoteTimeoutConfig } from '@karapace/kernel';
 import {
-  badReference, bundleBlobs, integrityError, openSource, parseReference, prepareBundle,
-  protocolError, sourceSha256, transferProgress, type EnvRemote, type PreparedBundle, type PushResult, type PushTarget,
-} from '@karapace/remote-http';
+  bundleBlobs, sourceSha256,
+  type PreparedBundle, type PullSource, type PushBlob, type PushBytes, type PushSink, type PushTarget, type RemoteTimeoutConfig,
+} from '@karapace/kernel';
+import { badReference, integrityError, parseReference, protocolError, type EnvRemote } from '@karapace/remote-http';
 import { RegistryClient, readText } from './registry.js';
 
 export const MEDIA = Object.freeze({
@@ -108,29 +108,20 @@ export class OciEnvRemote implements EnvRemote {
     return this.registry.fail(res, `blob ${digest}`);
   }
 
-  private async upload(repo: string, digest: string, size: number, open: (start?: number, end?: number) => Readable | Buffer, add: (n: number) => void): Promise<void> {
+  private async upload(repo: string, digest: string, size: number, open: (start?: number, end?: number) => Readable): Promise<void> {
     const scope = `repository:${repo}:pull,push`;
     const started = await this.registry.request({ method: 'POST', path: `/v2/${repo}/blobs/uploads/`, headers: { 'content-length': 0 }, scope });
     if (started.statusCode !== 202 || !started.headers.location) return this.registry.fail(started, `upload of ${digest}`);
     started.resume();
     let location = new URL(started.headers.location, this.registry.base);
     const chunk = this.options.chunkSize ?? 0;
-    let sentBuffer = false;
-    const counting = (body: Readable | Buffer) => {
-      if (Buffer.isBuffer(body)) {
-        sentBuffer = true;
-        return body;
-      }
-      body.on('data', (c: Buffer) => add(c.length));
-      return body;
-    };
     if (chunk > 0 && size > chunk) {
       for (let offset = 0; offset < size; offset += chunk) {
         const end = Math.min(offset + chunk, size) - 1;
         const res = await this.registry.request({
           method: 'PATCH', path: location.href, scope,
           headers: { 'content-type': 'application/octet-stream', 'content-length': end - offset + 1, 'content-range': `${offset}-${end}` },
-          body: () => counting(open(offset, end)),
+          body: () => open(offset, end),
         });
         if (res.statusCode !== 202 || !res.headers.location) return this.registry.fail(res, `chunk ${offset}-${end} of ${digest}`);
         res.resume();
@@ -146,73 +137,59 @@ export class OciEnvRemote implements EnvRemote {
     const res = await this.registry.request({
       method: 'PUT', path: location.href, scope,
       headers: { 'content-type': 'application/octet-stream', 'content-length': size },
-      body: () => counting(open()),
+      body: () => open(),
     });
     if (res.statusCode !== 201) return this.registry.fail(res, `blob ${digest}`);
     res.resume();
-    if (sentBuffer) add(size);
   }
 
-  async pushEnv(engine: Engine, envRef: string, target: PushTarget): Promise<PushResult> {
-    const t0 = Date.now();
+  /**
+   * Blobs by SHA-256 in the repository of `target`; the bundle manifest is the config blob,
+   * every other blob a layer annotated with its blake3, and the tag names the OCI manifest.
+   */
+  async openPush(target: PushTarget): Promise<PushSink> {
     const repo = this.repository(target.name);
-    const bundle: PreparedBundle = await prepareBundle(engine, envRef, { sha256: true });
-    try {
-      const blobs = bundleBlobs(bundle.manifest);
-      const layers: (Descriptor & { blake3: string })[] = [];
-      for (const b of blobs) {
-        const sha = await sourceSha256(bundle, b.blob);
-        layers.push({ mediaType: MEDIA.layer, digest: `sha256:${sha}`, size: b.size, blake3: b.blob, annotations: { [ANNOTATION_BLAKE3]: b.blob, [ANNOTATION_ROLE]: b.role } });
-      }
-      const config: Descriptor = { mediaType: MEDIA.config, digest: `sha256:${createHash('sha256').update(bundle.manifestBytes).digest('hex')}`, size: bundle.manifestBytes.length };
-      const missing: (Descriptor & { blake3?: string })[] = [];
-      for (const d of [...layers, config]) if (!(await this.hasBlob(repo, d.digest))) missing.push(d);
-      const total = missing.reduce((n, d) => n + d.size, 0);
-      const reference = `${target.name}@${target.tag}`;
-      const progress = transferProgress(engine.kernel, 'push', `push ${target.name}:${target.tag} (${missing.length}/${layers.length + 1} blobs)`, total);
-      let ok = false;
-      try {
-        for (const d of missing) {
-          if (d === config) await this.upload(repo, d.digest, d.size, () => bundle.manifestBytes, progress.add);
-          else {
-            await this.upload(repo, d.digest, d.size, (start, end) => openSource(bundle, d.blake3!, start, end), progress.add);
-          }
+    const descriptor = (b: PushBlob): string => `sha256:${b.sha256!}`;
+    return {
+      needsSha256: true,
+      missing: async (blobs: PushBlob[]) => {
+        const lacking: PushBlob[] = [];
+        for (const b of blobs) if (!(await this.hasBlob(repo, descriptor(b)))) lacking.push(b);
+        return lacking;
+      },
+      putBlob: (blob: PushBlob, bytes: PushBytes) => this.upload(repo, descriptor(blob), blob.size, (start, end) => bytes.open(start, end)),
+      publish: async (bundle: PreparedBundle) => {
+        const layers: Descriptor[] = [];
+        for (const b of bundleBlobs(bundle.manifest)) {
+          const sha = await sourceSha256(bundle, b.blob);
+          layers.push({ mediaType: MEDIA.layer, digest: `sha256:${sha}`, size: b.size, annotations: { [ANNOTATION_BLAKE3]: b.blob, [ANNOTATION_ROLE]: b.role } });
         }
-        ok = true;
-      } finally {
-        progress.end(ok);
-      }
-      const manifest: OciManifest & { artifactType: string } = {
-        schemaVersion: 2,
-        mediaType: MEDIA.manifest,
-        artifactType: MEDIA.artifact,
-        config,
-        layers: layers.map(({ blake3: _b, ...d }) => d),
-        annotations: { [ANNOTATION_BUNDLE]: bundle.digest, 'dev.karapace.env_id': bundle.manifest.env.env_id },
-      };
-      const bytes = Buffer.from(JSON.stringify(manifest));
-      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-      const current = await this.registry.request({ method: 'HEAD', path: `/v2/${repo}/manifests/${target.tag}`, headers: { accept: MEDIA.manifest }, scope: `repository:${repo}:pull,push` });
-      current.resume();
-      const unchanged = current.statusCode === 200 && current.headers['docker-content-digest'] === digest;
-      if (!unchanged) {
-        const res = await this.registry.request({
-          method: 'PUT', path: `/v2/${repo}/manifests/${target.tag}`, scope: `repository:${repo}:pull,push`,
-          headers: { 'content-type': MEDIA.manifest, 'content-length': bytes.length }, body: () => bytes,
-        });
-        if (res.statusCode !== 201) await this.registry.fail(res, `manifest ${repo}:${target.tag}`);
-        res.resume();
-      }
-      const skipped = layers.length + 1 - missing.length;
-      return {
-        remote: this.display, reference, digest: bundle.digest, env_id: bundle.manifest.env.env_id,
-        uploaded: { blobs: missing.length, bytes: total },
-        skipped: { blobs: skipped, bytes: layers.reduce((n, d) => n + d.size, 0) + config.size - total },
-        unchanged, seconds: (Date.now() - t0) / 1000, oci_digest: digest,
-      } as PushResult;
-    } finally {
-      await bundle.cleanup();
-    }
+        const config: Descriptor = { mediaType: MEDIA.config, digest: `sha256:${await sourceSha256(bundle, bundle.digest)}`, size: bundle.manifestBytes.length };
+        const manifest: OciManifest & { artifactType: string } = {
+          schemaVersion: 2,
+          mediaType: MEDIA.manifest,
+          artifactType: MEDIA.artifact,
+          config,
+          layers,
+          annotations: { [ANNOTATION_BUNDLE]: bundle.digest, 'dev.karapace.env_id': bundle.manifest.env.env_id },
+        };
+        const bytes = Buffer.from(JSON.stringify(manifest));
+        const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+        const scope = `repository:${repo}:pull,push`;
+        const current = await this.registry.request({ method: 'HEAD', path: `/v2/${repo}/manifests/${target.tag}`, headers: { accept: MEDIA.manifest }, scope });
+        current.resume();
+        const unchanged = current.statusCode === 200 && current.headers['docker-content-digest'] === digest;
+        if (!unchanged) {
+          const res = await this.registry.request({
+            method: 'PUT', path: `/v2/${repo}/manifests/${target.tag}`, scope,
+            headers: { 'content-type': MEDIA.manifest, 'content-length': bytes.length }, body: () => bytes,
+          });
+          if (res.statusCode !== 201) await this.registry.fail(res, `manifest ${repo}:${target.tag}`);
+          res.resume();
+        }
+        return { unchanged, details: { oci_digest: digest } };
+      },
+    };
   }
 
   /** Resolves a reference to its bundle; blobs are then opened by their blake3 (the kernel verifies them). */

@@ -7,7 +7,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
-import { openSource, planBundle } from '../../../plugins/remote-http/dist/index.js';
+import { openSource, planBundle } from '../../../kernel/dist/index.js';
 import { mockManifest, sandbox } from '../../helpers/cli.js';
 import { WRITE_TOKEN, startTestServer } from './server-process.js';
 

@@ -14,11 +14,17 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  canonicalJson, envDir, findEnv, hashBytes, isHash, objectPath, packTree, RuntimeFailure, StreamHasher, withLock, writeFileAtomic,
-  type Engine, type LayerRecord,
-} from '@karapace/kernel';
-import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from '@karapace/kernel';
+import { canonicalJson } from '../canonical-json.js';
+import { hashBytes, isHash, StreamHasher } from '../hash.js';
+import { RuntimeFailure } from '../errors.js';
+import { packTree } from '../layers/pack.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { envDir, objectPath } from '../store/layout.js';
+import type { LayerRecord } from '../types.js';
+import type { Engine } from '../engine/engine.js';
+import { findEnv } from '../engine/find.js';
+import { withLock } from '../engine/with-lock.js';
+import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
@@ -168,7 +174,7 @@ export function sourceChunks(bundle: Pick<PreparedBundle, 'sources'>, hash: stri
 }
 
 /** A blob's SHA-256 (hex), computed when the bundle was prepared without it. */
-export async function sourceSha256(bundle: PreparedBundle, hash: string): Promise<string> {
+export async function sourceSha256(bundle: Pick<PreparedBundle, 'sources'>, hash: string): Promise<string> {
   const src = bundle.sources.get(hash);
   if (!src) throw new Error(`blob ${hash} is not part of this bundle`);
   if (src.sha256) return src.sha256;

@@ -1,0 +1,206 @@
+/**
+ * Push as a kernel operation every front end reaches (CLI, D-Bus): the kernel packs the
+ * environment into its bundle (../bundle/create.ts), asks the remote which blobs it lacks,
+ * uploads those and points the reference at the bundle. The remote plugin only moves blobs
+ * and sets the reference (PushSink); what is sent, and that it is what was announced, is
+ * the kernel's.
+ */
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { RuntimeFailure } from '../errors.js';
+import { StreamHasher } from '../hash.js';
+import { packTree } from '../layers/pack.js';
+import { bundleBlobs, type BundleBlobRef } from '../bundle/format.js';
+import { openSource, planBundle, sourceChunks, sourceSha256, type PreparedBundle } from '../bundle/create.js';
+import type { Engine } from './engine.js';
+import { findEnv } from './find.js';
+import { materializeLayerTars } from './layer-tars.js';
+import { badReference, parseRemoteReference } from './remote-reference.js';
+import { openRemoteClient, safeUrl, type PullableRemote, type RemoteSelection } from './remote.js';
+import { transferProgress } from './transfer-progress.js';
+
+export interface PushTarget {
+  name: string;
+  tag: string;
+}
+
+/** One blob of a bundle as a push moves it. `role`: base, tree, upper, record, object, manifest. */
+export interface PushBlob extends BundleBlobRef {
+  role: string;
+  /** Its SHA-256 (hex), when the sink asked for it (`needsSha256`). */
+  sha256?: string;
+}
+
+/** A blob's bytes, produced on demand and checked against its hash while they are. */
+export interface PushBytes {
+  /** The whole blob as chunks, each valid only until the next is asked for (write each first). */
+  chunks(): AsyncIterable<Buffer>;
+  /** The blob, or its bytes `start`..`end` (inclusive), as a stream (chunked uploads). */
+  open(start?: number, end?: number): Readable;
+}
+
+/** What a remote plugin gives the kernel to push one environment to `target`: blob moves only. */
+export interface PushSink {
+  /** The remote names blobs by SHA-256 (OCI): the kernel computes it before asking what is missing. */
+  readonly needsSha256?: boolean;
+  /** Blobs uploaded at once (default 1). */
+  readonly parallel?: number;
+  /** Of these blobs, the ones the remote lacks. */
+  missing(blobs: PushBlob[]): Promise<PushBlob[]>;
+  /** Uploads one blob the remote lacks. */
+  putBlob(blob: PushBlob, bytes: PushBytes): Promise<void>;
+  /**
+   * Uploads bytes whose hash is known only once they have all been read (an upper dir that
+   * changed since its last push: packed once, straight into the upload); answers the blob.
+   * Without it the kernel packs the upper dir once more to hash it first.
+   */
+  putStreamed?(chunks: AsyncIterable<Buffer>, digest: () => string): Promise<BundleBlobRef>;
+  /** Points the target at the bundle (its manifest blob is already there); answers whether it already did. */
+  publish(bundle: PreparedBundle): Promise<{ unchanged: boolean; details?: Record<string, unknown> }>;
+}
+
+/** A remote client that can push: `openPush` names the target; the kernel drives the rest. */
+export interface PushableRemote extends PullableRemote {
+  openPush(target: PushTarget): Promise<PushSink>;
+}
+
+export interface PushOptions extends RemoteSelection {
+  /** The environment: env_id, short_id, prefix or name. */
+  env: string;
+  /** `name@tag` on the remote. Default: the environment's name (or short_id) @latest. */
+  reference?: string;
+}
+
+export interface PushResult {
+  remote: string;
+  reference: string;
+  digest: string;
+  env_id: string;
+  /** Blobs the remote did not have, and their bytes. */
+  uploaded: { blobs: number; bytes: number };
+  skipped: { blobs: number; bytes: number };
+  /** The reference already pointed at this digest. */
+  unchanged: boolean;
+  seconds: number;
+  [detail: string]: unknown;
+}
+
+/** Bytes of file content under a tree: the size estimate for a progress bar (the tar adds headers). */
+function treeContentSize(dir: string): number {
+  let total = 0;
+  const walk = (abs: string) => {
+    for (const e of readdirSync(abs, { withFileTypes: true })) {
+      const p = join(abs, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += lstatSync(p).size;
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+async function runPool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(Math.max(width, 1), items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+async function* counted(chunks: AsyncIterable<Buffer>, add: (n: number) => void, hasher?: StreamHasher): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    hasher?.update(c);
+    add(c.length);
+    yield c;
+  }
+}
+
+async function pushTarget(engine: Engine, options: PushOptions): Promise<PushTarget> {
+  if (options.reference) {
+    const parsed = parseRemoteReference(options.reference);
+    if (!parsed || !parsed.tag) throw badReference(options.reference);
+    return { name: parsed.name, tag: parsed.tag };
+  }
+  const meta = await findEnv(engine.layout, options.env);
+  const name = (meta.name ?? meta.short_id).toLowerCase();
+  if (!parseRemoteReference(name)) throw badReference(name);
+  return { name, tag: 'latest' };
+}
+
+export async function pushEnvironment(engine: Engine, options: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const target = await pushTarget(engine, options);
+  // Bundles move layers as tar objects; the store keeps trees and makes the tars here.
+  await materializeLayerTars(engine, options.env);
+  const { client, url } = await openRemoteClient(engine, options);
+  const remote = client as PushableRemote;
+  try {
+    if (typeof remote.openPush !== 'function') {
+      throw new RuntimeFailure('KP_REMOTE_INCOMPLETE', `the remote client for ${safeUrl(url)} cannot push environments`, {
+        hint: 'the plugin that answered the `remote` hook must provide openPush (docs/plugin-api.md)',
+      });
+    }
+    const sink = await remote.openPush(target);
+    const sha256 = sink.needsSha256 === true;
+    const streams = typeof sink.putStreamed === 'function' && !sha256;
+    const plan = await planBundle(engine, options.env, { sha256, defer: streams });
+    const known: PushBlob[] = [];
+    for (const b of plan.known) known.push(sha256 ? { ...b, sha256: await sourceSha256(plan, b.blob) } : b);
+    const missing = new Set((await sink.missing(known)).map((b) => b.blob));
+    const toSend = known.filter((b) => missing.has(b.blob));
+    // An upper dir whose hash is unknown changed since its last push: it goes up too.
+    const streamed = plan.upper === undefined;
+    const total = toSend.reduce((n, b) => n + b.size, 0) + (streamed ? treeContentSize(plan.upperDir) : 0);
+    const reference = `${target.name}@${target.tag}`;
+    const count = `${toSend.length + (streamed ? 1 : 0)}/${known.length + (streamed ? 1 : 0)} blobs`;
+    // Short: a bar with bytes, rate and ETA follows it on an 80-column terminal.
+    const progress = transferProgress(engine.kernel, 'push', `push ${reference} (${count})`, total);
+    let sent = 0;
+    const add = (n: number) => { sent += n; progress.add(n); };
+    const bytesOf = (hash: string): PushBytes => ({
+      chunks: () => counted(sourceChunks(plan, hash), add),
+      open: (start, end) => openSource(plan, hash, start, end).on('data', (c: Buffer) => add(c.length)),
+    });
+    let upper = plan.upper;
+    let ok = false;
+    try {
+      const uploads: Promise<void>[] = [runPool(toSend, sink.parallel ?? 1, (b) => sink.putBlob(b, bytesOf(b.blob)))];
+      if (streamed) {
+        uploads.push((async () => {
+          // One pass: pack → hash → upload. The hash names the blob once the body has ended.
+          const hasher = new StreamHasher();
+          // Two reused pack buffers: the sink writes each chunk before asking for the next.
+          const body = counted(packTree(plan.upperDir, { chunkSize: 4 << 20, reuseBuffers: true }), add, hasher);
+          upper = await sink.putStreamed!(body, () => hasher.digest());
+        })());
+      }
+      await Promise.all(uploads);
+      ok = true;
+    } finally {
+      progress.end(ok);
+    }
+    const bundle = await plan.complete(upper!);
+    const manifestBlob: PushBlob = { blob: bundle.digest, size: bundle.manifestBytes.length, role: 'manifest' };
+    bundle.sources.set(bundle.digest, { kind: 'bytes', bytes: bundle.manifestBytes, size: bundle.manifestBytes.length });
+    if (sha256) manifestBlob.sha256 = await sourceSha256(bundle, bundle.digest);
+    let manifestSent = 0;
+    if ((await sink.missing([manifestBlob])).length) {
+      await sink.putBlob(manifestBlob, {
+        chunks: () => sourceChunks(bundle, bundle.digest),
+        open: (start, end) => openSource(bundle, bundle.digest, start, end),
+      });
+      manifestSent = bundle.manifestBytes.length;
+    }
+    const { unchanged, details } = await sink.publish(bundle);
+    const skipped = bundleBlobs(bundle.manifest).filter((b) => !missing.has(b.blob) && !(streamed && b.blob === upper!.blob));
+    return {
+      remote: remote.display ?? safeUrl(url), reference, digest: bundle.digest, env_id: bundle.manifest.env.env_id,
+      uploaded: { blobs: toSend.length + (streamed ? 1 : 0) + (manifestSent ? 1 : 0), bytes: sent + manifestSent },
+      skipped: { blobs: skipped.length, bytes: skipped.reduce((n, b) => n + b.size, 0) },
+      unchanged, seconds: (Date.now() - started) / 1000, ...(details ?? {}),
+    };
+  } finally {
+    remote.close?.();
+  }
+}
