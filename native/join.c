@@ -23,8 +23,11 @@ void join_validate(struct plan *p)
     if (p->rootfs || p->n_lowers || p->upper || p->work || p->fuse_overlayfs || p->n_ops ||
         p->unshare_net || p->hostname || p->pid_file || p->wait_joined || p->ro_root)
         die("--join takes only process options (--uid --gid --chdir --setenv --unsetenv "
-            "--clearenv --fake-chown --allow-setuid --json-status-fd)");
+            "--clearenv --fake-chown --allow-setuid --pty --json-status-fd)");
     p->tty = isatty(0) && tcgetpgrp(0) == getpgrp();
+    p->pty = p->pty && pty_usable();
+    if (p->pty)
+        p->tty = false;
     if (p->json_status_fd >= 0 && fcntl(p->json_status_fd, F_SETFD, FD_CLOEXEC) < 0)
         die_with_error("--json-status-fd");
 }
@@ -75,6 +78,11 @@ int join_sandbox(struct plan *p)
         flags |= CLONE_NEWNET;
     if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
         die_with_error("--join %d: the sandbox has ended", (int)target);
+    /* The relay must stay out of the sandbox's pid namespace (see pty-relay.h). */
+    if (p->pty) {
+        pty_relay_open(&p->relay);
+        pty_relay_start(&p->relay);
+    }
 
     /* Single-id sandboxes deny setgroups; ids_drop() must not call it there. */
     p->map_mode = strncmp(setgroups, "deny", 4) == 0 ? MAP_SINGLE : MAP_FULL;
@@ -93,15 +101,25 @@ int join_sandbox(struct plan *p)
     /* After setns(CLONE_NEWPID) only children enter the pid namespace: the
      * command is our child and we are its supervisor (the sandbox's pid 1
      * reaps its orphans). */
+    int master = p->pty ? pty_open_master("/dev/pts/ptmx") : -1;
     pid_t cmd = fork();
     if (cmd < 0)
         die_with_error("--join %d: fork (the sandbox may have just ended)", (int)target);
-    if (cmd == 0)
+    if (cmd == 0) {
+        if (p->pty)
+            pty_attach(master, p->uid, p->gid);
         exec_command(p);
+    }
+    if (p->pty) {
+        pty_relay_give(&p->relay, master);
+        close(master);
+    }
     if (p->json_status_fd >= 0)
         dprintf(p->json_status_fd, "{ \"child-pid\": %d, \"launcher-pid\": %d }\n", (int)cmd,
                 (int)getpid());
     int code = supervise(cmd);
+    if (p->pty)
+        pty_relay_finish(&p->relay);
     if (p->tty)
         reclaim_terminal();
     if (p->json_status_fd >= 0)

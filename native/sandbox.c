@@ -47,7 +47,7 @@ static void usage(FILE *out)
           "  --uid N --gid N        ids inside (default: the caller's)\n"
           "  --map-mode single|full|root   (default single)\n"
           "  --hostname NAME  --chdir DIR  --setenv K V  --unsetenv K  --clearenv\n"
-          "  --unshare-net  --fake-chown  --allow-setuid  --ro-root\n"
+          "  --unshare-net  --fake-chown  --allow-setuid  --ro-root  --pty\n"
           "  --pid-file PATH  --json-status-fd FD  --args FD\n"
           "Joining a running sandbox (see PROTOCOL.md):\n"
           "  --wait-joined          keep the sandbox while joined commands run\n"
@@ -231,6 +231,8 @@ static void parse_args(struct plan *p, int argc, char **argv)
             p->allow_setuid = true;
         } else if (strcmp(o, "--ro-root") == 0) {
             p->ro_root = true;
+        } else if (strcmp(o, "--pty") == 0) {
+            p->pty = true;
         } else if (strcmp(o, "--pid-file") == 0) {
             p->pid_file = need(&a, i++, 1, o);
         } else if (strcmp(o, "--json-status-fd") == 0) {
@@ -280,6 +282,10 @@ static void validate(struct plan *p)
     }
     /* Only take over the terminal when we are its foreground job. */
     p->tty = isatty(0) && tcgetpgrp(0) == getpgrp();
+    p->pty = p->pty && pty_usable();
+    /* With a pty of its own the command never touches the caller's terminal. */
+    if (p->pty)
+        p->tty = false;
     if (p->tty && ttyname(0))
         p->tty_name = xstrdup(ttyname(0));
     if (p->json_status_fd >= 0 && fcntl(p->json_status_fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -304,8 +310,10 @@ static void apply_env(const struct plan *p)
 void exec_command(const struct plan *p)
 {
     /* Own process group; the terminal's foreground group if we have one, so
-     * ^C/^Z and job control of an interactive shell behave as on the host. */
-    own_process_group(p->tty);
+     * ^C/^Z and job control of an interactive shell behave as on the host.
+     * With --pty, pty_attach() made it a session leader already. */
+    if (!p->pty)
+        own_process_group(p->tty);
     /* Drop to the requested ids; a non-zero uid loses all capabilities at exec. */
     ids_drop(p);
     apply_env(p);
@@ -370,6 +378,9 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
     if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
         die_with_error("sethostname");
 
+    /* The command's terminal, from this sandbox's devpts. */
+    int master = p->pty ? pty_open_master("/dev/pts/ptmx") : -1;
+
     /* Commands may join from now on (launcher: "sandbox-ready"). */
     write_all(notify_fd, (char[]){NOTIFY_READY}, 1);
 
@@ -377,8 +388,17 @@ static void __attribute__((noreturn)) sandbox_child(struct plan *p, int sync_fd,
     pid_t cmd = fork();
     if (cmd < 0)
         die_with_error("fork");
-    if (cmd == 0)
+    if (cmd == 0) {
+        if (p->pty)
+            pty_attach(master, p->uid, p->gid);
         exec_command(p);
+    }
+    if (p->pty) {
+        pty_relay_give(&p->relay, master);
+        close(master);
+        close(p->relay.give);
+        close(p->relay.take);
+    }
 
     /* pid 1 keeps only stderr of the caller's fds open. */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -456,6 +476,8 @@ int main(int argc, char **argv)
     int sync_pipe[2], notify_pipe[2];
     if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(notify_pipe, O_CLOEXEC) < 0)
         die_with_error("pipe");
+    if (p->pty)
+        pty_relay_open(&p->relay);
 
     /* New user, mount, pid, uts, ipc (+net) namespaces in one clone; the
      * child is pid 1 of the new pid namespace. */
@@ -484,8 +506,13 @@ int main(int argc, char **argv)
     if (write_all(sync_pipe[1], "1", 1) < 0)
         die_with_error("start sandbox");
     close(sync_pipe[1]);
+    if (p->pty)
+        pty_relay_start(&p->relay);
 
     int code = launcher_supervise(pid, notify_pipe[0], p->json_status_fd);
+    /* The terminal is restored before anyone else may use it. */
+    if (p->pty)
+        pty_relay_finish(&p->relay);
 
     /* Take the terminal back from the command's process group. */
     if (p->tty)

@@ -2,6 +2,8 @@
 #ifndef KARAPACE_SANDBOX_H
 #define KARAPACE_SANDBOX_H
 
+#include "pty-relay.h"
+
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -74,6 +76,11 @@ struct plan {
     /* --allow-setuid: no no_new_privs, so setuid binaries (sudo) work inside the
      * user namespace; never with --fake-chown (seccomp needs no_new_privs) */
     bool allow_setuid;
+
+    /* --pty: the command's terminal is a pty inside, relayed (pty-relay.c); dropped
+     * when the caller has no terminal of its own */
+    bool pty;
+    struct pty_relay relay;
 };
 
 /* The command's process: own process group (+ terminal), ids, environment,

@@ -81,7 +81,7 @@ function privilegeArgs(request: Pick<SpawnRequest, 'purpose' | 'user'>, ctx: Lau
   return [];
 }
 
-export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'environment' | 'cwd' | 'network' | 'readOnly'>, ctx: LauncherContext): LauncherArgv {
+export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'environment' | 'cwd' | 'network' | 'readOnly'> & { tty?: boolean }, ctx: LauncherContext): LauncherArgv {
   const a: string[] = [];
   const asRoot = request.user === 'root';
   // exec/enter (as the user or with --root) get the session; installs get a bare root.
@@ -129,6 +129,8 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
   for (const s of ctx.sockets ?? []) a.push('--bind', s.source, s.target);
 
   a.push('--chdir', sandboxCwd(request, ctx, binds));
+  // enter: a terminal of the sandbox's own (`tty` names /dev/pts/N), relayed to the caller's.
+  if (request.tty) a.push('--pty');
   a.push('--', ...request.argv);
   return { argv: a, mounts, uid, gid };
 }
@@ -141,13 +143,15 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
  * The mounts are the sandbox's own; the policy is still checked so a refused mount fails
  * the same way whether the env runs or not.
  */
-export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'cwd' | 'environment'>, ctx: LauncherContext): string[] {
+export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'cwd' | 'environment'> & { tty?: boolean }, ctx: LauncherContext): string[] {
   const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
   const home = ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home) ? [{ source: ctx.user.home, target: ctx.user.home }] : [];
   const asRoot = request.user === 'root';
   const a = ['--join', String(pid1), '--uid', String(asRoot ? 0 : ctx.user.uid), '--gid', String(asRoot ? 0 : ctx.user.gid)];
   a.push(...privilegeArgs(request, ctx), '--clearenv', ...environmentArgs(request, ctx));
-  a.push('--chdir', sandboxCwd(request, ctx, [...home, ...mounts]), '--', ...request.argv);
+  a.push('--chdir', sandboxCwd(request, ctx, [...home, ...mounts]));
+  if (request.tty) a.push('--pty');
+  a.push('--', ...request.argv);
   return a;
 }
 

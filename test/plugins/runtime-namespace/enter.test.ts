@@ -1,10 +1,11 @@
 /**
- * `enter` on a real pseudo-terminal (script(1)): a TTY inside, ^C goes to the foreground
- * job, `stop` ends the session; and the pid record outlives a killed CLI.
+ * `enter` on a real pseudo-terminal (script(1)): a pts of the sandbox's own inside whose
+ * size follows the outer terminal's, ^C goes to the foreground job, `stop` ends the session
+ * and leaves the outer terminal as it was; and the pid record outlives a killed CLI.
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
 import { buildEnv, childrenOf, envState, identitiesUnavailable, identity, manifest, processesMentioning, project, ptyCommand, waitFor, type Project } from './harness.js';
@@ -17,6 +18,28 @@ const projects: Project[] = [];
 test.after.always(() => {
   for (const p of projects) p.cleanup();
 });
+
+/** The outer terminal: the pts that script(1) gave the CLI (fd 0 of a descendant of pid). */
+function outerTerminal(pid: number): string | undefined {
+  for (const child of childrenOf(pid)) {
+    let fd0 = '';
+    try {
+      fd0 = readlinkSync(`/proc/${child}/fd/0`);
+    } catch {
+      // gone, or not ours to read
+    }
+    if (fd0.startsWith('/dev/pts/')) return fd0;
+    const deeper = outerTerminal(child);
+    if (deeper) return deeper;
+  }
+  return undefined;
+}
+
+function stty(args: string[]): string {
+  const r = spawnSync('stty', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`stty ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
 
 async function builtProject(kind: 'root' | 'user'): Promise<{ p: Project; shortId: string }> {
   const p = project(identity(kind));
@@ -35,6 +58,9 @@ for (const kind of ['root', 'user'] as const) {
     const owner = joined ? p.spawn(['exec', shortId, '--', 'sh', '-c', 'while :; do sleep 1; done']) : undefined;
     if (owner) await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running');
     const [cmd, ...args] = ptyCommand(p, ['enter', shortId]);
+    // The outer terminal's settings before and after the session, printed by script's shell.
+    const line = args.indexOf('-qfc') + 1;
+    args[line] = `stty -g | sed s/^/BEFORE:/; ${args[line]}; stty -g | sed s/^/AFTER:/`;
     const session = spawn(cmd!, args, { cwd: p.dir, env: p.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     session.stdout.on('data', (c) => (output += c));
@@ -45,6 +71,22 @@ for (const kind of ['root', 'user'] as const) {
       // $((…)) is expanded by the shell inside, so the echoed input never matches.
       session.stdin.write('test -t 0 && echo TTY-$((40+2)); stty size >/dev/null && echo SIZE-$((1+1))\n');
       await waitFor('a terminal inside', () => output.includes('TTY-42') && output.includes('SIZE-2'));
+      // The sandbox's own pts (not the host's terminal under another name).
+      session.stdin.write('echo PTS-$(tty)-END\n');
+      await waitFor('tty to name a pts', () => /PTS-\/dev\/pts\/\d+-END/.test(output));
+      tt.notRegex(output, /PTS-\/dev\/console/);
+
+      // A resize of the outer terminal reaches the one inside (SIGWINCH → relay → TIOCSWINSZ).
+      const outer = outerTerminal(session.pid!);
+      tt.truthy(outer, 'the CLI runs on a pts of script(1)');
+      stty(['-F', outer!, 'rows', '31', 'cols', '97']);
+      await waitFor('the new size inside', () => {
+        if (output.includes('SZ-31x97')) return true;
+        session.stdin.write("echo SZ-$(stty size | tr ' ' x)\n");
+        return false;
+      });
+      // Raw mode outside while the session runs: the line discipline inside does the editing.
+      tt.regex(stty(['-F', outer!, '-a']), /(^|\s)-icanon(\s|$)/);
       // A foreground job that only ^C ends (a plain sleep could end by itself on a VM whose idle time is fast-forwarded).
       session.stdin.write('while :; do sleep 1; done\n');
       await new Promise((r) => setTimeout(r, 500));
@@ -57,6 +99,10 @@ for (const kind of ['root', 'user'] as const) {
       await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('enter did not end after stop')), 15_000))]);
       tt.is(await envState(p, shortId), 'built');
       tt.deepEqual(processesMentioning(join(p.store, 'env')), []);
+      // The outer terminal is handed back as it was.
+      const before = /BEFORE:([0-9a-f:]+)/.exec(output)?.[1];
+      tt.truthy(before, output);
+      tt.is(/AFTER:([0-9a-f:]+)/.exec(output)?.[1], before);
     } finally {
       session.kill('SIGKILL');
       owner?.kill('SIGKILL');
