@@ -71,6 +71,8 @@ export {
   pullEnvironment, selectRemote, openRemoteClient, safeUrl, TOKEN_ENV,
   type PullableRemote, type PullEnvironmentOptions, type PullEnvironmentResult, type RemoteSelection,
 } from './engine/remote.js';
+export { runDoctor, defaultBackendOf, type DoctorResult } from './engine/doctor.js';
+export { formatFix, install as distroInstall, everywhere as distroEverywhere, type DistroFix } from './doctor/fixes.js';
 export {
   pushEnvironment, type PushableRemote, type PushBlob, type PushBytes, type PushOptions, type PushResult, type PushSink, type PushTarget,
 } from './engine/push.js';

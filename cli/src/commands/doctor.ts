@@ -1,6 +1,6 @@
 import { Command } from 'clipanion';
+import { runDoctor } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
-import { runDoctor } from '../doctor/run.js';
 
 const MARK = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' } as const;
 
@@ -8,7 +8,7 @@ export class DoctorCommand extends BaseCommand {
   static override paths = [['doctor']];
   static override usage = Command.Usage({
     description: 'Check the host, the store and the configuration',
-    details: 'Runs the core checks (store health, loaded config and plugins, user namespaces, overlay in a user namespace, newuidmap and subordinate ids, fuse-overlayfs, OCI runtimes, mmdebstrap, cgroup delegation) and every check plugins contribute. Each problem says how to fix it on Debian/Ubuntu, Fedora, openSUSE and Arch. Exits 1 when a required check fails.',
+    details: 'Runs the kernel\'s checks (store health, loaded config and plugins, default backend) and every check the loaded plugins contribute (the namespace backend: its launcher, user namespaces, overlay in a user namespace, fuse-overlayfs, newuidmap and subordinate ids, cgroup delegation; runtime-oci: its OCI runtimes; image-sources: xz, zstd, mmdebstrap). Each problem says how to fix it on Debian/Ubuntu, Fedora, openSUSE and Arch. A backend\'s checks are required when it is the default backend. Exits 1 when a required check fails.',
     examples: [['Check everything', '$0 doctor'], ['As JSON', '$0 doctor --json']],
   });
 

@@ -2,7 +2,7 @@
  * `doctor` checks for the tools image sources use. Tools are looked up on PATH in-process
  * (an access(2) per directory): no child process, so a check cannot hang.
  */
-import { findExecutable, type DoctorCheck, type DoctorReport } from '@karapace/kernel';
+import { distroInstall, findExecutable, formatFix, type DistroFix, type DoctorCheck, type DoctorReport } from '@karapace/kernel';
 
 const PLUGIN = 'image-sources';
 
@@ -10,12 +10,22 @@ export function which(tool: string, path = process.env.PATH ?? ''): string | und
   return findExecutable(tool, path);
 }
 
-const TOOLS: { tool: string; title: string; pkg: string; why: string; required: boolean }[] = [
-  { tool: 'xz', title: 'xz (decompresses .tar.xz images)', pkg: 'xz-utils', why: 'alias images and most rootfs tarballs are .tar.xz', required: false },
-  { tool: 'zstd', title: 'zstd (decompresses zstd OCI layers)', pkg: 'zstd', why: 'some registries publish zstd-compressed layers', required: false },
-  { tool: 'mmdebstrap', title: 'mmdebstrap (bootstrap: images)', pkg: 'mmdebstrap debian-archive-keyring', why: 'bootstrap:debian/<suite> builds roots with it', required: false },
-  { tool: 'cp', title: 'cp (copies local directory images)', pkg: 'coreutils', why: 'local directory images are copied with cp -a', required: true },
-  { tool: 'skopeo', title: 'skopeo (optional: copy images between registries)', pkg: 'skopeo', why: 'not needed to pull; useful to push test images to a local registry', required: false },
+const same = (pkg: string) => distroInstall({ debian: pkg, fedora: pkg, opensuse: pkg, arch: pkg });
+
+const TOOLS: { tool: string; title: string; fix: DistroFix; why: string; required: boolean }[] = [
+  { tool: 'xz', title: 'xz (decompresses .tar.xz images)', fix: distroInstall({ debian: 'xz-utils', fedora: 'xz', opensuse: 'xz', arch: 'xz' }), why: 'alias images and most rootfs tarballs are .tar.xz', required: false },
+  { tool: 'zstd', title: 'zstd (decompresses zstd OCI layers)', fix: same('zstd'), why: 'some registries publish zstd-compressed layers', required: false },
+  {
+    tool: 'mmdebstrap', title: 'mmdebstrap (bootstrap: images)', why: 'bootstrap:debian/<suite> builds roots with it', required: false,
+    fix: {
+      debian: 'sudo apt-get install mmdebstrap debian-archive-keyring',
+      fedora: 'sudo dnf install mmdebstrap debian-keyring',
+      opensuse: 'sudo zypper install mmdebstrap (Tumbleweed)',
+      arch: 'sudo pacman -S mmdebstrap debian-archive-keyring',
+    },
+  },
+  { tool: 'cp', title: 'cp (copies local directory images)', fix: same('coreutils'), why: 'local directory images are copied with cp -a', required: true },
+  { tool: 'skopeo', title: 'skopeo (optional: copy images between registries)', fix: same('skopeo'), why: 'not needed to pull; useful to push test images to a local registry', required: false },
 ];
 
 /** Appends one check per tool; `path` overrides $PATH (tests). */
@@ -29,7 +39,7 @@ export async function doctorChecks(report: DoctorReport, path?: string): Promise
       detail: found ? found : `not found on PATH: ${t.why}`,
       required: t.required,
       plugin: PLUGIN,
-      ...(found ? {} : { fix: `apt-get install ${t.pkg}` }),
+      ...(found ? {} : { fix: formatFix(t.fix) }),
     };
     report.checks.push(check);
   }

@@ -1,12 +1,13 @@
 /**
  * doctor checks for the namespace backend. Each one tries the real thing where it can
- * (a user namespace, an overlay mount inside one) and says how to fix a failure.
+ * (a user namespace, an overlay mount inside one) and says how to fix a failure on the
+ * distributions users ask about. They are required when this is the default backend.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { invokingUser, subidFix, type DoctorCheck, type DoctorReport, type Kernel } from '@karapace/kernel';
+import { defaultBackendOf, distroInstall, formatFix, invokingUser, subidFix, type DoctorCheck, type DoctorReport, type Kernel } from '@karapace/kernel';
 import { CGROUP_FIX, cgroupSupport, describeCgroupSupport } from './cgroups.js';
 import { findExecutable, idFacts } from './ids.js';
 import { launcherPath } from './launcher.js';
@@ -19,6 +20,18 @@ const PROBE = '/karapace-doctor-probe-does-not-exist';
 function check(c: Omit<DoctorCheck, 'plugin'>): DoctorCheck {
   return { ...c, plugin: PLUGIN };
 }
+
+const USERNS_FIX = formatFix(
+  {
+    debian: 'sudo sysctl -w kernel.unprivileged_userns_clone=1 (Ubuntu 24.04+: also sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or add an AppArmor profile)',
+    fedora: 'sudo sysctl -w user.max_user_namespaces=28633',
+    opensuse: 'sudo sysctl -w user.max_user_namespaces=28633',
+    arch: 'sudo sysctl -w kernel.unprivileged_userns_clone=1 (only linux-hardened disables it)',
+  },
+  'Allow unprivileged user namespaces (persist it in /etc/sysctl.d/99-karapace.conf):',
+);
+const FUSE_PKG = distroInstall({ debian: 'fuse-overlayfs', fedora: 'fuse-overlayfs', opensuse: 'fuse-overlayfs', arch: 'fuse-overlayfs' });
+const UIDMAP_PKG = distroInstall({ debian: 'uidmap', fedora: 'shadow-utils', opensuse: 'shadow', arch: 'shadow' });
 
 function probe(launcher: string, args: string[]): { ok: boolean; detail: string } {
   // SIGKILL on timeout: the launcher's death takes its whole sandbox down (PDEATHSIG).
@@ -39,6 +52,9 @@ function readText(file: string): string | undefined {
 
 export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions, report: DoctorReport): Promise<void> {
   const launcher = launcherPath(options.launcher);
+  // Without user namespaces and an overlay the default backend runs nothing; another backend's users need neither.
+  const required = defaultBackendOf(kernel.config) === 'namespace';
+  const failed = required ? 'fail' : 'warn';
   let launcherOk = true;
   try {
     accessSync(launcher, constants.X_OK);
@@ -46,8 +62,8 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
     launcherOk = false;
   }
   report.checks.push(check({
-    id: 'namespace.launcher', title: 'sandbox launcher (karapace-sandbox)', required: true,
-    status: launcherOk ? 'ok' : 'fail', detail: launcher,
+    id: 'namespace.launcher', title: 'sandbox launcher (karapace-sandbox)', required,
+    status: launcherOk ? 'ok' : failed, detail: launcher,
     ...(launcherOk ? {} : { fix: 'build it: `npm run build:native` (needs gcc and make)' }),
   }));
 
@@ -59,13 +75,9 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
       const userns = probe(launcher, ['--rootfs', empty]);
       const maxUserns = readText('/proc/sys/user/max_user_namespaces');
       report.checks.push(check({
-        id: 'namespace.userns', title: 'unprivileged user namespaces', required: true,
-        status: userns.ok ? 'ok' : 'fail', detail: userns.detail,
-        ...(userns.ok ? {} : {
-          fix: maxUserns === '0'
-            ? 'enable them: sysctl -w user.max_user_namespaces=15000'
-            : 'enable them: sysctl -w kernel.unprivileged_userns_clone=1 (Debian/Ubuntu), or on Ubuntu 24.04+ kernel.apparmor_restrict_unprivileged_userns=0',
-        }),
+        id: 'namespace.userns', title: 'unprivileged user namespaces', required,
+        status: userns.ok ? 'ok' : failed, detail: `${userns.detail}${!userns.ok && maxUserns === '0' ? ' (user.max_user_namespaces is 0)' : ''}`,
+        ...(userns.ok ? {} : { fix: USERNS_FIX }),
       }));
       mkdirSync(join(scratch, 'upper'));
       mkdirSync(join(scratch, 'work'));
@@ -73,9 +85,9 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
       const overlay = userns.ok ? probe(launcher, overlayArgs) : { ok: false, detail: 'needs user namespaces' };
       const fuse = findExecutable('fuse-overlayfs');
       report.checks.push(check({
-        id: 'namespace.overlay', title: 'kernel overlayfs inside a user namespace (on the store\'s filesystem)', required: !fuse,
-        status: overlay.ok ? 'ok' : fuse ? 'warn' : 'fail', detail: overlay.detail,
-        ...(overlay.ok ? {} : { fix: 'use Linux ≥ 5.11 and keep the store on a local filesystem (ext4, xfs, btrfs); otherwise install fuse-overlayfs' }),
+        id: 'namespace.overlay', title: 'kernel overlayfs inside a user namespace (on the store\'s filesystem)', required: required && !fuse,
+        status: overlay.ok ? 'ok' : fuse ? 'warn' : failed, detail: overlay.detail,
+        ...(overlay.ok ? {} : { fix: formatFix(FUSE_PKG, 'Use Linux 5.11 or newer and keep the store on a local filesystem (ext4, xfs, btrfs), or install fuse-overlayfs:') }),
       }));
       let fuseResult: { ok: boolean; detail: string } = { ok: false, detail: 'not installed' };
       if (fuse) {
@@ -86,11 +98,11 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
         fuseResult = !existsSync('/dev/fuse') ? { ok: false, detail: '/dev/fuse is missing' } : probe(launcher, [...overlayArgs, '--fuse-overlayfs', fuse]);
       }
       report.checks.push(check({
-        id: 'namespace.fuse-overlayfs', title: 'fuse-overlayfs (fallback when kernel overlayfs is refused)', required: !overlay.ok,
-        status: fuseResult.ok ? 'ok' : overlay.ok ? 'warn' : 'fail', detail: fuse ? `${fuse}: ${fuseResult.detail}` : 'not installed',
+        id: 'namespace.fuse-overlayfs', title: 'fuse-overlayfs (fallback when kernel overlayfs is refused)', required: required && !overlay.ok,
+        status: fuseResult.ok ? 'ok' : overlay.ok ? 'warn' : failed, detail: fuse ? `${fuse}: ${fuseResult.detail}` : 'not installed',
         ...(fuseResult.ok ? {} : {
           fix: !fuse
-            ? 'apt-get install fuse-overlayfs'
+            ? formatFix(FUSE_PKG)
             : /dev\/fuse/.test(fuseResult.detail)
               ? 'make /dev/fuse usable by users: modprobe fuse && chmod 0666 /dev/fuse (the usual mode)'
               : 'check that fuse works for this user (fusermount3 from the fuse3 package)',
@@ -111,7 +123,7 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
       : ids.mode === 'full'
         ? `full mapping: uids ${ids.subuid!.start}+${ids.subuid!.count}, gids ${ids.subgid!.start}+${ids.subgid!.count} (${ids.newuidmap})`
         : `single-id mapping (${!ids.newuidmap || !ids.newgidmap ? 'newuidmap/newgidmap not installed' : `no range for ${user.name} in /etc/subuid or /etc/subgid`}); package installs fake chown`,
-    ...(idStatus === 'ok' ? {} : { fix: `apt-get install uidmap; ${subidFix(user.name)} (a range that overlaps no other user's)` }),
+    ...(idStatus === 'ok' ? {} : { fix: `${formatFix(UIDMAP_PKG, 'Install newuidmap/newgidmap:')}\nThen give ${user.name} a range that overlaps no other user's: ${subidFix(user.name)}` }),
   }));
 
   const cg = cgroupSupport();

@@ -7,7 +7,7 @@ import { lstatSync, mkdtempSync, readlinkSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DoctorCheck, EnvHandle } from '@karapace/kernel';
+import { distroInstall, formatFix, type DoctorCheck, type EnvHandle } from '@karapace/kernel';
 import { liveContainers, ociDirs } from './containers.js';
 import { discoverRuntimes, selectRuntime, type RuntimeBinary } from './discovery.js';
 import { cgroupLayout, isRoot, knownUnsupported } from './host.js';
@@ -23,8 +23,8 @@ export interface ProbeResult {
 const HOST_DIRS = ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64'];
 
 const INSTALL_HINT: Record<RuntimeName, string> = {
-  crun: 'install crun (apt-get install crun) if you want the oci backend to use it',
-  runc: 'install runc (apt-get install runc) if you want the oci backend to use it',
+  crun: formatFix(distroInstall({ debian: 'crun', fedora: 'crun', opensuse: 'crun', arch: 'crun' }), 'Install crun if you want the oci backend to use it:'),
+  runc: formatFix(distroInstall({ debian: 'runc', fedora: 'runc', opensuse: 'runc', arch: 'runc' }), 'Install runc if you want the oci backend to use it:'),
   // Not packaged in Debian 12; supported by name, but untested by this project (see docs/runtime-oci.md).
   youki: 'youki is not packaged by Debian 12: put a release binary from https://github.com/containers/youki on PATH, or set "path" (and "runtime": "youki") in the "@karapace/runtime-oci" config section',
 };
@@ -82,7 +82,8 @@ export async function probeRuntime(runtime: RuntimeBinary): Promise<ProbeResult>
   }
 }
 
-export async function doctorChecks(options: OciOptions): Promise<DoctorCheck[]> {
+/** `required`: the oci backend is the default one, so a usable runtime is required. */
+export async function doctorChecks(options: OciOptions, required = false): Promise<DoctorCheck[]> {
   const layout = cgroupLayout();
   const found = discoverRuntimes();
   if (options.path && !found.some((r) => r.path === options.path)) {
@@ -126,12 +127,12 @@ export async function doctorChecks(options: OciOptions): Promise<DoctorCheck[]> 
   checks.push({
     id: 'oci-runtime-selected',
     title: 'OCI backend runtime',
-    status: selected && usable.has(selected.path) ? 'ok' : 'warn',
+    status: selected && usable.has(selected.path) ? 'ok' : required ? 'fail' : 'warn',
     detail: selected
       ? `backend "oci" runs ${selected.name} (${selected.path})${usable.has(selected.path) ? '' : ', which failed its probe'}; cgroups: ${layout}; ${isRoot() ? 'as root' : 'rootless (single-id user namespace, no resource limits)'}`
       : problem,
-    ...(selected && usable.has(selected.path) ? {} : { fix: 'install runc (`apt-get install runc`) or set "@karapace/runtime-oci": { "runtime": "…" } in your config' }),
-    required: false,
+    ...(selected && usable.has(selected.path) ? {} : { fix: formatFix(distroInstall({ debian: 'crun runc', fedora: 'crun runc', opensuse: 'crun runc', arch: 'crun runc' }), 'Install an OCI runtime, or set "@karapace/runtime-oci": { "runtime": "…" } in your config:') }),
+    required,
     plugin: 'runtime-oci',
   });
   return checks;

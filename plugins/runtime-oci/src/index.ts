@@ -3,7 +3,7 @@
  * from a generated OCI bundle. Writes land in the environment's upper directory, the same
  * one the namespace backend uses, so commit, diff and restore do not care which ran it.
  */
-import { definePlugin, type BackendCapabilities } from '@karapace/kernel';
+import { defaultBackendOf, definePlugin, type BackendCapabilities } from '@karapace/kernel';
 import { createOciBackend } from './backend.js';
 import { destroyOciState, doctorChecks } from './doctor.js';
 import { validateOptions, type OciOptions } from './options.js';
@@ -30,7 +30,7 @@ export default definePlugin<OciOptions>({
     const opts: OciOptions = { ...(options ?? {}) };
     kernel.registerBackend(Object.assign(createOciBackend(kernel, opts), { capabilities: OCI_CAPABILITIES }), PLUGIN_NAME);
     kernel.hooks.doctor.tapPromise(PLUGIN_NAME, async (report) => {
-      report.checks.push(...(await doctorChecks(opts)));
+      report.checks.push(...(await doctorChecks(opts, defaultBackendOf(kernel.config) === 'oci')));
     });
     kernel.hooks.destroy.tapPromise(PLUGIN_NAME, destroyOciState);
   },

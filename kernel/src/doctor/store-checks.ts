@@ -1,7 +1,10 @@
-/** doctor: the store's health and the configuration that was loaded. */
+/** The kernel's own doctor checks: the store's health and the configuration and plugins loaded. */
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { acquireStoreLock, hasNativeFlock, readStoreVersion, STORE_FORMAT_VERSION, type DoctorCheck, type Engine } from '@karapace/kernel';
+import { acquireStoreLock, hasNativeFlock } from '../store/lock.js';
+import { readStoreVersion, STORE_FORMAT_VERSION } from '../store/version.js';
+import type { DoctorCheck } from '../types.js';
+import type { Engine } from '../engine/engine.js';
 import { everywhere, formatFix } from './fixes.js';
 
 function check(c: Omit<DoctorCheck, 'plugin'>): DoctorCheck {

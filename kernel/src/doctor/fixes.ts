@@ -1,4 +1,4 @@
-/** How to fix a missing prerequisite on the distributions users ask about. */
+/** How to fix a missing prerequisite on the distributions users ask about (doctor checks of every plugin use these). */
 
 export interface DistroFix {
   debian: string;
