@@ -71,6 +71,7 @@ export {
   pullEnvironment, selectRemote, openRemoteClient, safeUrl, TOKEN_ENV,
   type PullableRemote, type PullEnvironmentOptions, type PullEnvironmentResult, type RemoteSelection,
 } from './engine/remote.js';
+export { pinManifest, isPinned, rewriteBaseImage, type PinOptions, type PinResult } from './engine/pin.js';
 export { runDoctor, defaultBackendOf, type DoctorResult } from './engine/doctor.js';
 export { formatFix, install as distroInstall, everywhere as distroEverywhere, type DistroFix } from './doctor/fixes.js';
 export {

@@ -17,6 +17,7 @@ import type {
   MountPlan,
   MountRequest,
   PackRequest,
+  PinnedRequest,
   ProgressEvent,
   ResolvedBase,
   ResolveRequest,
@@ -52,6 +53,12 @@ export function createHooks() {
     resolve: new AsyncSeriesBailHook<[ResolveRequest], ResolvedBase | undefined>(['request']),
     /** Install packages with the rootfs's package manager; the adapter for it answers. */
     install: new AsyncSeriesBailHook<[InstallRequest], InstallResult | undefined>(['request']),
+    /**
+     * Is this base reference, as written, pinned (names exactly one image, in a form the
+     * answering resolver verifies)? The resolver that understands it answers true; nobody
+     * answering means not pinned. Asked by `pin`, without fetching anything.
+     */
+    pinned: new SyncBailHook<[PinnedRequest], boolean | undefined>(['request']),
     /** Refine the lock (pinned versions, extra data) step by step. */
     lock: new AsyncSeriesWaterfallHook<[LockFile, LockContext]>(['lock', 'context']),
     /** Directory → deterministic layer. The kernel's packer taps last (stage 100). */

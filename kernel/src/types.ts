@@ -33,6 +33,14 @@ export interface ResolveRequest {
   requirePinned?: boolean;
 }
 
+/** Asks the `pinned` hook whether a base reference, as written, is pinned. */
+export interface PinnedRequest {
+  /** The manifest's `[base] image`, as written. */
+  image: string;
+  /** Directory of the manifest, for relative paths. */
+  manifestDir: string;
+}
+
 /** What a resolver returns: an extracted rootfs in the image cache. */
 export interface ResolvedBase {
   /** The reference as the user wrote it. */

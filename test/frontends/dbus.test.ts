@@ -138,3 +138,65 @@ test('the D-Bus service pulls through the kernel\'s verified pull, as the CLI do
   const missing = await t.throwsAsync(() => iface.Pull!(server.url, 'nothere@v1', ''));
   t.regex(missing!.message, /KP_REMOTE_NOT_FOUND/);
 });
+
+test('the D-Bus service pushes, pins and runs doctor through the kernel\'s operations, as the CLI does', async (t) => {
+  if (!hasTool('dbus-daemon')) {
+    t.fail('dbus-daemon missing (.ci/run installs dbus)');
+    return;
+  }
+  const { startTestServer, WRITE_TOKEN, READ_TOKEN } = await import('../plugins/remote-http/server-process.js');
+  const server = await startTestServer();
+  t.teardown(() => server.stop());
+  const box = sandbox('kp-dbus-push-');
+  box.write('proj/karapace.toml', mockManifest({ image: 'mock:dbuspush' }));
+  const built = await box.json(['build', join(box.dir, 'proj'), '--name', 'tobus']);
+  const { address, daemon } = await startBus(box.dir);
+  t.teardown(() => daemon.kill());
+  const { startService } = await import('../../plugins/dbus/src/index.js');
+  const service = await startService({
+    busAddress: address, store: box.store, cwd: box.dir, env: { ...box.env, KARAPACE_REMOTE_TOKEN: WRITE_TOKEN }, globalConfigDir: join(box.dir, 'config-home', 'karapace'),
+  });
+  t.teardown(() => service.stop());
+  const { bus, iface } = await manager(address);
+  t.teardown(() => bus.disconnect());
+
+  // Push: what the bus pushed, the CLI pulls into another store.
+  const pushed = JSON.parse(await iface.Push!('tobus', server.url, 'tobus@v1'));
+  t.like(pushed, { reference: 'tobus@v1', env_id: built.env_id, unchanged: false });
+  t.true(pushed.uploaded.blobs >= 3);
+  const other = sandbox('kp-dbus-pulled-');
+  const pulled = await other.json(['pull', 'tobus@v1', '--remote', server.url], { env: { KARAPACE_REMOTE_TOKEN: READ_TOKEN } });
+  t.is(pulled.env_id, built.env_id);
+  // No reference: the environment's name @latest; nothing new to send.
+  const latest = JSON.parse(await iface.Push!('tobus', server.url, ''));
+  t.like(latest, { reference: 'tobus@latest', digest: pushed.digest, uploaded: { blobs: 0, bytes: 0 } });
+  const bad = await t.throwsAsync(() => iface.Push!('tobus', server.url, 'Not A Ref'));
+  t.is((bad as { type?: string }).type, 'org.karapace.Error.InvalidArgs');
+  t.regex(bad!.message, /KP_REMOTE_BAD_REFERENCE/);
+
+  // Pin: a local tarball base is rewritten to its #blake3= pin; check mode refuses it before.
+  const { busyboxMissing, busyboxTarball } = await import('../plugins/image-sources/_helpers.js');
+  if (busyboxMissing) t.log(`pin part skipped: ${busyboxMissing}`);
+  else {
+    mkdirSync(join(box.dir, 'pin'));
+    busyboxTarball(t, join(box.dir, 'pin'), 'gz');
+    const manifest = box.write('pin/karapace.toml', mockManifest({ image: './busybox.tar.gz' }));
+    const unpinned = await t.throwsAsync(() => iface.Pin!(manifest, true, false));
+    t.is((unpinned as { type?: string }).type, 'org.karapace.Error.Manifest');
+    t.regex(unpinned!.message, /KP_IMAGE_NOT_PINNED/);
+    const pinned = JSON.parse(await iface.Pin!(manifest, false, false));
+    t.true(pinned.changed);
+    t.regex(pinned.after, /^\.\/busybox\.tar\.gz#blake3=[0-9a-f]{64}$|busybox\.tar\.gz#blake3=[0-9a-f]{64}$/);
+    t.like(JSON.parse(await iface.Pin!(manifest, true, false)), { pinned: true, after: pinned.after });
+    const relative = await t.throwsAsync(() => iface.Pin!('pin/karapace.toml', true, false));
+    t.is((relative as { type?: string }).type, 'org.karapace.Error.InvalidArgs');
+  }
+
+  // Doctor: the same checks the CLI reports.
+  const [ok, json] = await iface.Doctor!();
+  const report = JSON.parse(json) as { ok: boolean; checks: { id: string }[] };
+  t.is(ok, report.ok);
+  const cli = JSON.parse((await box.run(['doctor', '--json'])).stdout) as { checks: { id: string }[] };
+  t.deepEqual(report.checks.map((c) => c.id).sort(), cli.checks.map((c) => c.id).sort());
+  t.true(report.checks.some((c) => c.id === 'core.store.version'));
+});

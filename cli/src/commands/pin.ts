@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { pinManifest } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
 
 export class PinCommand extends BaseCommand {
@@ -19,8 +20,6 @@ export class PinCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const engine = await this.engine();
-    // Loaded lazily: only `pin` pays for it at start-up.
-    const { pinManifest } = await import('@karapace/image-sources');
     const result = await pinManifest(engine, { manifest: this.manifest, check: this.check, writeLock: this.writeLock });
     this.reporter.result(result, () =>
       [

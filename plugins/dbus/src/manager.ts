@@ -5,7 +5,8 @@
 import { isAbsolute } from 'node:path';
 import dbus from './dbus.js';
 import {
-  build, createEngine, destroyEnv, effectiveState, findEnv, gcStore, inspectEnv, listEnvs, pullEnvironment, renameEnv, UsageError, verifyStore,
+  build, createEngine, destroyEnv, effectiveState, findEnv, gcStore, inspectEnv, listEnvs, pinManifest, pullEnvironment, pushEnvironment, renameEnv, runDoctor,
+  UsageError, verifyStore,
   type Engine, type EngineOptions,
 } from '@karapace/kernel';
 import { toDBusError } from './errors.js';
@@ -16,6 +17,13 @@ export const INTERFACE_NAME = 'org.karapace.Manager1';
 export const VERSION = '0.1.0';
 
 type EnvRow = [string, string, string, string, string, string, number];
+
+/** The service has no working directory of the caller's: paths must be absolute. */
+function absolute(path: string): void {
+  if (!isAbsolute(path)) {
+    throw new UsageError('KP_DBUS_RELATIVE_PATH', `manifest path "${path}" is not absolute`, { hint: 'the service has no working directory of yours: pass an absolute path' });
+  }
+}
 
 export class ManagerInterface extends dbus.interface.Interface {
   /** A fresh engine per call: config edits and new plugins apply without a restart. */
@@ -55,9 +63,7 @@ export class ManagerInterface extends dbus.interface.Interface {
   /** Builds from an absolute manifest path; returns (env_id, short_id, name, cached). */
   async Build(manifest: string, name: string): Promise<[string, string, string, boolean]> {
     return this.call(async (engine) => {
-      if (!isAbsolute(manifest)) {
-        throw new UsageError('KP_DBUS_RELATIVE_PATH', `manifest path "${manifest}" is not absolute`, { hint: 'the service has no working directory of yours: pass an absolute path' });
-      }
+      absolute(manifest);
       const r = await build(engine, { manifest, ...(name ? { name } : {}) });
       this.changed();
       return [r.env_id, r.short_id, r.name ?? '', r.cached];
@@ -104,6 +110,34 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
+  /**
+   * Pushes environment `ref` to `remote` (a URL or a configured name; '' = the config's
+   * default) as `reference` ('' = the environment's name @latest): the kernel's push, as
+   * `karapace push`. Returns the result as JSON.
+   */
+  async Push(ref: string, remote: string, reference: string): Promise<string> {
+    return this.call(async (engine) => JSON.stringify(await pushEnvironment(engine, { env: ref, ...(remote ? { remote } : {}), ...(reference ? { reference } : {}) })));
+  }
+
+  /**
+   * Pins the base image of the manifest at an absolute path, as `karapace pin`: `check` only
+   * checks (fails when not pinned), `writeLock` also moves karapace.lock. Returns the result as JSON.
+   */
+  async Pin(manifest: string, check: boolean, writeLock: boolean): Promise<string> {
+    return this.call(async (engine) => {
+      absolute(manifest);
+      return JSON.stringify(await pinManifest(engine, { manifest, check, writeLock }));
+    });
+  }
+
+  /** (ok, report as JSON): the kernel's checks and every plugin's, as `karapace doctor --json`. */
+  async Doctor(): Promise<[boolean, string]> {
+    return this.call(async (engine) => {
+      const r = await runDoctor(engine);
+      return [r.failed.length === 0, JSON.stringify({ ok: r.failed.length === 0, ...r })];
+    });
+  }
+
   /** (healthy, report as JSON). */
   async VerifyStore(): Promise<[boolean, string]> {
     return this.call(async (engine) => {
@@ -134,6 +168,9 @@ ManagerInterface.configureMembers({
     Gc: { inSignature: 'b', outSignature: 's' },
     VerifyStore: { inSignature: '', outSignature: '(bs)' },
     Pull: { inSignature: 'sss', outSignature: 's' },
+    Push: { inSignature: 'sss', outSignature: 's' },
+    Pin: { inSignature: 'sbb', outSignature: 's' },
+    Doctor: { inSignature: '', outSignature: '(bs)' },
   },
   signals: { EnvironmentsChanged: { signature: '' } },
 });

@@ -9,6 +9,7 @@ import { collectImages } from './gc.js';
 import { resolveOptions, validateOptions, type ImageSourcesOptions } from './options.js';
 import { installPackages } from './pm/install.js';
 import { resolveImage } from './resolve.js';
+import { isPinnedReference } from './reference.js';
 
 export { resolveImage } from './resolve.js';
 export { doctorChecks, which } from './doctor.js';
@@ -31,7 +32,6 @@ export { cacheKey, listCached, readCached, verifyCached, type CachedImage, type 
 export { locateAlias, locateSimplestreams, locateDirectory } from './sources/alias.js';
 export { mmdebstrapArgv } from './sources/bootstrap.js';
 export { parseChallenge, RegistryClient } from './sources/registry.js';
-export { pinManifest, rewriteBaseImage, type PinOptions, type PinResult } from './pin.js';
 export { resolveOptions, DEFAULT_SERVER, DEFAULT_MIRROR, type ImageSourcesOptions } from './options.js';
 
 export const PLUGIN_NAME = 'image-sources';
@@ -42,6 +42,8 @@ export default definePlugin<ImageSourcesOptions>({
   apply(kernel, options) {
     const resolved = resolveOptions(options ?? {}, kernel.config);
     kernel.hooks.resolve.tapPromise(PLUGIN_NAME, (request) => resolveImage(kernel, resolved, request));
+    // True only for references this plugin verifies as pinned; others are not ours to answer.
+    kernel.hooks.pinned.tap(PLUGIN_NAME, (request) => (isPinnedReference(request.image, { manifestDir: request.manifestDir, aliases: resolved.aliases }) ? true : undefined));
     kernel.hooks.install.tapPromise(PLUGIN_NAME, (request) => installPackages(kernel, request));
     kernel.hooks.doctor.tapPromise(PLUGIN_NAME, (report) => doctorChecks(report));
     kernel.hooks.gc.tapPromise(PLUGIN_NAME, (context) => collectImages(kernel, context));

@@ -1,15 +1,22 @@
 /**
- * `pin`: rewrite the manifest's `[base] image` to a reference that names exactly one image
- * (`…#sha256=`, `…#blake3=`, `…@sha256:`), as resolved now. `check` only reports;
- * `writeLock` also moves karapace.lock to the pinned reference so `build --locked` agrees.
+ * `pin` as a kernel operation every front end reaches (CLI, D-Bus): rewrite the manifest's
+ * `[base] image` to a reference that names exactly one image (`…#sha256=`, `…#blake3=`,
+ * `…@sha256:`), as resolved now. `check` only reports; `writeLock` also moves karapace.lock
+ * to the pinned reference so `build --locked` agrees. Whether a reference is pinned is the
+ * resolver's answer (the `pinned` hook), the one definition of it.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import {
-  computeEnvId, LOCK_FILE_NAME, manifestPathFrom, ManifestError, readLock, readManifestFile, RuntimeFailure, withLock, writeFileAtomic, writeLock,
-  type Engine, type LockFile, type ResolvedBase,
-} from '@karapace/kernel';
-import { isPinnedReference } from './reference.js';
+import { ManifestError, RuntimeFailure } from '../errors.js';
+import { LOCK_FILE_NAME, readLock, writeLock } from '../lock/file.js';
+import { computeEnvId } from '../lock/identity.js';
+import type { LockFile } from '../lock/types.js';
+import { readManifestFile } from '../manifest/parse.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import type { ResolvedBase } from '../types.js';
+import { manifestPathFrom } from './build.js';
+import type { Engine } from './engine.js';
+import { withLock } from './with-lock.js';
 
 export interface PinOptions {
   manifest?: string;
@@ -63,9 +70,15 @@ async function resolveNow(engine: Engine, image: string, manifestDir: string): P
   return base;
 }
 
+/** Does a resolver verify `image`, as written, as naming exactly one image? Nobody answering means no. */
+export function isPinned(engine: Engine, image: string, manifestDir: string): boolean {
+  return engine.kernel.hooks.pinned.call({ image, manifestDir }) === true;
+}
+
 export async function pinManifest(engine: Engine, options: PinOptions = {}): Promise<PinResult> {
   const manifestPath = manifestPathFrom(engine.cwd, options.manifest);
   const manifestDir = dirname(manifestPath);
+  const isPinnedReference = (image: string) => isPinned(engine, image, manifestDir);
   const manifest = readManifestFile(manifestPath, { defaultBackend: engine.config.defaultBackend });
   const before = manifest.base.image;
   const lockPath = join(manifestDir, LOCK_FILE_NAME);
