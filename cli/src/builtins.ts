@@ -10,4 +10,5 @@ export const CLI_BUILTINS: readonly BuiltinPlugin[] = [
   { module: '@karapace/image-sources', load: () => import('@karapace/image-sources') },
   { module: '@karapace/remote-http', load: () => import('@karapace/remote-http') },
   { module: '@karapace/remote-oci', load: () => import('@karapace/remote-oci') },
+  { module: '@karapace/app-export', load: () => import('@karapace/app-export') },
 ];

@@ -1,7 +1,7 @@
 /**
  * Start-up fast path for a `build` that has work to do (a warm one is answered by
  * fast-exec.ts without loading any plugin): parsed by fast-dispatch.cts and run with only
- * the built-ins a build can need — the backends and the image sources — from the
+ * the built-ins a build can need — the backends, the image sources and app export — from the
  * CommonJS bundle bundle/build.cjs, which karapace.cts loads with a V8 code cache.
  * Behaviour, output and messages are BuildCommand's.
  */
@@ -11,10 +11,11 @@ import { reportBuild } from './build-output.js';
 import type { FastArgs } from './fast-dispatch.cjs';
 import { Session } from './session.js';
 
-/** What a build may load: its backend and the image sources (remotes never take part). */
+/** What a build may load: its backend, the image sources and app export (remotes never take part). */
 export const BUILD_BUILTINS: readonly BuiltinPlugin[] = [
   ...BACKEND_BUILTINS,
   { module: '@karapace/image-sources', load: () => import('@karapace/image-sources') },
+  { module: '@karapace/app-export', load: () => import('@karapace/app-export') },
 ];
 
 /** Runs the build as BuildCommand does. */

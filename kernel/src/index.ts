@@ -63,7 +63,7 @@ export { verifyStore, type VerifyReport, type VerifyProblem } from './engine/ver
 export { migrateStore, type MigrateResult } from './engine/migrate.js';
 export { recoverWal, WalTransaction, type WalStep, type WalEntry, type RecoveryReport } from './store/wal.js';
 export { crashPoint } from './store/crash.js';
-export { exportApps, unexportApps, exportedApps, exportDirs, EXPORT_EXTENSION, type ExportedApp, type ExportOptions, type ExportResult } from './engine/export.js';
+export { APP_NAME_HINT, appFileName } from './manifest/app-name.js';
 export type { MappedOperation, MappedRequest, MappedResult, WorkerJob, WorkerReply } from './mapped/types.js';
 export { mappedWorkerPath } from './mapped/run.js';
 export { pullBundle, fetchBundleManifest, type BlobStream, type PullSource, type PullOptions, type PullResult } from './engine/pull.js';

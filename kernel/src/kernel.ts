@@ -4,6 +4,7 @@
  */
 import tapable from 'tapable';
 import type {
+  BuiltContext,
   CommitContext,
   DoctorReport,
   EnvHandle,
@@ -81,6 +82,12 @@ export function createHooks() {
     mapped: new AsyncSeriesBailHook<[MappedRequest], MappedResult | undefined>(['request']),
     /** Upper dir → snapshot layer; taps may observe or extend the record. */
     commit: new AsyncSeriesWaterfallHook<[LayerRecord, CommitContext]>(['layer', 'context']),
+    /**
+     * An environment was built (or rebuilt, or put back after a failed rebuild), under the
+     * store lock: plugins put on the host what goes with it (app-export: its [gui] apps).
+     * A tap that fails is reported as a warning: the environment is built.
+     */
+    built: new AsyncSeriesHook<[BuiltContext]>(['context']),
     /** An environment is about to be destroyed: plugins remove what they put on the host. */
     destroy: new AsyncSeriesHook<[EnvHandle]>(['env']),
     /** Garbage collection: plugins add roots and collect what they own. */

@@ -211,6 +211,18 @@ export interface LayerRecord {
   added?: { objects: number; bytes: number };
 }
 
+/** What the `built` hook gets: the environment, its manifest, and the host it was built on. */
+export interface BuiltContext {
+  env: EnvHandle;
+  manifest: NormalizedManifest;
+  host: {
+    /** The caller's environment (HOME, XDG directories), as the engine was created with. */
+    env: NodeJS.ProcessEnv;
+    /** argv that runs karapace on this host. */
+    launcher: string[];
+  };
+}
+
 export interface CommitContext {
   env: EnvHandle;
 }

@@ -38,7 +38,7 @@ interface Run {
 
   const tarballs = pack(join(work, 'pack'));
   t.deepEqual(tarballs.map((f) => f.replace(/.*\//, '').replace(/-\d.*/, '')).sort(), [
-    'karapace-cli', 'karapace-dbus', 'karapace-image-sources', 'karapace-kernel', 'karapace-native', 'karapace-remote-http',
+    'karapace-app-export', 'karapace-cli', 'karapace-dbus', 'karapace-image-sources', 'karapace-kernel', 'karapace-native', 'karapace-remote-http',
     'karapace-remote-oci', 'karapace-runtime-mock', 'karapace-runtime-namespace', 'karapace-runtime-oci',
   ]);
   const prefix = join(work, 'prefix');

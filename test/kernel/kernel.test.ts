@@ -11,7 +11,7 @@ function kernel(): Kernel {
 test('hooks are a fixed, frozen set', (t) => {
   const k = kernel();
   t.true(Object.isFrozen(k.hooks));
-  t.deepEqual(Object.keys(k.hooks), ['resolve', 'install', 'pinned', 'lock', 'pack', 'mount', 'spawn', 'stop', 'status', 'mapped', 'commit', 'destroy', 'gc', 'keep', 'remote', 'progress', 'doctor']);
+  t.deepEqual(Object.keys(k.hooks), ['resolve', 'install', 'pinned', 'lock', 'pack', 'mount', 'spawn', 'stop', 'status', 'mapped', 'commit', 'built', 'destroy', 'gc', 'keep', 'remote', 'progress', 'doctor']);
 });
 
 test('an exception in a tap names the plugin and the hook', async (t) => {

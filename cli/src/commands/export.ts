@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { exportApps } from '@karapace/kernel';
+import { exportApps } from '@karapace/app-export';
 import { BaseCommand } from '../base-command.js';
 
 export { selfLauncher } from '../launcher.js';

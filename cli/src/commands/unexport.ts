@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { unexportApps } from '@karapace/kernel';
+import { unexportApps } from '@karapace/app-export';
 import { BaseCommand } from '../base-command.js';
 
 export class UnexportCommand extends BaseCommand {

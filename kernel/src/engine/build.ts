@@ -23,7 +23,7 @@ import { fsyncDir } from '../store/atomic.js';
 import type { EnvHandle, ResolvedBase, ResolvedPackage } from '../types.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
-import { envPaths } from './handle.js';
+import { envPaths, handleFor } from './handle.js';
 import { mountEnv, runInEnv } from './run.js';
 import { withLock } from './with-lock.js';
 
@@ -142,7 +142,7 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
     if (moved) await writeMetadata(engine.layout, { ...previous!, name: undefined, updated_at: new Date().toISOString() });
     const name = options.name ?? moved;
     const built = name && name !== meta.name ? await nameEnv(engine, meta, name, lockPath, false) : result(meta, lockPath, false);
-    await exportGuiApps(engine, manifest, built.env_id);
+    await announceBuilt(engine, manifest, built.env_id);
     return previous ? { ...built, previous_env: { env_id: previous.env_id, short_id: previous.short_id, name_moved: moved ?? null } } : built;
   });
 }
@@ -160,13 +160,18 @@ export async function writeLockIfChanged(prepared: PreparedBuild, lock: LockFile
   if (!prepared.existingLock || serializeLock(prepared.existingLock) !== serializeLock(lock)) await writeLock(prepared.lockPath, lock);
 }
 
-/** [gui] apps appear on the host with every build; an app that cannot be exported is a warning. */
-export async function exportGuiApps(engine: Engine, manifest: NormalizedManifest, envId: string): Promise<void> {
-  if (!manifest.gui.apps.length) return;
+/**
+ * Tells the plugins (`built` hook) that an environment was built, under the store lock:
+ * app-export puts its [gui] apps on the host. A plugin failing here is a warning, since
+ * the environment is built.
+ */
+export async function announceBuilt(engine: Engine, manifest: NormalizedManifest, envId: string): Promise<void> {
   try {
-    await (await import('./export.js')).exportGuiAppsAfterBuild(engine, envId);
+    const meta = await readMetadata(engine.layout, envId);
+    if (!meta) return;
+    await engine.kernel.hooks.built.promise({ env: handleFor(engine.layout, meta), manifest, host: { env: engine.env, launcher: engine.launcher } });
   } catch (err) {
-    engine.kernel.progress({ kind: 'log', level: 'warn', message: `[gui] apps were not exported: ${err instanceof Error ? err.message : String(err)}` });
+    engine.kernel.progress({ kind: 'log', level: 'warn', message: `after the build of ${envId.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}` });
   }
 }
 

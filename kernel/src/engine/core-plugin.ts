@@ -1,8 +1,7 @@
 /**
  * The kernel's own behaviour, written as a plugin (DESIGN §4): the default layer packer
  * taps `pack` at stage 100 — after every plugin at the default stage 0, so any of them may
- * answer first — and app exports are removed with their environment. createEngine applies
- * it before the built-ins. Implementations load on first use (start-up time).
+ * answer first. createEngine applies it before the built-ins. Implementations load on first use (start-up time).
  */
 import type { KarapacePlugin } from '../plugin.js';
 import { storeLayout } from '../store/layout.js';
@@ -22,7 +21,5 @@ export const corePlugin: KarapacePlugin<unknown> = {
       const tar = request.env ? (await import('../mapped/run.js')).envTar(kernel, request.env, request.dir) : undefined;
       return packLayer(layout, request.dir, { kind: request.kind, parent: request.parent, message: request.message, tar });
     });
-    // Exported desktop entries go with their environment.
-    kernel.hooks.destroy.tapPromise(`${CORE_PLUGIN_NAME}:app-export`, async (env) => (await import('./export.js')).removeExportsOf(layout, env));
   },
 };

@@ -38,6 +38,7 @@ export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = Object.freeze([
   { module: '@karapace/runtime-oci', backends: ['oci'] },
   { module: '@karapace/remote-http' },
   { module: '@karapace/remote-oci' },
+  { module: '@karapace/app-export' },
 ]);
 
 export interface EngineOptions {
@@ -187,7 +188,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
   if (options.launcher?.length) engine.launcher = [...options.launcher];
   engine.configOrigins = loaded.origins;
-  // The kernel's own taps (default packer at stage 100, app-export clean-up) come first.
+  // The kernel's own taps (the default packer at stage 100) come first.
   await applyPlugin(kernel, corePlugin);
   engine.deferPlugins(async () => {
     for (const { plugin, options: pluginOptions } of await configPlugins(loaded.config, cwd)) await applyPlugin(kernel, plugin, pluginOptions);

@@ -18,7 +18,7 @@ import { readMetadata, removeMetadata, writeMetadata, type EnvMetadata } from '.
 import { readMetadataText } from '../store/metadata-text.js';
 import { removeTree } from '../store/remove-tree.js';
 import { WalTransaction } from '../store/wal.js';
-import { buildLocked, exportGuiApps, manifestPathFrom, prepareBuild, result, writeLockIfChanged, type BuildResult } from './build.js';
+import { announceBuilt, buildLocked, manifestPathFrom, prepareBuild, result, writeLockIfChanged, type BuildResult } from './build.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
 import { handleFor } from './handle.js';
@@ -95,12 +95,12 @@ export async function rebuildEnv(engine: Engine, options: RebuildOptions = {}): 
       await writeLockIfChanged(prepared, built.lock);
       if (trash) await removeTree(trash);
       await wal.finish();
-      await exportGuiApps(engine, prepared.manifest, newId);
+      await announceBuilt(engine, prepared.manifest, newId);
       return { ...result(meta, prepared.lockPath, false), previous: old?.env_id ?? null, snapshots_kept: kept.length };
     } catch (err) {
       await wal.abort();
-      // Rolled back: the old environment is in place again, and so are its app exports.
-      if (old && (await readMetadata(layout, old.env_id).catch(() => undefined))) await exportGuiApps(engine, old.manifest, old.env_id);
+      // Rolled back: the old environment is in place again, and so is what plugins put on the host for it.
+      if (old && (await readMetadata(layout, old.env_id).catch(() => undefined))) await announceBuilt(engine, old.manifest, old.env_id);
       throw err;
     }
   });

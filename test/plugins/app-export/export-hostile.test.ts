@@ -8,9 +8,10 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createEngine, exportApps, readMetadata, storeLayout, writeMetadata, type Engine } from '@karapace/kernel';
-import { sandbox, type Sandbox } from '../helpers/cli.js';
-import { buildMock, hasTool } from './helpers.js';
+import { createEngine, readMetadata, storeLayout, writeMetadata, type Engine } from '@karapace/kernel';
+import { exportApps } from '@karapace/app-export';
+import { sandbox, type Sandbox } from '../../helpers/cli.js';
+import { buildMock, hasTool } from '../../frontends/helpers.js';
 
 const LEDGER = '.karapace-exports';
 

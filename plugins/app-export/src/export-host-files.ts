@@ -13,9 +13,7 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
-import { hashBytes } from '../hash.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { hashBytes, UsageError, writeFileAtomic } from '@karapace/kernel';
 
 const LEDGER = '.karapace-exports';
 /** A file name we generate: starts with a letter or digit, then a plain set; never `.`/`..`, never a separator. */

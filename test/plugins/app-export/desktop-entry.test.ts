@@ -4,9 +4,9 @@
  * test/frontends/export-hostile.test.ts).
  */
 import test from 'ava';
-import { escapeValue, parseKeyFile, unescapeList, unescapeValue } from '../../kernel/dist/engine/export-key-file.js';
-import { parseExecLine, quoteExecArg } from '../../kernel/dist/engine/export-exec-line.js';
-import { hostDesktopEntry, parseDesktopEntry } from '../../kernel/dist/engine/export-desktop-entry.js';
+import { escapeValue, parseKeyFile, unescapeList, unescapeValue } from '../../../plugins/app-export/dist/export-key-file.js';
+import { parseExecLine, quoteExecArg } from '../../../plugins/app-export/dist/export-exec-line.js';
+import { hostDesktopEntry, parseDesktopEntry } from '../../../plugins/app-export/dist/export-desktop-entry.js';
 
 test('key files: leading whitespace, CRLF, comments, repeated groups and keys (last wins), locales', (t) => {
   const kf = parseKeyFile('# c\r\n[Desktop Entry]\r\n  Exec = a\r\n\tName[de_DE.UTF-8@euro]=x\n[Other]\nExec=o\n[Desktop Entry]\nExec=b  \n');

@@ -10,21 +10,28 @@
  */
 import { isAbsolute, join, posix, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { UsageError, StoreError } from '../errors.js';
-import { SHORT_ID_LENGTH } from '../lock/identity.js';
-import { APP_NAME_HINT, appFileName } from '../manifest/app-name.js';
-import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
-import type { StoreLayout } from '../store/layout.js';
-import type { EnvHandle } from '../types.js';
-import type { Engine } from './engine.js';
+import {
+  APP_NAME_HINT, appFileName, findEnv, handleFor, NAME_PATTERN, readMetadata, SHORT_ID_LENGTH, StoreError, UsageError, withLock, writeMetadata,
+  type Engine, type EnvHandle, type EnvMetadata, type Kernel, type Logger, type StoreLayout,
+} from '@karapace/kernel';
 import { DesktopEntryError, hostDesktopEntry, parseDesktopEntry, type DesktopEntry } from './export-desktop-entry.js';
 import { envFileExists, readEnvFile } from './export-env-files.js';
 import { checkHostFile, removeHostFile, writeHostFile } from './export-host-files.js';
-import { findEnv, NAME_PATTERN } from './find.js';
-import { handleFor } from './handle.js';
-import { withLock } from './with-lock.js';
 
 export const EXPORT_EXTENSION = 'app-export';
+
+/**
+ * What exporting needs of the host: the store, the caller's environment (HOME, XDG dirs),
+ * the argv that runs karapace here, and where warnings go. An Engine is one; the `built`
+ * hook's context gives the same.
+ */
+export interface ExportHost {
+  readonly layout: StoreLayout;
+  readonly env: NodeJS.ProcessEnv;
+  readonly launcher: string[];
+  readonly kernel: Pick<Kernel, 'progress'>;
+  readonly logger: Pick<Logger, 'warn'>;
+}
 
 export interface ExportedApp {
   app: string;
@@ -105,7 +112,7 @@ function shQuote(arg: string): string {
 }
 
 interface Target {
-  engine: Engine;
+  engine: ExportHost;
   id: ReturnType<typeof identity>;
   roots: string[];
   launch: string[];
@@ -173,7 +180,7 @@ async function exportBinary(t: Target, app: string, inside: string): Promise<Exp
 }
 
 /** Exports one app (desktop entry or binary wrapper); the caller holds the store lock. */
-async function exportOne(engine: Engine, meta: EnvMetadata, roots: string[], app: string, options: ExportOptions): Promise<ExportedApp> {
+async function exportOne(engine: ExportHost, meta: EnvMetadata, roots: string[], app: string, options: ExportOptions): Promise<ExportedApp> {
   const id = identity(meta);
   const name = appFileName(app);
   if (name === undefined) throw new UsageError('KP_EXPORT_NAME', `${JSON.stringify(app)} is not an app or binary name`, { hint: APP_NAME_HINT });
@@ -208,7 +215,7 @@ async function recordExport(rec: ExportRecord, done: ExportedApp, envId: string)
   rec.apps[done.app] = done;
 }
 
-async function saveRecord(engine: Engine, meta: EnvMetadata, rec: ExportRecord): Promise<void> {
+async function saveRecord(engine: ExportHost, meta: EnvMetadata, rec: ExportRecord): Promise<void> {
   await writeMetadata(engine.layout, { ...meta, extensions: { ...(meta.extensions ?? {}), [EXPORT_EXTENSION]: rec }, updated_at: new Date().toISOString() });
 }
 
@@ -238,11 +245,11 @@ export async function exportApps(engine: Engine, ref: string, apps: string[] = [
 }
 
 /**
- * Exports the manifest's `[gui] apps` of a freshly built environment. `build` calls it while
- * it holds the store lock. An app that cannot be exported does not fail the build: it is
+ * Exports the manifest's `[gui] apps` of a freshly built environment. The plugin's `built`
+ * tap calls it while build holds the store lock. An app that cannot be exported does not fail the build: it is
  * reported as a warning through the progress hook, and the other apps are still exported.
  */
-export async function exportGuiAppsAfterBuild(engine: Engine, envId: string): Promise<ExportedApp[]> {
+export async function exportGuiAppsAfterBuild(engine: ExportHost, envId: string): Promise<ExportedApp[]> {
   const meta = await readMetadata(engine.layout, envId);
   if (!meta || meta.manifest.gui.apps.length === 0) return [];
   const { label } = identity(meta);
@@ -305,7 +312,7 @@ export function exportedApps(meta: EnvMetadata): ExportedApp[] {
 }
 
 /**
- * Removes the host files exported for an environment (the kernel's destroy hook calls this,
+ * Removes the host files exported for an environment (the plugin's `destroy` tap calls this,
  * inside destroy's store lock; the metadata goes with the environment). Only files the
  * export ledger proves karapace wrote for this environment are deleted.
  */

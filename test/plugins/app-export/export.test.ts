@@ -2,8 +2,8 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { mockManifest, sandbox } from '../helpers/cli.js';
-import { buildMock } from './helpers.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
+import { buildMock } from '../../frontends/helpers.js';
 
 /** A sandbox whose HOME/XDG_DATA_HOME are temp dirs, so exports land there. */
 function box() {
