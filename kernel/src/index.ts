@@ -1,5 +1,6 @@
 /** @karapace/kernel — the public API for front ends and plugins. */
 export * from './errors.js';
+export { ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from './errors-registry.js';
 export * from './hash.js';
 export * from './types.js';
 export * from './kernel.js';

@@ -287,7 +287,7 @@ async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifes
     });
   }
   if (pinnedDigest && base.digest !== pinnedDigest) {
-    throw new ManifestError('KP_IMAGE_DIGEST_MISMATCH', `base image "${manifest.base.image}" has digest ${base.digest}, the lock pins ${pinnedDigest}`, {
+    throw new RuntimeFailure('KP_IMAGE_DIGEST_MISMATCH', `base image "${manifest.base.image}" has digest ${base.digest}, the lock pins ${pinnedDigest}`, {
       hint: 'the image changed upstream; pin a reference that still serves the locked image, or rebuild without --locked to update the lock',
     });
   }
