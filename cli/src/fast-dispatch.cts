@@ -87,6 +87,20 @@ namespace FastDispatch {
     rest: string[];
   }
 
+  /** Where the native front door wants an exec plan written (native/front-door.c). */
+  export interface PlanRequest {
+    file: string;
+    key: string;
+  }
+
+  /** The front door's variables (KARAPACE_FRONT_DOOR*): taken out of `env`, the plan request returned. */
+  export function takePlanRequest(env: NodeJS.ProcessEnv): PlanRequest | undefined {
+    const file = env.KARAPACE_FRONT_DOOR_PLAN;
+    const key = env.KARAPACE_FRONT_DOOR_KEY;
+    for (const name of Object.keys(env)) if (name.startsWith('KARAPACE_FRONT_DOOR_')) delete env[name];
+    return file && key ? { file, key } : undefined;
+  }
+
   function findOption(defs: readonly OptionDef[], flag: string): OptionDef | undefined {
     return defs.find((d) => d.flags.includes(flag));
   }

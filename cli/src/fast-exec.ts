@@ -5,7 +5,8 @@
  * goes to the full CLI, so behaviour and messages stay the same.
  */
 import { buildIfUpToDate, enterEnv } from '@karapace/kernel';
-import type { FastArgs } from './fast-dispatch.cjs';
+import { armExecPlan } from '@karapace/runtime-namespace';
+import type { FastArgs, PlanRequest } from './fast-dispatch.cjs';
 import { Session } from './session.js';
 import { execBody } from './exec-body.js';
 import { listBody } from './list-body.js';
@@ -17,8 +18,10 @@ function session(parsed: FastArgs): Session {
 }
 
 /** Runs a fast path; undefined when the full CLI must handle it after all. */
-export async function runFastPath(parsed: FastArgs): Promise<number | undefined> {
+export async function runFastPath(parsed: FastArgs, plan?: PlanRequest): Promise<number | undefined> {
   const env = parsed.positionals.env!;
+  // Handed over by the native front door: record what this run consults, for its next one.
+  if (plan && (parsed.command === 'exec' || parsed.command === 'enter')) armExecPlan(plan.file, plan.key, parsed.rest.length);
   if (parsed.command === 'exec') {
     const s = session(parsed);
     return s.run(() => execBody(s, env, parsed.rest));

@@ -18,9 +18,14 @@ type FastArgs = FastDispatch.FastArgs;
 
 interface FastBundle {
   useModuleImporter(importer: (url: string) => Promise<unknown>): void;
-  runFastPath(parsed: FastArgs): Promise<number | undefined>;
+  runFastPath(parsed: FastArgs, plan?: FastDispatch.PlanRequest): Promise<number | undefined>;
 }
 
+/**
+ * The native front door (native/front-door.c) hands a command over with the place of the
+ * exec plan it wants written; its variables are its own, never part of what runs.
+ */
+const planRequest = FastDispatch.takePlanRequest(process.env);
 const args = process.argv.slice(2);
 /** The command line as a fast path reads it, or undefined for the full CLI. */
 const parsed = FastDispatch.dispatch(args);
@@ -82,7 +87,7 @@ async function fastPath(): Promise<number | undefined> {
     const { bundle, saveCache } = loadFastBundle(name, file);
     // A script compiled by vm.Script has no import(); config plugins are imported from here.
     bundle.useModuleImporter((url) => import(url));
-    const code = await bundle.runFastPath(parsed);
+    const code = await bundle.runFastPath(parsed, planRequest);
     saveCache();
     if (code !== undefined) return code;
   }

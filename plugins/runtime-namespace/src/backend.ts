@@ -25,7 +25,8 @@ import { buildJoinArgv, buildLauncherArgv, sandboxHostname } from './argv.js';
 import { ownedBase } from './base-owners.js';
 import { CGROUP_FIX, cgroupSupport, createSandboxCgroup, describeCgroupSupport, neededControllers } from './cgroups.js';
 import { guiSockets } from './gui.js';
-import { lockEnv } from './env-lock.js';
+import { lockEnv, usesFlock } from './env-lock.js';
+import { disarmExecPlan, offerExecPlan } from './exec-plan.js';
 import { chooseMapMode, idFacts } from './ids.js';
 import { launcherPath, requireLauncher } from './launcher.js';
 import type { NamespaceOptions } from './options.js';
@@ -117,9 +118,11 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       const limits = env.manifest.runtime.resource_limits;
       const needed = neededControllers(limits);
       const capture = request.stdio === 'capture';
-      const start = () => {
+      const start = (fresh = false) => {
         const { argv } = buildLauncherArgv(env, request, ctx);
         kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
+        // A new sandbox for exec/enter: the native front door may start the next one the same way.
+        if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0, flock: usesFlock(launcher) });
         const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
         return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup });
       };
@@ -132,6 +135,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       try {
         const pid1 = liveSandbox(env);
         if (pid1) {
+          disarmExecPlan();
           const argv = buildJoinArgv(pid1, env, request, ctx);
           kernel.logger.trace(`joining sandbox pid ${pid1}: karapace-sandbox ${argv.join(' ')}`);
           const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture });
@@ -145,7 +149,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
           if (liveSandbox(env)) return failed;
           kernel.logger.debug(`sandbox ${pid1} ended before the join; starting a new one`);
         }
-        const launch = start();
+        const launch = start(true);
         const ready = await launch.ready;
         if (ready) writeSandboxRecord(env, ready);
         return launch.done;

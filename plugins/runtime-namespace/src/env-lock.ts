@@ -32,6 +32,11 @@ function flockNextTo(launcher: string): FlockFn | null {
   return cache.get(file)!;
 }
 
+/** True when the env lock is a flock (what the native front door takes too). */
+export function usesFlock(launcher: string): boolean {
+  return flockNextTo(launcher) !== null;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function busy(env: EnvHandle): RuntimeFailure {

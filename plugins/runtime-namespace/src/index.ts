@@ -9,6 +9,7 @@ import { definePlugin, type Backend, type BackendCapabilities, type Kernel } fro
 import { validateOptions, type NamespaceOptions } from './options.js';
 
 export type { NamespaceOptions } from './options.js';
+export { armExecPlan, disarmExecPlan, FRONT_DOOR_PREFIX } from './exec-plan.js';
 
 const PLUGIN_NAME = 'runtime-namespace';
 
