@@ -37,6 +37,10 @@ extern char **environ;
 #define MAX_PLAN (4u << 20)
 
 static char **orig_argv;
+/** Why the front door handed over ($KARAPACE_FRONT_DOOR_DEBUG=1 prints it). */
+static char why[PATH_MAX + 64] = "not a command line the front door runs";
+
+#define STALE(...) (snprintf(why, sizeof why, __VA_ARGS__), -1)
 static const char *plan_path;
 static char *plan_key;
 
@@ -46,7 +50,7 @@ static const char *node_cli(void) {
     static char buf[PATH_MAX + 64];
     const char *env = getenv(OWN_PREFIX "_CLI");
     if (env && *env) return env;
-    /* Installed: <cli>/bin/karapace is this binary; the CLI is <cli>/dist/bundle/karapace.cjs. */
+    /* Installed: <cli>/bin/karapace.cjs is this binary; the CLI is <cli>/dist/bundle/karapace.cjs. */
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return NULL;
@@ -61,6 +65,8 @@ static const char *node_cli(void) {
 /** Execs `node <cli> ARGS...`; with a plan path, the Node CLI writes the plan there. */
 static void __attribute__((noreturn)) hand_over(int with_plan) {
     const char *cli = node_cli();
+    const char *debug = getenv(OWN_PREFIX "_DEBUG");
+    if (debug && strcmp(debug, "1") == 0) fprintf(stderr, "karapace front door: handing over to Node: %s\n", why);
     if (with_plan && plan_path && plan_key) {
         setenv(OWN_PREFIX "_PLAN", plan_path, 1);
         setenv(OWN_PREFIX "_KEY", plan_key, 1);
@@ -215,7 +221,7 @@ static int read_plan(const char *path, struct plan *p) {
 /* ---- freshness ------------------------------------------------------------------------ */
 
 /**
- * What a path looks like, in the words exec-plan.ts uses: `-` absent, else the file type and
+ * What a path looks like, in the words exec-plan.ts uses: `-` absent, `!` not searchable, else the file type and
  * identity. Files count by device, inode, mode, owner, size, mtime and ctime (in ns: any
  * write or chmod changes ctime). A directory consulted by stat counts by device, inode, mode,
  * owner and birth time (its ctime moves whenever an entry in it does: each sandbox makes
@@ -228,8 +234,8 @@ static int fingerprint(const char *path, int follow, int listing, char *out, siz
     struct statx sx;
     int flags = AT_STATX_SYNC_AS_STAT | (follow ? 0 : AT_SYMLINK_NOFOLLOW);
     if (statx(AT_FDCWD, path, flags, STATX_BASIC_STATS | STATX_BTIME, &sx) < 0) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            snprintf(out, size, "-");
+        if (errno == ENOENT || errno == ENOTDIR || errno == EACCES) {
+            snprintf(out, size, errno == EACCES ? "!" : "-");
             return 0;
         }
         return -1;
@@ -303,7 +309,7 @@ static int check_plan(struct plan *p, const char *key, struct exec_plan *x) {
         if (strcmp(tag, "Z") == 0) break;
         if (strcmp(tag, "K") == 0) {
             const char *k = next(p);
-            if (!k || strcmp(k, key) != 0) return -1;
+            if (!k || strcmp(k, key) != 0) return STALE("the plan is for another command line");
         } else if (strcmp(tag, "X") == 0) {
             x->launcher = next(p);
         } else if (strcmp(tag, "A") == 0) {
@@ -325,20 +331,20 @@ static int check_plan(struct plan *p, const char *key, struct exec_plan *x) {
             const char *path = next(p), *want = next(p);
             if (!path || !want) return -1;
             if (fingerprint(path, tag[0] != 'L', tag[0] == 'D', fp, sizeof fp) < 0 || strcmp(fp, want) != 0)
-                return -1;
+                return STALE("%s changed", path);
         } else if (strcmp(tag, "V") == 0) {
             const char *name = next(p), *want = next(p);
             if (!name || !want) return -1;
             const char *have = getenv(name);
-            if (!have || strcmp(have, want) != 0) return -1;
+            if (!have || strcmp(have, want) != 0) return STALE("$%s changed", name);
         } else if (strcmp(tag, "U") == 0) {
             const char *name = next(p);
-            if (!name || getenv(name)) return -1;
+            if (!name || getenv(name)) return STALE("$%s is set", name ? name : "?");
         } else if (strcmp(tag, "N") == 0) {
             const char *want = next(p);
             if (!want) return -1;
             if (!names && !(names = env_names())) return -1;
-            if (strcmp(names, want) != 0) return -1;
+            if (strcmp(names, want) != 0) return STALE("the set of environment variables changed");
         } else {
             return -1; /* a plan from another version */
         }
@@ -566,6 +572,11 @@ static int run(const struct exec_plan *x, const struct cmdline *c) {
 
 int main(int argc, char **argv) {
     orig_argv = argv;
+    /* The installer's check that this binary runs on this machine. */
+    if (getenv(OWN_PREFIX "_CHECK")) {
+        puts("karapace-front-door");
+        return 0;
+    }
     const char *off = getenv(OWN_PREFIX);
     if (off && strcmp(off, "0") == 0) hand_over(0);
     struct cmdline c;
@@ -574,6 +585,8 @@ int main(int argc, char **argv) {
     if (!plan_key || !(plan_path = plan_file(plan_key))) hand_over(0);
     struct plan p;
     struct exec_plan x;
+    snprintf(why, sizeof why, "no usable plan at %s", plan_path);
     if (read_plan(plan_path, &p) < 0 || check_plan(&p, plan_key, &x) < 0) hand_over(1);
+    snprintf(why, sizeof why, "the environment is running or locked (Node joins or waits)");
     return run(&x, &c);
 }

@@ -149,7 +149,8 @@ export function fingerprint(path: string, kind: Kind): string | undefined {
     st = kind === 'L' ? fs.lstatSync(path, { bigint: true }) : fs.statSync(path, { bigint: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? '-' : undefined;
+    // Absent, or behind a directory we may not search (another user's PATH entry): states too.
+    return code === 'ENOENT' || code === 'ENOTDIR' ? '-' : code === 'EACCES' ? '!' : undefined;
   }
   const mode = st.mode.toString(8);
   if (st.isDirectory() && kind !== 'D') return `d:${st.dev}:${st.ino}:${mode}:${st.uid}:${st.gid}:${st.birthtimeNs}`;
