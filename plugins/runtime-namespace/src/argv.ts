@@ -1,5 +1,6 @@
 /**
- * The one place that builds karapace-sandbox's argv (the contract is native/PROTOCOL.md).
+ * The one place that builds karapace-sandbox's argv (the contract is native/PROTOCOL.md): a
+ * new sandbox, a join, and store work inside the id mapping.
  * Everything the sandbox will contain is decided here, from the environment (EnvHandle),
  * the request (SpawnRequest) and facts about the host gathered by the backend.
  */
@@ -153,6 +154,29 @@ export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnR
   if (request.tty) a.push('--pty');
   a.push('--', ...request.argv);
   return a;
+}
+
+export interface HostBind {
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+/**
+ * Work on files under subordinate ids (reclaim before destroy, the `mapped` hook's store
+ * work, owned copies of base images): the host's own root read-only, a fresh tmpfs on /tmp
+ * (a host path may cross directories that root inside, a subordinate id, cannot traverse, so
+ * what the work needs is bound there), the full id mapping as container root, like
+ * `podman unshare`, with nothing of the caller's environment but PATH.
+ */
+export function buildHostMappingArgv(binds: readonly HostBind[], command: readonly string[]): string[] {
+  return [
+    '--ro-rootfs', '/', '--tmpfs', '/tmp',
+    ...binds.flatMap((b) => [b.readOnly ? '--ro-bind' : '--bind', b.source, b.target]),
+    '--map-mode', 'full', '--uid', '0', '--gid', '0',
+    '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
+    '--', ...command,
+  ];
 }
 
 /** The env's hostname inside (also what the generated /etc/hosts names). */

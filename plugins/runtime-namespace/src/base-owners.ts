@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RuntimeFailure, type GcContext, type InvokingUser } from '@karapace/kernel';
+import { buildHostMappingArgv, type HostBind } from './argv.js';
 import type { IdFacts } from './ids.js';
 
 /** Where the owned copies live, under the store root. */
@@ -67,13 +68,8 @@ const walk = (rel) => {
 walk('.');
 `;
 
-function runInMapping(launcher: string, binds: string[], argv: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(launcher, [
-    '--ro-rootfs', '/', '--tmpfs', '/tmp', ...binds,
-    '--map-mode', 'full', '--uid', '0', '--gid', '0',
-    '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
-    '--', ...argv,
-  ], { encoding: 'utf8', timeout: 600_000, killSignal: 'SIGKILL' });
+function runInMapping(launcher: string, binds: HostBind[], argv: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(launcher, buildHostMappingArgv(binds, argv), { encoding: 'utf8', timeout: 600_000, killSignal: 'SIGKILL' });
   return { status: r.status, stderr: (r.stderr || r.error?.message || '').trim() };
 }
 
@@ -91,7 +87,7 @@ export function ownedBase(storeRoot: string, rootfs: string, launcher: string, u
   mkdirSync(tmp);
   writeFileSync(join(tmp, 'source.json'), JSON.stringify({ rootfs, created_at: new Date().toISOString() }) + '\n');
   const script = `set -e\ncp -a --reflink=auto /tmp/src /tmp/out/rootfs\nexec "$0" -e "$1" /tmp/src /tmp/out/rootfs "$2" "$3"`;
-  const r = runInMapping(launcher, ['--ro-bind', rootfs, '/tmp/src', '--bind', tmp, '/tmp/out'], [
+  const r = runInMapping(launcher, [{ source: rootfs, target: '/tmp/src', readOnly: true }, { source: tmp, target: '/tmp/out' }], [
     '/bin/sh', '-c', script, process.execPath, FIXUP, String(user.uid), String(user.gid),
   ]);
   if (r.status !== 0) {
@@ -113,7 +109,7 @@ export function ownedBase(storeRoot: string, rootfs: string, launcher: string, u
 /** Removes a tree holding subordinate-owned files, from inside the mapping. */
 function removeOwned(launcher: string, path: string): void {
   if (!existsSync(path)) return;
-  runInMapping(launcher, ['--bind', dirname(path), '/tmp/parent'], ['/bin/rm', '-rf', '--', `/tmp/parent/${path.split('/').pop()}`]);
+  runInMapping(launcher, [{ source: dirname(path), target: '/tmp/parent' }], ['/bin/rm', '-rf', '--', `/tmp/parent/${path.split('/').pop()}`]);
   rmSync(path, { recursive: true, force: true });
 }
 

@@ -14,6 +14,7 @@ import {
   invokingUser, mappedWorkerPath, StoreError,
   type MappedRequest, type MappedResult, type WorkerJob, type WorkerReply,
 } from '@karapace/kernel';
+import { buildHostMappingArgv } from './argv.js';
 import { asOwnedBase } from './base-owners.js';
 import { chooseMapMode, idFacts } from './ids.js';
 import { launcherPath, requireLauncher } from './launcher.js';
@@ -66,18 +67,11 @@ export async function runMapped(request: MappedRequest, options: NamespaceOption
     : op.kind === 'remove' ? { kind: 'remove', path: inside } : { kind: op.kind, dir: inside };
   const launcher = requireLauncher(launcherPath(options.launcher));
   // The host's root read-only (node and the kernel come from there); the directory holding
-  // the path bound writable on a fresh /tmp, since its host path may cross directories that
-  // root inside (a subordinate id) cannot traverse.
+  // the path bound writable on the fresh /tmp. karapace itself installed under /tmp (a
+  // checkout, a CI clone) would be hidden by that tmpfs: bound back, read-only, at its path.
   const worker = mappedWorkerPath();
-  const argv = [
-    '--ro-rootfs', '/', '--tmpfs', '/tmp', '--bind', parent, INSIDE,
-    // karapace itself installed under /tmp (a checkout, a CI clone) would be hidden by that
-    // tmpfs: bind it back, read-only, at the same path.
-    ...installUnderTmp(worker).flatMap((dir) => ['--ro-bind', dir, dir]),
-    '--map-mode', 'full', '--uid', '0', '--gid', '0',
-    '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
-    '--', process.execPath, worker, JSON.stringify(job),
-  ];
+  const binds = [{ source: parent, target: INSIDE }, ...installUnderTmp(worker).map((dir) => ({ source: dir, target: dir, readOnly: true }))];
+  const argv = buildHostMappingArgv(binds, [process.execPath, worker, JSON.stringify(job)]);
   const child = spawn(launcher, argv, { stdio: [op.kind === 'unpack' ? 'pipe' : 'ignore', op.kind === 'pack' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   // EPIPE when the worker gave up early: its reply says why.
   child.stdin?.on('error', () => undefined);

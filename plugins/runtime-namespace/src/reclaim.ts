@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { invokingUser, RuntimeFailure, type EnvHandle } from '@karapace/kernel';
+import { buildHostMappingArgv } from './argv.js';
 import { chooseMapMode, idFacts } from './ids.js';
 import { launcherPath, requireLauncher } from './launcher.js';
 import type { NamespaceOptions } from './options.js';
@@ -38,15 +39,9 @@ export function reclaimEnvDir(env: EnvHandle, options: NamespaceOptions): void {
   const dirs = [env.paths.upper, env.paths.work].filter((d) => existsSync(d));
   if (!dirs.some((d) => hasForeignOwner(d, user.uid))) return;
   const launcher = requireLauncher(launcherPath(options.launcher));
-  // The host's root, read-only, with the env dir bound writable on a fresh /tmp (its host
-  // path may cross directories inside root cannot traverse); inside root (a subordinate id
-  // with capabilities over the mapped range) hands every file back.
+  // Inside, root (a subordinate id with capabilities over the mapped range) hands every file back.
   const script = 'chown -R "$1:$2" /tmp/env && chmod -R u+rwX /tmp/env';
-  const r = spawnSync(launcher, [
-    '--ro-rootfs', '/', '--tmpfs', '/tmp', '--bind', env.paths.dir, '/tmp/env',
-    '--map-mode', 'full', '--uid', '0', '--gid', '0',
-    '--', '/bin/sh', '-c', script, 'reclaim', String(user.uid), String(user.gid),
-  ], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(launcher, buildHostMappingArgv([{ source: env.paths.dir, target: '/tmp/env' }], ['/bin/sh', '-c', script, 'reclaim', String(user.uid), String(user.gid)]), { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
   if (r.status !== 0) {
     throw new RuntimeFailure('KP_NS_RECLAIM_FAILED', `could not take back the files of ${env.shortId} from its subordinate ids: ${(r.stderr || r.error?.message || '').trim()}`, {
       hint: `remove ${env.paths.dir} as root, or check /etc/subuid and /etc/subgid`,
