@@ -93,11 +93,16 @@ namespace FastDispatch {
     key: string;
   }
 
-  /** The front door's variables (KARAPACE_FRONT_DOOR*): taken out of `env`, the plan request returned. */
+  /**
+   * The plan request the front door passed (KARAPACE_FRONT_DOOR_PLAN/_KEY), taken out of
+   * `env`: it is the front door's, never part of what runs (nor of a plan's inputs).
+   */
   export function takePlanRequest(env: NodeJS.ProcessEnv): PlanRequest | undefined {
     const file = env.KARAPACE_FRONT_DOOR_PLAN;
     const key = env.KARAPACE_FRONT_DOOR_KEY;
-    for (const name of Object.keys(env)) if (name.startsWith('KARAPACE_FRONT_DOOR_')) delete env[name];
+    if (file === undefined && key === undefined) return undefined;
+    delete env.KARAPACE_FRONT_DOOR_PLAN;
+    delete env.KARAPACE_FRONT_DOOR_KEY;
     return file && key ? { file, key } : undefined;
   }
 

@@ -4,7 +4,7 @@
  * environment variables. It records a pid file while a command runs so stop/status work.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectOutput, exitStatus, forwardSignals } from '@karapace/kernel';
 import type { Backend, EnvHandle, MountPlan, MountRequest, RunState, SpawnRequest, SpawnResult } from '@karapace/kernel';
@@ -23,6 +23,8 @@ function alive(pid: number): boolean {
 }
 
 function readPid(env: EnvHandle): number | undefined {
+  // No pid file is the common case (`list` asks every env): no exception to make and collect.
+  if (!existsSync(pidFile(env))) return undefined;
   try {
     const pid = Number(readFileSync(pidFile(env), 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;

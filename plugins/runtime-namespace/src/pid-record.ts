@@ -3,7 +3,7 @@
  * after spawning. They outlive a crashed CLI; a record only counts while its pid is alive
  * AND has the start time recorded (so a recycled pid is never mistaken for our sandbox).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvHandle, SpawnPurpose } from '@karapace/kernel';
 
@@ -61,6 +61,8 @@ export function removePidRecord(env: EnvHandle, pid: number): void {
 
 /** Live records; stale ones (dead or recycled pids) are removed on the way. */
 export function livePidRecords(env: EnvHandle): PidRecord[] {
+  // No records is the common case (`list` asks every env): no exception to make and collect.
+  if (!existsSync(pidDir(env))) return [];
   let names: string[];
   try {
     names = readdirSync(pidDir(env));
@@ -107,6 +109,7 @@ export function writeSandboxRecord(env: EnvHandle, pid1: number): boolean {
  * that started it (it stays while joined commands run), so it has its own record.
  */
 export function liveSandbox(env: EnvHandle): number | undefined {
+  if (!existsSync(sandboxFile(env))) return undefined;
   let record: SandboxRecord;
   try {
     record = JSON.parse(readFileSync(sandboxFile(env), 'utf8')) as SandboxRecord;
