@@ -13,7 +13,7 @@ import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { BUNDLE, REPO } from '../../helpers/cli.js';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
-import { CONFIG_FILE, buildEnv, identitiesUnavailable, identity, manifest, project, waitFor, type Project } from './harness.js';
+import { CONFIG_FILE, buildEnv, envState, identitiesUnavailable, identity, manifest, project, waitFor, type Project } from './harness.js';
 
 const FRONT = join(REPO, 'native/build/karapace-front-door');
 const missing = identitiesUnavailable() ?? busyboxRootfsUnavailable() ?? (existsSync(FRONT) ? undefined : 'native/build/karapace-front-door is not built');
@@ -177,13 +177,15 @@ for (const kind of ['root', 'user'] as const) {
     const { p, shortId } = await envFor(kind);
     const nsOf = ['exec', shortId, '--', 'readlink', '/proc/self/ns/pid'];
     await viaPlan(p, nsOf);
-    // A long command started by the front door itself.
-    const [cmd, ...rest] = argvFor(p, ['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /tmp/ns; sleep 30; exit 0'], frontDoorEnv(p));
+    // A long command started by the front door itself (it runs until stopped: up to 10 min).
+    const [cmd, ...rest] = argvFor(p, ['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /tmp/ns; i=0; while [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done; exit 0'], frontDoorEnv(p));
     const long = spawn(cmd!, rest, { cwd: p.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let longErr = '';
     long.stderr.on('data', (c) => (longErr += c));
     const ended = new Promise<number>((resolve) => long.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
-    await waitFor('the sandbox record', () => existsSync(join(p.store, 'env', readdirSync(join(p.store, 'env')).find((d) => d.startsWith(shortId))!, 'runtime/sandbox.json')), 60_000);
+    tt.teardown(() => long.kill('SIGKILL'));
+    // Running: a live sandbox record (records of earlier sandboxes name dead processes).
+    await waitFor('the sandbox', async () => (await envState(p, shortId)) === 'running', 90_000);
     const joined = await run(p, ['exec', shortId, '--', 'cat', '/tmp/ns']);
     tt.truthy(joined.node, 'handed over: the plan is only for a fresh sandbox');
     const inside = await run(p, nsOf);
