@@ -7,12 +7,20 @@
  * Node script) stays, and everything works through Node. A checkout is left alone (its
  * bin/karapace.cjs is tracked by git; native/build has the front door).
  */
-const { copyFileSync, chmodSync, existsSync, renameSync, rmSync } = require('node:fs');
+const { copyFileSync, chmodSync, existsSync, readFileSync, renameSync, rmSync } = require('node:fs');
 const { spawnSync } = require('node:child_process');
 const { dirname, join } = require('node:path');
 
 const cli = join(__dirname, '..');
-if (existsSync(join(cli, '..', 'native', 'front-door.c'))) process.exit(0);
+/** The repository: cli/ is one of the root package's workspaces. */
+function inCheckout() {
+  try {
+    return Array.isArray(JSON.parse(readFileSync(join(cli, '..', 'package.json'), 'utf8')).workspaces);
+  } catch {
+    return false;
+  }
+}
+if (inCheckout()) process.exit(0);
 
 let nativeDir;
 try {

@@ -10,7 +10,7 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.js';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../helpers/busybox-rootfs.js';
@@ -71,8 +71,8 @@ interface Run {
     mkdirSync(d);
     chownSync(d, user.uid, user.gid);
   }
-  const karapace = (args: string[], cwd = project): Run => {
-    const [cmd, ...rest] = asUser(who, env, ['karapace', ...args]);
+  const karapace = (args: string[], cwd = project, extra: Record<string, string> = {}): Run => {
+    const [cmd, ...rest] = asUser(who, { ...env, ...extra }, ['karapace', ...args]);
     const r = spawnSync(cmd!, rest, { cwd, encoding: 'utf8', timeout: 120_000 });
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
   };
@@ -86,6 +86,12 @@ interface Run {
   t.is(exec.stdout, '42\nNAME="BusyBox test rootfs"\n');
   const again = karapace(['exec', 'bb', '--', 'cat', '/var/tmp/answer']);
   t.is(again.stdout, '42\n', 'the write landed in the env');
+  // The installed command is the native front door: a repeated exec runs from its plan (the
+  // Node runs it handed over to wrote it), without Node.
+  t.is(readFileSync(realpathSync(join(prefix, 'bin/karapace'))).subarray(0, 4).toString('latin1'), '\x7fELF');
+  const fromPlan = [1, 2, 3].map(() => karapace(['exec', 'bb', '--', 'cat', '/var/tmp/answer'], project, { KARAPACE_FRONT_DOOR_DEBUG: '1' }));
+  t.true(fromPlan.every((r) => r.code === 0 && r.stdout === '42\n'), JSON.stringify(fromPlan));
+  t.false(fromPlan[2]!.stderr.includes('handing over to Node'), fromPlan[2]!.stderr);
 
   // The launcher comes from the installed package, nothing from the repository.
   const doctor = JSON.parse(karapace(['doctor', '--json']).stdout) as { checks: { title: string; status: string; detail: string }[] };
