@@ -21,7 +21,7 @@
 void join_validate(struct plan *p)
 {
     if (p->rootfs || p->n_lowers || p->upper || p->work || p->fuse_overlayfs || p->n_ops ||
-        p->unshare_net || p->hostname || p->pid_file || p->wait_joined || p->ro_root)
+        p->unshare_net || p->hostname || p->pid_file || p->wait_joined || p->ro_root || p->host_exec)
         die("--join takes only process options (--uid --gid --chdir --setenv --unsetenv "
             "--clearenv --fake-chown --allow-setuid --pty --json-status-fd)");
     p->tty = isatty(0) && tcgetpgrp(0) == getpgrp();

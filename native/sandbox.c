@@ -5,6 +5,7 @@
 
 #include "ids.h"
 #include "artefacts.h"
+#include "host-exec-server.h"
 #include "join.h"
 #include "linger.h"
 #include "init.h"
@@ -48,7 +49,7 @@ static void usage(FILE *out)
           "  --map-mode single|full|root   (default single)\n"
           "  --hostname NAME  --chdir DIR  --setenv K V  --unsetenv K  --clearenv\n"
           "  --unshare-net  --fake-chown  --allow-setuid  --ro-root  --pty\n"
-          "  --pid-file PATH  --json-status-fd FD  --args FD\n"
+          "  --pid-file PATH  --json-status-fd FD  --args FD  --host-exec SOCKET\n"
           "Joining a running sandbox (see PROTOCOL.md):\n"
           "  --wait-joined          keep the sandbox while joined commands run\n"
           "  --join PID             run COMMAND in the sandbox whose pid 1 is PID\n"
@@ -233,6 +234,8 @@ static void parse_args(struct plan *p, int argc, char **argv)
             p->ro_root = true;
         } else if (strcmp(o, "--pty") == 0) {
             p->pty = true;
+        } else if (strcmp(o, "--host-exec") == 0) {
+            p->host_exec = need(&a, i++, 1, o);
         } else if (strcmp(o, "--pid-file") == 0) {
             p->pid_file = need(&a, i++, 1, o);
         } else if (strcmp(o, "--json-status-fd") == 0) {
@@ -501,6 +504,8 @@ int main(int argc, char **argv)
     ids_write_maps(p, pid);
     if (p->pid_file)
         write_pid_file(p->pid_file, pid);
+    if (p->host_exec)
+        host_exec_start(p->host_exec, pid);
     json_status(p->json_status_fd, "{ \"child-pid\": %d, \"launcher-pid\": %d }\n", (int)pid,
                 (int)getpid());
     if (write_all(sync_pipe[1], "1", 1) < 0)

@@ -81,6 +81,9 @@ struct plan {
      * when the caller has no terminal of its own */
     bool pty;
     struct pty_relay relay;
+
+    /* --host-exec SOCKET: serve karapace-host-exec on this host path (host-exec-server.c) */
+    const char *host_exec;
 };
 
 /* The command's process: own process group (+ terminal), ids, environment,

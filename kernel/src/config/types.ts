@@ -53,6 +53,11 @@ export interface HostIntegration {
   display: boolean;
   /** PipeWire and PulseAudio sockets, without needing [hardware] audio. */
   audio: boolean;
+  /**
+   * `karapace-host-exec COMMAND` inside runs COMMAND on the host, as you, outside every
+   * namespace: no isolation is left for an env that has it. Off by default.
+   */
+  hostExec: boolean;
 }
 
 export interface KarapaceConfig {
@@ -106,5 +111,5 @@ export const DEFAULT_SECURITY: SecurityPolicy = Object.freeze({
   ],
   maxMemoryMb: 65536,
   maxCpuShares: 262144,
-  hostIntegration: Object.freeze({ sshAgent: true, proxy: true, dbus: true, display: true, audio: true }),
+  hostIntegration: Object.freeze({ sshAgent: true, proxy: true, dbus: true, display: true, audio: true, hostExec: false }),
 }) as SecurityPolicy;

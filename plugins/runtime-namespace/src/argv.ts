@@ -10,6 +10,10 @@ import { requestedDevices, resolveMounts, type EnvHandle, type EtcPlan, type Ide
 import type { MapMode } from './ids.js';
 import type { SocketBind } from './gui.js';
 
+/** Where karapace-host-exec and its socket are inside (native/host-exec.h). */
+export const HOST_EXEC_SOCKET = '/run/karapace-host-exec.sock';
+export const HOST_EXEC_CLIENT = '/usr/local/bin/karapace-host-exec';
+
 export type OverlayKind = { kind: 'kernel' } | { kind: 'fuse'; binary: string };
 
 /** Host facts the argv depends on; the backend gathers them (tests pass their own). */
@@ -33,6 +37,8 @@ export interface LauncherContext {
    * namespace's root owns the image (full or root mapping); never with --fake-chown.
    */
   allowSetuid?: boolean;
+  /** Serve karapace-host-exec (policy hostIntegration.hostExec): the socket on the host, the client binary. */
+  hostExec?: { socket: string; client: string };
 }
 
 export interface LauncherArgv {
@@ -128,6 +134,10 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
   }
   for (const dev of requestedDevices(env.manifest)) a.push('--dev-bind', dev, dev);
   for (const s of ctx.sockets ?? []) a.push('--bind', s.source, s.target);
+  if (ctx.hostExec && !install) {
+    a.push('--host-exec', ctx.hostExec.socket, '--bind', ctx.hostExec.socket, HOST_EXEC_SOCKET);
+    a.push('--ro-bind', ctx.hostExec.client, HOST_EXEC_CLIENT);
+  }
 
   a.push('--chdir', sandboxCwd(request, ctx, binds));
   // enter: a terminal of the sandbox's own (`tty` names /dev/pts/N), relayed to the caller's.

@@ -4,6 +4,7 @@
  * resource limits enforceable); spawn builds the launcher argv and runs it.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   etcPlan,
   invokingUser,
@@ -28,7 +29,7 @@ import { guiSockets } from './gui.js';
 import { lockEnv, usesFlock } from './env-lock.js';
 import { disarmExecPlan, offerExecPlan } from './exec-plan.js';
 import { chooseMapMode, idFacts } from './ids.js';
-import { launcherPath, requireLauncher } from './launcher.js';
+import { hostExecClient, launcherPath, requireLauncher } from './launcher.js';
 import type { NamespaceOptions } from './options.js';
 import { chooseOverlay } from './overlay.js';
 import { isLive, liveSandbox, livePidRecords, writeSandboxRecord } from './pid-record.js';
@@ -114,6 +115,8 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         hostCwd: process.cwd(),
         etc: etcPlan(env, { hostname: sandboxHostname(env), ...(install || request.user === 'root' ? {} : { sudoUser: user }) }),
         allowSetuid: !install,
+        // Opt-in (docs/security-model.md): a server outside for as long as the sandbox runs.
+        hostExec: !install && policy.hostIntegration.hostExec === true ? { socket: join(env.paths.runtime, 'host-exec.sock'), client: hostExecClient() } : undefined,
       };
       const limits = env.manifest.runtime.resource_limits;
       const needed = neededControllers(limits);
@@ -124,7 +127,8 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         // A new sandbox for exec/enter: the native front door may start the next one the same way.
         if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0, flock: usesFlock(launcher) });
         const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
-        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup });
+        // Host commands run with the environment of the CLI that started the sandbox.
+        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup, hostEnvironment: ctx.hostExec !== undefined });
       };
       // Installs run alone (the engine holds the store lock); no one joins them.
       if (install) return start().done;

@@ -30,6 +30,8 @@ export interface LaunchOptions {
   purpose: SpawnPurpose;
   capture: boolean;
   cgroup?: SandboxCgroup;
+  /** Give the launcher the CLI's whole environment (its host-exec server passes it on). */
+  hostEnvironment?: boolean;
 }
 
 export interface Launch {
@@ -68,7 +70,8 @@ export function startLauncher(o: LaunchOptions): Launch {
     const child = spawn(o.launcher, ['--json-status-fd', String(STATUS_FD), ...o.argv], {
       stdio: o.capture ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
       // The launcher finds newuidmap/newgidmap on PATH; the command's env is set with --setenv.
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      // The command inside never sees the launcher's (--clearenv), only host commands do.
+      env: o.hostEnvironment ? process.env : { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));

@@ -1,0 +1,14 @@
+/* --host-exec SOCKET: the launcher's side of karapace-host-exec (host-exec.h). */
+#ifndef KARAPACE_HOST_EXEC_SERVER_H
+#define KARAPACE_HOST_EXEC_SERVER_H
+
+#include <sys/types.h>
+
+/* Listens on the host path `socket` (mode 0600, a stale one replaced) and forks the
+ * server: outside every namespace, in its own session, as the caller, with the
+ * launcher's environment; it lives until the sandbox's pid 1 ends. Called after the id
+ * maps are written and before pid 1 is released, so the socket exists when pid 1 binds
+ * it and pid 1 never holds the listening fd. */
+void host_exec_start(const char *socket, pid_t pid1);
+
+#endif

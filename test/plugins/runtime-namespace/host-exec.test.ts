@@ -1,0 +1,103 @@
+/**
+ * `karapace-host-exec` (security.hostIntegration.hostExec): off by default; when allowed, a
+ * command inside runs a host command as the invoking user, with stdin, stdout, stderr, the
+ * exit status and signals passed through, for as long as the sandbox runs (a joined command
+ * can use it after the CLI that started the sandbox has exited); nothing is left behind.
+ * As root, as an unprivileged user (single id) and as one with subordinate ids (full mapping).
+ */
+import test from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
+import { buildEnv, envState, identitiesUnavailable, identity, manifest, processesMentioning, project, subidIdentity, waitFor, type Identity, type Project } from './harness.js';
+
+const missing = identitiesUnavailable() ?? busyboxRootfsUnavailable();
+if (missing) console.warn(`host-exec tests skipped: ${missing}`);
+const t = missing ? test.skip : test;
+
+const projects: Project[] = [];
+test.after.always(() => {
+  for (const p of projects) p.cleanup();
+});
+
+const ALLOWED = { security: { hostIntegration: { hostExec: true } } };
+
+async function built(who: Identity, config: Record<string, unknown>): Promise<{ p: Project; shortId: string; marker: string }> {
+  const p = project(who, config);
+  projects.push(p);
+  p.write('karapace.toml', manifest(busyboxRootfs()));
+  // Under the project dir (in /tmp): not mounted into the env, so only the host sees it.
+  const marker = p.write('host-only', `on-the-host-${process.pid}\n`);
+  const { shortId } = await buildEnv(p);
+  return { p, shortId, marker };
+}
+
+function sandboxGone(p: Project): Promise<void> {
+  return waitFor('the sandbox and its host-exec server to be gone', () => processesMentioning(join(p.store, 'env')).length === 0);
+}
+
+const identities: [string, () => Identity][] = [
+  ['root', () => identity('root')],
+  ['user', () => identity('user')],
+  ['subid user', () => subidIdentity()],
+];
+
+for (const [kind, who] of identities) {
+  t(`${kind}: karapace-host-exec is absent unless the security policy allows it`, async (tt) => {
+    const { p, shortId, marker } = await built(who(), {});
+    const r = await p.run(['exec', shortId, '--', 'sh', '-c', `test -e /run/karapace-host-exec.sock && echo SOCKET; karapace-host-exec cat ${marker}`]);
+    tt.is(r.code, 127, r.stderr);
+    tt.notRegex(r.stdout, /SOCKET|on-the-host/);
+  });
+
+  t(`${kind}: with hostExec allowed a host command runs as the user, with stdio, status and signals passed through`, async (tt) => {
+    const id = who();
+    const { p, shortId, marker } = await built(id, ALLOWED);
+    // The host's file, which the env cannot see, read through the host command; ids are the user's on the host.
+    const seen = await p.run(['exec', shortId, '--', 'sh', '-c', `cat ${marker} 2>/dev/null || echo NOT-INSIDE; karapace-host-exec cat ${marker}; karapace-host-exec id -u`]);
+    tt.is(seen.code, 0, seen.stderr);
+    tt.is(seen.stdout, `NOT-INSIDE\non-the-host-${process.pid}\n${id.uid}\n`);
+
+    // stdin in, stdout and stderr out, the exit status back.
+    const io = await p.run(['exec', shortId, '--', 'karapace-host-exec', 'sh', '-c', 'tr a-z A-Z; echo to-stderr >&2; exit 7'], { input: 'hello\n' });
+    tt.is(io.code, 7, io.stderr);
+    tt.is(io.stdout, 'HELLO\n');
+    tt.regex(io.stderr, /to-stderr/);
+
+    // A missing host command: 127 and a message naming it.
+    const none = await p.run(['exec', shortId, '--', 'karapace-host-exec', 'no-such-command-here']);
+    tt.is(none.code, 127);
+    tt.regex(none.stderr, /no-such-command-here/);
+
+    // A signal sent to the client inside reaches the host command; its death is the status.
+    const hostPid = join(p.dir, 'host-pid');
+    const script = [
+      `karapace-host-exec sh -c 'echo $$ > ${hostPid}.tmp; mv ${hostPid}.tmp ${hostPid}; exec sleep 1000' & c=$!`,
+      `while ! karapace-host-exec test -s ${hostPid}; do sleep 0.1; done`,
+      'kill -INT $c; wait $c; echo status=$?',
+    ].join('\n');
+    const sig = await p.run(['exec', shortId, '--', 'sh', '-c', script]);
+    tt.is(sig.code, 0, sig.stderr);
+    tt.is(sig.stdout, 'status=130\n');
+    const pid = Number(readFileSync(hostPid, 'utf8'));
+    await waitFor('the host command to end', () => !existsSync(`/proc/${pid}`));
+
+    await sandboxGone(p);
+    tt.deepEqual(processesMentioning(join(p.store, 'env')), []);
+  });
+
+  t(`${kind}: the host side lives as long as the sandbox, not the CLI that started it`, async (tt) => {
+    const { p, shortId, marker } = await built(who(), ALLOWED);
+    // The first command waits until the joined one tells it to end; the joined one then waits
+    // for it to be gone before asking the host.
+    const first = p.spawn(['exec', shortId, '--', 'sh', '-c', 'echo $$ > /tmp/first; while [ ! -e /tmp/stop ]; do sleep 0.1; done']);
+    const firstDone = new Promise<number | null>((r) => first.on('exit', (code) => r(code)));
+    await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running');
+    const joined = await p.run(['exec', shortId, '--', 'sh', '-c', `while [ ! -s /tmp/first ]; do sleep 0.1; done; touch /tmp/stop; while kill -0 $(cat /tmp/first) 2>/dev/null; do sleep 0.1; done; karapace-host-exec cat ${marker}`]);
+    tt.is(await firstDone, 0);
+    tt.is(joined.code, 0, joined.stderr);
+    tt.is(joined.stdout, `on-the-host-${process.pid}\n`);
+    await sandboxGone(p);
+    tt.deepEqual(processesMentioning(join(p.store, 'env')), []);
+  });
+}
