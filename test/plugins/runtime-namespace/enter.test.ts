@@ -56,7 +56,7 @@ for (const kind of ['root', 'user'] as const) {
     const { p, shortId } = await builtProject(kind);
     // Joined: an exec already runs, so enter joins its sandbox instead of starting one.
     const owner = joined ? p.spawn(['exec', shortId, '--', 'sh', '-c', 'while :; do sleep 1; done']) : undefined;
-    if (owner) await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running');
+    if (owner) await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running', 60_000);
     const [cmd, ...args] = ptyCommand(p, ['enter', shortId]);
     // The outer terminal's settings before and after the session, printed by script's shell.
     const line = args.indexOf('-qfc') + 1;
@@ -73,18 +73,23 @@ for (const kind of ['root', 'user'] as const) {
       await waitFor('a terminal inside', () => output.includes('TTY-42') && output.includes('SIZE-2'));
       // The sandbox's own pts (not the host's terminal under another name).
       session.stdin.write('echo PTS-$(tty)-END\n');
-      await waitFor('tty to name a pts', () => /PTS-\/dev\/pts\/\d+-END/.test(output));
+      await waitFor('tty to name a pts', () => /PTS-\/dev\/pts\/\d+-END/.test(output), 60_000);
       tt.notRegex(output, /PTS-\/dev\/console/);
 
       // A resize of the outer terminal reaches the one inside (SIGWINCH → relay → TIOCSWINSZ).
       const outer = outerTerminal(session.pid!);
       tt.truthy(outer, 'the CLI runs on a pts of script(1)');
       stty(['-F', outer!, 'rows', '31', 'cols', '97']);
+      // Asked again now and then: the relay may see SIGWINCH after the first question.
+      let asked = 0;
       await waitFor('the new size inside', () => {
         if (output.includes('SZ-31x97')) return true;
-        session.stdin.write("echo SZ-$(stty size | tr ' ' x)\n");
+        if (Date.now() - asked > 1000) {
+          asked = Date.now();
+          session.stdin.write("echo SZ-$(stty size | tr ' ' x)\n");
+        }
         return false;
-      });
+      }, 60_000);
       // Raw mode outside while the session runs: the line discipline inside does the editing.
       tt.regex(stty(['-F', outer!, '-a']), /(^|\s)-icanon(\s|$)/);
       // A foreground job that only ^C ends (a plain sleep could end by itself on a VM whose idle time is fast-forwarded).

@@ -92,7 +92,7 @@ for (const [kind, who] of identities) {
     // for it to be gone before asking the host.
     const first = p.spawn(['exec', shortId, '--', 'sh', '-c', 'echo $$ > /tmp/first; while [ ! -e /tmp/stop ]; do sleep 0.1; done']);
     const firstDone = new Promise<number | null>((r) => first.on('exit', (code) => r(code)));
-    await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running');
+    await waitFor('the first sandbox', async () => (await envState(p, shortId)) === 'running', 60_000);
     const joined = await p.run(['exec', shortId, '--', 'sh', '-c', `while [ ! -s /tmp/first ]; do sleep 0.1; done; touch /tmp/stop; while kill -0 $(cat /tmp/first) 2>/dev/null; do sleep 0.1; done; karapace-host-exec cat ${marker}`]);
     tt.is(await firstDone, 0);
     tt.is(joined.code, 0, joined.stderr);
