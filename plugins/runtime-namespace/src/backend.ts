@@ -125,7 +125,8 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         const { argv } = buildLauncherArgv(env, request, ctx);
         kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
         // A new sandbox for exec/enter: the native front door may start the next one the same way.
-        if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0, flock: usesFlock(launcher) });
+        // Not with host commands: their server needs the CLI's whole environment, the front door passes PATH.
+        if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0 && !ctx.hostExec, flock: usesFlock(launcher) });
         const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
         // Host commands run with the environment of the CLI that started the sandbox.
         return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup, hostEnvironment: ctx.hostExec !== undefined });
