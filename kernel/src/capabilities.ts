@@ -20,6 +20,8 @@ export const BACKEND_CAPABILITIES = Object.freeze([
   'devices',
   /** `karapace enter`: an interactive terminal. */
   'tty',
+  /** `[runtime] home = "env"`: a home of the env's own, the host's hidden. */
+  'envHome',
 ] as const);
 
 export type BackendCapability = (typeof BACKEND_CAPABILITIES)[number];
@@ -35,6 +37,7 @@ export function requiredCapabilities(manifest: NormalizedManifest): { capability
   }
   if (manifest.hardware.gpu) out.push({ capability: 'devices', key: 'hardware.gpu' });
   if (manifest.hardware.audio) out.push({ capability: 'devices', key: 'hardware.audio' });
+  if (manifest.runtime.home === 'env') out.push({ capability: 'envHome', key: 'runtime.home' });
   return out;
 }
 

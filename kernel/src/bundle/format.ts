@@ -124,6 +124,12 @@ function mount(v: unknown, where: string): MountSpec {
   };
 }
 
+function home(v: unknown): { home?: 'env' } {
+  if (v === undefined) return {};
+  if (v !== 'env') throw bad('env.lock.home is not "env"');
+  return { home: 'env' };
+}
+
 /** The lock, field by field with their types checked (a malformed one would crash identity). */
 function lockOf(v: unknown): LockFile {
   const l = v as Record<string, any>;
@@ -143,6 +149,7 @@ function lockOf(v: unknown): LockFile {
     network_isolation: bool(l.network_isolation, 'env.lock.network_isolation'),
     mounts: list(l.mounts, 'env.lock.mounts', mount, 256),
     resource_limits: limits(l.resource_limits),
+    ...home(l.home),
     apps: list(l.apps, 'env.lock.apps', (x, at) => text(x, at, 256), 1024),
     resolved_packages: list(l.resolved_packages, 'env.lock.resolved_packages', (x, at) => {
       const p = x as Record<string, unknown>;
@@ -160,7 +167,7 @@ export function manifestFromLock(lock: LockFile): NormalizedManifest {
     gui: { apps: [...lock.apps] },
     hardware: { ...lock.hardware },
     mounts: lock.mounts.map((m) => ({ ...m })),
-    runtime: { backend: lock.backend, network_isolation: lock.network_isolation, resource_limits: { ...lock.resource_limits } },
+    runtime: { backend: lock.backend, network_isolation: lock.network_isolation, resource_limits: { ...lock.resource_limits }, ...(lock.home ? { home: lock.home } : {}) },
   };
 }
 

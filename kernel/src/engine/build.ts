@@ -343,6 +343,7 @@ function draftLock(manifest: NormalizedManifest, base: ResolvedBase, packages: R
     network_isolation: manifest.runtime.network_isolation,
     mounts: manifest.mounts,
     resource_limits: manifest.runtime.resource_limits,
+    ...(manifest.runtime.home ? { home: manifest.runtime.home } : {}),
     apps: manifest.gui.apps,
     resolved_packages: packages,
   };

@@ -26,6 +26,7 @@ export function lockDrift(manifest: NormalizedManifest, lock: LockFile): Drift[]
   cmp('runtime.backend', manifest.runtime.backend, lock.backend);
   cmp('runtime.network_isolation', manifest.runtime.network_isolation, lock.network_isolation);
   cmp('runtime.resource_limits', manifest.runtime.resource_limits, lock.resource_limits);
+  cmp('runtime.home', manifest.runtime.home ?? 'host', lock.home ?? 'host');
   return drift;
 }
 

@@ -19,6 +19,7 @@ export function serializeLock(lock: LockFile): string {
     base: lock.base,
     hardware: lock.hardware,
     resource_limits: lock.resource_limits,
+    ...(lock.home ? { home: lock.home } : {}),
     mounts: lock.mounts.map((m) => ({ label: m.label, host: m.host, container: m.container, read_only: m.readOnly })),
     resolved_packages: lock.resolved_packages,
   };
@@ -53,6 +54,7 @@ export function parseLock(text: string, file = LOCK_FILE_NAME): LockFile {
     new ManifestError('KP_LOCK_INVALID', `lock file ${file} is invalid: ${what}`, { hint: 'delete it and run `karapace build` to write a new one' });
   if (doc.lock_version !== LOCK_VERSION) throw bad(`unsupported lock_version ${doc.lock_version} (this karapace reads ${LOCK_VERSION})`);
   if (typeof doc.env_id !== 'string' || !doc.base || typeof doc.base.digest !== 'string') throw bad('missing env_id or base');
+  if (doc.home !== undefined && doc.home !== 'env') throw bad(`home is ${JSON.stringify(doc.home)} (only "env" is written)`);
   const lock: LockFile = {
     lock_version: 1,
     env_id: doc.env_id,
@@ -73,6 +75,7 @@ export function parseLock(text: string, file = LOCK_FILE_NAME): LockFile {
       ...(doc.resource_limits?.cpu_shares !== undefined ? { cpu_shares: Number(doc.resource_limits.cpu_shares) } : {}),
       ...(doc.resource_limits?.memory_limit_mb !== undefined ? { memory_limit_mb: Number(doc.resource_limits.memory_limit_mb) } : {}),
     },
+    ...(doc.home === 'env' ? { home: 'env' as const } : {}),
     apps: Array.isArray(doc.apps) ? doc.apps.map(String) : [],
     resolved_packages: (Array.isArray(doc.resolved_packages) ? doc.resolved_packages : []).map((p: any) => ({
       name: String(p.name), version: String(p.version),

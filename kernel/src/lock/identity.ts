@@ -24,6 +24,8 @@ export function identityMaterial(lock: IdentityInput): unknown[] {
     ['backend', lock.backend],
     ['network_isolation', lock.network_isolation],
     ['resource_limits', lock.resource_limits],
+    // Only when set: every env built before `home` existed keeps its id.
+    ...(lock.home === 'env' ? [['home', 'env']] : []),
   ];
 }
 

@@ -22,6 +22,8 @@ export interface LockFile {
   network_isolation: boolean;
   mounts: MountSpec[];
   resource_limits: ResourceLimits;
+  /** `[runtime] home = "env"`; absent = the host's home (and absent from identity, so older ids hold). */
+  home?: 'env';
   apps: string[];
   resolved_packages: ResolvedPackage[];
 }

@@ -199,6 +199,7 @@ function normalize(doc: Record<string, any>, options: ParseOptions): NormalizedM
         ...(limits.cpu_shares !== undefined ? { cpu_shares: limits.cpu_shares } : {}),
         ...(limits.memory_limit_mb !== undefined ? { memory_limit_mb: limits.memory_limit_mb } : {}),
       },
+      ...(runtime.home === 'env' ? { home: 'env' as const } : {}),
     },
   };
 }

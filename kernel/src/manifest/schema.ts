@@ -36,6 +36,7 @@ export function manifestSchema(): Table {
     runtime: {
       backend: t.isString(),
       network_isolation: t.isBoolean(),
+      home: t.isEnum(['host', 'env']),
       resource_limits: { cpu_shares: integerIn(CPU_SHARES_RANGE.min, CPU_SHARES_RANGE.max), memory_limit_mb: integerIn(MEMORY_LIMIT_MB_RANGE.min, MEMORY_LIMIT_MB_RANGE.max) },
     },
   };

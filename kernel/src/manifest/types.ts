@@ -24,5 +24,7 @@ export interface NormalizedManifest {
     backend: string;
     network_isolation: boolean;
     resource_limits: ResourceLimits;
+    /** `home = "env"`: a home of the environment's own at your home's path, the host's hidden; absent = the host's home. */
+    home?: 'env';
   };
 }

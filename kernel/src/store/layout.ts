@@ -16,6 +16,8 @@ export interface StoreLayout {
   wal: string;
   envs: string;
   images: string;
+  /** Homes of envs with `[runtime] home = "env"`, by env name (or short id): user data, kept across rebuilds. */
+  homes: string;
 }
 
 export function storeLayout(root: string): StoreLayout {
@@ -32,6 +34,7 @@ export function storeLayout(root: string): StoreLayout {
     wal: join(store, 'wal'),
     envs: join(root, 'env'),
     images: join(root, 'images'),
+    homes: join(root, 'homes'),
   };
 }
 

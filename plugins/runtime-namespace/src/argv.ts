@@ -37,6 +37,8 @@ export interface LauncherContext {
    * namespace's root owns the image (full or root mapping); never with --fake-chown.
    */
   allowSetuid?: boolean;
+  /** `[runtime] home = "env"`: this host directory is bound at the user's home instead of the home itself. */
+  envHome?: string;
   /** Serve karapace-host-exec (policy hostIntegration.hostExec): the socket on the host, the client binary. */
   hostExec?: { socket: string; client: string };
 }
@@ -122,10 +124,11 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
   const binds: { source: string; target: string }[] = [];
   if (!install) {
     if (ctx.identity) a.push('--file-from', ctx.identity.passwd, '/etc/passwd', '--file-from', ctx.identity.group, '/etc/group');
-    // The user's home at the same path, like Toolbx.
-    if (ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home)) {
-      a.push('--bind', ctx.user.home, ctx.user.home);
-      binds.push({ source: ctx.user.home, target: ctx.user.home });
+    // The user's home at the same path, like Toolbx (or the env's own there: the host's hidden).
+    const home = homeBind(ctx);
+    if (home) {
+      a.push('--bind', home.source, home.target);
+      binds.push(home);
     }
   }
   for (const m of mounts) {
@@ -156,7 +159,8 @@ export function buildLauncherArgv(env: EnvHandle, request: Pick<SpawnRequest, 'p
  */
 export function buildJoinArgv(pid1: number, env: EnvHandle, request: Pick<SpawnRequest, 'purpose' | 'user' | 'argv' | 'cwd' | 'environment'> & { tty?: boolean }, ctx: LauncherContext): string[] {
   const mounts = resolveMounts(env.manifest.mounts, env.manifestDir, ctx.policy, ctx.user);
-  const home = ctx.user.home && ctx.user.home !== '/' && existsSync(ctx.user.home) ? [{ source: ctx.user.home, target: ctx.user.home }] : [];
+  const homeDir = homeBind(ctx);
+  const home = homeDir ? [homeDir] : [];
   const asRoot = request.user === 'root';
   const a = ['--join', String(pid1), '--uid', String(asRoot ? 0 : ctx.user.uid), '--gid', String(asRoot ? 0 : ctx.user.gid)];
   a.push(...privilegeArgs(request, ctx), '--clearenv', ...environmentArgs(request, ctx));
@@ -187,6 +191,13 @@ export function buildHostMappingArgv(binds: readonly HostBind[], command: readon
     '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
     '--', ...command,
   ];
+}
+
+/** What is bound at the user's home: the home itself, or the env's own home (`[runtime] home = "env"`). */
+function homeBind(ctx: LauncherContext): { source: string; target: string } | undefined {
+  if (!ctx.user.home || ctx.user.home === '/') return undefined;
+  const source = ctx.envHome ?? ctx.user.home;
+  return existsSync(source) ? { source, target: ctx.user.home } : undefined;
 }
 
 /** The env's hostname inside (also what the generated /etc/hosts names). */

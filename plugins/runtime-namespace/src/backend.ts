@@ -10,6 +10,7 @@ import {
   invokingUser,
   missingDevicesWarning,
   securityPolicy,
+  storeLayout,
   resolveMounts,
   writeIdentityFiles,
   type Backend,
@@ -115,6 +116,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         hostCwd: process.cwd(),
         etc: etcPlan(env, { hostname: sandboxHostname(env), ...(install || request.user === 'root' ? {} : { sudoUser: user }) }),
         allowSetuid: !install,
+        envHome: install ? undefined : envHome(kernel, env),
         // Opt-in (docs/security-model.md): a server outside for as long as the sandbox runs.
         hostExec: !install && policy.hostIntegration.hostExec === true ? { socket: join(env.paths.runtime, 'host-exec.sock'), client: hostExecClient() } : undefined,
       };
@@ -188,6 +190,15 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       return livePidRecords(env).length > 0 || liveSandbox(env) !== undefined ? 'running' : 'stopped';
     },
   };
+}
+
+/** `[runtime] home = "env"`: the env's own home, made on first use (mode 0700, owned by the caller). */
+function envHome(kernel: Kernel, env: EnvHandle): string | undefined {
+  if (env.manifest.runtime.home !== 'env') return undefined;
+  const key = env.name && !env.name.includes('/') && !env.name.startsWith('.') ? env.name : env.shortId;
+  const dir = join(storeLayout(kernel.storeRoot).homes, key);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
