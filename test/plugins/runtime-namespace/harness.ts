@@ -166,7 +166,8 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
-export async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+/** Polls until `fn` holds; generous by default, since it returns as soon as it does. */
+export async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await fn()) return;

@@ -5,7 +5,7 @@
  * pass through.
  */
 import test from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
 import { buildEnv, envState, identitiesUnavailable, identity, manifest, processesMentioning, project, waitFor, type Project, type RunResult } from './harness.js';
@@ -50,18 +50,20 @@ for (const kind of ['root', 'user'] as const) {
   t(`${kind}: a joined command outlives the first command; the env stops when the last one ends`, async (tt) => {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/ready');
-    // The first command ends only once the joined one runs beside it.
+    // The first command ends only once the joined one runs beside it; the joined one only
+    // once the test releases it, after the first exec has returned (no race with the clock).
     const first = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/first-ns; touch /workspace/ready; while [ ! -e /workspace/joined ]; do sleep 0.05; done; exit 3']);
     await waitFor('the first command', () => existsSync(ready));
-    // Long enough to outlast the first CLI's exit and a `list` on a loaded machine.
-    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; sleep 8; echo alive > /workspace/survived; exit 9']);
+    let joinedEnded = false;
+    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; while [ ! -e /workspace/release ]; do sleep 0.05; done; echo alive > /workspace/survived; exit 9'])
+      .finally(() => (joinedEnded = true));
     const firstResult = await first;
-    const firstEnded = Date.now();
     tt.is(firstResult.code, 3, firstResult.stderr);
+    tt.false(joinedEnded, 'the first exec returned without waiting for the joined one');
     tt.is(await envState(p, shortId), 'running', 'the sandbox stays for the joined command');
+    writeFileSync(join(p.dir, 'ws/release'), '');
     const joinedResult = await joined;
     tt.is(joinedResult.code, 9, joinedResult.stderr);
-    tt.true(Date.now() - firstEnded > 1000, 'the first exec returned without waiting for the joined one');
     tt.is(readFileSync(join(p.dir, 'ws/survived'), 'utf8'), 'alive\n');
     tt.is(readFileSync(join(p.dir, 'ws/joined-ns'), 'utf8'), readFileSync(join(p.dir, 'ws/first-ns'), 'utf8'), 'it ran in the first sandbox');
     await waitFor('the sandbox to end', async () => (await envState(p, shortId)) !== 'running');
@@ -71,13 +73,14 @@ for (const kind of ['root', 'user'] as const) {
   t(`${kind}: a joined command's exit status and signal death pass through`, async (tt) => {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/ready');
-    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; sleep 8']);
+    // The first command keeps the sandbox until the joined ones are done.
+    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; while [ ! -e /workspace/release ]; do sleep 0.05; done']);
     await waitFor('the first command', () => existsSync(ready));
     const [seven, killed, missingCmd] = await Promise.all([
       p.run(['exec', shortId, '--', 'sh', '-c', 'exit 7']),
       p.run(['exec', shortId, '--', 'sh', '-c', 'kill -KILL $$']),
       p.run(['exec', shortId, '--', 'no-such-command']),
-    ]);
+    ]).finally(() => writeFileSync(join(p.dir, 'ws/release'), ''));
     tt.is(seven.code, 7, seven.stderr);
     tt.is(killed.code, 137, killed.stderr);
     tt.is(missingCmd.code, 127, missingCmd.stderr);

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
 import { CONFIG_FILE, DIR_IMAGE_PLUGIN, buildEnv, childrenOf, identitiesUnavailable, identity, manifest, processesMentioning, project, waitFor, type Identity, type Project } from './harness.js';
@@ -128,14 +128,18 @@ for (const kind of ['root', 'user'] as const) {
   t(`${kind}: a second exec while one runs joins its sandbox (one overlay mount, one pid namespace)`, async (tt) => {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/join-ready');
-    const first = p.spawn(['exec', shortId, '--', 'sh', '-c', 'echo first > /tmp/join-marker; touch /workspace/join-ready; exec sleep 3']);
+    // The first command runs until the test releases it, after the second has looked.
+    const first = p.spawn(['exec', shortId, '--', 'sh', '-c', 'echo first > /tmp/join-marker; echo $$ > /workspace/join-first-pid; readlink /proc/self/ns/pid > /workspace/join-first-ns; touch /workspace/join-ready; while [ ! -e /workspace/join-release ]; do sleep 0.05; done']);
     const firstDone = new Promise<number | null>((r) => first.on('close', (code) => r(code)));
     await waitFor('the first command', () => existsSync(ready));
-    const second = await p.run(['exec', shortId, '--', 'sh', '-c', 'cat /tmp/join-marker; cat /proc/[0-9]*/comm | sort; id -u']);
+    const second = await p.run(['exec', shortId, '--', 'sh', '-c', 'cat /tmp/join-marker; readlink /proc/self/ns/pid; ls -d /proc/[0-9]* | sort; id -u'])
+      .finally(() => writeFileSync(join(p.dir, 'ws/join-release'), ''));
     tt.is(second.code, 0, second.stderr);
     const lines = second.stdout.trim().split('\n');
     tt.is(lines[0], 'first');
-    tt.true(lines.includes('sleep'), 'the first command is visible: same pid namespace');
+    const firstPid = readFileSync(join(p.dir, 'ws/join-first-pid'), 'utf8').trim();
+    tt.is(lines[1], readFileSync(join(p.dir, 'ws/join-first-ns'), 'utf8').trim(), 'one pid namespace');
+    tt.true(lines.includes(`/proc/${firstPid}`), 'the first command is visible');
     tt.is(lines.at(-1), String(p.who.uid));
     tt.is(await firstDone, 0);
   });
