@@ -19,7 +19,12 @@ import { crashPoint } from '../store/crash.js';
 import { readMetadataText } from '../store/metadata-text.js';
 import { envDir } from '../store/layout.js';
 import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata.js';
-import { fsyncDir } from '../store/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
+import {
+  findPackagesLayer, installMapping, newPackagesLayerName, packagesDir, packagesLayerDir, packagesLayerRoot, serializePackagesLayer,
+  PACKAGES_LAYER_VERSION, type PackagesLayerRecord, type PackagesLayerRequest,
+} from '../store/packages-layer.js';
+import { removeEnvTree } from '../mapped/run.js';
 import type { EnvHandle, ResolvedBase, ResolvedPackage } from '../types.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
@@ -191,12 +196,29 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
   await wal.record({ kind: 'remove', path: wal.rel(staging) });
   crashPoint('build:staging');
   await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
+  let freshLayer: string | undefined;
   try {
     const draft = draftLock(manifest, base, []);
-    const handle: EnvHandle = {
+    let handle: EnvHandle = {
       envId: 'staging', shortId: 'staging', paths, lowerDirs: [base.rootfs], manifest, lock: draft, backend: manifest.runtime.backend, manifestDir,
     };
-    const packages = await installPackages(engine, handle, base, manifest, options, existingLock);
+    const request = packagesRequest(manifest, base, options, existingLock);
+    const reused = request && !options.force ? await findPackagesLayer(engine.layout, request) : undefined;
+    let packages: ResolvedPackage[];
+    let packagesLayer: string | undefined;
+    if (reused) {
+      // Same base, packages and id mapping as a layer this store already has: nothing to install.
+      packages = reused.packages.filter((p) => manifest.system.packages.includes(p.name));
+      packagesLayer = reused.name;
+      handle = { ...handle, lowerDirs: [packagesLayerRoot(engine.layout, reused.name), base.rootfs] };
+      await prepareRoot(engine, handle);
+    } else {
+      packages = await installPackages(engine, handle, base, manifest, options, existingLock);
+      if (request) {
+        packagesLayer = freshLayer = await keepPackagesLayer(engine, wal, staging, paths, request, packages);
+        handle = { ...handle, lowerDirs: [packagesLayerRoot(engine.layout, freshLayer), base.rootfs] };
+      }
+    }
     let lock = draftLock(manifest, base, packages);
     lock = await engine.kernel.hooks.lock.promise(lock, { manifest, base, env: { ...handle, lock } });
     lock = { ...lock, ...computeEnvId(lock) };
@@ -209,6 +231,8 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
     const old = replaced ? join(engine.layout.staging, `replaced-${lock.env_id}-${Date.now()}`) : undefined;
     if (exists && !replaced) {
       await removeTree(staging);
+      // The env it would have made exists (on its own packages layer): the new layer is nobody's.
+      if (freshLayer) await removeEnvTree(engine.kernel, handle, packagesLayerDir(engine.layout, freshLayer));
     } else {
       if (old) {
         await wal.record({ kind: 'rename', from: wal.rel(old), to: wal.rel(target) });
@@ -227,6 +251,7 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
         env_id: lock.env_id, short_id: lock.short_id, state: 'built', backend: lock.backend,
         manifest, lock, manifest_path: manifestPath, manifest_dir: manifestDir,
         base: { reference: base.reference, digest: base.digest, rootfs: base.rootfs },
+        ...(packagesLayer ? { packages_layer: packagesLayer } : {}),
         layers: [], snapshots: [], created_at: now, updated_at: now,
       } satisfies EnvMetadata;
       await writeMetadata(engine.layout, meta);
@@ -294,13 +319,54 @@ async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifes
   return base;
 }
 
+/** What a build's packages layer is looked up by; undefined when the manifest installs nothing. */
+function packagesRequest(manifest: NormalizedManifest, base: ResolvedBase, options: BuildOptions, lock?: LockFile): PackagesLayerRequest | undefined {
+  if (manifest.system.packages.length === 0) return undefined;
+  const pinned = options.locked && lock ? Object.fromEntries(lock.resolved_packages.map((p) => [p.name, p.version])) : undefined;
+  return {
+    base_digest: base.digest, package_manager: base.packageManager, backend: manifest.runtime.backend, mapping: installMapping(),
+    requested: [...manifest.system.packages].sort(), ...(pinned ? { pinned } : {}),
+  };
+}
+
+/**
+ * The install's upper dir becomes a packages layer (renamed, not copied) and the env starts
+ * with an empty upper dir: its diff and commits see only what the user changes.
+ */
+async function keepPackagesLayer(
+  engine: Engine, wal: WalTransaction, staging: string, paths: EnvHandle['paths'], request: PackagesLayerRequest, packages: ResolvedPackage[],
+): Promise<string> {
+  const fields = {
+    version: PACKAGES_LAYER_VERSION, origin: 'build' as const, base_digest: request.base_digest, package_manager: request.package_manager,
+    backend: request.backend, mapping: request.mapping, requested: request.requested, packages,
+  };
+  const name = newPackagesLayerName(fields, randomHex(4));
+  const record: PackagesLayerRecord = { ...fields, name, created_at: new Date().toISOString() };
+  const tmp = join(staging, 'packages-layer');
+  await mkdir(tmp);
+  await rename(paths.upper, join(tmp, 'root'));
+  await writeFileAtomic(join(tmp, 'layer.json'), serializePackagesLayer(record));
+  const target = packagesLayerDir(engine.layout, name);
+  await wal.record({ kind: 'remove', path: wal.rel(target) });
+  await mkdir(packagesDir(engine.layout), { recursive: true });
+  await rename(tmp, target);
+  await fsyncDir(packagesDir(engine.layout));
+  crashPoint('build:packages-layer');
+  await mkdir(paths.upper);
+  return name;
+}
+
+/** No install: the backend is still asked to prepare the root once (it checks what it can). */
+async function prepareRoot(engine: Engine, handle: EnvHandle): Promise<void> {
+  const plan = await mountEnv(engine.kernel, handle, 'install');
+  await plan.release?.();
+}
+
 async function installPackages(
   engine: Engine, handle: EnvHandle, base: ResolvedBase, manifest: NormalizedManifest, options: BuildOptions, lock?: LockFile,
 ): Promise<ResolvedPackage[]> {
   if (manifest.system.packages.length === 0) {
-    // Nothing to install, but the backend must exist: ask it to prepare the root once.
-    const plan = await mountEnv(engine.kernel, handle, 'install');
-    await plan.release?.();
+    await prepareRoot(engine, handle);
     return [];
   }
   const pinned = options.locked && lock ? Object.fromEntries(lock.resolved_packages.map((p) => [p.name, p.version])) : undefined;

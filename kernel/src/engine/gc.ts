@@ -25,6 +25,14 @@ import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
 import { removeTree } from '../store/remove-tree.js';
 import { listDir } from '../store/list-dir.js';
+import { listPackagesLayers, packagesDir, packagesLayerDir } from '../store/packages-layer.js';
+import { removeEnvTree } from '../mapped/run.js';
+import type { EnvHandle } from '../types.js';
+
+/** The handle a mapped removal needs for files no environment owns any more: whose backend wrote them. */
+function mappedOwner(backend: string, dir: string): EnvHandle {
+  return { envId: 'gc', shortId: 'gc', backend, paths: { dir, upper: dir, work: dir, runtime: dir }, lowerDirs: [], manifest: undefined as never, lock: undefined as never, manifestDir: dir };
+}
 
 export interface GcReport {
   dry_run: boolean;
@@ -93,6 +101,11 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
         }
       }
       for (const id of await listDir(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });
+      const packagesLayers = new Set(envs.map((m) => m.packages_layer).filter((n): n is string => n !== undefined));
+      const records = new Map((await listPackagesLayers(layout)).map((r) => [r.name, r]));
+      for (const name of await listDir(packagesDir(layout))) {
+        if (!packagesLayers.has(name)) candidates.push({ kind: 'packages', id: name, path: packagesLayerDir(layout, name) });
+      }
       for (const key of await listDir(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
       for (const name of await listDir(layout.staging)) {
         const path = join(layout.staging, name);
@@ -122,7 +135,10 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
             const trash = join(layout.staging, `.gc-${Date.now().toString(36)}-${randomHex(4)}`);
             await wal.record({ kind: 'remove', path: wal.rel(trash) });
             await rename(c.path, trash);
-            await removeTree(trash);
+            const record = c.kind === 'packages' ? records.get(c.id) : undefined;
+            // A packages layer's files belong to the ids its install ran as: removed through that backend's mapping.
+            if (record) await removeEnvTree(engine.kernel, mappedOwner(record.backend, trash), trash);
+            else await removeTree(trash);
           }
           crashPoint('gc:removed-one');
         }

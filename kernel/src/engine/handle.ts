@@ -4,6 +4,16 @@ import { envDir, type StoreLayout } from '../store/layout.js';
 import { readMetadataSync, type EnvMetadata } from '../store/metadata.js';
 import type { IndexRow } from '../store/env-index.js';
 import { StoreError } from '../errors.js';
+import { isPackagesLayerName, packagesLayerRoot } from '../store/packages-layer.js';
+
+/** The read-only layers an environment runs on, topmost first: its packages layer, then its base. */
+export function lowerDirsOf(layout: StoreLayout, meta: Pick<EnvMetadata, 'base' | 'packages_layer'>): string[] {
+  if (meta.packages_layer === undefined) return [meta.base.rootfs];
+  if (!isPackagesLayerName(meta.packages_layer)) {
+    throw new StoreError('KP_STORE_METADATA_CORRUPT', `an environment's metadata names the packages layer "${meta.packages_layer}", which is not a layer name`, { hint: 'run `karapace verify-store`' });
+  }
+  return [packagesLayerRoot(layout, meta.packages_layer), meta.base.rootfs];
+}
 
 export function envPaths(dir: string): EnvPaths {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), runtime: join(dir, 'runtime') };
@@ -16,7 +26,7 @@ export function handleFor(layout: StoreLayout, meta: EnvMetadata): EnvHandle {
     shortId: meta.short_id,
     name: meta.name,
     paths: envPaths(envDir(layout, meta.env_id)),
-    lowerDirs: [meta.base.rootfs],
+    lowerDirs: lowerDirsOf(layout, meta),
     manifest: meta.manifest,
     lock: meta.lock,
     backend: meta.backend,
@@ -41,7 +51,7 @@ export function handleForRow(layout: StoreLayout, row: IndexRow): EnvHandle {
     name: row.name ?? undefined,
     paths: envPaths(envDir(layout, row.env_id)),
     backend: row.backend,
-    get lowerDirs() { return [full().base.rootfs]; },
+    get lowerDirs() { return lowerDirsOf(layout, full()); },
     get manifest() { return full().manifest; },
     get lock() { return full().lock; },
     get manifestDir() { return full().manifest_dir; },

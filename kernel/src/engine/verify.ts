@@ -17,6 +17,7 @@ import { digestTree } from '../tree-digest.js';
 import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
 import { listDir } from '../store/list-dir.js';
+import { readPackagesLayer } from '../store/packages-layer.js';
 
 export interface VerifyProblem {
   kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal' | 'permissions';
@@ -96,6 +97,9 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
         if (!existsSync(join(layout.layers, `${layer}.json`))) problems.push({ kind: 'metadata', id: m.env_id, path, message: `references missing layer ${layer}` });
       }
       if (!existsSync(m.base.rootfs)) problems.push({ kind: 'metadata', id: m.env_id, path, message: `its base rootfs ${m.base.rootfs} is missing` });
+      if (m.packages_layer !== undefined && !(await readPackagesLayer(layout, m.packages_layer))) {
+        problems.push({ kind: 'metadata', id: m.env_id, path, message: `its packages layer ${m.packages_layer} is missing or has no readable record` });
+      }
     }
 
     for (const key of await listDir(layout.images)) {

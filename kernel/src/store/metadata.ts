@@ -33,6 +33,12 @@ export interface EnvMetadata {
   base: { reference: string; digest: string; rootfs: string; image_key?: string };
   /** Layers applied below the upper dir, topmost first. */
   layers: string[];
+  /**
+   * The packages layer the environment runs on, between its base and its upper dir
+   * (store/packages-layer.ts); absent when the build installed nothing, or made the env
+   * before packages layers existed (its packages are then in its upper dir).
+   */
+  packages_layer?: string;
   snapshots: SnapshotRef[];
   created_at: string;
   updated_at: string;
