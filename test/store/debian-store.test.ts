@@ -66,16 +66,66 @@ function realEntries(dir: string): string[] {
   return out;
 }
 
-serial('a build with packages leaves no package downloads or index in the upper dir', (t) => {
-  // The install happened: hello's files are in the upper dir.
-  t.true(lstatSync(join(upper, 'usr/bin/hello')).isFile());
-  t.deepEqual(realEntries(join(upper, 'var/cache/apt/archives')).filter((p) => p.endsWith('.deb')), []);
-  t.deepEqual(realEntries(join(upper, 'var/lib/apt/lists')), []);
-  t.deepEqual(realEntries(join(upper, 'var/cache/apt')).filter((p) => p.endsWith('.bin')), []);
-  const kib = Number(execFileSync('du', ['-sk', upper], { encoding: 'utf8' }).split('\t')[0]);
-  t.log(`upper dir after the build: ${kib} KiB`);
+let layer = '';
+
+serial('a build\'s packages land in a read-only packages layer: the upper dir is empty and diff prints nothing', async (t) => {
+  const meta = JSON.parse(readFileSync(join(box.store, 'store', 'metadata', `${envId}.json`), 'utf8'));
+  t.regex(meta.packages_layer, /^[0-9a-f]{16}-[0-9a-f]{8}$/);
+  layer = join(box.store, 'packages', meta.packages_layer, 'root');
+  // The install happened: hello's files are in the packages layer, not in the upper dir.
+  t.true(lstatSync(join(layer, 'usr/bin/hello')).isFile());
+  t.deepEqual(realEntries(upper), []);
+  t.deepEqual(realEntries(join(layer, 'var/cache/apt/archives')).filter((p) => p.endsWith('.deb')), []);
+  t.deepEqual(realEntries(join(layer, 'var/lib/apt/lists')), []);
+  t.deepEqual(realEntries(join(layer, 'var/cache/apt')).filter((p) => p.endsWith('.bin')), []);
+  const kib = Number(execFileSync('du', ['-sk', layer], { encoding: 'utf8' }).split('\t')[0]);
+  t.log(`packages layer after the build: ${kib} KiB`);
   // hello and dpkg's bookkeeping are a few MiB; the lists alone were tens of MiB.
-  t.true(kib < 8 * 1024, `upper dir is ${kib} KiB`);
+  t.true(kib < 8 * 1024, `packages layer is ${kib} KiB`);
+  const diff = await box.json(['diff', 'dev']);
+  t.deepEqual([diff.added, diff.modified, diff.removed], [[], [], []]);
+  // The env sees the packages (and the base) through it.
+  t.is((await box.run(['exec', 'dev', '--', 'hello'])).stdout.trim(), 'Hello, world!');
+});
+
+serial('a second env with the same base and packages runs on the same packages layer: no install, under 1 MiB of new disk', async (t) => {
+  box.write('second/karapace.toml', `manifest_version = 1
+[base]
+image = "${debianRootfsTarball()}"
+[system]
+packages = ["hello"]
+[mounts]
+work = "./work:/work"
+[runtime]
+backend = "namespace"
+`);
+  box.write('second/work/.keep', '');
+  const du = () => Number(execFileSync('du', ['-sk', box.store], { encoding: 'utf8' }).split('\t')[0]);
+  const before = du();
+  const built = await box.run(['build', '--name', 'second', '--json'], { cwd: join(box.dir, 'second'), timeoutMs: 600_000 });
+  t.is(built.code, 0, built.stderr);
+  const second = JSON.parse(built.stdout);
+  t.not(second.env_id, envId);
+  t.deepEqual(second.packages, JSON.parse(readFileSync(join(box.store, 'store', 'metadata', `${envId}.json`), 'utf8')).lock.resolved_packages);
+  const grew = du() - before;
+  t.log(`second build: store grew ${grew} KiB`);
+  t.true(grew <= 1024, `grew ${grew} KiB`);
+  const meta = JSON.parse(readFileSync(join(box.store, 'store', 'metadata', `${second.env_id}.json`), 'utf8'));
+  t.is(join(box.store, 'packages', meta.packages_layer, 'root'), layer);
+  t.is(readdirSync(join(box.store, 'packages')).length, 1);
+  // One file on disk: both envs see the packages layer's inode.
+  const inode = String(lstatSync(join(layer, 'usr/bin/hello')).ino);
+  for (const name of ['dev', 'second']) {
+    const r = await box.run(['exec', name, '--', 'stat', '-c', '%i', '/usr/bin/hello']);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout.trim(), inode, name);
+  }
+  const diff = await box.json(['diff', 'second']);
+  t.deepEqual([diff.added, diff.modified, diff.removed], [[], [], []]);
+  // gc keeps a layer an env still runs on, and removes it with its last env.
+  await box.json(['destroy', 'second']);
+  t.false((await box.json(['gc'])).removed.some((c: { kind: string }) => c.kind === 'packages'));
+  t.true(lstatSync(layer).isDirectory());
 });
 
 async function sh(script: string): Promise<string> {
