@@ -87,7 +87,7 @@ export {
 } from './bundle/create.js';
 export { transferProgress, formatBytes, type TransferProgress } from './engine/transfer-progress.js';
 export {
-  parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,
+  parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,
   type BundleManifest, type BundleBlobRef, type BundleLayer, type PortableMetadata, type VerifiedBundleEnv,
 } from './bundle/format.js';
 export { TreeFlusher } from './bundle/durable.js';
@@ -95,3 +95,4 @@ export { claimStaging, sweepAbandonedStaging, type StagingClaim } from './store/
 export { KERNEL_API, KERNEL_API_VERSION, TAP_STAGES, type KernelApi } from './api.js';
 export { BACKEND_CAPABILITIES, type BackendCapability, type BackendCapabilities } from './capabilities.js';
 export { satisfiesRange } from './api-range.js';
+export { packagesLayerRoot, readPackagesLayer, type PackagesLayerRecord } from './store/packages-layer.js';

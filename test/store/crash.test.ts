@@ -25,6 +25,8 @@ async function assertHealthy(t: any, box: Sandbox, keepId: string): Promise<void
   // The next command that takes the lock recovers; then the store must verify clean.
   const next = await box.run(['gc', '--dry-run', '--json']);
   t.is(next.code, 0, next.stderr);
+  // Recovery removed a packages layer the interrupted build had made: none is left for gc.
+  t.deepEqual(JSON.parse(next.stdout).removed.filter((c: any) => c.kind === 'packages'), []);
   const verify = await box.run(['verify-store', '--json']);
   t.is(verify.code, 0, verify.stdout + verify.stderr);
   const list = await box.json(['list']);
@@ -37,7 +39,7 @@ async function crash(t: any, box: Sandbox, point: string, args: string[], cwd?: 
   t.is(r.code, 128, `expected SIGKILL at ${point}; got ${r.code}: ${r.stderr}`);
 }
 
-for (const point of ['build:staging', 'build:before-rename', 'build:after-rename', 'build:after-metadata']) {
+for (const point of ['build:staging', 'build:packages-layer', 'build:before-rename', 'build:after-rename', 'build:after-metadata']) {
   test(`crash at ${point}`, async (t) => {
     const { box, keepId } = await prepared(t);
     await crash(t, box, point, ['build'], join(box.dir, 'other'));

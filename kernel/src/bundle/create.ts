@@ -24,7 +24,8 @@ import type { LayerRecord } from '../types.js';
 import type { Engine } from '../engine/engine.js';
 import { findEnv } from '../engine/find.js';
 import { withLock } from '../engine/with-lock.js';
-import { BUNDLE_FORMAT, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
+import { BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
+import { packagesLayerRoot, readPackagesLayer } from '../store/packages-layer.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
@@ -103,14 +104,23 @@ function baseCachePath(engine: Engine, imageDigest: string): string {
 }
 
 /** The base image's tar hash: from the cache when this image was packed before. */
-async function baseBlob(engine: Engine, rootfs: string, imageDigest: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
-  const cache = baseCachePath(engine, imageDigest);
+function baseBlob(engine: Engine, rootfs: string, imageDigest: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
+  return cachedTreeBlob(baseCachePath(engine, imageDigest), imageDigest, rootfs, sha256);
+}
+
+/** A packages layer never changes once made: its tar hash is cached by its name. */
+function packagesBlob(engine: Engine, name: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
+  return cachedTreeBlob(join(engine.layout.root, 'cache', 'bundles', `packages-${name}.json`), name, packagesLayerRoot(engine.layout, name), sha256);
+}
+
+/** The tar hash of a tree that does not change under `key`: packed once, then from `cache`. */
+async function cachedTreeBlob(cache: string, key: string, dir: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
   const cached = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as BaseCacheEntry, () => undefined);
-  if (cached && cached.version === BASE_CACHE_VERSION && cached.digest === imageDigest && isHash(cached.blob) && (cached.sha256 || !sha256)) {
+  if (cached && cached.version === BASE_CACHE_VERSION && cached.digest === key && isHash(cached.blob) && (cached.sha256 || !sha256)) {
     return { blob: cached.blob, size: cached.size, sha256: cached.sha256, cache };
   }
-  const packed = await digestPack(rootfs, true);
-  const entry: BaseCacheEntry = { version: BASE_CACHE_VERSION, digest: imageDigest, ...packed };
+  const packed = await digestPack(dir, true);
+  const entry: BaseCacheEntry = { version: BASE_CACHE_VERSION, digest: key, ...packed };
   await mkdir(dirname(cache), { recursive: true });
   await writeFileAtomic(cache, JSON.stringify(entry) + '\n');
   return { ...packed, cache };
@@ -249,6 +259,18 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const tree = listing && hashBytes(listing) === meta.base.digest ? { blob: meta.base.digest, size: listing.length } : undefined;
     if (tree && listing) sources.set(tree.blob, { kind: 'bytes', bytes: listing, size: listing.length });
 
+    // The packages layer: what the build installed, below the upper dir.
+    const packagesName = meta.packages_layer;
+    if (packagesName !== undefined && !(await readPackagesLayer(engine.layout, packagesName))) {
+      throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `the packages layer ${packagesName} of ${meta.short_id} is missing from the store`, { hint: 'run `karapace verify-store`, then `karapace rebuild` the environment' });
+    }
+    const packages = packagesName === undefined ? undefined : await packagesBlob(engine, packagesName, sha256);
+    if (packages && !sources.has(packages.blob)) {
+      sources.set(packages.blob, {
+        kind: 'tree', dir: packagesLayerRoot(engine.layout, packagesName!), what: `the packages layer of ${meta.short_id}`, size: packages.size, sha256: packages.sha256, cache: packages.cache,
+      });
+    }
+
     const upperDir = join(envDir(engine.layout, meta.env_id), 'upper');
     const upperWhat = `the upper dir of ${meta.short_id}`;
     await mkdir(upperDir, { recursive: true });
@@ -289,12 +311,13 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     }
 
     // Host paths (extensions: exported files) stay on this machine.
-    const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, extensions: _x, ...rest } = meta;
+    const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, extensions: _x, packages_layer: _l, ...rest } = meta;
     const env: PortableMetadata = { ...rest, base: { reference: meta.base.reference, digest: meta.base.digest } };
     const build = (u: BundleBlobRef): BundleManifest => ({
-      format: BUNDLE_FORMAT,
+      format: packages ? BUNDLE_FORMAT_PACKAGES : BUNDLE_FORMAT,
       env,
       base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest, ...(tree ? { tree } : {}) },
+      ...(packages ? { packages: { blob: packages.blob, size: packages.size } } : {}),
       upper: { blob: u.blob, size: u.size },
       layers,
     });

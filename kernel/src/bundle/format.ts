@@ -15,6 +15,8 @@ import type { EnvMetadata, SnapshotRef } from '../store/metadata.js';
 import type { LayerKind } from '../types.js';
 
 export const BUNDLE_FORMAT = 'karapace.env.v1';
+/** A bundle with a packages layer: an older puller, which would drop the layer, refuses it. */
+export const BUNDLE_FORMAT_PACKAGES = 'karapace.env.v2';
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export interface BundleBlobRef {
@@ -37,7 +39,7 @@ export type PortableMetadata = Omit<EnvMetadata, 'base' | 'manifest_path' | 'man
 };
 
 export interface BundleManifest {
-  format: typeof BUNDLE_FORMAT;
+  format: typeof BUNDLE_FORMAT | typeof BUNDLE_FORMAT_PACKAGES;
   env: PortableMetadata;
   /** The base image's rootfs as a tar, so a pull never needs the image source. */
   base: BundleBlobRef & {
@@ -50,6 +52,8 @@ export interface BundleManifest {
      */
     tree?: BundleBlobRef;
   };
+  /** The environment's packages layer (between base and upper dir) as a tar: what its build installed. */
+  packages?: BundleBlobRef;
   /** The environment's upper dir as a tar. */
   upper: BundleBlobRef;
   layers: BundleLayer[];
@@ -192,7 +196,7 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
   } catch {
     throw bad('not JSON');
   }
-  if (!m || typeof m !== 'object' || m.format !== BUNDLE_FORMAT) throw bad(`format is not ${BUNDLE_FORMAT}`);
+  if (!m || typeof m !== 'object' || (m.format !== BUNDLE_FORMAT && m.format !== BUNDLE_FORMAT_PACKAGES)) throw bad(`format is not ${BUNDLE_FORMAT} or ${BUNDLE_FORMAT_PACKAGES}`);
   const env = m.env as unknown as Record<string, unknown>;
   if (!env || typeof env !== 'object' || typeof env.env_id !== 'string' || !isHash(env.env_id)) throw bad('env.env_id is not a hash');
   const lock = lockOf(env.lock);
@@ -208,6 +212,9 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
   const imageKey = m.base.image_key;
   if (typeof imageKey !== 'string' || !IMAGE_KEY_PATTERN.test(imageKey) || imageKey.includes('..')) throw bad('base.image_key is not a safe directory name');
   const upper = blobRef(m.upper, 'upper');
+  if ((m.packages !== undefined) !== (m.format === BUNDLE_FORMAT_PACKAGES)) throw bad(`a packages layer comes with format ${BUNDLE_FORMAT_PACKAGES}, and only with it`);
+  const packages = m.packages === undefined ? undefined : blobRef(m.packages, 'packages');
+  if (packages && lock.resolved_packages.length === 0) throw bad('a packages layer for an environment whose lock installs no packages');
   const tree = m.base.tree === undefined ? undefined : blobRef(m.base.tree, 'base.tree');
   if (tree && tree.blob !== lock.base.digest) throw bad('base.tree is not the listing of the lock\'s base digest');
   const layers = list(m.layers, 'layers', (x, at) => {
@@ -232,9 +239,10 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
     base: { reference, digest: lock.base.digest }, layers: envLayers, snapshots, created_at: '', updated_at: '',
   } as PortableMetadata;
   return {
-    format: BUNDLE_FORMAT,
+    format: m.format,
     env: portable,
     base: { ...base, image_key: imageKey, digest: lock.base.digest, ...(tree ? { tree } : {}) },
+    ...(packages ? { packages } : {}),
     upper,
     layers,
     verified: { env_id: identity.env_id, short_id: identity.short_id, lock, manifest: portable.manifest, ...(name ? { name } : {}), layers: envLayers, snapshots },
@@ -242,7 +250,7 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
 }
 
 /** Every blob a bundle needs, once each, in upload order (the manifest itself comes last). */
-export function bundleBlobs(m: Pick<BundleManifest, 'base' | 'upper' | 'layers'>): (BundleBlobRef & { role: string })[] {
+export function bundleBlobs(m: Pick<BundleManifest, 'base' | 'packages' | 'upper' | 'layers'>): (BundleBlobRef & { role: string })[] {
   const seen = new Set<string>();
   const out: (BundleBlobRef & { role: string })[] = [];
   const add = (r: BundleBlobRef, role: string) => {
@@ -252,6 +260,7 @@ export function bundleBlobs(m: Pick<BundleManifest, 'base' | 'upper' | 'layers'>
   };
   add(m.base, 'base');
   if (m.base.tree) add(m.base.tree, 'base listing');
+  if (m.packages) add(m.packages, 'packages layer');
   add(m.upper, 'upper');
   for (const l of m.layers) {
     add(l.object, `layer ${l.hash.slice(0, 12)}`);

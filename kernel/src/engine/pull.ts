@@ -36,6 +36,11 @@ import { readMetadata, writeMetadata, type EnvMetadata } from '../store/metadata
 import { hasObject } from '../store/objects.js';
 import { claimStaging } from '../store/staging-claim.js';
 import { WalTransaction } from '../store/wal.js';
+import {
+  installMapping, listPackagesLayers, newPackagesLayerName, packagesDir, packagesLayerDir, serializePackagesLayer,
+  PACKAGES_LAYER_VERSION, type PackagesLayerRecord,
+} from '../store/packages-layer.js';
+import { randomHex } from '../random.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
 import { withLock } from './with-lock.js';
@@ -217,6 +222,15 @@ function localMetadata(env: VerifiedBundleEnv, name: string | undefined, base: E
   };
 }
 
+/** A pulled packages layer's record: every field from the verified lock, the tar's hash as its identity. */
+function pulledRecord(env: VerifiedBundleEnv, baseDigest: string, blob: string, mapping: string): Omit<PackagesLayerRecord, 'name' | 'created_at'> {
+  const packages = [...env.lock.resolved_packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    version: PACKAGES_LAYER_VERSION, origin: 'pull', base_digest: baseDigest, package_manager: env.lock.base.package_manager,
+    backend: env.lock.backend, mapping, requested: packages.map((p) => p.name), packages, blob,
+  };
+}
+
 async function nameTaken(engine: Engine, name: string, envId: string): Promise<boolean> {
   try {
     await ensureNameFree(engine.layout, name, envId);
@@ -256,9 +270,16 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       imageKey = `${imageKey}-${bundle.base.digest.slice(0, 12)}`;
       haveBase = (await imageDigest(imageKey)) === bundle.base.digest && existsSync(join(layout.images, imageKey, 'rootfs'));
     }
+    // The packages layer: one this store unpacked before from the same verified tar is reused.
+    const mapping = installMapping();
+    const pulledLayer = async () => bundle.packages
+      ? (await listPackagesLayers(layout)).find((r) => r.origin === 'pull' && r.blob === bundle.packages!.blob && r.backend === env.lock.backend && r.mapping === mapping)?.name
+      : undefined;
+    let packagesLayer = await pulledLayer();
     const wanted: { ref: BundleBlobRef; role: string }[] = [];
     if (!haveBase) wanted.push({ ref: bundle.base, role: 'base image' });
     if (!haveBase && bundle.base.tree) wanted.push({ ref: bundle.base.tree, role: 'base listing' });
+    if (bundle.packages && !packagesLayer) wanted.push({ ref: bundle.packages, role: 'packages layer' });
     wanted.push({ ref: bundle.upper, role: 'upper layer' });
     for (const layer of bundle.layers) {
       wanted.push({ ref: layer.record, role: `layer record ${layer.hash.slice(0, 12)}` });
@@ -312,6 +333,17 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       blobs++;
     }
     crashPoint('pull:downloading');
+    const packagesRecord = bundle.packages && !packagesLayer ? pulledRecord(env, bundle.base.digest, bundle.packages.blob, mapping) : undefined;
+    if (packagesRecord) {
+      const chunks = await chunksOf(bundle.packages!, 'packages layer');
+      const root = join(staging, 'packages', 'root');
+      const f = flushing(flusher, root);
+      // A layer below the upper dir keeps its overlay whiteouts and opaque markers too.
+      const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'overlay', onEntry: f.onEntry, threads: 0, untrusted: true }));
+      f.settle();
+      warnings.push(...stats.warnings);
+      blobs++;
+    }
     {
       const chunks = await chunksOf(bundle.upper, 'upper layer');
       const root = join(staging, 'env', 'upper');
@@ -385,6 +417,20 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
             await fsyncDir(layout.images);
           }
         }
+        if (packagesRecord) {
+          // Pulled meanwhile by someone else: theirs is the same verified tar.
+          packagesLayer = await pulledLayer();
+          if (!packagesLayer) {
+            const name = newPackagesLayerName(packagesRecord, randomHex(4));
+            await writeFileAtomic(join(staging, 'packages', 'layer.json'), serializePackagesLayer({ ...packagesRecord, name, created_at: new Date().toISOString() }));
+            const target = packagesLayerDir(layout, name);
+            await wal.record({ kind: 'remove', path: wal.rel(target) });
+            await mkdir(packagesDir(layout), { recursive: true });
+            await rename(join(staging, 'packages'), target);
+            await fsyncDir(packagesDir(layout));
+            packagesLayer = name;
+          }
+        }
         crashPoint('pull:moved-image');
         const target = envDir(layout, env.env_id);
         const previous = await readFile(metadataPath(layout, env.env_id), 'utf8').catch(() => null);
@@ -395,7 +441,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
         crashPoint('pull:moved-env');
         const name = options.name ?? (env.name && !(await nameTaken(engine, env.name, env.env_id)) ? env.name : undefined);
         const base = { reference: bundle.env.base.reference, digest: bundle.base.digest, rootfs: join(layout.images, imageKey, 'rootfs'), image_key: imageKey };
-        const meta = localMetadata(env, name, base, source.origin, engine.cwd);
+        const meta = { ...localMetadata(env, name, base, source.origin, engine.cwd), ...(packagesLayer ? { packages_layer: packagesLayer } : {}) };
         await writeMetadata(layout, meta);
         crashPoint('pull:metadata');
         // Past the point of no return: recovery only clears staging from here on.

@@ -102,11 +102,10 @@ export function pickSnapshot(meta: EnvMetadata, selector?: string): SnapshotRef 
     throw new UsageError('KP_NO_SNAPSHOTS', `environment ${meta.short_id} has no snapshots`, { hint: `create one with \`karapace commit ${meta.name ?? meta.short_id}\`` });
   }
   if (!selector) return { ...meta.snapshots.at(-1)!, index: meta.snapshots.length };
-  if (/^\d{1,6}$/.test(selector)) {
-    const i = Number(selector);
-    if (i >= 1 && i <= meta.snapshots.length) return { ...meta.snapshots[i - 1]!, index: i };
-  }
-  const matches = meta.snapshots.map((s, i) => ({ ...s, index: i + 1 })).filter((s) => s.layer.startsWith(selector.toLowerCase()));
+  // A short number is an index, never a hash prefix: `9` must not pick a layer whose hash starts with 9.
+  const index = /^\d{1,6}$/.test(selector) ? Number(selector) : undefined;
+  if (index !== undefined && index >= 1 && index <= meta.snapshots.length) return { ...meta.snapshots[index - 1]!, index };
+  const matches = index !== undefined ? [] : meta.snapshots.map((s, i) => ({ ...s, index: i + 1 })).filter((s) => s.layer.startsWith(selector.toLowerCase()));
   const unique = [...new Set(matches.map((m) => m.layer))];
   if (unique.length === 1) return matches.at(-1)!;
   throw new UsageError(unique.length ? 'KP_SNAPSHOT_AMBIGUOUS' : 'KP_SNAPSHOT_NOT_FOUND', `${unique.length ? 'ambiguous' : 'no'} snapshot "${selector}" in environment ${meta.short_id}`, {
