@@ -22,6 +22,12 @@ export const BACKEND_CAPABILITIES = Object.freeze([
   'tty',
   /** `[runtime] home = "env"`: a home of the env's own, the host's hidden. */
   'envHome',
+  /**
+   * The root is the upper dir over `env.lowerDirs` (overlay), so a build's packages can live
+   * in a shared, read-only packages layer (docs/storage-format.md). Without it the install
+   * stays in the upper dir. Asked by the build, not by a manifest key.
+   */
+  'lowerLayers',
 ] as const);
 
 export type BackendCapability = (typeof BACKEND_CAPABILITIES)[number];

@@ -226,3 +226,12 @@ serial('restore round-trips owners, modes, xattrs, hardlinks and deletions', asy
   t.is((await sh('test -e /etc/issue && echo present || echo gone; test -e /usr/share/doc/hello && echo present || echo gone')).trim(), 'gone\ngone');
   t.is((await sh('stat -c "%u:%g %a %h" /srv/app/conf /srv/suid')).trim(), '1000:1000 640 2\n2:3 4755 1');
 });
+
+serial('gc removes a packages layer with the last env that ran on it', async (t) => {
+  t.true(lstatSync(layer).isDirectory());
+  await box.json(['destroy', 'dev']);
+  const gc = await box.json(['gc']);
+  t.deepEqual(gc.removed.filter((c: { kind: string }) => c.kind === 'packages').length, 1);
+  t.deepEqual(readdirSync(join(box.store, 'packages')), []);
+  t.true((await box.json(['verify-store'])).ok);
+});

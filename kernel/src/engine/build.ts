@@ -202,7 +202,9 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
     let handle: EnvHandle = {
       envId: 'staging', shortId: 'staging', paths, lowerDirs: [base.rootfs], manifest, lock: draft, backend: manifest.runtime.backend, manifestDir,
     };
-    const request = packagesRequest(manifest, base, options, existingLock);
+    // A backend that cannot mount lower layers keeps the install in the upper dir, as before.
+    const layered = engine.kernel.backendInfo(manifest.runtime.backend.toLowerCase())?.capabilities.lowerLayers === true;
+    const request = layered ? packagesRequest(manifest, base, options, existingLock) : undefined;
     const reused = request && !options.force ? await findPackagesLayer(engine.layout, request) : undefined;
     let packages: ResolvedPackage[];
     let packagesLayer: string | undefined;

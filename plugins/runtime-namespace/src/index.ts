@@ -15,7 +15,7 @@ const PLUGIN_NAME = 'runtime-namespace';
 
 /** Binds, an empty network namespace, cgroup v2 limits, device binds, a pty. */
 export const NAMESPACE_CAPABILITIES: BackendCapabilities = Object.freeze({
-  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true, envHome: true,
+  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true, envHome: true, lowerLayers: true,
 });
 
 function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {

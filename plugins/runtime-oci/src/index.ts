@@ -20,7 +20,7 @@ const PLUGIN_NAME = 'runtime-oci';
 
 /** What the generated OCI bundle expresses: binds, a network namespace, linux.resources, devices, terminal. */
 export const OCI_CAPABILITIES: BackendCapabilities = Object.freeze({
-  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true,
+  readOnlyRoot: true, mounts: true, networkIsolation: true, resourceLimits: true, devices: true, tty: true, lowerLayers: true,
 });
 
 export default definePlugin<OciOptions>({

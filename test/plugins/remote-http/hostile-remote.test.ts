@@ -9,7 +9,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { layerHash } from '@karapace/kernel';
+import { hashBytes, layerHash } from '@karapace/kernel';
+import { archive, entry } from '../../layers/_tar.js';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 import { startHostileRemote, type HostileRemote } from './hostile-remote.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
@@ -22,6 +23,9 @@ let legit: { digest: string; env_id: string };
 test.before(async () => {
   server = await startTestServer();
   const src = sandbox('kp-hostile-src-');
+  // The mock runs commands on the host in the upper dir and cannot show lower layers, but may
+  // claim to: the legit bundle then carries a packages layer, one of the objects pulled here.
+  src.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers'] } }));
   src.write('proj/karapace.toml', mockManifest({ image: 'mock:hostile', packages: ['git'] }));
   await src.json(['build', join(src.dir, 'proj'), '--name', 'legit']);
   const r = await src.run(['exec', 'legit', '--', 'sh', '-c', 'printf legit > notes.txt']);
@@ -252,4 +256,57 @@ test('declared sizes that cannot fit are refused before anything is downloaded',
   const upper = join(box.store, 'env', pulled.env_id, 'upper');
   t.true(existsSync(join(upper, 'notes.txt')), 'the snapshot was restored');
   t.false(existsSync(join(upper, 'disk')), 'no block device from a pulled layer');
+});
+
+test('a pulled packages layer is the tar the bundle names, kept apart from built ones: a build never reuses it', async (t) => {
+  const m = hostile.manifest(legit.digest);
+  t.is(m.format, 'karapace.env.v2');
+  t.truthy(m.packages, 'the legit env was built with packages: its bundle carries the layer');
+  const { box } = await destination();
+  const pulled = await box.json(['pull', 'legit@v1', '--remote', hostile.url]);
+  const meta = metadataOf(box, pulled.env_id);
+  const record = JSON.parse(readFileSync(join(box.store, 'packages', meta.packages_layer, 'layer.json'), 'utf8'));
+  t.is(record.origin, 'pull');
+  t.is(record.blob, m.packages.blob);
+  t.deepEqual(record.packages, meta.lock.resolved_packages);
+  t.deepEqual(execFileSync('tar', ['-tf', '-'], { input: hostile.blobs.get(m.packages.blob) }).toString().split('\n').filter((p) => p && p !== './').map((p) => p.replace(/^\.\//, '').replace(/\/$/, '')).sort(),
+    execFileSync('find', ['.', '-mindepth', '1'], { cwd: join(box.store, 'packages', meta.packages_layer, 'root') }).toString().split('\n').filter(Boolean).map((p) => p.slice(2)).sort());
+  // Same base and packages, built here: installed anew, on a layer of its own.
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers', 'mounts'] } }));
+  box.write('same/karapace.toml', mockManifest({ image: 'mock:hostile', packages: ['git'], extra: '[mounts]\nwork = "./w:/w"' }));
+  mkdirSync(join(box.dir, 'same', 'w'));
+  const built = await box.json(['build', join(box.dir, 'same')]);
+  t.not(built.env_id, pulled.env_id);
+  const builtLayer = metadataOf(box, built.env_id).packages_layer;
+  t.not(builtLayer, meta.packages_layer);
+  t.is(JSON.parse(readFileSync(join(box.store, 'packages', builtLayer, 'layer.json'), 'utf8')).origin, 'build');
+});
+
+test('a packages layer is checked like every blob: wrong content for its hash, an entry outside the layer, a size that cannot fit, a format that hides it', async (t) => {
+  const { box, before } = await destination();
+  const base = hostile.manifest(legit.digest);
+  // Bytes served under a hash they do not have.
+  const wrong = Buffer.from(base.packages ? hostile.blobs.get(base.upper.blob)! : '');
+  const claimed = hashBytes('not the bytes served');
+  hostile.blobs.set(claimed, wrong);
+  const cases: [string, (m: any) => void, string | RegExp, number?][] = [
+    ['content', (m) => { m.packages = { blob: claimed, size: wrong.length }; }, 'KP_REMOTE_INTEGRITY'],
+    ['escape', (m) => {
+      const tar = archive(entry({ name: 'etc/', type: '5', mode: 0o755 }), entry({ name: '../../escaped', mode: 0o644 }, 'out'));
+      m.packages = { blob: hostile.put(tar), size: tar.length };
+    }, 'KP_LAYER_REJECTED', 3],
+    ['huge', (m) => { m.packages = { ...m.packages, size: 2 ** 52 }; }, 'KP_STORE_NO_SPACE', 3],
+    // Refused from the answer's length, or from the bytes when the answer declares none.
+    ['short', (m) => { m.packages = { ...m.packages, size: m.packages.size - 512 }; }, /^KP_REMOTE_(ERROR|INTEGRITY)$/],
+    ['v1', (m) => { m.format = 'karapace.env.v1'; }, 'KP_REMOTE_BAD_BUNDLE'],
+    ['hidden', (m) => { delete m.packages; }, 'KP_REMOTE_BAD_BUNDLE'],
+  ];
+  for (const [tag, change, code, exit] of cases) {
+    const m = hostile.manifest(legit.digest);
+    change(m);
+    hostile.publish('packages', tag, m);
+    const message = await refused(t, box, before, `packages@${tag}`, code, exit);
+    t.log(`${tag}: ${message}`);
+  }
+  t.false(existsSync(join(box.dir, 'escaped')) || existsSync(join(box.store, 'escaped')) || existsSync(join(box.store, 'packages', 'escaped')));
 });
