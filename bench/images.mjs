@@ -7,6 +7,11 @@
  *                  and from a zstd tarball of it                  vs  `zstd -dc | tar -x` (reported)
  *   digest:        digest of the extracted rootfs (no cached hashes) vs `find -type f | xargs b3sum`
  *   re-verify:     the stat-fingerprint check done on every use of a cached image (reported, no floor)
+ *   second env:    `karapace build` of a manifest with the same base and packages as a built
+ *                  env (namespace backend, packages = ["hello"]): it runs on the same packages
+ *                  layer, no install                             vs  `node -e 0`          (goal ≤ 1.5x)
+ *                  its new disk (du of the store before/after)                           (goal ≤ 1 MiB)
+ *                  du of the store with ten such envs vs with one                        (goal ≤ 1.1x)
  * The rootfs is the Debian bookworm minbase from test/helpers/debian-rootfs.ts (mmdebstrap,
  * cached in /var/tmp/karapace-test-cache). Cold builds are measured two ways, runs
  * alternating ours/floor:
@@ -28,7 +33,7 @@
  * only plain tar files) and as a file without `entriesAfterUnpack` (the pool's threads read
  * contents from the file). Writes the "images, unpacker pool" section.
  *
- *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images] [--pool]
+ *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images] [--pool | --only second-env]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +47,7 @@ import { writeSection } from './lib/results.mjs';
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
 const RUNS = Number(opt('--runs', '5'));
+const ONLY = opt('--only', undefined);
 const BASE = opt('--dir', '/var/tmp/kp-bench-images');
 // A directory of this run's own: removing an earlier run's trees first would put the fresh
 // runs in the after-delete regime. Earlier runs' leftovers are removed at the end.
@@ -238,5 +244,63 @@ async function poolOnly() {
   rmSync(DIR, { recursive: true, force: true });
 }
 
+/**
+ * A second environment on the base and packages of a built one: the build finds the packages
+ * layer and installs nothing. Nine such builds (ten envs in all), each timed right after a
+ * `node -e 0`, each with the store's du before and after (du counts a hardlinked file once).
+ */
+async function secondEnv() {
+  ensureTarball();
+  const store = join(DIR, 'store-second');
+  const env = { ...process.env, XDG_CONFIG_HOME: join(DIR, 'config-home') };
+  const manifest = (i) => `manifest_version = 1\n[base]\nimage = ${JSON.stringify(TARBALL)}\n[system]\npackages = ["hello"]\n[runtime]\nbackend = "namespace"\n`
+    + (i ? `[mounts]\nw${i} = "./w:/w"\n` : '');
+  const project = (i) => {
+    const dir = join(DIR, `second-${i}`);
+    mkdirSync(join(dir, 'w'), { recursive: true });
+    writeFileSync(join(dir, 'karapace.toml'), manifest(i));
+    return dir;
+  };
+  const du = () => Number(execFileSync('du', ['-sk', store], { encoding: 'utf8' }).split('\t')[0]) * 1024;
+  const first = timed(process.execPath, [BIN, 'build', '--store', store], { cwd: project(0), env });
+  const one = du();
+  const r = { node: [], second: [], grown: [] };
+  for (let i = 1; i <= 9; i++) {
+    const dir = project(i);
+    const before = du();
+    r.node.push(timed(process.execPath, ['-e', '0']));
+    r.second.push(timed(process.execPath, [BIN, 'build', '--store', store], { cwd: dir, env }));
+    r.grown.push(du() - before);
+  }
+  const ten = du();
+  const layers = execFileSync('ls', [join(store, 'packages')], { encoding: 'utf8' }).trim().split('\n').length;
+  const envs = execFileSync('ls', [join(store, 'env')], { encoding: 'utf8' }).trim().split('\n').length;
+  const m = { node: median(r.node), second: median(r.second), grown: median(r.grown) };
+  const KiB = (b) => `${(b / 1024).toFixed(0)} KiB`;
+  const MiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const section = [
+    '## packages layer: a second env on the same base and packages (bench/images.mjs --only second-env)',
+    '',
+    `${new Date().toISOString().slice(0, 10)}, node ${process.version}, Debian bookworm minbase + packages = ["hello"], namespace backend, as ${process.getuid?.() === 0 ? 'root' : 'a user'}; the first build (apt install) took ${first.toFixed(1)} s. Median of 9 second builds (each a new env: the manifests differ in a mount), each right after \`node -e 0\`. ${envs} envs on ${layers} packages layer(s) at the end. Load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} CPUs, shared with other helpers' builds and tests.`,
+    '',
+    '| operation | karapace | floor | ratio | goal |',
+    '|---|---|---|---|---|',
+    `| second env build (same base and packages: no install) | ${m.second.toFixed(3)} s | ${m.node.toFixed(3)} s (\`node -e 0\`) | ${ratio(m.second, m.node)} | ≤ 1.5x |`,
+    `| its new disk (du of the store, after − before) | ${KiB(m.grown)} | — | — | ≤ 1 MiB |`,
+    `| du of the store with ten such envs vs one | ${MiB(ten)} | ${MiB(one)} | ${ratio(ten, one)} | ≤ 1.1x |`,
+    '',
+    `Raw: second (s)=[${r.second.map((x) => x.toFixed(3)).join(', ')}]; node (s)=[${r.node.map((x) => x.toFixed(3)).join(', ')}]; grown (KiB)=[${r.grown.map((x) => (x / 1024).toFixed(0)).join(', ')}]`,
+    '',
+  ].join('\n');
+  writeSection(join(REPO, 'bench/RESULTS.md'), 'packages layer: ', section);
+  console.log(section);
+}
+
 if (args.includes('--pool')) await poolOnly();
-else await main();
+else if (ONLY === 'second-env') {
+  await secondEnv();
+  rmSync(BASE, { recursive: true, force: true });
+} else {
+  await secondEnv();
+  await main();
+}

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
 import { sandbox, type Sandbox } from '../helpers/cli.js';
+import { startTestServer, WRITE_TOKEN, type TestServer } from '../plugins/remote-http/server-process.js';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../helpers/debian-rootfs.js';
 
 const probe = await createEngine({ cwd: process.cwd(), env: { ...process.env, KARAPACE_STORE: '/nonexistent-kp-probe' } });
@@ -122,7 +123,44 @@ backend = "namespace"
   }
   const diff = await box.json(['diff', 'second']);
   t.deepEqual([diff.added, diff.modified, diff.removed], [[], [], []]);
-  // gc keeps a layer an env still runs on, and removes it with its last env.
+});
+
+/** Bytes of the blobs a karapace-server holds. */
+function serverBytes(server: TestServer): number {
+  const dir = join(server.dir, 'data', 'blobs');
+  let n = 0;
+  for (const s of readdirSync(dir)) for (const b of readdirSync(join(dir, s))) n += lstatSync(join(dir, s, b)).size;
+  return n;
+}
+
+serial('pushing a second env on the same packages layer uploads only its own blobs; a pull runs it on the pulled layer', async (t) => {
+  const server = await startTestServer();
+  t.teardown(() => server.stop());
+  const env = { KARAPACE_REMOTE_TOKEN: WRITE_TOKEN };
+  const first = await box.json(['push', 'dev', 'dev@v1', '--remote', server.url], { env });
+  const afterFirst = serverBytes(server);
+  const second = await box.json(['push', 'second', 'second@v1', '--remote', server.url], { env });
+  const grew = serverBytes(server) - afterFirst;
+  t.log(`first push: ${first.uploaded.bytes} bytes; second: ${second.uploaded.bytes} uploaded, ${second.skipped.bytes} skipped; the server grew ${grew} bytes`);
+  // The base and the packages layer are the first push's blobs: the second sends its (empty) upper dir and its manifest.
+  t.true(second.skipped.bytes > 100 * 1024 * 1024, 'the base and the packages layer were not sent again');
+  t.true(second.uploaded.bytes <= 64 * 1024, `uploaded ${second.uploaded.bytes} bytes`);
+  t.is(grew, second.uploaded.bytes);
+
+  const other = sandbox('kp-debian-pull-');
+  t.teardown(() => rmSync(other.dir, { recursive: true, force: true }));
+  other.write('work/.keep', ''); // the env's mount, relative to where it is pulled
+  const pulled = await other.json(['pull', 'second@v1', '--remote', server.url], { env });
+  const meta = JSON.parse(readFileSync(join(other.store, 'store', 'metadata', `${pulled.env_id}.json`), 'utf8'));
+  t.is(JSON.parse(readFileSync(join(other.store, 'packages', meta.packages_layer, 'layer.json'), 'utf8')).origin, 'pull');
+  const hello = await other.run(['exec', pulled.env_id, '--', 'hello']);
+  t.is(hello.code, 0, hello.stderr);
+  t.is(hello.stdout.trim(), 'Hello, world!');
+  const diff = await other.json(['diff', pulled.env_id]);
+  t.deepEqual([diff.added, diff.modified, diff.removed], [[], [], []]);
+});
+
+serial('gc keeps a packages layer an env still runs on', async (t) => {
   await box.json(['destroy', 'second']);
   t.false((await box.json(['gc'])).removed.some((c: { kind: string }) => c.kind === 'packages'));
   t.true(lstatSync(layer).isDirectory());
