@@ -145,7 +145,8 @@ serial('pushing a second env on the same packages layer uploads only its own blo
   // The base and the packages layer are the first push's blobs: the second sends its (empty) upper dir and its manifest.
   t.true(second.skipped.bytes > 100 * 1024 * 1024, 'the base and the packages layer were not sent again');
   t.true(second.uploaded.bytes <= 64 * 1024, `uploaded ${second.uploaded.bytes} bytes`);
-  t.is(grew, second.uploaded.bytes);
+  // An upper dir not pushed before is streamed; the server keeps only what it lacked (dev's upper dir was empty too).
+  t.true(grew <= second.uploaded.bytes, `the server grew ${grew} bytes`);
 
   const other = sandbox('kp-debian-pull-');
   t.teardown(() => rmSync(other.dir, { recursive: true, force: true }));
