@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { packLayer, unpackLayer, storeLayout, digestTree } from '../kernel/dist/index.js';
+import { hostDebianMirror } from '../plugins/image-sources/dist/host-sources.js';
 import { writeSection } from './lib/results.mjs';
 
 const args = process.argv.slice(2);
@@ -33,7 +34,9 @@ function prepareTree() {
   mkdirSync(DIR, { recursive: true });
   if (!existsSync(tarball)) {
     console.error(`building the minbase tarball with mmdebstrap (once; cached in ${DIR})`);
-    execFileSync('mmdebstrap', ['--variant=minbase', 'bookworm', `${tarball}.tmp.tar`, 'http://deb.debian.org/debian'], { stdio: 'inherit' });
+    // The host's own Debian archive (its apt sources), else mmdebstrap's default.
+    const mirror = hostDebianMirror();
+    execFileSync('mmdebstrap', ['--variant=minbase', 'bookworm', `${tarball}.tmp.tar`, ...(mirror ? [mirror] : [])], { stdio: 'inherit' });
     renameSync(`${tarball}.tmp.tar`, tarball);
   }
   if (!existsSync(marker)) {

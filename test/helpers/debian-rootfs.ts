@@ -1,14 +1,16 @@
 /**
  * A real Debian bookworm minbase rootfs tarball for tests, built once with mmdebstrap from
- * the apt mirror and cached in /var/tmp/karapace-test-cache (shared by every test file and
+ * the host's own Debian archive (its apt sources; $KARAPACE_TEST_MIRROR overrides) and cached in /var/tmp/karapace-test-cache (shared by every test file and
  * every run). Parallel test workers serialise on an flock(1) lock, so only one builds it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostDebianMirror } from '@karapace/image-sources';
 
 export const TEST_CACHE_DIR = process.env.KARAPACE_TEST_CACHE ?? '/var/tmp/karapace-test-cache';
-export const DEBIAN_MIRROR = process.env.KARAPACE_TEST_MIRROR ?? 'http://deb.debian.org/debian';
+/** Undefined on a host without Debian apt sources: mmdebstrap then uses its own default. */
+export const DEBIAN_MIRROR: string | undefined = process.env.KARAPACE_TEST_MIRROR || hostDebianMirror();
 
 function have(tool: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
@@ -36,10 +38,10 @@ export function debianRootfsTarball(): string {
     'set -e',
     `test -f "$1" && exit 0`,
     `rm -f "$1.tmp"`,
-    `mmdebstrap --quiet --variant=minbase --format=tar bookworm "$1.tmp" "$2"`,
+    `mmdebstrap --quiet --variant=minbase --format=tar bookworm "$1.tmp" \${2:+"$2"}`,
     `mv "$1.tmp" "$1"`,
   ].join('\n');
-  const r = spawnSync('flock', [join(TEST_CACHE_DIR, '.bookworm-minbase.lock'), 'sh', '-c', script, 'build-rootfs', out, DEBIAN_MIRROR], {
+  const r = spawnSync('flock', [join(TEST_CACHE_DIR, '.bookworm-minbase.lock'), 'sh', '-c', script, 'build-rootfs', out, DEBIAN_MIRROR ?? ''], {
     encoding: 'utf8', timeout: 15 * 60_000,
   });
   if (r.status !== 0 || !existsSync(out)) {

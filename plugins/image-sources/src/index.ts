@@ -32,7 +32,8 @@ export { cacheKey, listCached, readCached, verifyCached, type CachedImage, type 
 export { locateAlias, locateSimplestreams, locateDirectory } from './sources/alias.js';
 export { mmdebstrapArgv } from './sources/bootstrap.js';
 export { parseChallenge, RegistryClient } from './sources/registry.js';
-export { resolveOptions, DEFAULT_SERVER, DEFAULT_MIRROR, type ImageSourcesOptions } from './options.js';
+export { resolveOptions, DEFAULT_SERVER, type ImageSourcesOptions } from './options.js';
+export { hostDebianMirror, parseDeb822Sources, parseOneLineSources } from './host-sources.js';
 
 export const PLUGIN_NAME = 'image-sources';
 

@@ -4,7 +4,7 @@ import type { KarapaceConfig } from '@karapace/kernel';
 export interface ImageSourcesOptions {
   /** Image server for aliases (simplestreams index or LXC directory layout). Config `images.server` also sets it. */
   server?: string;
-  /** Debian apt mirror for `bootstrap:debian/…`. */
+  /** Debian apt mirror for `bootstrap:debian/…` (default: the host's own, host-sources.ts). */
   mirror?: string;
   /** Ubuntu apt mirror for `bootstrap:ubuntu/…`. */
   ubuntuMirror?: string;
@@ -20,7 +20,8 @@ export interface ImageSourcesOptions {
 
 export interface ResolvedOptions {
   server: string;
-  mirror: string;
+  /** Unset: the host's Debian archive, else mmdebstrap's own default. */
+  mirror?: string;
   ubuntuMirror: string;
   variant: string;
   insecureRegistries: string[];
@@ -30,13 +31,12 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULT_SERVER = 'https://images.linuxcontainers.org';
-export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 export const DEFAULT_UBUNTU_MIRROR = 'http://archive.ubuntu.com/ubuntu';
 
 export function resolveOptions(options: ImageSourcesOptions, config: KarapaceConfig): ResolvedOptions {
   return {
     server: (options.server ?? config.images?.server ?? DEFAULT_SERVER).replace(/\/+$/, ''),
-    mirror: options.mirror ?? DEFAULT_MIRROR,
+    ...(options.mirror ? { mirror: options.mirror } : {}),
     ubuntuMirror: options.ubuntuMirror ?? DEFAULT_UBUNTU_MIRROR,
     variant: options.variant ?? 'minbase',
     insecureRegistries: options.insecureRegistries ?? ['localhost', '127.0.0.1', '[::1]'],

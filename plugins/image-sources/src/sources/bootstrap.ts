@@ -11,6 +11,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure } from '@karapace/kernel';
 import { BOOTSTRAP_DISTROS } from '../aliases.js';
+import { hostDebianMirror } from '../host-sources.js';
 import { cacheKey, readCached, usableCached, type CachedImage } from '../cache.js';
 import { offlineError } from '../http.js';
 import { log, startTask } from '../progress.js';
@@ -22,17 +23,19 @@ import { checkTreePin } from './local.js';
 /** A minbase bootstrap takes ~30 s on a good mirror. */
 const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
 
-export function mmdebstrapArgv(suite: string, output: string, mirror: string, variant: string): string[] {
-  return ['mmdebstrap', `--variant=${variant}`, '--format=tar', '--quiet', suite, output, mirror];
+/** Without a mirror mmdebstrap uses its own default archive. */
+export function mmdebstrapArgv(suite: string, output: string, mirror: string | undefined, variant: string): string[] {
+  return ['mmdebstrap', `--variant=${variant}`, '--format=tar', '--quiet', suite, output, ...(mirror ? [mirror] : [])];
 }
 
 export async function resolveBootstrap(ctx: ResolveContext, distro: string, suite: string, pin?: Pin): Promise<CachedImage> {
-  const mirror = ctx.options[BOOTSTRAP_DISTROS[distro]!.mirrorOption];
+  // Debian: the configured mirror, else the host's own archive (its apt sources), else mmdebstrap's default.
+  const mirror = ctx.options[BOOTSTRAP_DISTROS[distro]!.mirrorOption] ?? (distro === 'debian' ? hostDebianMirror() : undefined);
   const variant = ctx.options.variant;
-  const key = cacheKey('bootstrap', `${distro}/${suite}\0${mirror}\0${variant}`);
+  const key = cacheKey('bootstrap', `${distro}/${suite}\0${mirror ?? ''}\0${variant}`);
   const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
   if (cached && (!ctx.request.expectedDigest || cached.digest === ctx.request.expectedDigest)) return checkTreePin(cached, pin);
-  if (ctx.request.offline) throw offlineError(`bootstrapping ${distro}/${suite} from ${mirror}`);
+  if (ctx.request.offline) throw offlineError(`bootstrapping ${distro}/${suite} from ${mirror ?? "mmdebstrap's default mirror"}`);
   const workDir = join(ctx.request.stagingDir, `bootstrap-${key}-${process.pid}`);
   await mkdir(workDir, { recursive: true });
   const tarball = join(workDir, 'rootfs.tar');
