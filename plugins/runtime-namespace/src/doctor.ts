@@ -4,7 +4,7 @@
  * distributions users ask about. They are required when this is the default backend.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultBackendOf, distroInstall, formatFix, invokingUser, subidFix, type DoctorCheck, type DoctorReport, type Kernel } from '@karapace/kernel';
@@ -30,6 +30,22 @@ const USERNS_FIX = formatFix(
   },
   'Allow unprivileged user namespaces (persist it in /etc/sysctl.d/99-karapace.conf):',
 );
+/** Why /dev/fuse cannot be used by this user (missing, or its mode and owner), or undefined. */
+export function fuseDeviceProblem(device = '/dev/fuse'): string | undefined {
+  let st;
+  try {
+    st = statSync(device);
+  } catch {
+    return `${device} is missing (the fuse module is not loaded)`;
+  }
+  try {
+    accessSync(device, constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch {
+    return `${device} is not readable and writable by you (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, owner uid ${st.uid} gid ${st.gid})`;
+  }
+}
+
 const FUSE_PKG = distroInstall({ debian: 'fuse-overlayfs', fedora: 'fuse-overlayfs', opensuse: 'fuse-overlayfs', arch: 'fuse-overlayfs' });
 const UIDMAP_PKG = distroInstall({ debian: 'uidmap', fedora: 'shadow-utils', opensuse: 'shadow', arch: 'shadow' });
 
@@ -84,10 +100,15 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
       const overlayArgs = ['--lower', empty, '--upper', join(scratch, 'upper'), '--work', join(scratch, 'work')];
       const overlay = userns.ok ? probe(launcher, overlayArgs) : { ok: false, detail: 'needs user namespaces' };
       const fuse = findExecutable('fuse-overlayfs');
+      const device = fuseDeviceProblem();
       report.checks.push(check({
         id: 'namespace.overlay', title: 'kernel overlayfs inside a user namespace (on the store\'s filesystem)', required: required && !fuse,
         status: overlay.ok ? 'ok' : fuse ? 'warn' : failed, detail: overlay.detail,
-        ...(overlay.ok ? {} : { fix: formatFix(FUSE_PKG, 'Use Linux 5.11 or newer and keep the store on a local filesystem (ext4, xfs, btrfs), or install fuse-overlayfs:') }),
+        ...(overlay.ok ? {} : {
+          fix: fuse
+            ? 'Use Linux 5.11 or newer and keep the store on a local filesystem (ext4, xfs, btrfs); meanwhile fuse-overlayfs is used (see namespace.fuse-overlayfs)'
+            : formatFix(FUSE_PKG, 'Use Linux 5.11 or newer and keep the store on a local filesystem (ext4, xfs, btrfs), or install fuse-overlayfs:'),
+        }),
       }));
       let fuseResult: { ok: boolean; detail: string } = { ok: false, detail: 'not installed' };
       if (fuse) {
@@ -95,15 +116,16 @@ export async function namespaceDoctor(kernel: Kernel, options: NamespaceOptions,
         rmSync(join(scratch, 'work'), { recursive: true, force: true });
         mkdirSync(join(scratch, 'upper'));
         mkdirSync(join(scratch, 'work'));
-        fuseResult = !existsSync('/dev/fuse') ? { ok: false, detail: '/dev/fuse is missing' } : probe(launcher, [...overlayArgs, '--fuse-overlayfs', fuse]);
+        // The device first: its permissions, not fuse-overlayfs, are the usual trouble.
+        fuseResult = device ? { ok: false, detail: device } : probe(launcher, [...overlayArgs, '--fuse-overlayfs', fuse]);
       }
       report.checks.push(check({
         id: 'namespace.fuse-overlayfs', title: 'fuse-overlayfs (fallback when kernel overlayfs is refused)', required: required && !overlay.ok,
         status: fuseResult.ok ? 'ok' : overlay.ok ? 'warn' : failed, detail: fuse ? `${fuse}: ${fuseResult.detail}` : 'not installed',
         ...(fuseResult.ok ? {} : {
           fix: !fuse
-            ? formatFix(FUSE_PKG)
-            : /dev\/fuse/.test(fuseResult.detail)
+            ? formatFix(FUSE_PKG) + (device ? `\nAlso: ${device}; make it usable: modprobe fuse && chmod 0666 /dev/fuse (the usual mode)` : '')
+            : device || /dev\/fuse/.test(fuseResult.detail)
               ? 'make /dev/fuse usable by users: modprobe fuse && chmod 0666 /dev/fuse (the usual mode)'
               : 'check that fuse works for this user (fusermount3 from the fuse3 package)',
         }),
