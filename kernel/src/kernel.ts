@@ -118,6 +118,11 @@ export interface Backend {
   spawn(request: SpawnRequest): Promise<SpawnResult>;
   stop?(env: EnvHandle, timeoutMs: number): Promise<boolean>;
   status?(env: EnvHandle): Promise<RunState>;
+  /**
+   * The status of many of its environments in one pass (`list`), answering as `status` does
+   * for each; the kernel asks it through `runStates` when no other plugin taps `status`.
+   */
+  statusAll?(envs: readonly EnvHandle[]): Promise<RunState[]>;
 }
 
 export interface KernelOptions {
@@ -137,6 +142,9 @@ export class Kernel {
   readonly plugins: string[] = [];
   /** Registered backends: name → the plugin that registered it, and what it declares. */
   private readonly backendsByName = new Map<string, { plugin: string; capabilities: BackendCapabilities }>();
+  /** Registered backends' batch status, and the status taps registerBackend made. */
+  private readonly statusAllByName = new Map<string, (envs: readonly EnvHandle[]) => Promise<RunState[]>>();
+  private readonly backendStatusTaps = new Set<string>();
   /** The plugin currently being applied: taps registered now are attributed to it. */
   private applying?: string;
 
@@ -182,7 +190,42 @@ export class Kernel {
     if (backend.status) {
       const status = backend.status.bind(backend);
       this.hooks.status.tapPromise(tapName, async (env) => (env.backend === name ? status(env) : undefined));
+      this.backendStatusTaps.add(tapName);
+      if (backend.statusAll) this.statusAllByName.set(name, backend.statusAll.bind(backend));
     }
+  }
+
+  /**
+   * The run state of many environments, as the status hook answers for each (undefined where
+   * no plugin answers): one `statusAll` call per backend that has one while every status tap
+   * is a registered backend's (each answers for its own backend only); the hook per env
+   * otherwise, or when a batch fails (the hook attributes the error to its plugin).
+   */
+  async runStates(envs: readonly EnvHandle[]): Promise<(RunState | undefined)[]> {
+    const states: (RunState | undefined)[] = new Array(envs.length);
+    const byBackend = new Map<string, number[]>();
+    envs.forEach((env, i) => {
+      const list = byBackend.get(env.backend);
+      if (list) list.push(i);
+      else byBackend.set(env.backend, [i]);
+    });
+    const onlyBackends = this.tapNames('status').every((t) => this.backendStatusTaps.has(t));
+    await Promise.all([...byBackend].map(async ([backend, indexes]) => {
+      const all = onlyBackends ? this.statusAllByName.get(backend.toLowerCase()) : undefined;
+      if (all) {
+        try {
+          const answers = await all(indexes.map((i) => envs[i]!));
+          if (answers.length === indexes.length) {
+            indexes.forEach((i, k) => (states[i] = answers[k]));
+            return;
+          }
+        } catch {
+          // asked one by one below: the hook names the plugin that failed
+        }
+      }
+      await Promise.all(indexes.map(async (i) => (states[i] = await this.hooks.status.promise(envs[i]!))));
+    }));
+    return states;
   }
 
   /** Backends registered through registerBackend (plugins tapping hooks directly are not listed). */

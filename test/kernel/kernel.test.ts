@@ -50,6 +50,44 @@ test('registerBackend answers mount/spawn only for its own name', async (t) => {
   t.deepEqual(k.backends, ['echo']);
 });
 
+test('runStates asks each backend once for its envs (statusAll), as status answers; a status tap of another plugin or a failing batch sends every env through the hook', async (t) => {
+  const k = kernel();
+  const batches: string[][] = [];
+  const running = new Set(['a2', 'b1']);
+  const backend = (name: string, batch: boolean) => ({
+    name,
+    mount: async () => ({ backend: name }),
+    spawn: async () => ({ exitCode: 0 }),
+    status: async (env: { envId: string }) => (running.has(env.envId) ? 'running' as const : 'stopped' as const),
+    ...(batch ? { statusAll: async (envs: readonly { envId: string }[]) => (batches.push(envs.map((e) => e.envId)), envs.map((e) => (running.has(e.envId) ? 'running' as const : 'stopped' as const))) } : {}),
+  });
+  k.registerBackend(backend('alpha', true));
+  k.registerBackend(backend('beta', false));
+  const envs = [['a1', 'alpha'], ['b1', 'beta'], ['a2', 'alpha'], ['x1', 'nobody']].map(([envId, b]) => ({ envId, backend: b }) as MountRequest['env']);
+  t.deepEqual(await k.runStates(envs), ['stopped', 'running', 'running', undefined]);
+  t.deepEqual(batches, [['a1', 'a2']], 'one batch for alpha; beta asked per env');
+
+  // Another plugin answering status first: its answers win, as in the hook.
+  await applyPlugin(k, definePlugin({ name: 'watcher', apply(kernel) {
+    kernel.hooks.status.tapPromise({ name: 'watcher', stage: -1 }, async (env) => (env.envId === 'a1' ? 'running' : undefined));
+  } }));
+  batches.length = 0;
+  t.deepEqual(await k.runStates(envs), ['running', 'running', 'running', undefined]);
+  t.deepEqual(batches, []);
+});
+
+test('runStates: a batch that throws is asked again env by env', async (t) => {
+  const k = kernel();
+  k.registerBackend({
+    name: 'flaky',
+    mount: async () => ({ backend: 'flaky' }),
+    spawn: async () => ({ exitCode: 0 }),
+    status: async () => 'running',
+    statusAll: async () => { throw new Error('batch broke'); },
+  });
+  t.deepEqual(await k.runStates([{ envId: 'e', backend: 'flaky' } as MountRequest['env']]), ['running']);
+});
+
 test('a plugin that throws in apply is an error naming it', async (t) => {
   const k = kernel();
   const err = await t.throwsAsync(applyPlugin(k, definePlugin({ name: 'thrower', apply() { throw new Error('bad setup'); } })), { instanceOf: PluginError });

@@ -19,6 +19,18 @@ export function envPaths(dir: string): EnvPaths {
   return { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), runtime: join(dir, 'runtime') };
 }
 
+/** envPaths computed on first use of each (`list` asks every env's status: runtime only). */
+function lazyEnvPaths(dir: () => string): EnvPaths {
+  const memo: Partial<EnvPaths> = {};
+  const get = <K extends keyof EnvPaths>(key: K, make: () => string) => (memo[key] ??= make());
+  return {
+    get dir() { return get('dir', dir); },
+    get upper() { return get('upper', () => join(this.dir, 'upper')); },
+    get work() { return get('work', () => join(this.dir, 'work')); },
+    get runtime() { return get('runtime', () => join(this.dir, 'runtime')); },
+  };
+}
+
 /** What a backend sees of a stored environment. */
 export function handleFor(layout: StoreLayout, meta: EnvMetadata): EnvHandle {
   return {
@@ -40,6 +52,7 @@ export function handleFor(layout: StoreLayout, meta: EnvMetadata): EnvHandle {
  */
 export function handleForRow(layout: StoreLayout, row: IndexRow): EnvHandle {
   let meta: EnvMetadata | undefined;
+  let paths: EnvHandle['paths'] | undefined;
   const full = (): EnvMetadata => {
     meta ??= readMetadataSync(layout, row.env_id);
     if (!meta) throw new StoreError('KP_ENV_NOT_FOUND', `environment ${row.short_id} is gone`, { hint: 'run `karapace list` again' });
@@ -49,7 +62,7 @@ export function handleForRow(layout: StoreLayout, row: IndexRow): EnvHandle {
     envId: row.env_id,
     shortId: row.short_id,
     name: row.name ?? undefined,
-    paths: envPaths(envDir(layout, row.env_id)),
+    get paths() { return (paths ??= lazyEnvPaths(() => envDir(layout, row.env_id))); },
     backend: row.backend,
     get lowerDirs() { return lowerDirsOf(layout, full()); },
     get manifest() { return full().manifest; },

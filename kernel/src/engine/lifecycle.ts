@@ -88,12 +88,11 @@ export async function listEnvs(engine: Engine): Promise<{ environments: EnvSumma
     corrupt = listing.corrupt.map((c) => c.path);
   }
   const sorted = rows.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.env_id < b.env_id ? -1 : 1));
-  const environments = await Promise.all(
-    sorted.map(async (row) => ({
-      ...row,
-      state: row.state === 'built' && (await engine.kernel.hooks.status.promise(handleForRow(engine.layout, row))) === 'running' ? 'running' as const : row.state,
-    })),
-  );
+  // Built environments' run states in one pass per backend.
+  const built = sorted.filter((row) => row.state === 'built');
+  const states = await engine.kernel.runStates(built.map((row) => handleForRow(engine.layout, row)));
+  const running = new Set(built.filter((_, i) => states[i] === 'running').map((row) => row.env_id));
+  const environments = sorted.map((row) => ({ ...row, state: running.has(row.env_id) ? 'running' as const : row.state }));
   return { environments, corrupt };
 }
 

@@ -82,4 +82,7 @@ export const mockBackend: Backend = {
   async status(env: EnvHandle): Promise<RunState> {
     return readPid(env) ? 'running' : 'stopped';
   },
+  async statusAll(envs: readonly EnvHandle[]): Promise<RunState[]> {
+    return envs.map((env) => (readPid(env) ? 'running' : 'stopped'));
+  },
 };

@@ -187,7 +187,11 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
     },
 
     async status(env: EnvHandle): Promise<RunState> {
-      return livePidRecords(env).length > 0 || liveSandbox(env) !== undefined ? 'running' : 'stopped';
+      return runState(env);
+    },
+
+    async statusAll(envs: readonly EnvHandle[]): Promise<RunState[]> {
+      return envs.map(runState);
     },
   };
 }
@@ -199,6 +203,11 @@ function envHome(kernel: Kernel, env: EnvHandle): string | undefined {
   const dir = join(storeLayout(kernel.storeRoot).homes, key);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
+}
+
+/** Running while a launcher it recorded, or its sandbox's pid 1, is alive. */
+function runState(env: EnvHandle): RunState {
+  return livePidRecords(env).length > 0 || liveSandbox(env) !== undefined ? 'running' : 'stopped';
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -28,6 +28,7 @@ function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {
     spawn: async (request) => (await get()).spawn(request),
     stop: async (env, timeoutMs) => (await get()).stop!(env, timeoutMs),
     status: async (env) => (await get()).status!(env),
+    statusAll: async (envs) => (await get()).statusAll!(envs),
   };
 }
 
