@@ -74,11 +74,12 @@ function noteAncestors(arg: unknown): void {
 }
 
 const SYNC: Record<string, Kind> = {
-  existsSync: 'S', statSync: 'S', accessSync: 'S', readFileSync: 'S', openSync: 'S', realpathSync: 'S',
+  // A directory the run made (an env's own home) must still be there for the plan to hold.
+  existsSync: 'S', statSync: 'S', accessSync: 'S', readFileSync: 'S', openSync: 'S', realpathSync: 'S', mkdirSync: 'S',
   lstatSync: 'L', readlinkSync: 'L', readdirSync: 'D', opendirSync: 'D',
 };
 const ASYNC: Record<string, Kind> = {
-  stat: 'S', access: 'S', readFile: 'S', open: 'S', realpath: 'S', lstat: 'L', readlink: 'L', readdir: 'D', opendir: 'D',
+  stat: 'S', access: 'S', readFile: 'S', open: 'S', realpath: 'S', mkdir: 'S', lstat: 'L', readlink: 'L', readdir: 'D', opendir: 'D',
 };
 
 function wrap(target: Record<string, unknown>, names: Record<string, Kind>, undo: (() => void)[]): void {
