@@ -261,6 +261,8 @@ export async function exportGuiAppsAfterBuild(engine: ExportHost, envId: string)
       const done = await exportOne(engine, meta, roots, app, {});
       await recordExport(rec, done, meta.env_id);
       exported.push(done);
+      // Said, not silent: build writes into the user's desktop and PATH directories.
+      engine.kernel.progress({ kind: 'log', level: 'info', message: `exported ${JSON.stringify(app)} of environment ${label} to the host: ${done.files.join(', ')}` });
     } catch (err) {
       const hint = (err as { hint?: string }).hint;
       engine.kernel.progress({

@@ -102,6 +102,10 @@ test('build exports [gui] apps by itself; an app missing from the environment is
   // The warning travels through the progress hook (JSON lines on stderr under --json).
   const warnings = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.progress?.kind === 'log' && e.progress.level === 'warn');
   t.is(warnings.length, 1, r.stderr);
+  // What was exported, and where, is said too.
+  const told = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.progress?.kind === 'log' && e.progress.level === 'info' && /^exported /.test(e.progress.message));
+  t.is(told.length, 1, r.stderr);
+  t.regex(told[0].progress.message, new RegExp(`^exported "demo-app" of environment autoenv to the host: .*${join(apps, 'karapace-').replace(/[/.]/g, '\\$&')}[0-9a-f]+-demo-app\\.desktop`));
   t.regex(warnings[0].progress.message, /"missing-app" of environment autoenv was not exported: .*no desktop entry or binary named "missing-app"/);
 
   const entry = join(apps, `karapace-${env.short_id}-demo-app.desktop`);
