@@ -7,6 +7,28 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFileOfSize, StreamHasher } from './hash.js';
 
+/** The kinds of a digest line: directory, regular file, symlink, char/block device, fifo, socket. */
+export type TreeLineKind = 'd' | 'f' | 'l' | 'c' | 'b' | 'p' | 's';
+
+/**
+ * One line of a tree digest, newline included — the one definition of the format, which
+ * digestTree, CanonicalTree (archive entries) and image-sources' digestRootfs all write
+ * through (native/untar-digest.c writes the same bytes; golden vectors hold it to them):
+ *   d <path> <perm> <uid>:<gid>
+ *   f <path> <perm> <uid>:<gid> <size> <blake3>
+ *   l <path> <perm> <uid>:<gid> -> <target>
+ *   c|b|p|s <path> <perm> <uid>:<gid> <rdev>
+ * `perm`: the permission bits (mode & 07777), written in octal. `detail`: a file's size and
+ * `hash`, a symlink's target, a device's rdev.
+ */
+export function treeDigestLine(kind: TreeLineKind, path: string, perm: number, uid: number, gid: number, detail?: number | string, hash?: string): string {
+  const head = `${kind} ${path} ${perm.toString(8)} ${uid}:${gid}`;
+  if (kind === 'd') return `${head}\n`;
+  if (kind === 'f') return `${head} ${detail} ${hash}\n`;
+  if (kind === 'l') return `${head} -> ${detail}\n`;
+  return `${head} ${detail}\n`;
+}
+
 export interface TreeDigest {
   digest: string;
   entries: number;
@@ -24,19 +46,17 @@ export async function digestTree(root: string): Promise<TreeDigest> {
       const childRel = rel ? `${rel}/${name}` : name;
       const abs = join(root, childRel);
       const st = lstatSync(abs);
-      const perm = (st.mode & 0o7777).toString(8);
-      let line: string;
-      if (st.isDirectory()) line = `d ${childRel} ${perm} ${st.uid}:${st.gid}`;
-      else if (st.isSymbolicLink()) line = `l ${childRel} ${perm} ${st.uid}:${st.gid} -> ${readlinkSync(abs)}`;
+      const perm = st.mode & 0o7777;
+      if (st.isDirectory()) out.update(treeDigestLine('d', childRel, perm, st.uid, st.gid));
+      else if (st.isSymbolicLink()) out.update(treeDigestLine('l', childRel, perm, st.uid, st.gid, readlinkSync(abs)));
       else if (st.isFile()) {
         const { hash, size } = await hashFileOfSize(abs, st.size);
         bytes += size;
-        line = `f ${childRel} ${perm} ${st.uid}:${st.gid} ${size} ${hash}`;
+        out.update(treeDigestLine('f', childRel, perm, st.uid, st.gid, size, hash));
       } else {
         const kind = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
-        line = `${kind} ${childRel} ${perm} ${st.uid}:${st.gid} ${st.rdev}`;
+        out.update(treeDigestLine(kind, childRel, perm, st.uid, st.gid, st.rdev));
       }
-      out.update(line + '\n');
       entries++;
       if (st.isDirectory()) await walk(childRel);
     }

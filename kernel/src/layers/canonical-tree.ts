@@ -17,6 +17,7 @@
  */
 import { hashBytes, StreamHasher } from '../hash.js';
 import { safeEntryPath } from './tar-format.js';
+import { treeDigestLine } from '../tree-digest.js';
 import type { ContentHashTap, UnpackEntry } from './unpack.js';
 
 /** Content hashes already computed, by relative path. */
@@ -166,16 +167,11 @@ export class CanonicalTree {
     const order = [...this.nodes.keys()].map((p) => [sortKey(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, p]) => p);
     for (const rel of order) {
       const n = this.nodes.get(rel)!;
-      const head = `${n.kind} ${rel} ${n.perm.toString(8)} ${n.uid}:${n.gid}`;
-      let line: string;
-      if (n.kind === 'd') line = head;
-      else if (n.kind === 'f') {
+      if (n.kind === 'f') {
         if (n.hash === undefined) throw new Error(`the content of ${rel} was not seen`);
         bytes += n.size!;
-        line = `${head} ${n.size} ${n.hash}`;
-      } else if (n.kind === 'l') line = `${head} -> ${n.link}`;
-      else line = `${head} ${n.rdev}`;
-      lines.push(line, '\n');
+        lines.push(treeDigestLine('f', rel, n.perm, n.uid, n.gid, n.size, n.hash));
+      } else lines.push(treeDigestLine(n.kind, rel, n.perm, n.uid, n.gid, n.kind === 'l' ? n.link : n.rdev));
     }
     // One native call for all lines: a call per line costs more than the hashing.
     const listing = lines.join('');

@@ -13,7 +13,7 @@
  * round trip each costs more than the call itself.
  */
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { hashFileOfSize, StreamHasher, type DiskStat } from '@karapace/kernel';
+import { hashFileOfSize, StreamHasher, treeDigestLine, type DiskStat, type TreeLineKind } from '@karapace/kernel';
 
 /** A file's content hash and size (blake3 hex). */
 export interface FileHash {
@@ -98,7 +98,7 @@ async function recorded(root: string, disk: Map<string, DiskStat>, visit: (rel: 
 
 /** File types by the S_IFMT bits of a mode (recorded stats are plain objects, not fs.Stats). */
 const S_IFMT = 0o170000;
-const TYPE_LETTER: Record<number, string> = { 0o040000: 'd', 0o120000: 'l', 0o100000: 'f', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p' };
+const TYPE_LETTER: Record<number, TreeLineKind> = { 0o040000: 'd', 0o120000: 'l', 0o100000: 'f', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p' };
 
 /**
  * The disk digest and fingerprint of `root`. `known`: content hashes already computed.
@@ -115,28 +115,22 @@ export async function digestRootfs(root: string, known?: KnownHashes, disk?: Map
   type Visit = Parameters<typeof walk>[1];
   const each = disk ? (visit: Visit) => recorded(root, disk, visit, order) : (visit: Visit) => walk(root, visit);
   await each((rel, abs, st) => {
-    const perm = (st.mode & 0o7777).toString(8);
-    let line: string;
+    const perm = st.mode & 0o7777;
     const type = TYPE_LETTER[st.mode & S_IFMT] ?? 's';
-    if (type === 'd') line = `d ${rel} ${perm} ${st.uid}:${st.gid}`;
-    else if (type === 'l') line = `l ${rel} ${perm} ${st.uid}:${st.gid} -> ${readlinkSync(abs)}`;
-    else if (type === 'f') {
+    if (type === 'f') {
       const cached = known?.get(rel);
       if (!cached || cached.size !== st.size) {
         // Not seen while unpacking (or changed since): read it, then go on.
         return hashFileOfSize(abs, st.size).then(({ hash, size }) => {
           bytes += size;
-          out.add(`f ${rel} ${perm} ${st.uid}:${st.gid} ${size} ${hash}\n`);
+          out.add(treeDigestLine('f', rel, perm, st.uid, st.gid, size, hash));
           fp.add(fingerprintLine(rel, st));
           entries++;
         });
       }
       bytes += cached.size;
-      line = `f ${rel} ${perm} ${st.uid}:${st.gid} ${cached.size} ${cached.hash}`;
-    } else {
-      line = `${type} ${rel} ${perm} ${st.uid}:${st.gid} ${st.rdev}`;
-    }
-    out.add(line + '\n');
+      out.add(treeDigestLine('f', rel, perm, st.uid, st.gid, cached.size, cached.hash));
+    } else out.add(treeDigestLine(type, rel, perm, st.uid, st.gid, type === 'd' ? undefined : type === 'l' ? readlinkSync(abs) : st.rdev));
     fp.add(fingerprintLine(rel, st));
     entries++;
   });
