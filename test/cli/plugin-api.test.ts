@@ -112,7 +112,7 @@ test('a plugin package with no kernel import works through kernel.api; its own t
   await box.json(['build', '--name', 'a'], { cwd });
   const ok = await box.run(['exec', 'a', '--', 'hello'], { cwd });
   t.is(ok.code, 0, ok.stderr);
-  t.is(ok.stdout, '1.2.0 -10 readOnlyRoot,mounts,networkIsolation,resourceLimits,devices,tty\n');
+  t.is(ok.stdout, '1.2.0 -10 readOnlyRoot,mounts,networkIsolation,resourceLimits,devices,tty,envHome,lowerLayers\n');
   const failed = await box.run(['exec', 'a', '--json', '--', 'fail'], { cwd });
   t.is(failed.code, 1);
   const err = JSON.parse(failed.stderr.trim()).error;
