@@ -52,10 +52,10 @@ for (const kind of ['root', 'user'] as const) {
     const ready = join(p.dir, 'ws/ready');
     // The first command ends only once the joined one runs beside it; the joined one only
     // once the test releases it, after the first exec has returned (no race with the clock).
-    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/first-ns; touch /workspace/ready; while [ ! -e /workspace/joined ]; do sleep 0.05; done; exit 3']);
+    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/first-ns; touch /workspace/ready; n=0; while [ ! -e /workspace/joined ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done; exit 3']);
     await waitFor('the first command', () => existsSync(ready));
     let joinedEnded = false;
-    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; while [ ! -e /workspace/release ]; do sleep 0.05; done; echo alive > /workspace/survived; exit 9'])
+    const joined = p.run(['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /workspace/joined-ns; touch /workspace/joined; n=0; while [ ! -e /workspace/release ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done; echo alive > /workspace/survived; exit 9'])
       .finally(() => (joinedEnded = true));
     const firstResult = await first;
     tt.is(firstResult.code, 3, firstResult.stderr);
@@ -74,7 +74,7 @@ for (const kind of ['root', 'user'] as const) {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/ready');
     // The first command keeps the sandbox until the joined ones are done.
-    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; while [ ! -e /workspace/release ]; do sleep 0.05; done']);
+    const first = p.run(['exec', shortId, '--', 'sh', '-c', 'touch /workspace/ready; n=0; while [ ! -e /workspace/release ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done']);
     await waitFor('the first command', () => existsSync(ready));
     const [seven, killed, missingCmd] = await Promise.all([
       p.run(['exec', shortId, '--', 'sh', '-c', 'exit 7']),

@@ -129,7 +129,7 @@ for (const kind of ['root', 'user'] as const) {
     const { p, shortId } = await envFor(kind);
     const ready = join(p.dir, 'ws/join-ready');
     // The first command runs until the test releases it, after the second has looked.
-    const first = p.spawn(['exec', shortId, '--', 'sh', '-c', 'echo first > /tmp/join-marker; echo $$ > /workspace/join-first-pid; readlink /proc/self/ns/pid > /workspace/join-first-ns; touch /workspace/join-ready; while [ ! -e /workspace/join-release ]; do sleep 0.05; done']);
+    const first = p.spawn(['exec', shortId, '--', 'sh', '-c', 'echo first > /tmp/join-marker; echo $$ > /workspace/join-first-pid; readlink /proc/self/ns/pid > /workspace/join-first-ns; touch /workspace/join-ready; n=0; while [ ! -e /workspace/join-release ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done']);
     const firstDone = new Promise<number | null>((r) => first.on('close', (code) => r(code)));
     await waitFor('the first command', () => existsSync(ready));
     const second = await p.run(['exec', shortId, '--', 'sh', '-c', 'cat /tmp/join-marker; readlink /proc/self/ns/pid; ls -d /proc/[0-9]* | sort; id -u'])
