@@ -30,7 +30,7 @@ export { openTar, sniffCompression, type TarSource } from './decompress.js';
 export { digestRootfs, fingerprintRootfs, type FileHash } from './digest.js';
 export { cacheKey, listCached, readCached, verifyCached, type CachedImage, type SourceRecord } from './cache.js';
 export { locateAlias, locateSimplestreams, locateDirectory } from './sources/alias.js';
-export { mmdebstrapArgv } from './sources/bootstrap.js';
+export { bootstrapMirror, mmdebstrapArgv } from './sources/bootstrap.js';
 export { parseChallenge, RegistryClient } from './sources/registry.js';
 export { resolveOptions, DEFAULT_SERVER, type ImageSourcesOptions } from './options.js';
 export { hostDebianMirror, parseDeb822Sources, parseOneLineSources } from './host-sources.js';

@@ -6,7 +6,7 @@ export interface ImageSourcesOptions {
   server?: string;
   /** Debian apt mirror for `bootstrap:debian/…` (default: the host's own, host-sources.ts). */
   mirror?: string;
-  /** Ubuntu apt mirror for `bootstrap:ubuntu/…`. */
+  /** Ubuntu apt mirror for `bootstrap:ubuntu/…` (default: none, mmdebstrap picks the suite's archive). */
   ubuntuMirror?: string;
   /** mmdebstrap variant (default minbase). */
   variant?: string;
@@ -22,7 +22,8 @@ export interface ResolvedOptions {
   server: string;
   /** Unset: the host's Debian archive, else mmdebstrap's own default. */
   mirror?: string;
-  ubuntuMirror: string;
+  /** Unset: mmdebstrap picks the archive for the suite itself. */
+  ubuntuMirror?: string;
   variant: string;
   insecureRegistries: string[];
   registryAuth: Record<string, { username: string; password: string }>;
@@ -31,13 +32,12 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULT_SERVER = 'https://images.linuxcontainers.org';
-export const DEFAULT_UBUNTU_MIRROR = 'http://archive.ubuntu.com/ubuntu';
 
 export function resolveOptions(options: ImageSourcesOptions, config: KarapaceConfig): ResolvedOptions {
   return {
     server: (options.server ?? config.images?.server ?? DEFAULT_SERVER).replace(/\/+$/, ''),
     ...(options.mirror ? { mirror: options.mirror } : {}),
-    ubuntuMirror: options.ubuntuMirror ?? DEFAULT_UBUNTU_MIRROR,
+    ...(options.ubuntuMirror ? { ubuntuMirror: options.ubuntuMirror } : {}),
     variant: options.variant ?? 'minbase',
     insecureRegistries: options.insecureRegistries ?? ['localhost', '127.0.0.1', '[::1]'],
     registryAuth: options.registryAuth ?? {},

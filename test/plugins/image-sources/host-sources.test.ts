@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostDebianMirror, mmdebstrapArgv } from '@karapace/image-sources';
+import { bootstrapMirror, hostDebianMirror, mmdebstrapArgv, resolveOptions } from '@karapace/image-sources';
 
 function etcApt(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'kp-apt-'));
@@ -41,6 +41,19 @@ test('no apt sources at all: no mirror, and mmdebstrap gets none (its own defaul
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   t.is(hostDebianMirror(dir), undefined);
   t.deepEqual(mmdebstrapArgv('bookworm', '/o.tar', undefined, 'minbase'), ['mmdebstrap', '--variant=minbase', '--format=tar', '--quiet', 'bookworm', '/o.tar']);
+});
+
+test('Ubuntu without a configured mirror: none is passed (mmdebstrap picks the suite\'s archive), even on a Debian host', (t) => {
+  const dir = etcApt({ 'sources.list': 'deb http://one.test/debian bookworm main\n' });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const options = resolveOptions({}, {});
+  t.false('ubuntuMirror' in options);
+  t.is(bootstrapMirror(options, 'ubuntu', dir), undefined);
+  t.is(bootstrapMirror(options, 'debian', dir), 'http://one.test/debian');
+  const configured = resolveOptions({ ubuntuMirror: 'http://ubuntu.test/ubuntu', mirror: 'http://debian.test/debian' }, {});
+  t.is(bootstrapMirror(configured, 'ubuntu', dir), 'http://ubuntu.test/ubuntu');
+  t.is(bootstrapMirror(configured, 'debian', dir), 'http://debian.test/debian');
+  t.deepEqual(mmdebstrapArgv('noble', '/o.tar', bootstrapMirror(options, 'ubuntu', dir), 'minbase').slice(-2), ['noble', '/o.tar']);
 });
 
 const apt = spawnSync('apt-get', ['indextargets', '--format', '$(REPO_URI) $(RELEASE)'], { encoding: 'utf8' });

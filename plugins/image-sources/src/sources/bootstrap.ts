@@ -15,6 +15,7 @@ import { hostDebianMirror } from '../host-sources.js';
 import { cacheKey, readCached, usableCached, type CachedImage } from '../cache.js';
 import { offlineError } from '../http.js';
 import { log, startTask } from '../progress.js';
+import type { ResolvedOptions } from '../options.js';
 import type { Pin } from '../reference.js';
 import { imageFromArchive } from './archive.js';
 import type { ResolveContext } from './context.js';
@@ -28,9 +29,16 @@ export function mmdebstrapArgv(suite: string, output: string, mirror: string | u
   return ['mmdebstrap', `--variant=${variant}`, '--format=tar', '--quiet', suite, output, ...(mirror ? [mirror] : [])];
 }
 
+/**
+ * The configured mirror; else, for Debian, the host's own archive (its apt sources); else
+ * none, and mmdebstrap picks the archive for the suite itself.
+ */
+export function bootstrapMirror(options: ResolvedOptions, distro: string, etcApt?: string): string | undefined {
+  return options[BOOTSTRAP_DISTROS[distro]!.mirrorOption] ?? (distro === 'debian' ? hostDebianMirror(etcApt) : undefined);
+}
+
 export async function resolveBootstrap(ctx: ResolveContext, distro: string, suite: string, pin?: Pin): Promise<CachedImage> {
-  // Debian: the configured mirror, else the host's own archive (its apt sources), else mmdebstrap's default.
-  const mirror = ctx.options[BOOTSTRAP_DISTROS[distro]!.mirrorOption] ?? (distro === 'debian' ? hostDebianMirror() : undefined);
+  const mirror = bootstrapMirror(ctx.options, distro);
   const variant = ctx.options.variant;
   const key = cacheKey('bootstrap', `${distro}/${suite}\0${mirror ?? ''}\0${variant}`);
   const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
