@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readMetadata, storeLayout, writeMetadata } from '@karapace/kernel';
 import { runBundled, sandbox } from '../helpers/cli.js';
-import { buildMock } from '../frontends/helpers.js';
+import { buildMock } from './helpers.js';
 
 // An ESC sequence (clear screen, set the window title), a C1 CSI, a bidi override and a newline that would fake a line.
 const HOSTILE_NAME = 'evil\x1b[2J\x1b]0;pwned\x07\u009b31m\u202Egnp.exe';

@@ -1,6 +1,6 @@
 /**
  * A fixed tree with every kind of entry the layer packer writes, for golden tests of the
- * deterministic tar and of trees (test/store/tree.test.ts).
+ * deterministic tar and of trees (test/kernel/store/tree.test.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';

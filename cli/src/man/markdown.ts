@@ -20,7 +20,7 @@ export function cliReference(specs: CommandSpec[], bin = 'karapace'): string {
     '# CLI reference',
     '',
     '<!-- Generated from the registered command definitions by `npm run docs:cli -w cli`; do not edit.',
-    '     test/frontends/cli-reference.test.ts fails when this file is out of date. -->',
+    '     test/cli/cli-reference.test.ts fails when this file is out of date. -->',
     '',
     'An environment (`<env>`) is named by its env_id, short_id, a unique id prefix, or its name.',
     'Exit codes: 0 ok, 1 failure, 2 manifest or usage error, 3 store error; `exec` and `enter`',

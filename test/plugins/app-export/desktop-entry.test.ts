@@ -1,7 +1,7 @@
 /**
  * The desktop-entry reader follows GLib's GKeyFile rules, and what we write reads back as
  * exactly the values we meant (the real-path checks, launched by GLib, are in
- * test/frontends/export-hostile.test.ts).
+ * test/plugins/app-export/export-hostile.test.ts).
  */
 import test from 'ava';
 import { escapeValue, parseKeyFile, unescapeList, unescapeValue } from '../../../plugins/app-export/dist/export-key-file.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createEngine, readMetadata, storeLayout, writeMetadata, type Engine } from '@karapace/kernel';
 import { exportApps } from '@karapace/app-export';
 import { sandbox, type Sandbox } from '../../helpers/cli.js';
-import { buildMock, hasTool } from '../../frontends/helpers.js';
+import { buildMock, hasTool } from '../../cli/helpers.js';
 
 const LEDGER = '.karapace-exports';
 

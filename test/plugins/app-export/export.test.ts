@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { mockManifest, sandbox } from '../../helpers/cli.js';
-import { buildMock } from '../../frontends/helpers.js';
+import { buildMock } from '../../cli/helpers.js';
 
 /** A sandbox whose HOME/XDG_DATA_HOME are temp dirs, so exports land there. */
 function box() {

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashBytes, layerHash } from '@karapace/kernel';
-import { archive, entry } from '../../layers/_tar.js';
+import { archive, entry } from '../../kernel/layers/_tar.js';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 import { startHostileRemote, type HostileRemote } from './hostile-remote.js';
 import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeHeader } from '../../kernel/dist/layers/tar-header.js';
+import { decodeHeader } from '../../../kernel/dist/layers/tar-header.js';
 
 const require = createRequire(import.meta.url);
 const tarStreamHeaders = require(require.resolve('tar-stream').replace(/index\.js$/, 'headers.js')) as {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { mockManifest, sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
 
 const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr');
 const asRoot = process.geteuid?.() === 0;

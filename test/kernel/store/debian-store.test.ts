@@ -9,9 +9,9 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
-import { sandbox, type Sandbox } from '../helpers/cli.js';
-import { startTestServer, WRITE_TOKEN, type TestServer } from '../plugins/remote-http/server-process.js';
-import { debianRootfsTarball, debianRootfsUnavailable } from '../helpers/debian-rootfs.js';
+import { sandbox, type Sandbox } from '../../helpers/cli.js';
+import { startTestServer, WRITE_TOKEN, type TestServer } from '../../plugins/remote-http/server-process.js';
+import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
 
 const probe = await createEngine({ cwd: process.cwd(), env: { ...process.env, KARAPACE_STORE: '/nonexistent-kp-probe' } });
 const why = !probe.kernel.backends.includes('namespace')

@@ -22,12 +22,12 @@ import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
 import { digestTree, hashBytes, SOURCE_SHRANK, unpackTarFile, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
 import { CanonicalTree, digestRootfs, fingerprintRootfs } from '@karapace/image-sources';
-import { mountTmpfs } from '../helpers/tmpfs.js';
+import { mountTmpfs } from '../../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 
 test('the native unpacker is built (the rest of this file tests it)', (t) => {
-  const addon = fileURLToPath(new URL('../../native/build/karapace_untar.node', import.meta.url));
+  const addon = fileURLToPath(new URL('../../../native/build/karapace_untar.node', import.meta.url));
   t.true(existsSync(addon), `${addon} is missing: install BLAKE3's C sources (apt-get install librust-blake3-dev), then npm run build:native`);
 });
 

@@ -8,7 +8,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { BIN, mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 async function storeWithGarbage(t: { teardown(fn: () => void): void }): Promise<{ box: Sandbox; keepId: string; keepLayers: string[]; garbage: number }> {
   const box = sandbox('kp-gcsig-');

@@ -7,7 +7,7 @@ import test from 'ava';
 import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 const require = createRequire(import.meta.url);
 const xattr = require('@napi-rs/xattr') as typeof import('@napi-rs/xattr');

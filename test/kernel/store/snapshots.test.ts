@@ -8,7 +8,7 @@ import test from 'ava';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashBytes } from '@karapace/kernel';
-import { mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 async function env(t: { teardown(fn: () => void): void }, box?: Sandbox, name = 'dev', packages = ['git']): Promise<{ box: Sandbox; upper: string }> {
   if (!box) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import {
   build, createEngine, destroyEnv, findEnv, listEnvs, migrateStore, renameEnv, verifyStore, type Engine,
 } from '@karapace/kernel';
-import { mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 async function setup(t: { teardown(fn: () => void): void }): Promise<{ box: Sandbox; engine: Engine; index: string }> {
   const box = sandbox('kp-index-');

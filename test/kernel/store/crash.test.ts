@@ -6,7 +6,7 @@
 import test from 'ava';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 async function prepared(t: { teardown(fn: () => void): void }): Promise<{ box: Sandbox; keepId: string; upper: string }> {
   const box = sandbox('kp-crash-');

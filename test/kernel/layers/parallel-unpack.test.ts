@@ -21,7 +21,7 @@ import tarStream from 'tar-stream';
 import {
   hashBytes, packTree, prestartUnpackThreads, unpackTarFile, unpackTarStream, type DiskStat, type UnpackFileStats, type UnpackOptions,
 } from '@karapace/kernel';
-import { mountTmpfs } from '../helpers/tmpfs.js';
+import { mountTmpfs } from '../../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -167,7 +167,7 @@ test('prestarted threads unpack the next archive and keep no process alive when 
   t.deepEqual(describe(join(dir, 'out')), describe(src));
   // A process that prestarts them and then has nothing to unpack still exits at once.
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import { prestartUnpackThreads } from '@karapace/kernel'; prestartUnpackThreads(2); console.log('done')"], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 30_000,
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)), encoding: 'utf8', timeout: 30_000,
   });
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout.trim(), 'done');

@@ -10,10 +10,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { hashBytes, layerTar, readLayer, readMetadata, storeLayout, writeMetadata } from '@karapace/kernel';
-import { mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr');
-const FIXTURE = fileURLToPath(new URL('../fixtures/store-v1/', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../../fixtures/store-v1/', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
 
 /** A store at version 1 holding the fixture's layers, with an environment whose snapshots they are. */

@@ -32,7 +32,7 @@ const test = isRoot ? anyTest : anyTest.skip;
 
 /** The feature phrases docs/storage-format.md lists as not read (its "Tar features not read" section). */
 function documentedUnsupported(): string[] {
-  const doc = readFileSync(fileURLToPath(new URL('../../docs/storage-format.md', import.meta.url)), 'utf8');
+  const doc = readFileSync(fileURLToPath(new URL('../../../docs/storage-format.md', import.meta.url)), 'utf8');
   const section = /### Tar features not read\n([\s\S]*?)\n#/.exec(doc)?.[1] ?? '';
   // The backticked phrases of its list (short ones are typeflags, not features).
   return [...section.matchAll(/`([^`]+)`/g)].map((m) => m[1]!).filter((f) => f.length >= 8);

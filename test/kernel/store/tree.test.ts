@@ -13,7 +13,7 @@ import {
   getObject, hashBytes, ingestTar, objectPath, packTree, parseTree, storeLayout, storeTarAsTree, treeTar, NotCanonical, type StoreLayout,
 } from '@karapace/kernel';
 
-import { fixtureTree, isRoot } from '../helpers/tree-fixture.js';
+import { fixtureTree, isRoot } from '../../helpers/tree-fixture.js';
 
 /** The pack of fixtureTree() as root, before trees existed (kernel/src/layers/pack.ts at 7772c56). */
 const GOLDEN_TAR = '94b4a1dd3bd03dbc1279c067884586f1ef22f10c9230a94c13e9d965e6b32a52';

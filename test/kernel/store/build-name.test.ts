@@ -5,7 +5,7 @@
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { mockManifest, sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
 
 test('build after a manifest change moves the name to the new env and reports the old one', async (t) => {
   const box = sandbox('kp-build-name-');

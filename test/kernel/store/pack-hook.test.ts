@@ -10,7 +10,7 @@ import {
   build, commitEnv, createEngine, definePlugin, packLayer, readLayer, storeLayout, verifyStore,
   CORE_PACK_STAGE, CORE_PLUGIN_NAME, type Engine, type KarapacePlugin, type PackRequest,
 } from '@karapace/kernel';
-import { mockManifest, sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
 
 async function engineWith(t: { teardown(fn: () => void): void }, plugins: KarapacePlugin<unknown>[]): Promise<{ engine: Engine; asked: string[] }> {
   const box = sandbox('kp-pack-');

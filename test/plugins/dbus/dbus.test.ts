@@ -4,8 +4,8 @@ import { createRequire } from 'node:module';
 import { chmodSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { mockManifest, REPO, sandbox } from '../helpers/cli.js';
-import { hasTool } from './helpers.js';
+import { mockManifest, REPO, sandbox } from '../../helpers/cli.js';
+import { hasTool } from '../../cli/helpers.js';
 
 const require = createRequire(join(REPO, 'plugins/dbus/package.json'));
 const dbus = require('dbus-next') as typeof import('dbus-next');
@@ -42,7 +42,7 @@ test('the D-Bus service on a real session bus answers List and Build, and maps e
   const box = sandbox('kp-dbus-');
   const { address, daemon } = await startBus(box.dir);
   t.teardown(() => daemon.kill());
-  const { startService } = await import('../../plugins/dbus/src/index.js');
+  const { startService } = await import('../../../plugins/dbus/src/index.js');
   const service = await startService({ busAddress: address, store: box.store, cwd: box.dir, env: box.env, globalConfigDir: join(box.dir, 'config-home', 'karapace') });
   t.teardown(() => service.stop());
   const { bus, iface } = await manager(address);
@@ -112,7 +112,7 @@ test('the D-Bus service pulls through the kernel\'s verified pull, as the CLI do
     t.fail('dbus-daemon missing (.ci/run installs dbus)');
     return;
   }
-  const { startTestServer, WRITE_TOKEN, READ_TOKEN } = await import('../plugins/remote-http/server-process.js');
+  const { startTestServer, WRITE_TOKEN, READ_TOKEN } = await import('../remote-http/server-process.js');
   const server = await startTestServer();
   t.teardown(() => server.stop());
   const src = sandbox('kp-dbus-src-');
@@ -123,7 +123,7 @@ test('the D-Bus service pulls through the kernel\'s verified pull, as the CLI do
   const box = sandbox('kp-dbus-pull-');
   const { address, daemon } = await startBus(box.dir);
   t.teardown(() => daemon.kill());
-  const { startService } = await import('../../plugins/dbus/src/index.js');
+  const { startService } = await import('../../../plugins/dbus/src/index.js');
   const service = await startService({
     busAddress: address, store: box.store, cwd: box.dir, env: { ...box.env, KARAPACE_REMOTE_TOKEN: READ_TOKEN }, globalConfigDir: join(box.dir, 'config-home', 'karapace'),
   });
@@ -144,7 +144,7 @@ test('the D-Bus service pushes, pins and runs doctor through the kernel\'s opera
     t.fail('dbus-daemon missing (.ci/run installs dbus)');
     return;
   }
-  const { startTestServer, WRITE_TOKEN, READ_TOKEN } = await import('../plugins/remote-http/server-process.js');
+  const { startTestServer, WRITE_TOKEN, READ_TOKEN } = await import('../remote-http/server-process.js');
   const server = await startTestServer();
   t.teardown(() => server.stop());
   const box = sandbox('kp-dbus-push-');
@@ -152,7 +152,7 @@ test('the D-Bus service pushes, pins and runs doctor through the kernel\'s opera
   const built = await box.json(['build', join(box.dir, 'proj'), '--name', 'tobus']);
   const { address, daemon } = await startBus(box.dir);
   t.teardown(() => daemon.kill());
-  const { startService } = await import('../../plugins/dbus/src/index.js');
+  const { startService } = await import('../../../plugins/dbus/src/index.js');
   const service = await startService({
     busAddress: address, store: box.store, cwd: box.dir, env: { ...box.env, KARAPACE_REMOTE_TOKEN: WRITE_TOKEN }, globalConfigDir: join(box.dir, 'config-home', 'karapace'),
   });
@@ -175,7 +175,7 @@ test('the D-Bus service pushes, pins and runs doctor through the kernel\'s opera
   t.regex(bad!.message, /KP_REMOTE_BAD_REFERENCE/);
 
   // Pin: a local tarball base is rewritten to its #blake3= pin; check mode refuses it before.
-  const { busyboxMissing, busyboxTarball } = await import('../plugins/image-sources/_helpers.js');
+  const { busyboxMissing, busyboxTarball } = await import('../image-sources/_helpers.js');
   if (busyboxMissing) t.log(`pin part skipped: ${busyboxMissing}`);
   else {
     mkdirSync(join(box.dir, 'pin'));

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireStoreLock, storeLayout } from '@karapace/kernel';
-import { mockManifest, sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
 
 test('concurrent build, commit, destroy, gc and list leave a consistent store', async (t) => {
   const box = sandbox('kp-conc-');

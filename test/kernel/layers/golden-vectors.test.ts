@@ -5,7 +5,7 @@
  * Every other digest test is relative (native against TypeScript, archive against disk)
  * and passes when both sides change together.
  *
- * The archive is written byte by byte (test/layers/_tar.ts), so no library version moves
+ * The archive is written byte by byte (test/kernel/layers/_tar.ts), so no library version moves
  * it; it is unpacked by every path an image takes: the stream (TypeScript), the file with
  * the thread pool, and the native unpacker, which computes the digests itself.
  * The values were computed once, by the code of 2026-12-07 (before the archive-fidelity
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { computeEnvId, digestTree, hashBytes, packTree, type UnpackFileStats } from '@karapace/kernel';
 import { CanonicalTree, digestRootfs, unpackImage } from '@karapace/image-sources';
-import { unpackImageFile } from '../../plugins/image-sources/dist/unpack.js';
+import { unpackImageFile } from '../../../plugins/image-sources/dist/unpack.js';
 import { goldenTar, goldenTree } from './_golden.js';
 
 const isRoot = process.geteuid?.() === 0;

@@ -6,8 +6,8 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mockManifest, sandbox } from '../helpers/cli.js';
-import { mountTmpfs } from '../helpers/tmpfs.js';
+import { mockManifest, sandbox } from '../../helpers/cli.js';
+import { mountTmpfs } from '../../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { mockManifest, sandbox, type Sandbox } from '../helpers/cli.js';
+import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
 async function withOld(t: { teardown(fn: () => void): void }): Promise<{ box: Sandbox; oldId: string; project: string }> {
   const box = sandbox('kp-rebuild-');
