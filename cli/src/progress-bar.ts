@@ -1,7 +1,8 @@
 /**
  * Progress rendering for the reporter. On a TTY: one live line per running task with a
  * bar, bytes (or items), rate and ETA, redrawn at most ~10 times a second and finished with
- * a summary line. Not a TTY: a line when a task starts and one when it ends.
+ * a summary line. Not a TTY: a line when a task starts and one when it ends, and between
+ * them a line when it enters a new stage or passes a tenth of its total (never a flood).
  */
 import type { Writable } from 'node:stream';
 import type { ProgressEvent } from '@karapace/kernel';
@@ -32,6 +33,10 @@ export interface TaskState {
   total?: number;
   done: number;
   startedAt: number;
+  /** The step it is in (shown after the label). */
+  stage?: string;
+  /** Off a TTY: the last tenth of the total written as a line. */
+  tenth?: number;
 }
 
 /** Terminal width to draw for: a pty reporting 0 (or nothing) columns counts as 80. */
@@ -77,17 +82,18 @@ export function renderLine(t: TaskState, now: number, columns: number | undefine
     const filled = Math.round(ratio * w);
     return `[${'#'.repeat(filled)}${'-'.repeat(w - filled)}]`;
   };
-  const minLabel = Math.min(t.label.length, MIN_LABEL);
+  const text = t.stage ? `${t.label}: ${t.stage}` : t.label;
+  const minLabel = Math.min(text.length, MIN_LABEL);
   for (const c of candidates) {
     // Width of everything but the label, with the narrowest bar; +2 for its brackets.
     const rest = c.parts.join('  ').length + (c.bar ? MIN_BAR + 2 + 2 : 0);
     if (minLabel + 1 + rest > max) continue;
-    const label = ellipsize(t.label, max - 1 - rest);
+    const label = ellipsize(text, max - 1 - rest);
     // Room left once the label is whole goes to the bar.
     const barWidth = c.bar ? Math.min(MAX_BAR, MIN_BAR + (max - 1 - rest - label.length)) : 0;
     return `${label} ${[...(c.bar ? [bar(barWidth)] : []), ...c.parts].join('  ')}`;
   }
-  return ellipsize(`${t.label} ${core.join('  ')}`, Math.max(max, 1));
+  return ellipsize(`${text} ${core.join('  ')}`, Math.max(max, 1));
 }
 
 export class ProgressRenderer {
@@ -134,7 +140,18 @@ export class ProgressRenderer {
         if (!t) return;
         t.done = event.done;
         if (event.total !== undefined) t.total = event.total;
-        this.redraw();
+        const newStage = event.stage !== undefined && event.stage !== t.stage;
+        if (event.stage !== undefined) t.stage = printable(event.stage);
+        if (this.tty) {
+          this.redraw(newStage);
+          break;
+        }
+        const tenth = t.total ? Math.floor((Math.min(t.done, t.total) / t.total) * 10) : undefined;
+        const newTenth = tenth !== undefined && tenth > (t.tenth ?? 0);
+        if (tenth !== undefined) t.tenth = Math.max(tenth, t.tenth ?? 0);
+        if (!newStage && !newTenth) break;
+        const where = t.unit === 'items' && t.total && t.total <= 20 ? `[${t.done}/${t.total}]` : t.total ? `${Math.floor((Math.min(t.done, t.total) / t.total) * 100)}%` : undefined;
+        this.out.write(`${t.label}: ${[where, t.stage].filter(Boolean).join(' ')}\n`);
         break;
       }
       case 'end': {

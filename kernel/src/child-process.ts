@@ -22,10 +22,16 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 /** Collects a child's piped stdout/stderr (no-op for inherited stdio). */
-export function collectOutput(child: ChildProcess): () => { stdout: string; stderr: string } {
+export function collectOutput(child: ChildProcess, onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void): () => { stdout: string; stderr: string } {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout?.on('data', (c: Buffer) => out.push(c));
-  child.stderr?.on('data', (c: Buffer) => err.push(c));
+  child.stdout?.on('data', (c: Buffer) => {
+    out.push(c);
+    onOutput?.('stdout', c.toString());
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    err.push(c);
+    onOutput?.('stderr', c.toString());
+  });
   return () => ({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
 }

@@ -125,6 +125,8 @@ export interface SpawnRequest {
   user: 'root' | 'invoker';
   /** `inherit` streams the CLI's stdio; `capture` collects stdout/stderr. */
   stdio: 'inherit' | 'capture';
+  /** With `capture`: sees the output as it arrives too (progress), besides the collected result. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
   /** Allocate/keep a terminal (enter). */
   tty: boolean;
   /** Environment variables after the security policy's allow/deny lists. */
@@ -162,7 +164,7 @@ export interface InstallRequest {
   pinned?: Record<string, string>;
   offline: boolean;
   /** Runs a command in the environment as container root, through the env's backend. */
-  run(argv: string[], options?: { capture?: boolean; environment?: Record<string, string> }): Promise<SpawnResult>;
+  run(argv: string[], options?: { capture?: boolean; environment?: Record<string, string>; onOutput?: SpawnRequest['onOutput'] }): Promise<SpawnResult>;
 }
 
 export interface InstallResult {
@@ -247,7 +249,7 @@ export interface GcContext {
 
 export type ProgressEvent =
   | { kind: 'start'; task: string; label: string; total?: number; /** What `done`/`total` count (default items). */ unit?: 'bytes' | 'items' }
-  | { kind: 'advance'; task: string; done: number; total?: number }
+  | { kind: 'advance'; task: string; done: number; total?: number; /** The step the task is in now (a bootstrap's stage, an install's phase). */ stage?: string }
   | { kind: 'end'; task: string; ok: boolean; message?: string }
   | { kind: 'log'; level: 'debug' | 'info' | 'warn'; message: string };
 

@@ -79,3 +79,25 @@ test('the renderer uses the stream\'s columns, and 80 when a pty reports 0', (t)
   t.is(drawn, renderLine(bytesTask(LONG), NOW, 80));
   t.regex(drawn, /ETA 00:06$/);
 });
+
+test('off a TTY: a line per new stage or tenth of the total, not per event', (t) => {
+  let text = '';
+  const out = new Writable({ write(c, _e, cb) { text += c; cb(); } });
+  const r = new ProgressRenderer(out, false, () => 0);
+  r.handle({ kind: 'start', task: 'i', label: 'installing 1 package(s) with apt', total: 100, unit: 'items' });
+  for (const [done, stage] of [[0, 'downloading packages'], [3, 'downloading packages'], [12, 'downloading packages'], [14, 'downloading packages'], [50, 'installing packages'], [55, 'installing packages'], [100, 'cleaning caches']] as const) {
+    r.handle({ kind: 'advance', task: 'i', done, total: 100, stage });
+  }
+  t.deepEqual(text.trim().split('\n'), [
+    'installing 1 package(s) with apt…',
+    'installing 1 package(s) with apt: 0% downloading packages',
+    'installing 1 package(s) with apt: 12% downloading packages',
+    'installing 1 package(s) with apt: 50% installing packages',
+    'installing 1 package(s) with apt: 100% cleaning caches',
+  ]);
+  text = '';
+  r.handle({ kind: 'start', task: 'b', label: 'bootstrapping debian/bookworm with mmdebstrap', total: 7, unit: 'items' });
+  r.handle({ kind: 'advance', task: 'b', done: 3, total: 7, stage: 'extracting archives' });
+  r.handle({ kind: 'advance', task: 'b', done: 3, total: 7, stage: 'extracting archives' });
+  t.deepEqual(text.trim().split('\n'), ['bootstrapping debian/bookworm with mmdebstrap…', 'bootstrapping debian/bookworm with mmdebstrap: [3/7] extracting archives']);
+});

@@ -381,6 +381,7 @@ async function installPackages(
     run: (argv, runOptions) =>
       runInEnv(engine.kernel, handle, 'install', {
         argv, user: 'root', stdio: runOptions?.capture ? 'capture' : 'inherit', tty: false,
+        ...(runOptions?.onOutput ? { onOutput: runOptions.onOutput } : {}),
         environment: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...(runOptions?.environment ?? {}) },
         network: options.offline !== true, cwd: '/',
       }),

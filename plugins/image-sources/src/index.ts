@@ -31,6 +31,8 @@ export { digestRootfs, fingerprintRootfs, type FileHash } from './digest.js';
 export { cacheKey, listCached, readCached, verifyCached, type CachedImage, type SourceRecord } from './cache.js';
 export { locateAlias, locateSimplestreams, locateDirectory } from './sources/alias.js';
 export { bootstrapMirror, mmdebstrapArgv } from './sources/bootstrap.js';
+export { MMDEBSTRAP_STAGES, mmdebstrapStage } from './sources/mmdebstrap-stages.js';
+export { parseAptStatus } from './pm/apt-status.js';
 export { parseChallenge, RegistryClient } from './sources/registry.js';
 export { resolveOptions, DEFAULT_SERVER, type ImageSourcesOptions } from './options.js';
 export { hostDebianMirror, parseDeb822Sources, parseOneLineSources } from './host-sources.js';

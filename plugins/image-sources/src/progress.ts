@@ -2,7 +2,8 @@
 import type { Kernel } from '@karapace/kernel';
 
 export interface Task {
-  advance(done: number, total?: number): void;
+  /** A new `stage` is always emitted; otherwise at most ~10 events a second. */
+  advance(done: number, total?: number, stage?: string): void;
   end(ok: boolean, message?: string): void;
 }
 
@@ -15,17 +16,20 @@ export function startTask(kernel: Kernel | undefined, label: string, total?: num
   let last = 0;
   let lastDone = 0;
   let lastTotal = total;
+  let lastStage: string | undefined;
   return {
-    advance(done, t) {
+    advance(done, t, stage) {
       lastDone = done;
       if (t !== undefined) lastTotal = t;
       const now = Date.now();
-      if (now - last < 100) return;
+      const newStage = stage !== undefined && stage !== lastStage;
+      if (!newStage && now - last < 100) return;
       last = now;
-      kernel?.progress({ kind: 'advance', task, done, ...(lastTotal !== undefined ? { total: lastTotal } : {}) });
+      if (stage !== undefined) lastStage = stage;
+      kernel?.progress({ kind: 'advance', task, done, ...(lastTotal !== undefined ? { total: lastTotal } : {}), ...(lastStage !== undefined ? { stage: lastStage } : {}) });
     },
     end(ok, message) {
-      if (ok && lastDone) kernel?.progress({ kind: 'advance', task, done: lastDone, ...(lastTotal !== undefined ? { total: lastTotal } : {}) });
+      if (ok && lastDone) kernel?.progress({ kind: 'advance', task, done: lastDone, ...(lastTotal !== undefined ? { total: lastTotal } : {}), ...(lastStage !== undefined ? { stage: lastStage } : {}) });
       kernel?.progress({ kind: 'end', task, ok, ...(message ? { message } : {}) });
     },
   };

@@ -47,7 +47,7 @@ export const mockBackend: Backend = {
         env: request.environment,
         stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       });
-      const output = collectOutput(child);
+      const output = collectOutput(child, request.onOutput);
       // Forward termination signals so `kill <karapace pid>` reaches the command.
       const stopForwarding = forwardSignals(child);
       const cleanup = () => {

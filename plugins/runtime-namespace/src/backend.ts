@@ -131,7 +131,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0 && !ctx.hostExec, flock: usesFlock(launcher) });
         const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
         // Host commands run with the environment of the CLI that started the sandbox.
-        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, cgroup, hostEnvironment: ctx.hostExec !== undefined });
+        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, onOutput: request.onOutput, cgroup, hostEnvironment: ctx.hostExec !== undefined });
       };
       // Installs run alone (the engine holds the store lock); no one joins them.
       if (install) return start().done;

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { RuntimeFailure, type EnvHandle, type SpawnPurpose, type SpawnResult } from '@karapace/kernel';
+import { RuntimeFailure, type EnvHandle, type SpawnPurpose, type SpawnRequest, type SpawnResult } from '@karapace/kernel';
 import { removePidRecord, writePidRecord } from './pid-record.js';
 import type { SandboxCgroup } from './cgroups.js';
 
@@ -29,6 +29,8 @@ export interface LaunchOptions {
   env: EnvHandle;
   purpose: SpawnPurpose;
   capture: boolean;
+  /** With capture: sees the output as it arrives. */
+  onOutput?: SpawnRequest['onOutput'];
   cgroup?: SandboxCgroup;
   /** Give the launcher the CLI's whole environment (its host-exec server passes it on). */
   hostEnvironment?: boolean;
@@ -73,8 +75,14 @@ export function startLauncher(o: LaunchOptions): Launch {
       // The command inside never sees the launcher's (--clearenv), only host commands do.
       env: o.hostEnvironment ? process.env : { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    child.stdout?.on('data', (c: Buffer) => {
+      out.push(c);
+      o.onOutput?.('stdout', c.toString());
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      err.push(c);
+      o.onOutput?.('stderr', c.toString());
+    });
     let childPid: number | undefined;
     readStatus(child.stdio[STATUS_FD] as Readable, (s) => {
       if (typeof s['child-pid'] === 'number') childPid = s['child-pid'];

@@ -138,7 +138,7 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
         sockets: interactive ? integrationSockets(request.environment, policy, { display: env.manifest.gui.apps.length > 0, audio: env.manifest.hardware.audio }) : [],
       });
       await writeFile(join(data.bundle, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-      return runContainer(data, ociDirs(env).state, request.stdio === 'capture');
+      return runContainer(data, ociDirs(env).state, request.stdio === 'capture', request.onOutput);
     },
 
     async stop(env: EnvHandle, timeoutMs: number): Promise<boolean> {
@@ -168,13 +168,13 @@ export function createOciBackend(kernel: Kernel, options: OciOptions): Backend {
 }
 
 /** `<runtime> --root <state> run --bundle <dir> <id>` in the foreground; resolves to the process's status. */
-function runContainer(data: OciPlanData, stateRoot: string, capture: boolean): Promise<SpawnResult> {
+function runContainer(data: OciPlanData, stateRoot: string, capture: boolean, onOutput?: SpawnRequest['onOutput']): Promise<SpawnResult> {
   return new Promise((resolve, reject) => {
     const log = join(data.bundle, 'runtime.log');
     const child = spawn(data.runtime.path, ['--root', stateRoot, '--log', log, '--log-format', 'json', 'run', '--bundle', data.bundle, data.id], {
       stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     });
-    const output = collectOutput(child);
+    const output = collectOutput(child, onOutput);
     // The runtime forwards signals it receives to the container's process.
     const cleanup = forwardSignals(child);
     child.on('error', (e) => {

@@ -3,6 +3,7 @@
  * namespace with a single mapped id that user does not exist, hence APT::Sandbox::User=root.
  * Versions come from dpkg-query, which prints exactly what dpkg installed (epoch included).
  */
+import { isAptStatus, parseAptStatus } from './apt-status.js';
 import { lines, type PackageManagerAdapter } from './types.js';
 
 const APT_OPTIONS = ['-o', 'APT::Sandbox::User=root', '-o', 'Dpkg::Use-Pty=0', '-o', 'APT::Color=0'];
@@ -17,6 +18,8 @@ export const apt: PackageManagerAdapter = {
     return [
       'apt-get', ...APT_OPTIONS, '-q', '-y', '--no-install-recommends',
       '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold',
+      // Progress records on stderr (apt-status.ts), read as they arrive.
+      '-o', 'APT::Status-Fd=2',
       ...(offline ? ['--no-download'] : []),
       'install', ...targets,
     ];
@@ -36,5 +39,7 @@ export const apt: PackageManagerAdapter = {
     }
     return out;
   },
+  parseProgress: parseAptStatus,
+  isProgressLine: isAptStatus,
   needsNetwork: (output) => /Can't find a source to download|Unable to fetch some archives|Temporary failure resolving|Unable to locate package|Could not resolve/.test(output),
 };

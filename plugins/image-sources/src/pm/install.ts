@@ -5,7 +5,7 @@
  * captured (so `--json` stays one document) and forwarded as progress log lines.
  */
 import { RuntimeFailure, type InstallRequest, type InstallResult, type Kernel, type SpawnResult } from '@karapace/kernel';
-import { log, startTask } from '../progress.js';
+import { log, startTask, type Task } from '../progress.js';
 import { adapterFor } from './detect.js';
 import type { PackageManagerAdapter } from './types.js';
 
@@ -15,9 +15,31 @@ function tail(text: string, n = 25): string {
   return text.split('\n').filter(Boolean).slice(-n).join('\n');
 }
 
-async function step(kernel: Kernel | undefined, request: InstallRequest, adapter: PackageManagerAdapter, argv: string[], what: string): Promise<SpawnResult> {
+/** Feeds the adapter's progress lines, as they arrive, to the task: percent never goes back. */
+function progressFeed(adapter: PackageManagerAdapter, task: Task): ((stream: 'stdout' | 'stderr', chunk: string) => void) | undefined {
+  const parse = adapter.parseProgress;
+  if (!parse) return undefined;
+  const partial = { stdout: '', stderr: '' };
+  let percent = 0;
+  return (stream, chunk) => {
+    const text = partial[stream] + chunk;
+    const parts = text.split('\n');
+    partial[stream] = parts.pop()!;
+    for (const line of parts) {
+      const p = parse(line);
+      if (!p) continue;
+      percent = Math.max(percent, p.percent);
+      task.advance(percent, 100, p.stage);
+    }
+  };
+}
+
+async function step(kernel: Kernel | undefined, request: InstallRequest, adapter: PackageManagerAdapter, argv: string[], what: string, task?: Task): Promise<SpawnResult> {
   log(kernel, 'debug', `${adapter.name}: ${argv.join(' ')}`);
-  const result = await request.run(argv, { capture: true, environment: adapter.environment });
+  const onOutput = task ? progressFeed(adapter, task) : undefined;
+  const raw = await request.run(argv, { capture: true, environment: adapter.environment, ...(onOutput ? { onOutput } : {}) });
+  const drop = (text: string | undefined) => (adapter.isProgressLine ? (text ?? '').split('\n').filter((l) => !adapter.isProgressLine!(l)).join('\n') : text ?? '');
+  const result: SpawnResult = { exitCode: raw.exitCode, stdout: drop(raw.stdout), stderr: drop(raw.stderr) };
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   for (const line of output.split('\n')) if (line.trim()) log(kernel, 'debug', `${adapter.name}: ${line}`);
   if (result.exitCode !== 0) {
@@ -57,13 +79,18 @@ export async function installPackages(kernel: Kernel | undefined, request: Insta
       throw new RuntimeFailure('KP_PM_PACKAGE_INVALID', `"${p}" is not a valid package name`, { hint: 'fix the name in [system] packages' });
     }
   }
-  const task = startTask(kernel, `installing ${request.packages.length} package(s) with ${adapter.name}`, 3, 'items');
+  // Percent of the whole: the index refresh, then the install command (its own progress
+  // lines where the adapter has them), then cleaning and the version query.
+  const task = startTask(kernel, `installing ${request.packages.length} package(s) with ${adapter.name}`, 100, 'items');
   try {
-    if (!request.offline) await step(kernel, request, adapter, adapter.refresh(), `${adapter.name} refresh`);
-    task.advance(1);
-    await step(kernel, request, adapter, adapter.install(request.packages, request.pinned, { offline: request.offline }), `installing ${request.packages.join(', ')}`);
+    if (!request.offline) {
+      task.advance(0, 100, 'updating package lists');
+      await step(kernel, request, adapter, adapter.refresh(), `${adapter.name} refresh`);
+    }
+    task.advance(0, 100, adapter.parseProgress ? 'downloading packages' : 'installing packages');
+    await step(kernel, request, adapter, adapter.install(request.packages, request.pinned, { offline: request.offline }), `installing ${request.packages.join(', ')}`, task);
+    task.advance(100, 100, 'cleaning caches');
     await cleanCaches(kernel, request, adapter);
-    task.advance(2);
     const queried = await request.run(adapter.query(request.packages), { capture: true, environment: adapter.environment });
     const installed = adapter.parseQuery(queried.stdout ?? '');
     const wanted = new Set(request.packages);
@@ -83,7 +110,6 @@ export async function installPackages(kernel: Kernel | undefined, request: Insta
         });
       }
     }
-    task.advance(3);
     task.end(true);
     return { packages };
   } catch (err) {

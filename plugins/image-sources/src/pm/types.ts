@@ -5,6 +5,7 @@
  * captured outputs.
  */
 import type { ResolvedPackage } from '@karapace/kernel';
+import type { InstallProgress } from './apt-status.js';
 
 export interface PackageManagerAdapter {
   name: 'apt' | 'dnf' | 'zypper' | 'pacman' | 'apk';
@@ -26,6 +27,14 @@ export interface PackageManagerAdapter {
    * upper dir carries them (issue 18).
    */
   clean(): string[][];
+  /**
+   * Machine-readable progress lines the install command writes among its output (apt's
+   * status fd): where the install is, or undefined for an ordinary line. Adapters without
+   * one report the install's steps only.
+   */
+  parseProgress?(line: string): InstallProgress | undefined;
+  /** Lines that are progress records, kept out of logs and error excerpts. */
+  isProgressLine?(line: string): boolean;
   /** Recognises "would have to download" failures in offline mode. */
   needsNetwork(output: string): boolean;
 }

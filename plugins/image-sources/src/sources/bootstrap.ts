@@ -18,15 +18,16 @@ import { log, startTask } from '../progress.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Pin } from '../reference.js';
 import { imageFromArchive } from './archive.js';
+import { MMDEBSTRAP_STAGES, mmdebstrapStage } from './mmdebstrap-stages.js';
 import type { ResolveContext } from './context.js';
 import { checkTreePin } from './local.js';
 
 /** A minbase bootstrap takes ~30 s on a good mirror. */
 const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
 
-/** Without a mirror mmdebstrap uses its own default archive. */
+/** Without a mirror mmdebstrap uses its own default archive. Not --quiet: its `I:` lines are the stages (mmdebstrap-stages.ts). */
 export function mmdebstrapArgv(suite: string, output: string, mirror: string | undefined, variant: string): string[] {
-  return ['mmdebstrap', `--variant=${variant}`, '--format=tar', '--quiet', suite, output, ...(mirror ? [mirror] : [])];
+  return ['mmdebstrap', `--variant=${variant}`, '--format=tar', suite, output, ...(mirror ? [mirror] : [])];
 }
 
 /**
@@ -58,7 +59,7 @@ export async function resolveBootstrap(ctx: ResolveContext, distro: string, suit
 }
 
 function runMmdebstrap(ctx: ResolveContext, argv: string[], what: string): Promise<void> {
-  const task = startTask(ctx.kernel, `bootstrapping ${what} with mmdebstrap`, undefined, 'items');
+  const task = startTask(ctx.kernel, `bootstrapping ${what} with mmdebstrap`, MMDEBSTRAP_STAGES.length, 'items');
   log(ctx.kernel, 'debug', argv.join(' '));
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
@@ -70,13 +71,17 @@ function runMmdebstrap(ctx: ResolveContext, argv: string[], what: string): Promi
       setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     }, BOOTSTRAP_TIMEOUT_MS);
     let output = '';
-    let lines = 0;
+    let partial = '';
+    let stage = 0;
     const onData = (c: Buffer) => {
       output += c;
-      for (const line of c.toString().split('\n')) {
+      const parts = (partial + c.toString()).split('\n');
+      partial = parts.pop()!;
+      for (const line of parts) {
         if (!line.trim()) continue;
         log(ctx.kernel, 'debug', `mmdebstrap: ${line}`);
-        task.advance(++lines);
+        const next = mmdebstrapStage(line, stage);
+        if (next) task.advance((stage = next.index), MMDEBSTRAP_STAGES.length, next.name);
       }
     };
     child.stdout.on('data', onData);
