@@ -223,6 +223,11 @@ export interface BuiltContext {
     /** argv that runs karapace on this host. */
     launcher: string[];
   };
+  /**
+   * What the taps did outside the environment, by plugin name (app-export: the apps it put
+   * on the host); returned in the build's result as `extensions`.
+   */
+  results: Record<string, unknown>;
 }
 
 export interface CommitContext {

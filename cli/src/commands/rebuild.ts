@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { rebuildEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { exportLines } from '../build-output.js';
 
 export class RebuildCommand extends BaseCommand {
   static override paths = [['rebuild']];
@@ -20,7 +21,8 @@ export class RebuildCommand extends BaseCommand {
     const { previous } = result;
     this.reporter.result(result, () =>
       `rebuilt: ${result.env_id}${previous && previous !== result.env_id ? ` (was ${previous.slice(0, 12)})` : ''}\nshort_id: ${result.short_id}${result.name ? `  name: ${result.name}` : ''}` +
-        (result.snapshots_kept ? `\nkept ${result.snapshots_kept} snapshot(s) of the previous environment (\`karapace snapshots ${result.name ?? result.short_id}\`; restore applies one over the fresh tree)` : ''),
+        (result.snapshots_kept ? `\nkept ${result.snapshots_kept} snapshot(s) of the previous environment (\`karapace snapshots ${result.name ?? result.short_id}\`; restore applies one over the fresh tree)` : '') +
+        exportLines(result).map((l) => `\n${l}`).join(''),
     );
     return 0;
   }

@@ -66,6 +66,8 @@ export interface BuildResult {
    * it is kept; its name (if it had one and none was asked for) moved to the new env.
    */
   previous_env?: { env_id: string; short_id: string; name_moved: string | null };
+  /** What plugins did after the build, by plugin name (`built` hook): e.g. `app-export: { exported }`. */
+  extensions?: Record<string, unknown>;
 }
 
 export function manifestPathFrom(cwd: string, manifest?: string): string {
@@ -147,8 +149,12 @@ export async function build(engine: Engine, options: BuildOptions = {}): Promise
     if (moved) await writeMetadata(engine.layout, { ...previous!, name: undefined, updated_at: new Date().toISOString() });
     const name = options.name ?? moved;
     const built = name && name !== meta.name ? await nameEnv(engine, meta, name, lockPath, false) : result(meta, lockPath, false);
-    await announceBuilt(engine, manifest, built.env_id);
-    return previous ? { ...built, previous_env: { env_id: previous.env_id, short_id: previous.short_id, name_moved: moved ?? null } } : built;
+    const extensions = await announceBuilt(engine, manifest, built.env_id);
+    return {
+      ...built,
+      ...(previous ? { previous_env: { env_id: previous.env_id, short_id: previous.short_id, name_moved: moved ?? null } } : {}),
+      ...(Object.keys(extensions).length ? { extensions } : {}),
+    };
   });
 }
 
@@ -168,16 +174,18 @@ export async function writeLockIfChanged(prepared: PreparedBuild, lock: LockFile
 /**
  * Tells the plugins (`built` hook) that an environment was built, under the store lock:
  * app-export puts its [gui] apps on the host. A plugin failing here is a warning, since
- * the environment is built.
+ * the environment is built. Returns what the taps reported doing, by plugin name.
  */
-export async function announceBuilt(engine: Engine, manifest: NormalizedManifest, envId: string): Promise<void> {
+export async function announceBuilt(engine: Engine, manifest: NormalizedManifest, envId: string): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown> = {};
   try {
     const meta = await readMetadata(engine.layout, envId);
-    if (!meta) return;
-    await engine.kernel.hooks.built.promise({ env: handleFor(engine.layout, meta), manifest, host: { env: engine.env, launcher: engine.launcher } });
+    if (!meta) return results;
+    await engine.kernel.hooks.built.promise({ env: handleFor(engine.layout, meta), manifest, host: { env: engine.env, launcher: engine.launcher }, results });
   } catch (err) {
     engine.kernel.progress({ kind: 'log', level: 'warn', message: `after the build of ${envId.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}` });
   }
+  return results;
 }
 
 /**

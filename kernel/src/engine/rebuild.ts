@@ -95,8 +95,8 @@ export async function rebuildEnv(engine: Engine, options: RebuildOptions = {}): 
       await writeLockIfChanged(prepared, built.lock);
       if (trash) await removeTree(trash);
       await wal.finish();
-      await announceBuilt(engine, prepared.manifest, newId);
-      return { ...result(meta, prepared.lockPath, false), previous: old?.env_id ?? null, snapshots_kept: kept.length };
+      const extensions = await announceBuilt(engine, prepared.manifest, newId);
+      return { ...result(meta, prepared.lockPath, false), previous: old?.env_id ?? null, snapshots_kept: kept.length, ...(Object.keys(extensions).length ? { extensions } : {}) };
     } catch (err) {
       await wal.abort();
       // Rolled back: the old environment is in place again, and so is what plugins put on the host for it.

@@ -18,10 +18,12 @@ export default definePlugin({
   apply(kernel) {
     const layout = storeLayout(kernel.storeRoot);
     // Loaded on first use: most commands never export anything.
-    kernel.hooks.built.tapPromise(PLUGIN_NAME, async ({ env, manifest, host }) => {
+    kernel.hooks.built.tapPromise(PLUGIN_NAME, async ({ env, manifest, host, results }) => {
       if (!manifest.gui.apps.length) return;
       const { exportGuiAppsAfterBuild } = await import('./export.js');
-      await exportGuiAppsAfterBuild({ layout, env: host.env, launcher: host.launcher, kernel, logger: kernel.logger }, env.envId);
+      const exported = await exportGuiAppsAfterBuild({ layout, env: host.env, launcher: host.launcher, kernel, logger: kernel.logger }, env.envId);
+      // In the build's result (`extensions["app-export"]`): build writes on the host, and says so.
+      if (exported.length) results[PLUGIN_NAME] = { exported };
     });
     kernel.hooks.destroy.tapPromise(PLUGIN_NAME, async (env) => (await import('./export.js')).removeExportsOf(layout, env));
   },

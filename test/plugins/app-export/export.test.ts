@@ -91,8 +91,8 @@ test('export refuses unknown apps and host files it did not write', async (t) =>
   t.regex(nothing.stderr, /has not exported: hello/);
 });
 
-test('build exports [gui] apps by itself; an app missing from the environment is a warning, not a failed build', async (t) => {
-  const { b, apps } = box();
+test('build exports [gui] apps by itself and says so; an app missing from the environment is a warning, not a failed build', async (t) => {
+  const { b, apps, home } = box();
   // The mock package manager installs a desktop entry and an icon for packages named *-app.
   b.write('auto/karapace.toml', mockManifest({ image: 'mock:auto', packages: ['demo-app', 'tool'], extra: '[gui]\napps = ["demo-app", "missing-app"]\n' }));
   const r = await b.run(['build', 'auto', '--name', 'autoenv', '--json']);
@@ -117,6 +117,9 @@ test('build exports [gui] apps by itself; an app missing from the environment is
   t.regex(readFileSync(icon, 'utf8'), /<title>demo-app<\/title>/);
   const meta = await b.json(['inspect', 'autoenv']);
   t.deepEqual(Object.keys(meta.extensions['app-export'].apps), ['demo-app']);
+  // The build's result lists what it exported: the entry and its icon, not the missing app.
+  t.deepEqual(env.extensions['app-export'].exported.map((e: { app: string; kind: string }) => [e.app, e.kind]), [['demo-app', 'desktop']]);
+  t.deepEqual([...env.extensions['app-export'].exported[0].files].sort(), [entry, icon].sort());
 
   // Without the lock the build resolves again (same identity, not cached): the export is
   // redone; without --json the warning is a plain log line and the build still succeeds.
@@ -125,6 +128,12 @@ test('build exports [gui] apps by itself; an app missing from the environment is
   t.is(again.code, 0, again.stderr);
   t.regex(again.stderr, /"missing-app" of environment autoenv was not exported/);
   t.true(existsSync(entry));
+  // Said in the default human output too, with the home directory as ~.
+  const said = again.stdout.split('\n').filter((l) => l.startsWith('exported '));
+  t.is(said.length, 1, again.stdout);
+  const [head, files] = said[0]!.split(' → ');
+  t.is(head, 'exported demo-app');
+  t.deepEqual(files!.split(', ').sort(), [`~/.local/share/applications/karapace-${env.short_id}-demo-app.desktop`, icon.replace(home, '~')].sort());
 
   const d = await b.run(['destroy', 'autoenv']);
   t.is(d.code, 0, d.stderr);
