@@ -30,7 +30,16 @@ test('bootstrap:debian/bookworm builds a minbase root with mmdebstrap, pinned by
   t.is(base.source, `bootstrap:debian/bookworm#blake3=${base.digest}`);
   // Built as root: the canonical digest from the tarball equals the tree on disk.
   t.is((await digestTree(base.rootfs)).digest, base.digest);
-  t.true(store.events.some((e) => e.kind === 'start' && /mmdebstrap/.test(e.label)));
+  const start = store.events.find((e) => e.kind === 'start' && /mmdebstrap/.test(e.label));
+  t.truthy(start);
+  // Progress is mmdebstrap's own stages, from its `I:` lines, in order: stage k of 7.
+  const stages = store.events.filter((e) => e.kind === 'advance' && e.task === (start as { task: string }).task) as { done: number; total?: number; stage?: string }[];
+  t.true(stages.every((e, i) => e.total === 7 && (i === 0 || e.done >= stages[i - 1]!.done)), JSON.stringify(stages));
+  const names = [...new Set(stages.map((e) => e.stage))];
+  t.true(names.length >= 5, names.join(', '));
+  t.deepEqual(names.slice(0, 1), ['updating package lists']);
+  t.is(names.at(-1), 'creating tarball');
+  t.is(stages.at(-1)!.done, 7);
 
   // Again: from the cache, no mmdebstrap; offline too; the pinned reference matches.
   store.events.length = 0;
