@@ -123,6 +123,12 @@ export interface Backend {
    * for each; the kernel asks it through `runStates` when no other plugin taps `status`.
    */
   statusAll?(envs: readonly EnvHandle[]): Promise<RunState[]>;
+  /**
+   * How this backend maps owners when it installs packages (e.g. namespace: "full" or
+   * "single" id mapping): files written under one mapping are not reused under another,
+   * so a packages layer records it and is found only by a build with the same.
+   */
+  ownerMapping?(): Promise<string>;
 }
 
 export interface KernelOptions {
@@ -142,6 +148,7 @@ export class Kernel {
   readonly plugins: string[] = [];
   /** Registered backends: name → the plugin that registered it, and what it declares. */
   private readonly backendsByName = new Map<string, { plugin: string; capabilities: BackendCapabilities }>();
+  private readonly ownerMappingByName = new Map<string, () => Promise<string>>();
   /** Registered backends' batch status, and the status taps registerBackend made. */
   private readonly statusAllByName = new Map<string, (envs: readonly EnvHandle[]) => Promise<RunState[]>>();
   private readonly backendStatusTaps = new Set<string>();
@@ -181,6 +188,7 @@ export class Kernel {
       });
     }
     this.backendsByName.set(name, { plugin, capabilities: Object.freeze({ ...backend.capabilities }) });
+    if (backend.ownerMapping) this.ownerMappingByName.set(name, backend.ownerMapping.bind(backend));
     this.hooks.mount.tapPromise(tapName, async (req) => (req.backend === name ? backend.mount(req) : undefined));
     this.hooks.spawn.tapPromise(tapName, async (req) => (req.backend === name ? backend.spawn(req) : undefined));
     if (backend.stop) {
@@ -231,6 +239,11 @@ export class Kernel {
   /** Backends registered through registerBackend (plugins tapping hooks directly are not listed). */
   get backends(): string[] {
     return [...this.backendsByName.keys()].sort();
+  }
+
+  /** How a registered backend maps owners on disk ('' when it does not say): see Backend.ownerMapping. */
+  async backendOwnerMapping(name: string): Promise<string> {
+    return (await this.ownerMappingByName.get(name.toLowerCase())?.()) ?? '';
   }
 
   /** A registered backend's declared capabilities and plugin, or undefined (a plugin tapping hooks directly). */

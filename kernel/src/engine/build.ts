@@ -212,7 +212,7 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
     };
     // A backend that cannot mount lower layers keeps the install in the upper dir, as before.
     const layered = engine.kernel.backendInfo(manifest.runtime.backend.toLowerCase())?.capabilities.lowerLayers === true;
-    const request = layered ? packagesRequest(manifest, base, options, existingLock) : undefined;
+    const request = layered ? packagesRequest(manifest, base, options, installMapping(await engine.kernel.backendOwnerMapping(manifest.runtime.backend)), existingLock) : undefined;
     const reused = request && !options.force ? await findPackagesLayer(engine.layout, request) : undefined;
     let packages: ResolvedPackage[];
     let packagesLayer: string | undefined;
@@ -330,11 +330,11 @@ async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifes
 }
 
 /** What a build's packages layer is looked up by; undefined when the manifest installs nothing. */
-function packagesRequest(manifest: NormalizedManifest, base: ResolvedBase, options: BuildOptions, lock?: LockFile): PackagesLayerRequest | undefined {
+function packagesRequest(manifest: NormalizedManifest, base: ResolvedBase, options: BuildOptions, mapping: string, lock?: LockFile): PackagesLayerRequest | undefined {
   if (manifest.system.packages.length === 0) return undefined;
   const pinned = options.locked && lock ? Object.fromEntries(lock.resolved_packages.map((p) => [p.name, p.version])) : undefined;
   return {
-    base_digest: base.digest, package_manager: base.packageManager, backend: manifest.runtime.backend, mapping: installMapping(),
+    base_digest: base.digest, package_manager: base.packageManager, backend: manifest.runtime.backend, mapping,
     requested: [...manifest.system.packages].sort(), ...(pinned ? { pinned } : {}),
   };
 }

@@ -271,7 +271,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       haveBase = (await imageDigest(imageKey)) === bundle.base.digest && existsSync(join(layout.images, imageKey, 'rootfs'));
     }
     // The packages layer: one this store unpacked before from the same verified tar is reused.
-    const mapping = installMapping();
+    const mapping = installMapping(await engine.kernel.backendOwnerMapping(env.lock.backend));
     const pulledLayer = async () => bundle.packages
       ? (await listPackagesLayers(layout)).find((r) => r.origin === 'pull' && r.blob === bundle.packages!.blob && r.backend === env.lock.backend && r.mapping === mapping)?.name
       : undefined;

@@ -58,8 +58,12 @@ export function isPackagesLayerName(name: string): boolean {
   return NAME.test(name);
 }
 
-/** This host user's identity for owners on disk: uid, gid and their subordinate ranges. */
-export function installMapping(): string {
+/**
+ * The identity of owners on disk for this host user: uid, gid, their subordinate ranges, and
+ * how the backend maps them (`backendMapping`, Backend.ownerMapping: a layer installed under
+ * single-id mapping has the user's owners where full mapping has root's).
+ */
+export function installMapping(backendMapping = ''): string {
   const user = userInfo();
   const ranges = (file: string, id: number) => {
     let text = '';
@@ -73,7 +77,7 @@ export function installMapping(): string {
       return owner === user.username || owner === String(id);
     }).join(',');
   };
-  return `${user.uid}:${user.gid}:${ranges('/etc/subuid', user.uid)}:${ranges('/etc/subgid', user.gid)}`;
+  return `${user.uid}:${user.gid}:${ranges('/etc/subuid', user.uid)}:${ranges('/etc/subgid', user.gid)}:${backendMapping}`;
 }
 
 /** A fresh layer name: a key prefix for people reading the directory, and randomness for uniqueness. */

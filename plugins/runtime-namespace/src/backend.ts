@@ -193,6 +193,11 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
     async statusAll(envs: readonly EnvHandle[]): Promise<RunState[]> {
       return envs.map(runState);
     },
+
+    // Single-id installs write the user's owners, full mapping root's (subordinate ids).
+    async ownerMapping(): Promise<string> {
+      return chooseMapMode(idFacts(invokingUser()), options.idMapping);
+    },
   };
 }
 

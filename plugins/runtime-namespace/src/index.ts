@@ -29,6 +29,7 @@ function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {
     stop: async (env, timeoutMs) => (await get()).stop!(env, timeoutMs),
     status: async (env) => (await get()).status!(env),
     statusAll: async (envs) => (await get()).statusAll!(envs),
+    ownerMapping: async () => (await get()).ownerMapping!(),
   };
 }
 

@@ -28,6 +28,12 @@ test.after.always(() => {
   for (const p of projects) p.cleanup();
 });
 
+/** Where a build's packages are on the host: its packages layer (the upper dir before there was one). */
+function installedFile(store: string, envId: string, path: string): string {
+  const meta = JSON.parse(readFileSync(join(store, 'store', 'metadata', `${envId}.json`), 'utf8')) as { packages_layer?: string };
+  return meta.packages_layer ? join(store, 'packages', meta.packages_layer, 'root', path) : join(store, 'env', envId, 'upper', path);
+}
+
 function subidRange(name: string): { start: number; count: number } | undefined {
   const line = readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
   if (!line) return undefined;
@@ -47,7 +53,7 @@ t('apt installs a package in single-id mode (chown faked), as an unprivileged us
   tt.is(r.code, 0, r.stderr);
   tt.deepEqual(r.stdout.trim().split('\n'), ['Hello, world!', 'install ok installed', who.name]);
   // Single-id: container root is the user, so dpkg's files are the user's on the host.
-  tt.is(lstatSync(join(p.store, 'env', envId, 'upper/usr/bin/hello')).uid, who.uid);
+  tt.is(lstatSync(installedFile(p.store, envId, 'usr/bin/hello')).uid, who.uid);
   const destroy = await p.run(['destroy', shortId]);
   tt.is(destroy.code, 0, destroy.stderr);
 
@@ -60,7 +66,7 @@ t('apt installs a package in single-id mode (chown faked), as an unprivileged us
   }
   p.write(CONFIG_FILE, JSON.stringify({ plugins: [DIR_IMAGE_PLUGIN] }));
   const full = await buildEnv(p);
-  tt.is(lstatSync(join(p.store, 'env', full.envId, 'upper/usr/bin/hello')).uid, range.start);
+  tt.is(lstatSync(installedFile(p.store, full.envId, 'usr/bin/hello')).uid, range.start);
   const again = await p.run(['exec', full.shortId, '--', 'sh', '-c', 'hello; id -u']);
   tt.deepEqual(again.stdout.trim().split('\n'), ['Hello, world!', String(who.uid)]);
   const destroyFull = await p.run(['destroy', full.shortId]);
