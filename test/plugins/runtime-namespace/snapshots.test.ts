@@ -10,10 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
-import { REPO } from '../../helpers/cli.js';
 import { DIR_IMAGE_PLUGIN, buildEnv, identitiesUnavailable, identity, manifest, project, type Project } from './harness.js';
 
-const SETUP_PLUGIN = join(REPO, 'test/plugins/runtime-namespace/setup-script-plugin.mjs');
 
 const missing = identitiesUnavailable() ?? busyboxRootfsUnavailable();
 if (missing) console.warn(`runtime-namespace snapshot tests skipped: ${missing}`);
@@ -28,8 +26,9 @@ function subidStart(name: string): number | undefined {
   return line ? Number(line.split(':')[1]) : undefined;
 }
 
-// Run as container root during the build: private files of another id, a base file deleted,
-// and a world-writable place the user changes later.
+// Run as root inside after the build (`exec --root`; a build's own installs go to its
+// packages layer, which diff and commit do not see): private files of another id, a base
+// file deleted, and a world-writable place the user changes later.
 const SETUP = `set -e
 mkdir -p /data/secret
 echo private > /data/secret/key
@@ -62,15 +61,16 @@ for (const kind of ['root', 'user'] as const) {
   t(`${kind}: commit, diff and restore keep in-container ownership of private files`, async (tt) => {
     const who = identity(kind);
     const subuid = kind === 'user' ? subidStart(who.name) : undefined;
-    const p = project(who, { plugins: [DIR_IMAGE_PLUGIN, SETUP_PLUGIN] });
+    const p = project(who, { plugins: [DIR_IMAGE_PLUGIN] });
     projects.push(p);
     // The image as an image extracted inside the mapping would be: root-owned as the env sees it.
     const image = join(p.dir, 'image');
     spawnSync('cp', ['-a', busyboxRootfs(), image], { stdio: 'inherit' });
     if (subuid !== undefined) spawnSync('chown', ['-R', `${subuid}:${subuid}`, image], { stdio: 'inherit' });
-    p.write('setup.sh', SETUP);
-    p.write('karapace.toml', manifest(image, '[system]\npackages = ["setup-script"]\n'));
+    p.write('karapace.toml', manifest(image));
     const { shortId, envId } = await buildEnv(p);
+    const setup = await p.run(['exec', '--root', shortId, '--', 'sh', '-c', SETUP]);
+    tt.is(setup.code, 0, setup.stderr);
     const upper = join(p.store, 'env', envId, 'upper');
     // On the host: in-container 1234 is a subordinate id (keep-id layout) the user cannot read.
     const hostId = subuid === undefined ? 1234 : subuid + 1233;
