@@ -129,6 +129,18 @@ export function armExecPlan(file: string, key: string, commandLength: number): v
       state.envListed = true;
       return Reflect.ownKeys(t);
     },
+    // Writes go to the real environment as plain assignments: without these traps an
+    // assignment to an existing variable reaches process.env as a partial property
+    // descriptor, which it refuses (TypeError), failing the run.
+    set(t, name, value) {
+      if (typeof name !== 'string') return Reflect.set(t, name, value);
+      t[name] = value as string;
+      return true;
+    },
+    deleteProperty(t, name) {
+      if (typeof name === 'string') delete t[name];
+      return true;
+    },
   });
   undo.push(() => {
     process.env = env;

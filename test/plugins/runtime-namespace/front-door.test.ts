@@ -43,6 +43,12 @@ function argvFor(p: Project, args: string[], env: Record<string, string>): strin
   return ['runuser', '-u', p.who.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), FRONT, ...args];
 }
 
+/**
+ * Under c8 (npm test) Node passes NODE_V8_COVERAGE on to every child, and a Node CLI run as
+ * the test user cannot write root's coverage directory: Node says so on stderr at exit.
+ */
+const COVERAGE_NOISE = /^EACCES: Failed to write file .*coverage-[\d-]+\.json\n?/gm;
+
 function run(p: Project, args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
   const [cmd, ...rest] = argvFor(p, args, frontDoorEnv(p, options.env));
   return new Promise((resolve, reject) => {
@@ -56,7 +62,7 @@ function run(p: Project, args: string[], options: { env?: Record<string, string>
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const why = HANDED_OVER.exec(stderr)?.[1];
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: stderr.replace(HANDED_OVER, '').trim(), node: why });
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: stderr.replace(HANDED_OVER, '').replace(COVERAGE_NOISE, '').trim(), node: why });
     });
     child.stdin.end(options.input ?? '');
   });
