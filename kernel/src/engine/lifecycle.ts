@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RuntimeFailure, StoreError, UsageError } from '../errors.js';
 import { envDir } from '../store/layout.js';
 import { removeMetadata, writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
-import { indexRow, indexRows } from '../store/env-index.js';
+import { indexRow, indexRows, type IndexRow } from '../store/env-index.js';
 import type { RunState } from '../types.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree, findEnv, scanAndIndex } from './find.js';
@@ -67,16 +67,8 @@ export async function renameEnv(engine: Engine, ref: string, name: string): Prom
   });
 }
 
-export interface EnvSummary {
-  env_id: string;
-  short_id: string;
-  name: string | null;
-  state: EnvState;
-  backend: string;
-  base: string;
-  packages: number;
-  created_at: string;
-}
+/** What `list` shows of an environment: its row in the name/id index. */
+export type EnvSummary = IndexRow;
 
 /** Every environment, from the name/id index (one file) or, when it is stale, every metadata file. */
 export async function listEnvs(engine: Engine): Promise<{ environments: EnvSummary[]; corrupt: string[] }> {

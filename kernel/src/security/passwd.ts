@@ -41,7 +41,8 @@ export function groupWithUser(content: string, user: InvokingUser): string {
   return keep.join('\n') + '\n';
 }
 
-function writeIfChanged(file: string, content: string): void {
+/** Writes `content` unless the file already holds it (generated /etc files, shared by every exec). */
+export function writeIfChanged(file: string, content: string): void {
   try {
     if (readFileSync(file, 'utf8') === content) return;
   } catch {
