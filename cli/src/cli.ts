@@ -57,10 +57,16 @@ export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise
 }
 
 export async function runCli(args: string[], context: Partial<KarapaceContext> = {}): Promise<number> {
-  // Global options may come before the command's name (`karapace --store S list`).
-  let argv = FastDispatch.commandFirst(args, (name) => Object.prototype.hasOwnProperty.call(COMMAND_LOADERS, name));
+  // Global options may come before the command's name (`karapace --store S list`); any word
+  // there is moved first, so a mistyped one after them is still answered as a command name.
+  const isWord = (name: string) => !name.startsWith('-');
+  let argv = FastDispatch.commandFirst(args, isWord);
   // `karapace help [command]` is `karapace [command] --help`.
-  if (argv[0] === 'help') argv = [...argv.slice(1).filter((a) => a !== '--help' && a !== '-h'), '--help'];
+  if (argv[0] === 'help') {
+    argv = FastDispatch.commandFirst([...argv.slice(1).filter((a) => a !== '--help' && a !== '-h'), '--help'], isWord);
+    // No command named (`karapace --store S help`): the list of commands; global options change nothing in it.
+    if (argv[0]!.startsWith('-')) argv = ['--help'];
+  }
   const stderr = context.stderr ?? process.stderr;
   const word = argv[0];
   if (word !== undefined && !word.startsWith('-') && !Object.prototype.hasOwnProperty.call(COMMAND_LOADERS, word)) {

@@ -18,6 +18,23 @@ test('a mistyped command suggests the close ones and exits 2', async (t) => {
   t.deepEqual(JSON.parse(json.stderr).error, { code: 'KP_UNKNOWN_COMMAND', message: 'unknown command "exce"; did you mean `karapace exec`?', exitCode: 2, data: { suggestions: ['exec'] } });
 });
 
+test('a mistyped command after global options is still answered as a command name', async (t) => {
+  for (const args of [['--store', box.store, 'buidl'], [`--store=${box.store}`, '-v', 'buidl']]) {
+    const r = await box.run(args);
+    t.is(r.code, 2, args.join(' '));
+    t.regex(r.stderr, /unknown command "buidl"; did you mean `karapace build`\?/, args.join(' '));
+    t.notRegex(r.stderr, /Unsupported option name/);
+  }
+  const json = await box.run(['--json', '--store', box.store, 'buidl']);
+  t.deepEqual(JSON.parse(json.stderr).error.data, { suggestions: ['build'] });
+  const help = await box.run(['--store', box.store, 'help']);
+  t.is(help.code, 0, help.stderr);
+  t.regex(help.stdout, /karapace unfreeze/);
+  const one = await box.run(['--store', box.store, 'help', 'build']);
+  t.is(one.code, 0, one.stderr);
+  t.regex(one.stdout, /Build an environment from a manifest/);
+});
+
 test('`karapace help` lists the commands; `help build` is build --help', async (t) => {
   const all = await box.run(['help']);
   t.is(all.code, 0, all.stderr);
