@@ -2,7 +2,9 @@
  * Daily use on a real Debian env (issue 16), as root and as an unprivileged user with its own
  * subordinate id range (full keep-id mapping): root inside (`exec --root`), the image's files
  * owned by root inside while the user keeps their uid, passwordless sudo, a frozen env's
- * read-only root and refused commit, /etc/hosts, and the host's ssh-agent inside.
+ * read-only root and refused commit, /etc/hosts, and the host's ssh-agent inside; the same
+ * through the installed executable's native front door, which runs exec and enter from its
+ * plan with the host integration on.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +12,8 @@ import { createRequire } from 'node:module';
 import { mkdirSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
-import { identitiesUnavailable, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
+import { CONFIG_FILE, identitiesUnavailable, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
+import { viaPlan } from './front-door-run.js';
 
 function imageSourcesMissing(): string | undefined {
   try {
@@ -27,7 +30,15 @@ if (missing) console.warn(`daily-use tests skipped: ${missing}`);
 const t = missing ? test.skip : test.serial;
 
 const projects: Project[] = [];
+const agents: number[] = [];
 test.after.always(() => {
+  for (const pid of agents) {
+    try {
+      process.kill(pid);
+    } catch {
+      // already gone
+    }
+  }
   for (const p of projects) p.cleanup();
 });
 
@@ -37,19 +48,21 @@ async function ok(p: Project, args: string[], timeoutMs = 300_000): Promise<stri
   return r.stdout;
 }
 
-/** A host ssh-agent owned by `who` holding one fresh key; returns its socket. */
+/** A host ssh-agent owned by `who` holding one fresh key (killed after the tests); returns its socket. */
 function sshAgent(p: Project, who: Identity): string {
   const dir = p.mkdir('agent');
   const sock = join(dir, 'agent.sock');
   const as = (cmd: string) => spawnSync('runuser', ['-u', who.name, '--', 'sh', '-c', cmd], { encoding: 'utf8', env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock } });
-  const started = as(`ssh-agent -a ${sock} >/dev/null && ssh-keygen -q -t ed25519 -N '' -C daily-test -f ${dir}/key && ssh-add -q ${dir}/key`);
+  const started = as(`ssh-agent -s -a ${sock} && ssh-keygen -q -t ed25519 -N '' -C daily-test -f ${dir}/key && ssh-add -q ${dir}/key`);
+  const pid = /SSH_AGENT_PID=(\d+)/.exec(started.stdout)?.[1];
+  if (pid) agents.push(Number(pid));
   if (started.status !== 0) throw new Error(`ssh-agent: ${started.stderr}`);
   return sock;
 }
 
 for (const kind of ['root', 'user'] as const) {
   // One step per test: each reports before ava's inactivity timeout, apt being slow on a loaded machine.
-  let env: { p: Project; who: Identity } | undefined;
+  let env: { p: Project; who: Identity; agent?: string } | undefined;
   const ready = () => {
     if (!env) throw new Error('the environment was not built (see the first step)');
     return env;
@@ -59,6 +72,8 @@ for (const kind of ['root', 'user'] as const) {
     const who = kind === 'root' ? identity('root') : subidIdentity('kp-daily');
     const p = project(who);
     projects.push(p);
+    // Built-in plugins only: the front door plans for those (the image is a tarball).
+    p.write(CONFIG_FILE, '{}\n');
     p.write('karapace.toml', manifest(debianRootfsTarball(), '[system]\npackages = ["sudo", "openssh-client"]\n'));
     const built = JSON.parse(await ok(p, ['build', '--json'], 900_000)) as { short_id: string; packages: { name: string; version: string }[] };
     tt.regex(built.short_id, /^[0-9a-f]{12}$/);
@@ -82,18 +97,33 @@ for (const kind of ['root', 'user'] as const) {
   });
 
   t(`as ${kind}: sudo without a password, /etc/hosts, the host's ssh-agent`, async (tt) => {
-    const { p, who } = ready();
+    const e = ready();
+    const { p, who } = e;
     const sudo = await p.run(['exec', 'dev', '--', 'sudo', '-n', 'sh', '-c', 'id -u; test -w /etc']);
     tt.is(sudo.code, 0, sudo.stderr);
     tt.is(sudo.stdout.trim(), '0');
     tt.regex(await ok(p, ['exec', 'dev', '--', 'getent', 'hosts', 'localhost']), /^(127\.0\.0\.1|::1)\s+localhost/);
     tt.regex(await ok(p, ['exec', 'dev', '--', 'sh', '-c', 'getent hosts "$(hostname)"']), /^127\.0\.1\.1\s+dev$/m);
     const sock = sshAgent(p, who);
+    e.agent = sock;
     p.env.SSH_AUTH_SOCK = sock;
     const keys = await p.run(['exec', 'dev', '--', 'ssh-add', '-l']);
     delete p.env.SSH_AUTH_SOCK;
     tt.is(keys.code, 0, keys.stderr);
     tt.regex(keys.stdout, /daily-test \(ED25519\)/);
+  });
+
+  t(`as ${kind}: the front door runs exec and enter from its plan with the ssh-agent, sudo, /etc/hosts`, async (tt) => {
+    const { p, agent } = ready();
+    if (!agent) throw new Error('no ssh-agent (see the previous step)');
+    const integration = { SSH_AUTH_SOCK: agent };
+    const probe = 'jq --version; sudo -n true && echo sudo-ok; getent hosts localhost >/dev/null && echo localhost-ok; stat -c %U /usr/bin/env; ssh-add -l';
+    const exec = await viaPlan(p, ['exec', 'dev', '--', 'sh', '-c', probe], integration);
+    tt.is(exec.code, 0, exec.stderr);
+    tt.regex(exec.stdout, /^jq-1\.\S+\nsudo-ok\nlocalhost-ok\nroot\n256 \S+ daily-test \(ED25519\)\n$/);
+    const enter = await viaPlan(p, ['enter', 'dev', '--', 'sh', '-c', 'ssh-add -l; exit 3'], integration);
+    tt.is(enter.code, 3, enter.stderr);
+    tt.regex(enter.stdout, /daily-test \(ED25519\)/);
   });
 
   t(`as ${kind}: a frozen env refuses writes (the user's, root's) and commit; unfreeze restores`, async (tt) => {
