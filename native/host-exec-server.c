@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -34,27 +35,99 @@ static void reply(int conn, int code)
     send(conn, msg, (size_t)len, MSG_NOSIGNAL);
 }
 
-/* The request: cwd and argv point into buf; fds[] are the client's stdio. */
-static char **parse_request(char *buf, size_t len, const char **cwd)
+/* The request's parts, pointing into the received buffer. */
+struct request {
+    const char *cwd;
+    char **argv; /* NULL-terminated */
+    char **env;  /* the client's NAME=VALUE entries, NULL-terminated */
+};
+
+static bool parse_request(char *buf, size_t len, struct request *r)
 {
     if (len == 0 || buf[len - 1] != '\0')
-        return NULL;
+        return false;
     size_t count = 0;
     for (size_t i = 0; i < len; i++)
         count += buf[i] == '\0';
-    if (count < 3 || strcmp(buf, HOST_EXEC_MAGIC) != 0)
-        return NULL;
-    char **argv = xcalloc(count - 1, sizeof(char *));
+    if (count < 4 || strcmp(buf, HOST_EXEC_MAGIC) != 0)
+        return false;
     char *s = buf + strlen(buf) + 1;
-    *cwd = s;
+    r->cwd = s;
     s += strlen(s) + 1;
-    size_t n = 0;
-    while (s < buf + len) {
-        argv[n++] = s;
-        s += strlen(s) + 1;
+    char *end;
+    unsigned long argc = strtoul(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || argc < 1 || argc > count - 3)
+        return false;
+    s += strlen(s) + 1;
+    r->argv = xcalloc(argc + 1, sizeof(char *));
+    r->env = xcalloc(count - 3 - argc + 1, sizeof(char *));
+    for (size_t n = 0; s < buf + len; s += strlen(s) + 1, n++) {
+        if (n < argc)
+            r->argv[n] = s;
+        else
+            r->env[n - argc] = s;
     }
-    argv[n] = NULL;
-    return argv;
+    return true;
+}
+
+/* Variables of the client's environment the host command does not take: they describe the
+ * environment (its home, PATH, shell, hostname, libraries, karapace's own), not what the
+ * user asked for, and the host session's values are the right ones on the host. */
+static const char *const host_side_names[] = {
+    "HOME", "PATH", "SHELL", "USER", "LOGNAME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "_",
+    "container", "KARAPACE_ENV_ID", HOST_EXEC_SOCKET_VAR, NULL,
+};
+
+static bool host_side(const char *name, size_t len)
+{
+    if (len >= 3 && strncmp(name, "LD_", 3) == 0)
+        return true; /* the dynamic loader's: paths and preloads of the env's libraries */
+    for (const char *const *n = host_side_names; *n; n++)
+        if (strlen(*n) == len && strncmp(name, *n, len) == 0)
+            return true;
+    return false;
+}
+
+/* The host session's environment (ours), with the client's variables on top but for
+ * host_side() ones. */
+static void take_client_environment(char **env)
+{
+    for (char **e = env; *e; e++) {
+        char *eq = strchr(*e, '=');
+        if (!eq || eq == *e || host_side(*e, (size_t)(eq - *e)))
+            continue;
+        *eq = '\0';
+        setenv(*e, eq + 1, 1);
+        *eq = '=';
+    }
+}
+
+/* The directories bound into the sandbox (its --bind/--ro-bind/--dev-bind ops). */
+static const struct mount_op *binds;
+static int n_binds;
+
+/* The host path of `cwd` inside: under a bound directory (your home, a mounted folder),
+ * that directory's host path; NULL elsewhere (the env's own files have no host path).
+ * The deepest destination wins, and of equal ones the last bound (it is on top). */
+static char *host_path(const char *cwd)
+{
+    const struct mount_op *best = NULL;
+    size_t best_len = 0;
+    for (int i = 0; i < n_binds; i++) {
+        const struct mount_op *op = &binds[i];
+        if (op->kind != OP_BIND && op->kind != OP_RO_BIND && op->kind != OP_DEV_BIND)
+            continue;
+        size_t n = strlen(op->dest);
+        while (n > 1 && op->dest[n - 1] == '/')
+            n--;
+        if (strncmp(cwd, op->dest, n) != 0 || (cwd[n] != '\0' && cwd[n] != '/'))
+            continue;
+        if (!best || n >= best_len) {
+            best = op;
+            best_len = n;
+        }
+    }
+    return best ? xasprintf("%s%s", best->src, cwd + best_len) : NULL;
 }
 
 static bool on_path(const char *name)
@@ -71,18 +144,20 @@ static bool on_path(const char *name)
     return false;
 }
 
-static void __attribute__((noreturn)) run_command(char **argv, const char *cwd, const int fds[3])
+static void __attribute__((noreturn)) run_command(const struct request *r, const int fds[3])
 {
+    char **argv = r->argv;
     setpgid(0, 0);
     for (int i = 0; i < 3; i++)
         if (dup2(fds[i], i) < 0)
             _exit(EXIT_SETUP);
     close_range(3, ~0U, 0);
-    /* The same directory on the host when it exists there (your home is at the same
-     * path inside), else your home. */
+    /* The host directory the client is in, else your home. */
     const char *home = getenv("HOME");
-    if (chdir(cwd) < 0 && (!home || chdir(home) < 0))
+    autofree char *dir = host_path(r->cwd);
+    if ((!dir || chdir(dir) < 0) && (!home || chdir(home) < 0))
         (void)!chdir("/");
+    take_client_environment(r->env);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -111,9 +186,9 @@ static void __attribute__((noreturn)) handle(int conn)
         n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-    const char *cwd = NULL;
-    char **argv = n > 0 && !(msg.msg_flags & MSG_TRUNC) ? parse_request(buf, (size_t)n, &cwd) : NULL;
-    if (!argv || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int))) {
+    struct request req;
+    bool parsed = n > 0 && !(msg.msg_flags & MSG_TRUNC) && parse_request(buf, (size_t)n, &req);
+    if (!parsed || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int))) {
         reply(conn, EXIT_SETUP);
         _exit(0);
     }
@@ -131,7 +206,7 @@ static void __attribute__((noreturn)) handle(int conn)
         _exit(0);
     }
     if (cmd == 0)
-        run_command(argv, cwd, fds);
+        run_command(&req, fds);
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     bool client = true;
@@ -211,8 +286,10 @@ static void __attribute__((noreturn)) serve(int listener, int dirfd, const char 
     _exit(0);
 }
 
-void host_exec_start(const char *socket_path, pid_t pid1)
+void host_exec_start(const char *socket_path, pid_t pid1, const struct mount_op *ops, int n_ops)
 {
+    binds = ops;
+    n_binds = n_ops;
     autofree char *dcopy = xstrdup(socket_path), *ncopy = xstrdup(socket_path);
     const char *dir = dirname(dcopy), *name = basename(ncopy);
     autoclose int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);

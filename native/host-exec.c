@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #define PROG_NAME "karapace-host-exec"
+
+extern char **environ;
 #define EXIT_SETUP 125
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -37,7 +39,11 @@ int main(int argc, char **argv)
         fprintf(first >= argc ? stderr : stdout,
                 "usage: " PROG_NAME " [--] COMMAND [ARG...]\n"
                 "Runs COMMAND on the host, as you, with this terminal (or these pipes) as its\n"
-                "stdin, stdout and stderr; signals are passed on and its exit status is ours.\n");
+                "stdin, stdout and stderr; signals are passed on and its exit status is ours.\n"
+                "It runs in the host directory this one is (your home, a mounted folder), else\n"
+                "your home, with the host session's environment and your variables on top,\n"
+                "except HOME, PATH, SHELL, USER, LOGNAME, HOSTNAME, LD_* and other variables\n"
+                "that describe this environment (`" PROG_NAME " env NAME=VALUE CMD` sets any).\n");
         return first >= argc ? 2 : 0;
     }
 
@@ -57,19 +63,24 @@ int main(int argc, char **argv)
         fail(path, "running host commands is off for this environment unless the security "
                    "policy allows it (security.hostIntegration.hostExec)");
 
-    /* The request: magic, cwd, argv, NUL-separated. */
+    /* The request: magic, cwd, argc, argv, environment, NUL-separated. */
     static char buf[HOST_EXEC_MAX_REQUEST];
     size_t len = 0;
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd))
         strcpy(cwd, "/");
-    const char *parts[2] = {HOST_EXEC_MAGIC, cwd};
-    for (int i = 0; i < 2 + argc - first; i++) {
-        const char *s = i < 2 ? parts[i] : argv[first + i - 2];
+    char count[16];
+    snprintf(count, sizeof count, "%d", argc - first);
+    const char *parts[3] = {HOST_EXEC_MAGIC, cwd, count};
+    int nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    for (int i = 0; i < 3 + argc - first + nenv; i++) {
+        const char *s = i < 3 ? parts[i] : i < 3 + argc - first ? argv[first + i - 3] : environ[i - 3 - (argc - first)];
         size_t n = strlen(s) + 1;
         if (len + n > sizeof buf) {
             errno = E2BIG;
-            fail("the command line", NULL);
+            fail("the command line and environment", "unset large variables or pass them in a file");
         }
         memcpy(buf + len, s, n);
         len += n;

@@ -467,7 +467,7 @@ int main(int argc, char **argv)
     if (p->pid_file)
         write_pid_file(p->pid_file, pid);
     if (p->host_exec)
-        host_exec_start(p->host_exec, pid);
+        host_exec_start(p->host_exec, pid, p->ops, p->n_ops);
     json_status(p->json_status_fd, "{ \"child-pid\": %d, \"launcher-pid\": %d }\n", (int)pid,
                 (int)getpid());
     if (write_all(sync_pipe[1], "1", 1) < 0)

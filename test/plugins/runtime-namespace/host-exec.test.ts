@@ -2,7 +2,9 @@
  * `karapace-host-exec` (security.hostIntegration.hostExec): off by default; when allowed, a
  * command inside runs a host command as the invoking user, with stdin, stdout, stderr, the
  * exit status and signals passed through, for as long as the sandbox runs (a joined command
- * can use it after the CLI that started the sandbox has exited); nothing is left behind.
+ * can use it after the CLI that started the sandbox has exited); nothing is left behind. The
+ * host command takes the client's variables but not those describing the env (HOME, PATH,
+ * LD_*…), and runs in the host path of the client's directory (a mount, the env's home).
  * As root, as an unprivileged user (single id) and as one with subordinate ids (full mapping).
  */
 import test from 'ava';
@@ -22,10 +24,10 @@ test.after.always(() => {
 
 const ALLOWED = { security: { hostIntegration: { hostExec: true } } };
 
-async function built(who: Identity, config: Record<string, unknown>): Promise<{ p: Project; shortId: string; marker: string }> {
+async function built(who: Identity, config: Record<string, unknown>, extra = (_p: Project) => ''): Promise<{ p: Project; shortId: string; marker: string }> {
   const p = project(who, config);
   projects.push(p);
-  p.write('karapace.toml', manifest(busyboxRootfs()));
+  p.write('karapace.toml', manifest(busyboxRootfs(), extra(p)));
   // Under the project dir (in /tmp): not mounted into the env, so only the host sees it.
   const marker = p.write('host-only', `on-the-host-${process.pid}\n`);
   const { shortId } = await buildEnv(p);
@@ -84,6 +86,35 @@ for (const [kind, who] of identities) {
 
     await sandboxGone(p);
     tt.deepEqual(processesMentioning(join(p.store, 'env')), []);
+  });
+
+  t(`${kind}: the host command takes the client's variables, not the env's own, in the host path of the client's directory`, async (tt) => {
+    const id = who();
+    let work = '';
+    const { p, shortId } = await built(id, ALLOWED, (q) => {
+      work = q.mkdir('work');
+      return `home = "env"\n[mounts]\nwork = "${work}:/srv/work"`;
+    });
+    const script = [
+      'mkdir -p /srv/work/sub && cd /srv/work/sub',
+      `FOO='bar baz' TERM=kp-term LD_LIBRARY_PATH=/inside/lib LD_PRELOAD=/inside/lib/x.so PATH=/inside/bin:$PATH HOME=/inside-home karapace-host-exec sh -c 'pwd; echo "$FOO|$TERM|\${LD_LIBRARY_PATH-unset}|\${LD_PRELOAD-unset}|$PATH|$HOME"'`,
+      'cd ~ && karapace-host-exec pwd',
+      'cd /etc && karapace-host-exec pwd',
+      `unset FOO; karapace-host-exec sh -c 'echo "\${FOO-unset}|\${KP_HOST_ONLY-unset}"'; karapace-host-exec env -u KP_HOST_ONLY sh -c 'echo "\${KP_HOST_ONLY-unset}"'`,
+    ].join('\n');
+    p.env.KP_HOST_ONLY = 'host-session';
+    const r = await p.run(['exec', shortId, '--', 'sh', '-c', script]);
+    delete p.env.KP_HOST_ONLY;
+    tt.is(r.code, 0, r.stderr);
+    tt.is(r.stdout, [
+      join(work, 'sub'),
+      `bar baz|kp-term|unset|unset|${p.env.PATH}|${id.home}`,
+      join(p.store, 'homes', shortId),
+      id.home,
+      'unset|host-session',
+      'unset',
+      '',
+    ].join('\n'));
   });
 
   t(`${kind}: the host side lives as long as the sandbox, not the CLI that started it`, async (tt) => {
