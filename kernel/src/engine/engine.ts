@@ -187,6 +187,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const kernel = new Kernel({ config: loaded.config, storeRoot, logger });
   const engine = new Engine(kernel, storeLayout(storeRoot), loaded.config, loaded.sources, cwd, env, options.builtins);
   if (options.launcher?.length) engine.launcher = [...options.launcher];
+  // Trees under subordinate ids (a mapped unpack that failed or was killed) go through a backend's mapping.
+  engine.layout.removeTree = async (path) => {
+    const { removeStoreTree } = await import('../mapped/run.js');
+    await removeStoreTree(kernel, path, () => engine.loadBuiltins());
+  };
   engine.configOrigins = loaded.origins;
   // The kernel's own taps (the default packer at stage 100) come first.
   await applyPlugin(kernel, corePlugin);

@@ -26,13 +26,7 @@ import { withLock } from './with-lock.js';
 import { removeTree } from '../store/remove-tree.js';
 import { listDir } from '../store/list-dir.js';
 import { listPackagesLayers, packagesDir, packagesLayerDir } from '../store/packages-layer.js';
-import { removeEnvTree } from '../mapped/run.js';
-import type { EnvHandle } from '../types.js';
-
-/** The handle a mapped removal needs for files no environment owns any more: whose backend wrote them. */
-function mappedOwner(backend: string, dir: string): EnvHandle {
-  return { envId: 'gc', shortId: 'gc', backend, paths: { dir, upper: dir, work: dir, runtime: dir }, lowerDirs: [], manifest: undefined as never, lock: undefined as never, manifestDir: dir };
-}
+import { mappedOwner, removeEnvTree } from '../mapped/run.js';
 
 export interface GcReport {
   dry_run: boolean;

@@ -20,7 +20,7 @@
 import { chmodSync, existsSync, lchownSync, lstatSync, statfsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { TreeFlusher } from '../bundle/durable.js';
+import { syncFilesystem, TreeFlusher } from '../bundle/durable.js';
 import {
   integrityError, MAX_MANIFEST_BYTES, parseBundleManifest, verifiedLayerRecord, type BundleBlobRef, type BundleManifest, type VerifiedBundleEnv,
 } from '../bundle/format.js';
@@ -44,6 +44,9 @@ import { randomHex } from '../random.js';
 import type { Engine } from './engine.js';
 import { ensureNameFree } from './find.js';
 import { withLock } from './with-lock.js';
+import { handleFor } from './handle.js';
+import { unpackForEnv } from '../mapped/run.js';
+import { removeTree } from '../store/remove-tree.js';
 
 /** A blob's bytes as a remote sends them (a Readable will do): unverified. */
 export interface BlobStream extends AsyncIterable<Buffer> {
@@ -227,7 +230,7 @@ function pulledRecord(env: VerifiedBundleEnv, baseDigest: string, blob: string, 
   const packages = [...env.lock.resolved_packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
     version: PACKAGES_LAYER_VERSION, origin: 'pull', base_digest: baseDigest, package_manager: env.lock.base.package_manager,
-    backend: env.lock.backend, mapping, requested: packages.map((p) => p.name), packages, blob,
+    backend: env.lock.backend, mapping, requested: packages.map((p) => p.name), packages, blob, owners: 'env',
   };
 }
 
@@ -273,7 +276,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     // The packages layer: one this store unpacked before from the same verified tar is reused.
     const mapping = installMapping(await engine.kernel.backendOwnerMapping(env.lock.backend));
     const pulledLayer = async () => bundle.packages
-      ? (await listPackagesLayers(layout)).find((r) => r.origin === 'pull' && r.blob === bundle.packages!.blob && r.backend === env.lock.backend && r.mapping === mapping)?.name
+      ? (await listPackagesLayers(layout)).find((r) => r.origin === 'pull' && r.owners === 'env' && r.blob === bundle.packages!.blob && r.backend === env.lock.backend && r.mapping === mapping)?.name
       : undefined;
     let packagesLayer = await pulledLayer();
     const wanted: { ref: BundleBlobRef; role: string }[] = [];
@@ -333,28 +336,25 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       blobs++;
     }
     crashPoint('pull:downloading');
-    const packagesRecord = bundle.packages && !packagesLayer ? pulledRecord(env, bundle.base.digest, bundle.packages.blob, mapping) : undefined;
-    if (packagesRecord) {
-      const chunks = await chunksOf(bundle.packages!, 'packages layer');
-      const root = join(staging, 'packages', 'root');
-      const f = flushing(flusher, root);
-      // A layer below the upper dir keeps its overlay whiteouts and opaque markers too.
-      const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'overlay', onEntry: f.onEntry, threads: 0, untrusted: true }));
-      f.settle();
-      warnings.push(...stats.warnings);
-      blobs++;
-    }
-    {
-      const chunks = await chunksOf(bundle.upper, 'upper layer');
-      const root = join(staging, 'env', 'upper');
+    // The env's own layers are unpacked as a local build writes them: inside the env's id
+    // mapping when its backend has one (full subordinate ids: root's files are root's inside).
+    const envBase = { reference: bundle.env.base.reference, digest: bundle.base.digest, rootfs: join(layout.images, imageKey, 'rootfs'), image_key: imageKey };
+    const envHandle = handleFor(layout, localMetadata(env, undefined, envBase, source.origin, engine.cwd));
+    let mappedUnpack = false;
+    const unpackEnvLayer = async (chunks: AsyncGenerator<Buffer>, root: string) => {
       const f = flushing(flusher, root);
       // Overlay whiteouts come back as 0/0 devices, or (unprivileged) overlayfs' user.overlay.whiteout xattr form.
-      const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, { whiteouts: 'overlay', onEntry: f.onEntry, threads: 0, untrusted: true }));
+      const { stats, mapped } = await consumeVerified(chunks, (c) => unpackForEnv(engine.kernel, envHandle, c, root, { whiteouts: 'overlay', onEntry: f.onEntry, threads: 0, untrusted: true }));
+      if (mapped) mappedUnpack = true;
       f.settle();
       warnings.push(...stats.warnings);
-      await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
       blobs++;
-    }
+    };
+    const packagesRecord = bundle.packages && !packagesLayer ? pulledRecord(env, bundle.base.digest, bundle.packages.blob, mapping) : undefined;
+    // A layer below the upper dir keeps its overlay whiteouts and opaque markers too.
+    if (packagesRecord) await unpackEnvLayer(await chunksOf(bundle.packages!, 'packages layer'), join(staging, 'packages', 'root'));
+    await unpackEnvLayer(await chunksOf(bundle.upper, 'upper layer'), join(staging, 'env', 'upper'));
+    await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
     const records: { hash: string; bytes: Buffer }[] = [];
     const objects: { hash: string; file: string }[] = [];
     for (const layer of bundle.layers) {
@@ -380,7 +380,11 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     }
     for (const w of warnings.slice(0, 20)) engine.logger.warn(`pull: ${w}`);
     // Durable before anything is moved into the store: the commit must never name a torn file.
-    await flusher.finish(staging);
+    // A mapped unpack's files may be unreadable here: one syncfs(2) covers them.
+    if (mappedUnpack) {
+      flusher.abandon();
+      await syncFilesystem(staging);
+    } else await flusher.finish(staging);
 
     return await withLock(engine, async () => {
       crashPoint('pull:staged');
@@ -456,6 +460,8 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     });
   } catch (err) {
     flusher.abandon();
+    // Files a mapped unpack wrote may belong to subordinate ids: removed through the mapping.
+    await (layout.removeTree ?? removeTree)(staging).catch((e: Error) => engine.logger.warn(`pull: could not remove ${staging}: ${e.message}; the next command retries`));
     throw err;
   } finally {
     claim.release();

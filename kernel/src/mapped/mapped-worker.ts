@@ -22,7 +22,7 @@ async function run(job: WorkerJob): Promise<MappedResult> {
     }
     case 'unpack': {
       const { unpackTarStream } = await import('../layers/unpack.js');
-      return { kind: 'unpack', stats: await unpackTarStream(process.stdin, job.dir, { whiteouts: job.whiteouts, owners: true }) };
+      return { kind: 'unpack', stats: await unpackTarStream(process.stdin, job.dir, { whiteouts: job.whiteouts, owners: true, ...(job.untrusted ? { untrusted: true } : {}) }) };
     }
     case 'remove': {
       const { removeTree } = await import('../store/remove-tree.js');

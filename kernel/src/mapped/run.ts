@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Kernel } from '../kernel.js';
 import { packTree, type PackStats } from '../layers/pack.js';
-import { unpackTarStream, type UnpackStats } from '../layers/unpack.js';
+import { unpackTarStream, type UnpackOptions, type UnpackStats } from '../layers/unpack.js';
 import type { TarProducer } from '../layers/layer.js';
 import { removeTree } from '../store/remove-tree.js';
 import { scanSignatures, type IdMap, type TreeSignatures } from '../engine/diff-scan.js';
@@ -46,14 +46,43 @@ export function envTar(kernel: Kernel, env: EnvHandle, dir: string): TarProducer
   };
 }
 
+/**
+ * Unpacks into `dir` inside the env's mapping (owners as the env sees them) when its backend
+ * answers, else in-process with `options` as given. `mapped` says which: a mapped unpack
+ * calls no `onEntry`, and its files may be unreadable to the user on the host.
+ */
+export async function unpackForEnv(kernel: Kernel, env: EnvHandle, source: AsyncIterable<Uint8Array>, dir: string, options: UnpackOptions): Promise<{ stats: UnpackStats; mapped: boolean }> {
+  // Made here, so the root of the tree is the user's as in-process (the tar has no root entry).
+  await mkdir(dir, { recursive: true });
+  const answered = await ask(kernel, env, { kind: 'unpack', dir, source, whiteouts: options.whiteouts, ...(options.untrusted ? { untrusted: true } : {}) });
+  return answered ? { stats: answered.stats, mapped: true } : { stats: await unpackTarStream(source, dir, options), mapped: false };
+}
+
 /** An unpacker for unpackLayer that writes inside the env's mapping (owners as the env sees them). */
-export function envUnpacker(kernel: Kernel, env: EnvHandle): (source: AsyncIterable<Uint8Array>, dir: string, options: { whiteouts: 'apply' | 'overlay'; owners?: boolean }) => Promise<UnpackStats> {
-  return async (source, dir, options) => {
-    // Made here, so the root of the tree is the user's as in-process (the tar has no root entry).
-    await mkdir(dir, { recursive: true });
-    const answered = await ask(kernel, env, { kind: 'unpack', dir, source, whiteouts: options.whiteouts });
-    return answered ? answered.stats : unpackTarStream(source, dir, options);
-  };
+export function envUnpacker(kernel: Kernel, env: EnvHandle): (source: AsyncIterable<Uint8Array>, dir: string, options: UnpackOptions) => Promise<UnpackStats> {
+  return async (source, dir, options) => (await unpackForEnv(kernel, env, source, dir, options)).stats;
+}
+
+/** The handle a mapped operation needs for files no environment owns (any more): whose backend wrote them. */
+export function mappedOwner(backend: string, dir: string): EnvHandle {
+  return { envId: 'store', shortId: 'store', backend, paths: { dir, upper: dir, work: dir, runtime: dir }, lowerDirs: [], manifest: undefined as never, lock: undefined as never, manifestDir: dir };
+}
+
+/**
+ * Removes a tree of the store whose files may belong to subordinate ids (a pull or restore
+ * unpacked inside a full id mapping, then failed or was killed): as the user, else through
+ * the mapping of whichever backend answers. The engine installs it as the layout's remover.
+ */
+export async function removeStoreTree(kernel: Kernel, path: string, loadBackends: () => Promise<void>): Promise<void> {
+  try {
+    await removeTree(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY') throw err;
+    await loadBackends();
+    for (const backend of kernel.backends) if (await ask(kernel, mappedOwner(backend, path), { kind: 'remove', path })) return;
+    throw err;
+  }
 }
 
 export async function removeEnvTree(kernel: Kernel, env: EnvHandle, path: string): Promise<void> {

@@ -13,8 +13,11 @@ import type { EnvHandle } from '../types.js';
 export type MappedOperation =
   /** Pack `dir` (packTree) and hand the tar stream to `consume`, which stores it. */
   | { kind: 'pack'; dir: string; consume(tar: AsyncIterable<Uint8Array>): Promise<void> }
-  /** Unpack the tar read from `source` into `dir` (unpackTarStream, owners set as inside). */
-  | { kind: 'unpack'; dir: string; source: AsyncIterable<Uint8Array>; whiteouts: 'apply' | 'overlay' }
+  /**
+   * Unpack the tar read from `source` into `dir` (unpackTarStream, owners set as inside).
+   * `untrusted`: the tar is a remote's (UnpackOptions.untrusted: no devices, no privileged xattrs).
+   */
+  | { kind: 'unpack'; dir: string; source: AsyncIterable<Uint8Array>; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
   /** Remove a tree (removeTree). */
   | { kind: 'remove'; path: string }
   /** Signatures of every entry of an upper dir (diff), `null` for a whiteout. */
@@ -36,7 +39,7 @@ export type MappedResult =
 /** What the worker script is given (argv[2], JSON): an operation without its streams, paths as seen inside. */
 export type WorkerJob =
   | { kind: 'pack'; dir: string }
-  | { kind: 'unpack'; dir: string; whiteouts: 'apply' | 'overlay' }
+  | { kind: 'unpack'; dir: string; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
   | { kind: 'remove'; path: string }
   | { kind: 'scan'; dir: string };
 

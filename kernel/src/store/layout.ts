@@ -18,6 +18,12 @@ export interface StoreLayout {
   images: string;
   /** Homes of envs with `[runtime] home = "env"`, by env name (or short id): user data, kept across rebuilds. */
   homes: string;
+  /**
+   * How the store removes a tree whose files may belong to ids only a backend's mapping can
+   * remove (set by the engine: mapped/run.ts removeStoreTree); WAL recovery and the staging
+   * sweep use it. Unset: removeTree, as the user.
+   */
+  removeTree?: (path: string) => Promise<void>;
 }
 
 export function storeLayout(root: string): StoreLayout {

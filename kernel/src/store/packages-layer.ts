@@ -38,6 +38,11 @@ export interface PackagesLayerRecord {
   packages: ResolvedPackage[];
   /** For a pulled layer: the blake3 of the tar it was unpacked from. */
   blob?: string;
+  /**
+   * For a pulled layer: `env` when it was unpacked as the env's backend writes (inside its id
+   * mapping). Layers pulled before had the user's owners under full mapping: never reused.
+   */
+  owners?: 'env';
   created_at: string;
 }
 

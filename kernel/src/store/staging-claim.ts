@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nativeAddon } from '../native-addon.js';
 import { listDir } from './list-dir.js';
+import { removeTree } from './remove-tree.js';
 import { isAlive } from './lock.js';
 import type { StoreLayout } from './layout.js';
 
@@ -84,7 +85,7 @@ export async function sweepAbandonedStaging(layout: StoreLayout): Promise<string
     if (!CLAIMED_STAGING.test(name)) continue;
     const dir = join(layout.staging, name);
     if (held(dir)) continue;
-    rmSync(dir, { recursive: true, force: true });
+    await (layout.removeTree ?? removeTree)(dir);
     removed.push(name);
   }
   return removed;

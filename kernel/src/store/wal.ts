@@ -116,12 +116,12 @@ async function runSteps(layout: StoreLayout, steps: WalStep[]): Promise<void> {
   for (let i = steps.length - 1; i >= 0; i--) {
     const step = steps[i]!;
     if (step.kind === 'remove') {
-      await removeTree(inside(layout, step.path));
+      await (layout.removeTree ?? removeTree)(inside(layout, step.path));
     } else if (step.kind === 'rename') {
       const from = inside(layout, step.from);
       const to = inside(layout, step.to);
       if (exists(from)) {
-        await removeTree(to);
+        await (layout.removeTree ?? removeTree)(to);
         await rename(from, to);
       }
     } else if (step.kind === 'metadata') {

@@ -63,7 +63,7 @@ export async function runMapped(request: MappedRequest, options: NamespaceOption
   const parent = dirname(hostPath);
   if (op.kind === 'remove' && !existsSync(parent)) return { kind: 'remove' };
   const inside = `${INSIDE}/${basename(hostPath)}`;
-  const job: WorkerJob = op.kind === 'unpack' ? { kind: 'unpack', dir: inside, whiteouts: op.whiteouts }
+  const job: WorkerJob = op.kind === 'unpack' ? { kind: 'unpack', dir: inside, whiteouts: op.whiteouts, ...(op.untrusted ? { untrusted: true } : {}) }
     : op.kind === 'remove' ? { kind: 'remove', path: inside } : { kind: op.kind, dir: inside };
   const launcher = requireLauncher(launcherPath(options.launcher));
   // The host's root read-only (node and the kernel come from there); the directory holding
