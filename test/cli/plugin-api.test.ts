@@ -137,7 +137,7 @@ test('a plugin made for another kernel API is refused at load with a clear error
   // A single-file plugin declares it on the plugin object.
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: "0.x", apply() {} };\n');
   box.write('project/.karapacerc.json', JSON.stringify({ plugins: ['./old.mjs'] }));
-  t.regex((await box.run(['list'], { cwd })).stderr, /plugin "old" \(\/.*\/old\.mjs\) needs kernel API 0\.x \(kernelApi: "0\.x"\); this karapace provides kernel API 1\.4\.0/);
+  t.regex((await box.run(['list'], { cwd })).stderr, /plugin "old" \(\/.*\/old\.mjs\) needs kernel API 0\.x \(kernelApi: "0\.x"\); this karapace provides kernel API 1\.5\.0/);
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: "banana", apply() {} };\n');
   t.regex((await box.run(['list'], { cwd })).stderr, /declares an unreadable kernel API range: kernelApi: "banana"/);
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: ">=1.0.0 <2 || ^3", apply() {} };\n');
