@@ -52,6 +52,15 @@ export function envDir(layout: StoreLayout, envId: string): string {
   return join(layout.envs, envId);
 }
 
+/**
+ * The home of an env with `[runtime] home = "env"`: by its name, so it follows the name to a
+ * rebuilt env (an unnamed env's, or one whose name is no plain file name, by its short id).
+ */
+export function envHomeDir(layout: StoreLayout, env: { name?: string; shortId: string }): string {
+  const key = env.name && !env.name.includes('/') && !env.name.startsWith('.') ? env.name : env.shortId;
+  return join(layout.homes, key);
+}
+
 export function metadataPath(layout: StoreLayout, envId: string): string {
   return join(layout.metadata, `${envId}.json`);
 }

@@ -10,6 +10,7 @@ import {
   invokingUser,
   missingDevicesWarning,
   securityPolicy,
+  envHomeDir,
   storeLayout,
   resolveMounts,
   writeIdentityFiles,
@@ -204,8 +205,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
 /** `[runtime] home = "env"`: the env's own home, made on first use (mode 0700, owned by the caller). */
 function envHome(kernel: Kernel, env: EnvHandle): string | undefined {
   if (env.manifest.runtime.home !== 'env') return undefined;
-  const key = env.name && !env.name.includes('/') && !env.name.startsWith('.') ? env.name : env.shortId;
-  const dir = join(storeLayout(kernel.storeRoot).homes, key);
+  const dir = envHomeDir(storeLayout(kernel.storeRoot), env);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }

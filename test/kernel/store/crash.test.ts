@@ -4,7 +4,7 @@
  * the store healthy and every environment that existed before must still be there, whole.
  */
 import test from 'ava';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
 
@@ -12,9 +12,10 @@ async function prepared(t: { teardown(fn: () => void): void }): Promise<{ box: S
   const box = sandbox('kp-crash-');
   t.teardown(() => rmSync(box.dir, { recursive: true, force: true }));
   // The mock cannot show lower layers but may claim to: its builds then make packages layers too.
-  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers'] } }));
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers', 'envHome'] } }));
   box.write('keep/karapace.toml', mockManifest({ packages: ['git'] }));
   box.write('other/karapace.toml', mockManifest({ packages: ['curl', 'make'] }));
+  box.write('homed/karapace.toml', mockManifest({ packages: ['curl'], extra: 'home = "env"' }));
   const built = await box.json(['build', '--name', 'keep'], { cwd: join(box.dir, 'keep') });
   const upper = join(box.store, 'env', built.env_id, 'upper');
   const exec = await box.run(['exec', 'keep', '--', 'sh', '-c', 'echo before > marker']);
@@ -81,16 +82,24 @@ for (const point of ['restore:begin', 'restore:unpacked', 'restore:swapped-out',
   });
 }
 
-for (const point of ['destroy:begin', 'destroy:moved', 'destroy:metadata-removed', 'destroy:committed']) {
+for (const point of ['destroy:begin', 'destroy:moved', 'destroy:home-moved', 'destroy:metadata-removed', 'destroy:committed']) {
   test(`crash at ${point}`, async (t) => {
     const { box, keepId } = await prepared(t);
-    const other = await box.json(['build', '--name', 'other'], { cwd: join(box.dir, 'other') });
+    // An env with a home of its own (the mock makes none: the backend would on first exec).
+    const other = await box.json(['build', '--name', 'other'], { cwd: join(box.dir, 'homed') });
+    box.write('store/homes/other/notes', 'mine\n');
     await crash(t, box, point, ['destroy', 'other']);
     await assertHealthy(t, box, keepId);
     const list = await box.json(['list']);
     const survivor = list.environments.find((e: any) => e.env_id === other.env_id);
-    if (survivor) t.true(existsSync(join(box.store, 'env', other.env_id, 'upper')), 'a rolled-back destroy leaves the env whole');
-    else t.false(existsSync(join(box.store, 'env', other.env_id)));
+    if (survivor) {
+      t.true(existsSync(join(box.store, 'env', other.env_id, 'upper')), 'a rolled-back destroy leaves the env whole');
+      t.is(readFileSync(join(box.store, 'homes', 'other', 'notes'), 'utf8'), 'mine\n', 'and its home');
+    } else {
+      t.false(existsSync(join(box.store, 'env', other.env_id)));
+      t.false(existsSync(join(box.store, 'homes', 'other')));
+    }
+    t.deepEqual(readdirSync(join(box.store, 'store', 'staging')).filter((n) => n.startsWith('destroy-')), []);
   });
 }
 

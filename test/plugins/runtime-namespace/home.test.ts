@@ -2,10 +2,12 @@
  * `[runtime] home = "env"`: the env gets a home of its own at the user's home path, kept in the
  * store across runs; the host home is invisible inside, while the display/audio sockets and an
  * XAUTHORITY file that lives in the host home still reach it. Control: the default ("host")
- * shows the host home. As root and as an unprivileged user with subordinate ids.
+ * shows the host home. The home follows the name: destroying the env a build moved the name
+ * from leaves it, destroying the one holding it removes it (`--keep-home` keeps it for the
+ * next env of that name). As root and as an unprivileged user with subordinate ids.
  */
 import test from 'ava';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
@@ -66,6 +68,47 @@ for (const [kind, who] of [['root', () => identity('root')], ['subid user', () =
     tt.not(host.shortId, shortId);
     const shown = await p.run(['exec', host.shortId, '--', 'sh', '-c', `MARKER=${marker}; ${LOOK}`]);
     tt.is(shown.stdout, 'HOST-HOME-VISIBLE\nWAYLAND\nxauth-cookie\n', shown.stderr);
+  });
+}
+
+for (const [kind, who] of [['root', () => identity('root')], ['subid user', () => subidIdentity()]] as const) {
+  t(`${kind}: an env's own home follows its name and goes with the env that holds it`, async (tt) => {
+    const id = who();
+    const p = project(id);
+    cleanups.push(() => p.cleanup());
+    p.write('karapace.toml', manifest(busyboxRootfs(), 'home = "env"'));
+    const ok = async (args: string[]) => {
+      const r = await p.run(args);
+      if (r.code !== 0) throw new Error(`karapace ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const first = JSON.parse(await ok(['build', '--name', 'dev', '--json'])) as { short_id: string };
+    await ok(['exec', 'dev', '--', 'sh', '-c', 'echo mine > ~/kept']);
+    const home = join(p.store, 'homes', 'dev');
+    tt.is(readFileSync(join(home, 'kept'), 'utf8'), 'mine\n');
+
+    // A changed manifest: the name (and the home) move to the new env; the old one has no claim.
+    p.write('karapace.toml', manifest(busyboxRootfs(), 'home = "env"\nnetwork_isolation = true'));
+    await ok(['build']);
+    const old = JSON.parse(await ok(['destroy', first.short_id, '--json'])) as { destroyed: { home?: unknown } };
+    tt.is(old.destroyed.home, undefined);
+    tt.is((await ok(['exec', 'dev', '--', 'cat', `${id.home}/kept`])), 'mine\n');
+
+    // --keep-home: the next env of that name gets it back.
+    const kept = JSON.parse(await ok(['destroy', 'dev', '--keep-home', '--json'])) as { destroyed: { home?: unknown } };
+    tt.deepEqual(kept.destroyed.home, { path: home, removed: false });
+    tt.true(existsSync(join(home, 'kept')));
+    await ok(['build', '--name', 'dev']);
+    tt.is((await ok(['exec', 'dev', '--', 'cat', `${id.home}/kept`])), 'mine\n');
+
+    // By default the home goes with the env, and destroy says so; also what root inside made
+    // there (under a subordinate id with full mapping, which the user cannot remove directly).
+    await ok(['exec', '--root', 'dev', '--', 'sh', '-c', `mkdir -p ${id.home}/by-root/sub && echo x > ${id.home}/by-root/sub/f && chmod 755 ${id.home}/by-root`]);
+    const envs = (JSON.parse(await ok(['list', '--json'])) as { environments: { env_id: string; name?: string }[] }).environments;
+    const current = envs.find((e) => e.name === 'dev')!.env_id;
+    tt.is((await ok(['destroy', 'dev'])).trimEnd(), `destroyed: ${current} (dev)\nremoved its home ${home}`);
+    tt.false(existsSync(home));
+    tt.deepEqual(readdirSync(join(p.store, 'homes')), []);
   });
 }
 
