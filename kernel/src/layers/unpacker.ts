@@ -97,6 +97,8 @@ export class Unpacker {
   private readonly owner = new Map<string, number>();
   /** recordDisk: stats the pool's threads took as they created things. */
   private readonly disk: Map<string, DiskStat> | undefined;
+  /** Device nodes not made here (no privileges, or untrusted content), by path: a hard link to one is not made either. */
+  private readonly notMade = new Map<string, UstarHeader['type']>();
   /** recordDisk: paths to lstat at the end (made here, or changed since). */
   private readonly restat = new Set<string>();
   /** `rel` is normalised (safeEntryPath): plain concatenation, path.join's normalising shows at thousands of entries. */
@@ -374,6 +376,7 @@ export class Unpacker {
   }
 
   private clearExisting(rel: string, keepDir: boolean): void {
+    this.notMade.delete(rel);
     if (this.fresh && !this.created.has(rel)) return;
     const p = this.abs(rel);
     const st = lstatSync(p, { throwIfNoEntry: false });
@@ -454,12 +457,16 @@ export class Unpacker {
           await this.direct();
           if (this.options.untrusted && kind !== 'p' && !(kind === 'c' && h.devmajor === 0 && h.devminor === 0)) {
             this.stats.warnings.push(`${rel}: ${h.type} ${h.devmajor}:${h.devminor} not created (pulled content never creates device nodes)`);
+            this.notMade.set(rel, h.type);
             break;
           }
           if (mknodDevice(p, kind, h.devmajor, h.devminor, h.mode)) {
             if (this.owners) lchownSync(p, h.uid, h.gid);
             this.restat.add(rel);
-          } else this.stats.warnings.push(`${rel}: ${h.type} not created (needs privileges)`);
+          } else {
+            this.stats.warnings.push(`${rel}: ${h.type} not created (needs privileges)`);
+            this.notMade.set(rel, h.type);
+          }
           break;
         }
         default:
@@ -604,6 +611,13 @@ export class Unpacker {
     const tslash = targetRel.lastIndexOf('/');
     const tParent = await this.ensureDir(tslash < 0 ? '' : targetRel.slice(0, tslash), false);
     const src = join(tParent, tslash < 0 ? targetRel : targetRel.slice(tslash + 1));
+    const unmade = this.notMade.get(targetRel);
+    if (unmade) {
+      // The same inode as a device node that could not be made: not made either, and said so.
+      this.stats.warnings.push(`${rel}: hard link to the ${unmade} "${linkname}" not created (its target was not)`);
+      this.notMade.set(rel, unmade);
+      return;
+    }
     // A new link changes its inode's ctime (link count): both names are stat'ed at the end.
     this.restat.add(rel).add(targetRel);
     if (this.parallel) {

@@ -20,9 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
-import { digestTree, hashBytes, SOURCE_SHRANK, unpackTarFile, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
+import { digestTree, hashBytes, SOURCE_SHRANK, unpackTarFile, unpackTarStream, type UnpackEntry, type UnpackFileStats, type UnpackOptions } from '@karapace/kernel';
 import { CanonicalTree, digestRootfs, fingerprintRootfs } from '@karapace/image-sources';
 import { mountTmpfs } from '../../helpers/tmpfs.js';
+import { archive, header } from './_tar.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -334,6 +335,44 @@ test('a name above U+FFFF (sorted differently by UTF-16 and UTF-8) leaves the di
   await unpackTarFile(tar, join(dir, 'reference'), { whiteouts: 'apply', onEntry: reference.onEntry });
   t.is(tree.digest().digest, reference.digest().digest);
   t.is(tree.digest().entries, 3);
+});
+
+test('a hard link to a device node that could not be made is not made either: a warning, on every path', async (t) => {
+  const dir = tempDir(t);
+  // Major 5000 does not fit Linux's device numbers: mknod fails even for root.
+  const tar = archive(
+    header({ name: 'dev/', type: '5', mode: 0o755 }),
+    header({ name: 'dev/odd', type: '3', mode: 0o600, devmajor: 5000, devminor: 1 }),
+    header({ name: 'dev/odd-link', type: '1', linkname: 'dev/odd' }),
+    header({ name: 'dev/odd-link-2', type: '1', linkname: 'dev/odd-link' }),
+    header({ name: 'dev/fifo', type: '6', mode: 0o600 }),
+    header({ name: 'dev/fifo-link', type: '1', linkname: 'dev/fifo' }),
+  );
+  writeFileSync(join(dir, 'links.tar'), tar);
+  const runs: [string, (target: string, tree: CanonicalTree) => Promise<UnpackFileStats>][] = [
+    ['stream', (target, tree) => unpackTarStream([tar], target, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true })],
+    ['file', (target, tree) => unpackTarFile(join(dir, 'links.tar'), target, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true })],
+    ['native, handed over', (target, tree) => unpackTarFile(join(dir, 'links.tar'), target, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true, entriesAfterUnpack: true, treeDigests: true })],
+  ];
+  const digests = new Set<string>();
+  for (const [via, run] of runs) {
+    const target = join(dir, via);
+    const tree = new CanonicalTree();
+    const stats = await run(target, tree);
+    t.falsy(stats.native, via);
+    t.deepEqual(readdirSync(join(target, 'dev')).sort(), ['fifo', 'fifo-link'], via);
+    t.is(lstatSync(join(target, 'dev/fifo-link')).ino, lstatSync(join(target, 'dev/fifo')).ino, via);
+    t.deepEqual(stats.warnings.filter((w) => w.includes('hard link')), [
+      'dev/odd-link: hard link to the character-device "dev/odd" not created (its target was not)',
+      'dev/odd-link-2: hard link to the character-device "dev/odd-link" not created (its target was not)',
+    ], via);
+    t.deepEqual([...stats.disk!.keys()].sort(), ['dev', 'dev/fifo', 'dev/fifo-link'], via);
+    // The canonical tree has what a faithful extraction makes: three device entries, one rdev.
+    const listing = tree.digest().listing;
+    t.is(listing.split('\n').filter((l) => l.startsWith('c dev/odd')).length, 3, via);
+    digests.add(tree.digest().digest);
+  }
+  t.is(digests.size, 1);
 });
 
 (isRoot ? test : test.skip)('a full disk hands over too: the TypeScript unpacker fails with ENOSPC, nothing hangs', async (t) => {
