@@ -25,15 +25,24 @@
  * With --pool, only this (issue 17: keep the unpacker's worker pool only if it is ≥ 20%
  * faster than the serial reference on a path the native unpacker does not cover): the same
  * tarball unpacked by the TypeScript unpacker, each variant in a child process of its own,
- * runs alternating, into fresh directories —
+ * runs alternating, each into a new directory right after the previous run's was removed
+ * (the after-delete regime above) —
  *   serial     the reference: threads 0, everything on the parsing thread;
  *   pool       worker threads doing the file-system calls through native/unpack.c;
  *   pool-fs    the same threads through Node's fs (KARAPACE_UNPACK_NATIVE=0);
- * as a stream (what a zstd/xz/gzip image or a pulled layer is: the native unpacker takes
- * only plain tar files) and as a file without `entriesAfterUnpack` (the pool's threads read
+ * as a stream (what a gzip/xz or OCI image, or a restored layer, is: the native unpacker
+ * takes only plain tar files; pulls unpack without threads) and as a file without `entriesAfterUnpack` (the pool's threads read
  * contents from the file). Writes the "images, unpacker pool" section.
  *
- *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images] [--pool | --only second-env]
+ * With --only digest-lines (issue 17: may the C side stop formatting digest lines?): the same
+ * tarball unpacked natively into fresh directories, its canonical and disk digests computed
+ *   native      by native/untar-digest.c (what a cold build as root does), or
+ *   typescript  from the native unpacker's records by CanonicalTree and digestRootfs, whose
+ *               lines are treeDigestLine's (what an unprivileged build does);
+ * each run in a child process of its own (a cold build's process: nothing compiled yet),
+ * runs alternating. Writes the "images, digest lines" section.
+ *
+ *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images] [--pool | --only second-env | --only digest-lines]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -224,11 +233,11 @@ async function poolOnly() {
   const section = [
     '## images, unpacker pool: worker threads vs the serial reference unpacker (bench/images.mjs --pool)',
     '',
-    `${new Date().toISOString().slice(0, 10)}, node ${process.version}, the Debian bookworm minbase tarball (${(readFileSync(TARBALL).length / 2 ** 20).toFixed(0)} MiB) unpacked by the TypeScript unpacker into fresh directories, each run in a child process of its own (the time is the unpack's, measured inside it), variants alternating; median of ${RUNS}; pool of ${threads} threads; load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end on ${(await import('node:os')).cpus().length} CPUs. Ratios are per-run pairs against the serial run next to it. Rule (issue 17): keep the pool only if it is ≥ 20% faster than the serial reference on a path the native unpacker does not cover.`,
+    `${new Date().toISOString().slice(0, 10)}, node ${process.version}, the Debian bookworm minbase tarball (${(readFileSync(TARBALL).length / 2 ** 20).toFixed(0)} MiB) unpacked by the TypeScript unpacker, each run into a new directory right after the previous run's was removed, in a child process of its own (the time is the unpack's, measured inside it), variants alternating; median of ${RUNS}; pool of ${threads} threads; load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end on ${(await import('node:os')).cpus().length} CPUs. Ratios are per-run pairs against the serial run next to it. Rule (issue 17): keep the pool only if it is ≥ 20% faster than the serial reference on a path the native unpacker does not cover.`,
     '',
     '| path (not covered by native/untar.c) | pool | serial reference | ratio | faster by |',
     '|---|---|---|---|---|',
-    row('stream', 'pool', 'a stream (compressed image, pulled layer), pool through native/unpack.c'),
+    row('stream', 'pool', 'a stream (gzip/xz or OCI image, restored layer), pool through native/unpack.c'),
     row('stream', 'pool-fs', 'a stream, pool through Node fs (`KARAPACE_UNPACK_NATIVE=0`)'),
     row('file', 'pool', 'a file without `entriesAfterUnpack`, pool through native/unpack.c'),
     row('file', 'pool-fs', 'a file, pool through Node fs'),
@@ -296,7 +305,72 @@ async function secondEnv() {
   console.log(section);
 }
 
+/** One native unpack with its two digests in a child process; returns [total, digests part] in seconds, and the digests. */
+function digestsOnce(native, target) {
+  const script = `const k = await import(${JSON.stringify(join(REPO, 'kernel/dist/index.js'))});
+const is = await import(${JSON.stringify(join(REPO, 'plugins/image-sources/dist/index.js'))});
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const tree = new is.CanonicalTree();
+tree.beginLayer();
+const t0 = now();
+const stats = await k.unpackTarFile(${JSON.stringify(TARBALL)}, ${JSON.stringify(target)}, { whiteouts: 'apply', onEntry: tree.onEntry, recordDisk: true, entriesAfterUnpack: true, treeDigests: ${native} });
+if (!stats.native) throw new Error('the native unpacker did not do the work');
+const t1 = now();
+let digests = stats.treeDigests;
+if (!${native}) {
+  const canonical = tree.digest();
+  digests = { tree: canonical.digest, disk: (await is.digestRootfs(${JSON.stringify(target)}, tree.contentHashes(), stats.disk, canonical.order)).digest };
+}
+const t2 = now();
+process.stdout.write(JSON.stringify({ total: t2 - t0, digests: ${native} ? 0 : t2 - t1, ...digests }));`;
+  const file = join(DIR, 'digests-once.mjs');
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`unpack with digests (${native ? 'native' : 'typescript'}) failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+async function digestLines() {
+  ensureTarball();
+  const r = { native: [], typescript: [], part: [] };
+  const seen = new Set();
+  const loadStart = loadavg()[0];
+  for (let i = 0; i < RUNS; i++) {
+    for (const native of i % 2 ? [false, true] : [true, false]) {
+      spawnSync('sync');
+      // Fresh directories, kept to the end: no run pays for an earlier one's deletion.
+      const out = digestsOnce(native, join(DIR, `digests-${native ? 'native' : 'ts'}-${i}`));
+      r[native ? 'native' : 'typescript'].push(out.total);
+      if (!native) r.part.push(out.digests);
+      seen.add(`${out.tree} ${out.disk}`);
+    }
+  }
+  if (seen.size !== 1) throw new Error(`the two ways disagree: ${[...seen].join(' / ')}`);
+  const m = { native: median(r.native), typescript: median(r.typescript), part: median(r.part) };
+  const paired = median(r.typescript.map((x, i) => x / r.native[i]));
+  const cpus = (await import('node:os')).cpus().length;
+  const section = [
+    '## images, digest lines: native/untar-digest.c vs treeDigestLine (bench/images.mjs --only digest-lines)',
+    '',
+    `${new Date().toISOString().slice(0, 10)}, node ${process.version}, the Debian bookworm minbase tarball (${(readFileSync(TARBALL).length / 2 ** 20).toFixed(0)} MiB) unpacked natively into fresh directories, each run in a child process of its own (times measured inside it), runs alternating; median of ${RUNS}; load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end on ${cpus} CPUs. Both ways give the same two digests. Question (issue 17): may the C side return records and leave formatting the lines to TypeScript?`,
+    '',
+    '| canonical and disk digests computed | unpack + digests | of which the digests | ratio (per-run pairs) |',
+    '|---|---|---|---|',
+    `| by native/untar-digest.c | ${m.native.toFixed(3)} s | (inside the unpack) | 1.00x |`,
+    `| by CanonicalTree and digestRootfs from the records (treeDigestLine) | ${m.typescript.toFixed(3)} s | ${m.part.toFixed(3)} s | ${paired.toFixed(2)}x |`,
+    '',
+    `The digests in TypeScript cost ${m.part.toFixed(3)} s in a process that has compiled nothing yet, ${((m.part / m.native) * 100).toFixed(0)}% of the native unpack with its digests; issue 17 allows a cold build 5%. ${m.part / m.native > 0.05 ? 'Over it: the C side keeps formatting its lines, held to treeDigestLine by test/kernel/layers/native-digests.test.ts (randomised archives) and the golden vectors.' : 'Within it: the C side could return records and leave the lines to treeDigestLine.'}`,
+    '',
+    `Raw (s): native=[${r.native.map((x) => x.toFixed(3)).join(', ')}]; typescript=[${r.typescript.map((x) => x.toFixed(3)).join(', ')}]; typescript digests part=[${r.part.map((x) => x.toFixed(3)).join(', ')}]`,
+    '',
+  ].join('\n');
+  writeSection(join(REPO, 'bench/RESULTS.md'), 'images, digest lines', section);
+  console.log(section);
+  rmSync(DIR, { recursive: true, force: true });
+}
+
 if (args.includes('--pool')) await poolOnly();
+else if (ONLY === 'digest-lines') await digestLines();
 else if (ONLY === 'second-env') {
   await secondEnv();
   rmSync(BASE, { recursive: true, force: true });

@@ -18,6 +18,8 @@ export interface HeaderFields {
   devminor?: number;
   /** 'ustar' (POSIX, the default), 'gnu' ("ustar  \0"), or 'v7' (no magic). */
   magic?: 'ustar' | 'gnu' | 'v7';
+  /** ustar only: the name's leading directories (up to 155 bytes), joined to `name` with '/'. */
+  prefix?: string;
 }
 
 function octal(b: Buffer, at: number, len: number, value: number): void {
@@ -41,6 +43,7 @@ export function header(f: HeaderFields): Buffer {
     octal(b, 329, 8, f.devmajor ?? 0);
     octal(b, 337, 8, f.devminor ?? 0);
   }
+  if (f.prefix) b.write(f.prefix, 345, 155, 'utf8');
   return withChecksum(b);
 }
 
