@@ -113,7 +113,7 @@ for (let run = 0; run < RUNS; run++) {
       if (r.status !== 0) throw new Error(`node download: ${r.stderr}`);
     }));
     rmSync(out, { force: true });
-    // What the CLI costs before it does any work (curl starts in ~0.01 s).
+    // What the CLI costs before it does any work.
     results.startup.push(time(() => karapace(src, ['--version'])));
   } finally {
     await s.stop();

@@ -71,7 +71,7 @@ export async function hashFile(path: string): Promise<{ hash: Hash; size: number
 
 /**
  * A file whose size is known: small ones (most of a rootfs) in one synchronous read — a
- * round trip through the thread pool per file cost ten times the hashing — big ones streamed.
+ * round trip through the thread pool per file cost more than the hashing — big ones streamed.
  */
 export async function hashFileOfSize(path: string, size: number): Promise<{ hash: Hash; size: number }> {
   if (size < 8 << 20) {

@@ -26,7 +26,7 @@ export function debianRootfsUnavailable(): string | undefined {
 }
 
 /**
- * Returns the path of `bookworm-minbase.tar`, building it on first use (~30 s). Throws with
+ * Returns the path of `bookworm-minbase.tar`, building it on first use (mmdebstrap). Throws with
  * mmdebstrap's output when the build fails.
  */
 export function debianRootfsTarball(): string {

@@ -26,7 +26,7 @@ import {
 const require = createRequire(import.meta.url);
 /**
  * node:worker_threads, loaded when the first pool is made: every CLI start (exec, a warm
- * build) loads this module with the kernel, few of them unpack (~1.5 ms).
+ * build) loads this module with the kernel, few of them unpack.
  */
 function workerClass(): typeof Worker {
   return (require('node:worker_threads') as typeof import('node:worker_threads')).Worker;
@@ -110,8 +110,8 @@ export class UnpackPool {
   }
 
   /**
-   * Starts a pool of `threads` ahead of its first use: a thread takes ~0.1 s to boot, which
-   * otherwise stalls the start of an unpack. The next pool opened with this size takes it
+   * Starts a pool of `threads` ahead of its first use: a thread's boot otherwise stalls the
+   * start of an unpack. The next pool opened with this size takes it
    * over; until then its threads do not keep the process alive.
    */
   static prestart(threads: number): void {
@@ -441,8 +441,8 @@ export class UnpackPool {
   async close(): Promise<void> {
     this.stopped = true;
     for (let w = 0; w < this.workers.length; w++) this.post(w, STOP);
-    // A thread acknowledges STOP when it has let go of everything; its exit (~10 ms of
-    // tearing down) need not hold up the caller, nor keep the process alive.
+    // A thread acknowledges STOP when it has let go of everything; its exit (tearing down
+    // its isolate) need not hold up the caller, nor keep the process alive.
     for (;;) {
       const seen = Atomics.load(this.ctrl, CTRL.completed);
       if (this.workers.every((_, w) => this.gone[w] || Atomics.load(this.ctrl, perWorker(w) + WORKER.done) >= this.sent[w]!)) break;

@@ -91,7 +91,7 @@ export async function verifyCached(img: CachedImage, options: { full?: boolean }
     const recorded = await readFile(join(img.dir, 'fingerprint'), 'utf8').then((t) => t.trim(), () => '');
     if (recorded && recorded === (await fingerprintRootfs(img.rootfs))) return { ok: true, redigested: false };
   }
-  // digestRootfs gives the kernel's digestTree value (tested), several times faster.
+  // digestRootfs gives the kernel's digestTree value (tested) and the fingerprint in one walk.
   const { digest, fingerprint } = await digestRootfs(img.rootfs);
   if (digest !== img.diskDigest) return { ok: false, actual: digest };
   // Same content, new metadata (e.g. touched): remember the new fingerprint.

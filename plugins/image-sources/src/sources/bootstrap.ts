@@ -22,7 +22,7 @@ import { MMDEBSTRAP_STAGES, mmdebstrapStage } from './mmdebstrap-stages.js';
 import type { ResolveContext } from './context.js';
 import { checkTreePin } from './local.js';
 
-/** A minbase bootstrap takes ~30 s on a good mirror. */
+/** Far above what a bootstrap needs from a good mirror: a slow one must not fail it. */
 const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
 
 /** Without a mirror mmdebstrap uses its own default archive. Not --quiet: its `I:` lines are the stages (mmdebstrap-stages.ts). */
