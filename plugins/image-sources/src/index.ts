@@ -33,6 +33,7 @@ export { locateAlias, locateSimplestreams, locateDirectory } from './sources/ali
 export { bootstrapMirror, mmdebstrapArgv } from './sources/bootstrap.js';
 export { MMDEBSTRAP_STAGES, mmdebstrapStage } from './sources/mmdebstrap-stages.js';
 export { parseAptStatus } from './pm/apt-status.js';
+export { apkProgress, dnfProgress, pacmanProgress, zypperProgress, type ProgressReader } from './pm/progress-lines.js';
 export { parseChallenge, RegistryClient } from './sources/registry.js';
 export { resolveOptions, DEFAULT_SERVER, type ImageSourcesOptions } from './options.js';
 export { hostDebianMirror, parseDeb822Sources, parseOneLineSources } from './host-sources.js';

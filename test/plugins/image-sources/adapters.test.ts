@@ -58,7 +58,7 @@ test('dnf and zypper: commands and rpm query output (epochs kept)', (t) => {
 test('pacman and apk: commands and output parsing', (t) => {
   t.deepEqual(pacman.install(['git'], { git: '2.45.2-1' }, { offline: false }), ['pacman', '-S', '--noconfirm', '--needed', '--noprogressbar', 'git=2.45.2-1']);
   t.deepEqual(pacman.parseQuery(fixture('pacman-Q.txt')), [{ name: 'bash', version: '5.2.026-2' }, { name: 'git', version: '2.45.2-1' }]);
-  t.deepEqual(apk.install(['git'], { git: '2.45.2-r0' }, { offline: true }), ['apk', 'add', '--no-progress', '--no-network', 'git=2.45.2-r0']);
+  t.deepEqual(apk.install(['git'], { git: '2.45.2-r0' }, { offline: true }), ['apk', 'add', '--no-progress', '--progress-fd', '2', '--no-network', 'git=2.45.2-r0']);
   t.deepEqual(splitApkNameVersion('ca-certificates-bundle-20240705-r0'), { name: 'ca-certificates-bundle', version: '20240705-r0' });
   const parsed = apk.parseQuery(fixture('apk-list-installed.txt'));
   t.deepEqual(parsed.find((p) => p.name === 'git'), { name: 'git', version: '2.45.2-r0' });
@@ -129,4 +129,28 @@ test('install runs refresh, install and query through request.run and reports ex
   await t.throwsAsync(installPackages(undefined, request), { code: 'KP_PM_FAILED', message: /Can't find a source/ } as never);
   // Not our package manager: the hook passes.
   t.is(await installPackages(undefined, { ...request, packageManager: 'mock' }), undefined);
+});
+
+test('an install reads its tool\'s progress lines as they arrive, split anywhere, and reports them in order (pacman, captured)', async (t) => {
+  const output = fixture('pacman-install.txt');
+  const request = {
+    packageManager: 'pacman', packages: ['hello'], offline: false,
+    env: {} as InstallRequest['env'],
+    run: async (argv: string[], options?: { onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void }) => {
+      if (argv[1] === '-S' && options?.onOutput) {
+        // Chunks of 7 bytes: lines arrive in pieces, as from a pipe.
+        for (let i = 0; i < output.length; i += 7) options.onOutput('stdout', output.slice(i, i + 7));
+        return { exitCode: 0, stdout: output, stderr: '' };
+      }
+      return argv[1] === '-Q' ? { exitCode: 0, stdout: 'hello 1.0-1\n', stderr: '' } : { exitCode: 0, stdout: '', stderr: '' };
+    },
+  } satisfies InstallRequest;
+  const events: { done: number; stage?: string }[] = [];
+  const kernel = { progress: (e: { kind: string; done?: number; stage?: string }) => { if (e.kind === 'advance') events.push({ done: e.done!, stage: e.stage }); } };
+  t.deepEqual(await installPackages(kernel as never, request), { packages: [{ name: 'hello', version: '1.0-1' }] });
+  const stages = events.map((e) => e.stage).filter((s, i, all) => s !== all[i - 1]);
+  t.deepEqual(stages, ['updating package lists', 'downloading packages', 'installing packages', 'cleaning caches']);
+  // A new stage is always reported: the first install line is the third of four steps.
+  t.is(events.find((e) => e.stage === 'installing packages')!.done, 75);
+  t.true(events.every((e, i) => i === 0 || e.done >= events[i - 1]!.done), JSON.stringify(events));
 });

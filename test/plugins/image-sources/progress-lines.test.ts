@@ -1,10 +1,22 @@
 /**
  * Progress from what the tools print: apt's status fd (recorded from apt 2.6 installing jq
- * into a bookworm minbase) and mmdebstrap's `I:` stage lines (recorded from mmdebstrap 1.3.5),
- * fed through the parsers, give increasing percents and stage k of n.
+ * into a bookworm minbase), mmdebstrap's `I:` stage lines (recorded from mmdebstrap 1.3.5),
+ * and the install outputs of dnf, zypper, pacman and apk (test/fixtures/package-managers,
+ * its README says which were captured), fed through the parsers, give increasing percents
+ * and stage k of n.
  */
 import test from 'ava';
-import { MMDEBSTRAP_STAGES, mmdebstrapStage, parseAptStatus } from '@karapace/image-sources';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { apk, apkProgress, dnfProgress, MMDEBSTRAP_STAGES, mmdebstrapStage, pacmanProgress, parseAptStatus, zypperProgress, type ProgressReader } from '@karapace/image-sources';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/package-managers/', import.meta.url));
+
+/** Every line of a fixture through a fresh reader: the reported percents, with the stage's initial. */
+function readAll(reader: ProgressReader, fixture: string): string[] {
+  return readFileSync(join(FIXTURES, fixture), 'utf8').split('\n').map(reader).filter((p) => p !== undefined).map((p) => `${p!.percent}${p!.stage === 'downloading packages' ? 'd' : 'i'}`);
+}
 
 const APT = `Reading package lists...
 dlstatus:1:0:Retrieving file 1 of 3
@@ -61,4 +73,48 @@ test('mmdebstrap stderr: each known stage once, k of n in order; other lines sta
   t.is(mmdebstrapStage('I: nothing to download -- skipping...', 1), undefined);
   t.is(mmdebstrapStage('I: running apt-get update...', 3), undefined);
   t.is(mmdebstrapStage('E: apt-get update failed'), undefined);
+});
+
+test('dnf 4 (captured): finished downloads fill the first half, the transaction steps the second; Preparing\'s 1/1 is no step', (t) => {
+  t.deepEqual(readAll(dnfProgress(), 'dnf4-install.txt'), ['25d', '50d', '50i', '75i', '100i', '100i', '100i']);
+  const read = dnfProgress();
+  // Before `Running transaction` a transaction-looking line is not one (nor the summary's headers).
+  t.is(read('  Installing       : jq-1.7.1-4.fc39.x86_64                                 2/2 '), undefined);
+  t.is(read('Running transaction check'), undefined);
+  t.is(read('Installing:'), undefined);
+});
+
+test('dnf 5: [k/n] downloads, then [k/n] transaction steps after `Running transaction`', (t) => {
+  t.deepEqual(readAll(dnfProgress(), 'dnf5-install.txt'), ['25d', '50d', '50d', '50i', '62i', '75i', '87i', '100i']);
+});
+
+test('zypper (captured): fetching and installing alternate per package, both counted', (t) => {
+  t.deepEqual(readAll(zypperProgress(), 'zypper-install.txt'), ['25d', '50i', '75d', '100i']);
+  const read = zypperProgress();
+  t.is(read('Retrieving: world-1.0-1.noarch.rpm [done]'), undefined);
+  t.is(read('Checking for file conflicts: [......done]'), undefined);
+  // The newer form, with the repository (parentheses in its name) before the count.
+  t.deepEqual(read('Retrieving: jq-1.7.1-1.2.x86_64 (Main Repository (OSS)) (1/2),  53.2 KiB'), { percent: 25, stage: 'downloading packages' });
+});
+
+test('pacman (captured): fetches and installs counted against the transaction\'s package count', (t) => {
+  t.deepEqual(readAll(pacmanProgress(), 'pacman-install.txt'), ['25d', '50d', '75i', '100i']);
+  // Without the count first (a truncated output), nothing is guessed.
+  const read = pacmanProgress();
+  t.is(read('installing jq...'), undefined);
+  t.is(read(' jq-1.7.1-1-x86_64 downloading...'), undefined);
+  // Each install gets a fresh reader: counts do not carry over.
+  const again = pacmanProgress();
+  again('Packages (1) jq-1.7.1-1');
+  t.deepEqual(again('installing jq...'), { percent: 100, stage: 'installing packages' });
+});
+
+test('apk: done/total records from --progress-fd, one fraction; they stay out of logs, its own lines do not', (t) => {
+  t.deepEqual(readAll(apkProgress(), 'apk-install.txt'), ['0i', '32i', '65i', '100i']);
+  const read = apkProgress();
+  t.deepEqual(read('12/10'), { percent: 100, stage: 'installing packages' });
+  t.deepEqual(read('3/0'), { percent: 0, stage: 'installing packages' });
+  t.true(apk.install(['jq'], undefined, { offline: false }).join(' ').includes('--progress-fd 2'));
+  t.true(apk.isProgressLine!('371/1136'));
+  t.false(apk.isProgressLine!('(1/2) Installing oniguruma (6.9.9-r0)'));
 });

@@ -1,5 +1,6 @@
 /** apk (Alpine). `apk info -vv` style output: "name-version-rN - description". */
 import type { ResolvedPackage } from '@karapace/kernel';
+import { apkProgress, isApkProgress } from './progress-lines.js';
 import { lines, type PackageManagerAdapter } from './types.js';
 
 /** Splits "name-1.2.3-r4" at the dash that starts the version (a digit follows it). */
@@ -15,7 +16,8 @@ export const apk: PackageManagerAdapter = {
   refresh: () => ['apk', 'update', '--quiet'],
   install(packages, pinned, { offline }) {
     const targets = packages.map((p) => (pinned?.[p] ? `${p}=${pinned[p]}` : p));
-    return ['apk', 'add', '--no-progress', ...(offline ? ['--no-network'] : []), ...targets];
+    // Progress records on stderr (progress-lines.ts), without the terminal bar.
+    return ['apk', 'add', '--no-progress', '--progress-fd', '2', ...(offline ? ['--no-network'] : []), ...targets];
   },
   // APKINDEX files from `apk update` (and packages, when a cache is configured).
   clean: () => [['sh', '-c', 'rm -rf /var/cache/apk/*']],
@@ -29,5 +31,7 @@ export const apk: PackageManagerAdapter = {
     }
     return out;
   },
+  progress: apkProgress,
+  isProgressLine: isApkProgress,
   needsNetwork: (output) => /network error|temporary error \(try again later\)|unable to select packages|--no-network/.test(output),
 };

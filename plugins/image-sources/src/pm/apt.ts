@@ -39,7 +39,7 @@ export const apt: PackageManagerAdapter = {
     }
     return out;
   },
-  parseProgress: parseAptStatus,
+  progress: () => parseAptStatus,
   isProgressLine: isAptStatus,
   needsNetwork: (output) => /Can't find a source to download|Unable to fetch some archives|Temporary failure resolving|Unable to locate package|Could not resolve/.test(output),
 };

@@ -1,5 +1,6 @@
 /** dnf (Fedora; dnf5 keeps the same command line for what we use). */
 import { parseRpmQuery, rpmQuery } from './rpm.js';
+import { dnfProgress } from './progress-lines.js';
 import type { PackageManagerAdapter } from './types.js';
 
 export const dnf: PackageManagerAdapter = {
@@ -16,5 +17,6 @@ export const dnf: PackageManagerAdapter = {
   clean: () => [['dnf', '--quiet', 'clean', 'all']],
   query: rpmQuery,
   parseQuery: parseRpmQuery,
+  progress: dnfProgress,
   needsNetwork: (output) => /Cache-only enabled but no cache|Failed to download metadata|Cannot download|Curl error/.test(output),
 };

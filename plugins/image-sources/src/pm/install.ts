@@ -17,7 +17,7 @@ function tail(text: string, n = 25): string {
 
 /** Feeds the adapter's progress lines, as they arrive, to the task: percent never goes back. */
 function progressFeed(adapter: PackageManagerAdapter, task: Task): ((stream: 'stdout' | 'stderr', chunk: string) => void) | undefined {
-  const parse = adapter.parseProgress;
+  const parse = adapter.progress?.();
   if (!parse) return undefined;
   const partial = { stdout: '', stderr: '' };
   let percent = 0;
@@ -87,7 +87,7 @@ export async function installPackages(kernel: Kernel | undefined, request: Insta
       task.advance(0, 100, 'updating package lists');
       await step(kernel, request, adapter, adapter.refresh(), `${adapter.name} refresh`);
     }
-    task.advance(0, 100, adapter.parseProgress ? 'downloading packages' : 'installing packages');
+    task.advance(0, 100, adapter.progress ? 'downloading packages' : 'installing packages');
     await step(kernel, request, adapter, adapter.install(request.packages, request.pinned, { offline: request.offline }), `installing ${request.packages.join(', ')}`, task);
     task.advance(100, 100, 'cleaning caches');
     await cleanCaches(kernel, request, adapter);

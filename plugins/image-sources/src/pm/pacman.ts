@@ -3,6 +3,7 @@
  * version that is no longer current fails to install (the error says so); `--needed` keeps
  * re-installs cheap.
  */
+import { pacmanProgress } from './progress-lines.js';
 import { lines, type PackageManagerAdapter } from './types.js';
 
 export const pacman: PackageManagerAdapter = {
@@ -26,5 +27,6 @@ export const pacman: PackageManagerAdapter = {
     }
     return out;
   },
+  progress: pacmanProgress,
   needsNetwork: (output) => /failed retrieving file|could not resolve host|failed to synchronize/.test(output),
 };

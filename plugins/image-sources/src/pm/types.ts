@@ -5,7 +5,7 @@
  * captured outputs.
  */
 import type { ResolvedPackage } from '@karapace/kernel';
-import type { InstallProgress } from './apt-status.js';
+import type { ProgressReader } from './progress-lines.js';
 
 export interface PackageManagerAdapter {
   name: 'apt' | 'dnf' | 'zypper' | 'pacman' | 'apk';
@@ -28,11 +28,12 @@ export interface PackageManagerAdapter {
    */
   clean(): string[][];
   /**
-   * Machine-readable progress lines the install command writes among its output (apt's
-   * status fd): where the install is, or undefined for an ordinary line. Adapters without
-   * one report the install's steps only.
+   * A reader of the install command's output lines, made for each install (it may count
+   * lines against a total printed earlier): where the install is, or undefined for a line
+   * that does not say (progress-lines.ts, apt-status.ts). Adapters without one report the
+   * install's steps only.
    */
-  parseProgress?(line: string): InstallProgress | undefined;
+  progress?(): ProgressReader;
   /** Lines that are progress records, kept out of logs and error excerpts. */
   isProgressLine?(line: string): boolean;
   /** Recognises "would have to download" failures in offline mode. */

@@ -1,5 +1,6 @@
 /** zypper (openSUSE Tumbleweed / Leap). */
 import { parseRpmQuery, rpmQuery } from './rpm.js';
+import { zypperProgress } from './progress-lines.js';
 import type { PackageManagerAdapter } from './types.js';
 
 export const zypper: PackageManagerAdapter = {
@@ -16,5 +17,6 @@ export const zypper: PackageManagerAdapter = {
   clean: () => [['zypper', '--non-interactive', 'clean', '--all']],
   query: rpmQuery,
   parseQuery: parseRpmQuery,
+  progress: zypperProgress,
   needsNetwork: (output) => /Download \(curl\) error|Valid metadata not found|Repository '.*' is invalid|Problem retrieving files/.test(output),
 };
