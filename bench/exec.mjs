@@ -109,6 +109,16 @@ function measure(who) {
   // hyperfine runs (nothing connects: they are only bound).
   const session = integrationSockets(runtime, who);
   const withSession = `env ${Object.entries(session).map(([k, v]) => q(`${k}=${v}`)).join(' ')}`;
+  // The front door's plans for the integration rows, written by the Node runs it hands over
+  // to; then one more run says whether it runs them itself (else the row measures Node).
+  const frontDoorRuns = {};
+  for (const verb of [['exec', 'deb', '--', 'true'], ['enter', 'deb', 'true']]) {
+    const argv = ['env', ...Object.entries(session).map(([k, v]) => `${k}=${v}`), FRONT_DOOR, '--store', store, ...verb];
+    for (let i = 0; i < 3; i++) run(argv);
+    const check = run(['env', 'KARAPACE_FRONT_DOOR_DEBUG=1', ...argv]);
+    const why = /handing over to Node: (.*)/.exec(check.stderr ?? '')?.[1];
+    frontDoorRuns[verb[0]] = why ? `hands over to Node (${why})` : 'runs from its plan';
+  }
   const cmds = [
     ['node -e 0', `${q(process.execPath)} -e 0`],
     ['karapace --store S exec ENV -- true (native front door)', `${q(FRONT_DOOR)} --store ${q(store)} exec deb -- true`],
@@ -116,6 +126,7 @@ function measure(who) {
     ['env + host integration (ssh-agent, D-Bus, Wayland): karapace exec through Node', `${withSession} ${q(process.execPath)} ${q(BIN)} --store ${q(store)} exec deb -- true`],
     ['env + host integration: karapace enter ENV true through Node (no terminal)', `${withSession} ${q(process.execPath)} ${q(BIN)} --store ${q(store)} enter deb true`],
     ['env + host integration: karapace exec (native front door)', `${withSession} ${q(FRONT_DOOR)} --store ${q(store)} exec deb -- true`],
+    ['env + host integration: karapace enter ENV true (native front door)', `${withSession} ${q(FRONT_DOOR)} --store ${q(store)} enter deb true`],
     ...(BASELINE ? [['baseline: karapace --store S exec ENV -- true', `${q(process.execPath)} ${q(join(BASELINE, 'cli/dist/bundle/karapace.cjs'))} --store ${q(store)} exec deb -- true`]] : []),
     ...(launcherArgs && !/'/.test(launcherArgs) ? [['karapace-sandbox (same argv)', `${q(LAUNCHER)} ${launcherArgs}`]] : []),
     [`runc run${who ? ' (rootless)' : ''}, fresh container`, `runc --root ${q(join(runtime, 'runc'))} run -b ${q(bundle)} kp-bench`],
@@ -128,9 +139,10 @@ function measure(who) {
   const load = loadavg()[0];
   const hf = spawnSync(wrapped[0], wrapped.slice(1), { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
   if (hf.status !== 0) throw new Error(`hyperfine failed (${hf.status})`);
+  const loadAfter = loadavg()[0];
   const results = JSON.parse(readFileSync(out, 'utf8')).results;
   rmSync(dir, { recursive: true, force: true });
-  return { results, load };
+  return { results, load, loadAfter, frontDoorRuns };
 }
 
 /** Listening sockets for an ssh-agent, a session bus and a Wayland display, owned by `who`; their variables. */
@@ -150,10 +162,10 @@ function integrationSockets(runtime, who) {
 const user = benchUser();
 const sections = [];
 for (const [label, who] of [['root', undefined], [`an unprivileged user with subordinate ids (${USER}, full id mapping)`, user]]) {
-  const { results, load } = measure(who);
+  const { results, load, loadAfter, frontDoorRuns } = measure(who);
   const floor = results.find((r) => r.command === 'node -e 0').median;
   sections.push(
-    `As ${label}; load average ${load.toFixed(1)} when the run started.`,
+    `As ${label}; load average ${load.toFixed(1)} when the run started, ${loadAfter.toFixed(1)} when it ended. With host integration on, the front door's exec ${frontDoorRuns.exec}, its enter ${frontDoorRuns.enter}.`,
     '',
     '| command | median | mean ± σ | vs `node -e 0` |',
     '|---|---|---|---|',
@@ -176,7 +188,8 @@ const section = [
   '`baseline` rows are another build measured in the same run (`--baseline`).',
   'Rows starting `env + host integration` run under env(1) with an ssh-agent, a session bus and a Wayland socket',
   'in the environment, so exec/enter bind all three and pass their variables (issue 16\'s goal: at most 1.4x',
-  '`node -e 0`); `enter ENV true` runs without a terminal here (no pty relay), so it measures enter\'s start-up path.',
+  '`node -e 0`); `enter ENV true` runs without a terminal here (no pty relay), so it measures enter\'s start-up path,',
+  'through Node and through the front door (which runs enter from its plan as it does exec).',
   '',
   'Compare ratios within one table only (a shared machine).',
   '',
