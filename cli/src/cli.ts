@@ -41,6 +41,27 @@ export function suggestCommands(word: string, names = Object.keys(COMMAND_LOADER
   return scored.filter((x) => x.d <= Math.min(2, Math.max(1, Math.floor(word.length / 3)))).sort((x, y) => x.d - y.d || (x.n < y.n ? -1 : 1)).map((x) => x.n);
 }
 
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `enter dev sh -c x`: enter reads options up to `--`, so the command's own options look like
+ * enter's. Returns the command line with `--` before the command, or undefined.
+ */
+export function enterWithDashes(argv: readonly string[]): string[] | undefined {
+  if (argv[0] !== 'enter' || argv.includes('--')) return undefined;
+  let words = 0;
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--store') i++;
+    else if (!arg.startsWith('-')) {
+      if (++words === 2) return argv.slice(i).some((a) => a.startsWith('-')) ? [...argv.slice(0, i), '--', ...argv.slice(i)] : undefined;
+    }
+  }
+  return undefined;
+}
+
 /** A CLI with the given commands, or every command (help, introspection, unknown input). */
 export async function createCli(only?: CommandClass<KarapaceContext>[]): Promise<Cli<KarapaceContext>> {
   const cli = new KarapaceCli({
@@ -92,6 +113,14 @@ export async function runCli(args: string[], context: Partial<KarapaceContext> =
     command = cli.process(argv, ctx);
   } catch (err) {
     // Parse errors (unknown command, missing argument) are usage errors: exit 2.
+    const dashed = enterWithDashes(argv);
+    if (dashed) {
+      const message = 'the command\'s own options were read as `enter`\'s: put `--` before the command';
+      const hint = `karapace ${dashed.map(shellWord).join(' ')}`;
+      if (argv.includes('--json')) ctx.stderr.write(JSON.stringify({ error: { code: 'KP_USAGE', message, exitCode: 2, hint } }) + '\n');
+      else ctx.stderr.write(`karapace: ${message}\nhint: ${hint}\n`);
+      return 2;
+    }
     const message = err instanceof Error ? err.message : String(err);
     if (argv.includes('--json')) ctx.stderr.write(JSON.stringify({ error: { code: 'KP_USAGE', message, exitCode: 2 } }) + '\n');
     else ctx.stderr.write(`${cli.error(err as Error, { command: null }).trimEnd()}\nhint: run \`karapace --help\` for the list of commands\n`);

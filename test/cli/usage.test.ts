@@ -58,3 +58,15 @@ test('push takes --tag (the seed CLI\'s form) and refuses two tags', async (t) =
   t.is(twice.code, 2);
   t.regex(twice.stderr, /both dev@v1 and --tag v2 name a tag/);
 });
+
+test('enter with a command\'s own options and no `--` says to put `--` before the command, with the line to run', async (t) => {
+  const r = await box.run(['enter', 'dev', 'sh', '-c', "echo it's"]);
+  t.is(r.code, 2);
+  t.is(r.stderr, "karapace: the command's own options were read as `enter`'s: put `--` before the command\nhint: karapace enter dev -- sh -c 'echo it'\\''s'\n");
+  const root = await box.run(['--store', box.store, 'enter', '--root', 'dev', 'bash', '-l']);
+  t.regex(root.stderr, new RegExp(`hint: karapace enter --store ${box.store} --root dev -- bash -l\n$`));
+  const json = await box.run(['enter', '--json', 'dev', 'bash', '-l']);
+  t.deepEqual(JSON.parse(json.stderr).error, { code: 'KP_USAGE', message: "the command's own options were read as `enter`'s: put `--` before the command", exitCode: 2, hint: 'karapace enter --json dev -- bash -l' });
+  // An unknown option of enter's own is not that case.
+  t.notRegex((await box.run(['enter', 'dev', '--bogus'])).stderr, /put `--` before/);
+});
