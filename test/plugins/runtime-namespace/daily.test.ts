@@ -2,7 +2,8 @@
  * Daily use on a real Debian env (issue 16), as root and as an unprivileged user with its own
  * subordinate id range (full keep-id mapping): root inside (`exec --root`), the image's files
  * owned by root inside while the user keeps their uid, passwordless sudo, a frozen env's
- * read-only root and refused commit, /etc/hosts, and the host's ssh-agent inside; the same
+ * read-only root and refused commit, /etc/hosts, the host's ssh-agent inside, a changed
+ * manifest moving the name, `exec ENV --json --` reading its option; the same
  * through the installed executable's native front door, which runs exec and enter from its
  * plan with the host integration on.
  */
@@ -124,6 +125,23 @@ for (const kind of ['root', 'user'] as const) {
     const enter = await viaPlan(p, ['enter', 'dev', '--', 'sh', '-c', 'ssh-add -l; exit 3'], integration);
     tt.is(enter.code, 3, enter.stderr);
     tt.regex(enter.stdout, /daily-test \(ED25519\)/);
+  });
+
+  t(`as ${kind}: a changed manifest and build move the name; \`exec dev --json --\` reads its option`, async (tt) => {
+    const { p } = ready();
+    const before = (JSON.parse(await ok(p, ['inspect', 'dev', '--json'])) as { short_id: string }).short_id;
+    p.write('karapace.toml', manifest(debianRootfsTarball(), 'network_isolation = true\n[system]\npackages = ["sudo", "openssh-client"]\n'));
+    const built = await p.run(['build'], { timeoutMs: 900_000 });
+    tt.is(built.code, 0, built.stderr);
+    tt.regex(built.stdout + built.stderr, new RegExp(`name "dev" moved here from ${before}`));
+    const after = (JSON.parse(await ok(p, ['inspect', 'dev', '--json'])) as { short_id: string }).short_id;
+    tt.not(after, before);
+    // jq was installed into the old env by hand: the name now runs the new one, isolated.
+    tt.not((await p.run(['exec', 'dev', '--', 'sh', '-c', 'command -v jq'])).code, 0);
+    tt.is((await ok(p, ['exec', 'dev', '--', 'sh', '-c', 'ls /sys/class/net'])).trim(), 'lo');
+    const json = await p.run(['exec', 'dev', '--json', '--', 'sh', '-c', 'echo hi; exit 3']);
+    tt.is(json.code, 3, json.stderr);
+    tt.like(JSON.parse(json.stdout), { exit_code: 3, stdout: 'hi\n' });
   });
 
   t(`as ${kind}: a frozen env refuses writes (the user's, root's) and commit; unfreeze restores`, async (tt) => {
