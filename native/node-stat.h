@@ -1,6 +1,6 @@
 /* A stat as unpack-protocol.ts's readStat reads it: mode, uid, gid, size, ino, mtimeMs,
- * ctimeMs, rdev as eight little-endian doubles, computed as Node computes its Stats (shared
- * by karapace_unpack.node and karapace_untar.node). */
+ * ctimeMs, rdev as eight little-endian doubles, computed as Node computes its Stats (the
+ * stats karapace_untar.node records). */
 #ifndef KARAPACE_NODE_STAT_H
 #define KARAPACE_NODE_STAT_H
 

@@ -5,7 +5,7 @@ export {
   type ContentHashTap, type UnpackEntry, type UnpackFileStats, type UnpackOptions, type UnpackStats,
 } from './unpack.js';
 export { packLayer, readLayer, unpackLayer, layerHash, layerPath, layerTar, hasTree, type PackLayerOptions } from './layer.js';
-export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './tar-format.js';
+export { safeEntryPath, OPAQUE_MARKER, WHITEOUT_PREFIX, SOURCE_SHRANK } from './tar-format.js';
 export { CanonicalTree, makedev, listingWithoutOwners, parseListing, type KnownHashes, type ListingEntry } from './canonical-tree.js';
 export { nativeUnpackerAvailable } from './native-unpack.js';
-export { SOURCE_SHRANK, type DiskStat } from './unpack-protocol.js';
+export type { DiskStat } from './unpack-protocol.js';

@@ -13,8 +13,8 @@
 import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAddon } from '../native-addon.js';
-import { badTar, type TarEntryType } from './tar-format.js';
-import { readStat, SOURCE_SHRANK, type DiskStat } from './unpack-protocol.js';
+import { badTar, SOURCE_SHRANK, type TarEntryType } from './tar-format.js';
+import { readStat, type DiskStat } from './unpack-protocol.js';
 import type { UnpackFileStats, UnpackOptions } from './unpack.js';
 
 interface UntarAddon {

@@ -96,6 +96,9 @@ export function decodePaxRecords(buf: Buffer): [string, Buffer][] {
   return out;
 }
 
+/** What the unpacker says when the tar file it reads has become shorter than it was. */
+export const SOURCE_SHRANK = 'the archive changed while it was being unpacked (it is shorter than it was)';
+
 export function badTar(why: string, data?: Record<string, unknown>): StoreError {
   return new StoreError('KP_LAYER_REJECTED', `layer rejected: ${why}`, {
     hint: 'the archive is malformed or hostile; nothing was written outside the target directory — get the layer from a trusted source',

@@ -5,24 +5,7 @@
  */
 import { badTar } from './tar-format.js';
 
-/** What the unpacker reads a tar through: a stream (Reader) or a file it can seek in (FileReader). */
-export interface TarInput {
-  /** Bytes of the source consumed so far (the offset of the next byte). */
-  readonly position: number;
-  /** Exactly n bytes when they are at hand (no waiting); otherwise undefined: use read(). */
-  take(n: number): Buffer | undefined;
-  /** Exactly n bytes; null at a clean end of input. Valid until the next call. */
-  read(n: number): Promise<Buffer | null> | Buffer | null;
-  /** Skips n bytes when that needs no waiting; false otherwise: use stream(). */
-  skip(n: number): boolean;
-  /** Passes n bytes to `sink` in pieces; a piece stays valid until the sink's promise (if any) settles. */
-  stream(n: number, sink: (b: Buffer) => Promise<void> | void): Promise<void>;
-  /** Reads to the end (a verifying source checks its hash). */
-  drain(): Promise<void>;
-  close(): Promise<void>;
-}
-
-export class Reader implements TarInput {
+export class Reader {
   private cur: Buffer = Buffer.alloc(0);
   private pos = 0;
   /** Source bytes before `cur`. */

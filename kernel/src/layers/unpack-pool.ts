@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import {
-  CTRL, HASH_BYTES, RANGE_BYTES, RECORD_HEADER, RING, RecordFlag, RecordKind, SLOTS, SLOT_BYTES, STAT_BYTES, STOP, WORKER, perWorker, readStat,
+  CTRL, HASH_BYTES, RECORD_HEADER, RING, RecordFlag, RecordKind, SLOTS, SLOT_BYTES, STAT_BYTES, STOP, WORKER, perWorker, readStat,
   type DiskStat, type PoolFailure, type PoolWorkerData,
 } from './unpack-protocol.js';
 
@@ -56,7 +56,7 @@ interface Batch {
   buf: Buffer;
   used: number;
   records: number;
-  /** Bytes to write (in the slot or read from the source) plus ENTRY_COST per record. */
+  /** Bytes to write plus ENTRY_COST per record. */
   cost: number;
   /** Where workers write results (hashes, stats) in this batch, and who reads them. */
   results: { at: number; read: (buf: Buffer, at: number) => void }[];
@@ -92,11 +92,6 @@ export class UnpackPool {
   private readonly gone: boolean[];
   /** Directories queued since the last drain: until they exist, the caller must not touch paths below them. */
   dirsQueued = false;
-  /**
-   * Work for this thread while it would wait for the workers (a free slot, or a drain):
-   * called until it returns false or the workers have moved on.
-   */
-  onIdle: (() => boolean) | undefined;
 
   /** A pool of `threads` workers; undefined when threads are off or the worker script is absent (then the caller works alone). */
   static open(threads: number): UnpackPool | undefined {
@@ -193,16 +188,8 @@ export class UnpackPool {
       const seen = Atomics.load(this.ctrl, CTRL.completed);
       this.reclaim();
       if (this.free.length || this.failure) continue;
-      if (this.idle(seen)) continue;
       await completedAfter(this.ctrl, seen);
     }
-  }
-
-  /** Runs onIdle while no batch completes after `seen`; true if it did some work. */
-  private idle(seen: number): boolean {
-    let worked = false;
-    while (this.onIdle && Atomics.load(this.ctrl, CTRL.completed) === seen && this.onIdle()) worked = true;
-    return worked;
   }
 
   /** A free slot without waiting, if there is one. */
@@ -340,32 +327,6 @@ export class UnpackPool {
     return { worker: w, write };
   }
 
-  /**
-   * Queues a file whose `size` bytes of content the worker reads itself from descriptor
-   * `source` at `offset` (the plain tar being unpacked): nothing of it passes through this
-   * thread. Returns the worker.
-   */
-  fileAt(
-    path: string, source: number, offset: number, size: number, mode: number, chown?: [number, number], chmod?: number,
-    onHash?: (hash: string) => void, onStat?: (st: DiskStat) => void,
-  ): number | Promise<number> {
-    const bytes = RECORD_HEADER + Buffer.byteLength(path) + RANGE_BYTES + (onHash ? HASH_BYTES : 0) + (onStat ? STAT_BYTES : 0);
-    const w = this.pick(bytes);
-    const put = (b: Batch): number => {
-      const at = this.header(b, RecordKind.FileAt, (onHash ? RecordFlag.Hash : 0) | (onStat ? RecordFlag.Stat : 0), path, RANGE_BYTES, mode, chown, chmod);
-      b.cost += size;
-      const v = this.views[b.slot]!;
-      v.setUint32(at, source, true);
-      v.setFloat64(at + 8, offset, true);
-      v.setFloat64(at + 16, size, true);
-      this.reserveHash(b, onHash);
-      this.reserveStat(b, onStat);
-      return w;
-    };
-    const b = this.roomNow(w, bytes);
-    return b ? put(b) : this.room(w, bytes).then(put);
-  }
-
   /** Room after a record for the hex digest its worker writes, and who gets it. */
   private reserveHash(b: Batch, onHash: ((hash: string) => void) | undefined): void {
     if (!onHash) return;
@@ -426,7 +387,6 @@ export class UnpackPool {
       let pending = false;
       for (let w = 0; w < this.workers.length; w++) if (Atomics.load(this.ctrl, perWorker(w) + WORKER.done) < this.sent[w]!) pending = true;
       if (!pending) break;
-      if (this.idle(seen)) continue;
       await completedAfter(this.ctrl, seen);
     }
     this.reclaim();

@@ -11,13 +11,7 @@
  * open (no path).
  */
 export const RECORD_HEADER = 24;
-export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4, Mkdir: 5, FileAt: 6 } as const;
-/**
- * A FileAt record's payload: the file's content is not in the batch but in the source
- * archive, which the worker reads itself: descriptor u32, 4 unused bytes, offset f64,
- * size f64 (little-endian).
- */
-export const RANGE_BYTES = 24;
+export const RecordKind = { File: 1, Data: 2, Symlink: 3, HardLink: 4, Mkdir: 5 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 /**
  * Chown/Chmod: apply the header's owner/mode (a file's last record carries them). More: the
@@ -91,5 +85,3 @@ export interface PoolFailure {
   path?: string;
 }
 
-/** What the unpacker throws when the tar file it reads contents from has become shorter. */
-export const SOURCE_SHRANK = 'the archive changed while it was being unpacked (it is shorter than it was)';

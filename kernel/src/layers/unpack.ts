@@ -4,12 +4,11 @@
  * already there), hardlinks to paths outside or to directories, oversized headers.
  * Overlay markers are either applied (OCI image flattening) or recreated as overlayfs
  * whiteouts and opaque xattrs (restoring an upper dir). The per-entry work is
- * unpacker.ts's; the file-system calls are spread over unpack-pool.ts's threads.
+ * unpacker.ts's; a stream's file-system calls are spread over unpack-pool.ts's threads.
  */
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { UstarHeader } from './tar-format.js';
-import { FileReader } from './tar-file-reader.js';
+import { badTar, SOURCE_SHRANK, type UstarHeader } from './tar-format.js';
 import { Reader } from './tar-reader.js';
 import { nativeUntar, unpackNative } from './native-unpack.js';
 import { LazyPool, UnpackPool } from './unpack-pool.js';
@@ -31,9 +30,10 @@ export interface UnpackOptions {
    */
   onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | ContentHashTap | void;
   /**
-   * Worker threads that create files, symlinks and hard links (and directories, when
-   * there is one thread) while this thread parses (unpack-pool.ts); only into an empty
-   * target. 0: none. Default: one per CPU, at most 4.
+   * unpackTarStream: worker threads that create files, symlinks and hard links (and
+   * directories, when there is one thread) while this thread parses (unpack-pool.ts); only
+   * into an empty target. unpackTarFile: the native unpacker's writer threads. 0: none
+   * (unpackTarFile then takes the serial reference). Default: one per CPU, at most 4.
    */
   threads?: number;
   /**
@@ -144,14 +144,12 @@ export interface UnpackFileStats extends UnpackStats {
 
 /**
  * Unpacks a plain tar file, hashing it too (blake3, when `hash`). With `entriesAfterUnpack`,
- * into an empty target, the native unpacker does it when it can (native-unpack.ts).
- * Otherwise, with the thread pool, the pool's threads read file contents from the file
- * themselves; this thread reads the file once, in order, for the headers and the hash
- * (tar-file-reader.ts), ahead of the headers while it would otherwise wait for the
- * threads. Without threads, it streams the file through unpackTarStream and hashes it on
- * the way. The file is read more than once: one that shrinks fails the unpack, but one
- * rewritten in place could mix versions, so a caller that cannot rule that out compares
- * the file's stat before and after (image-sources does).
+ * into an empty target, the native unpacker does it when it can (native-unpack.ts; its
+ * writer threads read file contents from the file themselves). Otherwise the serial
+ * reference unpacker reads it once, in order, and hashes it on the way (the thread pool is
+ * slower on a file: bench/RESULTS.md, "images, unpacker pool"). A file that shrinks fails
+ * the unpack; one rewritten in place could mix versions, so a caller that cannot rule that
+ * out compares the file's stat before and after (image-sources does).
  */
 export async function unpackTarFile(file: string, targetDir: string, options: UnpackOptions, hash = true): Promise<UnpackFileStats> {
   const threads = options.threads ?? defaultUnpackThreads();
@@ -161,7 +159,7 @@ export async function unpackTarFile(file: string, targetDir: string, options: Un
     const target = addon ? emptyTarget(targetDir) : undefined;
     const native = target && (await unpackNative(addon!, fd, targetDir, options, threads, target.bornRoot, hash));
     if (native) return { ...native, native: true };
-    return await unpackInTypeScript(fd, targetDir, options, threads, hash);
+    return await unpackStreamed(fd, targetDir, options, hash);
   } finally {
     closeSync(fd);
   }
@@ -174,21 +172,9 @@ function emptyTarget(targetDir: string): { bornRoot: boolean } | undefined {
   return { bornRoot: (lstatSync(targetDir).mode & 0o2000) === 0 };
 }
 
-async function unpackInTypeScript(fd: number, targetDir: string, options: UnpackOptions, threads: number, hash: boolean): Promise<UnpackFileStats> {
-  const workers = new LazyPool(threads);
-  try {
-    if (!workers.get()) return await unpackStreamed(fd, targetDir, options, hash);
-    const reader = new FileReader(fd, hash);
-    const stats = await new Unpacker(reader, targetDir, options, workers, { fd, onIdle: () => reader.readAhead() }).run();
-    return hash ? { ...stats, archive: reader.digest() } : stats;
-  } finally {
-    // Stopped before the file is closed: nothing queued can still read it or write into the target.
-    await workers.close();
-  }
-}
-
 async function unpackStreamed(fd: number, targetDir: string, options: UnpackOptions, hash: boolean): Promise<UnpackFileStats> {
   const hasher = hash ? new StreamHasher() : undefined;
+  const expected = fstatSync(fd).size;
   let size = 0;
   function* chunks(): Generator<Buffer> {
     const buf = Buffer.allocUnsafe(1 << 20);
@@ -197,6 +183,7 @@ async function unpackStreamed(fd: number, targetDir: string, options: UnpackOpti
       hasher?.update(chunk);
       yield chunk;
     }
+    if (size < expected) throw badTar(`archive is truncated: ${SOURCE_SHRANK}`);
   }
   const stats = await unpackTarStream(chunks(), targetDir, { ...options, threads: 0 });
   return hasher ? { ...stats, archive: { blake3: hasher.digest(), size } } : stats;

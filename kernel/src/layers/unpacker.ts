@@ -2,9 +2,9 @@
  * One unpack in progress (unpackTarStream in unpack.ts): the checks and decisions for each
  * entry, and the file-system calls this thread makes itself.
  *
- * The common entry of a fresh rootfs — a new file or symlink in a directory already
- * checked — is decided and queued to the thread pool synchronously (fastEntry); everything
- * else takes the general path (entry), which may wait. The per-entry loop stays small:
+ * A new symlink in a directory already checked is decided and queued to the thread pool
+ * synchronously (fastEntry); everything else, files included, takes the general path
+ * (entry), which may wait. The per-entry loop stays small:
  * V8 optimises small functions cheaply, where one function holding every case cost more
  * compiling time than the unpack spent running it.
  */
@@ -18,7 +18,7 @@ import {
   unsupportedTar, type UstarHeader,
 } from './tar-format.js';
 import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
-import { isZero, xattrsFrom, type TarInput } from './tar-reader.js';
+import { isZero, xattrsFrom, type Reader } from './tar-reader.js';
 import { decodeHeader, oldSparseMap, type TarHeader } from './tar-header.js';
 import { checkSparseMap, paxSparse, readSparseMap, type SparseLayout } from './tar-sparse.js';
 import type { LazyPool, UnpackPool } from './unpack-pool.js';
@@ -33,14 +33,6 @@ interface DirAttrs {
   abs: string;
   h: UstarHeader;
   chown: boolean;
-}
-
-/** Where the archive comes from, when it is a plain tar file. */
-export interface UnpackSource {
-  /** Its descriptor: the pool's threads read file contents from it themselves. */
-  fd: number;
-  /** Work for this thread while it waits for the pool (reading and hashing the file ahead). */
-  onIdle?: () => boolean;
 }
 
 const META_TYPES = new Set<UstarHeader['type']>(['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path']);
@@ -112,18 +104,13 @@ export class Unpacker {
   private longLink: Buffer | null = null;
   /** Set by an entry whose content was read here (streamed to a file). */
   private consumed = false;
-  private readonly sourceFd: number | undefined;
 
   constructor(
-    private readonly reader: TarInput,
+    private readonly reader: Reader,
     private readonly targetDir: string,
     private readonly options: UnpackOptions,
     private readonly workers: LazyPool,
-    source?: UnpackSource,
   ) {
-    this.sourceFd = source?.fd;
-    const pool = source?.onIdle ? workers.get() : undefined;
-    if (pool) pool.onIdle = source!.onIdle;
     this.owners = options.owners ?? process.geteuid?.() === 0;
     mkdirSync(targetDir, { recursive: true });
     this.fresh = readdirSync(targetDir).length === 0;
@@ -273,34 +260,25 @@ export class Unpacker {
     const base = slash < 0 ? rel : rel.slice(slash + 1);
     if (layout) return this.general(h, rel, parentRel, base, linkname, xattrs, tap, { ...layout, offset });
     if (this.parallel && !xattrs.length && this.safeDirs.has(parentRel) && !this.created.has(rel) && !base.startsWith(WHITEOUT_PREFIX)) {
-      const queued = this.fastEntry(h, rel, linkname, tap);
+      const queued = this.fastEntry(h, rel, linkname);
       if (queued !== false) return queued;
     }
     return this.general(h, rel, parentRel, base, linkname, xattrs, tap);
   }
 
   /**
-   * A new file (read by the pool from the source file) or symlink in a checked directory,
-   * in parallel mode: queued without waiting unless the pool is full. False: not this case.
+   * A new symlink in a checked directory, in parallel mode: queued without waiting unless
+   * the pool is full. False: not this case.
    */
-  private fastEntry(h: UstarHeader, rel: string, linkname: string, tap: Tap): Promise<void> | void | false {
-    const isFile = h.type === 'file' || h.type === 'contiguous-file';
-    if (isFile ? this.sourceFd === undefined || typeof tap === 'function' : h.type !== 'symlink') return false;
+  private fastEntry(h: UstarHeader, rel: string, linkname: string): Promise<void> | void | false {
+    if (h.type !== 'symlink') return false;
     const pool = this.workers.get();
     if (!pool) return false;
     this.created.add(rel);
     this.kinds.set(rel, h.type);
-    const w = isFile ? this.queueFileAt(pool, h, rel, tap) : pool.symlink(this.abs(rel), linkname, this.symlinkOwner(h), this.statOf(rel));
+    const w = pool.symlink(this.abs(rel), linkname, this.symlinkOwner(h), this.statOf(rel));
     if (typeof w === 'number') this.owner.set(rel, w);
     else return w.then((n) => void this.owner.set(rel, n));
-  }
-
-  private queueFileAt(pool: UnpackPool, h: UstarHeader, rel: string, tap: Tap): number | Promise<number> {
-    const mode = h.mode & 0o7777;
-    this.stats.bytes += h.size;
-    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
-    // The worker reads the content from the archive file; run() skips it here.
-    return pool.fileAt(this.abs(rel), this.sourceFd!, this.reader.position, h.size, mode & 0o777, this.fileOwner(h), this.fileChmod(mode), onHash, this.statOf(rel));
   }
 
   /** A new file is already ours (root:root when root) and has mode & ~umask. */
@@ -512,10 +490,6 @@ export class Unpacker {
     const chunkTap = typeof tap === 'function' ? tap : undefined;
     const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
     const pool = this.parallel && !xattrs.length ? this.workers.get() : undefined;
-    if (pool && this.sourceFd !== undefined && !chunkTap) {
-      this.owner.set(rel, await this.queueFileAt(pool, h, rel, tap));
-      return;
-    }
     if (pool) {
       const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash, this.statOf(rel));
       await this.reader.stream(h.size, (b) => {

@@ -1,9 +1,9 @@
 /**
  * Hostile layers: every trick to write outside the target is refused, and nothing lands
  * outside it — checked against a sentinel directory beside the target. Each archive goes
- * through both readers: a stream (unpackTarStream) and a tar file read by position, whose
- * contents the pool's threads read themselves (unpackTarFile); and through the native
- * unpacker, which must hand each of them over to the TypeScript one (native-unpack.ts).
+ * through a stream (unpackTarStream, with the thread pool), a tar file (unpackTarFile: the
+ * serial reference), and the native unpacker, which must hand each of them over to the
+ * TypeScript one (native-unpack.ts).
  */
 import test from 'ava';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

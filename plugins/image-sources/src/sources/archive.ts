@@ -38,8 +38,8 @@ function imageChanged(file: string, cause?: unknown): RuntimeFailure {
 }
 
 /**
- * The archive's stat identity is what a local file is cached by, and the unpacker's threads
- * read file contents from it a second time: a file rewritten meanwhile is refused.
+ * The archive's stat identity is what a local file is cached by, and the native unpacker's
+ * threads read file contents from it a second time: a file rewritten meanwhile is refused.
  */
 async function unchangedSince(file: string, before: Stats): Promise<void> {
   const now = await stat(file);
@@ -120,8 +120,8 @@ export async function imageFromArchive(ctx: ResolveContext, file: string, rec: A
       ({ stats, archive } = decompressed);
       computed = decompressed.stats.treeDigests;
     } else if (!needSha && compression === 'none') {
-      // A plain tar: its contents are read from the file by the unpacker's threads, the
-      // blake3 by the main thread on its one pass over the headers.
+      // A plain tar: the native unpacker's threads read its contents from the file, the
+      // blake3 comes from its one pass over the headers (or the serial reference's one read).
       const unpacked = await unpackImageFile(file, staged.rootfs, tree, !rec.digests, (position) => task.advance(position, size)).catch((err: Error) => {
         throw err.message.includes(SOURCE_SHRANK) ? imageChanged(file, err) : err;
       });
