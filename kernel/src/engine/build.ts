@@ -24,6 +24,7 @@ import {
   findPackagesLayer, installMapping, newPackagesLayerName, packagesDir, packagesLayerDir, packagesLayerRoot, serializePackagesLayer,
   PACKAGES_LAYER_VERSION, type PackagesLayerRecord, type PackagesLayerRequest,
 } from '../store/packages-layer.js';
+import { linkLayerToObjects } from '../store/packages-objects.js';
 import { removeEnvTree } from '../mapped/run.js';
 import type { EnvHandle, ResolvedBase, ResolvedPackage } from '../types.js';
 import type { Engine } from './engine.js';
@@ -351,10 +352,15 @@ async function keepPackagesLayer(
     backend: request.backend, mapping: request.mapping, requested: request.requested, packages,
   };
   const name = newPackagesLayerName(fields, randomHex(4));
-  const record: PackagesLayerRecord = { ...fields, name, created_at: new Date().toISOString() };
   const tmp = join(staging, 'packages-layer');
   await mkdir(tmp);
   await rename(paths.upper, join(tmp, 'root'));
+  // Its files become content objects, on disk once, when the host user owns them all (root, or
+  // single-id mapping); under full mapping they are subordinate ids' and stay as they are.
+  const owned = process.getuid?.() === 0 || (await engine.kernel.backendOwnerMapping(request.backend)) === 'single';
+  const objects = owned ? await linkLayerToObjects(engine.layout, join(tmp, 'root')) : undefined;
+  if (objects) engine.logger.debug(`packages layer ${name}: ${objects.linked} files share their object's inode, ${objects.copies} are copies`);
+  const record: PackagesLayerRecord = { ...fields, name, ...(objects ? { tree: objects.tree, tar: objects.tar } : {}), created_at: new Date().toISOString() };
   await writeFileAtomic(join(tmp, 'layer.json'), serializePackagesLayer(record));
   const target = packagesLayerDir(engine.layout, name);
   await wal.record({ kind: 'remove', path: wal.rel(target) });

@@ -17,7 +17,7 @@ import { StoreError } from '../errors.js';
 import { isHash } from '../hash.js';
 import { crashPoint, delayPoint } from '../store/crash.js';
 import { listMetadata } from '../store/metadata.js';
-import { liveLayers, objectReferences } from '../store/references.js';
+import { addPackagesLayerReferences, liveLayers, objectReferences } from '../store/references.js';
 
 import { WalTransaction } from '../store/wal.js';
 import type { GcCandidate, GcContext } from '../types.js';
@@ -25,6 +25,7 @@ import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
 import { removeTree } from '../store/remove-tree.js';
 import { listDir } from '../store/list-dir.js';
+import { dropStaleContentCaches } from '../store/content-cache.js';
 import { listPackagesLayers, packagesDir, packagesLayerDir } from '../store/packages-layer.js';
 import { mappedOwner, removeEnvTree } from '../mapped/run.js';
 
@@ -75,6 +76,7 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
 
       const layers = liveLayers(envs, ctx.roots);
       const references = await objectReferences(layout, layers);
+      await addPackagesLayerReferences(layout, envs, references);
       const objects = new Set<string>([...ctx.roots].filter(isHash));
       const imageKeys = new Set<string>([...ctx.roots]);
       for (const m of envs) {
@@ -141,6 +143,8 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       }
       report.removed.push(...ctx.removed);
       await wal?.finish();
+      // Content-hash caches of directories that are gone (destroyed envs) are only caches.
+      if (!dryRun && !report.interrupted) await dropStaleContentCaches(layout, false);
       // A signal during the plugins' part (or after the last deletion) still counts.
       if (stop && !report.interrupted) {
         report.interrupted = true;

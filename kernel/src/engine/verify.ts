@@ -17,7 +17,8 @@ import { digestTree } from '../tree-digest.js';
 import type { Engine } from './engine.js';
 import { withLock } from './with-lock.js';
 import { listDir } from '../store/list-dir.js';
-import { readPackagesLayer } from '../store/packages-layer.js';
+import { listPackagesLayers, packagesLayerDir, readPackagesLayer } from '../store/packages-layer.js';
+import { treeTar } from '../store/tree-tar.js';
 
 export interface VerifyProblem {
   kind: 'object' | 'layer' | 'metadata' | 'env' | 'image' | 'wal' | 'permissions';
@@ -81,6 +82,17 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
         else if (st.size !== record.size) problems.push({ kind: 'layer', id: hash, path, message: `its tar object has ${st.size} bytes, the record says ${record.size}` });
       } catch (err) {
         problems.push({ kind: 'layer', id: hash, path, message: err instanceof KarapaceError ? err.message : String(err) });
+      }
+    }
+
+    // A packages layer with a tree: its content objects (its files, mostly) give back its tar.
+    for (const record of await listPackagesLayers(layout)) {
+      if (!record.tree || !record.tar) continue;
+      checked.trees++;
+      try {
+        for await (const _ of treeTar(layout, record.tree, record.tar));
+      } catch (err) {
+        problems.push({ kind: 'layer', id: record.name, path: packagesLayerDir(layout, record.name), message: `packages layer: ${err instanceof KarapaceError ? err.message : String(err)}` });
       }
     }
 

@@ -43,6 +43,13 @@ export interface PackagesLayerRecord {
    * mapping). Layers pulled before had the user's owners under full mapping: never reused.
    */
   owners?: 'env';
+  /**
+   * The layer's tree (store/packages-objects.ts) and the tar it gives: its files are content
+   * objects, most of them one inode with their object. Layers made without (pulled, under full
+   * id mapping, or before) have neither.
+   */
+  tree?: string;
+  tar?: { hash: string; size: number };
   created_at: string;
 }
 
@@ -96,6 +103,7 @@ function parseRecord(text: string, name: string): PackagesLayerRecord | undefine
     const r = JSON.parse(text) as PackagesLayerRecord;
     if (r.version !== PACKAGES_LAYER_VERSION || r.name !== name || !Array.isArray(r.requested) || !Array.isArray(r.packages)) return undefined;
     if (r.blob !== undefined && !isHash(r.blob)) return undefined;
+    if (r.tree !== undefined && (!isHash(r.tree) || !r.tar || !isHash(r.tar.hash) || !Number.isSafeInteger(r.tar.size))) return undefined;
     return r;
   } catch {
     return undefined;

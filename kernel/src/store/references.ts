@@ -10,6 +10,7 @@ import { hasTree, readLayer } from '../layers/layer.js';
 import { isHash } from '../hash.js';
 import type { LayerRecord } from '../types.js';
 import type { EnvMetadata } from './metadata.js';
+import { readPackagesLayer } from './packages-layer.js';
 import type { StoreLayout } from './layout.js';
 import { treeContents } from './tree.js';
 import { readTree } from './tree-tar.js';
@@ -48,4 +49,26 @@ export async function objectReferences(layout: StoreLayout, layers: Iterable<str
  */
 export function liveLayers(envs: EnvMetadata[], roots: Iterable<string> = []): Set<string> {
   return new Set([...envs.flatMap((m) => [...m.layers, ...m.snapshots.map((s) => s.layer)]), ...[...roots].filter(isHash)]);
+}
+
+/**
+ * Adds to `counts` what the packages layers environments run on reference: each layer's
+ * tree and its contents (store/packages-objects.ts). A layer without a tree references none.
+ */
+export async function addPackagesLayerReferences(layout: StoreLayout, envs: EnvMetadata[], counts: Map<string, number>): Promise<void> {
+  for (const name of new Set(envs.map((m) => m.packages_layer).filter((n): n is string => n !== undefined))) {
+    const record = await readPackagesLayer(layout, name);
+    if (!record?.tree) continue;
+    let contents: Set<string>;
+    try {
+      contents = treeContents(await readTree(layout, record.tree));
+    } catch (err) {
+      throw new StoreError('KP_STORE_TREE_UNREADABLE', `the tree ${record.tree} of packages layer ${name} cannot be read, so what it references is unknown: ${(err as Error).message}`, {
+        hint: 'run `karapace verify-store`; `karapace rebuild` the environments on that layer to make it again',
+        data: { packages_layer: name, tree: record.tree },
+      });
+    }
+    contents.add(record.tree);
+    for (const object of contents) counts.set(object, (counts.get(object) ?? 0) + 1);
+  }
 }

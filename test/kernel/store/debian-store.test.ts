@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
@@ -266,11 +266,90 @@ serial('restore round-trips owners, modes, xattrs, hardlinks and deletions', asy
   t.is((await sh('stat -c "%u:%g %a %h" /srv/app/conf /srv/suid')).trim(), '1000:1000 640 2\n2:3 4755 1');
 });
 
-serial('gc removes a packages layer with the last env that ran on it', async (t) => {
+/** The content object of a file's bytes. */
+function objectOf(file: string): string {
+  const h = hashBytes(readFileSync(file));
+  return join(box.store, 'store', 'objects', h.slice(0, 2), h.slice(2));
+}
+
+serial('a packages layer\'s files are its content objects, on disk once; its own tar is unchanged', async (t) => {
+  const meta = JSON.parse(readFileSync(join(box.store, 'store', 'metadata', `${envId}.json`), 'utf8'));
+  const record = JSON.parse(readFileSync(join(box.store, 'packages', meta.packages_layer, 'layer.json'), 'utf8'));
+  t.regex(record.tree, /^[0-9a-f]{64}$/);
+  // Linking changed no byte of the layer's tar (no new hard links inside it, same entries).
+  const { packTree, StreamHasher } = await import('@karapace/kernel');
+  const tar = new StreamHasher();
+  for await (const c of packTree(layer, {})) tar.update(c);
+  t.deepEqual({ hash: tar.digest(), size: tar.size }, record.tar);
+  const hello = join(layer, 'usr/bin/hello');
+  t.is(lstatSync(objectOf(hello)).ino, lstatSync(hello).ino);
+  // du counts an inode once: the objects add only the tree and the few files left as copies.
+  const kib = (...dirs: string[]) => Number(execFileSync('du', ['-skc', ...dirs], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split('\t')[0]);
+  const objects = join(box.store, 'store', 'objects');
+  const layerKib = kib(layer);
+  const extra = kib(layer, objects) - layerKib;
+  t.log(`packages layer ${layerKib} KiB; the object store adds ${extra} KiB beside it (snapshots included)`);
+  t.true(extra < layerKib / 4 + 4 * 1024, `objects add ${extra} KiB`);
+});
+
+serial('a rebuild\'s packages layer shares its unchanged files with the old layer: one inode', async (t) => {
+  box.write('third/karapace.toml', `manifest_version = 1
+[base]
+image = "${debianRootfsTarball()}"
+[system]
+packages = ["hello"]
+[mounts]
+third = "./w:/w"
+[runtime]
+backend = "namespace"
+`);
+  box.write('third/w/.keep', '');
+  const cwd = join(box.dir, 'third');
+  t.is((await box.run(['build', '--name', 'third'], { cwd, timeoutMs: 600_000 })).code, 0);
+  const rebuilt = await box.run(['rebuild', 'karapace.toml'], { cwd, timeoutMs: 600_000 });
+  t.is(rebuilt.code, 0, rebuilt.stderr);
+  const id = JSON.parse((await box.run(['list', '--json'])).stdout).environments.find((e: { name?: string }) => e.name === 'third').env_id;
+  const fresh = JSON.parse(readFileSync(join(box.store, 'store', 'metadata', `${id}.json`), 'utf8')).packages_layer;
+  const freshRoot = join(box.store, 'packages', fresh, 'root');
+  t.not(freshRoot, layer);
+  t.is(lstatSync(join(freshRoot, 'usr/bin/hello')).ino, lstatSync(join(layer, 'usr/bin/hello')).ino);
+  const r = await box.run(['exec', 'third', '--', 'hello']);
+  t.is(r.stdout.trim(), 'Hello, world!', r.stderr);
+});
+
+serial('writing to a packages-layer file in an env never changes its object; a change on the host is a corrupt object for verify-store', async (t) => {
+  const hello = join(layer, 'usr/bin/hello');
+  const object = objectOf(hello);
+  const original = readFileSync(hello);
+  await sh('echo appended >> /usr/bin/hello && chmod 700 /usr/bin/hello');
+  // Copied up: the env's file is in its upper dir, a new inode; the layer and the object are as they were.
+  t.not(lstatSync(join(upper, 'usr/bin/hello')).ino, lstatSync(object).ino);
+  t.true(readFileSync(hello).equals(original));
+  t.true(readFileSync(object).equals(original));
+  t.true((await box.json(['verify-store'])).ok);
+  // Written in place on the host (what nothing in karapace does): verify-store names the object.
+  writeFileSync(hello, Buffer.concat([original, Buffer.from('tampered')]));
+  const bad = await box.run(['verify-store', '--json']);
+  t.not(bad.code, 0);
+  const problems = JSON.parse(bad.stdout).problems as { kind: string; path: string }[];
+  t.true(problems.some((p) => p.kind === 'object' && p.path === object), bad.stdout);
+  writeFileSync(hello, original);
+  t.true((await box.json(['verify-store'])).ok);
+});
+
+serial('gc removes a packages layer with the last env that ran on it, and the objects only it used', async (t) => {
   t.true(lstatSync(layer).isDirectory());
+  const helloObject = objectOf(join(layer, 'usr/bin/hello'));
   await box.json(['destroy', 'dev']);
   const gc = await box.json(['gc']);
   t.deepEqual(gc.removed.filter((c: { kind: string }) => c.kind === 'packages').length, 1);
+  t.deepEqual(readdirSync(join(box.store, 'packages')).length, 1);
+  // Still the rebuilt layer's.
+  t.true(existsSync(helloObject));
+  await box.json(['destroy', 'third']);
+  const last = await box.json(['gc']);
+  t.true(last.removed.some((c: { kind: string; path: string }) => c.kind === 'object' && c.path === helloObject));
   t.deepEqual(readdirSync(join(box.store, 'packages')), []);
+  t.false(existsSync(helloObject));
   t.true((await box.json(['verify-store'])).ok);
 });
