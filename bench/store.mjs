@@ -66,13 +66,19 @@ async function main() {
   const floorFile = join(DIR, 'floor.tar');
   const layout = storeLayout(join(DIR, 'store'));
   const results = { commitFloor: [], commit: [], commitAgain: [], restoreFloor: [], restore: [], restoreSync: [] };
+  // The 1-minute load average as each measurement starts (the machine is shared): reported next to each figure.
+  const loads = Object.fromEntries(Object.keys(results).map((k) => [k, []]));
+  const note = (key) => loads[key].push(loadavg()[0]);
   let record;
   for (let i = 0; i < RUNS; i++) {
     rmSync(floorFile, { force: true });
+    note('commitFloor');
     results.commitFloor.push(time(() => sh(`cd ${tree} && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | tee ${floorFile} | b3sum >/dev/null; sync ${floorFile}`)));
     rmSync(layout.root, { recursive: true, force: true });
+    note('commit');
     results.commit.push(await time(async () => { record = await packLayer(layout, tree, { kind: 'snapshot' }); }));
     // The same tree again: every content is in the store, only the tree is compared.
+    note('commitAgain');
     results.commitAgain.push(await time(() => packLayer(layout, tree, { kind: 'snapshot', parent: record.hash })));
 
     const outFloor = join(DIR, 'out-floor');
@@ -81,17 +87,21 @@ async function main() {
     rmSync(outOurs, { recursive: true, force: true });
     sh('sync');
     mkdirSync(outFloor);
+    note('restoreFloor');
     results.restoreFloor.push(time(() => sh(`tar -xf ${floorFile} -C ${outFloor}`)));
+    note('restore');
     results.restore.push(await time(() => unpackLayer(layout, record.hash, outOurs, { whiteouts: 'overlay' })));
     rmSync(outOurs, { recursive: true, force: true });
     sh('sync');
     // restoreEnv also makes the tree durable before its swap (syncfs).
+    note('restoreSync');
     results.restoreSync.push(await time(async () => {
       await unpackLayer(layout, record.hash, outOurs, { whiteouts: 'overlay' });
       spawnSync('sync', ['-f', outOurs]);
     }));
   }
   const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+  const load = Object.fromEntries(Object.entries(loads).map(([k, v]) => [k, median(v).toFixed(1)]));
   const ratio = (a, b) => (a / b).toFixed(2);
   const cpus = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? 'unknown cpu';
   const section = [
@@ -100,16 +110,16 @@ async function main() {
     `Tree: Debian bookworm minbase, ${entries} entries, ${(bytes / 1e6).toFixed(0)} MB of file content; layer tar ${(record.size / 1e6).toFixed(0)} MB, stored as a tree and ${record.added.objects - 1} content objects (${(record.added.bytes / 1e6).toFixed(0)} MB).`,
     `Median of ${RUNS} runs, warm page cache, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus}; load average at the end ${loadavg()[0].toFixed(1)} (figures from a busy shared machine are noisy: compare the raw runs).`,
     '',
-    '| operation | karapace | GNU floor | ratio (goal ≤ 1.2) |',
+    '| operation | karapace (load) | GNU floor (load) | ratio (goal ≤ 1.2) |',
     '|---|---|---|---|',
-    `| commit into an empty store (pack, content objects + tree, an fsync per new object) | ${m.commit.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
-    `| commit of the same tree again (every content present) | ${m.commitAgain.toFixed(3)} s | ${m.commitFloor.toFixed(3)} s | ${ratio(m.commitAgain, m.commitFloor)} |`,
-    `| restore (tar from the tree, verified unpack, overlay whiteouts) | ${m.restore.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`) | ${ratio(m.restore, m.restoreFloor)} |`,
-    `| restore + syncfs (what \`karapace restore\` does before its swap) | ${m.restoreSync.toFixed(3)} s | ${m.restoreFloor.toFixed(3)} s (\`tar -xf FILE\`, no sync) | ${ratio(m.restoreSync, m.restoreFloor)} |`,
+    `| commit into an empty store (pack, content objects + tree, one syncfs for the new objects) | ${m.commit.toFixed(3)} s (${load.commit}) | ${m.commitFloor.toFixed(3)} s (${load.commitFloor}) (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
+    `| commit of the same tree again (every content present, hashes from the stat-fingerprint cache) | ${m.commitAgain.toFixed(3)} s (${load.commitAgain}) | ${m.commitFloor.toFixed(3)} s (${load.commitFloor}) | ${ratio(m.commitAgain, m.commitFloor)} |`,
+    `| restore (tar from the tree, verified unpack, overlay whiteouts) | ${m.restore.toFixed(3)} s (${load.restore}) | ${m.restoreFloor.toFixed(3)} s (${load.restoreFloor}) (\`tar -xf FILE\`) | ${ratio(m.restore, m.restoreFloor)} |`,
+    `| restore + syncfs (what \`karapace restore\` does before its swap) | ${m.restoreSync.toFixed(3)} s (${load.restoreSync}) | ${m.restoreFloor.toFixed(3)} s (${load.restoreFloor}) (\`tar -xf FILE\`, no sync) | ${ratio(m.restoreSync, m.restoreFloor)} |`,
     '',
     `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
     '',
-    "What a full-tree commit does beyond the floor (issue 18): one object file per distinct content (create, write, rename) and an fsync of each new one, plus a blake3 of each file and a re-encoding of every header to check the tree gives back the tar; the floor writes one file and fsyncs it once. A commit of a tree the store already holds writes nothing and syncs nothing, but still packs and hashes the whole upper dir. Restore produces the tar from the tree (every object read and verified, and the whole tar hashed) where it used to read one file. The ≤ 1.2x goals are not met as measured here (load average above 40 on 2 shared CPUs; to be measured again on a quiet machine); the one-file commit below is the case the change is for.",
+    "What a full-tree commit does beyond the floor (issue 18): one object file per distinct content (create, write, rename), plus a blake3 of each file and a re-encoding of every header to check the tree gives back the tar; the new objects are made durable by one syncfs, as the floor syncs its one file. A commit of a tree the store already holds writes nothing and syncs nothing, and takes each unchanged file's hash from the stat-fingerprint cache (store/content-cache.ts), but still packs the whole upper dir and hashes the tar (its blake3 is the layer's identity). Restore produces the tar from the tree (every object read and verified, and the whole tar hashed) where it used to read one file. Loads in parentheses are the 1-minute load average as each measurement started (median over the runs), on 2 CPUs shared with other work.",
     '',
   ].join('\n');
   writeSection(join(REPO, 'bench/RESULTS.md'), 'store: commit and restore', section);
@@ -144,6 +154,7 @@ async function oneFileCommit() {
   const storeBytes = () => Number(execFileSync('du', ['-sb', '--apparent-size', objects], { encoding: 'utf8' }).split('\t')[0]);
   const size = 1 << 20;
   const res = { commit: [], growth: [], tar: [], floor: [], node: [] };
+  const loads = { commit: [], floor: [], node: [] };
   const scratch = join(DIR, 'floor-one');
   for (let i = 0; i < RUNS; i++) {
     const file = join(DIR, 'one-file');
@@ -152,15 +163,19 @@ async function oneFileCommit() {
     execFileSync('cp', [file, join(upper, 'srv', `data-${i}`)]);
     const before = storeBytes();
     let c;
+    loads.commit.push(loadavg()[0]);
     res.commit.push(time(() => { c = cli(['commit', 'dev']); }));
     res.growth.push(storeBytes() - before);
     res.tar.push(c.layer.size);
     rmSync(scratch, { recursive: true, force: true });
     mkdirSync(scratch);
+    loads.floor.push(loadavg()[0]);
     res.floor.push(time(() => sh(`cp ${file} ${scratch}/f && sync -f ${scratch}/f`)));
+    loads.node.push(loadavg()[0]);
     res.node.push(time(() => sh(`${process.execPath} -e 0`)));
   }
   const m = Object.fromEntries(Object.entries(res).map(([k, v]) => [k, median(v)]));
+  const load = Object.fromEntries(Object.entries(loads).map(([k, v]) => [k, median(v).toFixed(1)]));
   // What the build's apt left in the upper dir before the adapters cleaned it: the same refresh and download again.
   const apt = ['apt-get', '-o', 'APT::Sandbox::User=root', '-q'];
   for (const argv of [[...apt, 'update'], [...apt, '-y', '--no-install-recommends', '--reinstall', '--download-only', 'install', 'hello']]) {
@@ -178,7 +193,8 @@ async function oneFileCommit() {
     '|---|---|---|---|',
     `| store growth per commit | ${m.growth} bytes | ${size} bytes (the file) | ${(m.growth / size).toFixed(3)} (goal: ≤ file + 64 KiB) |`,
     `| what the same commit stored before trees (its layer tar, whole upper dir) | ${m.tar} bytes | ${size} bytes | ${(m.tar / size).toFixed(2)} |`,
-    `| time of \`karapace commit\` | ${m.commit.toFixed(3)} s | ${m.floor.toFixed(3)} s (\`cp FILE; sync -f\`) + ${m.node.toFixed(3)} s (\`node -e 0\`) | ${(m.commit / (m.floor + m.node)).toFixed(2)} |`,
+    `| time of \`karapace commit\` (load) | ${m.commit.toFixed(3)} s (${load.commit}) | ${m.floor.toFixed(3)} s (${load.floor}) (\`cp FILE; sync -f\`) + ${m.node.toFixed(3)} s (${load.node}) (\`node -e 0\`) | ${(m.commit / (m.floor + m.node)).toFixed(2)} |`,
+    `| the same beyond \`node -e 0\` | ${(m.commit - m.node).toFixed(3)} s | ${m.floor.toFixed(3)} s | goal ≤ 0.050 s + the file's write |`,
     '',
     `Raw: ${Object.entries(res).map(([k, v]) => `${k}=[${v.map((x) => (x < 100 ? x.toFixed(3) : x)).join(', ')}]`).join('; ')}`,
     '',

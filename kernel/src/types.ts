@@ -210,7 +210,7 @@ export interface LayerRecord {
   created_at: string;
   message?: string;
   /** On the record a pack returns, not stored: the objects and bytes this pack added to the store. */
-  added?: { objects: number; bytes: number };
+  added?: { objects: number; bytes: number; /** Files whose content hash came from the stat-fingerprint cache. */ cached?: number };
 }
 
 /** What the `built` hook gets: the environment, its manifest, and the host it was built on. */

@@ -8,10 +8,12 @@
  * flushes whatever else is dirty on that filesystem, which on a busy machine can take
  * seconds).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncFilesystem } from '../store/atomic.js';
+
+export { syncFilesystem };
 
 /** Files at least this large are flushed while the download goes on. */
 const EARLY_FLUSH_BYTES = 1 << 20;
@@ -109,13 +111,4 @@ async function fsyncPath(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** syncfs(2) through coreutils' `sync -f`: one call for the whole tree. */
-export function syncFilesystem(dir: string): Promise<void> {
-  // Without a PATH search when it is in the usual place.
-  const sync = ['/usr/bin/sync', '/bin/sync'].find((p) => existsSync(p)) ?? 'sync';
-  return new Promise((resolve, reject) => {
-    execFile(sync, ['-f', dir], (err) => (err ? reject(new Error(`sync -f ${dir} failed: ${err.message}`)) : resolve()));
-  });
 }

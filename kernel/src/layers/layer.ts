@@ -12,6 +12,7 @@ import { fsyncDir, tempPathFor, writeFileAtomic } from '../store/atomic.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { corruptObject, hasObject } from '../store/objects.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
+import { openContentCache } from '../store/content-cache.js';
 import { treeTar } from '../store/tree-tar.js';
 import type { LayerKind, LayerRecord } from '../types.js';
 import { packTree, type PackStats } from './pack.js';
@@ -62,14 +63,17 @@ export async function packLayer(layout: StoreLayout, dir: string, options: PackL
     await consume(packTree(dir, { reuseBuffers: true, stats }));
     return stats;
   });
-  const viaTree = await storeTarAsTree(layout, produce);
+  // Files unchanged since the last pack of `dir` are not hashed again (their tar bytes still are).
+  const cache = await openContentCache(layout, dir);
+  const viaTree = await storeTarAsTree(layout, produce, cache);
   if (viaTree) {
+    await cache.save();
     const hash = layerHash({ kind: options.kind, object: viaTree.object, parent: options.parent });
     const record: LayerRecord = {
       hash, kind: options.kind, ...(options.parent ? { parent: options.parent } : {}), object: viaTree.object, tree: viaTree.tree,
       size: viaTree.size, entries: viaTree.entries, created_at: new Date().toISOString(), ...(options.message ? { message: options.message } : {}),
     };
-    return { ...(await writeRecord(layout, record)), added: viaTree.added };
+    return { ...(await writeRecord(layout, record)), added: { ...viaTree.added, cached: cache.hits } };
   }
   let stats: PackStats;
   let object: string;

@@ -2,7 +2,8 @@
  * Atomic, durable writes: temp file in the same directory → write → fsync → rename →
  * fsync the directory. A reader sees the old content or the new, never a torn file.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomHex } from '../random.js';
@@ -88,4 +89,13 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
     throw err;
   }
   fsyncDirSync(dirname(file));
+}
+
+/** syncfs(2) through coreutils' `sync -f`: one call for the whole tree. */
+export function syncFilesystem(dir: string): Promise<void> {
+  // Without a PATH search when it is in the usual place.
+  const sync = ['/usr/bin/sync', '/bin/sync'].find((p) => existsSync(p)) ?? 'sync';
+  return new Promise((resolve, reject) => {
+    execFile(sync, ['-f', dir], (err) => (err ? reject(new Error(`sync -f ${dir} failed: ${err.message}`)) : resolve()));
+  });
 }

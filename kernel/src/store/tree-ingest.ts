@@ -16,6 +16,7 @@ import { BLOCK, decodePax, padding, type UstarHeader } from '../layers/tar-forma
 import { decodeHeader } from '../layers/tar-header.js';
 import { isZero, Reader } from '../layers/tar-reader.js';
 import { randomHex } from '../random.js';
+import type { ContentCache } from './content-cache.js';
 import { objectPath, type StoreLayout } from './layout.js';
 import { tarPartsOf, treeEntryOf, type TreeEntry } from './tree.js';
 
@@ -62,6 +63,11 @@ class ContentWriter {
     this.added.bytes += size;
     this.written.push(path);
     this.dirs.add(dirname(path));
+  }
+
+  /** Whether the store holds object `hash`. */
+  has(hash: string): boolean {
+    return existsSync(objectPath(this.layout, hash));
   }
 
   /** Stores `bytes` unless present; returns its hash. */
@@ -130,7 +136,16 @@ function header(block: Buffer): UstarHeader {
   }
 }
 
-export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8Array>): Promise<IngestResult> {
+/** An entry's path as treeEntryOf reads it (PAX path first, no trailing slash). */
+function entryPath(h: UstarHeader, pax: Map<string, Buffer> | null): string {
+  return (pax?.get('path')?.toString('utf8') ?? h.name).replace(/\/+$/, '');
+}
+
+/**
+ * `cache`: content hashes of the packed directory's files by stat fingerprint
+ * (store/content-cache.ts); a file it knows, whose object the store has, is not hashed again.
+ */
+export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8Array>, cache?: ContentCache): Promise<IngestResult> {
   const tar = new StreamHasher();
   const reader = new Reader((async function* () {
     for await (const chunk of source) {
@@ -162,7 +177,14 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
       }
       let content: string | undefined;
       if (h.type === 'file' && h.size > 0) {
-        content = h.size <= IN_MEMORY_MAX ? writer.putBytes(await readExactly(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
+        const path = entryPath(h, pax);
+        const known = cache?.lookup(path, h.size);
+        if (known && writer.has(known)) {
+          // The tar's hash still takes these bytes (its source hashes them); nothing else needs them.
+          await reader.stream(h.size, () => undefined);
+          content = known;
+        } else content = h.size <= IN_MEMORY_MAX ? writer.putBytes(await readExactly(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
+        cache?.record(path, content);
         contentBytes += h.size;
         if (!isZero(await readExactly(reader, padding(h.size), 'file padding'))) throw new NotCanonical('non-zero padding');
       } else if (h.size !== 0) throw new NotCanonical(`a ${h.type} entry with a body`);

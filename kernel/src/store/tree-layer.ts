@@ -5,11 +5,15 @@
  */
 import type { TarProducer } from '../layers/layer.js';
 import { hashBytes } from '../hash.js';
-import { fsyncPaths } from './atomic.js';
+import { fsyncPaths, syncFilesystem } from './atomic.js';
 import { hasObject, putObject } from './objects.js';
 import type { StoreLayout } from './layout.js';
 import { serializeTree } from './tree.js';
 import { ingestTar, NotCanonical } from './tree-ingest.js';
+import type { ContentCache } from './content-cache.js';
+
+/** More new objects (and their shard directories) than this: one syncfs instead of an fsync each. */
+const MAX_SINGLE_SYNCS = 64;
 
 export interface StoredTree {
   tree: string;
@@ -25,13 +29,13 @@ export interface StoredTree {
  * Ingests the producer's tar into trees and objects; undefined when the tar is not the
  * deterministic packer's byte for byte (the caller then stores the tar as it is).
  */
-export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer): Promise<StoredTree | undefined> {
+export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer, cache?: ContentCache): Promise<StoredTree | undefined> {
   let refused: NotCanonical | undefined;
   let ingested: Awaited<ReturnType<typeof ingestTar>> | undefined;
   try {
     await produce(async (tar) => {
       try {
-        ingested = await ingestTar(layout, tar);
+        ingested = await ingestTar(layout, tar, cache);
       } catch (err) {
         if (err instanceof NotCanonical) refused = err;
         throw err;
@@ -43,8 +47,10 @@ export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer):
     throw err;
   }
   if (!ingested) throw new Error('the tar producer resolved without handing over a tar');
-  // The new contents are durable before the tree that names them.
-  await fsyncPaths(ingested.written);
+  // The new contents are durable before the tree that names them: an fsync each when they are
+  // few (our own data only), else one syncfs(2) of the store's filesystem instead of thousands.
+  if (ingested.written.length > MAX_SINGLE_SYNCS) await syncFilesystem(layout.objects);
+  else await fsyncPaths(ingested.written);
   const bytes = serializeTree(ingested.entries);
   const known = await hasObject(layout, hashBytes(bytes));
   const tree = await putObject(layout, bytes);

@@ -1,0 +1,114 @@
+/**
+ * The content hashes of a directory's files by stat fingerprint (issue 18), like git's
+ * index: a commit packs the whole upper dir (the tar's blake3 is the layer's identity), but
+ * a file whose device, inode, size, mtime and ctime (ns) are those recorded with a hash is
+ * not hashed again. ctime cannot be set by users, so any write, truncate, chmod, xattr change
+ * or replacement (a new inode, or an old one reused: a new ctime) misses the cache.
+ *
+ * An entry is recorded only when the file's ctime lies well before the commit started
+ * (`RACY_NS`): the packer then read the content the fingerprint stands for, since a change
+ * while or after it read would have set a later ctime (git's "racy" entries).
+ *
+ * `<root>/cache/content/<blake3 of the directory's path>.json`; gc drops the caches of
+ * directories that are gone. A damaged cache is ignored (every file is hashed).
+ */
+import { lstatSync, type BigIntStats } from 'node:fs';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { hashBytes, isHash } from '../hash.js';
+import { writeFileAtomic } from './atomic.js';
+import type { StoreLayout } from './layout.js';
+
+const VERSION = 1;
+/** Changes this close to the start (and later) are not cached: timestamps are coarse. */
+const RACY_NS = 2_000_000_000n;
+
+type Fingerprint = [dev: string, ino: string, size: string, mtimeNs: string, ctimeNs: string];
+interface CacheFile {
+  version: number;
+  dir: string;
+  entries: Record<string, [...Fingerprint, string]>;
+}
+
+function cacheDir(layout: StoreLayout): string {
+  return join(layout.root, 'cache', 'content');
+}
+
+function cachePath(layout: StoreLayout, dir: string): string {
+  return join(cacheDir(layout), `${hashBytes(dir)}.json`);
+}
+
+function fingerprint(st: BigIntStats): Fingerprint {
+  return [String(st.dev), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs)];
+}
+
+export interface ContentCache {
+  /** The recorded hash of `path`'s content (relative to the directory), if its fingerprint is unchanged. */
+  lookup(path: string, size: number): string | undefined;
+  /** Notes that `path` holds content `hash` (kept when it is not racy). */
+  record(path: string, hash: string): void;
+  /** Files whose hash came from the cache so far. */
+  readonly hits: number;
+  /** Writes the entries recorded in this run (replacing the old ones). */
+  save(): Promise<void>;
+}
+
+export async function openContentCache(layout: StoreLayout, dir: string): Promise<ContentCache> {
+  const started = BigInt(Date.now()) * 1_000_000n;
+  const file = cachePath(layout, dir);
+  let old: CacheFile['entries'] = {};
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as CacheFile;
+    if (parsed.version === VERSION && parsed.dir === dir && parsed.entries && typeof parsed.entries === 'object') old = parsed.entries;
+  } catch {
+    // missing or damaged: nothing is known
+  }
+  const next: CacheFile['entries'] = {};
+  let hits = 0;
+  const stat = (path: string) => {
+    try {
+      return lstatSync(join(dir, path), { bigint: true });
+    } catch {
+      return undefined; // gone, or unreadable from here (a mapped upper dir): not known
+    }
+  };
+  return {
+    get hits() {
+      return hits;
+    },
+    lookup(path, size) {
+      const entry = Object.hasOwn(old, path) ? old[path] : undefined;
+      if (!entry || !isHash(entry[5])) return undefined;
+      const st = stat(path);
+      if (!st || !st.isFile() || st.size !== BigInt(size)) return undefined;
+      const now = fingerprint(st);
+      if (now.some((v, i) => v !== entry[i])) return undefined;
+      hits++;
+      return entry[5];
+    },
+    record(path, hash) {
+      const st = stat(path);
+      if (!st || !st.isFile() || st.ctimeNs > started - RACY_NS || st.mtimeNs > started - RACY_NS) return;
+      next[path] = [...fingerprint(st), hash];
+    },
+    async save() {
+      const body: CacheFile = { version: VERSION, dir, entries: next };
+      await writeFileAtomic(file, JSON.stringify(body));
+    },
+  };
+}
+
+/** Removes the caches of directories that no longer exist (gc). */
+export async function dropStaleContentCaches(layout: StoreLayout, dryRun: boolean): Promise<string[]> {
+  const dropped: string[] = [];
+  const dir = cacheDir(layout);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    const cached = await readFile(path, 'utf8').then((t) => (JSON.parse(t) as CacheFile).dir, () => undefined);
+    if (typeof cached === 'string' && existsSync(cached)) continue;
+    dropped.push(path);
+    if (!dryRun) await rm(path, { force: true });
+  }
+  return dropped;
+}
