@@ -72,19 +72,31 @@ int main(int argc, char **argv)
     char count[16];
     snprintf(count, sizeof count, "%d", argc - first);
     const char *parts[3] = {HOST_EXEC_MAGIC, cwd, count};
-    int nenv = 0;
-    while (environ[nenv])
-        nenv++;
-    for (int i = 0; i < 3 + argc - first + nenv; i++) {
-        const char *s = i < 3 ? parts[i] : i < 3 + argc - first ? argv[first + i - 3] : environ[i - 3 - (argc - first)];
+    int nargs = 3 + argc - first;
+    for (int i = 0; i < nargs; i++) {
+        const char *s = i < 3 ? parts[i] : argv[first + i - 3];
         size_t n = strlen(s) + 1;
         if (len + n > sizeof buf) {
             errno = E2BIG;
-            fail("the command line and environment", "unset large variables or pass them in a file");
+            fail("the command line", "pass long arguments in a file");
         }
         memcpy(buf + len, s, n);
         len += n;
     }
+    /* Then our variables, as many as fit: the host session's values stand for the rest. */
+    int skipped = 0;
+    for (char **e = environ; *e; e++) {
+        size_t n = strlen(*e) + 1;
+        if (len + n > sizeof buf) {
+            skipped++;
+            continue;
+        }
+        memcpy(buf + len, *e, n);
+        len += n;
+    }
+    if (skipped)
+        fprintf(stderr, PROG_NAME ": %d variable(s) not passed to the host command (a request holds %d KiB)\n",
+                skipped, HOST_EXEC_MAX_REQUEST / 1024);
     /* Our stdio, passed as it is (a closed one as /dev/null). */
     int fds[3];
     for (int i = 0; i < 3; i++)

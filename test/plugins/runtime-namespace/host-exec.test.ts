@@ -115,6 +115,12 @@ for (const [kind, who] of identities) {
       'unset',
       '',
     ].join('\n'));
+
+    // A request holds 64 KiB: a variable that does not fit stays behind, with a warning; the rest pass.
+    const big = await p.run(['exec', shortId, '--', 'sh', '-c', `BIG=$(head -c 70000 /dev/zero | tr '\\0' x) FOO=small karapace-host-exec sh -c 'echo "\${BIG:-not passed}|$FOO"'`]);
+    tt.is(big.code, 0, big.stderr);
+    tt.is(big.stdout, 'not passed|small\n');
+    tt.regex(big.stderr, /karapace-host-exec: 1 variable\(s\) not passed to the host command \(a request holds 64 KiB\)/);
   });
 
   t(`${kind}: the host side lives as long as the sandbox, not the CLI that started it`, async (tt) => {
