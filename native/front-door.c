@@ -6,7 +6,7 @@
  * every input the Node path consulted, with what it saw). This file only checks that the
  * plan is still true and then does what the Node path does for a fresh start
  * (plugins/runtime-namespace/src/backend.ts, process.ts): the env lock, the pid record, the
- * launcher's status fd, the sandbox record once it is ready, signal forwarding. Anything
+ * launcher's status fd, the running mark, the sandbox record once it is ready, signal forwarding. Anything
  * else — another option, no plan, a changed input, a sandbox already running (joining it),
  * the lock held, any error — execs the Node CLI, which does everything as it always has,
  * and tells it where to write the plan for next time (KARAPACE_FRONT_DOOR_PLAN/_KEY).
@@ -294,6 +294,7 @@ struct exec_plan {
     const char *path_env; /* the launcher's PATH */
     const char *runtime;  /* <env>/runtime: lock, sandbox.json, pids/ */
     const char *purpose;  /* exec | enter */
+    const char *mark;     /* <root>/running/<env_id>: the store's running index */
 };
 
 /** 0 when every recorded input is as recorded and the plan is complete. */
@@ -327,6 +328,8 @@ static int check_plan(struct plan *p, const char *key, struct exec_plan *x) {
             x->runtime = next(p);
         } else if (strcmp(tag, "W") == 0) {
             x->purpose = next(p);
+        } else if (strcmp(tag, "M") == 0) {
+            x->mark = next(p);
         } else if (strcmp(tag, "S") == 0 || strcmp(tag, "L") == 0 || strcmp(tag, "D") == 0) {
             const char *path = next(p), *want = next(p);
             if (!path || !want) return -1;
@@ -350,7 +353,7 @@ static int check_plan(struct plan *p, const char *key, struct exec_plan *x) {
         }
     }
     free(names);
-    if (!x->launcher || !x->prefix || !x->path_env || !x->runtime || !x->purpose) return -1;
+    if (!x->launcher || !x->prefix || !x->path_env || !x->runtime || !x->purpose || !x->mark) return -1;
     if (strcmp(x->purpose, "exec") != 0 && strcmp(x->purpose, "enter") != 0) return -1;
     return 0;
 }
@@ -528,6 +531,10 @@ static int run(const struct exec_plan *x, const struct cmdline *c) {
                  (int)pid, start, x->purpose, (int)getpid());
         recorded = write_file(record, line) == 0;
     }
+    /* store/running-index.ts: the mark follows the record (list asks only marked envs);
+     * without the index directory the next list looks at every env. */
+    if (recorded && write_file(x->mark, "") < 0 && errno != ENOENT)
+        fprintf(stderr, "karapace: could not mark %s as running: %s\n", x->mark, strerror(errno));
 
     char buf[4096];
     size_t len = 0;

@@ -34,10 +34,8 @@ export async function runFastPath(parsed: FastArgs, plan?: PlanRequest): Promise
   if (parsed.command === 'list' || parsed.command === 'ls') {
     const s = session(parsed);
     return s.run(async () => {
-      // The backends only (this bundle's built-ins): their status hooks tell what runs.
-      const engine = await s.engine({ deferBuiltins: true });
-      await engine.loadBuiltins();
-      return listBody(engine, s.reporter);
+      // listEnvs loads only the backends of the environments listed: their status tells what runs.
+      return listBody(await s.engine({ deferBuiltins: true }), s.reporter);
     });
   }
   if (parsed.command !== 'build' || parsed.options.name !== undefined || parsed.options.offline || parsed.options.requirePinnedImage) return undefined;

@@ -23,6 +23,7 @@ export { computeEnvId, identityMaterial, SHORT_ID_LENGTH } from './lock/identity
 export { readLock, writeLock, parseLock, serializeLock, verifyLockIntegrity, LOCK_FILE_NAME } from './lock/file.js';
 export { lockDrift, describeDrift, type Drift } from './lock/drift.js';
 export * from './store/layout.js';
+export { runningMark } from './store/running-index.js';
 export * from './store/atomic.js';
 export * from './store/objects.js';
 export * from './store/metadata.js';

@@ -32,6 +32,8 @@ import type { Logger } from './logger.js';
 import { PluginError, KarapaceError, asKarapaceError } from './errors.js';
 import { KERNEL_API, type KernelApi } from './api.js';
 import type { BackendCapabilities } from './capabilities.js';
+import { storeLayout, type StoreLayout } from './store/layout.js';
+import { markRunning, markedRunning, startRunningIndex, unmarkIfStopped } from './store/running-index.js';
 
 const { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncBailHook, SyncHook } = tapable;
 
@@ -124,6 +126,12 @@ export interface Backend {
    */
   statusAll?(envs: readonly EnvHandle[]): Promise<RunState[]>;
   /**
+   * True when the backend calls `kernel.markRunning(env)` for every environment it starts,
+   * after writing what makes its `status` answer "running": `runStates` then asks `statusAll`
+   * only about marked environments (store/running-index.ts), so `list` does not open every one.
+   */
+  marksRunning?: boolean;
+  /**
    * How this backend maps owners when it installs packages (e.g. namespace: "full" or
    * "single" id mapping): files written under one mapping are not reused under another,
    * so a packages layer records it and is found only by a build with the same.
@@ -152,6 +160,8 @@ export class Kernel {
   /** Registered backends' batch status, and the status taps registerBackend made. */
   private readonly statusAllByName = new Map<string, (envs: readonly EnvHandle[]) => Promise<RunState[]>>();
   private readonly backendStatusTaps = new Set<string>();
+  /** Registered backends that mark what they start in the running index. */
+  private readonly marksRunningByName = new Set<string>();
   /** The plugin currently being applied: taps registered now are attributed to it. */
   private applying?: string;
 
@@ -200,6 +210,24 @@ export class Kernel {
       this.hooks.status.tapPromise(tapName, async (env) => (env.backend === name ? status(env) : undefined));
       this.backendStatusTaps.add(tapName);
       if (backend.statusAll) this.statusAllByName.set(name, backend.statusAll.bind(backend));
+      if (backend.statusAll && backend.marksRunning) this.marksRunningByName.add(name);
+    }
+  }
+
+  private get layout(): StoreLayout {
+    return storeLayout(this.storeRoot);
+  }
+
+  /**
+   * Marks `env` as maybe running in the store's running index: what a backend declaring
+   * `marksRunning` calls after writing the record that makes its status "running".
+   */
+  markRunning(env: EnvHandle): void {
+    try {
+      markRunning(this.layout, env.envId);
+    } catch (err) {
+      // The run goes on; only `list` may miss it.
+      this.logger.warn(`could not mark ${env.shortId} as running for \`karapace list\`: ${(err as Error).message}`);
     }
   }
 
@@ -207,31 +235,71 @@ export class Kernel {
    * The run state of many environments, as the status hook answers for each (undefined where
    * no plugin answers): one `statusAll` call per backend that has one while every status tap
    * is a registered backend's (each answers for its own backend only); the hook per env
-   * otherwise, or when a batch fails (the hook attributes the error to its plugin).
+   * otherwise, or when a batch fails (the hook attributes the error to its plugin). A backend
+   * that marks what it starts is asked only about marked environments; `envs` are all the
+   * store's built environments (`list`), so a first look without an index covers everything.
    */
   async runStates(envs: readonly EnvHandle[]): Promise<(RunState | undefined)[]> {
-    const states: (RunState | undefined)[] = new Array(envs.length);
+    return this.runStatesOf(envs, (i) => envs[i]!);
+  }
+
+  /**
+   * runStates for environments known by id and backend, whose handles are made only for
+   * those a backend is asked about (`list`: the marked ones).
+   */
+  async runStatesOf(ids: readonly { envId: string; backend: string }[], handle: (index: number) => EnvHandle): Promise<(RunState | undefined)[]> {
+    const handles = new Map<number, EnvHandle>();
+    const envs = { at: (i: number) => handles.get(i) ?? handles.set(i, handle(i)).get(i)! };
+    const states: (RunState | undefined)[] = new Array(ids.length);
     const byBackend = new Map<string, number[]>();
-    envs.forEach((env, i) => {
+    ids.forEach((env, i) => {
       const list = byBackend.get(env.backend);
       if (list) list.push(i);
       else byBackend.set(env.backend, [i]);
     });
     const onlyBackends = this.tapNames('status').every((t) => this.backendStatusTaps.has(t));
-    await Promise.all([...byBackend].map(async ([backend, indexes]) => {
-      const all = onlyBackends ? this.statusAllByName.get(backend.toLowerCase()) : undefined;
-      if (all) {
+    const layout = this.layout;
+    let marked: Set<string> | undefined | null = null;
+    const markedNow = () => {
+      if (marked !== null) return marked;
+      marked = markedRunning(layout);
+      // No index yet: it starts now, with this full look (store/running-index.ts).
+      if (!marked) startRunningIndex(layout);
+      return marked;
+    };
+    // The first full look marks what runs now (started before the index).
+    const markFound = (indexes: number[]) => {
+      for (const i of indexes) if (states[i] === 'running') markRunning(layout, ids[i]!.envId);
+    };
+    await Promise.all([...byBackend].map(async ([backend, all]) => {
+      const name = backend.toLowerCase();
+      const batch = onlyBackends ? this.statusAllByName.get(name) : undefined;
+      const marks = batch !== undefined && this.marksRunningByName.has(name);
+      const index = marks ? markedNow() : undefined;
+      // Unmarked environments of a backend that marks what it starts are stopped.
+      const indexes = index ? all.filter((i) => index.has(ids[i]!.envId)) : all;
+      if (index) for (const i of all) if (!index.has(ids[i]!.envId)) states[i] = 'stopped';
+      if (batch) {
         try {
-          const answers = await all(indexes.map((i) => envs[i]!));
+          const answers = indexes.length ? await batch(indexes.map((i) => envs.at(i))) : [];
           if (answers.length === indexes.length) {
             indexes.forEach((i, k) => (states[i] = answers[k]));
+            if (marks && !index) markFound(indexes);
+            // A mark whose environment stopped goes (asked again after, in case it just started).
+            if (index) {
+              await Promise.all(indexes.filter((i) => states[i] === 'stopped').map(async (i) => {
+                const env = envs.at(i);
+                if (await unmarkIfStopped(layout, env.envId, async () => (await batch([env]))[0] === 'running')) states[i] = 'running';
+              }));
+            }
             return;
           }
         } catch {
           // asked one by one below: the hook names the plugin that failed
         }
       }
-      await Promise.all(indexes.map(async (i) => (states[i] = await this.hooks.status.promise(envs[i]!))));
+      await Promise.all(indexes.map(async (i) => (states[i] = await this.hooks.status.promise(envs.at(i)))));
+      if (marks && !index) markFound(indexes);
     }));
     return states;
   }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kernel, PluginError, applyPlugin, importPlugin, silentLogger, definePlugin, type MountRequest } from '@karapace/kernel';
@@ -142,4 +142,59 @@ test('errors are recognised across copies of the kernel (by brand and class name
   t.false(foreign instanceof M);
   t.false(new Error('plain') instanceof K);
   t.false({ code: 'KP_X', exitCode: 3 } instanceof K);
+});
+
+test('running index: a backend that marks what it starts is asked only about marked envs; the first look marks what runs, a stopped env loses its mark, one that started meanwhile keeps it', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'kp-running-'));
+  const k = new Kernel({ config: {}, storeRoot: root, logger: silentLogger });
+  const asked: string[][] = [];
+  const running = new Set(['a']);
+  // Answers for the next look at an env, then `running` again.
+  const next = new Map<string, 'running' | 'stopped'>();
+  const state = (id: string) => {
+    const once = next.get(id);
+    next.delete(id);
+    return once ?? (running.has(id) ? 'running' as const : 'stopped' as const);
+  };
+  k.registerBackend({
+    name: 'marking',
+    marksRunning: true,
+    mount: async () => ({ backend: 'marking' }),
+    spawn: async () => ({ exitCode: 0 }),
+    status: async (env) => state(env.envId),
+    statusAll: async (envs) => (asked.push(envs.map((e) => e.envId)), envs.map((e) => state(e.envId))),
+  });
+  const ids = ['a', 'b', 'c'].map((envId) => ({ envId, backend: 'marking' }));
+  const made: string[] = [];
+  const handle = (i: number) => (made.push(ids[i]!.envId), { ...ids[i]!, shortId: ids[i]!.envId } as MountRequest['env']);
+  const marks = () => (existsSync(join(root, 'running')) ? readdirSync(join(root, 'running')).sort() : undefined);
+
+  // A store from before the index: every env is looked at, what runs gets its mark.
+  t.deepEqual(await k.runStatesOf(ids, handle), ['running', 'stopped', 'stopped']);
+  t.deepEqual(asked, [['a', 'b', 'c']]);
+  t.deepEqual(marks(), ['a']);
+
+  // From now on only marked envs are asked (and only their handles made).
+  asked.length = 0;
+  made.length = 0;
+  t.deepEqual(await k.runStatesOf(ids, handle), ['running', 'stopped', 'stopped']);
+  t.deepEqual(asked, [['a']]);
+  t.deepEqual(made, ['a']);
+
+  // c starts: its backend marks it after its run record.
+  running.add('c');
+  k.markRunning(handle(2));
+  asked.length = 0;
+  t.deepEqual(await k.runStatesOf(ids, handle), ['running', 'stopped', 'running']);
+  t.deepEqual(asked, [['a', 'c']]);
+
+  // a crashed (its record names a dead process): stopped, and its mark goes.
+  running.delete('a');
+  t.deepEqual(await k.runStatesOf(ids, handle), ['stopped', 'stopped', 'running']);
+  t.deepEqual(marks(), ['c']);
+
+  // c looks stopped at first but started again before its mark went: it is running and stays marked.
+  next.set('c', 'stopped');
+  t.deepEqual(await k.runStatesOf(ids, handle), ['stopped', 'stopped', 'running']);
+  t.deepEqual(marks(), ['c']);
 });

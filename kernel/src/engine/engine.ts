@@ -87,15 +87,16 @@ export class Engine {
   ) {}
 
   /**
-   * Applies the built-in plugins (all, or only those providing `backend` when one of them
-   * declares it), then the config plugins. Idempotent.
+   * Applies the built-in plugins (all, or only those providing `backend`/`backends` when each
+   * of them is declared by one), then the config plugins. Idempotent.
    */
-  async loadBuiltins(only?: { backend: string }): Promise<void> {
+  async loadBuiltins(only?: { backend: string } | { backends: readonly string[] }): Promise<void> {
     if (this.builtinsLoaded) return;
     this.builtinsLoaded = true;
     if (this.config.builtins !== false) {
-      const providers = only ? this.builtins.filter((b) => b.backends?.includes(only.backend)) : [];
-      const wanted = providers.length ? providers : this.builtins;
+      const names = only ? ('backend' in only ? [only.backend] : only.backends) : undefined;
+      const provided = names?.every((n) => this.builtins.some((b) => b.backends?.includes(n)));
+      const wanted = names && provided ? this.builtins.filter((b) => names.some((n) => b.backends?.includes(n))) : this.builtins;
       const here = dirname(fileURLToPath(import.meta.url));
       const require = createRequire(`${here}/noop.js`);
       for (const builtin of wanted) {

@@ -17,6 +17,7 @@ import { crashPoint } from '../store/crash.js';
 import { readMetadataText } from '../store/metadata-text.js';
 import { removeTree } from '../store/remove-tree.js';
 import { removeEnvTree } from '../mapped/run.js';
+import { unmarkRunning } from '../store/running-index.js';
 
 export async function envRunState(engine: Engine, meta: EnvMetadata): Promise<RunState> {
   const status = await engine.kernel.hooks.status.promise(handleFor(engine.layout, meta));
@@ -49,6 +50,7 @@ export async function destroyEnv(engine: Engine, ref: string, options: DestroyOp
       throw new UsageError('KP_ENV_RUNNING', `environment ${meta.short_id} is running`, { hint: `stop it first with \`karapace stop ${meta.short_id}\`` });
     }
     await engine.kernel.hooks.destroy.promise(handleFor(engine.layout, meta));
+    unmarkRunning(engine.layout, meta.env_id);
     // The env's own home belongs to it (only a rebuild or a build moving the name hands it on).
     const homeDir = meta.manifest.runtime.home === 'env' ? envHomeDir(engine.layout, { name: meta.name, shortId: meta.short_id }) : undefined;
     const home = homeDir && existsSync(homeDir) ? homeDir : undefined;
@@ -106,11 +108,12 @@ export async function listEnvs(engine: Engine): Promise<{ environments: EnvSumma
     corrupt = listing.corrupt.map((c) => c.path);
   }
   const sorted = rows.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.env_id < b.env_id ? -1 : 1));
-  // Built environments' run states in one pass per backend.
+  // Built environments' run states in one pass per backend (only their backends are loaded).
   const built = sorted.filter((row) => row.state === 'built');
-  const states = await engine.kernel.runStates(built.map((row) => handleForRow(engine.layout, row)));
+  await engine.loadBuiltins({ backends: [...new Set(built.map((row) => row.backend))] });
+  const states = await engine.kernel.runStatesOf(built.map((row) => ({ envId: row.env_id, backend: row.backend })), (i) => handleForRow(engine.layout, built[i]!));
   const running = new Set(built.filter((_, i) => states[i] === 'running').map((row) => row.env_id));
-  const environments = sorted.map((row) => ({ ...row, state: running.has(row.env_id) ? 'running' as const : row.state }));
+  const environments = running.size ? sorted.map((row) => (running.has(row.env_id) ? { ...row, state: 'running' as const } : row)) : sorted;
   return { environments, corrupt };
 }
 

@@ -24,6 +24,8 @@ export interface StoreLayout {
    * sweep use it. Unset: removeTree, as the user.
    */
   removeTree?: (path: string) => Promise<void>;
+  /** The running index (store/running-index.ts): a mark per environment that may be running. */
+  running: string;
 }
 
 export function storeLayout(root: string): StoreLayout {
@@ -41,6 +43,7 @@ export function storeLayout(root: string): StoreLayout {
     envs: join(root, 'env'),
     images: join(root, 'images'),
     homes: join(root, 'homes'),
+    running: join(root, 'running'),
   };
 }
 

@@ -33,42 +33,55 @@ function readPid(env: EnvHandle): number | undefined {
   }
 }
 
-export const mockBackend: Backend = {
+/** What the backend needs of its kernel: marking what it starts in the running index. */
+export type RunningMarker = (env: EnvHandle) => void;
+
+/**
+ * The mock backend; `markRunning` (the kernel's) is called once the pid file is written, so
+ * `list` asks only about marked environments.
+ */
+export function createMockBackend(markRunning: RunningMarker): Backend {
+  return { ...mockBackendBase, marksRunning: true, spawn: (request) => spawnMock(request, markRunning) };
+}
+
+function spawnMock(request: SpawnRequest, markRunning: RunningMarker): Promise<SpawnResult> {
+  return new Promise((resolve, reject) => {
+    const capture = request.stdio === 'capture';
+    const child = spawn(request.argv[0]!, request.argv.slice(1), {
+      cwd: request.mount.root ?? request.env.paths.upper,
+      env: request.environment,
+      stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    });
+    const output = collectOutput(child, request.onOutput);
+    // Forward termination signals so `kill <karapace pid>` reaches the command.
+    const stopForwarding = forwardSignals(child);
+    const cleanup = () => {
+      stopForwarding();
+      rmSync(pidFile(request.env), { force: true });
+    };
+    child.on('spawn', () => {
+      mkdirSync(request.env.paths.runtime, { recursive: true });
+      writeFileSync(pidFile(request.env), String(child.pid));
+      markRunning(request.env);
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      cleanup();
+      if (e.code === 'ENOENT') resolve({ exitCode: 127, stderr: `${request.argv[0]}: command not found\n` });
+      else if (e.code === 'EACCES') resolve({ exitCode: 126, stderr: `${request.argv[0]}: permission denied\n` });
+      else reject(e);
+    });
+    child.on('close', (code, signal) => {
+      cleanup();
+      resolve({ exitCode: exitStatus(code, signal), ...(capture ? output() : {}) });
+    });
+  });
+}
+
+const mockBackendBase: Omit<Backend, 'spawn'> = {
   name: 'mock',
   async mount(request: MountRequest): Promise<MountPlan> {
     mkdirSync(request.env.paths.upper, { recursive: true });
     return { backend: 'mock', root: request.env.paths.upper };
-  },
-  spawn(request: SpawnRequest): Promise<SpawnResult> {
-    return new Promise((resolve, reject) => {
-      const capture = request.stdio === 'capture';
-      const child = spawn(request.argv[0]!, request.argv.slice(1), {
-        cwd: request.mount.root ?? request.env.paths.upper,
-        env: request.environment,
-        stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-      });
-      const output = collectOutput(child, request.onOutput);
-      // Forward termination signals so `kill <karapace pid>` reaches the command.
-      const stopForwarding = forwardSignals(child);
-      const cleanup = () => {
-        stopForwarding();
-        rmSync(pidFile(request.env), { force: true });
-      };
-      child.on('spawn', () => {
-        mkdirSync(request.env.paths.runtime, { recursive: true });
-        writeFileSync(pidFile(request.env), String(child.pid));
-      });
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        cleanup();
-        if (e.code === 'ENOENT') resolve({ exitCode: 127, stderr: `${request.argv[0]}: command not found\n` });
-        else if (e.code === 'EACCES') resolve({ exitCode: 126, stderr: `${request.argv[0]}: permission denied\n` });
-        else reject(e);
-      });
-      child.on('close', (code, signal) => {
-        cleanup();
-        resolve({ exitCode: exitStatus(code, signal), ...(capture ? output() : {}) });
-      });
-    });
   },
   async stop(env: EnvHandle, timeoutMs: number): Promise<boolean> {
     const pid = readPid(env);

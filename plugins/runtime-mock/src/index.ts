@@ -3,11 +3,11 @@
  * and demos. See README.md for exactly what it does and does not do.
  */
 import { BACKEND_CAPABILITIES, definePlugin, type BackendCapabilities } from '@karapace/kernel';
-import { mockBackend } from './backend.js';
+import { createMockBackend } from './backend.js';
 import { installMockPackages } from './package-manager.js';
 import { resolveMockImage } from './synthetic-image.js';
 
-export { mockBackend } from './backend.js';
+export { createMockBackend } from './backend.js';
 export { mockVersion, MOCK_PACKAGE_DB } from './package-manager.js';
 export { isMockImage, syntheticFiles, MOCK_SCHEME } from './synthetic-image.js';
 
@@ -34,7 +34,7 @@ export default definePlugin<MockOptions>({
   apply(kernel, options) {
     const claimed = Object.fromEntries((options?.claim ?? []).map((c) => [c, true]));
     const capabilities: BackendCapabilities = Object.freeze({ tty: true, ...claimed });
-    kernel.registerBackend({ ...mockBackend, capabilities }, PLUGIN_NAME);
+    kernel.registerBackend({ ...createMockBackend((env) => kernel.markRunning(env)), capabilities }, PLUGIN_NAME);
     kernel.hooks.resolve.tapPromise(PLUGIN_NAME, resolveMockImage);
     kernel.hooks.install.tapPromise(PLUGIN_NAME, installMockPackages);
   },

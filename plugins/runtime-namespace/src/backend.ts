@@ -67,6 +67,8 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
   };
   return {
     name: BACKEND_NAME,
+    // Every launcher's pid record is followed by a mark (the front door's too).
+    marksRunning: true,
 
     async mount(request: MountRequest): Promise<MountPlan> {
       const env = request.env;
@@ -124,6 +126,8 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       const limits = env.manifest.runtime.resource_limits;
       const needed = neededControllers(limits);
       const capture = request.stdio === 'capture';
+      // `list` asks only about marked environments.
+      const marked = () => kernel.markRunning(request.env);
       const start = (fresh = false) => {
         const { argv } = buildLauncherArgv(env, request, ctx);
         kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
@@ -132,7 +136,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0 && !ctx.hostExec, flock: usesFlock(launcher) });
         const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
         // Host commands run with the environment of the CLI that started the sandbox.
-        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, onOutput: request.onOutput, cgroup, hostEnvironment: ctx.hostExec !== undefined });
+        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, onOutput: request.onOutput, cgroup, hostEnvironment: ctx.hostExec !== undefined, onRecorded: marked });
       };
       // Installs run alone (the engine holds the store lock); no one joins them.
       if (install) return start().done;
@@ -146,7 +150,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
           disarmExecPlan();
           const argv = buildJoinArgv(pid1, env, request, ctx);
           kernel.logger.trace(`joining sandbox pid ${pid1}: karapace-sandbox ${argv.join(' ')}`);
-          const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture });
+          const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture, onRecorded: marked });
           if (await join.ready) return join.done;
           // It was ending between our look and setns: start a fresh one once it is gone (the
           // join said why on stderr). A sandbox that stays up refused the join for another reason.

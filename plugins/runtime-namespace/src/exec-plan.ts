@@ -19,7 +19,7 @@ import type * as Fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CORE_PLUGIN_NAME, type EnvHandle, type Kernel, type SpawnRequest } from '@karapace/kernel';
+import { CORE_PLUGIN_NAME, runningMark, storeLayout, type EnvHandle, type Kernel, type SpawnRequest } from '@karapace/kernel';
 
 /**
  * The `fs` module object itself (not an ES namespace copy of it): what every other module
@@ -225,6 +225,8 @@ export function offerExecPlan(o: PlanOffer): void {
     a.envNames.add('PATH');
     fields.push('P', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin');
     fields.push('R', o.env.paths.runtime, 'W', o.request.purpose);
+    // The running index: marked after the pid record, as the backend does (Kernel.markRunning).
+    fields.push('M', runningMark(storeLayout(o.kernel.storeRoot), o.env.envId));
     for (const path of implicitInputs(o.launcher)) note('S', path);
     for (const [path, kinds] of a.paths) {
       if (isRunState(path, o.env.paths.runtime)) continue;

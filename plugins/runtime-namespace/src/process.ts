@@ -34,6 +34,8 @@ export interface LaunchOptions {
   cgroup?: SandboxCgroup;
   /** Give the launcher the CLI's whole environment (its host-exec server passes it on). */
   hostEnvironment?: boolean;
+  /** Called once the pid record is written (the kernel's running index: Kernel.markRunning). */
+  onRecorded?: () => void;
 }
 
 export interface Launch {
@@ -103,6 +105,7 @@ export function startLauncher(o: LaunchOptions): Launch {
       try {
         o.cgroup?.add(child.pid);
         recorded = writePidRecord(o.env, child.pid, o.purpose, o.kind) !== undefined;
+        if (recorded) o.onRecorded?.();
       } catch (e) {
         child.kill('SIGKILL');
         reject(e);
