@@ -96,10 +96,11 @@ async function fastPath(): Promise<number | undefined> {
 
 fastPath().then(
   async (code) => {
-    // push/pull are done once they return: skip Node's teardown of the environment and the
-    // heap, which grows with the bytes moved. stdout and stderr are synchronous on Linux.
-    if (code !== undefined && (parsed?.command === 'push' || parsed?.command === 'pull')) process.exit(code);
-    if (code !== undefined) process.exitCode = code;
+    // A fast path is done once it returns (its child processes have ended, its records are
+    // cleaned up): skip Node's teardown of the environment and the heap, which costs start-up
+    // time for exec and grows with the bytes moved for push/pull. stdout and stderr are
+    // synchronous on Linux, so nothing written is lost.
+    if (code !== undefined) process.exit(code);
     // The ES-module CLI reads process.argv and sets the exit code itself.
     else await import(require('node:url').pathToFileURL(path.join(__dirname, 'karapace.js')).href);
   },

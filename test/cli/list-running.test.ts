@@ -16,7 +16,10 @@ async function states(box: Sandbox): Promise<Record<string, string>> {
 async function startSleep(box: Sandbox, envId: string) {
   const cli = spawn(process.execPath, [BUNDLE, 'exec', 'dev', '--', 'sleep', '300'], { cwd: box.dir, env: { ...box.env, XDG_CACHE_HOME: join(box.dir, 'cache') }, stdio: 'ignore' });
   const pidFile = join(box.store, 'env', envId, 'runtime', 'mock.pid');
-  for (let i = 0; i < 2400 && !existsSync(pidFile); i++) await sleep(50);
+  // The mark follows the pid record (when the store has a running index).
+  const mark = join(box.store, 'running', envId);
+  const started = () => existsSync(pidFile) && (!existsSync(join(box.store, 'running')) || existsSync(mark));
+  for (let i = 0; i < 2400 && !started(); i++) await sleep(50);
   return { cli, pid: Number(readFileSync(pidFile, 'utf8')) };
 }
 
