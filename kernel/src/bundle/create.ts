@@ -23,6 +23,8 @@ import { envDir, objectPath } from '../store/layout.js';
 import type { LayerRecord } from '../types.js';
 import type { Engine } from '../engine/engine.js';
 import { findEnv } from '../engine/find.js';
+import { handleFor } from '../engine/handle.js';
+import { envTarChunks } from '../mapped/run.js';
 import { withLock } from '../engine/with-lock.js';
 import { BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
 import { packagesLayerRoot, readPackagesLayer } from '../store/packages-layer.js';
@@ -33,6 +35,8 @@ export type BundleSource =
   | { kind: 'bytes'; bytes: Buffer; size: number; sha256?: string }
   | {
     kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string;
+    /** How the tree is packed (an env's own layers: inside its id mapping); default packTree of `dir` here. */
+    pack?: (reuseBuffers: boolean) => AsyncIterable<Buffer>;
     /**
      * The tree's stat fingerprint when its hash came from the fingerprint cache without
      * packing: a re-pack is then checked by fingerprinting the tree again, not by hashing it.
@@ -68,6 +72,8 @@ export interface BundlePlan {
   known: (BundleBlobRef & { role: string })[];
   /** Builds the manifest once the upper dir's blob is known, and remembers that blob for next time. */
   complete(upper: BundleBlobRef): Promise<PreparedBundle>;
+  /** The upper dir's tar, packed as the env's backend sees it (chunks valid until the next-but-one). */
+  packUpper(): AsyncIterable<Buffer>;
 }
 
 /** Bumped whenever the bytes packTree produces for a tree could change. */
@@ -80,11 +86,14 @@ function changedWhilePushing(what: string): RuntimeFailure {
   });
 }
 
+type TreePacker = (reuseBuffers: boolean) => AsyncIterable<Buffer>;
+const hostPacker = (dir: string): TreePacker => (reuseBuffers) => packTree(dir, { reuseBuffers, chunkSize: CHUNK });
+
 /** Packs a tree once to learn its blake3, size and (optionally) SHA-256. */
-async function digestPack(dir: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string }> {
+async function digestPack(pack: TreePacker, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string }> {
   const hasher = new StreamHasher();
   const sha = sha256 ? createHash('sha256') : undefined;
-  for await (const chunk of packTree(dir, { reuseBuffers: true, chunkSize: CHUNK })) {
+  for await (const chunk of pack(true)) {
     hasher.update(chunk);
     sha?.update(chunk);
   }
@@ -105,21 +114,21 @@ function baseCachePath(engine: Engine, imageDigest: string): string {
 
 /** The base image's tar hash: from the cache when this image was packed before. */
 function baseBlob(engine: Engine, rootfs: string, imageDigest: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
-  return cachedTreeBlob(baseCachePath(engine, imageDigest), imageDigest, rootfs, sha256);
+  return cachedTreeBlob(baseCachePath(engine, imageDigest), imageDigest, hostPacker(rootfs), sha256);
 }
 
 /** A packages layer never changes once made: its tar hash is cached by its name. */
-function packagesBlob(engine: Engine, name: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
-  return cachedTreeBlob(join(engine.layout.root, 'cache', 'bundles', `packages-${name}.json`), name, packagesLayerRoot(engine.layout, name), sha256);
+function packagesBlob(engine: Engine, name: string, pack: TreePacker, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
+  return cachedTreeBlob(join(engine.layout.root, 'cache', 'bundles', `packages-${name}.json`), name, pack, sha256);
 }
 
 /** The tar hash of a tree that does not change under `key`: packed once, then from `cache`. */
-async function cachedTreeBlob(cache: string, key: string, dir: string, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
+async function cachedTreeBlob(cache: string, key: string, pack: TreePacker, sha256: boolean): Promise<{ blob: string; size: number; sha256?: string; cache: string }> {
   const cached = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as BaseCacheEntry, () => undefined);
   if (cached && cached.version === BASE_CACHE_VERSION && cached.digest === key && isHash(cached.blob) && (cached.sha256 || !sha256)) {
     return { blob: cached.blob, size: cached.size, sha256: cached.sha256, cache };
   }
-  const packed = await digestPack(dir, true);
+  const packed = await digestPack(pack, true);
   const entry: BaseCacheEntry = { version: BASE_CACHE_VERSION, digest: key, ...packed };
   await mkdir(dirname(cache), { recursive: true });
   await writeFileAtomic(cache, JSON.stringify(entry) + '\n');
@@ -134,13 +143,13 @@ async function cachedTreeBlob(cache: string, key: string, dir: string, sha256: b
 async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, expected: string, what: string, reuseBuffers = false): AsyncGenerator<Buffer> {
   const hasher = source.fingerprint ? undefined : new StreamHasher();
   let size = 0;
-  for await (const chunk of packTree(source.dir, { chunkSize: CHUNK, reuseBuffers })) {
+  for await (const chunk of (source.pack ?? hostPacker(source.dir))(reuseBuffers)) {
     hasher?.update(chunk);
     size += chunk.length;
     if (size > source.size) break;
     yield chunk;
   }
-  const same = hasher ? hasher.digest() === expected : fingerprintTree(source.dir).fingerprint === source.fingerprint;
+  const same = hasher ? hasher.digest() === expected : fingerprintTree(source.dir)?.fingerprint === source.fingerprint;
   if (size !== source.size || !same) {
     // A stale cache entry must not fail the next push too.
     if (source.cache) await rm(source.cache, { force: true });
@@ -200,7 +209,7 @@ export async function sourceSha256(bundle: Pick<PreparedBundle, 'sources'>, hash
  * cannot be set by users, so any write, chmod or xattr change shows. `racy`: something
  * changed within the last two seconds (timestamps are coarse), so the pair is not cached.
  */
-function fingerprintTree(dir: string): { fingerprint: string; racy: boolean } {
+function fingerprintTree(dir: string): { fingerprint: string; racy: boolean } | undefined {
   const hasher = new StreamHasher();
   const started = BigInt(Date.now()) * 1_000_000n;
   let newest = 0n;
@@ -210,7 +219,13 @@ function fingerprintTree(dir: string): { fingerprint: string; racy: boolean } {
     hasher.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.ino}\0${st.mtimeNs}\0${st.ctimeNs}\n`);
     if (st.isDirectory()) for (const name of readdirSync(abs).sort()) visit(join(abs, name), rel ? `${rel}/${name}` : name);
   };
-  visit(dir, '');
+  try {
+    visit(dir, '');
+  } catch (err) {
+    // Directories of subordinate ids (full id mapping) the user cannot list: not known, so packed.
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') return undefined;
+    throw err;
+  }
   return { fingerprint: hasher.digest(), racy: newest > started - 2_000_000_000n };
 }
 
@@ -264,10 +279,14 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     if (packagesName !== undefined && !(await readPackagesLayer(engine.layout, packagesName))) {
       throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `the packages layer ${packagesName} of ${meta.short_id} is missing from the store`, { hint: 'run `karapace verify-store`, then `karapace rebuild` the environment' });
     }
-    const packages = packagesName === undefined ? undefined : await packagesBlob(engine, packagesName, sha256);
+    // The env's own layers are packed as its backend sees them: inside its id mapping, when it has one.
+    const handle = handleFor(engine.layout, meta);
+    const envPacker = (dir: string): TreePacker => (reuseBuffers) => envTarChunks(engine.kernel, handle, dir, { chunkSize: CHUNK, reuseBuffers });
+    const packagesPack = packagesName === undefined ? undefined : envPacker(packagesLayerRoot(engine.layout, packagesName));
+    const packages = packagesName === undefined ? undefined : await packagesBlob(engine, packagesName, packagesPack!, sha256);
     if (packages && !sources.has(packages.blob)) {
       sources.set(packages.blob, {
-        kind: 'tree', dir: packagesLayerRoot(engine.layout, packagesName!), what: `the packages layer of ${meta.short_id}`, size: packages.size, sha256: packages.sha256, cache: packages.cache,
+        kind: 'tree', dir: packagesLayerRoot(engine.layout, packagesName!), what: `the packages layer of ${meta.short_id}`, size: packages.size, sha256: packages.sha256, cache: packages.cache, pack: packagesPack,
       });
     }
 
@@ -275,7 +294,8 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const upperWhat = `the upper dir of ${meta.short_id}`;
     await mkdir(upperDir, { recursive: true });
     // Fingerprint before packing: a change during the pack then shows next time.
-    const print = fingerprintTree(upperDir);
+    const upperPack = envPacker(upperDir);
+    const print = fingerprintTree(upperDir) ?? { fingerprint: `unreadable-${Date.now()}`, racy: true };
     const cachePath = upperCachePath(engine, meta.env_id);
     const cached = await readFile(cachePath, 'utf8').then((t) => JSON.parse(t) as UpperCacheEntry, () => undefined);
     let upper: (BundleBlobRef & { sha256?: string }) | undefined;
@@ -286,10 +306,10 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
       fromPrint = true;
     } else if (!options.defer || sha256 || print.racy || same) {
       // Racy (just changed), or pushed before while racy: hash first, so the remote is asked before anything is sent.
-      upper = await digestPack(upperDir, sha256);
+      upper = await digestPack(upperPack, sha256);
     }
     if (upper && !sources.has(upper.blob)) {
-      sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256, ...(fromPrint ? { fingerprint: print.fingerprint } : {}) });
+      sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256, pack: upperPack, ...(fromPrint ? { fingerprint: print.fingerprint } : {}) });
     }
 
     const layers: BundleLayer[] = [];
@@ -325,8 +345,9 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const known = bundleBlobs(build(upper ?? placeholder)).filter((b) => upper || b.role !== 'upper');
     return {
       sources, upper, upperDir, upperWhat, known,
+      packUpper: () => upperPack(true),
       async complete(u) {
-        if (!sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size });
+        if (!sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size, pack: upperPack });
         if (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy) {
           const entry: UpperCacheEntry = { version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size };
           await mkdir(dirname(cachePath), { recursive: true });

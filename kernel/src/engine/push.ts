@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RuntimeFailure } from '../errors.js';
 import { StreamHasher } from '../hash.js';
-import { packTree } from '../layers/pack.js';
 import { bundleBlobs, type BundleBlobRef } from '../bundle/format.js';
 import { openSource, planBundle, sourceChunks, sourceSha256, type PreparedBundle } from '../bundle/create.js';
 import type { Engine } from './engine.js';
@@ -90,7 +89,13 @@ export interface PushResult {
 function treeContentSize(dir: string): number {
   let total = 0;
   const walk = (abs: string) => {
-    for (const e of readdirSync(abs, { withFileTypes: true })) {
+    let entries;
+    try {
+      entries = readdirSync(abs, { withFileTypes: true });
+    } catch {
+      return; // a directory of subordinate ids: the progress total is an estimate
+    }
+    for (const e of entries) {
       const p = join(abs, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) total += lstatSync(p).size;
@@ -171,7 +176,7 @@ export async function pushEnvironment(engine: Engine, options: PushOptions): Pro
           // One pass: pack → hash → upload. The hash names the blob once the body has ended.
           const hasher = new StreamHasher();
           // Two reused pack buffers: the sink writes each chunk before asking for the next.
-          const body = counted(packTree(plan.upperDir, { chunkSize: 4 << 20, reuseBuffers: true }), add, hasher);
+          const body = counted(plan.packUpper(), add, hasher);
           upper = await sink.putStreamed!(body, () => hasher.digest());
         })());
       }

@@ -47,6 +47,38 @@ export function envTar(kernel: Kernel, env: EnvHandle, dir: string): TarProducer
 }
 
 /**
+ * The tar of `dir` as chunks (a generator, for consumers that pull: push), packed inside the
+ * env's mapping when its backend answers (owners as the env sees them, private files
+ * readable), else packTree here with `options`.
+ */
+export async function* envTarChunks(kernel: Kernel, env: EnvHandle, dir: string, options: { chunkSize?: number; reuseBuffers?: boolean } = {}): AsyncGenerator<Buffer> {
+  let handoff!: (tar: AsyncIterable<Uint8Array>) => void;
+  const handed = new Promise<AsyncIterable<Uint8Array>>((resolve) => { handoff = resolve; });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  const answered = ask(kernel, env, { kind: 'pack', dir, consume: async (tar) => { handoff(tar); await released; } });
+  const first = await Promise.race([handed.then((tar) => ({ tar })), answered.then((result) => ({ result }))]);
+  if (!('tar' in first)) {
+    if (first.result) throw new StoreError('KP_MAPPED_BAD_ANSWER', `the "${env.backend}" backend answered a mapped pack without handing over its tar`, { hint: 'this is a bug in the backend plugin' });
+    yield* packTree(dir, options);
+    return;
+  }
+  let complete = false;
+  try {
+    for await (const c of first.tar) yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    complete = true;
+  } finally {
+    if (!complete) {
+      // Stopped early: close the pipe so the worker ends; its complaint about that is expected.
+      (first.tar as { destroy?: () => void }).destroy?.();
+      answered.catch(() => undefined);
+    }
+    release();
+  }
+  await answered;
+}
+
+/**
  * Unpacks into `dir` inside the env's mapping (owners as the env sees them) when its backend
  * answers, else in-process with `options` as given. `mapped` says which: a mapped unpack
  * calls no `onEntry`, and its files may be unreadable to the user on the host.

@@ -109,3 +109,33 @@ t('a subid user\'s pull runs on layers whose owners are as a local build makes t
   const verify = await dst.run(['verify-store', '--json']);
   tt.true(JSON.parse(verify.stdout).ok, verify.stdout);
 });
+
+t('a subid user\'s push packs its packages layer and upper dir inside its mapping: a root pull sees root\'s files as root\'s, private ones included', async (tt) => {
+  const who = subidIdentity();
+  const src = project(who);
+  projects.push(src);
+  src.write('karapace.toml', manifest(debianRootfsTarball(), '[system]\npackages = ["hello"]\n'));
+  const built = await buildEnv(src);
+  // Files of subordinate ids on the host, one in a directory the user cannot list.
+  const shape = await src.run(['exec', '--root', built.shortId, '--', 'sh', '-c',
+    'mkdir -m 700 /srv/private && echo secret > /srv/private/s && echo u > /srv/user-file && chown 1000:1000 /srv/user-file']);
+  tt.is(shape.code, 0, shape.stderr);
+  server ??= await startTestServer();
+  src.env.KARAPACE_REMOTE_TOKEN = WRITE_TOKEN;
+  const pushed = await src.run(['push', built.shortId, 'sub@v1', '--remote', server.url, '--json']);
+  tt.is(pushed.code, 0, pushed.stderr);
+
+  const dst = project(identity('root'));
+  projects.push(dst);
+  dst.env.KARAPACE_REMOTE_TOKEN = READ_TOKEN;
+  const pulled = await dst.run(['pull', 'sub@v1', '--remote', server.url, '--json']);
+  tt.is(pulled.code, 0, pulled.stderr);
+  const envId = JSON.parse(pulled.stdout).env_id as string;
+  const inside = await dst.run(['exec', envId, '--', 'sh', '-c', "stat -c '%U:%G %a' /usr/bin/hello /srv/private /srv/private/s; stat -c '%u:%g' /srv/user-file; cat /srv/private/s; hello"]);
+  tt.is(inside.code, 0, inside.stderr);
+  tt.deepEqual(inside.stdout.trim().split('\n'), ['root:root 755', 'root:root 700', 'root:root 644', '1000:1000', 'secret', 'Hello, world!']);
+  // Pushed again unchanged: the packages layer's hash came from its cache, the upper dir's from a mapped pack; nothing new is sent.
+  const again = await src.run(['push', built.shortId, 'sub@v2', '--remote', server.url, '--json']);
+  tt.is(again.code, 0, again.stderr);
+  tt.is(JSON.parse(again.stdout).uploaded.bytes < 64 * 1024, true, again.stdout);
+});
