@@ -57,14 +57,15 @@ export interface ContentCache {
 export async function openContentCache(layout: StoreLayout, dir: string): Promise<ContentCache> {
   const started = BigInt(Date.now()) * 1_000_000n;
   const file = cachePath(layout, dir);
-  let old: CacheFile['entries'] = {};
+  // Maps, not objects: a file may be called `__proto__`.
+  let old = new Map<string, CacheFile['entries'][string]>();
   try {
     const parsed = JSON.parse(await readFile(file, 'utf8')) as CacheFile;
-    if (parsed.version === VERSION && parsed.dir === dir && parsed.entries && typeof parsed.entries === 'object') old = parsed.entries;
+    if (parsed.version === VERSION && parsed.dir === dir && parsed.entries && typeof parsed.entries === 'object') old = new Map(Object.entries(parsed.entries));
   } catch {
     // missing or damaged: nothing is known
   }
-  const next: CacheFile['entries'] = {};
+  const next = new Map<string, CacheFile['entries'][string]>();
   let hits = 0;
   const stat = (path: string) => {
     try {
@@ -78,8 +79,8 @@ export async function openContentCache(layout: StoreLayout, dir: string): Promis
       return hits;
     },
     lookup(path, size) {
-      const entry = Object.hasOwn(old, path) ? old[path] : undefined;
-      if (!entry || !isHash(entry[5])) return undefined;
+      const entry = old.get(path);
+      if (!Array.isArray(entry) || !isHash(entry[5])) return undefined;
       const st = stat(path);
       if (!st || !st.isFile() || st.size !== BigInt(size)) return undefined;
       const now = fingerprint(st);
@@ -90,10 +91,10 @@ export async function openContentCache(layout: StoreLayout, dir: string): Promis
     record(path, hash) {
       const st = stat(path);
       if (!st || !st.isFile() || st.ctimeNs > started - RACY_NS || st.mtimeNs > started - RACY_NS) return;
-      next[path] = [...fingerprint(st), hash];
+      next.set(path, [...fingerprint(st), hash]);
     },
     async save() {
-      const body: CacheFile = { version: VERSION, dir, entries: next };
+      const body: CacheFile = { version: VERSION, dir, entries: Object.fromEntries(next) };
       await writeFileAtomic(file, JSON.stringify(body));
     },
   };

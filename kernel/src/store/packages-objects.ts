@@ -34,13 +34,12 @@ export interface LayerObjects {
   copies: number;
 }
 
-function tempBeside(path: string): string {
-  return join(dirname(path), `.kp-link-${process.pid}-${randomHex(6)}`);
-}
-
-/** `path` becomes a hard link of `target` (atomically: a link beside it, renamed over it). */
-function replaceWithLink(target: string, path: string): void {
-  const tmp = tempBeside(path);
+/**
+ * `path` becomes a hard link of `target`, atomically: a link made in `tempDir` (on the same
+ * filesystem; the staging dir for an object, so a crash leaves nothing in objects/), renamed over it.
+ */
+function replaceWithLink(target: string, path: string, tempDir: string): void {
+  const tmp = join(tempDir, `.kp-link-${process.pid}-${randomHex(6)}`);
   linkSync(target, tmp);
   try {
     renameSync(tmp, path);
@@ -86,11 +85,11 @@ export async function linkLayerToObjects(layout: StoreLayout, root: string): Pro
     }
     const linkable = st.isFile() && st.nlink === 1n && !e.xattrs && (st.mode & 0o6000n) === 0n && st.dev === ob.dev && (me === 0 || Number(st.uid) === me);
     if (linkable && ob.mode === st.mode && ob.uid === st.uid && ob.gid === st.gid && ob.mtimeNs === st.mtimeNs) {
-      replaceWithLink(object, path);
+      replaceWithLink(object, path, dirname(path));
       linked++;
     } else if (linkable && ob.nlink === 1n && (await hashFile(path)).hash === e.content) {
       // The object takes the file's inode (same bytes, checked just now); the ingest's copy goes.
-      replaceWithLink(path, object);
+      replaceWithLink(path, object, layout.staging);
       linked++;
     } else copies++;
   }
