@@ -14,12 +14,17 @@
  * non-root user extracted it; they become root too (docs/runtime-namespace.md).
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RuntimeFailure, type GcContext, type InvokingUser } from '@karapace/kernel';
 import { buildHostMappingArgv, type HostBind } from './argv.js';
 import type { IdFacts } from './ids.js';
+
+/** node:crypto on first use: loading it is a visible share of an exec's start-up, and only full mapping needs it. */
+let cryptoModule: typeof Crypto | undefined;
+const crypto = (): typeof Crypto => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
 
 /** Where the owned copies live, under the store root. */
 export function basesDir(storeRoot: string): string {
@@ -39,7 +44,7 @@ function baseKey(rootfs: string, user: InvokingUser, facts: IdFacts): string {
   const imageDir = dirname(rootfs);
   const digest = readText(join(imageDir, 'disk-digest')) || readText(join(imageDir, 'digest'));
   const material = [realpathSync(rootfs), digest, user.uid, user.gid, facts.subuid?.start, facts.subuid?.count, facts.subgid?.start, facts.subgid?.count].join('\0');
-  return createHash('sha256').update(material).digest('hex').slice(0, 32);
+  return crypto().createHash('sha256').update(material).digest('hex').slice(0, 32);
 }
 
 /**
@@ -83,7 +88,7 @@ export function ownedBase(storeRoot: string, rootfs: string, launcher: string, u
   if (existsSync(join(target, 'rootfs'))) return join(target, 'rootfs');
   onCreate?.();
   mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(dir, `.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
   writeFileSync(join(tmp, 'source.json'), JSON.stringify({ rootfs, created_at: new Date().toISOString() }) + '\n');
   const script = `set -e\ncp -a --reflink=auto /tmp/src /tmp/out/rootfs\nexec "$0" -e "$1" /tmp/src /tmp/out/rootfs "$2" "$3"`;
