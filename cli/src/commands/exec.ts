@@ -7,7 +7,7 @@ export class ExecCommand extends BaseCommand {
   static override usage = Command.Usage({
     description: 'Run a command in an environment',
     details: 'Runs as the invoking user with stdio streamed; karapace exits with the command\'s status (128+n when killed by signal n).',
-    examples: [['Run git', '$0 exec dev -- git --version'], ['Capture the output as JSON', '$0 exec dev --json -- make test'], ['Install a package as root inside (envs keep no package index: refresh it first)', '$0 exec --root dev -- sh -c "apt-get update && apt-get install -y jq"']],
+    examples: [['Run git', '$0 exec dev -- git --version'], ['Capture the output as JSON', '$0 exec dev --json -- make test'], ['Install a package as root inside', '$0 exec --root dev -- apt-get install -y jq']],
   });
 
   root = Option.Boolean('--root', false, { description: 'Run as root inside (uid 0 of the environment\'s user namespace, never host root)' });

@@ -17,7 +17,7 @@ export { collectImages } from './gc.js';
 export { installPackages } from './pm/install.js';
 export { ADAPTERS, adapterFor, detectPackageManager } from './pm/detect.js';
 export type { PackageManagerAdapter } from './pm/types.js';
-export { apt } from './pm/apt.js';
+export { apt, APT_CONFIG, APT_CONFIG_FILE } from './pm/apt.js';
 export { dnf } from './pm/dnf.js';
 export { zypper } from './pm/zypper.js';
 export { pacman } from './pm/pacman.js';

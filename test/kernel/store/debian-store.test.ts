@@ -9,6 +9,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
+import { APT_CONFIG_FILE } from '@karapace/image-sources';
 import { sandbox, type Sandbox } from '../../helpers/cli.js';
 import { startTestServer, WRITE_TOKEN, type TestServer } from '../../plugins/remote-http/server-process.js';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
@@ -76,13 +77,22 @@ serial('a build\'s packages land in a read-only packages layer: the upper dir is
   // The install happened: hello's files are in the packages layer, not in the upper dir.
   t.true(lstatSync(join(layer, 'usr/bin/hello')).isFile());
   t.deepEqual(realEntries(upper), []);
+  // Caches are gone; the package lists stay, compressed (apt's config, written by the build, is in the layer too).
   t.deepEqual(realEntries(join(layer, 'var/cache/apt/archives')).filter((p) => p.endsWith('.deb')), []);
-  t.deepEqual(realEntries(join(layer, 'var/lib/apt/lists')), []);
   t.deepEqual(realEntries(join(layer, 'var/cache/apt')).filter((p) => p.endsWith('.bin')), []);
-  const kib = Number(execFileSync('du', ['-sk', layer], { encoding: 'utf8' }).split('\t')[0]);
-  t.log(`packages layer after the build: ${kib} KiB`);
-  // hello and dpkg's bookkeeping are a few MiB; the lists alone were tens of MiB.
-  t.true(kib < 8 * 1024, `packages layer is ${kib} KiB`);
+  t.regex(readFileSync(join(layer, APT_CONFIG_FILE), 'utf8'), /^Acquire::GzipIndexes "true";$/m);
+  const lists = realEntries(join(layer, 'var/lib/apt/lists'));
+  const indexes = lists.filter((p) => /_(Packages|Translation-[^/]*)(\.[a-z0-9]+)?$/.test(p));
+  t.true(indexes.some((p) => /_Packages\.lz4$/.test(p)), lists.join(' '));
+  t.deepEqual(indexes.filter((p) => !p.endsWith('.lz4')), [], 'every index is kept compressed');
+  const kib = (dir: string) => Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]);
+  const listsKib = kib(join(layer, 'var/lib/apt/lists'));
+  const layerKib = kib(layer);
+  t.log(`packages layer after the build: ${layerKib} KiB, of which the package lists ${listsKib} KiB`);
+  // Uncompressed, with translations, bookworm's main lists are about 80 MiB.
+  t.true(listsKib < 32 * 1024, `lists are ${listsKib} KiB`);
+  // hello and dpkg's bookkeeping are a few MiB.
+  t.true(layerKib - listsKib < 8 * 1024, `packages layer without its lists is ${layerKib - listsKib} KiB`);
   const diff = await box.json(['diff', 'dev']);
   t.deepEqual([diff.added, diff.modified, diff.removed], [[], [], []]);
   // The env sees the packages (and the base) through it.

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { apk, apt, detectPackageManager, dnf, installPackages, pacman, splitApkNameVersion, zypper } from '@karapace/image-sources';
+import { apk, apt, APT_CONFIG, APT_CONFIG_FILE, detectPackageManager, dnf, installPackages, pacman, splitApkNameVersion, zypper } from '@karapace/image-sources';
 import type { InstallRequest, SpawnResult } from '@karapace/kernel';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/package-managers/', import.meta.url));
@@ -28,10 +28,15 @@ test('apt: commands, pinned installs, offline, and dpkg-query output', (t) => {
   t.true(apt.needsNetwork("E: Can't find a source to download version '2.39' of 'git:amd64'"));
 });
 
-test('every adapter cleans its downloads and package index after an install', (t) => {
+test('every adapter cleans its downloads after an install; apt keeps its lists, compressed', (t) => {
   const script = (argv: string[]) => (argv[0] === 'sh' && argv[1] === '-c' ? argv[2]! : undefined);
   t.deepEqual(apt.clean()[0], ['apt-get', '-o', 'APT::Sandbox::User=root', '-o', 'Dpkg::Use-Pty=0', '-o', 'APT::Color=0', 'clean']);
-  t.is(script(apt.clean()[1]!), 'rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin');
+  t.is(script(apt.clean()[1]!), 'rm -f /var/cache/apt/*.bin');
+  t.false(apt.clean().flat().some((a) => a.includes('/var/lib/apt/lists')));
+  const [configure] = apt.configure!();
+  t.is(script(configure!), `mkdir -p /etc/apt/apt.conf.d && printf '%s\\n' "$@" > ${APT_CONFIG_FILE}`);
+  t.deepEqual(configure!.slice(3), ['sh', ...APT_CONFIG]);
+  t.true(APT_CONFIG.includes('Acquire::GzipIndexes "true";'));
   t.deepEqual(dnf.clean(), [['dnf', '--quiet', 'clean', 'all']]);
   t.deepEqual(zypper.clean(), [['zypper', '--non-interactive', 'clean', '--all']]);
   // Not `pacman -Scc --noconfirm`: its prompt defaults to keeping the cache.
@@ -95,19 +100,20 @@ test('install runs refresh, install and query through request.run and reports ex
     'apt-get': { exitCode: 0, stdout: 'ok\n', stderr: '' },
     'dpkg-query': { exitCode: 0, stdout: 'git\t1:2.39.5-0+deb12u2\tii \ncurl\t7.88.1-10+deb12u12\tii \n', stderr: '' },
     sh: { exitCode: 0, stdout: '', stderr: '' },
+    configure: { exitCode: 0, stdout: '', stderr: '' },
   };
   const request = {
     packageManager: 'apt', packages: ['curl', 'git'], offline: false,
     env: {} as InstallRequest['env'],
     run: async (argv: string[]) => {
       calls.push(argv);
-      return outputs[argv[0]!]!;
+      return outputs[argv[2]?.includes(APT_CONFIG_FILE) ? 'configure' : argv[0]!]!;
     },
   } satisfies InstallRequest;
   const result = await installPackages(undefined, request);
   t.deepEqual(result, { packages: [{ name: 'curl', version: '7.88.1-10+deb12u12' }, { name: 'git', version: '1:2.39.5-0+deb12u2' }] });
-  const named = (c: string[]) => (c.at(-1) === 'update' ? 'update' : c.at(-1) === 'clean' ? 'clean' : c[0]);
-  t.deepEqual(calls.map(named), ['update', 'apt-get', 'clean', 'sh', 'dpkg-query']);
+  const named = (c: string[]) => (c.at(-1) === 'update' ? 'update' : c.at(-1) === 'clean' ? 'clean' : c[2]?.includes(APT_CONFIG_FILE) ? 'configure' : c[0]);
+  t.deepEqual(calls.map(named), ['configure', 'update', 'apt-get', 'clean', 'sh', 'dpkg-query']);
 
   // A clean that fails is a warning: the install stands, the query still runs.
   calls.length = 0;
@@ -115,16 +121,24 @@ test('install runs refresh, install and query through request.run and reports ex
   const kernel = { progress: (e: { kind: string; level?: string; message?: string }) => { if (e.level === 'warn') warnings.push(e.message!); } };
   outputs.sh = { exitCode: 1, stdout: '', stderr: 'rm: cannot remove: Read-only file system\n' };
   t.deepEqual(await installPackages(kernel as never, request), result);
-  t.deepEqual(calls.map(named), ['update', 'apt-get', 'clean', 'sh', 'dpkg-query']);
+  t.deepEqual(calls.map(named), ['configure', 'update', 'apt-get', 'clean', 'sh', 'dpkg-query']);
   t.is(warnings.length, 1);
   t.regex(warnings[0]!, /cleaning apt's caches failed .*exited 1.*Read-only file system/);
   outputs.sh = { exitCode: 0, stdout: '', stderr: '' };
 
-  // Offline: no refresh; a download failure becomes KP_OFFLINE_DOWNLOAD.
+  // A configuration that cannot be written fails the build before anything is fetched.
+  calls.length = 0;
+  outputs.configure = { exitCode: 1, stdout: '', stderr: 'sh: 1: cannot create /etc/apt/apt.conf.d/90karapace: Read-only file system\n' };
+  await t.throwsAsync(installPackages(undefined, request), { code: 'KP_PM_FAILED', message: /configuring apt failed[^]*Read-only file system/ } as never);
+  t.deepEqual(calls.map(named), ['configure']);
+  outputs.configure = { exitCode: 0, stdout: '', stderr: '' };
+
+  // Offline: configured, no refresh; a download failure becomes KP_OFFLINE_DOWNLOAD.
   calls.length = 0;
   outputs['apt-get'] = { exitCode: 100, stdout: '', stderr: "E: Can't find a source to download version '1:2.39.5' of 'git:amd64'\n" };
   await t.throwsAsync(installPackages(undefined, { ...request, offline: true }), { code: 'KP_OFFLINE_DOWNLOAD' } as never);
   t.false(calls.some((c) => c.includes('update')));
+  t.is(named(calls[0]!), 'configure');
   // Not offline: the failure says what failed, with the tool's output.
   await t.throwsAsync(installPackages(undefined, request), { code: 'KP_PM_FAILED', message: /Can't find a source/ } as never);
   // Not our package manager: the hook passes.

@@ -8,10 +8,27 @@ import { lines, type PackageManagerAdapter } from './types.js';
 
 const APT_OPTIONS = ['-o', 'APT::Sandbox::User=root', '-o', 'Dpkg::Use-Pty=0', '-o', 'APT::Color=0'];
 
+/**
+ * Written before the build's `apt-get update`, so it lands in the packages layer: the lists
+ * stay (a bare `apt-get install` works inside, as in Debian's container images) but
+ * compressed (apt keeps them as .lz4), without translations; apt keeps no binary caches or
+ * downloaded .debs, for the build and for installs by hand inside alike.
+ */
+export const APT_CONFIG_FILE = '/etc/apt/apt.conf.d/90karapace';
+export const APT_CONFIG = [
+  '// Written by karapace at build: keep the package lists, compressed; keep no other caches.',
+  'Acquire::GzipIndexes "true";',
+  'Acquire::Languages "none";',
+  'Dir::Cache::pkgcache "";',
+  'Dir::Cache::srcpkgcache "";',
+  'APT::Keep-Downloaded-Packages "false";',
+];
+
 export const apt: PackageManagerAdapter = {
   name: 'apt',
   markers: ['usr/bin/apt-get', 'bin/apt-get'],
   environment: { DEBIAN_FRONTEND: 'noninteractive', DEBCONF_NONINTERACTIVE_SEEN: 'true', LC_ALL: 'C' },
+  configure: () => [['sh', '-c', `mkdir -p /etc/apt/apt.conf.d && printf '%s\\n' "$@" > ${APT_CONFIG_FILE}`, 'sh', ...APT_CONFIG]],
   refresh: () => ['apt-get', ...APT_OPTIONS, '-q', 'update'],
   install(packages, pinned, { offline }) {
     const targets = packages.map((p) => (pinned?.[p] ? `${p}=${pinned[p]}` : p));
@@ -24,10 +41,10 @@ export const apt: PackageManagerAdapter = {
       'install', ...targets,
     ];
   },
-  // `clean` empties archives/ (the .deb files) and partial/; the lists and the binary caches go by hand.
+  // `clean` empties archives/ (the .deb files) and partial/; binary caches a base image left go by hand. The lists stay (APT_CONFIG).
   clean: () => [
     ['apt-get', ...APT_OPTIONS, 'clean'],
-    ['sh', '-c', 'rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin'],
+    ['sh', '-c', 'rm -f /var/cache/apt/*.bin'],
   ],
   query: (packages) => ['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n', ...packages],
   parseQuery(stdout) {

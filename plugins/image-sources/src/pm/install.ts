@@ -45,7 +45,7 @@ async function step(kernel: Kernel | undefined, request: InstallRequest, adapter
   if (result.exitCode !== 0) {
     if (request.offline && adapter.needsNetwork(output)) {
       throw new RuntimeFailure('KP_OFFLINE_DOWNLOAD', `--offline was given but ${what} needs to download packages (${adapter.name} exited ${result.exitCode})`, {
-        hint: 'environments keep no package downloads or index (they are cleaned after each install): an offline build installs only what the base image itself caches; drop --offline',
+        hint: 'environments keep no package downloads (they are cleaned after each install): an offline build installs only what the base image itself caches; drop --offline',
         data: { argv, output: tail(output) },
       });
     }
@@ -79,10 +79,11 @@ export async function installPackages(kernel: Kernel | undefined, request: Insta
       throw new RuntimeFailure('KP_PM_PACKAGE_INVALID', `"${p}" is not a valid package name`, { hint: 'fix the name in [system] packages' });
     }
   }
-  // Percent of the whole: the index refresh, then the install command (its own progress
+  // Percent of the whole: the configuration and the index refresh, then the install command (its own progress
   // lines where the adapter has them), then cleaning and the version query.
   const task = startTask(kernel, `installing ${request.packages.length} package(s) with ${adapter.name}`, 100, 'items');
   try {
+    for (const argv of adapter.configure?.() ?? []) await step(kernel, request, adapter, argv, `configuring ${adapter.name}`);
     if (!request.offline) {
       task.advance(0, 100, 'updating package lists');
       await step(kernel, request, adapter, adapter.refresh(), `${adapter.name} refresh`);

@@ -13,6 +13,11 @@ export interface PackageManagerAdapter {
   markers: string[];
   /** Environment variables for every command (non-interactive frontends). */
   environment: Record<string, string>;
+  /**
+   * Commands run before the refresh (offline builds too) that set the package manager up for
+   * life in an environment; what they write lands in the packages layer with the install.
+   */
+  configure?(): string[][];
   /** Refresh the package index. */
   refresh(): string[];
   /** Install; `pinned` holds exact versions (under --locked). */
@@ -23,8 +28,9 @@ export interface PackageManagerAdapter {
   parseQuery(stdout: string): ResolvedPackage[];
   /**
    * Commands run after a successful install that remove what the package manager keeps
-   * for itself (downloaded packages, the package index): otherwise every environment's
-   * upper dir carries them (issue 18).
+   * for itself (downloaded packages, binary caches; the index too where the package
+   * manager's convention is to refresh before installing): otherwise every environment
+   * carries them (issue 18).
    */
   clean(): string[][];
   /**
