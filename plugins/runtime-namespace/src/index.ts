@@ -24,6 +24,8 @@ function lazyBackend(kernel: Kernel, options: NamespaceOptions): Backend {
   return {
     name: 'namespace',
     capabilities: NAMESPACE_CAPABILITIES,
+    // What the backend it loads declares: each launcher's pid record is followed by a mark.
+    marksRunning: true,
     mount: async (request) => (await get()).mount(request),
     spawn: async (request) => (await get()).spawn(request),
     stop: async (env, timeoutMs) => (await get()).stop!(env, timeoutMs),

@@ -127,6 +127,10 @@ for (const kind of ['root', 'user'] as const) {
     const { p, shortId } = await envFor(kind);
     const nsOf = ['exec', shortId, '--', 'readlink', '/proc/self/ns/pid'];
     await viaPlan(p, nsOf);
+    // The store's running index exists from the first list on: from then, only a mark written
+    // by whoever started a sandbox (here the front door) lets list see it.
+    tt.is(await envState(p, shortId), 'built');
+    tt.true(existsSync(join(p.store, 'running')));
     // A long command started by the front door itself (it runs until stopped: up to 10 min).
     const [cmd, ...rest] = argvFor(p, ['exec', shortId, '--', 'sh', '-c', 'readlink /proc/self/ns/pid > /tmp/ns; i=0; while [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done; exit 0'], frontDoorEnv(p));
     const long = spawn(cmd!, rest, { cwd: p.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -136,6 +140,7 @@ for (const kind of ['root', 'user'] as const) {
     tt.teardown(() => long.kill('SIGKILL'));
     // Running: a live sandbox record (records of earlier sandboxes name dead processes).
     await waitFor('the sandbox', async () => (await envState(p, shortId)) === 'running', 90_000);
+    tt.true(readdirSync(join(p.store, 'running')).some((id) => id.startsWith(shortId)), 'the front door marked it');
     const joined = await run(p, ['exec', shortId, '--', 'cat', '/tmp/ns']);
     tt.truthy(joined.node, 'handed over: the plan is only for a fresh sandbox');
     const inside = await run(p, nsOf);
