@@ -17,7 +17,7 @@ import { StoreError } from '../errors.js';
 import { isHash } from '../hash.js';
 import { crashPoint, delayPoint } from '../store/crash.js';
 import { listMetadata } from '../store/metadata.js';
-import { addPackagesLayerReferences, liveLayers, objectReferences } from '../store/references.js';
+import { addPackagesLayerReferences, liveLayers, livePackagesLayers, objectReferences } from '../store/references.js';
 
 import { WalTransaction } from '../store/wal.js';
 import type { GcCandidate, GcContext } from '../types.js';
@@ -76,7 +76,7 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
 
       const layers = liveLayers(envs, ctx.roots);
       const references = await objectReferences(layout, layers);
-      await addPackagesLayerReferences(layout, envs, references);
+      await addPackagesLayerReferences(layout, livePackagesLayers(envs), references);
       const objects = new Set<string>([...ctx.roots].filter(isHash));
       const imageKeys = new Set<string>([...ctx.roots]);
       for (const m of envs) {
@@ -90,6 +90,12 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
         const hash = name.replace(/\.json$/, '');
         if (name.endsWith('.json') && !layers.has(hash)) candidates.push({ kind: 'layer', id: hash, path: join(layout.layers, name) });
       }
+      // Packages layers before objects: an interrupted run never leaves a layer whose objects are gone.
+      const packagesLayers = livePackagesLayers(envs);
+      const records = new Map((await listPackagesLayers(layout)).map((r) => [r.name, r]));
+      for (const name of await listDir(packagesDir(layout))) {
+        if (!packagesLayers.has(name)) candidates.push({ kind: 'packages', id: name, path: packagesLayerDir(layout, name) });
+      }
       for (const shard of await listDir(layout.objects)) {
         for (const rest of await listDir(join(layout.objects, shard))) {
           const hash = shard + rest;
@@ -97,11 +103,6 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
         }
       }
       for (const id of await listDir(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });
-      const packagesLayers = new Set(envs.map((m) => m.packages_layer).filter((n): n is string => n !== undefined));
-      const records = new Map((await listPackagesLayers(layout)).map((r) => [r.name, r]));
-      for (const name of await listDir(packagesDir(layout))) {
-        if (!packagesLayers.has(name)) candidates.push({ kind: 'packages', id: name, path: packagesLayerDir(layout, name) });
-      }
       for (const key of await listDir(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
       for (const name of await listDir(layout.staging)) {
         const path = join(layout.staging, name);
@@ -112,6 +113,13 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       const report: GcReport = { dry_run: dryRun, interrupted: false, signal: null, remaining: 0, removed: [], kept: [], freed_bytes: 0 };
       const doomed: GcCandidate[] = [];
       for (const c of candidates) (engine.kernel.hooks.keep.call(c) === true ? report.kept : doomed).push(c);
+      // A packages layer a plugin keeps keeps its objects (its files are most of them).
+      const keptLayers = report.kept.filter((c) => c.kind === 'packages').map((c) => c.id);
+      if (keptLayers.length) {
+        const kept = new Map<string, number>();
+        await addPackagesLayerReferences(layout, keptLayers, kept);
+        for (let i = doomed.length - 1; i >= 0; i--) if (doomed[i]!.kind === 'object' && kept.has(doomed[i]!.id)) report.kept.push(...doomed.splice(i, 1));
+      }
 
       const wal = dryRun ? undefined : await WalTransaction.begin(layout, 'gc');
       for (const [i, c] of doomed.entries()) {

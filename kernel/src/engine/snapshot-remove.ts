@@ -12,7 +12,7 @@ import { crashPoint } from '../store/crash.js';
 import { objectPath } from '../store/layout.js';
 import { listMetadata, writeMetadata, type SnapshotRef } from '../store/metadata.js';
 import { readMetadataText } from '../store/metadata-text.js';
-import { addPackagesLayerReferences, layerObjects, liveLayers, objectReferences } from '../store/references.js';
+import { addPackagesLayerReferences, layerObjects, liveLayers, livePackagesLayers, objectReferences } from '../store/references.js';
 import { WalTransaction } from '../store/wal.js';
 import type { Engine } from './engine.js';
 import { findEnv } from './find.js';
@@ -64,7 +64,7 @@ async function freeLayer(engine: Engine, hash: string): Promise<RemoveSnapshotRe
   const record = await readLayer(layout, hash).catch(() => undefined);
   if (!record) return none;
   const references = await objectReferences(layout, live);
-  await addPackagesLayerReferences(layout, envs, references);
+  await addPackagesLayerReferences(layout, livePackagesLayers(envs), references);
   const mine = await layerObjects(layout, record);
   // A tar object next to a tree is a cache of it: it goes with the layer unless another layer needs it.
   mine.add(record.object);

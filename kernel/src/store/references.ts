@@ -51,12 +51,17 @@ export function liveLayers(envs: EnvMetadata[], roots: Iterable<string> = []): S
   return new Set([...envs.flatMap((m) => [...m.layers, ...m.snapshots.map((s) => s.layer)]), ...[...roots].filter(isHash)]);
 }
 
+/** The packages layers environments run on. */
+export function livePackagesLayers(envs: EnvMetadata[]): Set<string> {
+  return new Set(envs.map((m) => m.packages_layer).filter((n): n is string => n !== undefined));
+}
+
 /**
- * Adds to `counts` what the packages layers environments run on reference: each layer's
- * tree and its contents (store/packages-objects.ts). A layer without a tree references none.
+ * Adds to `counts` what packages layers reference: each layer's tree and its contents
+ * (store/packages-objects.ts). A layer without a tree references none.
  */
-export async function addPackagesLayerReferences(layout: StoreLayout, envs: EnvMetadata[], counts: Map<string, number>): Promise<void> {
-  for (const name of new Set(envs.map((m) => m.packages_layer).filter((n): n is string => n !== undefined))) {
+export async function addPackagesLayerReferences(layout: StoreLayout, names: Iterable<string>, counts: Map<string, number>): Promise<void> {
+  for (const name of new Set(names)) {
     const record = await readPackagesLayer(layout, name);
     if (!record?.tree) continue;
     let contents: Set<string>;
