@@ -109,13 +109,13 @@ test('global options before the command name keep the executable on its fast pat
   }
   t.regex((await box.run(['-v'])).stdout, /^\d+\.\d+\.\d+/, 'a lone -v is still --version');
   t.regex((await box.run(['--store', box.store, '-v', 'list'])).stdout, /dev/);
-  // list: the backends only, the same output as the full CLI.
+  // list: only the backends its rows name (here the mock's), the same output as the full CLI.
   for (const args of [['--store', box.store, 'list'], ['ls', '--json']]) {
     const fast = await runBundled(box, [...args, '-v']);
     const full = await box.run(args);
     t.is(fast.code, 0, fast.stderr);
     t.is(fast.stdout, full.stdout, args.join(' '));
-    t.regex(fast.stderr, /plugins: karapace:core, runtime-mock, runtime-namespace, runtime-oci\n/, args.join(' '));
+    t.regex(fast.stderr, /plugins: karapace:core, runtime-mock\n/, args.join(' '));
   }
   const enterJson = await runBundled(box, ['enter', '--json', 'dev']);
   t.is(enterJson.code, 2);
