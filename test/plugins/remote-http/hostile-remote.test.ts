@@ -46,6 +46,8 @@ async function destination(): Promise<{ box: Sandbox; before: string[] }> {
   const box = sandbox('kp-hostile-dst-');
   box.write('other/karapace.toml', mockManifest({ image: 'mock:other' }));
   await box.json(['build', join(box.dir, 'other'), '--name', 'other']);
+  // A store in use: its first list has made the running index, which refused pulls then compare against.
+  await box.json(['list']);
   return { box, before: storeListing(box.store) };
 }
 
