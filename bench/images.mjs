@@ -22,18 +22,6 @@
  *                 spending 60% of its time in the inode allocator's recently_deleted() scan.
  * Medians. Writes the "images" section of bench/RESULTS.md.
  *
- * With --pool, only this (issue 17: keep the unpacker's worker pool only if it is ≥ 20%
- * faster than the serial reference on a path the native unpacker does not cover): the same
- * tarball unpacked by the TypeScript unpacker, each variant in a child process of its own,
- * runs alternating, in both regimes above (fresh directories kept to the end, then each
- * run right after the previous run's directory was removed) —
- *   serial     the reference: threads 0, everything on the parsing thread;
- *   pool       worker threads doing the file-system calls;
- * as a stream (what a gzip/xz or OCI image, or a restored layer, is: the native unpacker
- * takes only plain tar files; pulls unpack without threads). A tar file the native
- * unpacker does not take goes to the serial reference (see the section's history). Writes
- * the "images, unpacker pool" section.
- *
  * With --only digest-lines (issue 17: may the C side stop formatting digest lines?): the same
  * tarball unpacked natively into fresh directories, its canonical and disk digests computed
  *   native      by native/untar-digest.c (what a cold build as root does), or
@@ -42,7 +30,7 @@
  * each run in a child process of its own (a cold build's process: nothing compiled yet),
  * runs alternating. Writes the "images, digest lines" section.
  *
- *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images] [--pool | --only second-env | --only digest-lines]
+ *   node bench/images.mjs [--runs 5] [--dir /var/tmp/kp-bench-images] [--only second-env | --only digest-lines]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -189,65 +177,6 @@ async function main() {
   rmSync(BASE, { recursive: true, force: true });
 }
 
-/** One stream unpack in a child process; returns the seconds the unpack itself took. */
-function unpackOnce(threads, target) {
-  const script = `const k = await import(${JSON.stringify(join(REPO, 'kernel/dist/index.js'))});
-const fs = await import('node:fs');
-const t0 = process.hrtime.bigint();
-await k.unpackTarStream(fs.createReadStream(${JSON.stringify(TARBALL)}, { highWaterMark: 1 << 20 }), ${JSON.stringify(target)}, { whiteouts: 'apply', threads: ${threads} });
-process.stdout.write(String(Number(process.hrtime.bigint() - t0) / 1e9));`;
-  const file = join(DIR, 'unpack-once.mjs');
-  writeFileSync(file, script);
-  const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`unpack (threads ${threads}) failed: ${r.stderr}`);
-  return Number(r.stdout);
-}
-
-async function poolOnly() {
-  ensureTarball();
-  const threads = Math.min((await import('node:os')).availableParallelism(), 4);
-  const variants = [['serial', 0], ['pool', threads]];
-  const r = { fresh: { serial: [], pool: [] }, afterDelete: { serial: [], pool: [] } };
-  const loadStart = loadavg()[0];
-  const cpuCount = (await import('node:os')).cpus().length;
-  for (const regime of ['fresh', 'afterDelete']) {
-    for (let i = 0; i < RUNS; i++) {
-      // Alternate which variant goes first, so drifting load hits both alike.
-      for (const [name, n] of i % 2 ? [...variants].reverse() : variants) {
-        const target = join(DIR, `${regime}-${name}-${i}`);
-        spawnSync('sync');
-        r[regime][name].push(unpackOnce(n, target));
-        if (regime === 'afterDelete') rmSync(target, { recursive: true, force: true });
-      }
-    }
-    // The fresh runs' trees go before the after-delete runs, which pay for it alike.
-    for (let i = 0; i < RUNS; i++) for (const [name] of variants) rmSync(join(DIR, `${regime}-${name}-${i}`), { recursive: true, force: true });
-  }
-  const pairedOf = (x) => median(x.pool.map((p, i) => p / x.serial[i]));
-  const paired = Math.min(pairedOf(r.fresh), pairedOf(r.afterDelete));
-  const row = (x, label) => `| ${label} | ${median(x.pool).toFixed(3)} s | ${median(x.serial).toFixed(3)} s | ${pairedOf(x).toFixed(2)}x | ${((1 - pairedOf(x)) * 100).toFixed(0)}% |`;
-  const section = [
-    '## images, unpacker pool: worker threads vs the serial reference unpacker (bench/images.mjs --pool)',
-    '',
-    `${new Date().toISOString().slice(0, 10)}, node ${process.version}, the Debian bookworm minbase tarball (${(readFileSync(TARBALL).length / 2 ** 20).toFixed(0)} MiB) streamed into the TypeScript unpacker, each run in a child process of its own (the time is the unpack's, measured inside it), variants alternating; median of ${RUNS}; pool of ${threads} threads; load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end on ${cpuCount} CPUs. Ratio: per-run pairs against the serial run next to it. Rule (issue 17): keep the pool only if it is ≥ 20% faster than the serial reference on a path the native unpacker does not cover.`,
-    '',
-    '| path (not covered by native/untar.c) | pool | serial reference | ratio | faster by |',
-    '|---|---|---|---|---|',
-    row(r.fresh, 'a stream (gzip/xz or OCI image, restored layer), into fresh directories'),
-    row(r.afterDelete, 'the same, each right after the previous tree was removed'),
-    '',
-    // On a machine busier than its CPUs, extra threads only queue: no basis for the decision.
-    `${loadStart > cpuCount ? `Not a basis to decide: the load (${loadStart.toFixed(1)} on ${cpuCount} CPUs) leaves the threads nothing to run on; rerun on an idle machine` : 1 - paired >= 0.2 ? 'The pool stays (≥ 20% faster in the better regime)' : 'Below 20% in both regimes: the pool goes'}.`,
-    '',
-    'History: the 2026-12-07 run (load 2.0 at the start) found the pool 35% faster on a stream, through native/unpack.c or Node fs alike (3.021 s, 3.033 s vs 4.654 s), and slower on a plain tar file read by its threads (1.30x through native/unpack.c, 1.15x through Node fs). On that basis native/unpack.c and the pool\'s file-reading path were deleted: the pool works through Node fs on streams, and a tar file the native unpacker does not take goes to the serial reference.',
-    '',
-    `Raw (s): ${Object.entries(r).flatMap(([regime, x]) => Object.entries(x).map(([name, v]) => `${regime}-${name}=[${v.map((t) => t.toFixed(3)).join(', ')}]`)).join('; ')}`,
-    '',
-  ].join('\n');
-  writeSection(join(REPO, 'bench/RESULTS.md'), 'images, unpacker pool', section);
-  console.log(section);
-  rmSync(DIR, { recursive: true, force: true });
-}
 
 /**
  * A second environment on the base and packages of a built one: the build finds the packages
@@ -370,8 +299,7 @@ async function digestLines() {
   rmSync(DIR, { recursive: true, force: true });
 }
 
-if (args.includes('--pool')) await poolOnly();
-else if (ONLY === 'digest-lines') await digestLines();
+if (ONLY === 'digest-lines') await digestLines();
 else if (ONLY === 'second-env') {
   await secondEnv();
   rmSync(BASE, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-/* A stat as unpack-protocol.ts's readStat reads it: mode, uid, gid, size, ino, mtimeMs,
+/* A stat as native-unpack.ts's readStat reads it: mode, uid, gid, size, ino, mtimeMs,
  * ctimeMs, rdev as eight little-endian doubles, computed as Node computes its Stats (the
  * stats karapace_untar.node records). */
 #ifndef KARAPACE_NODE_STAT_H

@@ -8,8 +8,6 @@
 //                         build through exec.cjs then build.cjs, everything else karapace.js
 //   karapace-server.js    the remote store server (plugins/remote-http/src/server/bin.ts)
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
-//   unpack-worker.js      a thread of the tar unpacker's pool (kernel/src/layers/unpack-pool.ts)
-//   unpack-worker.cjs     the same as one CommonJS file, which the pool prefers (faster to boot)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
 import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -50,9 +48,8 @@ rmSync(outdir, { recursive: true, force: true });
 
 await build({
   // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
-  // unpack-worker: the tar unpacker's threads (kernel/src/layers/unpack-pool.ts), found the same way.
   // karapace-server: the remote server ships with the CLI package, sharing its chunks.
-  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'unpack-worker': 'kernel/dist/layers/unpack-worker.js' },
+  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js' },
   outdir,
   bundle: true,
   splitting: true,
@@ -95,8 +92,6 @@ await fastBundle('cli/dist/exec-entry.js', 'exec');
 await fastBundle('cli/dist/remote-entry.js', 'remote');
 // A build with work to do (backends + image sources; a warm build is answered by exec.cjs first).
 await fastBundle('cli/dist/build-entry.js', 'build');
-// The unpacker's threads, as one CommonJS file: a worker boots faster without the ES module loader.
-await fastBundle('kernel/dist/layers/unpack-worker.js', 'unpack-worker');
 
 // The executable with its dispatcher (fast-dispatch.cjs) inlined: one file to read at start-up.
 await build({ entryPoints: ['cli/dist/karapace.cjs'], outfile: `${outdir}/karapace.cjs`, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' });

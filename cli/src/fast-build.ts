@@ -5,7 +5,7 @@
  * CommonJS bundle bundle/build.cjs, which karapace.cts loads with a V8 code cache.
  * Behaviour, output and messages are BuildCommand's.
  */
-import { build, prestartUnpackThreads, type BuiltinPlugin } from '@karapace/kernel';
+import { build, type BuiltinPlugin } from '@karapace/kernel';
 import { BACKEND_BUILTINS } from './backend-builtins.js';
 import { reportBuild } from './build-output.js';
 import type { FastArgs } from './fast-dispatch.cjs';
@@ -20,9 +20,6 @@ export const BUILD_BUILTINS: readonly BuiltinPlugin[] = [
 
 /** Runs the build as BuildCommand does. */
 export async function runBuildFastPath(parsed: FastArgs): Promise<number> {
-  // A build with work to do usually begins by extracting its base image: the unpacker's
-  // threads boot while the manifest, lock and store are read. Unused, they are dropped.
-  prestartUnpackThreads();
   const session = new Session(parsed.global, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }, BUILD_BUILTINS);
   return session.run(async () => {
     const engine = await session.engine({ deferBuiltins: true });

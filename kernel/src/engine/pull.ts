@@ -188,7 +188,7 @@ function baseMismatch(expected: string, actual: string): RuntimeFailure {
 
 /**
  * Tells the flusher about each unpacked file once the next entry shows it is complete (the
- * unpacker without threads writes each file before reading on).
+ * unpacker writes each file before reading on).
  */
 function flushing(flusher: TreeFlusher, root: string) {
   let last: { path: string; size: number } | undefined;
@@ -314,7 +314,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       // The canonical tree of the archive as it streams past: the image's identity.
       const tree = new CanonicalTree();
       const stats = await consumeVerified(chunks, (c) => unpackTarStream(c, root, {
-        whiteouts: 'apply', threads: 0, untrusted: true,
+        whiteouts: 'apply', untrusted: true,
         onEntry: (e) => { f.onEntry(e); return tree.onEntry(e); },
       }));
       f.settle();
@@ -344,7 +344,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     const unpackEnvLayer = async (chunks: AsyncGenerator<Buffer>, root: string) => {
       const f = flushing(flusher, root);
       // Overlay whiteouts come back as 0/0 devices, or (unprivileged) overlayfs' user.overlay.whiteout xattr form.
-      const { stats, mapped } = await consumeVerified(chunks, (c) => unpackForEnv(engine.kernel, envHandle, c, root, { whiteouts: 'overlay', onEntry: f.onEntry, threads: 0, untrusted: true }));
+      const { stats, mapped } = await consumeVerified(chunks, (c) => unpackForEnv(engine.kernel, envHandle, c, root, { whiteouts: 'overlay', onEntry: f.onEntry, untrusted: true }));
       if (mapped) mappedUnpack = true;
       f.settle();
       warnings.push(...stats.warnings);

@@ -5,7 +5,7 @@
  *
  * It handles what a rootfs tarball holds (files, directories, symlinks, hard links, device
  * nodes; ustar, GNU long names, PAX paths, ids and sizes) into an empty directory, exactly
- * as unpacker.ts's parallel mode would. On anything else it stops and hands over
+ * as unpacker.ts would. On anything else it stops and hands over
  * ("bail"): the directory is emptied and unpacker.ts unpacks from the start, making the
  * decisions and the error messages for that case. Entries are reported to `onEntry`
  * afterwards, in archive order, so only callers that allow it get this path.
@@ -14,7 +14,8 @@ import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAddon } from '../native-addon.js';
 import { badTar, SOURCE_SHRANK, type TarEntryType } from './tar-format.js';
-import { readStat, type DiskStat } from './unpack-protocol.js';
+import { availableParallelism } from 'node:os';
+import type { DiskStat } from './disk-stat.js';
 import type { UnpackFileStats, UnpackOptions } from './unpack.js';
 
 interface UntarAddon {
@@ -26,6 +27,8 @@ const Status = { Done: 0, Bail: 1, Shrank: 2 } as const;
 const TYPES: TarEntryType[] = ['file', 'link', 'symlink', 'character-device', 'block-device', 'directory', 'fifo', 'contiguous-file'];
 const HEADER = 236;
 const RECORD = 56;
+/** The native unpacker's writer threads. */
+const WRITERS = Math.min(availableParallelism(), 4);
 
 /** The addon, unless it is missing or switched off (KARAPACE_UNPACK_NATIVE=0). */
 export function nativeUntar(): UntarAddon | null {
@@ -50,13 +53,13 @@ function flagsFor(options: UnpackOptions, bornRoot: boolean, hash: boolean): num
  * native unpacker handed over (the directory is empty again). `bornRoot`: the target has no
  * setgid bit (what root creates in it is root:root).
  */
-export async function unpackNative(addon: UntarAddon, fd: number, targetDir: string, options: UnpackOptions, threads: number, bornRoot: boolean, hash: boolean): Promise<UnpackFileStats | undefined> {
+export async function unpackNative(addon: UntarAddon, fd: number, targetDir: string, options: UnpackOptions, bornRoot: boolean, hash: boolean): Promise<UnpackFileStats | undefined> {
   const progress = Buffer.alloc(8);
   const report = options.onProgress;
   const timer = report ? setInterval(() => report(progress.readDoubleLE(0)), 100) : undefined;
   let result: Buffer;
   try {
-    result = await addon.untar(fd, targetDir, flagsFor(options, bornRoot, hash), process.umask(), threads, progress);
+    result = await addon.untar(fd, targetDir, flagsFor(options, bornRoot, hash), process.umask(), WRITERS, progress);
   } finally {
     clearInterval(timer);
   }
@@ -135,4 +138,10 @@ function decode(b: Buffer, options: UnpackOptions, hash: boolean): UnpackFileSta
     ...(hash ? { archive: { blake3: b.toString('latin1', 24, 88), size: b.readDoubleLE(16) } } : {}),
     ...(treeDigests ? { treeDigests } : {}),
   };
+}
+
+/** A stat record written by native/untar.c: mode, uid, gid, size, ino, mtimeMs, ctimeMs, rdev as float64s. */
+function readStat(b: Buffer, at: number): DiskStat {
+  const f = (i: number) => b.readDoubleLE(at + 8 * i);
+  return { mode: f(0), uid: f(1), gid: f(2), size: f(3), ino: f(4), mtimeMs: f(5), ctimeMs: f(6), rdev: f(7) };
 }

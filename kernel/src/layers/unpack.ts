@@ -4,15 +4,13 @@
  * already there), hardlinks to paths outside or to directories, oversized headers.
  * Overlay markers are either applied (OCI image flattening) or recreated as overlayfs
  * whiteouts and opaque xattrs (restoring an upper dir). The per-entry work is
- * unpacker.ts's; a stream's file-system calls are spread over unpack-pool.ts's threads.
+ * unpacker.ts's, the serial reference; native-unpack.ts is its accelerator for tar files.
  */
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { badTar, SOURCE_SHRANK, type UstarHeader } from './tar-format.js';
 import { Reader } from './tar-reader.js';
 import { nativeUntar, unpackNative } from './native-unpack.js';
-import { LazyPool, UnpackPool } from './unpack-pool.js';
-import type { DiskStat } from './unpack-protocol.js';
+import type { DiskStat } from './disk-stat.js';
 import { Unpacker } from './unpacker.js';
 import { StreamHasher } from '../hash.js';
 
@@ -25,21 +23,13 @@ export interface UnpackOptions {
    * Observes every entry as the archive gives it (PAX and long names resolved, path
    * normalised), before it is applied. For a regular file it may return a function, which
    * sees the content chunks as they are written (valid only during the call), or a
-   * ContentHashTap, which gets the content's blake3 — computed by the thread that writes
-   * the file, so hashing leaves the parsing thread — before unpackTarStream resolves.
+   * ContentHashTap, which gets the content's blake3 (computed as the file is written, by
+   * the native unpacker's writer threads when it does the work) before the unpack resolves.
    */
   onEntry?(entry: UnpackEntry): ((chunk: Buffer) => void) | ContentHashTap | void;
   /**
-   * unpackTarStream: worker threads that create files, symlinks and hard links (and
-   * directories, when there is one thread) while this thread parses (unpack-pool.ts); only
-   * into an empty target. unpackTarFile: the native unpacker's writer threads. 0: none
-   * (unpackTarFile then takes the serial reference). Default: one per CPU, at most 4.
-   */
-  threads?: number;
-  /**
    * Return `disk` in the stats: every path created, as lstat(2) sees it when the unpack
-   * ends, collected while unpacking (the pool's threads fstat what they create), so a
-   * caller that digests or fingerprints the tree needs no walk over it afterwards. Only
+   * ends, collected by the unpack itself, so a caller that digests or fingerprints the tree needs no walk over it afterwards. Only
    * for an empty target that the archive only adds to; otherwise `disk` is absent.
    */
   recordDisk?: boolean;
@@ -69,22 +59,6 @@ export interface UnpackOptions {
 /** The extended attributes an untrusted archive may set. */
 export function untrustedXattrAllowed(name: string): boolean {
   return (name.startsWith('user.') && !name.startsWith('user.overlay.')) || name === 'security.capability';
-}
-
-/** The default size of the unpacker's thread pool. */
-export function defaultUnpackThreads(): number {
-  return Math.min(availableParallelism(), 4);
-}
-
-/**
- * Starts the unpacker's threads now, for an unpack expected soon (a cold build): the next
- * unpackTarStream with this many threads (default: defaultUnpackThreads) uses them
- * instead of waiting for new ones to boot. Unused, they do not keep the process alive.
- */
-export function prestartUnpackThreads(threads = defaultUnpackThreads()): void {
-  // The native unpacker needs none of them.
-  if (nativeUntar()) return;
-  UnpackPool.prestart(threads);
 }
 
 /** Asks for a file's content hash (blake3, hex). */
@@ -117,12 +91,9 @@ export interface UnpackStats {
 
 export async function unpackTarStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, targetDir: string, options: UnpackOptions): Promise<UnpackStats> {
   const reader = new Reader(source);
-  const workers = new LazyPool(options.threads ?? defaultUnpackThreads());
   try {
-    return await new Unpacker(reader, targetDir, options, workers).run();
+    return await new Unpacker(reader, targetDir, options).run();
   } finally {
-    // Stopped before returning, so nothing queued can still write into the target.
-    await workers.close();
     // A rejected archive stops mid-stream: end the source too, so it closes its file.
     await reader.close();
   }
@@ -146,18 +117,16 @@ export interface UnpackFileStats extends UnpackStats {
  * Unpacks a plain tar file, hashing it too (blake3, when `hash`). With `entriesAfterUnpack`,
  * into an empty target, the native unpacker does it when it can (native-unpack.ts; its
  * writer threads read file contents from the file themselves). Otherwise the serial
- * reference unpacker reads it once, in order, and hashes it on the way (the thread pool is
- * slower on a file: bench/RESULTS.md, "images, unpacker pool"). A file that shrinks fails
- * the unpack; one rewritten in place could mix versions, so a caller that cannot rule that
+ * reference unpacker reads it once, in order, and hashes it on the way. A file that
+ * shrinks fails the unpack; one rewritten in place could mix versions, so a caller that cannot rule that
  * out compares the file's stat before and after (image-sources does).
  */
 export async function unpackTarFile(file: string, targetDir: string, options: UnpackOptions, hash = true): Promise<UnpackFileStats> {
-  const threads = options.threads ?? defaultUnpackThreads();
   const fd = openSync(file, 'r');
   try {
-    const addon = threads > 0 && options.entriesAfterUnpack ? nativeUntar() : null;
+    const addon = options.entriesAfterUnpack ? nativeUntar() : null;
     const target = addon ? emptyTarget(targetDir) : undefined;
-    const native = target && (await unpackNative(addon!, fd, targetDir, options, threads, target.bornRoot, hash));
+    const native = target && (await unpackNative(addon!, fd, targetDir, options, target.bornRoot, hash));
     if (native) return { ...native, native: true };
     return await unpackStreamed(fd, targetDir, options, hash);
   } finally {
@@ -185,6 +154,6 @@ async function unpackStreamed(fd: number, targetDir: string, options: UnpackOpti
     }
     if (size < expected) throw badTar(`archive is truncated: ${SOURCE_SHRANK}`);
   }
-  const stats = await unpackTarStream(chunks(), targetDir, { ...options, threads: 0 });
+  const stats = await unpackTarStream(chunks(), targetDir, options);
   return hasher ? { ...stats, archive: { blake3: hasher.digest(), size } } : stats;
 }

@@ -2,9 +2,7 @@
  * One unpack in progress (unpackTarStream in unpack.ts): the checks and decisions for each
  * entry, and the file-system calls this thread makes itself.
  *
- * A new symlink in a directory already checked is decided and queued to the thread pool
- * synchronously (fastEntry); everything else, files included, takes the general path
- * (entry), which may wait. The per-entry loop stays small:
+ * The per-entry loop stays small:
  * V8 optimises small functions cheaply, where one function holding every case cost more
  * compiling time than the unpack spent running it.
  */
@@ -21,8 +19,7 @@ import { makeWhiteout, markOpaque, mknodDevice, writeXattr } from './xattrs.js';
 import { isZero, xattrsFrom, type Reader } from './tar-reader.js';
 import { decodeHeader, oldSparseMap, type TarHeader } from './tar-header.js';
 import { checkSparseMap, paxSparse, readSparseMap, type SparseLayout } from './tar-sparse.js';
-import type { LazyPool, UnpackPool } from './unpack-pool.js';
-import type { DiskStat } from './unpack-protocol.js';
+import type { DiskStat } from './disk-stat.js';
 import { untrustedXattrAllowed, type ContentHashTap, type UnpackOptions, type UnpackStats } from './unpack.js';
 import { StreamHasher } from '../hash.js';
 
@@ -77,17 +74,14 @@ export class Unpacker {
   private readonly made = new Set<string>();
   private readonly umask = process.umask();
   /**
-   * Parallel mode: while the archive only adds paths to an empty target, what exists is
-   * exactly what it made, so the checks consult `kinds` instead of lstat(2), and small
-   * entries go to the thread pool. The first entry that replaces or removes something ends it
-   * (after the pool has caught up), and the serial, lstat-checked path takes over.
+   * Add-only mode: while the archive only adds paths to an empty target, what exists is
+   * exactly what it made, so the checks consult `kinds` instead of lstat(2). The first
+   * entry that replaces or removes something ends it, and the lstat-checked path takes over.
    */
-  private parallel: boolean;
-  /** Non-directory paths made in parallel mode, by type (a hard link: its target's). */
+  private addOnly: boolean;
+  /** Non-directory paths made in add-only mode, by type (a hard link: its target's). */
   private readonly kinds = new Map<string, UstarHeader['type']>();
-  /** The pool worker that creates a path (absent: this thread made it). */
-  private readonly owner = new Map<string, number>();
-  /** recordDisk: stats the pool's threads took as they created things. */
+  /** recordDisk: every path made, as lstat(2) sees it at the end. */
   private readonly disk: Map<string, DiskStat> | undefined;
   /** Device nodes not made here (no privileges, or untrusted content), by path: a hard link to one is not made either. */
   private readonly notMade = new Map<string, UstarHeader['type']>();
@@ -109,14 +103,13 @@ export class Unpacker {
     private readonly reader: Reader,
     private readonly targetDir: string,
     private readonly options: UnpackOptions,
-    private readonly workers: LazyPool,
   ) {
     this.owners = options.owners ?? process.geteuid?.() === 0;
     mkdirSync(targetDir, { recursive: true });
     this.fresh = readdirSync(targetDir).length === 0;
     this.asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;
     this.bornRoot = this.asRoot && this.fresh && (lstatSync(targetDir).mode & 0o2000) === 0;
-    this.parallel = this.fresh;
+    this.addOnly = this.fresh;
     this.disk = options.recordDisk && this.fresh ? new Map<string, DiskStat>() : undefined;
     this.rootSlash = resolve(targetDir).replace(/\/?$/, '/');
   }
@@ -259,26 +252,7 @@ export class Unpacker {
     const parentRel = slash < 0 ? '' : rel.slice(0, slash);
     const base = slash < 0 ? rel : rel.slice(slash + 1);
     if (layout) return this.general(h, rel, parentRel, base, linkname, xattrs, tap, { ...layout, offset });
-    if (this.parallel && !xattrs.length && this.safeDirs.has(parentRel) && !this.created.has(rel) && !base.startsWith(WHITEOUT_PREFIX)) {
-      const queued = this.fastEntry(h, rel, linkname);
-      if (queued !== false) return queued;
-    }
     return this.general(h, rel, parentRel, base, linkname, xattrs, tap);
-  }
-
-  /**
-   * A new symlink in a checked directory, in parallel mode: queued without waiting unless
-   * the pool is full. False: not this case.
-   */
-  private fastEntry(h: UstarHeader, rel: string, linkname: string): Promise<void> | void | false {
-    if (h.type !== 'symlink') return false;
-    const pool = this.workers.get();
-    if (!pool) return false;
-    this.created.add(rel);
-    this.kinds.set(rel, h.type);
-    const w = pool.symlink(this.abs(rel), linkname, this.symlinkOwner(h), this.statOf(rel));
-    if (typeof w === 'number') this.owner.set(rel, w);
-    else return w.then((n) => void this.owner.set(rel, n));
   }
 
   /** A new file is already ours (root:root when root) and has mode & ~umask. */
@@ -290,17 +264,8 @@ export class Unpacker {
     return mode !== (mode & 0o777 & ~this.umask) || (this.owners && !this.asRoot) ? mode : undefined;
   }
 
-  private symlinkOwner(h: UstarHeader): [number, number] | undefined {
-    return this.owners && !(this.bornRoot && h.uid === 0 && h.gid === 0) ? [h.uid, h.gid] : undefined;
-  }
-
   private abs(rel: string): string {
     return rel ? this.rootSlash + rel : this.targetDir;
-  }
-
-  private statOf(rel: string): ((st: DiskStat) => void) | undefined {
-    const disk = this.disk;
-    return disk ? (st: DiskStat) => void disk.set(rel, st) : undefined;
   }
 
   private forget(rel: string): void {
@@ -308,28 +273,9 @@ export class Unpacker {
     for (const d of this.safeDirs) if (d === rel || d.startsWith(prefix)) this.safeDirs.delete(d);
   }
 
-  /** Ends parallel mode once the pool has caught up. */
-  private async serial(): Promise<void> {
-    if (!this.parallel) return;
-    this.parallel = false;
-    await this.workers.opened?.drain();
-  }
-
-  /** With one pool thread everything it is given is applied in order, so directories can be queued too. */
-  private dirPool(): UnpackPool | undefined {
-    const pool = this.parallel ? this.workers.get() : undefined;
-    return pool?.size === 1 ? pool : undefined;
-  }
-
-  private async makeDir(p: string, mode: number): Promise<void> {
-    const pool = this.dirPool();
-    if (pool) await pool.mkdir(p, mode);
-    else mkdirSync(p, mode);
-  }
-
-  /** Before this thread touches the tree itself: the directories queued must exist first. */
-  private async direct(): Promise<void> {
-    if (this.workers.opened?.dirsQueued) await this.workers.opened.drain();
+  /** Ends add-only mode: from now on the checks lstat. */
+  private endAddOnly(): void {
+    this.addOnly = false;
   }
 
   private async ensureDir(rel: string, create: boolean): Promise<string> {
@@ -337,15 +283,15 @@ export class Unpacker {
     const slash = rel.lastIndexOf('/');
     await this.ensureDir(slash < 0 ? '' : rel.slice(0, slash), create);
     const p = this.abs(rel);
-    const st = this.parallel ? undefined : lstatSync(p, { throwIfNoEntry: false });
-    const kind = this.parallel ? this.kinds.get(rel) : undefined;
+    const st = this.addOnly ? undefined : lstatSync(p, { throwIfNoEntry: false });
+    const kind = this.addOnly ? this.kinds.get(rel) : undefined;
     if (kind === 'symlink' || st?.isSymbolicLink()) {
       throw badTar(`an entry goes through the symlink "${rel}"`, { name: rel });
     } else if (kind !== undefined || (st && !st.isDirectory())) {
       throw badTar(`an entry goes through "${rel}", which is not a directory`, { name: rel });
     } else if (!st) {
       if (!create) throw badTar(`"${rel}" does not exist`, { name: rel });
-      await this.makeDir(p, 0o755);
+      mkdirSync(p, 0o755);
       this.created.add(rel);
       this.made.add(rel);
     }
@@ -375,14 +321,14 @@ export class Unpacker {
     }
   }
 
-  /** Every entry that is not fastEntry's: markers, directories, links, devices, replacements. */
+  /** Every entry after its header: markers, directories, files, links, devices, replacements. */
   private async general(
     h: UstarHeader, rel: string, parentRel: string, base: string, linkname: string, xattrs: [string, Buffer][], tap: Tap,
     sparse?: SparseLayout & { offset: number },
   ): Promise<void> {
     const parentAbs = this.safeDirs.has(parentRel) ? this.abs(parentRel) : await this.ensureDir(parentRel, true);
     const p = this.abs(rel);
-    if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) await this.serial();
+    if (base === OPAQUE_MARKER || base.startsWith(WHITEOUT_PREFIX)) this.endAddOnly();
     if (base === OPAQUE_MARKER) {
       if (this.options.whiteouts === 'overlay') markOpaque(parentAbs);
       else {
@@ -402,37 +348,28 @@ export class Unpacker {
     } else if (h.type === 'directory') {
       await this.directory(h, rel, p, xattrs);
     } else {
-      if (this.parallel && this.created.has(rel)) await this.serial();
+      if (this.addOnly && this.created.has(rel)) this.endAddOnly();
       this.clearExisting(rel, false);
       this.created.add(rel);
-      if (this.parallel && h.type !== 'link') this.kinds.set(rel, h.type);
+      if (this.addOnly && h.type !== 'link') this.kinds.set(rel, h.type);
       switch (h.type) {
         case 'file':
         case 'contiguous-file':
           if (sparse) await this.sparseFile(h, rel, p, sparse, tap);
-          else await this.file(h, rel, p, xattrs, tap);
+          else await this.file(h, rel, p, tap);
           break;
         case 'link':
           await this.hardLink(rel, p, linkname);
           break;
-        case 'symlink': {
-          const chown = this.symlinkOwner(h);
-          const pool = this.parallel && !xattrs.length ? this.workers.get() : undefined;
-          if (pool) {
-            this.owner.set(rel, await pool.symlink(p, linkname, chown, this.statOf(rel)));
-            break;
-          }
-          await this.direct();
+        case 'symlink':
           symlinkSync(linkname, p);
-          if (chown) lchownSync(p, chown[0], chown[1]);
+          if (this.owners && !(this.bornRoot && h.uid === 0 && h.gid === 0)) lchownSync(p, h.uid, h.gid);
           this.restat.add(rel);
           break;
-        }
         case 'character-device':
         case 'block-device':
         case 'fifo': {
           const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
-          await this.direct();
           if (this.options.untrusted && kind !== 'p' && !(kind === 'c' && h.devmajor === 0 && h.devminor === 0)) {
             this.stats.warnings.push(`${rel}: ${h.type} ${h.devmajor}:${h.devminor} not created (pulled content never creates device nodes)`);
             this.notMade.set(rel, h.type);
@@ -455,19 +392,16 @@ export class Unpacker {
   }
 
   private async directory(h: UstarHeader, rel: string, p: string, xattrs: [string, Buffer][]): Promise<void> {
-    if (this.kinds.has(rel)) await this.serial();
-    // In parallel mode the path is new or a directory this call made: nothing to clear.
-    if (!this.parallel) this.clearExisting(rel, true);
+    if (this.kinds.has(rel)) this.endAddOnly();
+    // In add-only mode the path is new or a directory this call made: nothing to clear.
+    if (!this.addOnly) this.clearExisting(rel, true);
     // mkdir creates nothing through a symlink: an existing entry (the directory kept by
     // clearExisting, or one made earlier) is EEXIST, so no lstat before it.
     let isNew = true;
-    if (this.parallel) {
+    if (this.addOnly) {
       // What exists is what this call made: a directory already made is in safeDirs.
       isNew = !this.safeDirs.has(rel);
-      if (isNew && xattrs.length) {
-        await this.direct();
-        mkdirSync(p, 0o700);
-      } else if (isNew) await this.makeDir(p, 0o700);
+      if (isNew) mkdirSync(p, 0o700);
     } else {
       try {
         mkdirSync(p, 0o700);
@@ -483,41 +417,29 @@ export class Unpacker {
     this.dirAttrs.push({ rel, abs: p, h, chown: this.owners && !(this.bornRoot && isNew && h.uid === 0 && h.gid === 0) });
   }
 
-  private async file(h: UstarHeader, rel: string, p: string, xattrs: [string, Buffer][], tap: Tap): Promise<void> {
+  private async file(h: UstarHeader, rel: string, p: string, tap: Tap): Promise<void> {
     const mode = h.mode & 0o7777;
     const chown = this.fileOwner(h);
     const chmod = this.fileChmod(mode);
     const chunkTap = typeof tap === 'function' ? tap : undefined;
     const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
-    const pool = this.parallel && !xattrs.length ? this.workers.get() : undefined;
-    if (pool) {
-      const out = await pool.file(p, h.size, mode & 0o777, chown, chmod, onHash, this.statOf(rel));
+    const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
+    const hasher = onHash ? new StreamHasher() : undefined;
+    try {
       await this.reader.stream(h.size, (b) => {
         if (chunkTap) chunkTap(b);
-        return out.write(b);
+        hasher?.update(b);
+        let off = 0;
+        while (off < b.length) off += writeSync(fd, b, off);
       });
       this.consumed = true;
-      this.owner.set(rel, out.worker);
-    } else {
-      await this.direct();
-      const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
-      const hasher = onHash ? new StreamHasher() : undefined;
-      try {
-        await this.reader.stream(h.size, (b) => {
-          if (chunkTap) chunkTap(b);
-          hasher?.update(b);
-          let off = 0;
-          while (off < b.length) off += writeSync(fd, b, off);
-        });
-        this.consumed = true;
-        if (chown) fchownSync(fd, chown[0], chown[1]);
-        if (chmod !== undefined) fchmodSync(fd, chmod);
-      } finally {
-        closeSync(fd);
-      }
-      if (onHash) onHash(hasher!.digest());
-      this.restat.add(rel);
+      if (chown) fchownSync(fd, chown[0], chown[1]);
+      if (chmod !== undefined) fchmodSync(fd, chmod);
+    } finally {
+      closeSync(fd);
     }
+    if (onHash) onHash(hasher!.digest());
+    this.restat.add(rel);
     this.stats.bytes += h.size;
   }
 
@@ -540,7 +462,6 @@ export class Unpacker {
     const zeros = (n: number) => {
       for (; n > 0; n -= ZEROS.length) expanded(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
     };
-    await this.direct();
     const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
     try {
       let data = h.size;
@@ -594,28 +515,19 @@ export class Unpacker {
     }
     // A new link changes its inode's ctime (link count): both names are stat'ed at the end.
     this.restat.add(rel).add(targetRel);
-    if (this.parallel) {
+    if (this.addOnly) {
       const kind = this.kinds.get(targetRel);
       if (!kind) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${this.safeDirs.has(targetRel) ? 'a directory' : 'missing'}`);
       this.kinds.set(rel, kind);
-      // Queued behind its target's creation, on the same thread.
-      const w = this.owner.get(targetRel);
-      if (w !== undefined) {
-        await this.workers.opened!.link(w, src, p);
-        this.owner.set(rel, w);
-        return;
-      }
     } else {
       const st = lstatSync(src, { throwIfNoEntry: false });
       if (!st || st.isDirectory()) throw badTar(`hardlink "${rel}" to "${linkname}", which is ${st ? 'a directory' : 'missing'}`);
     }
-    await this.direct();
     linkSync(src, p);
   }
 
   private async finish(): Promise<UnpackStats> {
     await this.reader.drain();
-    await this.workers.opened?.drain();
     // Directory owners and modes last: a read-only directory must not block its children.
     for (let i = this.dirAttrs.length - 1; i >= 0; i--) {
       const { rel, abs: p, h, chown } = this.dirAttrs[i]!;
@@ -626,7 +538,7 @@ export class Unpacker {
       chmodSync(p, h.mode & 0o7777);
     }
     // Directories last of all: their times change with every entry made in them.
-    if (this.disk && this.parallel) {
+    if (this.disk && this.addOnly) {
       for (const rel of [...this.restat, ...this.made]) {
         const st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
         if (st) this.disk.set(rel, st);

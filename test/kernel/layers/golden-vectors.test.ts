@@ -6,9 +6,9 @@
  * and passes when both sides change together.
  *
  * The archive is written byte by byte (test/kernel/layers/_tar.ts), so no library version moves
- * it; it is unpacked by every path an image takes: the stream (with the thread pool), the
- * file without the native unpacker (the serial reference), and the native unpacker, which
- * computes the digests itself.
+ * it; it is unpacked by every path an image takes: the stream and the file without the native
+ * unpacker (the serial reference), and the native unpacker, which computes the digests
+ * itself.
  * The values were computed once, by the code of 2026-12-07 (before the archive-fidelity
  * work), and only change with a decision recorded in docs/storage-format.md.
  */

@@ -1,8 +1,7 @@
 /**
  * Hostile layers: every trick to write outside the target is refused, and nothing lands
  * outside it — checked against a sentinel directory beside the target. Each archive goes
- * through a stream (unpackTarStream, with the thread pool), a tar file (unpackTarFile: the
- * serial reference), and the native unpacker, which must hand each of them over to the
+ * through a stream (unpackTarStream), a tar file (unpackTarFile: the serial reference), and the native unpacker, which must hand each of them over to the
  * TypeScript one (native-unpack.ts).
  */
 import test from 'ava';

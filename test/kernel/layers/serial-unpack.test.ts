@@ -1,31 +1,27 @@
 /**
- * The unpacker's thread pool (kernel/src/layers/unpack-pool.ts): with 0, 1 or 2 threads the
- * same archive gives the same tree; content hashes computed by the writing thread are the
- * content's; `recordDisk` reports exactly what lstat(2) reports afterwards; an archive that
- * replaces an entry falls back to the serial path and still ends right; a thread's failure
- * (a full disk) is the unpack's error, reported without hanging; prestarted threads are
- * used and never hold a process open. unpackTarFile without the native unpacker takes the
- * serial reference (the pool is slower on a file): the same tree and the file's hash, and
- * a file that shrinks fails as changed.
+ * The serial reference unpacker (kernel/src/layers/unpacker.ts), from a stream and from a
+ * tar file (unpackTarFile without the native unpacker): the same archive gives the same
+ * tree and the file's hash; content hashes are the content's; `recordDisk` reports exactly
+ * what lstat(2) reports afterwards; an archive that replaces an entry leaves add-only mode
+ * and still ends right; a full disk is the unpack's error; a file that shrinks fails as
+ * changed.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
 import {
-  hashBytes, packTree, prestartUnpackThreads, unpackTarFile, unpackTarStream, type DiskStat, type UnpackFileStats, type UnpackOptions,
+  hashBytes, packTree, unpackTarFile, unpackTarStream, type DiskStat, type UnpackFileStats, type UnpackOptions,
 } from '@karapace/kernel';
 import { mountTmpfs } from '../../helpers/tmpfs.js';
 
 const isRoot = process.geteuid?.() === 0;
 
-/** A tree with what a rootfs has: many small files, big ones spanning the pool's slots, links, odd modes. */
+/** A tree with what a rootfs has: many small files, big ones, links, odd modes. */
 function makeTree(root: string): void {
   for (let d = 0; d < 12; d++) {
     const dir = join(root, `usr/share/d${d}`, d % 3 ? 'sub' : '');
@@ -79,7 +75,7 @@ function* reusing(tar: Buffer): Generator<Buffer> {
 
 const fields = (st: DiskStat) => [st.mode, st.uid, st.gid, st.size, st.ino, st.mtimeMs, st.ctimeMs, st.rdev];
 
-test('0, 1 and 2 threads unpack the same tree; hashes and recorded stats are what the disk says', async (t) => {
+test('a stream and a tar file unpack the same tree; hashes and recorded stats are what the disk says', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const src = join(dir, 'src');
@@ -88,12 +84,13 @@ test('0, 1 and 2 threads unpack the same tree; hashes and recorded stats are wha
   const expected = describe(src);
   const tarFile = join(dir, 'tree.tar');
   writeFileSync(tarFile, tar);
-  // unpackTarFile: the serial reference, whatever `threads` says (they are the native unpacker's).
-  for (const [threads, fromFile] of [[0, false], [1, false], [2, false], [0, true], [2, true]] as const) {
-    const out = join(dir, `out-${threads}-${fromFile ? 'file' : 'stream'}`);
+  // unpackTarFile without entriesAfterUnpack: the serial reference, never the native unpacker.
+  for (const fromFile of [false, true]) {
+    const via = fromFile ? 'reading the file' : 'from the stream';
+    const out = join(dir, `out-${fromFile ? 'file' : 'stream'}`);
     const hashes = new Map<string, string | undefined>();
     const options: UnpackOptions = {
-      whiteouts: 'apply', threads, recordDisk: true,
+      whiteouts: 'apply', recordDisk: true,
       onEntry: (e) => {
         if (e.type !== 'file') return;
         hashes.set(e.path, undefined);
@@ -101,19 +98,20 @@ test('0, 1 and 2 threads unpack the same tree; hashes and recorded stats are wha
       },
     };
     const stats = fromFile ? await unpackTarFile(tarFile, out, options) : await unpackTarStream(reusing(tar), out, options);
-    if (fromFile) t.deepEqual((stats as UnpackFileStats).archive, { blake3: hashBytes(tar), size: tar.length }, `${threads} thread(s): the file's hash`);
-    t.deepEqual(describe(out), expected, `${threads} thread(s), ${fromFile ? 'reading the file' : 'from the stream'}: same tree`);
-    // The writing thread's hashes are the contents' (a hard link's second name is a link entry, not a file).
-    t.true(hashes.size > 480, `${threads} thread(s): file entries seen`);
-    for (const [rel, hash] of hashes) t.is(hash, hashBytes(readFileSync(join(out, rel))), `${threads} thread(s): hash of ${rel}`);
+    t.is((stats as UnpackFileStats).native, undefined, `${via}: the serial reference`);
+    if (fromFile) t.deepEqual((stats as UnpackFileStats).archive, { blake3: hashBytes(tar), size: tar.length }, `${via}: the file's hash`);
+    t.deepEqual(describe(out), expected, `${via}: same tree`);
+    // The hashes are the contents' (a hard link's second name is a link entry, not a file).
+    t.true(hashes.size > 480, `${via}: file entries seen`);
+    for (const [rel, hash] of hashes) t.is(hash, hashBytes(readFileSync(join(out, rel))), `${via}: hash of ${rel}`);
     // recordDisk: every path, with exactly what lstat says now.
-    t.truthy(stats.disk, `${threads} thread(s): disk recorded`);
-    t.deepEqual([...stats.disk!.keys()].sort(), Object.keys(expected).sort(), `${threads} thread(s): every path recorded`);
-    for (const [rel, st] of stats.disk!) t.deepEqual(fields(st), fields(lstatSync(join(out, rel))), `${threads} thread(s): stat of ${rel}`);
+    t.truthy(stats.disk, `${via}: disk recorded`);
+    t.deepEqual([...stats.disk!.keys()].sort(), Object.keys(expected).sort(), `${via}: every path recorded`);
+    for (const [rel, st] of stats.disk!) t.deepEqual(fields(st), fields(lstatSync(join(out, rel))), `${via}: stat of ${rel}`);
   }
 });
 
-test('unpackTarFile into a directory that is not empty takes the serial path and still hashes the file', async (t) => {
+test('unpackTarFile into a directory that is not empty takes the lstat-checked path and still hashes the file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const src = join(dir, 'src');
@@ -125,7 +123,8 @@ test('unpackTarFile into a directory that is not empty takes the serial path and
   mkdirSync(join(out, 'usr'), { recursive: true });
   writeFileSync(join(out, 'usr/big'), 'an older version');
   writeFileSync(join(out, 'kept'), 'not in the archive');
-  const stats = await unpackTarFile(tarFile, out, { whiteouts: 'apply', threads: 2, recordDisk: true });
+  const stats = await unpackTarFile(tarFile, out, { whiteouts: 'apply', recordDisk: true, entriesAfterUnpack: true });
+  t.is(stats.native, undefined, 'the native unpacker only unpacks into an empty target');
   t.deepEqual(stats.archive, { blake3: hashBytes(tar), size: tar.length });
   t.is(stats.disk, undefined, 'no recorded stats for a target that was not empty');
   t.is(readFileSync(join(out, 'kept'), 'utf8'), 'not in the archive');
@@ -133,7 +132,7 @@ test('unpackTarFile into a directory that is not empty takes the serial path and
   t.deepEqual(describe(out), describe(src));
 });
 
-test('an archive that replaces an entry leaves the parallel path and still ends with the last version', async (t) => {
+test('an archive that replaces an entry leaves add-only mode and still ends with the last version', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pack = tarStream.pack();
@@ -147,7 +146,7 @@ test('an archive that replaces an entry leaves the parallel path and still ends 
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(Buffer.from(c as Uint8Array));
   const out = join(dir, 'out');
-  const stats = await unpackTarStream([Buffer.concat(chunks)], out, { whiteouts: 'apply', threads: 2, recordDisk: true });
+  const stats = await unpackTarStream([Buffer.concat(chunks)], out, { whiteouts: 'apply', recordDisk: true });
   t.is(readFileSync(join(out, 'etc/f7'), 'utf8'), 'second');
   t.is(lstatSync(join(out, 'etc/f7')).mode & 0o777, 0o600);
   t.is(readFileSync(join(out, 'etc/l'), 'utf8'), 'a file now');
@@ -155,22 +154,6 @@ test('an archive that replaces an entry leaves the parallel path and still ends 
   t.is(lstatSync(join(out, 'etc/h')).ino, lstatSync(join(out, 'etc/f7')).ino);
   t.is(readFileSync(join(out, 'etc/f199'), 'utf8'), 'first 199');
   t.is(stats.disk, undefined, 'no recorded stats once the archive replaced something');
-});
-
-test('prestarted threads unpack the next archive and keep no process alive when unused', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kp-punpack-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const src = join(dir, 'src');
-  makeTree(src);
-  prestartUnpackThreads(2);
-  await unpackTarStream(reusing(await tarOf(src)), join(dir, 'out'), { whiteouts: 'apply', threads: 2 });
-  t.deepEqual(describe(join(dir, 'out')), describe(src));
-  // A process that prestarts them and then has nothing to unpack still exits at once.
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import { prestartUnpackThreads } from '@karapace/kernel'; prestartUnpackThreads(2); console.log('done')"], {
-    cwd: fileURLToPath(new URL('../../..', import.meta.url)), encoding: 'utf8', timeout: 30_000,
-  });
-  t.is(r.status, 0, r.stderr);
-  t.is(r.stdout.trim(), 'done');
 });
 
 test('a tar file that shrinks while it is unpacked fails the unpack; no short file is left looking whole', async (t) => {
@@ -198,7 +181,7 @@ test('a tar file that shrinks while it is unpacked fails the unpack; no short fi
   }
 });
 
-(isRoot ? test : test.skip)('a thread that fails (disk full) fails the unpack with its error, without hanging', async (t) => {
+(isRoot ? test : test.skip)('a full disk fails the unpack with its error', async (t) => {
   const mnt = mountTmpfs(t, '1m', 'kp-punpack-full-');
   if (!mnt) return;
   const pack = tarStream.pack();
@@ -207,12 +190,12 @@ test('a tar file that shrinks while it is unpacked fails the unpack; no short fi
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(Buffer.from(c as Uint8Array));
   const tar = Buffer.concat(chunks);
-  const err = await t.throwsAsync(unpackTarStream([tar], join(mnt, 'out'), { whiteouts: 'apply', threads: 2 }));
+  const err = await t.throwsAsync(unpackTarStream([tar], join(mnt, 'out'), { whiteouts: 'apply' }));
   t.is((err as NodeJS.ErrnoException).code, 'ENOSPC', err!.message);
-  // The same for a tar file (the serial reference).
+  // The same for a tar file.
   const tarFile = join(mkdtempSync(join(tmpdir(), 'kp-punpack-')), 'full.tar');
   t.teardown(() => rmSync(join(tarFile, '..'), { recursive: true, force: true }));
   writeFileSync(tarFile, tar);
-  const err2 = await t.throwsAsync(unpackTarFile(tarFile, join(mnt, 'out2'), { whiteouts: 'apply', threads: 2 }));
+  const err2 = await t.throwsAsync(unpackTarFile(tarFile, join(mnt, 'out2'), { whiteouts: 'apply' }));
   t.is((err2 as NodeJS.ErrnoException).code, 'ENOSPC', err2!.message);
 });
