@@ -418,29 +418,13 @@ export class Unpacker {
   }
 
   private async file(h: UstarHeader, rel: string, p: string, tap: Tap): Promise<void> {
-    const mode = h.mode & 0o7777;
-    const chown = this.fileOwner(h);
-    const chmod = this.fileChmod(mode);
-    const chunkTap = typeof tap === 'function' ? tap : undefined;
-    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
-    const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
-    const hasher = onHash ? new StreamHasher() : undefined;
-    try {
-      await this.reader.stream(h.size, (b) => {
-        if (chunkTap) chunkTap(b);
-        hasher?.update(b);
+    await this.newFile(h, rel, p, tap, h.size, (fd, expanded) =>
+      this.reader.stream(h.size, (b) => {
+        expanded(b);
         let off = 0;
         while (off < b.length) off += writeSync(fd, b, off);
-      });
-      this.consumed = true;
-      if (chown) fchownSync(fd, chown[0], chown[1]);
-      if (chmod !== undefined) fchmodSync(fd, chmod);
-    } finally {
-      closeSync(fd);
-    }
-    if (onHash) onHash(hasher!.digest());
-    this.restat.add(rel);
-    this.stats.bytes += h.size;
+      }),
+    );
   }
 
   /**
@@ -449,21 +433,10 @@ export class Unpacker {
    * chunk tap fed the expanded bytes. Made by this thread, whatever the mode.
    */
   private async sparseFile(h: UstarHeader, rel: string, p: string, layout: SparseLayout & { offset: number }, tap: Tap): Promise<void> {
-    const mode = h.mode & 0o7777;
-    const chown = this.fileOwner(h);
-    const chmod = this.fileChmod(mode);
-    const chunkTap = typeof tap === 'function' ? tap : undefined;
-    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
-    const hasher = onHash ? new StreamHasher() : undefined;
-    const expanded = (b: Buffer) => {
-      chunkTap?.(b);
-      hasher?.update(b);
-    };
-    const zeros = (n: number) => {
-      for (; n > 0; n -= ZEROS.length) expanded(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
-    };
-    const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
-    try {
+    await this.newFile(h, rel, p, tap, layout.realsize, async (fd, expanded) => {
+      const zeros = (n: number) => {
+        for (; n > 0; n -= ZEROS.length) expanded(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+      };
       let data = h.size;
       let map = layout.map;
       if (!map) {
@@ -489,6 +462,27 @@ export class Unpacker {
       }
       zeros(layout.realsize - at);
       ftruncateSync(fd, layout.realsize);
+    });
+  }
+
+  /**
+   * A new regular file (never opened through a symlink): `write` fills it, passing every byte
+   * of its content to `expanded`, which feeds the chunk tap and the content hash; then its
+   * owner and mode are set on the open descriptor.
+   */
+  private async newFile(h: UstarHeader, rel: string, p: string, tap: Tap, size: number, write: (fd: number, expanded: (b: Buffer) => void) => Promise<void>): Promise<void> {
+    const mode = h.mode & 0o7777;
+    const chown = this.fileOwner(h);
+    const chmod = this.fileChmod(mode);
+    const chunkTap = typeof tap === 'function' ? tap : undefined;
+    const onHash = tap && typeof tap === 'object' ? tap.onHash : undefined;
+    const hasher = onHash ? new StreamHasher() : undefined;
+    const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
+    try {
+      await write(fd, (b) => {
+        chunkTap?.(b);
+        hasher?.update(b);
+      });
       this.consumed = true;
       if (chown) fchownSync(fd, chown[0], chown[1]);
       if (chmod !== undefined) fchmodSync(fd, chmod);
@@ -497,7 +491,7 @@ export class Unpacker {
     }
     if (onHash) onHash(hasher!.digest());
     this.restat.add(rel);
-    this.stats.bytes += layout.realsize;
+    this.stats.bytes += size;
   }
 
   private async hardLink(rel: string, p: string, linkname: string): Promise<void> {

@@ -4,20 +4,10 @@
  * full subordinate-id mode (files under subordinate ids, handed back before destroy).
  */
 import test from 'ava';
-import { createRequire } from 'node:module';
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
-import { CONFIG_FILE, DIR_IMAGE_PLUGIN, buildEnv, identitiesUnavailable, identity, manifest, project, type Project } from './harness.js';
-
-function imageSourcesMissing(): string | undefined {
-  try {
-    createRequire(import.meta.url).resolve('@karapace/image-sources');
-    return undefined;
-  } catch {
-    return '@karapace/image-sources (tarball resolver + apt adapter) is not installed';
-  }
-}
+import { CONFIG_FILE, DIR_IMAGE_PLUGIN, buildEnv, identitiesUnavailable, imageSourcesMissing, identity, manifest, project, type Project } from './harness.js';
 
 const missing = identitiesUnavailable() ?? debianRootfsUnavailable() ?? imageSourcesMissing();
 if (missing) console.warn(`runtime-namespace apt tests skipped: ${missing}`);

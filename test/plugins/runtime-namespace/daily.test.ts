@@ -9,21 +9,12 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdirSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
-import { CONFIG_FILE, identitiesUnavailable, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
+import { CONFIG_FILE, identitiesUnavailable, imageSourcesMissing, identity, manifest, project, subidIdentity, type Identity, type Project } from './harness.js';
 import { viaPlan } from './front-door-run.js';
 
-function imageSourcesMissing(): string | undefined {
-  try {
-    createRequire(import.meta.url).resolve('@karapace/image-sources');
-    return undefined;
-  } catch {
-    return '@karapace/image-sources (tarball resolver + apt adapter) is not installed';
-  }
-}
 const tools = spawnSync('sh', ['-c', 'command -v ssh-agent && command -v ssh-add && command -v ssh-keygen && command -v newuidmap'], { stdio: 'ignore' }).status === 0
   ? undefined : 'ssh-agent/ssh-add/ssh-keygen (openssh-client) or newuidmap (uidmap) missing';
 const missing = identitiesUnavailable() ?? debianRootfsUnavailable() ?? imageSourcesMissing() ?? tools;

@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BIN, REPO } from '../../helpers/cli.js';
 
@@ -29,6 +30,16 @@ function idOf(name: string): Identity | undefined {
 }
 
 /** Why tests cannot run as both root and an unprivileged user here, or undefined. */
+/** Why the Debian tests cannot build with the tarball resolver and the apt adapter, if they cannot. */
+export function imageSourcesMissing(): string | undefined {
+  try {
+    createRequire(import.meta.url).resolve('@karapace/image-sources');
+    return undefined;
+  } catch {
+    return '@karapace/image-sources (tarball resolver + apt adapter) is not installed';
+  }
+}
+
 export function identitiesUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'the namespace tests create and switch to an unprivileged user, which needs root';
   if (spawnSync('sh', ['-c', 'command -v runuser && command -v useradd'], { stdio: 'ignore' }).status !== 0) return 'runuser/useradd (util-linux, passwd) are missing';

@@ -6,22 +6,12 @@
  * remove those files on the host.
  */
 import test from 'ava';
-import { createRequire } from 'node:module';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
 import { startTestServer, WRITE_TOKEN, READ_TOKEN, type TestServer } from '../remote-http/server-process.js';
 import { startHostileRemote } from '../remote-http/hostile-remote.js';
-import { buildEnv, identitiesUnavailable, identity, manifest, project, subidIdentity, type Project } from './harness.js';
-
-function imageSourcesMissing(): string | undefined {
-  try {
-    createRequire(import.meta.url).resolve('@karapace/image-sources');
-    return undefined;
-  } catch {
-    return '@karapace/image-sources (tarball resolver + apt adapter) is not installed';
-  }
-}
+import { buildEnv, identitiesUnavailable, imageSourcesMissing, identity, manifest, project, subidIdentity, type Project } from './harness.js';
 
 const missing = identitiesUnavailable() ?? debianRootfsUnavailable() ?? imageSourcesMissing();
 if (missing) console.warn(`runtime-namespace pull-owners tests skipped: ${missing}`);
