@@ -128,7 +128,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
       const capture = request.stdio === 'capture';
       // `list` asks only about marked environments.
       const marked = () => kernel.markRunning(request.env);
-      const start = (fresh = false) => {
+      const start = (fresh = false, onReady?: (pid: number) => void) => {
         const { argv } = buildLauncherArgv(env, request, ctx);
         kernel.logger.trace(`karapace-sandbox ${argv.join(' ')}`);
         // A new sandbox for exec/enter: the native front door may start the next one the same way.
@@ -136,13 +136,14 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
         if (fresh) offerExecPlan({ kernel, launcher, argv, env, request, plain: needed.length === 0 && !ctx.hostExec, flock: usesFlock(launcher) });
         const cgroup = needed.length ? createSandboxCgroup(cgroupSupport(needed), limits, env.shortId) : undefined;
         // Host commands run with the environment of the CLI that started the sandbox.
-        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, onOutput: request.onOutput, cgroup, hostEnvironment: ctx.hostExec !== undefined, onRecorded: marked });
+        return startLauncher({ launcher, argv, kind: 'launcher', env, purpose: request.purpose, capture, onOutput: request.onOutput, cgroup, hostEnvironment: ctx.hostExec !== undefined, onRecorded: marked, onReady });
       };
       // Installs run alone (the engine holds the store lock); no one joins them.
       if (install) return start().done;
 
       // Running → join it, else start one: decided under the env lock, which is held until
-      // the new sandbox is ready (or the join is in), so two execs never both mount it.
+      // the new sandbox is ready (or the join is in), so two execs never both mount it. The
+      // lock goes as the launcher says so (onReady), while it runs: process.ts may run it to the end.
       const lock = await lockEnv(env, launcher);
       try {
         const pid1 = liveSandbox(env);
@@ -150,7 +151,7 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
           disarmExecPlan();
           const argv = buildJoinArgv(pid1, env, request, ctx);
           kernel.logger.trace(`joining sandbox pid ${pid1}: karapace-sandbox ${argv.join(' ')}`);
-          const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture, onRecorded: marked });
+          const join = startLauncher({ launcher, argv, kind: 'join', env, purpose: request.purpose, capture, onRecorded: marked, onReady: () => lock.release() });
           if (await join.ready) return join.done;
           // It was ending between our look and setns: start a fresh one once it is gone (the
           // join said why on stderr). A sandbox that stays up refused the join for another reason.
@@ -161,9 +162,11 @@ export function createNamespaceBackend(kernel: Kernel, options: NamespaceOptions
           if (liveSandbox(env)) return failed;
           kernel.logger.debug(`sandbox ${pid1} ended before the join; starting a new one`);
         }
-        const launch = start(true);
-        const ready = await launch.ready;
-        if (ready) writeSandboxRecord(env, ready);
+        const launch = start(true, (pid1) => {
+          writeSandboxRecord(env, pid1);
+          lock.release();
+        });
+        await launch.ready;
         return launch.done;
       } finally {
         lock.release();
