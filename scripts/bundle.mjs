@@ -63,6 +63,32 @@ await build({
   banner: { js: "import { createRequire as __karapaceRequire } from 'node:module'; const require = __karapaceRequire(import.meta.url);" },
 });
 
+/**
+ * Node's own modules a fast path may never touch, loaded on first use instead of when the
+ * bundle starts: child_process alone (with net, stream and dgram under it) costs exec more
+ * than its whole work. Each becomes an object of getters over the real module's exports
+ * (listed here, from the Node that bundles), which esbuild's CommonJS interop reads at call time.
+ */
+const LAZY_BUILTINS = ['child_process', 'crypto', 'dgram', 'fs/promises', 'http', 'https', 'net', 'os', 'readline', 'stream', 'stream/promises', 'worker_threads', 'zlib'];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.map((m) => m.replace('/', '\\/')).join('|')})$`);
+    // The getters' own require() is of the real module.
+    b.onResolve({ filter }, (args) => (args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (args) => {
+      const keys = Object.keys(await import(`node:${args.path}`)).filter((k) => k !== 'default');
+      return {
+        loader: 'js',
+        contents: [
+          `let m; const load = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));`,
+          `for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { get: () => load()[k], enumerable: true });`,
+        ].join('\n'),
+      };
+    });
+  },
+};
+
 /** A CommonJS fast-path bundle, loaded by karapace.cjs with a V8 code cache (Node 20 has none for ES modules). */
 function fastBundle(entry, name, extra = {}) {
   return build({
@@ -77,6 +103,7 @@ function fastBundle(entry, name, extra = {}) {
     target: 'node20',
     logLevel: 'warning',
     external,
+    plugins: [lazyBuiltins],
     // The kernel resolves files and packages relative to import.meta.url.
     define: { 'import.meta.url': '__karapaceImportMetaUrl' },
     banner: { js: "const __karapaceImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -12,9 +12,10 @@ import { execBody } from './exec-body.js';
 import { listBody } from './list-body.js';
 import { reportBuild } from './build-output.js';
 import { BACKEND_BUILTINS } from './backend-builtins.js';
+import { lazyStdio } from './lazy-stdio.js';
 
 function session(parsed: FastArgs): Session {
-  return new Session(parsed.global, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }, BACKEND_BUILTINS);
+  return new Session(parsed.global, { stdout: lazyStdio('stdout'), stderr: lazyStdio('stderr'), env: process.env, cwd: process.cwd() }, BACKEND_BUILTINS);
 }
 
 /** Runs a fast path; undefined when the full CLI must handle it after all. */
