@@ -4,7 +4,9 @@
 //                         with a V8 code cache (Node 20 has no code cache for ES modules)
 //   remote.cjs            the same for push/pull to a karapace-server (cli/src/fast-remote.ts)
 //   build.cjs             the same for a build with work to do (cli/src/fast-build.ts)
+//   snapshot.cjs          the same for commit and restore (cli/src/fast-snapshot.ts)
 //   karapace.cjs          the executable: exec through exec.cjs, push/pull through remote.cjs,
+//                         commit/restore through snapshot.cjs,
 //                         build through exec.cjs then build.cjs, everything else karapace.js
 //   karapace-server.js    the remote store server (plugins/remote-http/src/server/bin.ts)
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
@@ -119,6 +121,8 @@ await fastBundle('cli/dist/exec-entry.js', 'exec');
 await fastBundle('cli/dist/remote-entry.js', 'remote');
 // A build with work to do (backends + image sources; a warm build is answered by exec.cjs first).
 await fastBundle('cli/dist/build-entry.js', 'build');
+// commit and restore (only the backends).
+await fastBundle('cli/dist/snapshot-entry.js', 'snapshot');
 
 // The executable with its dispatcher (fast-dispatch.cjs) inlined: one file to read at start-up.
 await build({ entryPoints: ['cli/dist/karapace.cjs'], outfile: `${outdir}/karapace.cjs`, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' });

@@ -67,6 +67,9 @@ namespace FastDispatch {
     ls: { options: [], positionals: [], bundles: ['exec'] },
     push: { options: REMOTE_OPTIONS, positionals: [{ name: 'env' }, { name: 'reference', optional: true }], bundles: ['remote'] },
     pull: { options: [...REMOTE_OPTIONS, { flags: ['--name'], field: 'name', kind: 'string' }], positionals: [{ name: 'reference' }], bundles: ['remote'] },
+    // A commit or restore loads only the backends (issue 18: a one-file commit ≈ Node's start-up).
+    commit: { options: [{ flags: ['--message', '-m'], field: 'message', kind: 'string' }], positionals: [{ name: 'env' }], bundles: ['snapshot'] },
+    restore: { options: [], positionals: [{ name: 'env' }, { name: 'snapshot', optional: true }], bundles: ['snapshot'] },
   };
 
   export interface GlobalValues {

@@ -4,8 +4,9 @@
  * (global options anywhere); `exec` and `enter` — what developers run all day — and a warm
  * `build` take a CommonJS bundle of just what they need, compiled with a V8 code cache
  * (Node 20 has none for ES modules), so it starts in little more than Node's own start-up;
- * `push` and `pull` take another such bundle with only the HTTP remote plugin, and a build
- * with work to do one with the backends and the image sources. Everything else loads the
+ * `push` and `pull` take another such bundle with only the HTTP remote plugin, a build
+ * with work to do one with the backends and the image sources, and `commit` and `restore`
+ * one with only the backends. Everything else loads the
  * full ES-module CLI.
  */
 import fs = require('node:fs');

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { commitEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
-import { formatBytes } from '../progress-bar.js';
+import { reportCommit } from '../snapshot-output.js';
 
 export class CommitCommand extends BaseCommand {
   static override paths = [['commit']];
@@ -17,9 +17,7 @@ export class CommitCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const r = await commitEnv(engine, this.env, { message: this.message });
-    this.reporter.result(r, () => r.unchanged
-      ? `no changes since snapshot ${r.snapshot.index} of ${r.short_id}: nothing committed`
-      : `committed snapshot ${r.snapshot.index} of ${r.short_id}: layer ${r.layer.hash} (${r.layer.entries} entries, ${formatBytes(r.layer.size)} as a tar${r.added ? `; ${formatBytes(r.added.bytes)} new stored` : ''})`);
+    reportCommit(this.reporter, r);
     return 0;
   }
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { restoreEnv } from '@karapace/kernel';
 import { BaseCommand } from '../base-command.js';
+import { reportRestore } from '../snapshot-output.js';
 
 export class RestoreCommand extends BaseCommand {
   static override paths = [['restore']];
@@ -16,8 +17,7 @@ export class RestoreCommand extends BaseCommand {
   async run(): Promise<number> {
     const engine = await this.engine();
     const r = await restoreEnv(engine, this.env, this.snapshot);
-    for (const w of r.warnings) engine.logger.warn(w);
-    this.reporter.result(r, () => `restored ${r.short_id} to snapshot ${r.restored.index} (layer ${r.restored.layer.slice(0, 12)})`);
+    reportRestore(this.reporter, engine.logger, r);
     return 0;
   }
 }
