@@ -6,9 +6,11 @@
  * caller stores it as a tar instead — so the tree always gives back the exact tar.
  *
  * Content objects are written without an fsync; the caller makes the new ones durable
- * (`written`) before it writes the tree and the layer record that reference them.
+ * (`written`) before it writes the tree and the layer record that reference them. The
+ * caller holds the store lock (nothing else adds or removes objects meanwhile).
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
@@ -38,54 +40,96 @@ export interface IngestResult {
   written: string[];
 }
 
-/** Writes content objects, skipping those the store has. */
+/** Bytes of new objects being written at once (their buffers are held until written). */
+const IN_FLIGHT_BYTES = 64 << 20;
+const IN_FLIGHT_FILES = 128;
+
+/**
+ * Writes content objects, skipping those the store has. Small objects are written by the
+ * thread pool (open, write, close, rename) while the tar is still being read and hashed
+ * here: the kernel's share of creating thousands of files runs on another CPU.
+ * `settle()` waits for them all and reports the first failure.
+ */
 class ContentWriter {
   readonly added = { objects: 0, bytes: 0 };
   readonly written: string[] = [];
   readonly dirs = new Set<string>();
-  private readonly shards = new Set<string>();
+  /** Shard directories, and whether this ingest created them (then they held nothing else: the store lock is held). */
+  private readonly shards = new Map<string, boolean>();
+  /** Objects this ingest stored (or is storing). */
+  private readonly stored = new Set<string>();
+  private inFlight = 0;
+  private pendingBytes = 0;
+  /** Called when a write finishes (one waiter at a time: the ingest is sequential). */
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+  /** Temp names: this process and ingest, then a counter. */
+  private readonly id = randomHex(4);
+  private temps = 0;
+  private stagingMade = false;
   constructor(private readonly layout: StoreLayout) {}
 
   private shard(hash: string): void {
     const s = hash.slice(0, 2);
     if (this.shards.has(s)) return;
-    mkdirSync(join(this.layout.objects, s), { recursive: true });
-    this.shards.add(s);
+    const dir = join(this.layout.objects, s);
+    mkdirSync(this.layout.objects, { recursive: true });
+    try {
+      mkdirSync(dir);
+      this.shards.set(s, true);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      this.shards.set(s, false);
+    }
   }
 
   private temp(): string {
-    mkdirSync(this.layout.staging, { recursive: true });
-    return join(this.layout.staging, `.content-${process.pid}-${randomHex(6)}`);
+    if (!this.stagingMade) mkdirSync(this.layout.staging, { recursive: true });
+    this.stagingMade = true;
+    return join(this.layout.staging, `.content-${process.pid}-${this.id}-${this.temps++}`);
   }
 
-  private wrote(path: string, size: number): void {
+  private wrote(hash: string, path: string, size: number): void {
+    this.stored.add(hash);
     this.added.objects++;
     this.added.bytes += size;
     this.written.push(path);
     this.dirs.add(dirname(path));
   }
 
-  /** Whether the store holds object `hash`. */
+  /** Whether the store holds object `hash` (or this ingest is writing it). */
   has(hash: string): boolean {
+    if (this.stored.has(hash)) return true;
+    // A shard this ingest created holds only what it stored.
+    if (this.shards.get(hash.slice(0, 2)) === true) return false;
     return existsSync(objectPath(this.layout, hash));
   }
 
-  /** Stores `bytes` unless present; returns its hash. */
-  putBytes(bytes: Buffer): string {
+  /** Stores `bytes` (which the writer may keep until it settles) unless present; returns its hash. */
+  async putBytes(bytes: Buffer): Promise<string> {
     const hash = hashBytes(bytes);
-    const path = objectPath(this.layout, hash);
-    if (existsSync(path)) return hash;
     this.shard(hash);
+    if (this.has(hash)) return hash;
+    const path = objectPath(this.layout, hash);
+    this.wrote(hash, path, bytes.length);
     const tmp = this.temp();
-    const fd = openSync(tmp, 'wx', 0o444);
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    this.wrote(path, bytes.length);
+    this.inFlight++;
+    this.pendingBytes += bytes.length;
+    writeFile(tmp, bytes, { flag: 'wx', mode: 0o444 })
+      .then(() => rename(tmp, path))
+      .catch(async (err: unknown) => {
+        this.failure ??= err;
+        await rm(tmp, { force: true });
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.pendingBytes -= bytes.length;
+        const wake = this.wake;
+        this.wake = undefined;
+        wake?.();
+      });
+    while (this.pendingBytes > IN_FLIGHT_BYTES || this.inFlight > IN_FLIGHT_FILES) await this.done();
+    if (this.failure) throw this.failure;
     return hash;
   }
 
@@ -107,14 +151,25 @@ class ContentWriter {
     }
     closeSync(fd);
     const hash = hasher.digest();
+    this.shard(hash);
     const path = objectPath(this.layout, hash);
-    if (existsSync(path)) rmSync(tmp, { force: true });
+    if (this.has(hash)) rmSync(tmp, { force: true });
     else {
-      this.shard(hash);
       renameSync(tmp, path);
-      this.wrote(path, size);
+      this.wrote(hash, path, size);
     }
     return hash;
+  }
+
+  /** Resolves when the next write finishes. */
+  private done(): Promise<void> {
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+
+  /** Waits for every object write; throws the first failure. */
+  async settle(): Promise<void> {
+    while (this.inFlight > 0) await this.done();
+    if (this.failure) throw this.failure;
   }
 }
 
@@ -156,6 +211,7 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
   const writer = new ContentWriter(layout);
   const entries: TreeEntry[] = [];
   let contentBytes = 0;
+  let ok = false;
   try {
     for (;;) {
       const first = await readExactly(reader, BLOCK, 'a header');
@@ -183,7 +239,7 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
           // The tar's hash still takes these bytes (its source hashes them); nothing else needs them.
           await reader.stream(h.size, () => undefined);
           content = known;
-        } else content = h.size <= IN_MEMORY_MAX ? writer.putBytes(await readExactly(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
+        } else content = h.size <= IN_MEMORY_MAX ? await writer.putBytes(await readExactly(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
         cache?.record(path, content);
         contentBytes += h.size;
         if (!isZero(await readExactly(reader, padding(h.size), 'file padding'))) throw new NotCanonical('non-zero padding');
@@ -194,8 +250,12 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
       if (!again.equals(Buffer.concat(raw))) throw new NotCanonical(`the header of ${entry.path} is not the packer's`);
       entries.push(entry);
     }
+    ok = true;
   } finally {
     await reader.close();
+    // No write left running once this returns or throws; a failure of its own is reported first.
+    if (ok) await writer.settle();
+    else await writer.settle().catch(() => undefined);
   }
   return { entries, tarHash: tar.digest(), tarSize: tar.size, contentBytes, added: writer.added, written: [...writer.written, ...writer.dirs] };
 }
