@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { StoreError } from '../errors.js';
-import { StreamHasher } from '../hash.js';
+import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
 import { END_OF_ARCHIVE, padding } from '../layers/tar-format.js';
 import { objectPath, type StoreLayout } from './layout.js';
@@ -14,6 +14,8 @@ import { corruptObject, getObject } from './objects.js';
 import { parseTree, tarPartsOf, type TreeEntry } from './tree.js';
 
 const CHUNK = 4 << 20;
+const ZEROS = Buffer.alloc(512);
+const ONE_BYTE = Buffer.alloc(1);
 
 export async function readTree(layout: StoreLayout, hash: string): Promise<TreeEntry[]> {
   return parseTree(hash, await getObject(layout, hash));
@@ -64,26 +66,31 @@ export async function* treeTar(layout: StoreLayout, treeHash: string, expect?: {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing(e.content!, path, `tree ${treeHash.slice(0, 12)} (${e.path})`);
       throw err;
     }
-    const hasher = new StreamHasher();
+    // An object that fits in the current chunk is hashed in one call (most are small: a
+    // hasher object each costs more than hashing them).
+    const whole = e.size! <= CHUNK - off;
+    const hasher = whole ? undefined : new StreamHasher();
+    const start = off;
     try {
       let left = e.size!;
       while (left > 0) {
         const n = readSync(fd, buf, off, Math.min(CHUNK - off, left), null);
         if (n === 0) break;
-        hasher.update(buf.subarray(off, off + n));
+        hasher?.update(buf.subarray(off, off + n));
         off += n;
         left -= n;
-        if (off === CHUNK) yield take();
+        if (off === CHUNK && left > 0) yield take();
       }
       // An object longer than its entry says is as wrong as a shorter one.
-      if (left === 0 && readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) left = -1;
+      if (left === 0 && readSync(fd, ONE_BYTE, 0, 1, null) !== 0) left = -1;
       if (left !== 0) throw corruptObject(path, e.content!, `a file of another size than ${e.size}`);
     } finally {
       closeSync(fd);
     }
-    const actual = hasher.digest();
+    const actual = hasher ? hasher.digest() : hashBytes(buf.subarray(start, off));
     if (actual !== e.content) throw corruptObject(path, e.content!, actual);
-    yield* put(Buffer.alloc(padding(e.size!)));
+    if (off === CHUNK) yield take();
+    yield* put(ZEROS.subarray(0, padding(e.size!)));
   }
   for (const e of entries) {
     for (const part of encodeEntry(tarPartsOf(e))) yield* put(part);

@@ -114,6 +114,35 @@ test('a tar the packer would not write byte for byte is refused, not half-unders
   }), undefined);
 });
 
+test('objects larger than a tar chunk, or straddling two, come back whole and are verified to their last byte', async (t) => {
+  const root = temp(t, 'kp-tree-big-');
+  // 3 MiB then 5 MiB: the second starts inside the first 4 MiB chunk and ends in the third.
+  const a = Buffer.alloc(3 << 20, 7);
+  const b = Buffer.alloc(5 << 20, 9);
+  writeFileSync(join(root, 'a'), a);
+  writeFileSync(join(root, 'b'), b);
+  const tar = await collect(packTree(root));
+  const layout = store(t);
+  const stored = (await storeTarAsTree(layout, async (consume) => {
+    await consume(packTree(root));
+    return { entries: 0, contentBytes: 0 };
+  }))!;
+  const expect = { hash: stored.object, size: stored.size };
+  t.true((await collect(treeTar(layout, stored.tree, expect))).equals(tar));
+  for (const [file, bytes] of [['a', a], ['b', b]] as const) {
+    const path = objectPath(layout, hashBytes(bytes));
+    chmodSync(path, 0o644);
+    const damaged = Buffer.from(bytes);
+    damaged[damaged.length - 1] ^= 1;
+    writeFileSync(path, damaged);
+    await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT', message: new RegExp(hashBytes(bytes)) } as never, file);
+    writeFileSync(path, bytes.subarray(1));
+    await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never, `${file} shorter`);
+    writeFileSync(path, bytes);
+  }
+  t.true((await collect(treeTar(layout, stored.tree, expect))).equals(tar));
+});
+
 test('a damaged content object or tree fails the tar stream with the object named', async (t) => {
   const root = temp(t, 'kp-tree-src-');
   fixtureTree(root);
