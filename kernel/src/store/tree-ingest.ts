@@ -10,7 +10,6 @@
  * caller holds the store lock (nothing else adds or removes objects meanwhile).
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
@@ -19,6 +18,7 @@ import { decodeHeader } from '../layers/tar-header.js';
 import { isZero, Reader } from '../layers/tar-reader.js';
 import { randomHex } from '../random.js';
 import type { ContentCache } from './content-cache.js';
+import { ObjectWriteThread } from './object-write-thread.js';
 import { objectPath, type StoreLayout } from './layout.js';
 import { tarPartsOf, treeEntryOf, type TreeEntry } from './tree.js';
 
@@ -40,15 +40,13 @@ export interface IngestResult {
   written: string[];
 }
 
-/** Bytes of new objects being written at once (their buffers are held until written). */
-const IN_FLIGHT_BYTES = 64 << 20;
-const IN_FLIGHT_FILES = 128;
+/** New objects written here before the rest go to a thread (a small commit needs none). */
+const THREAD_AFTER = 256;
 
 /**
- * Writes content objects, skipping those the store has. Small objects are written by the
- * thread pool (open, write, close, rename) while the tar is still being read and hashed
- * here: the kernel's share of creating thousands of files runs on another CPU.
- * `settle()` waits for them all and reports the first failure.
+ * Writes content objects, skipping those the store has. After the first THREAD_AFTER new
+ * ones, the rest are created by an ObjectWriteThread while this one goes on reading and
+ * hashing the tar. `settle()` waits for them all and reports the first failure.
  */
 class ContentWriter {
   readonly added = { objects: 0, bytes: 0 };
@@ -58,11 +56,7 @@ class ContentWriter {
   private readonly shards = new Map<string, boolean>();
   /** Objects this ingest stored (or is storing). */
   private readonly stored = new Set<string>();
-  private inFlight = 0;
-  private pendingBytes = 0;
-  /** Called when a write finishes (one waiter at a time: the ingest is sequential). */
-  private wake: (() => void) | undefined;
-  private failure: unknown;
+  private thread: ObjectWriteThread | undefined;
   /** Temp names: this process and ingest, then a counter. */
   private readonly id = randomHex(4);
   private temps = 0;
@@ -105,7 +99,7 @@ class ContentWriter {
     return existsSync(objectPath(this.layout, hash));
   }
 
-  /** Stores `bytes` (which the writer may keep until it settles) unless present; returns its hash. */
+  /** Stores `bytes` (which must stay unchanged until the writer settles) unless present; returns its hash. */
   async putBytes(bytes: Buffer): Promise<string> {
     const hash = hashBytes(bytes);
     this.shard(hash);
@@ -113,23 +107,23 @@ class ContentWriter {
     const path = objectPath(this.layout, hash);
     this.wrote(hash, path, bytes.length);
     const tmp = this.temp();
-    this.inFlight++;
-    this.pendingBytes += bytes.length;
-    writeFile(tmp, bytes, { flag: 'wx', mode: 0o444 })
-      .then(() => rename(tmp, path))
-      .catch(async (err: unknown) => {
-        this.failure ??= err;
-        await rm(tmp, { force: true });
-      })
-      .finally(() => {
-        this.inFlight--;
-        this.pendingBytes -= bytes.length;
-        const wake = this.wake;
-        this.wake = undefined;
-        wake?.();
-      });
-    while (this.pendingBytes > IN_FLIGHT_BYTES || this.inFlight > IN_FLIGHT_FILES) await this.done();
-    if (this.failure) throw this.failure;
+    if (this.thread || this.added.objects > THREAD_AFTER) {
+      this.thread ??= new ObjectWriteThread();
+      await this.thread.write(tmp, path, bytes);
+      return hash;
+    }
+    try {
+      const fd = openSync(tmp, 'wx', 0o444);
+      try {
+        for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
     return hash;
   }
 
@@ -161,15 +155,11 @@ class ContentWriter {
     return hash;
   }
 
-  /** Resolves when the next write finishes. */
-  private done(): Promise<void> {
-    return new Promise((resolve) => (this.wake = resolve));
-  }
-
   /** Waits for every object write; throws the first failure. */
   async settle(): Promise<void> {
-    while (this.inFlight > 0) await this.done();
-    if (this.failure) throw this.failure;
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.close();
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,6 +14,7 @@ import {
 } from '@karapace/kernel';
 
 import { fixtureTree, isRoot } from '../../helpers/tree-fixture.js';
+import { mountTmpfs } from '../../helpers/tmpfs.js';
 
 /** The pack of fixtureTree() as root, before trees existed (kernel/src/layers/pack.ts at 7772c56). */
 const GOLDEN_TAR = '94b4a1dd3bd03dbc1279c067884586f1ef22f10c9230a94c13e9d965e6b32a52';
@@ -141,6 +142,40 @@ test('objects larger than a tar chunk, or straddling two, come back whole and ar
     writeFileSync(path, bytes);
   }
   t.true((await collect(treeTar(layout, stored.tree, expect))).equals(tar));
+});
+
+/** `n` files of distinct 4 KiB contents: more new objects than an ingest writes on its own thread. */
+function manyFiles(root: string, n: number): void {
+  for (let i = 0; i < n; i++) writeFileSync(join(root, `f${String(i).padStart(4, '0')}`), Buffer.alloc(4096, i % 251).fill(String(i), 0, 8));
+}
+
+test('a tree of many new files: objects written by the write thread, each verified, the tar given back', async (t) => {
+  const root = temp(t, 'kp-tree-many-');
+  manyFiles(root, 700);
+  const tar = await collect(packTree(root));
+  const layout = store(t);
+  const r = await ingestTar(layout, packTree(root));
+  t.is(r.added.objects, 700);
+  for (const e of r.entries) if (e.content) t.is(hashBytes(readFileSync(objectPath(layout, e.content))), e.content);
+  t.deepEqual(readdirSync(layout.staging), []);
+  const stored = (await storeTarAsTree(layout, async (consume) => {
+    await consume(packTree(root));
+    return { entries: 0, contentBytes: 0 };
+  }))!;
+  t.is(stored.added.objects, 1, "only the tree: every content is there");
+  t.true((await collect(treeTar(layout, stored.tree, { hash: stored.object, size: stored.size }))).equals(tar));
+});
+
+(isRoot ? test : test.skip)('a write failing on the write thread (disk full) fails the ingest with its errno, nothing left in staging', async (t) => {
+  const mnt = mountTmpfs(t, '2m', 'kp-tree-full-');
+  if (!mnt) return;
+  const root = temp(t, 'kp-tree-full-src-');
+  // 256 objects are written before the thread starts (about 1 MiB here): the rest fill the disk there.
+  manyFiles(root, 900);
+  const layout = storeLayout(join(mnt, 'store'));
+  mkdirSync(layout.objects, { recursive: true });
+  await t.throwsAsync(ingestTar(layout, packTree(root)), { code: 'ENOSPC' } as never);
+  t.deepEqual(readdirSync(layout.staging), []);
 });
 
 test('a damaged content object or tree fails the tar stream with the object named', async (t) => {
