@@ -10,10 +10,12 @@
  * rename or replacement inside the image changes it.
  *
  * The walk uses synchronous lstat/readdir: thousands of tiny syscalls, where a thread-pool
- * round trip each costs more than the call itself.
+ * round trip each costs more than the call itself. The fingerprint alone, checked on every
+ * use of a cached image, is walked natively when it can be (native-fingerprint.ts).
  */
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { hashFileOfSize, StreamHasher, treeDigestLine, type DiskStat, type TreeLineKind } from '@karapace/kernel';
+import { nativeFingerprint } from './native-fingerprint.js';
 
 /** A file's content hash and size (blake3 hex). */
 export interface FileHash {
@@ -148,8 +150,13 @@ export function fingerprintRecorded(root: string, disk: Map<string, DiskStat>): 
   return fp.digest();
 }
 
-/** The stat fingerprint alone: an lstat walk, no file contents read. */
+/** The stat fingerprint alone: an lstat walk, no file contents read (native when it can, see native-fingerprint.ts). */
 export async function fingerprintRootfs(root: string): Promise<string> {
+  return nativeFingerprint(root) ?? fingerprintRootfsReference(root);
+}
+
+/** The stat fingerprint's definition: what native/tree-fingerprint.c is held to. */
+export async function fingerprintRootfsReference(root: string): Promise<string> {
   const fp = new LineBuffer(new StreamHasher());
   fp.add(fingerprintLine('', lstatSync(root)));
   await walk(root, (rel, _abs, st) => {

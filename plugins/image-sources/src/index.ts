@@ -27,7 +27,7 @@ export { ALIASES, serverArch } from './aliases.js';
 export { unpackImage, skippedSummary } from './unpack.js';
 export { CanonicalTree, makedev } from '@karapace/kernel';
 export { openTar, sniffCompression, type TarSource } from './decompress.js';
-export { digestRootfs, fingerprintRootfs, type FileHash } from './digest.js';
+export { digestRootfs, fingerprintRootfs, fingerprintRootfsReference, type FileHash } from './digest.js';
 export { cacheKey, listCached, readCached, verifyCached, type CachedImage, type SourceRecord } from './cache.js';
 export { locateAlias, locateSimplestreams, locateDirectory } from './sources/alias.js';
 export { bootstrapMirror, mmdebstrapArgv } from './sources/bootstrap.js';

@@ -1,0 +1,33 @@
+/**
+ * The stat fingerprint through native/tree-fingerprint.c (karapace_fingerprint.node): the
+ * same value as digest.ts's `fingerprintRootfsReference`, which stays the definition (tested
+ * against each other on hostile trees). The addon hands back (undefined) any tree it cannot
+ * write exactly, and is absent on a machine without it; the TypeScript walk then runs.
+ * KARAPACE_FINGERPRINT_NATIVE=0 turns it off.
+ */
+import { createRequire } from 'node:module';
+import { nativeBinary } from '@karapace/kernel';
+
+interface FingerprintAddon {
+  fingerprint(root: string): string | undefined;
+}
+
+let addon: FingerprintAddon | null | undefined;
+
+function load(): FingerprintAddon | null {
+  if (process.env.KARAPACE_FINGERPRINT_NATIVE === '0') return null;
+  const file = nativeBinary('karapace_fingerprint.node');
+  if (!file) return null;
+  try {
+    return createRequire(import.meta.url)(file) as FingerprintAddon;
+  } catch {
+    // Built for another platform or Node ABI: the TypeScript walk.
+    return null;
+  }
+}
+
+/** The fingerprint of `root`, or undefined when the TypeScript walk must compute it. */
+export function nativeFingerprint(root: string): string | undefined {
+  if (addon === undefined) addon = load();
+  return addon?.fingerprint(root);
+}
