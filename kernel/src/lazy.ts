@@ -6,9 +6,17 @@ import { createRequire } from 'node:module';
 import type TOMLModule from '@iarna/toml';
 
 const require = createRequire(import.meta.url);
-let toml: typeof TOMLModule | undefined;
+let toml: Pick<typeof TOMLModule, 'parse' | 'stringify'> | undefined;
 
-export function TOML(): typeof TOMLModule {
-  toml ??= require('@iarna/toml') as typeof TOMLModule;
+/**
+ * The string parser and the stringifier only: the package's index also loads its async and
+ * stream parsers (and node:stream), which nothing here uses, and that cost a build more
+ * than its manifest and lock.
+ */
+export function TOML(): Pick<typeof TOMLModule, 'parse' | 'stringify'> {
+  toml ??= {
+    parse: require('@iarna/toml/parse-string.js') as typeof TOMLModule.parse,
+    stringify: require('@iarna/toml/stringify.js') as typeof TOMLModule.stringify,
+  };
   return toml;
 }

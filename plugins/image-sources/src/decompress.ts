@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { RuntimeFailure } from '@karapace/kernel';
 
 export type Compression = 'none' | 'gzip' | 'xz' | 'zstd' | 'bzip2';
@@ -88,10 +87,12 @@ export async function openTar(path: string, onChunk?: (chunk: Buffer) => void): 
     // return() runs the generator's finally (closing the file) when the consumer gave up.
     return { chunks, compression, destroy: () => void chunks.return(undefined).catch(() => {}) };
   }
+  // node:zlib on first use (before the stream flows): a build from a cached image never decompresses anything.
+  const zlib = compression === 'gzip' ? await import('node:zlib') : undefined;
   const src = createReadStream(path, { highWaterMark: 1 << 20 });
   if (onChunk) src.on('data', (c) => onChunk(c as Buffer));
-  if (compression === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: 1 << 18 });
+  if (zlib) {
+    const gunzip = zlib.createGunzip({ chunkSize: 1 << 18 });
     src.on('error', (e) => gunzip.destroy(e));
     const out = src.pipe(gunzip);
     return { chunks: out, compression, destroy: () => { src.destroy(); out.destroy(); } };
