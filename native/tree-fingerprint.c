@@ -113,6 +113,27 @@ static int put_js_number(char *out, double v)
     if (e == 0)
         return len + (int)put_u64(out + len, m);
     int n = -e; /* 1..52, since v >= 1 */
+    if (n <= 40) {
+        /* File times (n = 12 today): the same steps on the fraction alone, in 64 bits. */
+        uint64_t whole = m >> n, fraction = m & ((1ull << n) - 1), half = 1ull << (n - 1), p = 1;
+        for (int k = 0; k <= 6; k++, p *= 10) {
+            uint64_t x = fraction * p, q = x >> n, r = x & ((1ull << n) - 1);
+            if (r > half || (r == half && (q & 1)))
+                q++;
+            uint64_t at = q << n, d = at > x ? at - x : x - at;
+            if (2 * d < p || (2 * d == p && (m & 1) == 0)) {
+                len += (int)put_u64(out + len, whole + q / p);
+                if (k) {
+                    uint64_t digits = q % p;
+                    out[len++] = '.';
+                    for (int i = k - 1; i >= 0; i--, digits /= 10)
+                        out[len + i] = (char)('0' + digits % 10);
+                    len += k;
+                }
+                return len;
+            }
+        }
+    }
     unsigned __int128 p10 = 1;
     for (int k = 0; k <= 20; k++, p10 *= 10) {
         unsigned __int128 x = (unsigned __int128)m * p10;
@@ -399,7 +420,7 @@ static int fingerprint_tree(const char *root, char hex[64])
     if (fd < 0 || walk(&first->out, &plan, 0, rel, fd, 0) != FP_OK)
         goto done;
     pthread_t thread;
-    int threaded = plan.tasks > 1 && !getenv("KP_FP_ONE") && pthread_create(&thread, NULL, worker, &plan) == 0;
+    int threaded = plan.tasks > 1 && pthread_create(&thread, NULL, worker, &plan) == 0;
     run_tasks(&plan);
     if (threaded)
         pthread_join(thread, NULL);
