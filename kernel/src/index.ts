@@ -9,7 +9,7 @@ export * from './plugin.js';
 export * from './canonical-json.js';
 export * from './tree-digest.js';
 export { findExecutable } from './find-executable.js';
-export { nativeBinary, nativeBuildHint, nativeDirs, nativePackageDir, NATIVE_PLATFORM } from './native-addon.js';
+export { loadAddonFile, nativeBinary, nativeBuildHint, nativeDirs, nativePackageDir, NATIVE_PLATFORM } from './native-addon.js';
 export { forwardSignals, exitStatus, collectOutput, FORWARDED_SIGNALS } from './child-process.js';
 export type * from './config/types.js';
 export { DEFAULT_SECURITY } from './config/types.js';

@@ -54,6 +54,17 @@ export function nativeBuildHint(file: string): string {
   return `${NATIVE_PACKAGE} has no prebuilt ${file} for ${NATIVE_PLATFORM}; build it from source with \`node ${join(dir, 'build-from-source.mjs')}\` (needs gcc, make and libc6-dev)`;
 }
 
+/**
+ * Loads the addon at `file` (an absolute path) as require() would, without require's module
+ * resolution: for a path that lies in a package, that reads package.json files up the tree,
+ * which costs exec more start-up time than loading the addon itself.
+ */
+export function loadAddonFile<T>(file: string): T {
+  const module = { exports: {} as T };
+  process.dlopen(module, file);
+  return module.exports;
+}
+
 const loaded = new Map<string, unknown>();
 
 export function nativeAddon<T>(name: string): T | null {
@@ -63,7 +74,7 @@ export function nativeAddon<T>(name: string): T | null {
     const file = join(dir, `${name}.node`);
     if (!existsSync(file)) continue;
     try {
-      addon = createRequire(import.meta.url)(file) as T;
+      addon = loadAddonFile<T>(file);
       break;
     } catch {
       /* built for another platform or Node ABI: the next location */

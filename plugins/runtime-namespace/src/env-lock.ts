@@ -6,9 +6,8 @@
  * lock file naming the holder's pid and start time (taken over when that process is gone).
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { RuntimeFailure, type EnvHandle } from '@karapace/kernel';
+import { loadAddonFile, RuntimeFailure, type EnvHandle } from '@karapace/kernel';
 import { processStartTime } from './pid-record.js';
 
 type FlockFn = (fd: number, mode: 'exclusive' | 'shared' | 'unlock', wait: boolean) => boolean;
@@ -24,7 +23,7 @@ function flockNextTo(launcher: string): FlockFn | null {
   const file = join(dirname(launcher), 'karapace_flock.node');
   if (!cache.has(file)) {
     try {
-      cache.set(file, (createRequire(import.meta.url)(file) as { flock: FlockFn }).flock);
+      cache.set(file, loadAddonFile<{ flock: FlockFn }>(file).flock);
     } catch {
       cache.set(file, null);
     }

@@ -4,8 +4,8 @@
  * command runs, and a spawn through libuv costs more start-up time than the sandbox itself.
  * process.ts decides when it may be used and keeps everything around the launcher.
  */
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { loadAddonFile } from '@karapace/kernel';
 
 export interface NativeLaunch {
   /**
@@ -23,7 +23,7 @@ export function nativeLaunchNextTo(launcher: string): NativeLaunch | undefined {
   const file = join(dirname(launcher), 'karapace_launch.node');
   if (!cache.has(file)) {
     try {
-      cache.set(file, createRequire(import.meta.url)(file) as NativeLaunch);
+      cache.set(file, loadAddonFile<NativeLaunch>(file));
     } catch {
       cache.set(file, null);
     }
