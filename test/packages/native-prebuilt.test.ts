@@ -14,7 +14,7 @@ import { pathWithoutCompiler, withNativeLock } from '../helpers/installed-cli.js
 
 const NATIVE = join(REPO, 'native');
 const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-const FILES = ['karapace-sandbox', 'karapace-init', 'karapace_flock.node', 'karapace_mknod.node'];
+const FILES = ['karapace-sandbox', 'karapace-init', 'karapace_flock.node', 'karapace_launch.node', 'karapace_mknod.node'];
 const ARCH: Record<string, RegExp> = { 'linux-x64': /x86-64/, 'linux-arm64': /ARM aarch64/ };
 
 const crossMissing = !have('aarch64-linux-gnu-gcc') ? 'aarch64-linux-gnu-gcc is not installed (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)' : undefined;
