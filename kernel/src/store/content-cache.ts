@@ -13,11 +13,11 @@
  * directories that are gone. A damaged cache is ignored (every file is hashed).
  */
 import { lstatSync, type BigIntStats } from 'node:fs';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hashBytes, isHash } from '../hash.js';
-import { writeFileAtomic } from './atomic.js';
+import { tempPathFor } from './atomic.js';
 import type { StoreLayout } from './layout.js';
 
 const VERSION = 1;
@@ -95,7 +95,18 @@ export async function openContentCache(layout: StoreLayout, dir: string): Promis
     },
     async save() {
       const body: CacheFile = { version: VERSION, dir, entries: Object.fromEntries(next) };
-      await writeFileAtomic(file, JSON.stringify(body));
+      // Atomic but not fsynced: after a crash the old cache, the new one or a damaged one (then
+      // ignored) is as correct as any, since every entry is checked against the file's stat;
+      // and the objects it names were made durable before this was written.
+      await mkdir(dirname(file), { recursive: true });
+      const tmp = tempPathFor(file);
+      try {
+        await writeFile(tmp, JSON.stringify(body));
+        await rename(tmp, file);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
     },
   };
 }
