@@ -8,10 +8,9 @@
  */
 import { Worker } from 'node:worker_threads';
 
+// import(), not require: eval'd code is a module when the process runs with --input-type=module.
 const THREAD_CODE = `
-const { parentPort } = require('node:worker_threads');
-const { closeSync, openSync, renameSync, rmSync, writeSync } = require('node:fs');
-parentPort.on('message', (batch) => {
+Promise.all([import('node:worker_threads'), import('node:fs')]).then(([{ parentPort }, { closeSync, openSync, renameSync, rmSync, writeSync }]) => parentPort.on('message', (batch) => {
   let failure;
   for (const o of batch) {
     if (failure) break;
@@ -29,7 +28,7 @@ parentPort.on('message', (batch) => {
     }
   }
   parentPort.postMessage({ count: batch.length, failure });
-});
+}));
 `;
 
 /** Objects per message, and bytes. */
