@@ -10,6 +10,7 @@
 //                         build through exec.cjs then build.cjs, everything else karapace.js
 //   karapace-server.js    the remote store server (plugins/remote-http/src/server/bin.ts)
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
+//   tree-tar-worker.js    a large tree's tar made on a worker thread for restore (kernel/src/store)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
 import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -51,7 +52,8 @@ rmSync(outdir, { recursive: true, force: true });
 await build({
   // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
   // karapace-server: the remote server ships with the CLI package, sharing its chunks.
-  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js' },
+  // tree-tar-worker: a large tree's tar for restore, made on another thread; found the same way.
+  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'tree-tar-worker': 'kernel/dist/store/tree-tar-worker.js' },
   outdir,
   bundle: true,
   splitting: true,

@@ -31,6 +31,7 @@ export * from './store/version.js';
 export { parseTree, serializeTree, treeContents, type TreeEntry, type TreeEntryType } from './store/tree.js';
 export { ingestTar, NotCanonical, type IngestResult } from './store/tree-ingest.js';
 export { treeTar, readTree } from './store/tree-tar.js';
+export { treeTarThreaded, THREADED_TAR_MIN } from './store/tree-tar-thread.js';
 export { storeTarAsTree, type StoredTree } from './store/tree-layer.js';
 export { acquireStoreLock, hasNativeFlock, type StoreLockHandle } from './store/lock.js';
 export * from './security/environment.js';

@@ -14,6 +14,7 @@ import { corruptObject, hasObject } from '../store/objects.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
 import { openContentCache } from '../store/content-cache.js';
 import { treeTar } from '../store/tree-tar.js';
+import { THREADED_TAR_MIN, treeTarThreaded } from '../store/tree-tar-thread.js';
 import type { LayerKind, LayerRecord } from '../types.js';
 import { packTree, type PackStats } from './pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from './unpack.js';
@@ -183,7 +184,11 @@ export async function hasTree(layout: StoreLayout, record: LayerRecord): Promise
  * are valid until the next-but-one is requested.
  */
 export async function layerTar(layout: StoreLayout, record: LayerRecord): Promise<AsyncGenerator<Buffer>> {
-  if (await hasTree(layout, record)) return treeTar(layout, record.tree!, { hash: record.object, size: record.size });
+  if (await hasTree(layout, record)) {
+    const expect = { hash: record.object, size: record.size };
+    // A large one on a worker thread, so that producing it and consuming it use two CPUs.
+    return record.size >= THREADED_TAR_MIN ? treeTarThreaded(layout, record.tree!, expect) : treeTar(layout, record.tree!, expect);
+  }
   if (!(await hasObject(layout, record.object))) {
     throw new StoreError('KP_STORE_OBJECT_MISSING', `the tar object ${record.object} of layer ${record.hash} is missing`, {
       hint: 'run `karapace verify-store`; pull the environment again if it was pushed',

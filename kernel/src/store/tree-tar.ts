@@ -13,7 +13,8 @@ import { objectPath, type StoreLayout } from './layout.js';
 import { corruptObject, getObject } from './objects.js';
 import { parseTree, tarPartsOf, type TreeEntry } from './tree.js';
 
-const CHUNK = 4 << 20;
+/** The size of the tar's chunks. */
+export const CHUNK = 4 << 20;
 const ZEROS = Buffer.alloc(512);
 const ONE_BYTE = Buffer.alloc(1);
 

@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  getObject, hashBytes, ingestTar, objectPath, packTree, parseTree, storeLayout, storeTarAsTree, treeTar, NotCanonical, type StoreLayout,
+  getObject, hashBytes, ingestTar, objectPath, packTree, parseTree, storeLayout, storeTarAsTree, treeTar, treeTarThreaded, NotCanonical, type StoreLayout,
 } from '@karapace/kernel';
 
 import { fixtureTree, isRoot } from '../../helpers/tree-fixture.js';
@@ -176,6 +176,46 @@ test('a tree of many new files: objects written by the write thread, each verifi
   mkdirSync(layout.objects, { recursive: true });
   await t.throwsAsync(ingestTar(layout, packTree(root)), { code: 'ENOSPC' } as never);
   t.deepEqual(readdirSync(layout.staging), []);
+});
+
+test('a tar made on the worker thread is the one treeTar makes, byte for byte, and fails as it does', async (t) => {
+  const root = temp(t, 'kp-tree-thread-');
+  fixtureTree(root);
+  // Several chunks: contents larger than one.
+  writeFileSync(join(root, 'big'), Buffer.alloc(9 << 20, 3));
+  manyFiles(root, 300);
+  const layout = store(t);
+  const stored = (await storeTarAsTree(layout, async (consume) => {
+    await consume(packTree(root));
+    return { entries: 0, contentBytes: 0 };
+  }))!;
+  const expect = { hash: stored.object, size: stored.size };
+  const reference = await collect(treeTar(layout, stored.tree, expect));
+  t.true((await collect(treeTarThreaded(layout, stored.tree, expect))).equals(reference));
+  // Consumed as the unpacker does: each chunk used before the next-but-one is asked for.
+  let previous: Buffer | undefined;
+  const parts: Buffer[] = [];
+  for await (const chunk of treeTarThreaded(layout, stored.tree, expect)) {
+    if (previous) parts.push(Buffer.from(previous));
+    previous = chunk;
+  }
+  parts.push(Buffer.from(previous!));
+  t.true(Buffer.concat(parts).equals(reference));
+
+  // A consumer that stops early ends the thread (the test would hang otherwise).
+  for await (const chunk of treeTarThreaded(layout, stored.tree, { hash: stored.object, size: stored.size })) {
+    t.true(chunk.length > 0);
+    break;
+  }
+
+  await t.throwsAsync(collect(treeTarThreaded(layout, stored.tree, { hash: '0'.repeat(64), size: stored.size })), { code: 'KP_STORE_TREE_MISMATCH' } as never);
+  const big = objectPath(layout, hashBytes(Buffer.alloc(9 << 20, 3)));
+  chmodSync(big, 0o644);
+  writeFileSync(big, Buffer.alloc(9 << 20, 4));
+  const err = await t.throwsAsync(collect(treeTarThreaded(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
+  t.is((err as { exitCode?: number }).exitCode, 3);
+  rmSync(big);
+  await t.throwsAsync(collect(treeTarThreaded(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_MISSING', message: /big/ } as never);
 });
 
 test('a damaged content object or tree fails the tar stream with the object named', async (t) => {
