@@ -9,6 +9,7 @@ import { build, type BuiltinPlugin } from '@karapace/kernel';
 import { BACKEND_BUILTINS } from './backend-builtins.js';
 import { reportBuild } from './build-output.js';
 import type { FastArgs } from './fast-dispatch.cjs';
+import { lazyStdio } from './lazy-stdio.js';
 import { Session } from './session.js';
 
 /** What a build may load: its backend, the image sources and app export (remotes never take part). */
@@ -20,7 +21,8 @@ export const BUILD_BUILTINS: readonly BuiltinPlugin[] = [
 
 /** Runs the build as BuildCommand does. */
 export async function runBuildFastPath(parsed: FastArgs): Promise<number> {
-  const session = new Session(parsed.global, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }, BUILD_BUILTINS);
+  // Node's streams only when something needs more than a plain write (as exec.cjs does).
+  const session = new Session(parsed.global, { stdout: lazyStdio('stdout'), stderr: lazyStdio('stderr'), env: process.env, cwd: process.cwd() }, BUILD_BUILTINS);
   return session.run(async () => {
     const engine = await session.engine({ deferBuiltins: true });
     const result = await build(engine, {
