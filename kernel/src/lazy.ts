@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type TOMLModule from '@iarna/toml';
 
-const require = createRequire(import.meta.url);
+const here = createRequire(import.meta.url);
 let toml: Pick<typeof TOMLModule, 'parse' | 'stringify'> | undefined;
 
 /**
@@ -14,9 +14,12 @@ let toml: Pick<typeof TOMLModule, 'parse' | 'stringify'> | undefined;
  * than its manifest and lock.
  */
 export function TOML(): Pick<typeof TOMLModule, 'parse' | 'stringify'> {
-  toml ??= {
-    parse: require('@iarna/toml/parse-string.js') as typeof TOMLModule.parse,
-    stringify: require('@iarna/toml/stringify.js') as typeof TOMLModule.stringify,
-  };
+  // In the CommonJS fast bundles `require` is the bundle's own: esbuild bundles these two
+  // (initialised here, on first use) into their code cache, instead of Node resolving and
+  // compiling them from node_modules on every build. Run unbundled, as an ES module, the
+  // package's files are required from here.
+  toml ??= typeof require === 'function'
+    ? { parse: require('@iarna/toml/parse-string.js') as typeof TOMLModule.parse, stringify: require('@iarna/toml/stringify.js') as typeof TOMLModule.stringify }
+    : { parse: here('@iarna/toml/parse-string.js') as typeof TOMLModule.parse, stringify: here('@iarna/toml/stringify.js') as typeof TOMLModule.stringify };
   return toml;
 }
