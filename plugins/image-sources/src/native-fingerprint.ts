@@ -5,8 +5,7 @@
  * write exactly, and is absent on a machine without it; the TypeScript walk then runs.
  * KARAPACE_FINGERPRINT_NATIVE=0 turns it off.
  */
-import { createRequire } from 'node:module';
-import { nativeBinary } from '@karapace/kernel';
+import { loadAddonFile, nativeBinary } from '@karapace/kernel';
 
 interface FingerprintAddon {
   fingerprint(root: string): string | undefined;
@@ -19,7 +18,7 @@ function load(): FingerprintAddon | null {
   const file = nativeBinary('karapace_fingerprint.node');
   if (!file) return null;
   try {
-    return createRequire(import.meta.url)(file) as FingerprintAddon;
+    return loadAddonFile<FingerprintAddon>(file);
   } catch {
     // Built for another platform or Node ABI: the TypeScript walk.
     return null;
