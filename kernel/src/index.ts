@@ -89,8 +89,8 @@ export {
 } from './bundle/create.js';
 export { transferProgress, formatBytes, type TransferProgress } from './engine/transfer-progress.js';
 export {
-  parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,
-  type BundleManifest, type BundleBlobRef, type BundleLayer, type PortableMetadata, type VerifiedBundleEnv,
+  parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, BUNDLE_FORMAT_OBJECTS, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,
+  type BundleManifest, type BundleBlobRef, type BundleTarRef, type BundleLayer, type PortableMetadata, type VerifiedBundleEnv,
 } from './bundle/format.js';
 export { TreeFlusher } from './bundle/durable.js';
 export { claimStaging, sweepAbandonedStaging, type StagingClaim } from './store/staging-claim.js';

@@ -26,8 +26,9 @@ import { findEnv } from '../engine/find.js';
 import { handleFor } from '../engine/handle.js';
 import { envTarChunks } from '../mapped/run.js';
 import { withLock } from '../engine/with-lock.js';
-import { BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type PortableMetadata } from './format.js';
+import { BUNDLE_FORMAT, BUNDLE_FORMAT_OBJECTS, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type BundleTarRef, type PortableMetadata } from './format.js';
 import { packagesLayerRoot, readPackagesLayer } from '../store/packages-layer.js';
+import { addTreeSources, ingestDir, type TreeContents } from './tree-sources.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
@@ -58,6 +59,11 @@ export interface PreparedBundle {
 export interface PrepareOptions {
   /** Also compute every blob's SHA-256 (OCI registries name blobs by it). */
   sha256?: boolean;
+  /**
+   * Format v3: the packages layer, the upper dir and the snapshot layers go as trees and
+   * content objects (tree-sources.ts) where the store has their trees; not with `sha256`.
+   */
+  objects?: boolean;
 }
 
 /** A bundle whose upper-dir hash may still be unknown (see planBundle). */
@@ -68,10 +74,10 @@ export interface BundlePlan {
   /** The upper dir to stream into an upload session when `upper` is not known. */
   upperDir: string;
   upperWhat: string;
-  /** Blobs known so far (everything but an unknown upper), with roles. */
+  /** Blobs known so far (everything but an unknown upper), with roles; with `objects`, the trees' content objects too. */
   known: (BundleBlobRef & { role: string })[];
   /** Builds the manifest once the upper dir's blob is known, and remembers that blob for next time. */
-  complete(upper: BundleBlobRef): Promise<PreparedBundle>;
+  complete(upper: BundleTarRef): Promise<PreparedBundle>;
   /** The upper dir's tar, packed as the env's backend sees it (chunks valid until the next-but-one). */
   packUpper(): AsyncIterable<Buffer>;
 }
@@ -254,6 +260,8 @@ export function imageKeyOf(meta: { base: { rootfs: string; image_key?: string } 
  */
 export async function planBundle(engine: Engine, envRef: string, options: PrepareOptions & { defer?: boolean } = {}): Promise<BundlePlan> {
   const sha256 = options.sha256 === true;
+  const objects = options.objects === true && !sha256;
+  const contents: TreeContents = new Map();
   // Under the lock: the hashes and the records describe one consistent picture.
   return withLock(engine, async () => {
     const meta = await findEnv(engine.layout, envRef);
@@ -276,15 +284,21 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
 
     // The packages layer: what the build installed, below the upper dir.
     const packagesName = meta.packages_layer;
-    if (packagesName !== undefined && !(await readPackagesLayer(engine.layout, packagesName))) {
+    const packagesRecord = packagesName === undefined ? undefined : await readPackagesLayer(engine.layout, packagesName);
+    if (packagesName !== undefined && !packagesRecord) {
       throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `the packages layer ${packagesName} of ${meta.short_id} is missing from the store`, { hint: 'run `karapace verify-store`, then `karapace rebuild` the environment' });
     }
     // The env's own layers are packed as its backend sees them: inside its id mapping, when it has one.
     const handle = handleFor(engine.layout, meta);
     const envPacker = (dir: string): TreePacker => (reuseBuffers) => envTarChunks(engine.kernel, handle, dir, { chunkSize: CHUNK, reuseBuffers });
     const packagesPack = packagesName === undefined ? undefined : envPacker(packagesLayerRoot(engine.layout, packagesName));
-    const packages = packagesName === undefined ? undefined : await packagesBlob(engine, packagesName, packagesPack!, sha256);
-    if (packages && !sources.has(packages.blob)) {
+    const packages: (BundleTarRef & { sha256?: string; cache?: string }) | undefined = packagesName === undefined ? undefined : await packagesBlob(engine, packagesName, packagesPack!, sha256);
+    // Its stored tree, when it gives the very tar the env's packer makes (not under full id mapping).
+    if (objects && packages && packagesRecord?.tree && packagesRecord.tar?.hash === packages.blob) {
+      const tree = await addTreeSources(engine.layout, packagesRecord.tree, sources, contents);
+      if (tree) packages.tree = tree;
+    }
+    if (packages && !packages.tree && !sources.has(packages.blob)) {
       sources.set(packages.blob, {
         kind: 'tree', dir: packagesLayerRoot(engine.layout, packagesName!), what: `the packages layer of ${meta.short_id}`, size: packages.size, sha256: packages.sha256, cache: packages.cache, pack: packagesPack,
       });
@@ -298,17 +312,20 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const print = fingerprintTree(upperDir) ?? { fingerprint: `unreadable-${Date.now()}`, racy: true };
     const cachePath = upperCachePath(engine, meta.env_id);
     const cached = await readFile(cachePath, 'utf8').then((t) => JSON.parse(t) as UpperCacheEntry, () => undefined);
-    let upper: (BundleBlobRef & { sha256?: string }) | undefined;
+    let upper: (BundleTarRef & { sha256?: string }) | undefined;
     const same = cached?.version === BASE_CACHE_VERSION && cached.fingerprint === print.fingerprint && isHash(cached.blob);
     let fromPrint = false;
-    if (same && !cached!.racy && !print.racy && !sha256) {
+    const ingested = objects ? await ingestDir(engine.layout, upperDir, () => upperPack(true)) : undefined;
+    if (ingested?.tree) {
+      upper = { blob: ingested.blob, size: ingested.size, tree: await addTreeSources(engine.layout, ingested.tree.blob, sources, contents) };
+    } else if (same && !cached!.racy && !print.racy && !sha256) {
       upper = { blob: cached!.blob, size: cached!.size };
       fromPrint = true;
     } else if (!options.defer || sha256 || print.racy || same) {
       // Racy (just changed), or pushed before while racy: hash first, so the remote is asked before anything is sent.
       upper = await digestPack(upperPack, sha256);
     }
-    if (upper && !sources.has(upper.blob)) {
+    if (upper && !upper.tree && !sources.has(upper.blob)) {
       sources.set(upper.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: upper.size, sha256: upper.sha256, pack: upperPack, ...(fromPrint ? { fingerprint: print.fingerprint } : {}) });
     }
 
@@ -321,6 +338,11 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
       const record = JSON.parse(recordBytes.toString('utf8')) as LayerRecord;
       const recordHash = hashBytes(recordBytes);
       sources.set(recordHash, { kind: 'bytes', bytes: recordBytes, size: recordBytes.length });
+      const tree = objects && record.tree && isHash(record.tree) ? await addTreeSources(engine.layout, record.tree, sources, contents) : undefined;
+      if (tree) {
+        layers.push({ hash, record: { blob: recordHash, size: recordBytes.length }, object: { blob: record.object, size: record.size, tree } });
+        continue;
+      }
       const objPath = objectPath(engine.layout, record.object);
       const objSize = (await stat(objPath).catch(() => {
         throw new RuntimeFailure('KP_REMOTE_LAYER_MISSING', `the tar object of layer ${hash.slice(0, 12)} is missing from the store`, { hint: 'run `karapace verify-store`' });
@@ -333,22 +355,25 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     // Host paths (extensions: exported files) stay on this machine.
     const { base: _base, manifest_path: _p, manifest_dir: _d, state: _s, extensions: _x, packages_layer: _l, ...rest } = meta;
     const env: PortableMetadata = { ...rest, base: { reference: meta.base.reference, digest: meta.base.digest } };
-    const build = (u: BundleBlobRef): BundleManifest => ({
-      format: packages ? BUNDLE_FORMAT_PACKAGES : BUNDLE_FORMAT,
+    const trees = (u: BundleTarRef) => Boolean(u.tree || packages?.tree || layers.some((l) => l.object.tree));
+    const build = (u: BundleTarRef): BundleManifest => ({
+      format: trees(u) ? BUNDLE_FORMAT_OBJECTS : packages ? BUNDLE_FORMAT_PACKAGES : BUNDLE_FORMAT,
       env,
       base: { blob: base.blob, size: base.size, image_key: imageKeyOf(meta), digest: meta.base.digest, ...(tree ? { tree } : {}) },
-      ...(packages ? { packages: { blob: packages.blob, size: packages.size } } : {}),
-      upper: { blob: u.blob, size: u.size },
+      ...(packages ? { packages: { blob: packages.blob, size: packages.size, ...(packages.tree ? { tree: packages.tree } : {}) } } : {}),
+      upper: { blob: u.blob, size: u.size, ...(u.tree ? { tree: u.tree } : {}) },
       layers,
     });
     const placeholder = { blob: '0'.repeat(64), size: 0 };
     const known = bundleBlobs(build(upper ?? placeholder)).filter((b) => upper || b.role !== 'upper');
+    const listed = new Set(known.map((b) => b.blob));
+    for (const [blob, size] of contents) if (!listed.has(blob)) known.push({ blob, size, role: 'content' });
     return {
       sources, upper, upperDir, upperWhat, known,
       packUpper: () => upperPack(true),
       async complete(u) {
-        if (!sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size, pack: upperPack });
-        if (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy) {
+        if (!u.tree && !sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size, pack: upperPack });
+        if (!u.tree && (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy)) {
           const entry: UpperCacheEntry = { version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size };
           await mkdir(dirname(cachePath), { recursive: true });
           await writeFileAtomic(cachePath, JSON.stringify(entry) + '\n');

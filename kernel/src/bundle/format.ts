@@ -17,6 +17,13 @@ import type { LayerKind } from '../types.js';
 export const BUNDLE_FORMAT = 'karapace.env.v1';
 /** A bundle with a packages layer: an older puller, which would drop the layer, refuses it. */
 export const BUNDLE_FORMAT_PACKAGES = 'karapace.env.v2';
+/**
+ * A bundle whose layers may move as trees and content objects (a remote then holds each file
+ * once, across envs and snapshots): an older puller, which would look for the tars, refuses it.
+ */
+export const BUNDLE_FORMAT_OBJECTS = 'karapace.env.v3';
+/** Largest tree object a pull reads (a tree is held in memory). */
+export const MAX_TREE_BYTES = 256 * 1024 * 1024;
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export interface BundleBlobRef {
@@ -24,13 +31,22 @@ export interface BundleBlobRef {
   size: number;
 }
 
+/**
+ * A layer as a tar (`blob`, `size`: its blake3 and length, the layer's identity). With `tree`
+ * (v3) the tar itself is not sent: the tree object and the content objects it names are, and
+ * the puller rebuilds the tar from them and checks it against `blob` and `size`.
+ */
+export interface BundleTarRef extends BundleBlobRef {
+  tree?: BundleBlobRef;
+}
+
 export interface BundleLayer {
   /** Layer hash (`store/layers/<hash>.json`). */
   hash: string;
   /** The layer record's bytes, as a blob. */
   record: BundleBlobRef;
-  /** The layer's tar object (its store object hash is its blob hash). */
-  object: BundleBlobRef;
+  /** The layer's tar object (its store object hash is its blob hash); `tree` as in BundleTarRef. */
+  object: BundleTarRef;
 }
 
 /** Metadata without the machine-specific paths (rewritten on pull). */
@@ -39,7 +55,7 @@ export type PortableMetadata = Omit<EnvMetadata, 'base' | 'manifest_path' | 'man
 };
 
 export interface BundleManifest {
-  format: typeof BUNDLE_FORMAT | typeof BUNDLE_FORMAT_PACKAGES;
+  format: typeof BUNDLE_FORMAT | typeof BUNDLE_FORMAT_PACKAGES | typeof BUNDLE_FORMAT_OBJECTS;
   env: PortableMetadata;
   /** The base image's rootfs as a tar, so a pull never needs the image source. */
   base: BundleBlobRef & {
@@ -53,9 +69,9 @@ export interface BundleManifest {
     tree?: BundleBlobRef;
   };
   /** The environment's packages layer (between base and upper dir) as a tar: what its build installed. */
-  packages?: BundleBlobRef;
+  packages?: BundleTarRef;
   /** The environment's upper dir as a tar. */
-  upper: BundleBlobRef;
+  upper: BundleTarRef;
   layers: BundleLayer[];
 }
 
@@ -94,6 +110,17 @@ function blobRef(v: unknown, where: string): BundleBlobRef {
   const r = v as BundleBlobRef;
   if (!r || typeof r.blob !== 'string' || !isHash(r.blob) || !Number.isSafeInteger(r.size) || r.size < 0) throw bad(`${where} is not a blob reference`);
   return { blob: r.blob, size: r.size };
+}
+
+/** A tar reference; a tree beside it only in format v3. */
+function tarRef(v: unknown, where: string, format: string): BundleTarRef {
+  const ref = blobRef(v, where);
+  const tree = (v as BundleTarRef).tree;
+  if (tree === undefined) return ref;
+  if (format !== BUNDLE_FORMAT_OBJECTS) throw bad(`${where}.tree comes with format ${BUNDLE_FORMAT_OBJECTS} only`);
+  const t = blobRef(tree, `${where}.tree`);
+  if (t.size > MAX_TREE_BYTES) throw bad(`${where}.tree is larger than ${MAX_TREE_BYTES} bytes`);
+  return { ...ref, tree: t };
 }
 
 function bool(v: unknown, where: string): boolean {
@@ -196,7 +223,8 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
   } catch {
     throw bad('not JSON');
   }
-  if (!m || typeof m !== 'object' || (m.format !== BUNDLE_FORMAT && m.format !== BUNDLE_FORMAT_PACKAGES)) throw bad(`format is not ${BUNDLE_FORMAT} or ${BUNDLE_FORMAT_PACKAGES}`);
+  const formats: string[] = [BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, BUNDLE_FORMAT_OBJECTS];
+  if (!m || typeof m !== 'object' || !formats.includes(m.format)) throw bad(`format is not one of ${formats.join(', ')}`);
   const env = m.env as unknown as Record<string, unknown>;
   if (!env || typeof env !== 'object' || typeof env.env_id !== 'string' || !isHash(env.env_id)) throw bad('env.env_id is not a hash');
   const lock = lockOf(env.lock);
@@ -211,16 +239,16 @@ export function parseBundleManifest(bytes: Buffer): BundleManifest & { verified:
   if (!envBase || envBase.digest !== lock.base.digest || m.base.digest !== lock.base.digest) throw bad('the base digest differs between env.base, base and the lock');
   const imageKey = m.base.image_key;
   if (typeof imageKey !== 'string' || !IMAGE_KEY_PATTERN.test(imageKey) || imageKey.includes('..')) throw bad('base.image_key is not a safe directory name');
-  const upper = blobRef(m.upper, 'upper');
-  if ((m.packages !== undefined) !== (m.format === BUNDLE_FORMAT_PACKAGES)) throw bad(`a packages layer comes with format ${BUNDLE_FORMAT_PACKAGES}, and only with it`);
-  const packages = m.packages === undefined ? undefined : blobRef(m.packages, 'packages');
+  const upper = tarRef(m.upper, 'upper', m.format);
+  if (m.format !== BUNDLE_FORMAT_OBJECTS && (m.packages !== undefined) !== (m.format === BUNDLE_FORMAT_PACKAGES)) throw bad(`a packages layer comes with format ${BUNDLE_FORMAT_PACKAGES} (or ${BUNDLE_FORMAT_OBJECTS}), and only with it`);
+  const packages = m.packages === undefined ? undefined : tarRef(m.packages, 'packages', m.format);
   if (packages && lock.resolved_packages.length === 0) throw bad('a packages layer for an environment whose lock installs no packages');
   const tree = m.base.tree === undefined ? undefined : blobRef(m.base.tree, 'base.tree');
   if (tree && tree.blob !== lock.base.digest) throw bad('base.tree is not the listing of the lock\'s base digest');
   const layers = list(m.layers, 'layers', (x, at) => {
     const l = x as BundleLayer;
     if (!l || typeof l.hash !== 'string' || !isHash(l.hash)) throw bad(`${at}.hash is not a hash`);
-    return { hash: l.hash, record: blobRef(l.record, `${at}.record`), object: blobRef(l.object, `${at}.object`) };
+    return { hash: l.hash, record: blobRef(l.record, `${at}.record`), object: tarRef(l.object, `${at}.object`, m.format) };
   }, 10_000);
   const envLayers = list(env.layers, 'env.layers', (x, at) => {
     if (typeof x !== 'string' || !isHash(x)) throw bad(`${at} is not a hash`);
@@ -258,12 +286,14 @@ export function bundleBlobs(m: Pick<BundleManifest, 'base' | 'packages' | 'upper
     seen.add(r.blob);
     out.push({ blob: r.blob, size: r.size, role });
   };
+  // A layer sent as a tree: the tree blob instead of the tar (its content objects are named in it).
+  const tar = (r: BundleTarRef, role: string) => (r.tree ? add(r.tree, `${role} tree`) : add(r, role));
   add(m.base, 'base');
   if (m.base.tree) add(m.base.tree, 'base listing');
-  if (m.packages) add(m.packages, 'packages layer');
-  add(m.upper, 'upper');
+  if (m.packages) tar(m.packages, 'packages layer');
+  tar(m.upper, 'upper');
   for (const l of m.layers) {
-    add(l.object, `layer ${l.hash.slice(0, 12)}`);
+    tar(l.object, `layer ${l.hash.slice(0, 12)}`);
     add(l.record, `layer record ${l.hash.slice(0, 12)}`);
   }
   return out;
@@ -278,7 +308,7 @@ export function integrityError(what: string, expected: string, actual: string): 
 }
 
 /** A layer record as the store writes it, rebuilt from checked fields only. */
-export function verifiedLayerRecord(bytes: Buffer, layer: BundleLayer, layerHash: (f: { kind: LayerKind; object: string; parent?: string }) => string): Buffer {
+export function verifiedLayerRecord(bytes: Buffer, layer: BundleLayer, layerHash: (f: { kind: LayerKind; object: string; parent?: string }) => string, tree?: string): Buffer {
   let r: Record<string, unknown>;
   try {
     r = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
@@ -297,6 +327,7 @@ export function verifiedLayerRecord(bytes: Buffer, layer: BundleLayer, layerHash
   const entries = Number.isSafeInteger(r.entries) && (r.entries as number) >= 0 ? (r.entries as number) : 0;
   const created = typeof r.created_at === 'string' && ISO_TIME.test(r.created_at) ? r.created_at : new Date(0).toISOString();
   const message = r.message === undefined ? undefined : text(r.message, `${what}.message`);
-  const record = { hash, kind, ...(parent ? { parent } : {}), object: layer.object.blob, size: layer.object.size, entries, created_at: created, ...(message !== undefined ? { message } : {}) };
+  // `tree`: the pull verified that it gives the tar `object` names, and stores it with its contents.
+  const record = { hash, kind, ...(parent ? { parent } : {}), object: layer.object.blob, ...(tree ? { tree } : {}), size: layer.object.size, entries, created_at: created, ...(message !== undefined ? { message } : {}) };
   return Buffer.from(JSON.stringify(record, null, 2) + '\n');
 }

@@ -47,6 +47,9 @@ import { withLock } from './with-lock.js';
 import { handleFor } from './handle.js';
 import { unpackForEnv } from '../mapped/run.js';
 import { removeTree } from '../store/remove-tree.js';
+import { tarFromTree } from '../bundle/tree-objects.js';
+import { linkLayerToObjects } from '../store/packages-objects.js';
+import { downloadObjects, fetchTree, lackingObjects, objectFile, type FetchedTree, type VerifiedFetch } from './pull-trees.js';
 
 /** A blob's bytes as a remote sends them (a Readable will do): unverified. */
 export interface BlobStream extends AsyncIterable<Buffer> {
@@ -279,16 +282,32 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       ? (await listPackagesLayers(layout)).find((r) => r.origin === 'pull' && r.owners === 'env' && r.blob === bundle.packages!.blob && r.backend === env.lock.backend && r.mapping === mapping)?.name
       : undefined;
     let packagesLayer = await pulledLayer();
+    // Format v3: layers as trees, of whose content objects only those this store lacks are fetched.
+    const fetchChecked: VerifiedFetch = async (ref, role) => verified(await fetch(ref, role), ref, role, count);
+    const packagesTree = bundle.packages?.tree && !packagesLayer ? await fetchTree(fetchChecked, bundle.packages.tree, 'packages layer') : undefined;
+    const upperTree = bundle.upper.tree ? await fetchTree(fetchChecked, bundle.upper.tree, 'upper layer') : undefined;
+    const layerTrees = new Map<string, FetchedTree>();
+    for (const layer of bundle.layers) {
+      if (!layer.object.tree || layerTrees.has(layer.hash) || existsSync(join(layout.layers, `${layer.hash}.json`))) continue;
+      layerTrees.set(layer.hash, await fetchTree(fetchChecked, layer.object.tree, `layer ${layer.hash.slice(0, 12)}`));
+    }
+    const lacking = await lackingObjects(layout, [packagesTree, upperTree, ...layerTrees.values()].filter((t): t is FetchedTree => t !== undefined));
+    // Kept in the store: the snapshot layers' contents (they are the layers), and the packages
+    // layer's where its files become links of their objects (as a build's do); the upper dir's are not.
+    const linksPackages = packagesTree !== undefined && (process.getuid?.() === 0 || (await engine.kernel.backendOwnerMapping(env.lock.backend)) === 'single');
+    const keep = new Set<string>();
+    for (const t of [...layerTrees.values(), ...(linksPackages ? [packagesTree!] : [])]) for (const h of t.contents.keys()) keep.add(h);
     const wanted: { ref: BundleBlobRef; role: string }[] = [];
     if (!haveBase) wanted.push({ ref: bundle.base, role: 'base image' });
     if (!haveBase && bundle.base.tree) wanted.push({ ref: bundle.base.tree, role: 'base listing' });
-    if (bundle.packages && !packagesLayer) wanted.push({ ref: bundle.packages, role: 'packages layer' });
-    wanted.push({ ref: bundle.upper, role: 'upper layer' });
+    if (bundle.packages && !packagesLayer && !bundle.packages.tree) wanted.push({ ref: bundle.packages, role: 'packages layer' });
+    if (!bundle.upper.tree) wanted.push({ ref: bundle.upper, role: 'upper layer' });
     for (const layer of bundle.layers) {
       wanted.push({ ref: layer.record, role: `layer record ${layer.hash.slice(0, 12)}` });
-      if (!(await hasObject(layout, layer.object.blob))) wanted.push({ ref: layer.object, role: `layer ${layer.hash.slice(0, 12)}` });
+      if (!layer.object.tree && !(await hasObject(layout, layer.object.blob))) wanted.push({ ref: layer.object, role: `layer ${layer.hash.slice(0, 12)}` });
     }
-    const total = wanted.reduce((n, w) => n + w.ref.size, 0);
+    let total = wanted.reduce((n, w) => n + w.ref.size, 0);
+    for (const n of lacking.values()) total += n;
     // Declared sizes are the remote's word: refuse at once what cannot fit (the bytes are checked as they come).
     const fs = statfsSync(staging);
     if (total > fs.bavail * fs.bsize) {
@@ -306,6 +325,12 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
       }
       return verified(await fetch(ref, role), ref, role, count);
     };
+    const objects: { hash: string; file: string }[] = [];
+    await mkdir(join(staging, 'objects'), { recursive: true });
+    const staged = await downloadObjects(fetchChecked, lacking, join(staging, 'objects'), (file, size) => flusher.fileDone(file, size));
+    blobs += staged.size;
+    for (const [hash, file] of staged) if (keep.has(hash)) objects.push({ hash, file });
+    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => tarFromTree(t.entries, objectFile(layout, staged), ref, role);
     const warnings: string[] = [];
     if (!haveBase) {
       const chunks = await chunksOf(bundle.base, 'base image');
@@ -352,16 +377,30 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     };
     const packagesRecord = bundle.packages && !packagesLayer ? pulledRecord(env, bundle.base.digest, bundle.packages.blob, mapping) : undefined;
     // A layer below the upper dir keeps its overlay whiteouts and opaque markers too.
-    if (packagesRecord) await unpackEnvLayer(await chunksOf(bundle.packages!, 'packages layer'), join(staging, 'packages', 'root'));
-    await unpackEnvLayer(await chunksOf(bundle.upper, 'upper layer'), join(staging, 'env', 'upper'));
+    if (packagesRecord) {
+      const chunks = packagesTree ? fromTree(packagesTree, bundle.packages!, 'packages layer') : await chunksOf(bundle.packages!, 'packages layer');
+      await unpackEnvLayer(chunks, join(staging, 'packages', 'root'));
+    }
+    await unpackEnvLayer(upperTree ? fromTree(upperTree, bundle.upper, 'upper layer') : await chunksOf(bundle.upper, 'upper layer'), join(staging, 'env', 'upper'));
     await Promise.all(['work', 'runtime'].map((d) => mkdir(join(staging, 'env', d), { recursive: true })));
     const records: { hash: string; bytes: Buffer }[] = [];
-    const objects: { hash: string; file: string }[] = [];
     for (const layer of bundle.layers) {
       const parts: Buffer[] = [];
       for await (const c of await chunksOf(layer.record, `layer record ${layer.hash.slice(0, 12)}`)) parts.push(Buffer.from(c));
-      records.push({ hash: layer.hash, bytes: verifiedLayerRecord(Buffer.concat(parts), layer, layerHash) });
+      const tree = layerTrees.get(layer.hash);
+      records.push({ hash: layer.hash, bytes: verifiedLayerRecord(Buffer.concat(parts), layer, layerHash, tree?.ref.blob) });
       blobs++;
+      if (layer.object.tree) {
+        if (!tree) continue; // this store has the layer
+        // The layer is stored as its tree: verified by the tar it gives, which is its identity.
+        for await (const _ of fromTree(tree, layer.object, `layer ${layer.hash.slice(0, 12)}`));
+        if (objects.some((o) => o.hash === tree.ref.blob) || (await hasObject(layout, tree.ref.blob))) continue;
+        const file = join(staging, 'objects', tree.ref.blob);
+        await writeFile(file, tree.bytes, { flag: 'wx', mode: 0o444 });
+        flusher.fileDone(file, tree.bytes.length);
+        objects.push({ hash: tree.ref.blob, file });
+        continue;
+      }
       if ((await hasObject(layout, layer.object.blob)) || objects.some((o) => o.hash === layer.object.blob)) continue;
       const file = join(staging, 'objects', layer.object.blob);
       await mkdir(dirname(file), { recursive: true });
@@ -426,7 +465,11 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
           packagesLayer = await pulledLayer();
           if (!packagesLayer) {
             const name = newPackagesLayerName(packagesRecord, randomHex(4));
-            await writeFileAtomic(join(staging, 'packages', 'layer.json'), serializePackagesLayer({ ...packagesRecord, name, created_at: new Date().toISOString() }));
+            // Its files become links of the content objects just moved into the store, as a build's do.
+            const linked = linksPackages ? await linkLayerToObjects(layout, join(staging, 'packages', 'root')) : undefined;
+            if (linked) engine.logger.debug(`packages layer ${name}: ${linked.linked} files share their object's inode, ${linked.copies} are copies`);
+            const fields = linked ? { tree: linked.tree, tar: linked.tar } : {};
+            await writeFileAtomic(join(staging, 'packages', 'layer.json'), serializePackagesLayer({ ...packagesRecord, name, ...fields, created_at: new Date().toISOString() }));
             const target = packagesLayerDir(layout, name);
             await wal.record({ kind: 'remove', path: wal.rel(target) });
             await mkdir(packagesDir(layout), { recursive: true });

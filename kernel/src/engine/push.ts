@@ -43,6 +43,12 @@ export interface PushBytes {
 export interface PushSink {
   /** The remote names blobs by SHA-256 (OCI): the kernel computes it before asking what is missing. */
   readonly needsSha256?: boolean;
+  /**
+   * The remote keeps any blob by its blake3 and answers `missing` for many at once: the kernel
+   * then sends layers as trees and the content objects they name (bundle format v3), so only
+   * file contents the remote lacks move. Pullers older than v3 refuse such a bundle.
+   */
+  readonly objects?: boolean;
   /** Blobs uploaded at once (default 1). */
   readonly parallel?: number;
   /** Of these blobs, the ones the remote lacks. */
@@ -105,12 +111,21 @@ function treeContentSize(dir: string): number {
   return total;
 }
 
+/** Runs `fn` over the items, `width` at once; after a failure no new one starts, and it is thrown once all have stopped. */
 async function runPool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const workers = Array.from({ length: Math.min(Math.max(width, 1), items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
+    try {
+      while (next < items.length && !failed) await fn(items[next++]!);
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
   });
-  await Promise.all(workers);
+  const results = await Promise.allSettled(workers);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 async function* counted(chunks: AsyncIterable<Buffer>, add: (n: number) => void, hasher?: StreamHasher): AsyncGenerator<Buffer> {
@@ -136,8 +151,7 @@ async function pushTarget(engine: Engine, options: PushOptions): Promise<PushTar
 export async function pushEnvironment(engine: Engine, options: PushOptions): Promise<PushResult> {
   const started = Date.now();
   const target = await pushTarget(engine, options);
-  // Bundles move layers as tar objects; the store keeps trees and makes the tars here.
-  await materializeLayerTars(engine, options.env);
+  await findEnv(engine.layout, options.env);
   const { client, url } = await openRemoteClient(engine, options);
   const remote = client as PushableRemote;
   try {
@@ -148,8 +162,11 @@ export async function pushEnvironment(engine: Engine, options: PushOptions): Pro
     }
     const sink = await remote.openPush(target);
     const sha256 = sink.needsSha256 === true;
+    const objects = sink.objects === true && !sha256;
+    // Tar bundles move layers as tar objects; the store keeps trees and makes the tars here.
+    if (!objects) await materializeLayerTars(engine, options.env);
     const streams = typeof sink.putStreamed === 'function' && !sha256;
-    const plan = await planBundle(engine, options.env, { sha256, defer: streams });
+    const plan = await planBundle(engine, options.env, { sha256, defer: streams, objects });
     const known: PushBlob[] = [];
     for (const b of plan.known) known.push(sha256 ? { ...b, sha256: await sourceSha256(plan, b.blob) } : b);
     const missing = new Set((await sink.missing(known)).map((b) => b.blob));
@@ -198,7 +215,7 @@ export async function pushEnvironment(engine: Engine, options: PushOptions): Pro
       manifestSent = bundle.manifestBytes.length;
     }
     const { unchanged, details } = await sink.publish(bundle);
-    const skipped = bundleBlobs(bundle.manifest).filter((b) => !missing.has(b.blob) && !(streamed && b.blob === upper!.blob));
+    const skipped = known.filter((b) => !missing.has(b.blob));
     return {
       remote: remote.display ?? safeUrl(url), reference, digest: bundle.digest, env_id: bundle.manifest.env.env_id,
       uploaded: { blobs: toSend.length + (streamed ? 1 : 0) + (manifestSent ? 1 : 0), bytes: sent + manifestSent },

@@ -14,10 +14,14 @@ const LARGE_BLOB_BYTES = 1 << 20;
 
 export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
   [key: string]: unknown;
+  /** Push bundles v1/v2 (a tar per layer) instead of v3 (plugin option `bundle: "tars"`). */
+  tarBundles = false;
 
   /** Uploads what the remote lacks, then moves `target` to the bundle with compare-and-swap. */
   async openPush(target: PushTarget): Promise<PushSink> {
     return {
+      // The server keeps any blob by its blake3: layers go as trees and the file contents it lacks (bundle v3).
+      objects: !this.tarBundles,
       parallel: PARALLEL_UPLOADS,
       missing: async (blobs: PushBlob[]) => {
         const lacking = new Set(await this.missing(blobs.map((b) => b.blob)));

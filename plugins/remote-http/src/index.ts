@@ -20,12 +20,27 @@ export * from './protocol.js';
 
 const PLUGIN_NAME = 'remote-http';
 
-export default definePlugin({
+export interface HttpRemoteOptions {
+  /**
+   * What a push sends: `objects` (default; bundle v3, only the file contents the server
+   * lacks) or `tars` (bundles v1/v2, one tar per layer, for pullers older than v3).
+   */
+  bundle?: 'objects' | 'tars';
+}
+
+export default definePlugin<HttpRemoteOptions>({
   name: PLUGIN_NAME,
-  apply(kernel) {
+  validateOptions(options) {
+    const o = (options ?? {}) as HttpRemoteOptions;
+    if (o.bundle !== undefined && o.bundle !== 'objects' && o.bundle !== 'tars') return 'bundle must be "objects" or "tars"';
+    return undefined;
+  },
+  apply(kernel, options) {
     kernel.hooks.remote.tapPromise(PLUGIN_NAME, async (request) => {
       if (!/^https?:\/\//i.test(request.url)) return undefined;
-      return new HttpEnvRemote(request.url, request.token, configuredLimits(kernel.config, request.url));
+      const remote = new HttpEnvRemote(request.url, request.token, configuredLimits(kernel.config, request.url));
+      remote.tarBundles = options?.bundle === 'tars';
+      return remote;
     });
   },
 });

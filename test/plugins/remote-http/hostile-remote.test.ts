@@ -25,7 +25,8 @@ test.before(async () => {
   const src = sandbox('kp-hostile-src-');
   // The mock runs commands on the host in the upper dir and cannot show lower layers, but may
   // claim to: the legit bundle then carries a packages layer, one of the objects pulled here.
-  src.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers'] } }));
+  // Tar bundles (v1/v2): the cases below rewrite layer tars; v3 trees have their own (file-objects.test.ts).
+  src.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers'] }, '@karapace/remote-http': { bundle: 'tars' } }));
   src.write('proj/karapace.toml', mockManifest({ image: 'mock:hostile', packages: ['git'] }));
   await src.json(['build', join(src.dir, 'proj'), '--name', 'legit']);
   const r = await src.run(['exec', 'legit', '--', 'sh', '-c', 'printf legit > notes.txt']);

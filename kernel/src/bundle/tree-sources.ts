@@ -1,0 +1,55 @@
+/**
+ * Push side of bundle format v3: a layer goes to the remote as its tree object and the
+ * content objects the tree names (store objects, uploaded as they are), so the remote is
+ * asked about each file's content and gets only what it lacks, across envs and snapshots.
+ * The upper dir, which is a live directory, is ingested into the store as a tree first
+ * (store/tree-layer.ts, like a commit: only contents the store lacks are written, and
+ * files unchanged since the last pack of the dir are not hashed again); the objects it
+ * adds are a cache gc removes unless a snapshot takes them.
+ */
+import { stat } from 'node:fs/promises';
+import type { PackStats } from '../layers/pack.js';
+import { openContentCache } from '../store/content-cache.js';
+import { objectPath, type StoreLayout } from '../store/layout.js';
+import { getObject } from '../store/objects.js';
+import { parseTree } from '../store/tree.js';
+import { storeTarAsTree } from '../store/tree-layer.js';
+import type { BundleBlobRef, BundleTarRef } from './format.js';
+
+/** Where blob bytes come from, as create.ts keeps them. */
+type FileSources = Map<string, { kind: 'file'; path: string; size: number } | { kind: string; size: number }>;
+
+/** Content objects of the bundle's trees, hash → size (the remote is asked about each). */
+export type TreeContents = Map<string, number>;
+
+/**
+ * Registers tree `tree` and its content objects as upload sources; answers the tree's blob.
+ * Undefined when the store lacks the tree (a layer kept as a tar).
+ */
+export async function addTreeSources(layout: StoreLayout, tree: string, sources: FileSources, contents: TreeContents): Promise<BundleBlobRef | undefined> {
+  const bytes = await getObject(layout, tree).catch(() => undefined);
+  if (!bytes) return undefined;
+  for (const e of parseTree(tree, bytes)) {
+    if (!e.content || contents.has(e.content)) continue;
+    contents.set(e.content, e.size!);
+    if (!sources.has(e.content)) sources.set(e.content, { kind: 'file', path: objectPath(layout, e.content), size: e.size! });
+  }
+  if (!sources.has(tree)) sources.set(tree, { kind: 'file', path: objectPath(layout, tree), size: bytes.length });
+  return { blob: tree, size: bytes.length };
+}
+
+/**
+ * Ingests a directory's deterministic tar (`pack`) into the store as a tree; answers the tar
+ * reference with its tree, or undefined when the tar is not the packer's byte for byte.
+ */
+export async function ingestDir(layout: StoreLayout, dir: string, pack: () => AsyncIterable<Buffer>): Promise<BundleTarRef | undefined> {
+  const cache = await openContentCache(layout, dir);
+  const stored = await storeTarAsTree(layout, async (consume) => {
+    await consume(pack());
+    return { entries: 0, contentBytes: 0 } satisfies PackStats;
+  }, cache);
+  if (!stored) return undefined;
+  await cache.save();
+  const size = (await stat(objectPath(layout, stored.tree))).size;
+  return { blob: stored.object, size: stored.size, tree: { blob: stored.tree, size } };
+}
