@@ -19,6 +19,8 @@ async function drain(stream: AsyncIterable<unknown>): Promise<Buffer> {
 
 test('an upper dir hashed by fingerprint is re-packed unchanged, and a change during the push is caught', async (t) => {
   const box = sandbox('kp-remote-changed-');
+  // The upper dir as one tar (bundles v1/v2): bundle v3 sends trees and has no fingerprint cache.
+  box.write('.karapacerc.json', JSON.stringify({ '@karapace/remote-http': { bundle: 'tars' } }));
   box.write('proj/karapace.toml', mockManifest({ image: 'mock:changed' }));
   await box.json(['build', join(box.dir, 'proj'), '--name', 'ch']);
   const wrote = await box.run(['exec', 'ch', '--', 'sh', '-c', 'head -c 3000000 /dev/urandom > blob.bin; echo same-size > note.txt']);

@@ -39,8 +39,8 @@ test('a changed environment pushes only its new upper dir; the pull sees the cha
   const first = await src.json(['push', 'golf', 'golf@v1', '--remote', server.url], writer);
   await sh(src, 'golf', 'printf two > state.txt && mkdir -p more && printf x > more/file');
   const second = await src.json(['push', 'golf', 'golf@v2', '--remote', server.url], writer);
-  // The upper dir and the manifest; the base is already there.
-  t.is(second.uploaded.blobs, 2);
+  // The upper dir's tree, its two new file contents and the manifest; the base is already there.
+  t.is(second.uploaded.blobs, 4);
   t.true(second.skipped.blobs >= 1);
   t.not(second.digest, first.digest);
   const third = await src.json(['push', 'golf', 'golf@v2', '--remote', server.url], writer);
