@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashBytes } from '@karapace/kernel';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
@@ -54,6 +54,8 @@ async function exec(box: Sandbox, env: string, script: string): Promise<void> {
 test.before(async () => {
   server = await startTestServer();
   src = sandbox('kp-objects-src-');
+  // The mock may claim lower layers: beta's build then keeps a packages layer, which travels too.
+  src.write('.karapacerc.json', JSON.stringify({ '@karapace/runtime-mock': { claim: ['lowerLayers'] } }));
   big = randomBytes(BIG);
   writeFileSync(join(src.dir, 'big.bin'), big);
   src.write('alpha/karapace.toml', mockManifest({ image: 'mock:objects' }));
@@ -127,8 +129,28 @@ test('pull into an empty store reproduces env_id and layers; verify-store is cle
   t.is(second.env_id, pushed.beta.env_id);
   t.true(second.bytes < 64 * 1024, `pulled ${second.bytes} bytes`);
   t.is((await dst.run(['exec', second.env_id, '--', 'cat', 'own.txt'])).stdout, 'beta');
+  // Its packages layer came as a tree too, and its files are links of their content objects, as a build's are.
+  t.truthy(hostile.manifest(pushed.beta.digest).packages?.tree, 'the packages layer goes as a tree');
+  const betaMeta = JSON.parse(readFileSync(join(dst.store, 'store', 'metadata', `${second.env_id}.json`), 'utf8'));
+  const layerDir = join(dst.store, 'packages', betaMeta.packages_layer);
+  const layer = JSON.parse(readFileSync(join(layerDir, 'layer.json'), 'utf8'));
+  t.is(layer.origin, 'pull');
+  t.truthy(layer.tree);
+  const tree = readFileSync(join(dst.store, 'store', 'objects', layer.tree.slice(0, 2), layer.tree.slice(2)), 'utf8');
+  const files = tree.split('\n').slice(1, -1).map((l) => JSON.parse(l)).filter((e) => e.type === 'file' && e.content);
+  t.true(files.length > 0);
+  for (const f of files) {
+    const object = statSync(join(dst.store, 'store', 'objects', f.content.slice(0, 2), f.content.slice(2)));
+    t.is(statSync(join(layerDir, 'root', f.path)).ino, object.ino, `${f.path} is one inode with its object`);
+  }
+  // gc keeps what the pulled layers reference (trees, contents, linked packages files).
+  const gc = await dst.run(['gc', '--json']);
+  t.is(gc.code, 0, gc.stderr);
   const again = await dst.run(['verify-store', '--json']);
   t.true(JSON.parse(again.stdout).ok, again.stdout);
+  const back = await dst.run(['restore', pulled.env_id, meta.snapshots[1].layer.slice(0, 12), '--json']);
+  t.is(back.code, 0, back.stderr);
+  t.is((await dst.run(['exec', pulled.env_id, '--', 'cat', 'note.txt'])).stdout, 'two');
 });
 
 // --- hostile remote -------------------------------------------------------------------
