@@ -2,8 +2,12 @@
 /**
  * Remote transfer benchmark: push and pull of a ~200 MB environment (mock backend) to a
  * karapace-server on 127.0.0.1, against a floor measured in the same invocation: `curl`
- * uploading/downloading the same number of bytes to/from the same server. Writes the
- * "Remote push/pull" section of bench/RESULTS.md. Goal: ratio ≤ 1.5.
+ * uploading/downloading the same number of bytes to/from the same server. Then a second
+ * push after one file changed, and a push of a second environment with the same base and
+ * the same files: bytes uploaded and time against curl uploading those bytes. Each run
+ * does all of it with bundle v3 (trees and content objects, the default) and with tar
+ * bundles (plugin option `bundle: "tars"`), alternating. Writes the "Remote push/pull"
+ * section of bench/RESULTS.md. Goal: ratio ≤ 1.5.
  *
  *   node bench/remote.mjs [--mb 200] [--runs 3]
  */
@@ -32,8 +36,13 @@ const work = mkdtempSync(join(tmpdir(), 'kp-bench-remote-'));
 const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', XDG_CONFIG_HOME: join(work, 'cfg'), KARAPACE_REMOTE_TOKEN: TOKEN };
 mkdirSync(env.XDG_CONFIG_HOME, { recursive: true });
 
-function karapace(store, args) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...env, KARAPACE_STORE: store }, cwd: work, encoding: 'utf8', maxBuffer: 1 << 26 });
+// Commands run here push tar bundles (v1/v2); elsewhere bundle v3.
+const tarsDir = join(work, 'tars');
+mkdirSync(tarsDir);
+writeFileSync(join(tarsDir, '.karapacerc.json'), JSON.stringify({ '@karapace/remote-http': { bundle: 'tars' } }));
+
+function karapace(store, args, cwd = work) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...env, KARAPACE_STORE: store }, cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`karapace ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -57,6 +66,12 @@ mkdirSync(join(work, 'proj'));
 writeFileSync(join(work, 'proj/karapace.toml'), 'manifest_version = 1\n[base]\nimage = "mock:bench"\n[system]\npackages = ["git"]\n[runtime]\nbackend = "mock"\n');
 karapace(src, ['build', join(work, 'proj'), '--name', 'bench']);
 karapace(src, ['exec', 'bench', '--', 'sh', '-c', `mkdir -p data && for i in $(seq 1 ${Math.ceil(MB / 10)}); do head -c 10485760 /dev/urandom > data/f$i; done`]);
+// A second environment on the same base (other packages) with the same files: copied from the first's upper dir.
+mkdirSync(join(work, 'proj2'));
+writeFileSync(join(work, 'proj2/karapace.toml'), 'manifest_version = 1\n[base]\nimage = "mock:bench"\n[system]\npackages = ["make"]\n[runtime]\nbackend = "mock"\n');
+karapace(src, ['build', join(work, 'proj2'), '--name', 'bench2']);
+const upperOf = (name) => karapace(src, ['exec', name, '--', 'pwd']).trim();
+karapace(src, ['exec', 'bench2', '--', 'cp', '-r', join(upperOf('bench'), 'data'), 'data']);
 // Files changed in the last 2 s are "racy" for push's fingerprint cache (their hash is not
 // trusted); waiting once makes every timed push the same case: the upper dir's hash known
 // from the probe push below, the tree re-packed straight into the upload.
@@ -86,18 +101,52 @@ const payload = join(work, 'payload.bin');
   var payloadHash = h.digest('hex');
 }
 
+/** A random file of `n` bytes on the server's blob path: what curl uploads as the floor of a small push. */
+function randomPayload(n, name) {
+  const file = join(work, name);
+  const data = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4096) data[i] = (Math.random() * 256) | 0;
+  writeFileSync(file, data);
+  const h = new Blake3Hasher();
+  h.update(data);
+  return { file, hash: h.digest('hex') };
+}
+const curlUp = (s, payload) => time(() => {
+  const r = spawnSync('curl', ['-sS', '-f', '-o', '/dev/null', '-T', payload.file, '-H', `Authorization: Bearer ${TOKEN}`, `${s.url}/v1/blobs/${payload.hash}`]);
+  if (r.status !== 0) throw new Error(`curl upload: ${r.stderr}`);
+});
+
 // A second reference for pull: plain Node (no CLI) downloading the same blob into a file
 // with http.get + writeSync — what Node itself costs against curl on this machine.
 const NODE_GET = `const http=require('node:http'),fs=require('node:fs');const [u,t,o]=process.argv.slice(1);http.get(u,{headers:{authorization:'Bearer '+t}},async(r)=>{if(r.statusCode!==200)process.exit(1);const fd=fs.openSync(o,'w');for await(const c of r)fs.writeSync(fd,c);fs.closeSync(fd);});`;
-const results = { push: [], pushFloor: [], pull: [], pullFloor: [], pullNode: [], startup: [] };
+const results = { push: [], pushFloor: [], pull: [], pullFloor: [], pullNode: [], startup: [], pushTars: [], pullTars: [] };
+/** Second push after a one-file change and a second env's push, per mode: seconds, bytes uploaded, and curl's seconds for those bytes. */
+const again = { objects: { change: [], env2: [] }, tars: { change: [], env2: [] } };
 for (let run = 0; run < RUNS; run++) {
   const srvDir = join(work, `srv-${run}`);
   const s = await startServer(srvDir);
+  const s2 = await startServer(join(work, `srv-tars-${run}`));
   try {
+    // Layers stored from an earlier push are dropped, so each first push stores its upper dir's contents anew.
+    karapace(src, ['gc']);
     results.push.push(time(() => karapace(src, ['push', 'bench', `bench@r${run}`, '--remote', s.url, '--json'])));
+    results.pushTars.push(time(() => karapace(src, ['push', 'bench', `bench@r${run}`, '--remote', s2.url, '--json'], tarsDir)));
     const dst = join(work, `dst-${run}`);
     results.pull.push(time(() => karapace(dst, ['pull', `bench@r${run}`, '--remote', s.url, '--json'])));
     rmSync(dst, { recursive: true, force: true });
+    results.pullTars.push(time(() => karapace(dst, ['pull', `bench@r${run}`, '--remote', s2.url, '--json'], tarsDir)));
+    rmSync(dst, { recursive: true, force: true });
+    // One file of the environment changes (1 MiB, new content); then the second environment goes up.
+    karapace(src, ['exec', 'bench', '--', 'sh', '-c', 'head -c 1048576 /dev/urandom > data/changed']);
+    for (const [mode, server, cwd] of [['objects', s, work], ['tars', s2, tarsDir]]) {
+      for (const [kind, name] of [['change', 'bench'], ['env2', 'bench2']]) {
+        let pushed;
+        const t = time(() => { pushed = JSON.parse(karapace(src, ['push', name, `${name}@r${run}-again`, '--remote', server.url, '--json'], cwd)); });
+        const payload = randomPayload(Math.max(pushed.uploaded.bytes, 1), `again-${mode}-${kind}.bin`);
+        again[mode][kind].push({ t, bytes: pushed.uploaded.bytes, floor: curlUp(server, payload) });
+        rmSync(payload.file, { force: true });
+      }
+    }
     results.pushFloor.push(time(() => {
       const r = spawnSync('curl', ['-sS', '-f', '-o', '/dev/null', '-T', payload, '-H', `Authorization: Bearer ${TOKEN}`, `${s.url}/v1/blobs/${payloadHash}`]);
       if (r.status !== 0) throw new Error(`curl upload: ${r.stderr}`);
@@ -117,10 +166,13 @@ for (let run = 0; run < RUNS; run++) {
     results.startup.push(time(() => karapace(src, ['--version'])));
   } finally {
     await s.stop();
+    await s2.stop();
     rmSync(srvDir, { recursive: true, force: true });
+    rmSync(join(work, `srv-tars-${run}`), { recursive: true, force: true });
   }
 }
 
+const formatMiB = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 const mib = bytes / 1048576;
 // Each run's karapace time over the curl floor measured moments later: the load other work
@@ -138,6 +190,18 @@ const section = [
   '|---|---|---|---|---|',
   row('push (empty remote)', m.push, m.pushFloor, paired('push', 'pushFloor')),
   row('pull (empty store)', m.pull, m.pullFloor, paired('pull', 'pullFloor')),
+  row('push (empty remote), tar bundle', m.pushTars, m.pushFloor, paired('pushTars', 'pushFloor')),
+  row('pull (empty store), tar bundle', m.pullTars, m.pullFloor, paired('pullTars', 'pullFloor')),
+  '',
+  'The first two rows are bundle v3 (the default: layers as trees and content objects; before each first push `gc` drops the objects an earlier push stored, so the push ingests its upper dir into the store anew); the next two the same with tar bundles (v1/v2, one tar per layer). Then, after one 1 MiB file of the environment changed, a second push, and the push of a second environment on the same base with the same files (other packages): bytes uploaded, and curl uploading that many bytes as one blob to the same server right after.',
+  '',
+  '| operation | bundle | uploaded | karapace | curl, same bytes | ratio (median of per-run ratios) |',
+  '|---|---|---|---|---|---|',
+  ...['objects', 'tars'].flatMap((mode) => [['change', 'second push, one file changed'], ['env2', 'second env, same base and files']].map(([kind, label]) => {
+    const rows = again[mode][kind];
+    const med = (f) => median(rows.map(f));
+    return `| ${label} | ${mode === 'objects' ? 'v3' : 'tars'} | ${formatMiB(med((r) => r.bytes))} | ${med((r) => r.t).toFixed(2)} s | ${med((r) => r.floor).toFixed(2)} s | ${med((r) => r.t / r.floor).toFixed(2)}x |`;
+  })),
   '',
   `CLI start-up alone (\`karapace --version\`): ${m.startup.toFixed(2)} s, ${paired('startup', 'pullFloor').toFixed(2)}x the pull floor and ${paired('startup', 'pushFloor').toFixed(2)}x the push floor.`,
   'What the two commands do beyond the floor: push starts Node (~0.05-0.08 s here, curl ~0.01 s; `push`/`pull` run from bundle/remote.cjs with a V8 code cache and only the HTTP remote plugin), plans under the store lock, asks which blobs are missing, re-packs the upper dir into the request (its hash known from its stat fingerprint, checked again after the pack instead of re-hashing) while the server hashes, writes and fsyncs as it does for curl. Pull starts Node, fetches ref and manifest, starts the upper dir download at once, reads it straight off the socket in up-to-1 MiB reads into reused slabs (node:http\'s 64 KiB reads cost more than hashing and unpacking together), hashes it (blake3), unpacks it, fsyncs large files while the download goes on and the rest at the end (its own entries, not syncfs: that flushed everything dirty on this shared filesystem, 1.2 s once), then commits through the WAL.',
@@ -149,6 +213,7 @@ const section = [
   '',
   `Load average when the run started: ${load.toFixed(1)} on ${cpus().length} CPUs (other work shares this machine: compare ratios within one run only).`,
   `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(2)).join(', ')}]`).join('; ')}`,
+  `Raw second pushes (s, bytes, curl s): ${Object.entries(again).flatMap(([mode, kinds]) => Object.entries(kinds).map(([kind, rows]) => `${mode}/${kind}=[${rows.map((r) => `${r.t.toFixed(2)}/${r.bytes}/${r.floor.toFixed(2)}`).join(', ')}]`)).join('; ')}`,
   '',
   '',
 ].join('\n');

@@ -70,11 +70,17 @@ export function checkedTree(ref: BundleBlobRef, bytes: Buffer, what: string): { 
 }
 
 /**
- * The tar a tree gives, its contents read from `fileOf(hash)` (staged downloads or store
- * objects), each checked against its hash and size, and the whole tar against `expect`
- * when it ends: until then the output is provisional.
+ * Where a content object's bytes come from: a file (a staged download or a store object,
+ * checked here against its hash and size), or a stream the caller checks against its hash
+ * and size as it passes (a download going straight into the tar).
  */
-export async function* tarFromTree(entries: readonly TreeEntry[], fileOf: (hash: string) => string, expect: BundleBlobRef, what: string): AsyncGenerator<Buffer> {
+export type ContentSource = (hash: string, size: number) => string | Promise<AsyncIterable<Buffer>>;
+
+/**
+ * The tar a tree gives, its contents from `contentOf`, and the whole tar checked against
+ * `expect` when it ends: until then the output is provisional.
+ */
+export async function* tarFromTree(entries: readonly TreeEntry[], contentOf: ContentSource, expect: BundleBlobRef, what: string): AsyncGenerator<Buffer> {
   const tar = new StreamHasher();
   let pending: Buffer[] = [];
   let pendingSize = 0;
@@ -92,7 +98,20 @@ export async function* tarFromTree(entries: readonly TreeEntry[], fileOf: (hash:
   for (const e of entries) {
     for (const part of encodeEntry(tarPartsOf(e))) push(part);
     if (e.content) {
-      const path = fileOf(e.content);
+      const path = contentOf(e.content, e.size!);
+      if (typeof path !== 'string') {
+        let left = e.size!;
+        for await (const c of await path) {
+          left -= c.length;
+          if (left < 0) throw integrityError(`content object ${e.content.slice(0, 12)} size`, `${e.size} bytes`, `more than ${e.size} bytes`);
+          push(c);
+          if (pendingSize >= CHUNK) yield flush();
+        }
+        if (left !== 0) throw integrityError(`content object ${e.content.slice(0, 12)} size`, `${e.size} bytes`, `${e.size! - left} bytes`);
+        push(Buffer.alloc(padding(e.size!)));
+        if (pendingSize >= CHUNK) yield flush();
+        continue;
+      }
       const fd = openSync(path, 'r');
       const hasher = new StreamHasher();
       try {

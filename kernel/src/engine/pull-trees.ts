@@ -7,7 +7,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkedTree } from '../bundle/tree-objects.js';
+import { checkedTree, type ContentSource } from '../bundle/tree-objects.js';
 import type { BundleBlobRef } from '../bundle/format.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { hasObject } from '../store/objects.js';
@@ -83,7 +83,52 @@ export async function downloadObjects(
   return staged;
 }
 
-/** Where a content object's bytes are: staged by this pull, or already in the store. */
-export function objectFile(layout: StoreLayout, staged: Map<string, string>): (hash: string) => string {
-  return (hash) => staged.get(hash) ?? objectPath(layout, hash);
+/** Objects fetched whole into memory ahead of the tar that needs them; larger ones stream when reached. */
+const SMALL_OBJECT_BYTES = 1 << 20;
+const AHEAD = 16;
+
+/**
+ * Where a layer's content objects come from while its tar is rebuilt: staged by this pull,
+ * already in the store, or — `streamed`, objects this pull does not keep, each needed once —
+ * downloaded straight into the tar (no staging copy to write and read back). Small ones are
+ * fetched a few ahead of the tar, in its order, so their round trips overlap.
+ */
+export function contentSource(
+  layout: StoreLayout, staged: Map<string, string>, entries: readonly TreeEntry[], streamed: ReadonlySet<string>, fetch: VerifiedFetch,
+): ContentSource {
+  const order: { blob: string; size: number }[] = [];
+  const seen = new Set<string>();
+  for (const e of entries) {
+    if (!e.content || !streamed.has(e.content) || seen.has(e.content)) continue;
+    seen.add(e.content);
+    order.push({ blob: e.content, size: e.size! });
+  }
+  const ahead = new Map<string, Promise<Buffer[]>>();
+  let started = 0;
+  let used = 0;
+  const fill = () => {
+    for (; started < order.length && started < used + AHEAD; started++) {
+      const ref = order[started]!;
+      if (ref.size > SMALL_OBJECT_BYTES) continue;
+      const p = (async () => {
+        const parts: Buffer[] = [];
+        for await (const c of await fetch(ref, `content object ${ref.blob.slice(0, 12)}`)) parts.push(Buffer.from(c));
+        return parts;
+      })();
+      // Awaited when the tar reaches it; a failure no one waits for (the pull failed first) stays quiet.
+      p.catch(() => undefined);
+      ahead.set(ref.blob, p);
+    }
+  };
+  return (hash, size) => {
+    const file = staged.get(hash);
+    if (file) return file;
+    if (!streamed.has(hash)) return objectPath(layout, hash);
+    used++;
+    fill();
+    const pending = ahead.get(hash);
+    ahead.delete(hash);
+    if (pending) return pending.then((parts) => (async function* () { yield* parts; })());
+    return fetch({ blob: hash, size }, `content object ${hash.slice(0, 12)}`);
+  };
 }

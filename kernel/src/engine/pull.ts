@@ -49,7 +49,7 @@ import { unpackForEnv } from '../mapped/run.js';
 import { removeTree } from '../store/remove-tree.js';
 import { tarFromTree } from '../bundle/tree-objects.js';
 import { linkLayerToObjects } from '../store/packages-objects.js';
-import { downloadObjects, fetchTree, lackingObjects, objectFile, type FetchedTree, type VerifiedFetch } from './pull-trees.js';
+import { contentSource, downloadObjects, fetchTree, lackingObjects, type FetchedTree, type VerifiedFetch } from './pull-trees.js';
 
 /** A blob's bytes as a remote sends them (a Readable will do): unverified. */
 export interface BlobStream extends AsyncIterable<Buffer> {
@@ -297,6 +297,12 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     const linksPackages = packagesTree !== undefined && (process.getuid?.() === 0 || (await engine.kernel.backendOwnerMapping(env.lock.backend)) === 'single');
     const keep = new Set<string>();
     for (const t of [...layerTrees.values(), ...(linksPackages ? [packagesTree!] : [])]) for (const h of t.contents.keys()) keep.add(h);
+    // Contents not kept and needed once (by one file of the upper dir or packages layer) go
+    // straight from the download into the rebuilt tar; the rest is downloaded into staging first.
+    const uses = new Map<string, number>();
+    for (const t of [packagesTree, upperTree]) for (const e of t?.entries ?? []) if (e.content) uses.set(e.content, (uses.get(e.content) ?? 0) + 1);
+    const streamed = new Set([...lacking.keys()].filter((h) => !keep.has(h) && uses.get(h) === 1));
+    const toStage = new Map([...lacking].filter(([h]) => !streamed.has(h)));
     const wanted: { ref: BundleBlobRef; role: string }[] = [];
     if (!haveBase) wanted.push({ ref: bundle.base, role: 'base image' });
     if (!haveBase && bundle.base.tree) wanted.push({ ref: bundle.base.tree, role: 'base listing' });
@@ -327,10 +333,10 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     };
     const objects: { hash: string; file: string }[] = [];
     await mkdir(join(staging, 'objects'), { recursive: true });
-    const staged = await downloadObjects(fetchChecked, lacking, join(staging, 'objects'), (file, size) => flusher.fileDone(file, size));
-    blobs += staged.size;
+    const staged = await downloadObjects(fetchChecked, toStage, join(staging, 'objects'), (file, size) => flusher.fileDone(file, size));
+    blobs += lacking.size;
     for (const [hash, file] of staged) if (keep.has(hash)) objects.push({ hash, file });
-    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => tarFromTree(t.entries, objectFile(layout, staged), ref, role);
+    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => tarFromTree(t.entries, contentSource(layout, staged, t.entries, streamed, fetchChecked), ref, role);
     const warnings: string[] = [];
     if (!haveBase) {
       const chunks = await chunksOf(bundle.base, 'base image');
