@@ -28,11 +28,12 @@ import { envTarChunks } from '../mapped/run.js';
 import { withLock } from '../engine/with-lock.js';
 import { BUNDLE_FORMAT, BUNDLE_FORMAT_OBJECTS, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type BundleTarRef, type PortableMetadata } from './format.js';
 import { packagesLayerRoot, readPackagesLayer } from '../store/packages-layer.js';
-import { addTreeSources, ingestDir, type TreeContents } from './tree-sources.js';
+import { addTreeSources, ingestDir, scanDir, type TreeContents } from './tree-sources.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
-  | { kind: 'file'; path: string; size: number; sha256?: string }
+  /** `changing`: a file of a live tree (not a store object): its bytes are checked against the blob's hash as they are read. */
+  | { kind: 'file'; path: string; size: number; sha256?: string; changing?: string }
   | { kind: 'bytes'; bytes: Buffer; size: number; sha256?: string }
   | {
     kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string;
@@ -163,6 +164,24 @@ async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, ex
   }
 }
 
+/** A file of a live tree, checked to hash to `expected` with `size` bytes (else KP_REMOTE_CHANGED). */
+async function* readVerified(path: string, expected: string, size: number, what: string): AsyncGenerator<Buffer> {
+  const hasher = new StreamHasher();
+  let seen = 0;
+  try {
+    for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      hasher.update(c as Buffer);
+      seen += (c as Buffer).length;
+      if (seen > size) break;
+      yield c as Buffer;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw changedWhilePushing(what);
+    throw err;
+  }
+  if (seen !== size || hasher.digest() !== expected) throw changedWhilePushing(what);
+}
+
 async function* sliced(chunks: AsyncIterable<Buffer>, start: number, end: number): AsyncGenerator<Buffer> {
   let pos = 0;
   for await (const c of chunks) {
@@ -180,6 +199,10 @@ export function openSource(bundle: Pick<PreparedBundle, 'sources'>, hash: string
   if (!src) throw new Error(`blob ${hash} is not part of this bundle`);
   const ranged = start !== undefined;
   const last = end ?? src.size - 1;
+  if (src.kind === 'file' && src.changing) {
+    const chunks = readVerified(src.path, hash, src.size, src.changing);
+    return Readable.from(ranged ? sliced(chunks, start, last) : chunks, { objectMode: false, highWaterMark: 2 });
+  }
   if (src.kind === 'file') return createReadStream(src.path, { highWaterMark: 1 << 20, ...(ranged ? { start, end: last } : {}) });
   if (src.kind === 'bytes') return Readable.from([ranged ? src.bytes.subarray(start, last + 1) : src.bytes], { objectMode: false });
   const chunks = packVerified(src, hash, src.what);
@@ -315,9 +338,17 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     let upper: (BundleTarRef & { sha256?: string }) | undefined;
     const same = cached?.version === BASE_CACHE_VERSION && cached.fingerprint === print.fingerprint && isHash(cached.blob);
     let fromPrint = false;
-    const ingested = objects ? await ingestDir(engine.layout, upperDir, () => upperPack(true)) : undefined;
-    if (ingested?.tree) {
-      upper = { blob: ingested.blob, size: ingested.size, tree: await addTreeSources(engine.layout, ingested.tree.blob, sources, contents) };
+    // v3: the upper dir's tree; its files are read from the dir at upload time where this process
+    // can read them all, else its contents are stored as objects first (as a commit does).
+    const readable = process.getuid?.() === 0 || (await engine.kernel.backendOwnerMapping(meta.backend)) !== 'full';
+    let scanned: BundleTarRef | undefined;
+    if (objects && readable) scanned = await scanDir(engine.layout, upperDir, () => upperPack(true), sources, contents, upperWhat);
+    else if (objects) {
+      const ingested = await ingestDir(engine.layout, upperDir, () => upperPack(true));
+      if (ingested?.tree) scanned = { blob: ingested.blob, size: ingested.size, tree: await addTreeSources(engine.layout, ingested.tree.blob, sources, contents) };
+    }
+    if (scanned?.tree) {
+      upper = scanned;
     } else if (same && !cached!.racy && !print.racy && !sha256) {
       upper = { blob: cached!.blob, size: cached!.size };
       fromPrint = true;

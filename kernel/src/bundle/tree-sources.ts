@@ -8,16 +8,19 @@
  * adds are a cache gc removes unless a snapshot takes them.
  */
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hashBytes } from '../hash.js';
 import type { PackStats } from '../layers/pack.js';
 import { openContentCache } from '../store/content-cache.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { getObject } from '../store/objects.js';
-import { parseTree } from '../store/tree.js';
+import { parseTree, serializeTree } from '../store/tree.js';
+import { scanTar } from './tree-scan.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
 import type { BundleBlobRef, BundleTarRef } from './format.js';
 
 /** Where blob bytes come from, as create.ts keeps them. */
-type FileSources = Map<string, { kind: 'file'; path: string; size: number } | { kind: string; size: number }>;
+type FileSources = Map<string, { kind: 'file'; path: string; size: number; changing?: string } | { kind: 'bytes'; bytes: Buffer; size: number } | { kind: string; size: number }>;
 
 /** Content objects of the bundle's trees, hash → size (the remote is asked about each). */
 export type TreeContents = Map<string, number>;
@@ -52,4 +55,29 @@ export async function ingestDir(layout: StoreLayout, dir: string, pack: () => As
   await cache.save();
   const size = (await stat(objectPath(layout, stored.tree))).size;
   return { blob: stored.object, size: stored.size, tree: { blob: stored.tree, size } };
+}
+
+/**
+ * A directory's tree without storing anything (tree-scan.ts), its contents uploaded from
+ * the directory's own files — each checked against its hash as it is read, so a file that
+ * changed since fails the push (`changing` names the directory) instead of sending other
+ * bytes. Only where this process can read every file (not under full subordinate-id
+ * mapping). Undefined when the tar is not the packer's byte for byte.
+ */
+export async function scanDir(
+  layout: StoreLayout, dir: string, pack: () => AsyncIterable<Buffer>, sources: FileSources, contents: TreeContents, what: string,
+): Promise<BundleTarRef | undefined> {
+  const cache = await openContentCache(layout, dir);
+  const scanned = await scanTar(pack(), cache);
+  if (!scanned) return undefined;
+  await cache.save();
+  for (const e of scanned.entries) {
+    if (!e.content || contents.has(e.content)) continue;
+    contents.set(e.content, e.size!);
+    if (!sources.has(e.content)) sources.set(e.content, { kind: 'file', path: join(dir, e.path), size: e.size!, changing: what });
+  }
+  const bytes = serializeTree(scanned.entries);
+  const tree = hashBytes(bytes);
+  if (!sources.has(tree)) sources.set(tree, { kind: 'bytes', bytes, size: bytes.length });
+  return { blob: scanned.tarHash, size: scanned.tarSize, tree: { blob: tree, size: bytes.length } };
 }

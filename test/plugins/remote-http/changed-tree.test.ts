@@ -53,3 +53,21 @@ test('an upper dir hashed by fingerprint is re-packed unchanged, and a change du
     await server.stop();
   }
 });
+
+test('bundle v3: a file of the upper dir changed after the push planned it fails the push instead of sending other bytes', async (t) => {
+  const box = sandbox('kp-remote-changed-v3-');
+  box.write('proj/karapace.toml', mockManifest({ image: 'mock:changed' }));
+  await box.json(['build', join(box.dir, 'proj'), '--name', 'ch']);
+  const wrote = await box.run(['exec', 'ch', '--', 'sh', '-c', 'echo same-size > note.txt']);
+  t.is(wrote.code, 0, wrote.stderr);
+  const engine = await createEngine({ cwd: box.dir, store: box.store, env: box.env, globalConfigDir: join(box.dir, 'config-home') });
+  const plan = await planBundle(engine, 'ch', { objects: true });
+  t.truthy(plan.upper?.tree, 'the upper dir goes as a tree');
+  const content = hashBytes('same-size\n');
+  const source = plan.sources.get(content);
+  t.is(source?.kind, 'file');
+  t.is((await drain(openSource(plan, content))).toString(), 'same-size\n');
+  writeFileSync(join(plan.upperDir, 'note.txt'), 'SAME-SIZE\n');
+  const err = await t.throwsAsync(drain(openSource(plan, content)));
+  t.is((err as { code?: string }).code, 'KP_REMOTE_CHANGED');
+});
