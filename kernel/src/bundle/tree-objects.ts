@@ -16,6 +16,7 @@ import { integrityError, type BundleBlobRef } from './format.js';
 
 const MAX_PATH = 4096;
 const CHUNK = 1 << 20;
+const LARGE_PIECE = 64 << 10;
 
 export function badTree(what: string, why: string): RuntimeFailure {
   return new RuntimeFailure('KP_REMOTE_BAD_TREE', `the remote's tree of ${what} is refused: ${why}`, {
@@ -95,6 +96,17 @@ export async function* tarFromTree(entries: readonly TreeEntry[], contentOf: Con
     pending.push(b);
     pendingSize += b.length;
   };
+  /** A large piece goes out as it is (after what is pending), not copied into a joined chunk. */
+  function* emit(b: Buffer): Generator<Buffer> {
+    if (b.length < LARGE_PIECE) {
+      push(b);
+      if (pendingSize >= CHUNK) yield flush();
+      return;
+    }
+    if (pendingSize > 0) yield flush();
+    tar.update(b);
+    yield b;
+  }
   for (const e of entries) {
     for (const part of encodeEntry(tarPartsOf(e))) push(part);
     if (e.content) {
@@ -104,8 +116,8 @@ export async function* tarFromTree(entries: readonly TreeEntry[], contentOf: Con
         for await (const c of await path) {
           left -= c.length;
           if (left < 0) throw integrityError(`content object ${e.content.slice(0, 12)} size`, `${e.size} bytes`, `more than ${e.size} bytes`);
-          push(c);
-          if (pendingSize >= CHUNK) yield flush();
+          // A download's chunk is valid only until the one after next is read: a small one waiting to be joined is copied.
+          yield* emit(c.length < LARGE_PIECE ? Buffer.from(c) : c);
         }
         if (left !== 0) throw integrityError(`content object ${e.content.slice(0, 12)} size`, `${e.size} bytes`, `${e.size! - left} bytes`);
         push(Buffer.alloc(padding(e.size!)));
@@ -122,9 +134,8 @@ export async function* tarFromTree(entries: readonly TreeEntry[], contentOf: Con
           if (n === 0) break;
           const got = buf.subarray(0, n);
           hasher.update(got);
-          push(got);
           left -= n;
-          if (pendingSize >= CHUNK) yield flush();
+          yield* emit(got);
         }
         if (left === 0 && readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) left = -1;
         if (left !== 0) throw corruptObject(path, e.content, `a file of another size than ${e.size}`);

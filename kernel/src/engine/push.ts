@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RuntimeFailure } from '../errors.js';
 import { StreamHasher } from '../hash.js';
-import { bundleBlobs, type BundleBlobRef } from '../bundle/format.js';
+import type { BundleBlobRef } from '../bundle/format.js';
 import { openSource, planBundle, sourceChunks, sourceSha256, type PreparedBundle } from '../bundle/create.js';
 import type { Engine } from './engine.js';
 import { findEnv } from './find.js';

@@ -153,6 +153,20 @@ test('pull into an empty store reproduces env_id and layers; verify-store is cle
   t.is((await dst.run(['exec', pulled.env_id, '--', 'cat', 'note.txt'])).stdout, 'two');
 });
 
+test('contents the pull does not keep stream from the download into the upper dir', async (t) => {
+  // beta's big file is in no snapshot: it goes from its download straight into the rebuilt tar.
+  const dst = sandbox('kp-objects-dst2-');
+  const pulled = await dst.json(['pull', 'beta@v1', '--remote', server.url], read);
+  t.true(pulled.bytes > BIG);
+  const r = await dst.run(['exec', pulled.env_id, '--', 'sh', '-c', 'cmp big.bin ' + join(src.dir, 'big.bin') + ' && cat own.txt']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'beta');
+  const objects = storeListing(join(dst.store, 'store', 'objects')).filter((l) => l.endsWith(` ${BIG}`));
+  t.deepEqual(objects, [], 'the upper dir\'s contents are not kept as objects');
+  const verify = await dst.run(['verify-store', '--json']);
+  t.true(JSON.parse(verify.stdout).ok, verify.stdout);
+});
+
 // --- hostile remote -------------------------------------------------------------------
 
 interface Tree { lines: any[] }
