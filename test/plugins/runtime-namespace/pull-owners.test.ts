@@ -55,12 +55,13 @@ t('a subid user\'s pull runs on layers whose owners are as a local build makes t
   const hostile = await startHostileRemote(join(server.dir, 'data'));
   tt.teardown(() => hostile.close());
   const m = hostile.manifest(digest);
-  tt.truthy(m.packages, 'the bundle carries a packages layer');
-  const tampered = Buffer.from(hostile.blobs.get(m.packages.blob)!);
-  // A byte of file content near the end (the tar stays well-formed): the whole layer unpacks first.
-  const at = tampered.length - 4096 - 100;
-  tampered[at] = tampered[at]! ^ 0xff;
-  hostile.blobs.set(m.packages.blob, tampered);
+  tt.truthy(m.packages?.tree, 'the bundle carries a packages layer, as a tree (bundle v3)');
+  // The last file content of the layer (its tree's order): the rest of the layer unpacks first.
+  const tree = hostile.blobs.get(m.packages.tree.blob)!.toString('utf8').split('\n').slice(1, -1).map((l) => JSON.parse(l));
+  const last = tree.filter((e) => e.content && e.size > 64).pop();
+  const tampered = Buffer.from(hostile.blobs.get(last.content)!);
+  tampered[tampered.length - 10] = tampered[tampered.length - 10]! ^ 0xff;
+  hostile.blobs.set(last.content, tampered);
   hostile.publish('dev', 'bad', m);
   const bad = await dst.run(['pull', 'dev@bad', '--remote', hostile.url, '--json']);
   tt.not(bad.code, 0);
