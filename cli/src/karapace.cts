@@ -78,11 +78,25 @@ function loadFastBundle(name: string, file: string): { bundle: FastBundle; saveC
   };
 }
 
+/**
+ * A build with no karapace.lock where its manifest's lock would be cannot be answered from the
+ * lock (exec.cjs's warm build needs one), so it skips exec.cjs for build.cjs. The manifest is
+ * the path given (default karapace.toml) or, when that names a directory, its karapace.toml
+ * (manifestPathFrom, kernel engine/build.ts): the lock is looked for beside both, so a build
+ * that has one is never sent past the warm path.
+ */
+function cannotBeWarm(p: FastArgs): boolean {
+  if (p.command !== 'build') return false;
+  const given = path.resolve(process.cwd(), p.positionals.manifest ?? 'karapace.toml');
+  return !fs.existsSync(path.join(path.dirname(given), 'karapace.lock')) && !fs.existsSync(path.join(given, 'karapace.lock'));
+}
+
 /** Runs exec, enter, a build, push or pull from a CommonJS bundle; undefined when the full CLI must handle the input. */
 async function fastPath(): Promise<number | undefined> {
   if (!parsed) return undefined;
   // The bundles that serve the command, tried in order (their code caches are named after them).
   for (const name of FastDispatch.FAST_COMMANDS[parsed.command]!.bundles) {
+    if (name === 'exec' && cannotBeWarm(parsed)) continue;
     const file = path.join(__dirname, `${name}.cjs`);
     if (!fs.existsSync(file)) return undefined;
     const { bundle, saveCache } = loadFastBundle(name, file);

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import FastDispatch from '../../cli/dist/fast-dispatch.cjs';
 import { runBundled, sandbox, type Sandbox } from '../helpers/cli.js';
@@ -54,6 +54,10 @@ test('a cold build takes the fast path, loads no remote plugin, and prints what 
   t.is(b.code, 0, b.stderr);
   t.is(portable(fast, a.stdout), portable(full, b.stdout));
   t.false(JSON.parse(a.stdout).cached);
+  // No karapace.lock yet: nothing to answer from the lock, so exec.cjs (the warm path) was
+  // never loaded (no code cache of its own); build.cjs was.
+  const caches = () => readdirSync(join(fast.dir, 'cache', 'karapace')).map((n) => n.split('-')[0]).sort();
+  t.deepEqual(caches(), ['build']);
   const plugins = /plugins: (.*)$/m.exec(a.stderr)?.[1] ?? '';
   t.regex(plugins, /image-sources/);
   t.notRegex(plugins, /remote-/, 'a build loads no remote plugin');
@@ -62,6 +66,7 @@ test('a cold build takes the fast path, loads no remote plugin, and prints what 
   t.true(JSON.stringify(listed).includes('"fb"'));
   const again = await bundled(fast, ['build', '--json'], fastProj);
   t.true(JSON.parse(again.stdout).cached);
+  t.deepEqual(caches(), ['build', 'exec'], 'with a lock, the warm path answers');
   // Without --json: the same text.
   const c = await bundled(fast, ['build', '--name', 'fb2', '--store', join(fast.dir, 'store2')], fastProj);
   const d = await full.run(['build', '--name', 'fb2', '--store', join(full.dir, 'store2')], { cwd: fullProj });
