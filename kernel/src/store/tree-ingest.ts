@@ -204,40 +204,46 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
   let ok = false;
   try {
     for (;;) {
-      const first = await readExactly(reader, BLOCK, 'a header');
+      // Not copied: a plain header is checked before its content is read (the producer
+      // may reuse a chunk only once the next-but-one is asked for).
+      const first = await reader.read(BLOCK);
+      if (!first || first.length !== BLOCK) throw new NotCanonical('the tar ends inside a header');
       if (isZero(first)) {
         if (!isZero(await readExactly(reader, BLOCK, 'the end marker'))) throw new NotCanonical('a single zero block');
         if ((await reader.read(1)) !== null) throw new NotCanonical('bytes after the end of the archive');
         break;
       }
-      const raw = [first];
+      let raw = first;
       let h = header(first);
       let pax: Map<string, Buffer> | null = null;
       if (h.type === 'pax-header') {
+        const head = Buffer.from(first);
         const body = await readExactly(reader, h.size, 'a PAX header');
-        raw.push(body, await readExactly(reader, padding(h.size), 'PAX padding'));
+        const pad = await readExactly(reader, padding(h.size), 'PAX padding');
         pax = decodePax(body);
         const real = await readExactly(reader, BLOCK, 'a header');
-        raw.push(real);
+        raw = Buffer.concat([head, body, pad, real]);
         h = header(real);
       }
-      let content: string | undefined;
+      // The header means the same without the content's hash: checked now, the hash added after.
+      const entry = treeEntryOf(h, pax, undefined);
+      if (!entry) throw new NotCanonical(`an entry the packer does not write (${h.type} ${h.name})`);
+      const parts = encodeEntry(tarPartsOf(entry));
+      if (!(parts.length === 1 ? parts[0]!.equals(raw) : Buffer.concat(parts).equals(raw))) throw new NotCanonical(`the header of ${entry.path} is not the packer's`);
       if (h.type === 'file' && h.size > 0) {
         const path = entryPath(h, pax);
         const known = cache?.lookup(path, h.size);
+        let content: string;
         if (known && writer.has(known)) {
           // The tar's hash still takes these bytes (its source hashes them); nothing else needs them.
           await reader.stream(h.size, () => undefined);
           content = known;
         } else content = h.size <= IN_MEMORY_MAX ? await writer.putBytes(await readExactly(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
         cache?.record(path, content);
+        entry.content = content;
         contentBytes += h.size;
         if (!isZero(await readExactly(reader, padding(h.size), 'file padding'))) throw new NotCanonical('non-zero padding');
       } else if (h.size !== 0) throw new NotCanonical(`a ${h.type} entry with a body`);
-      const entry = treeEntryOf(h, pax, content);
-      if (!entry) throw new NotCanonical(`an entry the packer does not write (${h.type} ${h.name})`);
-      const again = Buffer.concat(encodeEntry(tarPartsOf(entry)));
-      if (!again.equals(Buffer.concat(raw))) throw new NotCanonical(`the header of ${entry.path} is not the packer's`);
       entries.push(entry);
     }
     ok = true;
