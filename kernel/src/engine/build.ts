@@ -201,8 +201,8 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
   const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
   const staging = join(engine.layout.staging, `build-${Date.now()}-${randomHex(4)}`);
   const paths = envPaths(staging);
-  const wal = await WalTransaction.begin(engine.layout, 'build');
-  await wal.record({ kind: 'remove', path: wal.rel(staging) });
+  // The staging dir's undo goes in with the entry itself: one durable write, not two.
+  const wal = await WalTransaction.begin(engine.layout, 'build', [{ kind: 'remove', path: WalTransaction.rel(engine.layout, staging) }]);
   crashPoint('build:staging');
   await Promise.all([paths.upper, paths.work, paths.runtime].map((d) => mkdir(d, { recursive: true })));
   let freshLayer: string | undefined;

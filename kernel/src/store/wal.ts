@@ -59,7 +59,12 @@ export class WalTransaction {
 
   /** Paths in steps are stored relative to the store root, so a moved store still recovers. */
   rel(path: string): string {
-    return relative(this.layout.root, path);
+    return WalTransaction.rel(this.layout, path);
+  }
+
+  /** `rel` before there is a transaction: for the steps `begin` records with the entry. */
+  static rel(layout: StoreLayout, path: string): string {
+    return relative(layout.root, path);
   }
 
   /** Records how to undo the next change. Call before making it. */
