@@ -129,6 +129,21 @@ nativeTest('a root that is not a directory or does not exist is handed back to t
   await t.throwsAsync(fingerprintRootfs(join(root, 'missing')), { code: 'ENOENT' });
 });
 
+anyTest('KARAPACE_FINGERPRINT_NATIVE=0 walks in TypeScript, to the same value', async (t) => {
+  const root = tempTree(t);
+  mkdirSync(join(root, 'a/b'), { recursive: true });
+  writeFileSync(join(root, 'a/b/c'), 'c');
+  // The value, and whether the addon was loaded into the process (its mapping).
+  const script = `import(${JSON.stringify(new URL('../../../plugins/image-sources/dist/index.js', import.meta.url).href)}).then(async (m) => process.stdout.write(JSON.stringify([await m.fingerprintRootfs(process.argv[1]), require('node:fs').readFileSync('/proc/self/maps', 'utf8').includes('karapace_fingerprint.node')])))`;
+  const run = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, ['-e', script, root], { encoding: 'utf8', env: { ...process.env, ...env } });
+    t.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as [string, boolean];
+  };
+  t.deepEqual(run({ KARAPACE_FINGERPRINT_NATIVE: '0' }), [await fingerprintRootfsReference(root), false]);
+  if (addon) t.deepEqual(run({}), [await fingerprintRootfsReference(root), true]);
+});
+
 const debianMissing = debianRootfsUnavailable();
 (addon && !debianMissing ? anyTest : anyTest.skip)('a real Debian rootfs: the native walk gives the reference value', async (t) => {
   const root = tempTree(t);
