@@ -11,9 +11,9 @@
  * tree back (undefined), and the TypeScript walk does it (test/plugins/image-sources/
  * fingerprint.test.ts holds the two to the same values).
  *
- * One thread, getdents64 + fstatat relative to each directory's fd: what the fingerprint
- * costs is the system calls, and Node's lstatSync spends several times a call's own cost
- * in libuv and in making a Stats object per entry. */
+ * getdents64 + fstatat relative to each directory's fd, on two threads (the plan below):
+ * what the fingerprint costs is the system calls, and Node's lstatSync spends several times
+ * a call's own cost in libuv and in making a Stats object per entry. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
