@@ -28,7 +28,7 @@ import { envTarChunks } from '../mapped/run.js';
 import { withLock } from '../engine/with-lock.js';
 import { BUNDLE_FORMAT, BUNDLE_FORMAT_OBJECTS, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type BundleTarRef, type PortableMetadata } from './format.js';
 import { packagesLayerRoot, readPackagesLayer } from '../store/packages-layer.js';
-import { addTreeSources, ingestDir, scanDir, type TreeContents } from './tree-sources.js';
+import { addDirTree, addTreeSources, ingestDir, scanDir, type TreeContents } from './tree-sources.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
@@ -265,6 +265,8 @@ interface UpperCacheEntry {
   racy: boolean;
   blob: string;
   size: number;
+  /** The blake3 of the dir's tree (bundle v3), kept beside this file as `.tree`. */
+  tree?: string;
 }
 
 function upperCachePath(engine: Engine, envId: string): string {
@@ -342,7 +344,13 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     // can read them all, else its contents are stored as objects first (as a commit does).
     const readable = process.getuid?.() === 0 || (await engine.kernel.backendOwnerMapping(meta.backend)) !== 'full';
     let scanned: BundleTarRef | undefined;
-    if (objects && readable) scanned = await scanDir(engine.layout, upperDir, () => upperPack(true), sources, contents, upperWhat);
+    const treeCache = `${cachePath.slice(0, -'.json'.length)}.tree`;
+    if (objects && readable && same && !cached!.racy && !print.racy && cached!.tree) {
+      // Unchanged since the last push (stat fingerprint, as for the tar): its tree is not made again.
+      const bytes = await readFile(treeCache).catch(() => undefined);
+      if (bytes && hashBytes(bytes) === cached!.tree) scanned = addDirTree(upperDir, { blob: cached!.blob, size: cached!.size }, bytes, sources, contents, upperWhat);
+    }
+    if (objects && readable && !scanned) scanned = await scanDir(engine.layout, upperDir, () => upperPack(true), sources, contents, upperWhat);
     else if (objects) {
       const ingested = await ingestDir(engine.layout, upperDir, () => upperPack(true));
       if (ingested?.tree) scanned = { blob: ingested.blob, size: ingested.size, tree: await addTreeSources(engine.layout, ingested.tree.blob, sources, contents) };
@@ -404,9 +412,15 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
       packUpper: () => upperPack(true),
       async complete(u) {
         if (!u.tree && !sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size, pack: upperPack });
-        if (!u.tree && (cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy)) {
-          const entry: UpperCacheEntry = { version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size };
+        const treeBytes = u.tree ? sources.get(u.tree.blob) : undefined;
+        const keepTree = treeBytes?.kind === 'bytes' && cached?.tree !== u.tree!.blob;
+        if (keepTree || (!u.tree && cached?.tree) || cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy) {
+          const entry: UpperCacheEntry = {
+            version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size, ...(treeBytes?.kind === 'bytes' ? { tree: u.tree!.blob } : {}),
+          };
           await mkdir(dirname(cachePath), { recursive: true });
+          // The tree first: an entry never names a tree that is not there.
+          if (keepTree) await writeFileAtomic(treeCache, (treeBytes as { bytes: Buffer }).bytes);
           await writeFileAtomic(cachePath, JSON.stringify(entry) + '\n');
         }
         const manifest = build(u);

@@ -71,13 +71,21 @@ export async function scanDir(
   const scanned = await scanTar(pack(), cache);
   if (!scanned) return undefined;
   await cache.save();
-  for (const e of scanned.entries) {
+  const bytes = serializeTree(scanned.entries);
+  return addDirTree(dir, { blob: scanned.tarHash, size: scanned.tarSize }, bytes, sources, contents, what);
+}
+
+/**
+ * Registers a directory's tree (its bytes, e.g. kept from an earlier scan of the unchanged
+ * dir) and its contents as the dir's files, each checked against its hash when read.
+ */
+export function addDirTree(dir: string, tar: BundleBlobRef, bytes: Buffer, sources: FileSources, contents: TreeContents, what: string): BundleTarRef {
+  const tree = hashBytes(bytes);
+  for (const e of parseTree(tree, bytes)) {
     if (!e.content || contents.has(e.content)) continue;
     contents.set(e.content, e.size!);
     if (!sources.has(e.content)) sources.set(e.content, { kind: 'file', path: join(dir, e.path), size: e.size!, changing: what });
   }
-  const bytes = serializeTree(scanned.entries);
-  const tree = hashBytes(bytes);
   if (!sources.has(tree)) sources.set(tree, { kind: 'bytes', bytes, size: bytes.length });
-  return { blob: scanned.tarHash, size: scanned.tarSize, tree: { blob: tree, size: bytes.length } };
+  return { ...tar, tree: { blob: tree, size: bytes.length } };
 }
