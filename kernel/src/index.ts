@@ -92,7 +92,7 @@ export {
   parseBundleManifest, bundleBlobs, manifestFromLock, integrityError, BUNDLE_FORMAT, BUNDLE_FORMAT_PACKAGES, BUNDLE_FORMAT_OBJECTS, MAX_MANIFEST_BYTES, IMAGE_KEY_PATTERN,
   type BundleManifest, type BundleBlobRef, type BundleTarRef, type BundleLayer, type PortableMetadata, type VerifiedBundleEnv,
 } from './bundle/format.js';
-export { TreeFlusher } from './bundle/durable.js';
+export { TreeFlusher, syncFilesystem } from './bundle/durable.js';
 export { claimStaging, sweepAbandonedStaging, type StagingClaim } from './store/staging-claim.js';
 export { KERNEL_API, KERNEL_API_VERSION, TAP_STAGES, type KernelApi } from './api.js';
 export { BACKEND_CAPABILITIES, type BackendCapability, type BackendCapabilities } from './capabilities.js';

@@ -9,7 +9,7 @@
  * digest (`<root>/cache/bundles/`), so a second environment on the same base, or a second
  * push, does not pack it at all.
  */
-import { createReadStream, existsSync, lstatSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -219,6 +219,29 @@ export function sourceChunks(bundle: Pick<PreparedBundle, 'sources'>, hash: stri
   const src = bundle.sources.get(hash);
   if (src?.kind === 'tree') return packVerified(src, hash, src.what, true);
   return openSource(bundle, hash) as AsyncIterable<Buffer>;
+}
+
+/**
+ * A small blob's bytes at once (batched uploads): a file is read whole, without a stream
+ * (thousands of small files); a live tree's file is checked against the blob's hash.
+ */
+export async function sourceBytes(bundle: Pick<PreparedBundle, 'sources'>, hash: string): Promise<Buffer> {
+  const src = bundle.sources.get(hash);
+  if (src?.kind === 'bytes') return src.bytes;
+  if (src?.kind === 'file') {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(src.path);
+    } catch (err) {
+      if (src.changing && (err as NodeJS.ErrnoException).code === 'ENOENT') throw changedWhilePushing(src.changing);
+      throw err;
+    }
+    if (src.changing && (bytes.length !== src.size || hashBytes(bytes) !== hash)) throw changedWhilePushing(src.changing);
+    return bytes;
+  }
+  const parts: Buffer[] = [];
+  for await (const c of sourceChunks(bundle, hash)) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
 }
 
 /** A blob's SHA-256 (hex), computed when the bundle was prepared without it. */

@@ -9,12 +9,60 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkedTree, type ContentSource } from '../bundle/tree-objects.js';
 import type { BundleBlobRef } from '../bundle/format.js';
+import { integrityError } from '../bundle/format.js';
+import { hashBytes } from '../hash.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { hasObject } from '../store/objects.js';
 import type { TreeEntry } from '../store/tree.js';
 
 /** A blob's chunks, checked against its blake3 and size (pull.ts `verified`). */
 export type VerifiedFetch = (ref: BundleBlobRef, role: string) => Promise<AsyncIterable<Buffer>>;
+/** Many small blobs in one request, each checked against its blake3 and size. */
+export type VerifiedBatch = (refs: BundleBlobRef[]) => Promise<Buffer[]>;
+
+/** Objects up to this size are fetched in batches (PullSource.openBatch) of at most BATCH_COUNT or about BATCH_BYTES. */
+const BATCH_OBJECT_BYTES = 256 << 10;
+const BATCH_COUNT = 2048;
+const BATCH_BYTES = 4 << 20;
+
+/** Checks every blob of a batch as it arrives: its size, then its blake3. */
+export function checkedBatch(open: (refs: BundleBlobRef[]) => Promise<Buffer[]>, onBytes: (n: number) => void): VerifiedBatch {
+  return async (refs) => {
+    const got = await open(refs);
+    if (got.length !== refs.length) throw integrityError(`a batch of ${refs.length} content objects`, `${refs.length} blobs`, `${got.length}`);
+    for (const [i, ref] of refs.entries()) {
+      const bytes = got[i]!;
+      onBytes(bytes.length);
+      const what = `content object ${ref.blob.slice(0, 12)}`;
+      if (bytes.length !== ref.size) throw integrityError(`${what} size`, `${ref.size} bytes`, `${bytes.length} bytes`);
+      const actual = hashBytes(bytes);
+      if (actual !== ref.blob) throw integrityError(what, ref.blob, actual);
+    }
+    return got;
+  };
+}
+
+/** Splits refs (in order) into batches of small objects and single large ones. */
+function batches(refs: BundleBlobRef[], batch: boolean): BundleBlobRef[][] {
+  const out: BundleBlobRef[][] = [];
+  let group: BundleBlobRef[] = [];
+  let bytes = 0;
+  for (const r of refs) {
+    if (!batch || r.size > BATCH_OBJECT_BYTES) {
+      out.push([r]);
+      continue;
+    }
+    group.push(r);
+    bytes += r.size;
+    if (group.length >= BATCH_COUNT || bytes >= BATCH_BYTES) {
+      out.push(group);
+      group = [];
+      bytes = 0;
+    }
+  }
+  if (group.length) out.push(group);
+  return out;
+}
 
 export interface FetchedTree {
   ref: BundleBlobRef;
@@ -51,29 +99,39 @@ export async function lackingObjects(layout: StoreLayout, trees: readonly Fetche
  * arrives; answers hash → staged file. `onFile` is told of each complete file (durability).
  */
 export async function downloadObjects(
-  fetch: VerifiedFetch, objects: Map<string, number>, dir: string, onFile: (path: string, size: number) => void,
+  fetch: VerifiedFetch, batch: VerifiedBatch | undefined, objects: Map<string, number>, dir: string, onFile: (path: string, size: number) => void,
 ): Promise<Map<string, string>> {
   const staged = new Map<string, string>();
-  const queue = [...objects];
+  const queue = batches([...objects].map(([blob, size]) => ({ blob, size })), batch !== undefined);
   let failed = false;
+  const write = async (ref: BundleBlobRef, chunks: AsyncIterable<Buffer> | Buffer[]) => {
+    const file = join(dir, ref.blob);
+    const handle = await open(file, 'wx', 0o444);
+    try {
+      for await (const c of chunks) {
+        let off = 0;
+        while (off < c.length) off += (await handle.write(c, off)).bytesWritten;
+      }
+    } finally {
+      await handle.close();
+    }
+    staged.set(ref.blob, file);
+    onFile(file, ref.size);
+  };
   const worker = async () => {
     while (queue.length && !failed) {
-      const [hash, size] = queue.shift()!;
-      const file = join(dir, hash);
-      const handle = await open(file, 'wx', 0o444);
+      const group = queue.shift()!;
       try {
-        for await (const c of await fetch({ blob: hash, size }, `content object ${hash.slice(0, 12)}`)) {
-          let off = 0;
-          while (off < c.length) off += (await handle.write(c, off)).bytesWritten;
+        if (group.length === 1 && (!batch || group[0]!.size > BATCH_OBJECT_BYTES)) {
+          await write(group[0]!, await fetch(group[0]!, `content object ${group[0]!.blob.slice(0, 12)}`));
+        } else {
+          const got = await batch!(group);
+          for (const [i, ref] of group.entries()) await write(ref, [got[i]!]);
         }
       } catch (err) {
         failed = true;
         throw err;
-      } finally {
-        await handle.close();
       }
-      staged.set(hash, file);
-      onFile(file, size);
     }
   };
   // Every worker stops before the pull cleans up staging: none may write into it afterwards.
@@ -94,7 +152,7 @@ const AHEAD = 16;
  * fetched a few ahead of the tar, in its order, so their round trips overlap.
  */
 export function contentSource(
-  layout: StoreLayout, staged: Map<string, string>, entries: readonly TreeEntry[], streamed: ReadonlySet<string>, fetch: VerifiedFetch,
+  layout: StoreLayout, staged: Map<string, string>, entries: readonly TreeEntry[], streamed: ReadonlySet<string>, fetch: VerifiedFetch, batch?: VerifiedBatch,
 ): ContentSource {
   const order: { blob: string; size: number }[] = [];
   const seen = new Set<string>();
@@ -107,6 +165,28 @@ export function contentSource(
   let started = 0;
   let used = 0;
   const fill = () => {
+    if (batch) {
+      // Two batches of the small objects next in the tar's order in flight.
+      while (started < order.length && ahead.size < 2 * BATCH_COUNT && started < used + 2 * BATCH_COUNT) {
+        const group: BundleBlobRef[] = [];
+        let bytes = 0;
+        for (; started < order.length && group.length < BATCH_COUNT && bytes < BATCH_BYTES; started++) {
+          const ref = order[started]!;
+          if (ref.size > BATCH_OBJECT_BYTES) continue;
+          group.push(ref);
+          bytes += ref.size;
+        }
+        if (!group.length) continue;
+        const p = batch(group);
+        p.catch(() => undefined);
+        for (const [i, ref] of group.entries()) {
+          const one = p.then((got) => [got[i]!]);
+          one.catch(() => undefined);
+          ahead.set(ref.blob, one);
+        }
+      }
+      return;
+    }
     for (; started < order.length && started < used + AHEAD; started++) {
       const ref = order[started]!;
       if (ref.size > SMALL_OBJECT_BYTES) continue;

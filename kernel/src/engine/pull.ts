@@ -49,7 +49,7 @@ import { unpackForEnv } from '../mapped/run.js';
 import { removeTree } from '../store/remove-tree.js';
 import { tarFromTree } from '../bundle/tree-objects.js';
 import { linkLayerToObjects } from '../store/packages-objects.js';
-import { contentSource, downloadObjects, fetchTree, lackingObjects, type FetchedTree, type VerifiedFetch } from './pull-trees.js';
+import { checkedBatch, contentSource, downloadObjects, fetchTree, lackingObjects, type FetchedTree, type VerifiedFetch } from './pull-trees.js';
 
 /** A blob's bytes as a remote sends them (a Readable will do): unverified. */
 export interface BlobStream extends AsyncIterable<Buffer> {
@@ -67,6 +67,8 @@ export interface PullSource {
   readonly origin: string;
   /** Opens a blob by its blake3. `size` is what the bundle declares (undefined for the manifest). */
   openBlob(ref: { blob: string; size?: number }, role: string): Promise<BlobStream>;
+  /** Many small blobs in one request, their bytes in the order asked (unverified: the kernel checks each). */
+  openBatch?(refs: BundleBlobRef[]): Promise<Buffer[]>;
 }
 
 export interface PullOptions {
@@ -284,6 +286,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     let packagesLayer = await pulledLayer();
     // Format v3: layers as trees, of whose content objects only those this store lacks are fetched.
     const fetchChecked: VerifiedFetch = async (ref, role) => verified(await fetch(ref, role), ref, role, count);
+    const batchChecked = source.openBatch ? checkedBatch((refs) => source.openBatch!(refs), count) : undefined;
     const packagesTree = bundle.packages?.tree && !packagesLayer ? await fetchTree(fetchChecked, bundle.packages.tree, 'packages layer') : undefined;
     const upperTree = bundle.upper.tree ? await fetchTree(fetchChecked, bundle.upper.tree, 'upper layer') : undefined;
     const layerTrees = new Map<string, FetchedTree>();
@@ -333,10 +336,10 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     };
     const objects: { hash: string; file: string }[] = [];
     await mkdir(join(staging, 'objects'), { recursive: true });
-    const staged = await downloadObjects(fetchChecked, toStage, join(staging, 'objects'), (file, size) => flusher.fileDone(file, size));
+    const staged = await downloadObjects(fetchChecked, batchChecked, toStage, join(staging, 'objects'), (file, size) => flusher.fileDone(file, size));
     blobs += lacking.size;
     for (const [hash, file] of staged) if (keep.has(hash)) objects.push({ hash, file });
-    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => tarFromTree(t.entries, contentSource(layout, staged, t.entries, streamed, fetchChecked), ref, role);
+    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => tarFromTree(t.entries, contentSource(layout, staged, t.entries, streamed, fetchChecked, batchChecked), ref, role);
     const warnings: string[] = [];
     if (!haveBase) {
       const chunks = await chunksOf(bundle.base, 'base image');

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { KarapaceError, type RemoteTimeoutConfig } from '@karapace/kernel';
 import { rawGet, type BlobBody } from './blob-download.js';
 import { guardRequest, resolveTimeouts, type TimeoutContext } from './timeouts.js';
-import { etagOf, type MissingResponse, type RefRecord } from './protocol.js';
+import { batchRecord, etagOf, parseBatch, type MissingResponse, type RefRecord } from './protocol.js';
 import { forbidden, notFound, protocolError, refConflict, safeUrl, unauthorized, unreachable } from './errors.js';
 
 export interface RequestOptions {
@@ -172,6 +172,61 @@ export class HttpRemoteClient {
     if (res.statusCode === 200) return true;
     if (res.statusCode === 404) return false;
     return this.fail(res, `blob ${hash}`);
+  }
+
+  #features?: Promise<Set<string>>;
+
+  /** What the server offers beyond protocol v1 (`features` in /healthz; none from older servers). */
+  features(): Promise<Set<string>> {
+    this.#features ??= (async () => {
+      const res = await this.request({ method: 'GET', path: '/healthz', what: 'the health check' });
+      if (res.statusCode !== 200) {
+        res.resume();
+        return new Set<string>();
+      }
+      const body = await this.json<{ features?: unknown }>(res).catch(() => ({ features: undefined }));
+      return new Set(Array.isArray(body.features) ? body.features.filter((f): f is string => typeof f === 'string') : []);
+    })();
+    return this.#features;
+  }
+
+  /** Uploads small blobs in one request (feature `batch`); the server checks every hash before keeping any. */
+  async putBatch(blobs: { hash: string; bytes: Buffer }[]): Promise<void> {
+    const body = Buffer.concat(blobs.flatMap((b) => batchRecord(b.hash, b.bytes)));
+    const res = await this.request({ method: 'POST', path: '/v1/blobs/batch', what: `a batch upload of ${blobs.length} blobs`, body, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } });
+    if (res.statusCode !== 200) await this.fail(res, `a batch of ${blobs.length} blobs`);
+    res.resume();
+  }
+
+  /**
+   * Downloads small blobs in one request (feature `batch`), in the order asked; unverified
+   * (the caller checks each). A record of another name or size than asked is refused.
+   */
+  async fetchBatch(refs: { hash: string; size: number }[]): Promise<Buffer[]> {
+    const expected = refs.reduce((n, r) => n + r.size + 66 + String(r.size).length, 0);
+    const body = Buffer.from(JSON.stringify({ hashes: refs.map((r) => r.hash) }));
+    const res = await this.request({ method: 'POST', path: '/v1/blobs/fetch', what: `a batch download of ${refs.length} blobs`, body, headers: { 'content-type': 'application/json', 'content-length': body.length } });
+    if (res.statusCode !== 200) await this.fail(res, `a batch of ${refs.length} blobs`);
+    const declared = Number(res.headers['content-length'] ?? NaN);
+    if (declared !== expected) {
+      res.destroy();
+      throw protocolError(this.display, 200, `a batch of ${refs.length} blobs should be ${expected} bytes, the answer declares ${declared}: refused before reading it`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of res) {
+      size += (c as Buffer).length;
+      if (size > expected) {
+        res.destroy();
+        break;
+      }
+      chunks.push(c as Buffer);
+    }
+    const records = parseBatch(Buffer.concat(chunks), refs.length);
+    if (!records || records.length !== refs.length || records.some((r, i) => r.hash !== refs[i]!.hash || r.bytes.length !== refs[i]!.size)) {
+      throw protocolError(this.display, 200, `the answer to a batch of ${refs.length} blobs is not the records asked for`);
+    }
+    return records.map((r) => r.bytes);
   }
 
   /** Uploads a blob; the server checks its hash before keeping it. */

@@ -5,7 +5,7 @@
 import { badReference, type BlobStream, type BundleBlobRef, type PreparedBundle, type PullSource, type PushBlob, type PushBytes, type PushSink, type PushTarget } from '@karapace/kernel';
 import { HttpRemoteClient } from './client.js';
 import { notFound } from './errors.js';
-import { parseReference } from './protocol.js';
+import { FEATURE_BATCH, parseReference } from './protocol.js';
 import type { EnvRemote } from './remote-api.js';
 
 const PARALLEL_UPLOADS = 4;
@@ -19,7 +19,10 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
 
   /** Uploads what the remote lacks, then moves `target` to the bundle with compare-and-swap. */
   async openPush(target: PushTarget): Promise<PushSink> {
+    // Servers that take batches (feature `batch`) get small blobs many to a request.
+    const batch = (await this.features()).has(FEATURE_BATCH);
     return {
+      ...(batch ? { putBatch: (blobs: PushBlob[], bytes: Buffer[]) => this.putBatch(blobs.map((b, i) => ({ hash: b.blob, bytes: bytes[i]! }))) } : {}),
       // The server keeps any blob by its blake3: layers go as trees and the file contents it lacks (bundle v3).
       objects: !this.tarBundles,
       parallel: PARALLEL_UPLOADS,
@@ -51,7 +54,9 @@ export class HttpEnvRemote extends HttpRemoteClient implements EnvRemote {
       if (!ref) throw notFound(this.display, `${parsed.name}@${parsed.tag}`);
       digest = ref.digest;
     }
+    const batch = (await this.features()).has(FEATURE_BATCH);
     return {
+      ...(batch ? { openBatch: (refs: BundleBlobRef[]) => this.fetchBatch(refs.map((r) => ({ hash: r.blob, size: r.size }))) } : {}),
       digest,
       origin: `${this.display}/${parsed.name}@${parsed.tag ?? `blake3:${digest}`}`,
       // Large blobs get a connection of their own; small ones share the keep-alive pool.

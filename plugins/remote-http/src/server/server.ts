@@ -6,7 +6,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { isHash, isValidName, isValidTag, digestFromEtag, etagOf, MAX_BATCH, PROTOCOL_VERSION, type MissingResponse } from '../protocol.js';
+import { isHash, isValidName, isValidTag, digestFromEtag, etagOf, batchRecord, parseBatch, FEATURE_BATCH, MAX_BATCH, MAX_BATCH_BYTES, PROTOCOL_VERSION, type MissingResponse } from '../protocol.js';
+import { readFile } from 'node:fs/promises';
+import { hashBytes } from '@karapace/kernel';
 import { authorize, type AuthConfig, type Scope } from './auth.js';
 import { BlobStorage, UploadError } from './storage.js';
 import { SESSION_ID, UploadSessions } from './uploads.js';
@@ -222,6 +224,19 @@ function segments(rawUrl: string): string[] {
   });
 }
 
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > max) throw new HttpError(413, 'too_large', `body exceeds the limit of ${max} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new HttpError(413, 'too_large', `body exceeds the limit of ${max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > max) throw new HttpError(413, 'too_large', `JSON body exceeds the limit of ${max} bytes`);
@@ -245,11 +260,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
   const parts = segments(req.url ?? '');
   const method = req.method ?? 'GET';
   if (parts.length === 1 && parts[0] === 'healthz' && (method === 'GET' || method === 'HEAD')) {
-    sendJson(res, 200, { ok: true, protocol: PROTOCOL_VERSION }, {}, method === 'HEAD');
+    sendJson(res, 200, { ok: true, protocol: PROTOCOL_VERSION, features: [FEATURE_BATCH] }, {}, method === 'HEAD');
     return;
   }
   if (parts[0] !== PROTOCOL_VERSION) throw new HttpError(404, 'not_found', 'no such route');
-  const need: Scope = method === 'PUT' || method === 'DELETE' || parts[1] === 'uploads' ? 'write' : 'read';
+  const need: Scope = method === 'PUT' || method === 'DELETE' || parts[1] === 'uploads' || (parts[1] === 'blobs' && parts[2] === 'batch') ? 'write' : 'read';
   const auth = authorize(o.auth, req.headers.authorization, need);
   if (!auth.ok) {
     throw new HttpError(auth.status, auth.status === 401 ? 'unauthorized' : 'forbidden', auth.reason,
@@ -267,6 +282,48 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
     const missing: string[] = [];
     for (const h of new Set(body.hashes as string[])) if ((await storage.blobSize(h)) === undefined) missing.push(h);
     sendJson(res, 200, { missing } satisfies MissingResponse);
+    return;
+  }
+  if (kind === 'blobs' && parts.length === 3 && a === 'batch') {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
+    const limit = Math.min(o.maxBodyBytes, MAX_BATCH_BYTES);
+    const body = await readBody(req, limit);
+    const blobs = parseBatch(body);
+    if (!blobs) throw new HttpError(400, 'bad_request', `a batch is records "<blake3> <size>\\n<bytes>", at most ${MAX_BATCH}`);
+    for (const b of blobs) {
+      const actual = hashBytes(b.bytes);
+      if (actual !== b.hash) throw new HttpError(400, 'digest_mismatch', `content hash mismatch: a record named ${b.hash} hashes to ${actual}; nothing of this batch was kept`);
+    }
+    const release = uploads.holdPut(auth.who);
+    try {
+      const created = await storage.putMany(blobs);
+      sendJson(res, 200, { stored: blobs.length, created });
+    } finally {
+      release();
+    }
+    return;
+  }
+  if (kind === 'blobs' && parts.length === 3 && a === 'fetch') {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
+    const body = (await readJson(req, o.maxJsonBytes)) as { hashes?: unknown };
+    if (!body || !Array.isArray(body.hashes) || body.hashes.length > MAX_BATCH || !body.hashes.every((h) => typeof h === 'string' && isHash(h))) {
+      throw new HttpError(400, 'bad_request', `expected {"hashes": [...]} with at most ${MAX_BATCH} blake3 hashes`);
+    }
+    const hashes = body.hashes as string[];
+    let total = 0;
+    const missing: string[] = [];
+    for (const h of hashes) {
+      const size = await storage.blobSize(h);
+      if (size === undefined) missing.push(h);
+      else total += size + 66 + String(size).length;
+    }
+    if (missing.length) throw new HttpError(404, 'blob_unknown', `${missing.length} of the blobs asked for are not on this server (first: ${missing[0]})`);
+    if (total > MAX_BATCH_BYTES) throw new HttpError(413, 'too_large', `the blobs asked for exceed ${MAX_BATCH_BYTES} bytes together`);
+    const parts: Buffer[] = [];
+    for (const h of hashes) parts.push(...batchRecord(h, await readFile(storage.blobPath(h))));
+    const out = Buffer.concat(parts);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
+    res.end(out);
     return;
   }
   if (kind === 'blobs' && parts.length === 3) {
