@@ -23,6 +23,8 @@ const read = { env: { KARAPACE_REMOTE_TOKEN: READ_TOKEN } };
 
 let server: TestServer;
 let hostile: HostileRemote;
+/** The same blobs, offering batch downloads: small objects then come many to a request. */
+let hostileBatch: HostileRemote;
 let src: Sandbox;
 let pushed: { v1: any; v2: any; beta: any };
 /** Bytes the server received in uploads (PUT and PATCH bodies), per push. */
@@ -78,10 +80,12 @@ test.before(async () => {
   pushed = { v1, v2, beta };
   uploaded = { v1: after1, v2: after2 - after1, beta: after3 - after2 };
   hostile = await startHostileRemote(join(server.dir, 'data'));
+  hostileBatch = await startHostileRemote(join(server.dir, 'data'), { batch: true });
 });
 
 test.after.always(async () => {
   await hostile?.close();
+  await hostileBatch?.close();
   await server?.stop();
 });
 
@@ -190,13 +194,13 @@ function withUpperTree(tag: string, edit: (tree: Tree) => void): void {
   hostile.publish('alpha', tag, m);
 }
 
-async function refused(t: any, tag: string, code: string | RegExp): Promise<string> {
+async function refused(t: any, tag: string, code: string | RegExp, remote: HostileRemote = hostile): Promise<string> {
   const box = sandbox('kp-objects-hostile-');
   box.write('other/karapace.toml', mockManifest({ image: 'mock:other' }));
   await box.json(['build', join(box.dir, 'other'), '--name', 'other']);
   await box.json(['list']);
   const before = storeListing(box.store);
-  const r = await box.run(['pull', `alpha@${tag}`, '--remote', hostile.url, '--json']);
+  const r = await box.run(['pull', `alpha@${tag}`, '--remote', remote.url, '--json']);
   t.is(r.code, 1, r.stderr);
   const err = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
   if (typeof code === 'string') t.is(err.code, code, err.message);
@@ -212,41 +216,66 @@ function noteContent(): { hash: string; size: number } {
   return { hash: e.content, size: e.size };
 }
 
-test.serial('a content object whose bytes do not match its name is refused', async (t) => {
-  const { hash } = noteContent();
-  const real = hostile.blobs.get(hash)!;
-  hostile.blobs.set(hash, Buffer.from('TWO'));
-  try {
-    hostile.publish('alpha', 'mismatch', hostile.manifest(pushed.v2.digest));
-    t.regex(await refused(t, 'mismatch', 'KP_REMOTE_INTEGRITY'), /content object/);
-  } finally {
-    hostile.blobs.set(hash, real);
-  }
-});
+const remotes = () => [['one request per blob', hostile], ['batches', hostileBatch]] as const;
 
-test.serial('an oversized or short content object is refused', async (t) => {
+test.serial('a content object whose bytes do not match its name is refused (per blob and in batches)', async (t) => {
   const { hash } = noteContent();
-  const real = hostile.blobs.get(hash)!;
-  try {
-    for (const bytes of [Buffer.concat([real, Buffer.from('more')]), real.subarray(0, 1)]) {
-      hostile.blobs.set(hash, bytes);
-      hostile.publish('alpha', 'size', hostile.manifest(pushed.v2.digest));
-      await refused(t, 'size', /^KP_REMOTE_(INTEGRITY|ERROR)$/);
+  for (const [how, remote] of remotes()) {
+    const real = remote.blobs.get(hash)!;
+    remote.blobs.set(hash, Buffer.from('TWO'));
+    try {
+      remote.publish('alpha', 'mismatch', remote.manifest(pushed.v2.digest));
+      t.regex(await refused(t, 'mismatch', 'KP_REMOTE_INTEGRITY', remote), /content object/, how);
+    } finally {
+      remote.blobs.set(hash, real);
     }
-  } finally {
-    hostile.blobs.set(hash, real);
+  }
+  t.true(hostileBatch.requests.some((r) => r === 'POST /v1/blobs/fetch'), 'the batch remote was asked for batches');
+  t.false(hostile.requests.some((r) => r === 'POST /v1/blobs/fetch'), 'the other was not');
+});
+
+test.serial('an oversized or short content object is refused (per blob and in batches)', async (t) => {
+  const { hash } = noteContent();
+  for (const [, remote] of remotes()) {
+    const real = remote.blobs.get(hash)!;
+    try {
+      for (const bytes of [Buffer.concat([real, Buffer.from('more')]), real.subarray(0, 1)]) {
+        remote.blobs.set(hash, bytes);
+        remote.publish('alpha', 'size', remote.manifest(pushed.v2.digest));
+        await refused(t, 'size', /^KP_REMOTE_(INTEGRITY|ERROR)$/, remote);
+      }
+    } finally {
+      remote.blobs.set(hash, real);
+    }
   }
 });
 
-test.serial('a remote that lacks an object its tree names is refused', async (t) => {
+test.serial('a remote that lacks an object its tree names is refused (per blob and in batches)', async (t) => {
   const { hash } = noteContent();
-  const real = hostile.blobs.get(hash)!;
-  hostile.blobs.delete(hash);
+  for (const [, remote] of remotes()) {
+    const real = remote.blobs.get(hash)!;
+    remote.blobs.delete(hash);
+    try {
+      remote.publish('alpha', 'lacking', remote.manifest(pushed.v2.digest));
+      await refused(t, 'lacking', /^KP_REMOTE_(NOT_FOUND|ERROR)$/, remote);
+    } finally {
+      remote.blobs.set(hash, real);
+    }
+  }
+});
+
+test.serial('a batch answer whose bytes belong to another object is refused', async (t) => {
+  // The batch remote serves a piece of note.txt's content under the name of d/x (same size).
+  const { hash } = noteContent();
+  const m = hostileBatch.manifest(pushed.v2.digest);
+  const other = treeOf(m.upper.tree.blob).lines.find((l) => l.path === 'd/x');
+  const real = hostileBatch.blobs.get(other.content)!;
+  hostileBatch.blobs.set(other.content, hostileBatch.blobs.get(hash)!.subarray(0, real.length));
   try {
-    hostile.publish('alpha', 'lacking', hostile.manifest(pushed.v2.digest));
-    await refused(t, 'lacking', /^KP_REMOTE_(NOT_FOUND|ERROR)$/);
+    hostileBatch.publish('alpha', 'swapped', m);
+    await refused(t, 'swapped', /^KP_REMOTE_(INTEGRITY|ERROR)$/, hostileBatch);
   } finally {
-    hostile.blobs.set(hash, real);
+    hostileBatch.blobs.set(other.content, real);
   }
 });
 

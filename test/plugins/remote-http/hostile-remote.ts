@@ -22,8 +22,11 @@ export interface HostileRemote {
   close(): Promise<void>;
 }
 
-/** Serves the blobs under `dataDir/blobs` (a karapace-server data dir). */
-export async function startHostileRemote(dataDir: string): Promise<HostileRemote> {
+/**
+ * Serves the blobs under `dataDir/blobs` (a karapace-server data dir). With `batch`, it also
+ * offers batch downloads (/healthz features, POST /v1/blobs/fetch) from the same blobs.
+ */
+export async function startHostileRemote(dataDir: string, options: { batch?: boolean } = {}): Promise<HostileRemote> {
   const blobs = new Map<string, Buffer>();
   const refs = new Map<string, string>();
   const requests: string[] = [];
@@ -40,6 +43,22 @@ export async function startHostileRemote(dataDir: string): Promise<HostileRemote
       if (!digest) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ name: ref[1], tag: ref[2], digest, updated_at: new Date().toISOString() }));
+    }
+    if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ ok: true, protocol: 'v1', features: options.batch ? ['batch'] : [] }));
+    }
+    if (req.method === 'POST' && req.url === '/v1/blobs/fetch' && options.batch) {
+      const body: Buffer[] = [];
+      req.on('data', (c: Buffer) => body.push(c));
+      req.on('end', () => {
+        const { hashes } = JSON.parse(Buffer.concat(body).toString('utf8')) as { hashes: string[] };
+        if (hashes.some((h) => !blobs.has(h))) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"blob_unknown","message":"not here"}}');
+        const out = Buffer.concat(hashes.flatMap((h) => [Buffer.from(`${h} ${blobs.get(h)!.length}\n`), blobs.get(h)!]));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
+        res.end(out);
+      });
+      return;
     }
     if (req.method === 'GET' && blob) {
       const bytes = blobs.get(blob[1]!);

@@ -169,3 +169,37 @@ test('upload sessions: bytes sent before their hash is known are kept only under
   t.is((await raw('POST', '/v1/uploads', { authorization: `Bearer ${READ_TOKEN}`, 'content-length': 0 })).status, 403);
   await healthy(t);
 });
+
+test('batches: /healthz offers them; a batch upload keeps nothing when one record does not match its name; a fetch answers records in order or 404', async (t) => {
+  const health = (await (await fetch(`${server.url}/healthz`)).json()) as { features?: string[] };
+  t.deepEqual(health.features, ['batch']);
+  const record = (hash: string, bytes: string) => `${hash} ${Buffer.byteLength(bytes)}\n${bytes}`;
+  const a = 'batch blob a';
+  const b = 'batch blob b';
+  const stored = (h: string) => existsSync(join(server.dir, 'data', 'blobs', h.slice(0, 2), h.slice(2)));
+
+  const lying = await raw('POST', '/v1/blobs/batch', { 'content-type': 'application/octet-stream' }, record(hashBytes(a), a) + record(hashBytes(b), 'not b'));
+  t.is(lying.status, 400, lying.body);
+  t.regex(lying.body, /digest_mismatch/);
+  t.false(stored(hashBytes(a)), 'nothing of a refused batch is kept');
+
+  for (const body of ['garbage', `${hashBytes(a)} 999\n${a}`, `${hashBytes(a)} -1\n`]) {
+    t.is((await raw('POST', '/v1/blobs/batch', {}, body)).status, 400, body);
+  }
+  const readOnly = await raw('POST', '/v1/blobs/batch', { authorization: `Bearer ${READ_TOKEN}` }, record(hashBytes(a), a));
+  t.is(readOnly.status, 403);
+  t.is((await raw('POST', '/v1/blobs/batch', {}, 'x'.repeat(5000))).status, 413);
+
+  const ok = await raw('POST', '/v1/blobs/batch', {}, record(hashBytes(a), a) + record(hashBytes(b), b) + record(hashBytes(a), a));
+  t.is(ok.status, 200, ok.body);
+  t.deepEqual(JSON.parse(ok.body), { stored: 3, created: 2 });
+  t.true(stored(hashBytes(a)) && stored(hashBytes(b)));
+
+  const fetched = await raw('POST', '/v1/blobs/fetch', { 'content-type': 'application/json' }, JSON.stringify({ hashes: [hashBytes(b), hashBytes(a)] }));
+  t.is(fetched.status, 200);
+  t.is(fetched.body, record(hashBytes(b), b) + record(hashBytes(a), a));
+  const unknown = await raw('POST', '/v1/blobs/fetch', {}, JSON.stringify({ hashes: [hashBytes(a), hashBytes('nowhere')] }));
+  t.is(unknown.status, 404);
+  t.is((await raw('POST', '/v1/blobs/fetch', {}, JSON.stringify({ hashes: ['nothash'] }))).status, 400);
+  await healthy(t);
+});
