@@ -71,6 +71,11 @@ mkdirSync(join(work, 'proj2'));
 writeFileSync(join(work, 'proj2/karapace.toml'), 'manifest_version = 1\n[base]\nimage = "mock:bench"\n[system]\npackages = ["make"]\n[runtime]\nbackend = "mock"\n');
 karapace(src, ['build', join(work, 'proj2'), '--name', 'bench2']);
 const upperOf = (name) => karapace(src, ['exec', name, '--', 'pwd']).trim();
+// Many small files (what a package install leaves): one request per file would dominate.
+mkdirSync(join(work, 'proj3'));
+writeFileSync(join(work, 'proj3/karapace.toml'), 'manifest_version = 1\n[base]\nimage = "mock:bench"\n[system]\npackages = ["curl"]\n[runtime]\nbackend = "mock"\n');
+karapace(src, ['build', join(work, 'proj3'), '--name', 'small']);
+karapace(src, ['exec', 'small', '--', 'sh', '-c', 'mkdir -p d && i=0; while [ $i -lt 5000 ]; do echo "file $i $$" > d/f$i; i=$((i+1)); done']);
 karapace(src, ['exec', 'bench2', '--', 'cp', '-r', join(upperOf('bench'), 'data'), 'data']);
 // Files changed in the last 2 s are "racy" for push's fingerprint cache (their hash is not
 // trusted); waiting once makes every timed push the same case: the upper dir's hash known
@@ -122,6 +127,8 @@ const NODE_GET = `const http=require('node:http'),fs=require('node:fs');const [u
 const results = { push: [], pushFloor: [], pull: [], pullFloor: [], pullNode: [], startup: [], pushTars: [], pullTars: [] };
 /** Second push after a one-file change and a second env's push, per mode: seconds, bytes uploaded, and curl's seconds for those bytes. */
 const again = { objects: { change: [], env2: [] }, tars: { change: [], env2: [] } };
+/** 5,000 small files: first push and pull, per mode. */
+const small = { objects: { push: [], pull: [] }, tars: { push: [], pull: [] } };
 for (let run = 0; run < RUNS; run++) {
   const srvDir = join(work, `srv-${run}`);
   const s = await startServer(srvDir);
@@ -136,6 +143,12 @@ for (let run = 0; run < RUNS; run++) {
     rmSync(dst, { recursive: true, force: true });
     results.pullTars.push(time(() => karapace(dst, ['pull', `bench@r${run}`, '--remote', s2.url, '--json'], tarsDir)));
     rmSync(dst, { recursive: true, force: true });
+    for (const [mode, server, cwd] of [['objects', s, work], ['tars', s2, tarsDir]]) {
+      small[mode].push.push(time(() => karapace(src, ['push', 'small', `small@r${run}`, '--remote', server.url, '--json'], cwd)));
+      const d = join(work, `dst-small-${run}`);
+      small[mode].pull.push(time(() => karapace(d, ['pull', `small@r${run}`, '--remote', server.url, '--json'], cwd)));
+      rmSync(d, { recursive: true, force: true });
+    }
     // One file of the environment changes (1 MiB, new content); then the second environment goes up.
     karapace(src, ['exec', 'bench', '--', 'sh', '-c', 'head -c 1048576 /dev/urandom > data/changed']);
     for (const [mode, server, cwd] of [['objects', s, work], ['tars', s2, tarsDir]]) {
@@ -202,6 +215,8 @@ const section = [
     const med = (f) => median(rows.map(f));
     return `| ${label} | ${mode === 'objects' ? 'v3' : 'tars'} | ${formatMiB(med((r) => r.bytes))} | ${med((r) => r.t).toFixed(2)} s | ${med((r) => r.floor).toFixed(2)} s | ${med((r) => r.t / r.floor).toFixed(2)}x |`;
   })),
+  '',
+  `5,000 small files (~30 bytes each) in an upper dir, first push to an empty remote and pull into an empty store (median): v3 push ${median(small.objects.push).toFixed(2)} s, pull ${median(small.objects.pull).toFixed(2)} s; tar bundle push ${median(small.tars.push).toFixed(2)} s, pull ${median(small.tars.pull).toFixed(2)} s (median of per-run ratios v3/tars: push ${median(small.objects.push.map((x, i) => x / small.tars.push[i])).toFixed(2)}x, pull ${median(small.objects.pull.map((x, i) => x / small.tars.pull[i])).toFixed(2)}x). v3 moves them in batches (POST /v1/blobs/batch and /fetch, up to 4,096 blobs a request) and the server makes each batch durable with one syncfs(2), which also flushes whatever else is dirty on its filesystem.`,
   '',
   `CLI start-up alone (\`karapace --version\`): ${m.startup.toFixed(2)} s, ${paired('startup', 'pullFloor').toFixed(2)}x the pull floor and ${paired('startup', 'pushFloor').toFixed(2)}x the push floor.`,
   'What the two commands do beyond the floor: push starts Node (~0.05-0.08 s here, curl ~0.01 s; `push`/`pull` run from bundle/remote.cjs with a V8 code cache and only the HTTP remote plugin), plans under the store lock, asks which blobs are missing, re-packs the upper dir into the request (its hash known from its stat fingerprint, checked again after the pack instead of re-hashing) while the server hashes, writes and fsyncs as it does for curl. Pull starts Node, fetches ref and manifest, starts the upper dir download at once, reads it straight off the socket in up-to-1 MiB reads into reused slabs (node:http\'s 64 KiB reads cost more than hashing and unpacking together), hashes it (blake3), unpacks it, fsyncs large files while the download goes on and the rest at the end (its own entries, not syncfs: that flushed everything dirty on this shared filesystem, 1.2 s once), then commits through the WAL.',
