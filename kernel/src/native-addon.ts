@@ -7,7 +7,7 @@
  * Every addon caller has a fallback for a machine without them, so a missing addon is
  * `null`, not an error; a missing executable is the caller's error, with `nativeBuildHint`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,13 @@ let packageDir: string | null | undefined;
 export function nativePackageDir(): string | null {
   if (packageDir !== undefined) return packageDir;
   packageDir = null;
+  // What require.resolve finds first (node_modules up the tree), looked for directly: resolving
+  // it loads Node's resolver for package exports, which costs every exec start-up time.
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const found = join(dir, 'node_modules', NATIVE_PACKAGE, 'package.json');
+    if (existsSync(found)) return (packageDir = dirname(realpathSync(found)));
+    if (dirname(dir) === dir) break;
+  }
   try {
     packageDir = dirname(createRequire(import.meta.url).resolve('@karapace/native/package.json'));
   } catch {
