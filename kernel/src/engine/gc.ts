@@ -26,6 +26,7 @@ import { withLock } from './with-lock.js';
 import { removeTree } from '../store/remove-tree.js';
 import { listDir } from '../store/list-dir.js';
 import { dropStaleContentCaches } from '../store/content-cache.js';
+import { dropStalePushCaches } from '../bundle/push-caches.js';
 import { listPackagesLayers, packagesDir, packagesLayerDir } from '../store/packages-layer.js';
 import { mappedOwner, removeEnvTree } from '../mapped/run.js';
 
@@ -153,6 +154,8 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       await wal?.finish();
       // Content-hash caches of directories that are gone (destroyed envs) are only caches.
       if (!dryRun && !report.interrupted) await dropStaleContentCaches(layout, false);
+      // So are the push caches of environments that are gone.
+      if (!dryRun && !report.interrupted) await dropStalePushCaches(layout);
       // A signal during the plugins' part (or after the last deletion) still counts.
       if (stop && !report.interrupted) {
         report.interrupted = true;
