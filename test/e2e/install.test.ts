@@ -116,7 +116,7 @@ interface Run {
   });
   t.teardown(() => server.kill());
   const health = await fetch(`${url}/healthz`);
-  t.deepEqual(await health.json(), { ok: true, protocol: 'v1' });
+  t.deepEqual(await health.json(), { ok: true, protocol: 'v1', features: ['batch'] });
   t.deepEqual(await (await fetch(`${url}/v1/refs`)).json(), { refs: [] });
 
   // A third-party backend and the org preset that brings it, installed from their tarballs.
