@@ -31,16 +31,43 @@ const args = process.argv.slice(2);
 /** The command line as a fast path reads it, or undefined for the full CLI. */
 const parsed = FastDispatch.dispatch(args);
 
-function cacheFile(name: string, stat: fs.Stats): string {
-  const key = `${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`;
+/** A short, stable key for where a bundle is installed (FNV-1a: no crypto module to load). */
+function installKey(file: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < file.length; i++) h = Math.imul(h ^ file.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(36);
+}
+
+// Caches of other installs (a global and a project-local CLI) are kept, so using both in
+// turn does not recompile on every run; those unused this long belong to installs gone.
+const OTHER_INSTALL_CACHE_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+
+/** `<cache>/karapace/<name>-<install>-<size>-<mtime>.v8cache`: one per install and build of the bundle. */
+function cacheFile(name: string, file: string, stat: fs.Stats): string {
+  const key = `${installKey(file)}-${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}`;
   const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache');
   return path.join(base, 'karapace', `${name}-${key}.v8cache`);
+}
+
+/**
+ * Removes caches that are never used again: this install's earlier builds of the bundle,
+ * and any cache of the bundle unused for OTHER_INSTALL_CACHE_MAX_AGE_MS.
+ */
+function pruneCaches(name: string, file: string, current: string): void {
+  const dir = path.dirname(current);
+  const sameInstall = `${name}-${installKey(file)}-`;
+  const now = Date.now();
+  for (const entry of fs.readdirSync(dir)) {
+    if (!entry.startsWith(`${name}-`) || !entry.endsWith('.v8cache') || entry === path.basename(current)) continue;
+    const p = path.join(dir, entry);
+    if (entry.startsWith(sameInstall) || now - fs.statSync(p).mtimeMs > OTHER_INSTALL_CACHE_MAX_AGE_MS) fs.rmSync(p, { force: true });
+  }
 }
 
 /** Loads bundle/<name>.cjs through vm.Script with cached compiled code; refreshes the cache when V8 rejects it. */
 function loadFastBundle(name: string, file: string): { bundle: FastBundle; saveCache: () => void } {
   const stat = fs.statSync(file);
-  const cache = cacheFile(name, stat);
+  const cache = cacheFile(name, file, stat);
   let cachedData: Buffer | undefined;
   try {
     cachedData = fs.readFileSync(cache);
@@ -67,10 +94,7 @@ function loadFastBundle(name: string, file: string): { bundle: FastBundle; saveC
         const tmp = `${cache}.${process.pid}.tmp`;
         fs.writeFileSync(tmp, data);
         fs.renameSync(tmp, cache);
-        // Caches of earlier builds of the bundle are never used again.
-        for (const entry of fs.readdirSync(path.dirname(cache))) {
-          if (entry.startsWith(`${name}-`) && entry.endsWith('.v8cache') && entry !== path.basename(cache)) fs.rmSync(path.join(path.dirname(cache), entry), { force: true });
-        }
+        pruneCaches(name, file, cache);
       } catch {
         // A cache we cannot write only costs start-up time.
       }

@@ -1,7 +1,7 @@
 /** The bundled CLI (what users run) builds and execs like the unbundled one the suite uses. */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, mockManifest, runBundled, sandbox } from '../helpers/cli.js';
 
@@ -51,16 +51,26 @@ test('exec through the executable writes a V8 code cache, reuses it, and survive
   const first = run('exec', 'c', '--', 'sh', '-c', 'echo one; exit 6');
   t.is(first.status, 6);
   t.is(first.stdout, 'one\n');
-  // A cache left by an earlier build of the bundle is removed when the current one is written.
-  writeFileSync(join(cacheHome, 'karapace', 'exec-old-build.v8cache'), 'stale');
-  writeFileSync(join(cacheHome, 'karapace', 'unrelated'), 'keep');
-  // exec's own cache (the cold build above wrote build.cjs's too).
-  const written = readdirSync(join(cacheHome, 'karapace')).filter((f) => f.startsWith('exec-') && f.endsWith('.v8cache') && f !== 'exec-old-build.v8cache');
-  rmSync(join(cacheHome, 'karapace', written[0]!));
+  // exec's own cache (the cold build above wrote build.cjs's too): exec-<install>-<size>-<mtime>.
+  const written = readdirSync(join(cacheHome, 'karapace')).filter((f) => f.startsWith('exec-') && f.endsWith('.v8cache'));
+  t.is(written.length, 1);
+  const install = written[0]!.split('-')[1]!;
+  // When the current cache is written: this install's earlier build of the bundle goes,
+  // another install's cache stays (a global and a local CLI used in turn), unless unused for long.
+  const cacheDir = join(cacheHome, 'karapace');
+  writeFileSync(join(cacheDir, `exec-${install}-old-build.v8cache`), 'stale');
+  writeFileSync(join(cacheDir, 'exec-otherinstall-1-2.v8cache'), 'another install');
+  writeFileSync(join(cacheDir, 'exec-goneinstall-1-2.v8cache'), 'an install gone');
+  const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+  utimesSync(join(cacheDir, 'exec-goneinstall-1-2.v8cache'), longAgo, longAgo);
+  writeFileSync(join(cacheDir, 'unrelated'), 'keep');
+  rmSync(join(cacheDir, written[0]!));
   t.is(run('exec', 'c', '--', 'true').status, 0);
-  const caches = readdirSync(join(cacheHome, 'karapace')).filter((f) => f.startsWith('exec-') && f.endsWith('.v8cache'));
-  t.is(caches.length, 1);
-  t.true(existsSync(join(cacheHome, 'karapace', 'unrelated')));
+  const caches = readdirSync(cacheDir).filter((f) => f.startsWith(`exec-${install}-`) && f.endsWith('.v8cache'));
+  t.deepEqual(caches, [written[0]!]);
+  t.true(existsSync(join(cacheDir, 'exec-otherinstall-1-2.v8cache')));
+  t.false(existsSync(join(cacheDir, 'exec-goneinstall-1-2.v8cache')));
+  t.true(existsSync(join(cacheDir, 'unrelated')));
   t.true(statSync(join(cacheHome, 'karapace', caches[0]!)).size > 1000);
   t.is(run('exec', 'c', '--', 'true').status, 0);
   writeFileSync(join(cacheHome, 'karapace', caches[0]!), 'garbage');
