@@ -116,6 +116,7 @@ export const ERROR_CODES = Object.freeze({
   KP_REMOTE_BAD_BUNDLE: { exit: 1, meaning: 'a remote\'s bundle manifest is malformed' },
   KP_REMOTE_BAD_REFERENCE: { exit: 2, meaning: 'a remote reference is not name@tag or name@blake3:<digest>' },
   KP_REMOTE_BAD_TIMEOUT: { exit: 2, meaning: 'a remote timeout setting in the config is invalid' },
+  KP_REMOTE_BAD_TREE: { exit: 1, meaning: 'a remote\'s tree of a layer is malformed or names unsafe paths' },
   KP_REMOTE_BASE_MISSING: { exit: 1, meaning: 'the environment\'s base image is not in the image cache, so it cannot be pushed' },
   KP_REMOTE_CHANGED: { exit: 1, meaning: 'the environment changed while it was being pushed' },
   KP_REMOTE_ENV_NOT_BUILT: { exit: 1, meaning: 'the environment is not built, so there is nothing to push' },
