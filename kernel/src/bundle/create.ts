@@ -374,7 +374,7 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
       if (bytes && hashBytes(bytes) === cached!.tree) scanned = addDirTree(upperDir, { blob: cached!.blob, size: cached!.size }, bytes, sources, contents, upperWhat);
     }
     if (objects && readable && !scanned) scanned = await scanDir(engine.layout, upperDir, () => upperPack(true), sources, contents, upperWhat);
-    else if (objects) {
+    else if (objects && !scanned) {
       const ingested = await ingestDir(engine.layout, upperDir, () => upperPack(true));
       if (ingested?.tree) scanned = { blob: ingested.blob, size: ingested.size, tree: await addTreeSources(engine.layout, ingested.tree.blob, sources, contents) };
     }

@@ -7,7 +7,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { isHash, isValidName, isValidTag, digestFromEtag, etagOf, batchRecord, parseBatch, FEATURE_BATCH, MAX_BATCH, MAX_BATCH_BYTES, PROTOCOL_VERSION, type MissingResponse } from '../protocol.js';
-import { readFile } from 'node:fs/promises';
 import { hashBytes } from '@karapace/kernel';
 import { authorize, type AuthConfig, type Scope } from './auth.js';
 import { BlobStorage, UploadError } from './storage.js';
@@ -279,8 +278,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
     if (!body || !Array.isArray(body.hashes) || body.hashes.length > MAX_BATCH || !body.hashes.every((h) => typeof h === 'string' && isHash(h))) {
       throw new HttpError(400, 'bad_request', `expected {"hashes": [...]} with at most ${MAX_BATCH} blake3 hashes`);
     }
-    const missing: string[] = [];
-    for (const h of new Set(body.hashes as string[])) if ((await storage.blobSize(h)) === undefined) missing.push(h);
+    const unique = [...new Set(body.hashes as string[])];
+    const sizes = await storage.blobSizes(unique);
+    const missing = unique.filter((_, i) => sizes[i] === undefined);
     sendJson(res, 200, { missing } satisfies MissingResponse);
     return;
   }
@@ -312,15 +312,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, storage: BlobSt
     const hashes = body.hashes as string[];
     let total = 0;
     const missing: string[] = [];
-    for (const h of hashes) {
-      const size = await storage.blobSize(h);
-      if (size === undefined) missing.push(h);
+    for (const [i, size] of (await storage.blobSizes(hashes)).entries()) {
+      if (size === undefined) missing.push(hashes[i]!);
       else total += size + 66 + String(size).length;
     }
     if (missing.length) throw new HttpError(404, 'blob_unknown', `${missing.length} of the blobs asked for are not on this server (first: ${missing[0]})`);
     if (total > MAX_BATCH_BYTES) throw new HttpError(413, 'too_large', `the blobs asked for exceed ${MAX_BATCH_BYTES} bytes together`);
     const parts: Buffer[] = [];
-    for (const h of hashes) parts.push(...batchRecord(h, await readFile(storage.blobPath(h))));
+    for (const [i, bytes] of (await storage.readBlobs(hashes)).entries()) parts.push(...batchRecord(hashes[i]!, bytes));
     const out = Buffer.concat(parts);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': out.length });
     res.end(out);

@@ -3,7 +3,7 @@
  * `refs/<name>/<tag>.json` (one file per tag, so tags never overwrite each other) and
  * `tmp/` for uploads in flight. Every write is temp → fsync → rename → fsync dir.
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, type ReadStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type ReadStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +38,10 @@ export function receiveBody(body: Readable, out: WriteStream, hasher: StreamHash
     body.pipe(out);
   });
 }
+
+/** Blobs handled per synchronous slice of a batch request, between yields to the event loop. */
+const SLICE = 256;
+const yieldNow = () => new Promise((r) => setImmediate(r));
 
 export class UploadError extends Error {
   constructor(readonly status: number, message: string) {
@@ -77,6 +81,30 @@ export class BlobStorage {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Sizes of many blobs (undefined: not here), for `missing` and batch fetches: synchronous
+   * stats a slice at a time (thousands of awaited ones cost more than the stats), yielding
+   * between slices so other requests are served meanwhile.
+   */
+  async blobSizes(hashes: readonly string[]): Promise<(number | undefined)[]> {
+    const out: (number | undefined)[] = [];
+    for (let i = 0; i < hashes.length; i += SLICE) {
+      for (const h of hashes.slice(i, i + SLICE)) out.push(statSync(this.blobPath(h), { throwIfNoEntry: false })?.size);
+      await yieldNow();
+    }
+    return out;
+  }
+
+  /** Many small blobs' bytes (a batch fetch), read synchronously a slice at a time like blobSizes. */
+  async readBlobs(hashes: readonly string[]): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for (let i = 0; i < hashes.length; i += SLICE) {
+      for (const h of hashes.slice(i, i + SLICE)) out.push(readFileSync(this.blobPath(h)));
+      await yieldNow();
+    }
+    return out;
   }
 
   openBlob(hash: string): ReadStream {
@@ -137,10 +165,7 @@ export class BlobStorage {
    */
   async putMany(blobs: { hash: string; bytes: Buffer }[]): Promise<number> {
     const staged = new Map<string, string>();
-    // Small files: synchronous calls, a slice at a time (thousands of awaited ones cost more than
-    // the writes), yielding between slices so other requests are served meanwhile.
-    const SLICE = 256;
-    const yieldNow = () => new Promise((r) => setImmediate(r));
+    // Small files: synchronous calls, a slice at a time (as in blobSizes).
     try {
       for (let i = 0; i < blobs.length; i += SLICE) {
         for (const b of blobs.slice(i, i + SLICE)) {
