@@ -4,7 +4,7 @@
  * the same tree gives the announced bytes, a changed one fails with KP_REMOTE_CHANGED.
  */
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
 import { openSource, planBundle } from '../../../kernel/dist/index.js';
@@ -77,6 +77,8 @@ test('bundle v3: a file of the upper dir changed after the push planned it fails
   const reused = await planBundle(engine, 'ch', { objects: true });
   t.deepEqual(reused.upper, settled.upper);
   t.is(reused.sources.get(content)?.kind, 'file');
+  // Nor is the dir stored: its contents are read from the dir at upload time, as after a scan.
+  t.false(existsSync(join(engine.layout.objects, content.slice(0, 2), content.slice(2))), 'the kept tree does not ingest the upper dir into the store');
   writeFileSync(join(plan.upperDir, 'note.txt'), 'SAME-SIZE\n');
   const err = await t.throwsAsync(drain(openSource(plan, content)));
   t.is((err as { code?: string }).code, 'KP_REMOTE_CHANGED');
