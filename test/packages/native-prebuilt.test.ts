@@ -14,7 +14,13 @@ import { pathWithoutCompiler, withNativeLock } from '../helpers/installed-cli.js
 
 const NATIVE = join(REPO, 'native');
 const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-const FILES = ['karapace-sandbox', 'karapace-init', 'karapace_flock.node', 'karapace_launch.node', 'karapace_mknod.node'];
+// The addons that hash (untar, fingerprint, blake3) are built where BLAKE3's C sources are
+// (native/Makefile's B3: Debian's librust-blake3-dev).
+const haveBlake3Sources = existsSync('/usr/share/cargo/registry') && readdirSync('/usr/share/cargo/registry').some((d) => d.startsWith('blake3-'));
+const FILES = [
+  'karapace-sandbox', 'karapace-init', 'karapace_flock.node', 'karapace_launch.node', 'karapace_mknod.node',
+  ...(haveBlake3Sources ? ['karapace_untar.node', 'karapace_fingerprint.node', 'karapace_blake3.node'] : []),
+];
 const ARCH: Record<string, RegExp> = { 'linux-x64': /x86-64/, 'linux-arm64': /ARM aarch64/ };
 
 const crossMissing = !have('aarch64-linux-gnu-gcc') ? 'aarch64-linux-gnu-gcc is not installed (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)' : undefined;
