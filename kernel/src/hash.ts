@@ -1,41 +1,84 @@
 /**
- * The one hashing module. blake3 via @napi-rs/blake-hash (prebuilt native); the npm `blake3`
- * package falls back to WebAssembly here, an order of magnitude slower (figures: bench/RESULTS.md).
+ * The one hashing module: blake3. Ours (native/blake3-addon.c, BLAKE3's reference C code) when
+ * native/ is built, else @napi-rs/blake-hash, which is also the reference the addon is tested
+ * against (test/kernel/hash.test.ts); KARAPACE_HASH_NATIVE=0 forces the package. The addon is a
+ * tenth of that package's size, and a command that hashes loads one of them on its first hash
+ * (figures: bench/RESULTS.md). The npm `blake3` package falls back to WebAssembly here, an
+ * order of magnitude slower.
  */
 import type * as BlakeHash from '@napi-rs/blake-hash';
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { nativeAddon } from './native-addon.js';
+
+/** native/blake3-addon.c: the hasher's state is a Buffer of `hasherSize` bytes. */
+interface Blake3Addon {
+  readonly hasherSize: number;
+  hash(data: string | Uint8Array): string;
+  init(state: Buffer): void;
+  update(state: Buffer, data: string | Uint8Array): void;
+  digest(state: Buffer): string;
+}
+
+export type HashImplementation = 'karapace_blake3' | '@napi-rs/blake-hash';
+
+let addon: Blake3Addon | null | undefined;
+let pkg: typeof BlakeHash | undefined;
+
+/** Our addon, unless it is missing or switched off; looked for once. */
+function ours(): Blake3Addon | null {
+  if (addon === undefined) {
+    addon = process.env.KARAPACE_HASH_NATIVE === '0' ? null : nativeAddon<Blake3Addon>('karapace_blake3');
+  }
+  return addon;
+}
 
 // Required (not imported) on first use: a synchronous require of the native module skips
 // the ESM loader's CommonJS export scan, which shows up in exec start-up time.
-const require = createRequire(import.meta.url);
-let native: typeof BlakeHash | undefined;
 function blake(): typeof BlakeHash {
-  if (!native) {
+  if (!pkg) {
+    const require = createRequire(import.meta.url);
     // The platform package directly (glibc Linux): the generic loader first probes for musl
     // and a local binary on every start.
     try {
-      native = require(`@napi-rs/blake-hash-${process.platform}-${process.arch}-gnu`) as typeof BlakeHash;
+      pkg = require(`@napi-rs/blake-hash-${process.platform}-${process.arch}-gnu`) as typeof BlakeHash;
     } catch {
-      native = require('@napi-rs/blake-hash') as typeof BlakeHash;
+      pkg = require('@napi-rs/blake-hash') as typeof BlakeHash;
     }
   }
-  return native;
+  return pkg;
+}
+
+/** Which implementation this process hashes with. */
+export function hashImplementation(): HashImplementation {
+  return ours() ? 'karapace_blake3' : '@napi-rs/blake-hash';
 }
 
 export type Hash = string; // 64 lowercase hex chars
 
 export function hashBytes(data: string | Uint8Array): Hash {
-  return blake().blake3(data).toString('hex');
+  const a = ours();
+  return a ? a.hash(data) : blake().blake3(data).toString('hex');
 }
 
 /** Incremental hasher for streams (layers, downloads). */
 export class StreamHasher {
-  private readonly hasher = new (blake().Blake3Hasher)();
+  private readonly addon = ours();
+  private readonly state: Buffer | undefined;
+  private readonly hasher: BlakeHash.Blake3Hasher | undefined;
   private bytes = 0;
+  constructor() {
+    if (this.addon) {
+      this.state = Buffer.allocUnsafe(this.addon.hasherSize);
+      this.addon.init(this.state);
+    } else {
+      this.hasher = new (blake().Blake3Hasher)();
+    }
+  }
   update(chunk: Uint8Array | string): this {
-    this.hasher.update(chunk);
+    if (this.addon) this.addon.update(this.state!, chunk);
+    else this.hasher!.update(chunk);
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     return this;
   }
@@ -43,7 +86,7 @@ export class StreamHasher {
     return this.bytes;
   }
   digest(): Hash {
-    return this.hasher.digest('hex');
+    return this.addon ? this.addon.digest(this.state!) : this.hasher!.digest('hex');
   }
 }
 
