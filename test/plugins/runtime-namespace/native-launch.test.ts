@@ -48,7 +48,8 @@ async function envFor(kind: 'root' | 'user'): Promise<{ p: Project; shortId: str
 
 /** argv that runs `karapace ARGS` as the project's user with only its environment and `extra`. */
 function commandWith(p: Project, args: string[], extra: Record<string, string>): string[] {
-  const vars = Object.entries({ ...p.env, ...extra }).map(([k, v]) => `${k}=${v}`);
+  // Not c8's NODE_V8_COVERAGE: the user may not write there, and the warning names a pid.
+  const vars = Object.entries({ ...p.env, ...extra }).filter(([k]) => k !== 'NODE_V8_COVERAGE').map(([k, v]) => `${k}=${v}`);
   const [node, bin] = p.command([]).slice(p.who.kind === 'root' ? 0 : -2);
   if (p.who.kind === 'root') return ['env', '-i', ...vars, node!, bin!, ...args];
   return ['runuser', '-u', p.who.name, '--', 'env', '-i', ...vars, node!, bin!, ...args];
