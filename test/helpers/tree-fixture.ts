@@ -3,7 +3,8 @@
  * deterministic tar and of trees (test/kernel/store/tree.test.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -68,3 +69,16 @@ export function fixtureTree(root: string): void {
   }
 }
 
+/** A temporary directory removed when the test ends. */
+export function tempDir(t: { teardown(fn: () => void): void }, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** All chunks of a stream in one buffer, each copied: chunks come from reused buffers. */
+export async function collectChunks(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}

@@ -6,28 +6,15 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashBytes, objectPath, packTree, serializeTree, storeLayout, storeTarAsTree, treeTar, type StoreLayout } from '@karapace/kernel';
 import { scanTar } from '../../../kernel/dist/bundle/tree-scan.js';
 import { checkedTree, tarFromTree } from '../../../kernel/dist/bundle/tree-objects.js';
-import { fixtureTree } from '../../helpers/tree-fixture.js';
-
-function temp(t: { teardown(fn: () => void): void }, prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of chunks) parts.push(Buffer.from(c));
-  return Buffer.concat(parts);
-}
+import { collectChunks, fixtureTree, tempDir } from '../../helpers/tree-fixture.js';
 
 async function stored(t: { teardown(fn: () => void): void }, root: string): Promise<{ layout: StoreLayout; tree: string; object: string; size: number }> {
-  const layout = storeLayout(temp(t, 'kp-v3-store-'));
+  const layout = storeLayout(tempDir(t, 'kp-v3-store-'));
   mkdirSync(layout.objects, { recursive: true });
   const s = await storeTarAsTree(layout, async (consume) => {
     await consume(packTree(root, { reuseBuffers: true }));
@@ -38,7 +25,7 @@ async function stored(t: { teardown(fn: () => void): void }, root: string): Prom
 }
 
 test('a scan gives the tree and tar hash an ingest gives, and stores nothing', async (t) => {
-  const root = temp(t, 'kp-v3-src-');
+  const root = tempDir(t, 'kp-v3-src-');
   fixtureTree(root);
   const ref = await stored(t, root);
   const scanned = await scanTar(packTree(root, { reuseBuffers: true }));
@@ -49,7 +36,7 @@ test('a scan gives the tree and tar hash an ingest gives, and stores nothing', a
 });
 
 test('a tar the packer would not write is not scanned into a tree', async (t) => {
-  const root = temp(t, 'kp-v3-src-');
+  const root = tempDir(t, 'kp-v3-src-');
   writeFileSync(join(root, 'f'), 'x');
   const gnu = spawnSync('tar', ['-C', root, '-cf', '-', 'f']);
   t.is(gnu.status, 0);
@@ -57,18 +44,18 @@ test('a tar the packer would not write is not scanned into a tree', async (t) =>
 });
 
 test('the tar rebuilt from a tree is the store\'s treeTar byte for byte; another expected hash fails at its end', async (t) => {
-  const root = temp(t, 'kp-v3-src-');
+  const root = tempDir(t, 'kp-v3-src-');
   fixtureTree(root);
   const ref = await stored(t, root);
-  const reference = await collect(treeTar(ref.layout, ref.tree, { hash: ref.object, size: ref.size }));
+  const reference = await collectChunks(treeTar(ref.layout, ref.tree, { hash: ref.object, size: ref.size }));
   const { entries } = checkedTree({ blob: ref.tree, size: 0 }, readFileSync(objectPath(ref.layout, ref.tree)), 'fixture');
-  const rebuilt = await collect(tarFromTree(entries, (h) => objectPath(ref.layout, h), { blob: ref.object, size: ref.size }, 'fixture'));
+  const rebuilt = await collectChunks(tarFromTree(entries, (h) => objectPath(ref.layout, h), { blob: ref.object, size: ref.size }, 'fixture'));
   t.true(rebuilt.equals(reference));
-  const err = await t.throwsAsync(collect(tarFromTree(entries, (h) => objectPath(ref.layout, h), { blob: hashBytes('other'), size: ref.size }, 'fixture')));
+  const err = await t.throwsAsync(collectChunks(tarFromTree(entries, (h) => objectPath(ref.layout, h), { blob: hashBytes('other'), size: ref.size }, 'fixture')));
   t.is((err as { code?: string }).code, 'KP_REMOTE_INTEGRITY');
   // A streamed content of the wrong length is refused too.
   const file = entries.find((e) => e.content)!;
-  const short = await t.throwsAsync(collect(tarFromTree([file], async () => [Buffer.alloc(file.size! - 1)], { blob: ref.object, size: ref.size }, 'fixture')));
+  const short = await t.throwsAsync(collectChunks(tarFromTree([file], async () => [Buffer.alloc(file.size! - 1)], { blob: ref.object, size: ref.size }, 'fixture')));
   t.is((short as { code?: string }).code, 'KP_REMOTE_INTEGRITY');
 });
 

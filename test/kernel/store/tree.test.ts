@@ -6,14 +6,13 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   getObject, hashBytes, ingestTar, objectPath, packTree, parseTree, storeLayout, storeTarAsTree, treeTar, treeTarThreaded, NotCanonical, type StoreLayout,
 } from '@karapace/kernel';
 
-import { fixtureTree, isRoot } from '../../helpers/tree-fixture.js';
+import { collectChunks, fixtureTree, isRoot, tempDir } from '../../helpers/tree-fixture.js';
 import { mountTmpfs } from '../../helpers/tmpfs.js';
 
 /** The pack of fixtureTree() as root, before trees existed (kernel/src/layers/pack.ts at 7772c56). */
@@ -21,29 +20,16 @@ const GOLDEN_TAR = '94b4a1dd3bd03dbc1279c067884586f1ef22f10c9230a94c13e9d965e6b3
 /** Its tree object: fixes the tree format. */
 const GOLDEN_TREE = '79bea5d6fa7a9057d6176e45ede25f06dc3d07d25fd9f8490115962afc69f9b0';
 
-function temp(t: { teardown(fn: () => void): void }, prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  // Copied: chunks come from reused buffers.
-  for await (const c of chunks) parts.push(Buffer.from(c));
-  return Buffer.concat(parts);
-}
-
 function store(t: { teardown(fn: () => void): void }): StoreLayout {
-  const layout = storeLayout(temp(t, 'kp-tree-store-'));
+  const layout = storeLayout(tempDir(t, 'kp-tree-store-'));
   mkdirSync(layout.objects, { recursive: true });
   return layout;
 }
 
 test('a tree gives back the deterministic tar byte for byte (golden)', async (t) => {
-  const root = temp(t, 'kp-tree-src-');
+  const root = tempDir(t, 'kp-tree-src-');
   fixtureTree(root);
-  const tar = await collect(packTree(root, { reuseBuffers: true }));
+  const tar = await collectChunks(packTree(root, { reuseBuffers: true }));
   const layout = store(t);
   const ingested = await ingestTar(layout, packTree(root, { reuseBuffers: true }));
   t.is(ingested.tarHash, hashBytes(tar));
@@ -54,7 +40,7 @@ test('a tree gives back the deterministic tar byte for byte (golden)', async (t)
   });
   t.truthy(stored);
   t.is(stored!.object, hashBytes(tar));
-  const again = await collect(treeTar(layout, stored!.tree, { hash: stored!.object, size: stored!.size }));
+  const again = await collectChunks(treeTar(layout, stored!.tree, { hash: stored!.object, size: stored!.size }));
   t.true(again.equals(tar), 'the tar from the tree differs from the packed tar');
 
   const entries = parseTree(stored!.tree, await getObject(layout, stored!.tree));
@@ -74,7 +60,7 @@ test('a tree gives back the deterministic tar byte for byte (golden)', async (t)
 });
 
 test('only contents the store lacks are written; a second ingest of the same tree adds nothing', async (t) => {
-  const root = temp(t, 'kp-tree-src-');
+  const root = tempDir(t, 'kp-tree-src-');
   fixtureTree(root);
   const layout = store(t);
   const first = await ingestTar(layout, packTree(root));
@@ -89,7 +75,7 @@ test('only contents the store lacks are written; a second ingest of the same tre
 });
 
 test('a tar the packer would not write byte for byte is refused, not half-understood', async (t) => {
-  const root = temp(t, 'kp-tree-src-');
+  const root = tempDir(t, 'kp-tree-src-');
   fixtureTree(root);
   const layout = store(t);
   // GNU tar: mtimes, user names, its own header layout.
@@ -97,7 +83,7 @@ test('a tar the packer would not write byte for byte is refused, not half-unders
   t.is(gnu.status, 0);
   await t.throwsAsync(ingestTar(layout, [gnu.stdout]), { instanceOf: NotCanonical });
   // The packer's tar with one header byte changed (an mtime) and the checksum fixed.
-  const tar = await collect(packTree(root));
+  const tar = await collectChunks(packTree(root));
   const bent = Buffer.from(tar);
   bent.write('00000000001', 136, 'latin1');
   let sum = 8 * 32;
@@ -116,32 +102,32 @@ test('a tar the packer would not write byte for byte is refused, not half-unders
 });
 
 test('objects larger than a tar chunk, or straddling two, come back whole and are verified to their last byte', async (t) => {
-  const root = temp(t, 'kp-tree-big-');
+  const root = tempDir(t, 'kp-tree-big-');
   // 3 MiB then 5 MiB: the second starts inside the first 4 MiB chunk and ends in the third.
   const a = Buffer.alloc(3 << 20, 7);
   const b = Buffer.alloc(5 << 20, 9);
   writeFileSync(join(root, 'a'), a);
   writeFileSync(join(root, 'b'), b);
-  const tar = await collect(packTree(root));
+  const tar = await collectChunks(packTree(root));
   const layout = store(t);
   const stored = (await storeTarAsTree(layout, async (consume) => {
     await consume(packTree(root));
     return { entries: 0, contentBytes: 0 };
   }))!;
   const expect = { hash: stored.object, size: stored.size };
-  t.true((await collect(treeTar(layout, stored.tree, expect))).equals(tar));
+  t.true((await collectChunks(treeTar(layout, stored.tree, expect))).equals(tar));
   for (const [file, bytes] of [['a', a], ['b', b]] as const) {
     const path = objectPath(layout, hashBytes(bytes));
     chmodSync(path, 0o644);
     const damaged = Buffer.from(bytes);
     damaged[damaged.length - 1] ^= 1;
     writeFileSync(path, damaged);
-    await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT', message: new RegExp(hashBytes(bytes)) } as never, file);
+    await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT', message: new RegExp(hashBytes(bytes)) } as never, file);
     writeFileSync(path, bytes.subarray(1));
-    await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never, `${file} shorter`);
+    await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never, `${file} shorter`);
     writeFileSync(path, bytes);
   }
-  t.true((await collect(treeTar(layout, stored.tree, expect))).equals(tar));
+  t.true((await collectChunks(treeTar(layout, stored.tree, expect))).equals(tar));
 });
 
 /** `n` files of distinct 4 KiB contents: more new objects than an ingest writes on its own thread. */
@@ -150,9 +136,9 @@ function manyFiles(root: string, n: number): void {
 }
 
 test('a tree of many new files: objects written by the write thread, each verified, the tar given back', async (t) => {
-  const root = temp(t, 'kp-tree-many-');
+  const root = tempDir(t, 'kp-tree-many-');
   manyFiles(root, 700);
-  const tar = await collect(packTree(root));
+  const tar = await collectChunks(packTree(root));
   const layout = store(t);
   const r = await ingestTar(layout, packTree(root));
   t.is(r.added.objects, 700);
@@ -163,13 +149,13 @@ test('a tree of many new files: objects written by the write thread, each verifi
     return { entries: 0, contentBytes: 0 };
   }))!;
   t.is(stored.added.objects, 1, "only the tree: every content is there");
-  t.true((await collect(treeTar(layout, stored.tree, { hash: stored.object, size: stored.size }))).equals(tar));
+  t.true((await collectChunks(treeTar(layout, stored.tree, { hash: stored.object, size: stored.size }))).equals(tar));
 });
 
 (isRoot ? test : test.skip)('a write failing on the write thread (disk full) fails the ingest with its errno, nothing left in staging', async (t) => {
   const mnt = mountTmpfs(t, '2m', 'kp-tree-full-');
   if (!mnt) return;
-  const root = temp(t, 'kp-tree-full-src-');
+  const root = tempDir(t, 'kp-tree-full-src-');
   // 256 objects are written before the thread starts (about 1 MiB here): the rest fill the disk there.
   manyFiles(root, 900);
   const layout = storeLayout(join(mnt, 'store'));
@@ -179,7 +165,7 @@ test('a tree of many new files: objects written by the write thread, each verifi
 });
 
 test('a tar made on the worker thread is the one treeTar makes, byte for byte, and fails as it does', async (t) => {
-  const root = temp(t, 'kp-tree-thread-');
+  const root = tempDir(t, 'kp-tree-thread-');
   fixtureTree(root);
   // Several chunks: contents larger than one.
   writeFileSync(join(root, 'big'), Buffer.alloc(9 << 20, 3));
@@ -190,8 +176,8 @@ test('a tar made on the worker thread is the one treeTar makes, byte for byte, a
     return { entries: 0, contentBytes: 0 };
   }))!;
   const expect = { hash: stored.object, size: stored.size };
-  const reference = await collect(treeTar(layout, stored.tree, expect));
-  t.true((await collect(treeTarThreaded(layout, stored.tree, expect))).equals(reference));
+  const reference = await collectChunks(treeTar(layout, stored.tree, expect));
+  t.true((await collectChunks(treeTarThreaded(layout, stored.tree, expect))).equals(reference));
   // Consumed as the unpacker does: each chunk used before the next-but-one is asked for.
   let previous: Buffer | undefined;
   const parts: Buffer[] = [];
@@ -208,18 +194,18 @@ test('a tar made on the worker thread is the one treeTar makes, byte for byte, a
     break;
   }
 
-  await t.throwsAsync(collect(treeTarThreaded(layout, stored.tree, { hash: '0'.repeat(64), size: stored.size })), { code: 'KP_STORE_TREE_MISMATCH' } as never);
+  await t.throwsAsync(collectChunks(treeTarThreaded(layout, stored.tree, { hash: '0'.repeat(64), size: stored.size })), { code: 'KP_STORE_TREE_MISMATCH' } as never);
   const big = objectPath(layout, hashBytes(Buffer.alloc(9 << 20, 3)));
   chmodSync(big, 0o644);
   writeFileSync(big, Buffer.alloc(9 << 20, 4));
-  const err = await t.throwsAsync(collect(treeTarThreaded(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
+  const err = await t.throwsAsync(collectChunks(treeTarThreaded(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
   t.is((err as { exitCode?: number }).exitCode, 3);
   rmSync(big);
-  await t.throwsAsync(collect(treeTarThreaded(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_MISSING', message: /big/ } as never);
+  await t.throwsAsync(collectChunks(treeTarThreaded(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_MISSING', message: /big/ } as never);
 });
 
 test('a damaged content object or tree fails the tar stream with the object named', async (t) => {
-  const root = temp(t, 'kp-tree-src-');
+  const root = tempDir(t, 'kp-tree-src-');
   fixtureTree(root);
   const layout = store(t);
   const stored = (await storeTarAsTree(layout, async (consume) => {
@@ -232,21 +218,21 @@ test('a damaged content object or tree fails the tar stream with the object name
   const path = objectPath(layout, conf.content!);
   chmodSync(path, 0o644);
   writeFileSync(path, 'v2\n');
-  await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT', message: new RegExp(conf.content!) } as never);
+  await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT', message: new RegExp(conf.content!) } as never);
   // Longer than the entry says.
   writeFileSync(path, 'v1\nand more\n');
-  await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
+  await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
   rmSync(path);
-  await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_MISSING', message: /etc\/app\/conf/ } as never);
+  await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_MISSING', message: /etc\/app\/conf/ } as never);
   writeFileSync(path, 'v1\n');
-  t.true((await collect(treeTar(layout, stored.tree, expect))).length === stored.size);
+  t.true((await collectChunks(treeTar(layout, stored.tree, expect))).length === stored.size);
   // A tree whose bytes changed is refused by its hash.
   const treePath = objectPath(layout, stored.tree);
   chmodSync(treePath, 0o644);
   const treeBytes = readFileSync(treePath);
   writeFileSync(treePath, treeBytes.toString('utf8').replace('"mode":416', '"mode":420'));
-  await t.throwsAsync(collect(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
+  await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, expect)), { code: 'KP_STORE_OBJECT_CORRUPT' } as never);
   // The tar's recorded hash is checked at the end too.
   writeFileSync(treePath, treeBytes);
-  await t.throwsAsync(collect(treeTar(layout, stored.tree, { hash: '0'.repeat(64), size: stored.size })), { code: 'KP_STORE_TREE_MISMATCH' } as never);
+  await t.throwsAsync(collectChunks(treeTar(layout, stored.tree, { hash: '0'.repeat(64), size: stored.size })), { code: 'KP_STORE_TREE_MISMATCH' } as never);
 });
