@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createEngine, hashBytes } from '@karapace/kernel';
 import { APT_CONFIG_FILE } from '@karapace/image-sources';
 import { sandbox, type Sandbox } from '../../helpers/cli.js';
-import { startTestServer, WRITE_TOKEN, type TestServer } from '../../plugins/remote-http/server-process.js';
+import { serverBlobs, startTestServer, WRITE_TOKEN, type TestServer } from '../../plugins/remote-http/server-process.js';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
 
 const probe = await createEngine({ cwd: process.cwd(), env: { ...process.env, KARAPACE_STORE: '/nonexistent-kp-probe' } });
@@ -135,11 +135,10 @@ backend = "namespace"
   t.deepEqual([diff.added, diff.modified, diff.removed], [[], [], []]);
 });
 
-/** Bytes of the blobs a karapace-server holds. */
-function serverBytes(server: TestServer): number {
-  const dir = join(server.dir, 'data', 'blobs');
+/** Bytes of the blobs a karapace-server holds (loose and packed). */
+async function serverBytes(server: TestServer): Promise<number> {
   let n = 0;
-  for (const s of readdirSync(dir)) for (const b of readdirSync(join(dir, s))) n += lstatSync(join(dir, s, b)).size;
+  for (const b of (await serverBlobs(join(server.dir, 'data'))).values()) n += b.length;
   return n;
 }
 
@@ -148,9 +147,9 @@ serial('pushing a second env on the same packages layer uploads only its own blo
   t.teardown(() => server.stop());
   const env = { KARAPACE_REMOTE_TOKEN: WRITE_TOKEN };
   const first = await box.json(['push', 'dev', 'dev@v1', '--remote', server.url], { env });
-  const afterFirst = serverBytes(server);
+  const afterFirst = await serverBytes(server);
   const second = await box.json(['push', 'second', 'second@v1', '--remote', server.url], { env });
-  const grew = serverBytes(server) - afterFirst;
+  const grew = (await serverBytes(server)) - afterFirst;
   t.log(`first push: ${first.uploaded.bytes} bytes; second: ${second.uploaded.bytes} uploaded, ${second.skipped.bytes} skipped; the server grew ${grew} bytes`);
   // The base and the packages layer are the first push's blobs: the second sends its (empty) upper dir and its manifest.
   t.true(second.skipped.bytes > 100 * 1024 * 1024, 'the base and the packages layer were not sent again');

@@ -6,9 +6,8 @@
  * tag pointing at it.
  */
 import { createServer, type Server } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { hashBytes } from '@karapace/kernel';
+import { serverBlobs } from './server-process.js';
 
 export interface HostileRemote {
   url: string;
@@ -23,17 +22,13 @@ export interface HostileRemote {
 }
 
 /**
- * Serves the blobs under `dataDir/blobs` (a karapace-server data dir). With `batch`, it also
+ * Serves the blobs of `dataDir` (a karapace-server data dir, loose and packed). With `batch`, it also
  * offers batch downloads (/healthz features, POST /v1/blobs/fetch) from the same blobs.
  */
 export async function startHostileRemote(dataDir: string, options: { batch?: boolean } = {}): Promise<HostileRemote> {
-  const blobs = new Map<string, Buffer>();
+  const blobs = await serverBlobs(dataDir);
   const refs = new Map<string, string>();
   const requests: string[] = [];
-  const blobDir = join(dataDir, 'blobs');
-  for (const shard of readdirSync(blobDir)) {
-    for (const rest of readdirSync(join(blobDir, shard))) blobs.set(shard + rest, readFileSync(join(blobDir, shard, rest)));
-  }
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     const ref = /^\/v1\/refs\/([^/]+)\/([^/]+)$/.exec(req.url ?? '');

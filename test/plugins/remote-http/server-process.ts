@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../../helpers/cli.js';
+import { BlobStorage } from '@karapace/remote-http/server';
 
 export const SERVER_BIN = join(REPO, 'plugins/remote-http/dist/server/bin.js');
 export const WRITE_TOKEN = 'kp-write-0123456789';
@@ -18,8 +19,8 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(extraArgs: string[] = []): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'kp-remote-srv-'));
+/** `dir`: an earlier server's directory, to start again on its data. */
+export async function startTestServer(extraArgs: string[] = [], dir = mkdtempSync(join(tmpdir(), 'kp-remote-srv-'))): Promise<TestServer> {
   const tokens = join(dir, 'tokens.json');
   writeFileSync(tokens, JSON.stringify({ tokens: [
     { name: 'writer', token: WRITE_TOKEN, scopes: ['read', 'write'] },
@@ -53,4 +54,13 @@ export async function startTestServer(extraArgs: string[] = []): Promise<TestSer
       child.kill('SIGTERM');
     }),
   };
+}
+
+/** Every blob a karapace-server data dir holds, loose or packed, read as the server reads them. */
+export async function serverBlobs(dataDir: string): Promise<Map<string, Buffer>> {
+  const storage = new BlobStorage(dataDir);
+  await storage.init(true);
+  const hashes = storage.hashes();
+  const bytes = await storage.readBlobs(hashes);
+  return new Map(hashes.map((h, i) => [h, bytes[i]!]));
 }

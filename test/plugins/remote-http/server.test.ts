@@ -5,10 +5,11 @@
 import test from 'ava';
 import { connect } from 'node:net';
 import { request } from 'node:http';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashBytes } from '@karapace/kernel';
-import { READ_TOKEN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
+import { READ_TOKEN, SERVER_BIN, WRITE_TOKEN, startTestServer, type TestServer } from './server-process.js';
 
 let server: TestServer;
 test.before(async () => {
@@ -22,7 +23,11 @@ const auth = { authorization: `Bearer ${WRITE_TOKEN}` };
 
 /** A raw request with the path exactly as given (no URL normalisation). */
 function raw(method: string, path: string, headers: Record<string, string | number> = {}, body?: Buffer | string): Promise<{ status: number; body: string }> {
-  const u = new URL(server.url);
+  return rawTo(server, method, path, headers, body);
+}
+
+function rawTo(srv: TestServer, method: string, path: string, headers: Record<string, string | number> = {}, body?: Buffer | string): Promise<{ status: number; body: string }> {
+  const u = new URL(srv.url);
   return new Promise((resolve, reject) => {
     const req = request({ host: u.hostname, port: u.port, method, path, headers: { ...auth, ...headers } }, (res) => {
       let text = '';
@@ -176,12 +181,12 @@ test('batches: /healthz offers them; a batch upload keeps nothing when one recor
   const record = (hash: string, bytes: string) => `${hash} ${Buffer.byteLength(bytes)}\n${bytes}`;
   const a = 'batch blob a';
   const b = 'batch blob b';
-  const stored = (h: string) => existsSync(join(server.dir, 'data', 'blobs', h.slice(0, 2), h.slice(2)));
+  const stored = async (h: string) => (await raw('HEAD', `/v1/blobs/${h}`)).status === 200;
 
   const lying = await raw('POST', '/v1/blobs/batch', { 'content-type': 'application/octet-stream' }, record(hashBytes(a), a) + record(hashBytes(b), 'not b'));
   t.is(lying.status, 400, lying.body);
   t.regex(lying.body, /digest_mismatch/);
-  t.false(stored(hashBytes(a)), 'nothing of a refused batch is kept');
+  t.false(await stored(hashBytes(a)), 'nothing of a refused batch is kept');
 
   for (const body of ['garbage', `${hashBytes(a)} 999\n${a}`, `${hashBytes(a)} -1\n`]) {
     t.is((await raw('POST', '/v1/blobs/batch', {}, body)).status, 400, body);
@@ -193,7 +198,7 @@ test('batches: /healthz offers them; a batch upload keeps nothing when one recor
   const ok = await raw('POST', '/v1/blobs/batch', {}, record(hashBytes(a), a) + record(hashBytes(b), b) + record(hashBytes(a), a));
   t.is(ok.status, 200, ok.body);
   t.deepEqual(JSON.parse(ok.body), { stored: 3, created: 2 });
-  t.true(stored(hashBytes(a)) && stored(hashBytes(b)));
+  t.true((await stored(hashBytes(a))) && (await stored(hashBytes(b))));
 
   const fetched = await raw('POST', '/v1/blobs/fetch', { 'content-type': 'application/json' }, JSON.stringify({ hashes: [hashBytes(b), hashBytes(a)] }));
   t.is(fetched.status, 200);
@@ -202,4 +207,160 @@ test('batches: /healthz offers them; a batch upload keeps nothing when one recor
   t.is(unknown.status, 404);
   t.is((await raw('POST', '/v1/blobs/fetch', {}, JSON.stringify({ hashes: ['nothash'] }))).status, 400);
   await healthy(t);
+});
+
+const record = (hash: string, bytes: string | Buffer) => Buffer.concat([Buffer.from(`${hash} ${Buffer.byteLength(bytes)}\n`), Buffer.from(bytes)]);
+const packsOf = (dir: string) => readdirSync(join(dir, 'data', 'packs')).filter((n) => n.endsWith('.pack'));
+
+test('a batch is stored as one pack: GET, HEAD, fetch and missing serve it beside loose blobs, and it survives a restart', async (t) => {
+  const own = await startTestServer();
+  t.teardown(() => own.stop());
+  const rawOn = (srv: TestServer, method: string, path: string, body?: Buffer | string) => rawTo(srv, method, path, {}, body);
+  const blobs = Array.from({ length: 300 }, (_, i) => Buffer.from(`packed blob ${i}`));
+  blobs.push(Buffer.alloc(0));
+  const hashes = blobs.map((b) => hashBytes(b));
+  const up = await rawOn(own, 'POST', '/v1/blobs/batch', Buffer.concat(blobs.map((b, i) => record(hashes[i]!, b))));
+  t.is(up.status, 200, up.body);
+  t.deepEqual(JSON.parse(up.body), { stored: 301, created: 301 });
+  t.is(packsOf(own.dir).length, 1, 'one pack for the batch');
+  t.deepEqual(readdirSync(join(own.dir, 'data', 'blobs')), [], 'no file per blob');
+  const loose = Buffer.from('a loose blob');
+  t.is((await rawOn(own, 'PUT', `/v1/blobs/${hashBytes(loose)}`, loose)).status, 201);
+
+  const check = async (srv: TestServer) => {
+    for (const i of [0, 150, 299, 300]) {
+      const got = await rawOn(srv, 'GET', `/v1/blobs/${hashes[i]}`);
+      t.is(got.status, 200);
+      t.is(got.body, blobs[i]!.toString());
+    }
+    const asked = [hashes[7]!, hashBytes(loose), hashes[300]!, hashes[7]!];
+    const fetched = await rawOn(srv, 'POST', '/v1/blobs/fetch', JSON.stringify({ hashes: asked }));
+    t.is(fetched.status, 200);
+    t.is(fetched.body, Buffer.concat([record(hashes[7]!, blobs[7]!), record(hashBytes(loose), loose), record(hashes[300]!, ''), record(hashes[7]!, blobs[7]!)]).toString());
+    const missing = await rawOn(srv, 'POST', '/v1/blobs/missing', JSON.stringify({ hashes: [hashes[1], hashBytes(loose), hashBytes('nowhere')] }));
+    t.deepEqual(JSON.parse(missing.body), { missing: [hashBytes('nowhere')] });
+  };
+  await check(own);
+  // Sent again (with one new blob): only the new one is stored, in a pack of its own.
+  const again = await rawOn(own, 'POST', '/v1/blobs/batch', Buffer.concat([record(hashes[5]!, blobs[5]!), record(hashBytes('new'), 'new')]));
+  t.deepEqual(JSON.parse(again.body), { stored: 2, created: 1 });
+  t.is(packsOf(own.dir).length, 2);
+  t.is((await rawOn(own, 'POST', '/v1/blobs/batch', record(hashes[5]!, blobs[5]!))).body.trim(), '{"stored":1,"created":0}');
+  t.is(packsOf(own.dir).length, 2, 'nothing new: no pack');
+
+  await own.stop();
+  const again2 = await startTestServer([], own.dir);
+  t.teardown(() => again2.stop());
+  await check(again2);
+  const verify = spawnSync(process.execPath, [SERVER_BIN, '--dir', join(own.dir, 'data'), '--verify'], { encoding: 'utf8' });
+  t.is(verify.status, 0, verify.stdout + verify.stderr);
+  t.regex(verify.stdout, /^303 blobs checked, 0 bad$/m);
+});
+
+/** A pack file as an attacker with the disk (or a torn write) might leave it: entries as given, checksum and name made to match. */
+function craftPack(dir: string, data: Buffer, entries: { hash: string; offset: number; length: number }[], trailerCount = entries.length): string {
+  const index = Buffer.alloc(entries.length * 48);
+  entries.forEach((e, i) => {
+    index.write(e.hash, i * 48, 32, 'hex');
+    index.writeBigUInt64BE(BigInt(e.offset), i * 48 + 32);
+    index.writeBigUInt64BE(BigInt(e.length), i * 48 + 40);
+  });
+  const id = hashBytes(index);
+  const trailer = Buffer.alloc(56);
+  trailer.write('KPSPACK1', 0, 'latin1');
+  trailer.writeBigUInt64BE(BigInt(trailerCount), 8);
+  trailer.writeBigUInt64BE(BigInt(data.length), 16);
+  trailer.write(id, 24, 32, 'hex');
+  writeFileSync(join(dir, 'data', 'packs', `${id}.pack`), Buffer.concat([data, index, trailer]));
+  return id;
+}
+
+test('hostile packs on disk (lying sizes, overlapping ranges, duplicate hashes, truncated, bad checksum) are refused at start and their blobs are missing; a pack whose bytes lie is caught by --verify', async (t) => {
+  const first = await startTestServer();
+  await first.stop();
+  const dir = first.dir;
+  const [a, b] = ['hostile a', 'hostile b'].map((x) => Buffer.from(x));
+  const [ha, hb] = [hashBytes(a!), hashBytes(b!)].sort() as [string, string];
+  const byHash = new Map([[hashBytes(a!), a!], [hashBytes(b!), b!]]);
+  const data = Buffer.concat([byHash.get(ha)!, byHash.get(hb)!]);
+  const la = byHash.get(ha)!.length;
+  const bad = [
+    craftPack(dir, data, [{ hash: ha, offset: 0, length: la }, { hash: hb, offset: la, length: 100 }]), // lying size
+    craftPack(dir, data, [{ hash: ha, offset: 0, length: la + 2 }, { hash: hb, offset: la, length: data.length - la }]), // overlapping
+    craftPack(dir, Buffer.concat([data, data]), [{ hash: ha, offset: 0, length: la }, { hash: ha, offset: la, length: data.length - la }]), // duplicate hash
+    craftPack(dir, data, [{ hash: hb, offset: la, length: data.length - la }, { hash: ha, offset: 0, length: la }]), // not sorted
+    craftPack(dir, data, [{ hash: ha, offset: 0, length: la }], 1), // data unaccounted for
+  ];
+  // A well-formed pack under another name: its checksum does not name it.
+  const renamed = craftPack(dir, data, [{ hash: ha, offset: 0, length: la }, { hash: hb, offset: la, length: data.length - la }]);
+  const other = hashBytes('other name');
+  writeFileSync(join(dir, 'data', 'packs', `${other}.pack`), readFileSync(join(dir, 'data', 'packs', `${renamed}.pack`)));
+  rmSync(join(dir, 'data', 'packs', `${renamed}.pack`));
+  bad.push(other);
+  // The same pack cut short.
+  const truncated = craftPack(dir, data, [{ hash: ha, offset: 0, length: la }, { hash: hb, offset: la, length: data.length - la }]);
+  const full = readFileSync(join(dir, 'data', 'packs', `${truncated}.pack`));
+  writeFileSync(join(dir, 'data', 'packs', `${truncated}.pack`), full.subarray(0, full.length - 10));
+  bad.push(truncated);
+
+  const srv = await startTestServer([], dir);
+  t.teardown(() => srv.stop());
+  const missing = await rawTo(srv, 'POST', '/v1/blobs/missing', {}, JSON.stringify({ hashes: [ha, hb] }));
+  t.deepEqual(JSON.parse(missing.body).missing.sort(), [ha, hb]);
+  t.is((await rawTo(srv, 'GET', `/v1/blobs/${ha}`)).status, 404);
+  t.deepEqual(packsOf(dir), []);
+  t.deepEqual(readdirSync(join(dir, 'data', 'packs', 'bad')).sort(), bad.map((id) => `${id}.pack`).sort());
+  t.is(srv.log().match(/refused at start/g)?.length, bad.length, srv.log());
+  // They can be sent again.
+  const up = await rawTo(srv, 'POST', '/v1/blobs/batch', {}, Buffer.concat([record(ha, byHash.get(ha)!), record(hb, byHash.get(hb)!)]));
+  t.deepEqual(JSON.parse(up.body), { stored: 2, created: 2 });
+  t.is((await rawTo(srv, 'GET', `/v1/blobs/${hb}`)).body, byHash.get(hb)!.toString());
+  await srv.stop();
+
+  // Bytes flipped under a sound index: served as they are (the client checks every blob), reported by --verify.
+  const [packed] = packsOf(dir);
+  const path = join(dir, 'data', 'packs', packed!);
+  const bytes = readFileSync(path);
+  bytes[0] ^= 1;
+  writeFileSync(path, bytes);
+  const verify = spawnSync(process.execPath, [SERVER_BIN, '--dir', join(dir, 'data'), '--verify'], { encoding: 'utf8' });
+  t.is(verify.status, 1);
+  t.regex(verify.stdout, /^bad: packed [0-9a-f]{64} \(pack [0-9a-f]{64}\) hashes to/m);
+  t.regex(verify.stdout, /2 blobs checked, 1 bad/);
+});
+
+test('hostile batch uploads: lying sizes, a truncated body and duplicate hashes with other bytes keep nothing, no pack and no temporary file', async (t) => {
+  const own = await startTestServer();
+  t.teardown(() => own.stop());
+  const a = Buffer.from('dup a');
+  const ha = hashBytes(a);
+  const bodies: [string, Buffer][] = [
+    ['size larger than the rest', Buffer.concat([record(ha, a), Buffer.from(`${hashBytes('x')} 50\nx`)])],
+    ['size smaller than the bytes', Buffer.concat([Buffer.from(`${ha} 3\n`), a])],
+    ['duplicate hash, other bytes', Buffer.concat([record(ha, a), record(ha, 'not a')])],
+    ['size over 2^53', Buffer.from(`${ha} 9999999999999999\n`)],
+  ];
+  for (const [what, body] of bodies) {
+    const r = await rawTo(own, 'POST', '/v1/blobs/batch', {}, body);
+    t.is(r.status, 400, what);
+  }
+  // Truncated: Content-Length promises more than is sent, then the client goes away.
+  const u = new URL(own.url);
+  await new Promise<void>((resolve) => {
+    const sock = connect(Number(u.port), u.hostname, () => {
+      const part = record(ha, a);
+      sock.write(`POST /v1/blobs/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: ${part.length + 1000}\r\n\r\n`);
+      sock.write(part, () => setTimeout(() => { sock.destroy(); resolve(); }, 200));
+    });
+    sock.on('error', () => resolve());
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  t.is((await rawTo(own, 'HEAD', `/v1/blobs/${ha}`)).status, 404);
+  t.deepEqual(packsOf(own.dir), []);
+  t.deepEqual(readdirSync(join(own.dir, 'data', 'tmp')), []);
+  // The same blob twice with the same bytes is one blob.
+  const twice = await rawTo(own, 'POST', '/v1/blobs/batch', {}, Buffer.concat([record(ha, a), record(ha, a)]));
+  t.deepEqual(JSON.parse(twice.body), { stored: 2, created: 1 });
+  t.is((await rawTo(own, 'GET', `/v1/blobs/${ha}`)).body, 'dup a');
+  t.is(own.child.exitCode, null);
 });

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { createWriteStream } from 'node:fs';
 import { DEFAULTS, startServer } from './server.js';
+import { BlobStorage } from './storage.js';
 import { loadTokensFile, tokenEntry, type TokenEntry } from './auth.js';
 
 const USAGE = `usage: karapace-server --dir DIR [options]
@@ -24,6 +25,7 @@ const USAGE = `usage: karapace-server --dir DIR [options]
   --max-connections N       connections kept at once; over it the oldest idle one is closed, or 503 when all are busy (default ${DEFAULTS.maxConnections})
   --max-uploads-per-token N uploads (sessions, blob PUTs) one token may have in progress (default ${DEFAULTS.maxUploadsPerToken}; more: 429)
   --log FILE                request log (JSON lines; default stderr)
+  --verify                  hash every blob (loose and packed) against its name, print what does not match, and exit (1 if anything did)
 `;
 
 function fail(message: string): never {
@@ -46,7 +48,7 @@ try {
       tokens: { type: 'string' }, 'token-env': { type: 'string', multiple: true }, 'anonymous-read': { type: 'boolean' },
       'max-body': { type: 'string' }, 'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' }, 'keep-alive-timeout': { type: 'string' }, 'max-connections': { type: 'string' },
-      'max-uploads-per-token': { type: 'string' }, log: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'max-uploads-per-token': { type: 'string' }, log: { type: 'string' }, verify: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   }).values;
 } catch (err) {
@@ -57,6 +59,18 @@ if (args.help) {
   process.exit(0);
 }
 if (!args.dir) fail(`--dir is required\n${USAGE}`);
+if (args.verify) {
+  const storage = new BlobStorage(args.dir);
+  try {
+    await storage.init(true);
+  } catch (err) {
+    fail(`cannot open ${args.dir}: ${(err as Error).message}`);
+  }
+  const { blobs, bad } = await storage.verify();
+  for (const line of bad) process.stdout.write(`bad: ${line}\n`);
+  process.stdout.write(`${blobs} blobs checked, ${bad.length} bad\n`);
+  process.exit(bad.length ? 1 : 0);
+}
 
 const tokens: TokenEntry[] = [];
 try {

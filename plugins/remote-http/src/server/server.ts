@@ -76,6 +76,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await storage.init();
   const o: Opts = { ...DEFAULTS, ...stripUndefined(options), auth: options.auth };
   const log = options.log ?? (() => {});
+  for (const reason of storage.badPacks) log(JSON.stringify({ time: new Date().toISOString(), error: `refused at start, moved to packs/bad/: ${reason}` }));
   // An upload session idle for a whole request timeout is abandoned.
   const uploads = new UploadSessions(storage, o.requestTimeoutMs, o.maxUploadsPerToken);
   const connections = new ConnectionGate(o.maxConnections);

@@ -1,15 +1,19 @@
 /**
- * The server's files: `blobs/ab/<hash>` (content-addressed, verified on the way in),
- * `refs/<name>/<tag>.json` (one file per tag, so tags never overwrite each other) and
- * `tmp/` for uploads in flight. Every write is temp → fsync → rename → fsync dir.
+ * The server's files: `blobs/ab/<hash>` (one blob a file: single uploads and upload
+ * sessions), `packs/<id>.pack` (the blobs of one batch upload in one file, packs.ts), both
+ * content-addressed and verified on the way in; `refs/<name>/<tag>.json` (one file per tag,
+ * so tags never overwrite each other) and `tmp/` for uploads in flight. Every write is
+ * temp → fsync → rename → fsync dir. Reads, `missing` and fetches see loose and packed
+ * blobs alike.
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type ReadStream, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { StreamHasher, fsyncDir, syncFilesystem, writeFileAtomic } from '@karapace/kernel';
+import { Readable } from 'node:stream';
+import { StreamHasher, fsyncDir, hashBytes, hashFile, writeFileAtomic } from '@karapace/kernel';
 import type { RefRecord } from '../protocol.js';
+import { BadPack, buildPack, readPackIndex } from './packs.js';
 
 /**
  * Pipes a request body into `out`, hashing it on the way; rejects (and stops writing) when
@@ -49,10 +53,22 @@ export class UploadError extends Error {
   }
 }
 
+/** Where a packed blob is. */
+interface Packed {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
 export class BlobStorage {
   readonly blobs: string;
+  readonly packs: string;
   readonly refs: string;
   readonly tmp: string;
+  /** Every packed blob, read from the packs' indexes at start and added to as packs are written. */
+  private readonly packed = new Map<string, Packed>();
+  /** Packs refused at start (moved to packs/bad/), for the log. */
+  readonly badPacks: string[] = [];
   /**
    * Per-key queues: a reference's compare-and-swap, and a blob's check-and-rename (so that
    * of several uploads of one blob exactly one reports it created), run one at a time.
@@ -61,14 +77,54 @@ export class BlobStorage {
 
   constructor(readonly root: string) {
     this.blobs = join(root, 'blobs');
+    this.packs = join(root, 'packs');
     this.refs = join(root, 'refs');
     this.tmp = join(root, 'tmp');
   }
 
-  async init(): Promise<void> {
-    await Promise.all([this.blobs, this.refs, this.tmp].map((d) => mkdir(d, { recursive: true })));
+  /** `readOnly`: for --verify beside a running server, which must keep its uploads in flight and decide on bad packs itself. */
+  async init(readOnly = false): Promise<void> {
+    await Promise.all([this.blobs, this.packs, this.refs, this.tmp].map((d) => mkdir(d, { recursive: true })));
     // Uploads interrupted by a previous crash are garbage.
-    for (const name of await readdir(this.tmp)) await rm(join(this.tmp, name), { force: true, recursive: true });
+    if (!readOnly) for (const name of await readdir(this.tmp)) await rm(join(this.tmp, name), { force: true, recursive: true });
+    await this.loadPacks(readOnly);
+  }
+
+  packPath(id: string): string {
+    return join(this.packs, `${id}.pack`);
+  }
+
+  /**
+   * Reads every pack's index. A pack that fails its checks is moved to packs/bad/ (kept for
+   * whoever looks into it, never served): its blobs are missing, so clients send them again.
+   */
+  private async loadPacks(readOnly: boolean): Promise<void> {
+    for (const name of readdirSync(this.packs).sort()) {
+      const m = /^([0-9a-f]{64})\.pack$/.exec(name);
+      if (!m) continue;
+      const id = m[1]!;
+      const fd = openSync(this.packPath(id), 'r');
+      try {
+        const size = fstatSync(fd).size;
+        const tail = (length: number) => {
+          const buf = Buffer.alloc(length);
+          if (readSync(fd, buf, 0, length, size - length) !== length) throw new BadPack(`pack ${id}: short read`);
+          return buf;
+        };
+        for (const e of readPackIndex(id, tail, size)) {
+          if (!this.packed.has(e.hash)) this.packed.set(e.hash, { pack: id, offset: e.offset, length: e.length });
+        }
+      } catch (err) {
+        if (!(err instanceof BadPack)) throw err;
+        this.badPacks.push(err.message);
+        if (readOnly) continue;
+        await mkdir(join(this.packs, 'bad'), { recursive: true });
+        await rename(this.packPath(id), join(this.packs, 'bad', name));
+      } finally {
+        closeSync(fd);
+      }
+      await yieldNow();
+    }
   }
 
   blobPath(hash: string): string {
@@ -76,6 +132,8 @@ export class BlobStorage {
   }
 
   async blobSize(hash: string): Promise<number | undefined> {
+    const p = this.packed.get(hash);
+    if (p) return p.length;
     try {
       return (await stat(this.blobPath(hash))).size;
     } catch {
@@ -91,7 +149,7 @@ export class BlobStorage {
   async blobSizes(hashes: readonly string[]): Promise<(number | undefined)[]> {
     const out: (number | undefined)[] = [];
     for (let i = 0; i < hashes.length; i += SLICE) {
-      for (const h of hashes.slice(i, i + SLICE)) out.push(statSync(this.blobPath(h), { throwIfNoEntry: false })?.size);
+      for (const h of hashes.slice(i, i + SLICE)) out.push(this.packed.get(h)?.length ?? statSync(this.blobPath(h), { throwIfNoEntry: false })?.size);
       await yieldNow();
     }
     return out;
@@ -100,15 +158,73 @@ export class BlobStorage {
   /** Many small blobs' bytes (a batch fetch), read synchronously a slice at a time like blobSizes. */
   async readBlobs(hashes: readonly string[]): Promise<Buffer[]> {
     const out: Buffer[] = [];
-    for (let i = 0; i < hashes.length; i += SLICE) {
-      for (const h of hashes.slice(i, i + SLICE)) out.push(readFileSync(this.blobPath(h)));
-      await yieldNow();
+    // One descriptor per pack for the whole request, not one open per blob.
+    const fds = new Map<string, number>();
+    try {
+      for (let i = 0; i < hashes.length; i += SLICE) {
+        for (const h of hashes.slice(i, i + SLICE)) {
+          const p = this.packed.get(h);
+          if (!p) {
+            out.push(readFileSync(this.blobPath(h)));
+            continue;
+          }
+          let fd = fds.get(p.pack);
+          if (fd === undefined) fds.set(p.pack, (fd = openSync(this.packPath(p.pack), 'r')));
+          const buf = Buffer.allocUnsafe(p.length);
+          if (p.length && readSync(fd, buf, 0, p.length, p.offset) !== p.length) throw new Error(`pack ${p.pack} is shorter than its index says`);
+          out.push(buf);
+        }
+        await yieldNow();
+      }
+    } finally {
+      for (const fd of fds.values()) closeSync(fd);
     }
     return out;
   }
 
-  openBlob(hash: string): ReadStream {
-    return createReadStream(this.blobPath(hash), { highWaterMark: 1 << 20 });
+  openBlob(hash: string): Readable {
+    const p = this.packed.get(hash);
+    if (!p) return createReadStream(this.blobPath(hash), { highWaterMark: 1 << 20 });
+    if (p.length === 0) return Readable.from([]);
+    return createReadStream(this.packPath(p.pack), { start: p.offset, end: p.offset + p.length - 1, highWaterMark: 1 << 20 });
+  }
+
+  /** Every blob's name, loose and packed. */
+  hashes(): string[] {
+    const out = new Set(this.packed.keys());
+    for (const prefix of readdirSync(this.blobs)) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const rest of readdirSync(join(this.blobs, prefix))) out.add(prefix + rest);
+    }
+    return [...out].sort();
+  }
+
+  /**
+   * Hashes every blob, loose and packed, against its name (karapace-server --verify);
+   * answers the names whose bytes do not match, and the packs refused at start.
+   */
+  async verify(): Promise<{ blobs: number; bad: string[] }> {
+    const bad: string[] = [...this.badPacks];
+    let blobs = 0;
+    for (const prefix of readdirSync(this.blobs).sort()) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const rest of readdirSync(join(this.blobs, prefix)).sort()) {
+        const name = prefix + rest;
+        blobs++;
+        const { hash } = await hashFile(join(this.blobs, prefix, rest));
+        if (hash !== name) bad.push(`blobs/${prefix}/${rest} hashes to ${hash}`);
+      }
+    }
+    const hashes = [...this.packed.keys()].sort();
+    for (let i = 0; i < hashes.length; i += SLICE) {
+      const slice = hashes.slice(i, i + SLICE);
+      for (const [j, bytes] of (await this.readBlobs(slice)).entries()) {
+        blobs++;
+        const actual = hashBytes(bytes);
+        if (actual !== slice[j]) bad.push(`packed ${slice[j]} (pack ${this.packed.get(slice[j]!)!.pack}) hashes to ${actual}`);
+      }
+    }
+    return { blobs, bad };
   }
 
   /**
@@ -159,44 +275,42 @@ export class BlobStorage {
   }
 
   /**
-   * Stores verified blobs (a batch upload): each written to tmp, one syncfs(2) for all of
-   * them instead of an fsync each, then each renamed in unless present and its directory
-   * fsynced once. Answers how many were new.
+   * Stores verified blobs (a batch upload) as one pack: the ones not here yet, once each,
+   * written whole to tmp/, fsynced, renamed into packs/ and the directory fsynced; then
+   * served. Answers how many were new.
    */
   async putMany(blobs: { hash: string; bytes: Buffer }[]): Promise<number> {
-    const staged = new Map<string, string>();
-    // Small files: synchronous calls, a slice at a time (as in blobSizes).
+    const fresh = new Map<string, Buffer>();
+    const sizes = await this.blobSizes(blobs.map((b) => b.hash));
+    blobs.forEach((b, i) => {
+      if (sizes[i] === undefined && !fresh.has(b.hash)) fresh.set(b.hash, b.bytes);
+    });
+    if (!fresh.size) return 0;
+    const pack = buildPack([...fresh].map(([hash, bytes]) => ({ hash, bytes })));
+    const tmp = join(this.tmp, `pack-${pack.id}.${randomBytes(6).toString('hex')}`);
     try {
-      for (let i = 0; i < blobs.length; i += SLICE) {
-        for (const b of blobs.slice(i, i + SLICE)) {
-          if (staged.has(b.hash) || existsSync(this.blobPath(b.hash))) continue;
-          const tmp = join(this.tmp, `${b.hash}.${randomBytes(6).toString('hex')}`);
-          staged.set(b.hash, tmp);
-          writeFileSync(tmp, b.bytes, { flag: 'wx', mode: 0o444 });
-        }
-        await yieldNow();
+      const handle = await open(tmp, 'wx', 0o444);
+      try {
+        await handle.writev(pack.parts);
+        await handle.sync();
+      } finally {
+        await handle.close();
       }
-      if (staged.size) await syncFilesystem(this.tmp);
-      let created = 0;
-      const dirs = new Set<string>();
-      let n = 0;
-      for (const [hash, tmp] of staged) {
-        const made = await this.serialized(`blob:${hash}`, async () => {
-          const target = this.blobPath(hash);
-          if (existsSync(target)) return false;
-          mkdirSync(dirname(target), { recursive: true });
-          renameSync(tmp, target);
-          dirs.add(dirname(target));
-          return true;
-        });
-        if (made) created++;
-        if (++n % SLICE === 0) await yieldNow();
-      }
-      for (const d of dirs) await fsyncDir(d);
-      return created;
-    } finally {
-      for (const tmp of staged.values()) rmSync(tmp, { force: true });
+      // The same batch twice is the same pack: renaming over it changes no byte.
+      await rename(tmp, this.packPath(pack.id));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
     }
+    await fsyncDir(this.packs);
+    let created = 0;
+    // Synchronous: of two batches carrying one blob, exactly one counts it created.
+    for (const e of pack.entries) {
+      if (this.packed.has(e.hash) || existsSync(this.blobPath(e.hash))) continue;
+      this.packed.set(e.hash, { pack: pack.id, offset: e.offset, length: e.length });
+      created++;
+    }
+    return created;
   }
 
   async writeEmpty(path: string): Promise<void> {
