@@ -98,8 +98,8 @@ export interface PushResult {
 
 /** Blobs up to this size go in batches (PushSink.putBatch) of at most BATCH_COUNT blobs or about BATCH_BYTES. */
 const BATCH_BLOB_BYTES = 256 << 10;
-const BATCH_COUNT = 4096;
-const BATCH_BYTES = 8 << 20;
+const BATCH_COUNT = 1024;
+const BATCH_BYTES = 4 << 20;
 
 /** Bytes of file content under a tree: the size estimate for a progress bar (the tar adds headers). */
 function treeContentSize(dir: string): number {
