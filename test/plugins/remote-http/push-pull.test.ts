@@ -70,10 +70,14 @@ test('a blob tampered on the server makes pull fail with an integrity error and 
   const pushed = await src.json(['push', 'bravo', 'bravo@v1', '--remote', server.url], withToken(WRITE_TOKEN));
   const manifest = JSON.parse(readFileSync(join(server.dir, 'data/blobs', pushed.digest.slice(0, 2), pushed.digest.slice(2)), 'utf8'));
   t.is(manifest.format, 'karapace.env.v3');
-  // The upper dir went as a tree and content objects: the file's content is a blob of its own.
+  // The upper dir went as a tree and content objects: the file's content is a blob of its
+  // own, loose or in the pack of the batch it went up in (tampered in place: the pack's index stays sound).
   const blobs = join(server.dir, 'data/blobs');
-  const upper = readdirSync(blobs).flatMap((d) => readdirSync(join(blobs, d)).map((f) => join(blobs, d, f)))
-    .find((p) => readFileSync(p).includes('state of bravo') && !p.endsWith(pushed.digest.slice(2)))!;
+  const packs = join(server.dir, 'data/packs');
+  const upper = [
+    ...readdirSync(blobs).flatMap((d) => readdirSync(join(blobs, d)).map((f) => join(blobs, d, f))),
+    ...readdirSync(packs).filter((f) => f.endsWith('.pack')).map((f) => join(packs, f)),
+  ].find((p) => readFileSync(p).includes('state of bravo') && !p.endsWith(pushed.digest.slice(2)))!;
   const bytes = readFileSync(upper);
   const at = bytes.indexOf('state of bravo');
   t.true(at >= 0);
