@@ -70,8 +70,8 @@ await build({
 /**
  * Node's own modules a fast path may never touch, loaded on first use instead of when the
  * bundle starts: child_process alone (with net, stream and dgram under it) costs exec more
- * than its whole work. Each becomes an object of getters over the real module's exports
- * (listed here, from the Node that bundles), which esbuild's CommonJS interop reads at call time.
+ * than its whole work. Each becomes a proxy that requires the real module when one of its
+ * exports is first read (esbuild's CommonJS interop reads them at call time).
  */
 const LAZY_BUILTINS = ['child_process', 'crypto', 'dgram', 'fs/promises', 'http', 'https', 'net', 'os', 'readline', 'stream', 'stream/promises', 'worker_threads', 'zlib'];
 const lazyBuiltins = {
@@ -81,12 +81,16 @@ const lazyBuiltins = {
     // The getters' own require() is of the real module.
     b.onResolve({ filter }, (args) => (args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (args) => {
-      const keys = Object.keys(await import(`node:${args.path}`)).filter((k) => k !== 'default');
+      // A proxy, not a getter per export: esbuild's interop (__toESM) copies every own key of a
+      // CommonJS module into each importer's namespace object, a getter each, when the bundle
+      // starts — ~1,000 defineProperty calls for these modules. This one has no own keys; the
+      // namespace object inherits from `lazy` (the proxy's prototype), whose reads load it.
       return {
         loader: 'js',
         contents: [
           `let m; const load = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));`,
-          `for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { get: () => load()[k], enumerable: true });`,
+          'const lazy = new Proxy(Object.create(null), { get: (_, k) => load()[k] });',
+          "module.exports = new Proxy({}, { get: (_, k) => (k === '__esModule' ? undefined : load()[k]), ownKeys: () => [], getPrototypeOf: () => lazy });",
         ].join('\n'),
       };
     });
