@@ -18,17 +18,27 @@ export const NATIVE_PLATFORM = `${process.platform}-${process.arch}`;
 
 let packageDir: string | null | undefined;
 
+/**
+ * `file` (`<package>/<path>`) in the first node_modules up the tree from this module that has
+ * it — where require() would look first — or undefined. A plain existsSync per directory:
+ * require's resolution reads package.json files on the way.
+ */
+export function inNodeModules(file: string): string | undefined {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const found = join(dir, 'node_modules', file);
+    if (existsSync(found)) return found;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
 /** The @karapace/native package directory, or null when it is neither installed nor in a checkout. */
 export function nativePackageDir(): string | null {
   if (packageDir !== undefined) return packageDir;
   packageDir = null;
-  // What require.resolve finds first (node_modules up the tree), looked for directly: resolving
-  // it loads Node's resolver for package exports, which costs every exec start-up time.
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const found = join(dir, 'node_modules', NATIVE_PACKAGE, 'package.json');
-    if (existsSync(found)) return (packageDir = dirname(realpathSync(found)));
-    if (dirname(dir) === dir) break;
-  }
+  // What require.resolve finds first, looked for directly: resolving it loads Node's resolver
+  // for package exports, which costs every exec start-up time.
+  const found = inNodeModules(`${NATIVE_PACKAGE}/package.json`);
+  if (found) return (packageDir = dirname(realpathSync(found)));
   try {
     packageDir = dirname(createRequire(import.meta.url).resolve('@karapace/native/package.json'));
   } catch {

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { nativeAddon } from '../native-addon.js';
+import { inNodeModules, loadAddonFile, nativeAddon } from '../native-addon.js';
 
 interface XattrApi {
   listAttributesSync(path: string): string[];
@@ -17,12 +17,34 @@ interface XattrApi {
 
 const require = createRequire(import.meta.url);
 let api: XattrApi | null | undefined;
+let loadedFrom: 'platform' | 'package' | null = null;
+
+/** Where this process's xattr functions came from: the platform addon, the generic package, or none. */
+export function xattrLoader(): 'platform' | 'package' | null {
+  xattrApi();
+  return loadedFrom;
+}
+
 function xattrApi(): XattrApi | null {
   if (api === undefined) {
+    // The platform package's addon directly (glibc Linux), as hash.ts does: the generic loader
+    // probes for musl (reading /usr/bin/ldd) and resolves two packages, which cost exec (it
+    // reads /etc/passwd's layers, overlay markers included) more than the rest of its work.
+    const target = `${process.platform}-${process.arch}-gnu`;
+    const file = inNodeModules(`@napi-rs/xattr-${target}/xattr.${target}.node`);
     try {
-      api = require('@napi-rs/xattr') as XattrApi;
+      api = file ? loadAddonFile<XattrApi>(file) : null;
+      if (api) loadedFrom = 'platform';
     } catch {
-      api = null;
+      api = null; // not loadable here (another libc): the generic loader decides
+    }
+    if (!api) {
+      try {
+        api = require('@napi-rs/xattr') as XattrApi;
+        loadedFrom = 'package';
+      } catch {
+        api = null;
+      }
     }
   }
   return api;
