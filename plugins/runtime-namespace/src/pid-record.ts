@@ -3,7 +3,7 @@
  * after spawning. They outlive a crashed CLI; a record only counts while its pid is alive
  * AND has the start time recorded (so a recycled pid is never mistaken for our sandbox).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvHandle, SpawnPurpose } from '@karapace/kernel';
 
@@ -55,8 +55,17 @@ export function writePidRecord(env: EnvHandle, pid: number, purpose: SpawnPurpos
   return record;
 }
 
+/** Removes a record file; one already gone is fine. (Node's rmSync loads its rimraf module: not on every exec.) */
+function removeRecord(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 export function removePidRecord(env: EnvHandle, pid: number): void {
-  rmSync(join(pidDir(env), String(pid)), { force: true });
+  removeRecord(join(pidDir(env), String(pid)));
 }
 
 /** Live records; stale ones (dead or recycled pids) are removed on the way. */
@@ -79,7 +88,7 @@ export function livePidRecords(env: EnvHandle): PidRecord[] {
       continue; // being written right now, or not ours
     }
     if (isLive(record)) live.push(record);
-    else rmSync(file, { force: true });
+    else removeRecord(file);
   }
   return live;
 }
