@@ -9,7 +9,7 @@
  * digest (`<root>/cache/bundles/`), so a second environment on the same base, or a second
  * push, does not pack it at all.
  */
-import { closeSync, createReadStream, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -20,6 +20,7 @@ import { RuntimeFailure } from '../errors.js';
 import { packTree } from '../layers/pack.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { envDir, objectPath } from '../store/layout.js';
+import { readFully } from '../store/objects.js';
 import type { LayerRecord } from '../types.js';
 import type { Engine } from '../engine/engine.js';
 import { findEnv } from '../engine/find.js';
@@ -33,7 +34,7 @@ import { addDirTree, addTreeSources, ingestDir, scanDir, type TreeContents } fro
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
   /** `changing`: a file of a live tree (not a store object): its bytes are checked against the blob's hash as they are read. */
-  | { kind: 'file'; path: string; size: number; sha256?: string; changing?: string }
+  | { kind: 'file'; path: string; size: number; sha256?: string; changing?: string; /** Where the blob starts in `path` (a packed store object); default 0. */ offset?: number }
   | { kind: 'bytes'; bytes: Buffer; size: number; sha256?: string }
   | {
     kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string;
@@ -203,11 +204,27 @@ export function openSource(bundle: Pick<PreparedBundle, 'sources'>, hash: string
     const chunks = readVerified(src.path, hash, src.size, src.changing);
     return Readable.from(ranged ? sliced(chunks, start, last) : chunks, { objectMode: false, highWaterMark: 2 });
   }
-  if (src.kind === 'file') return createReadStream(src.path, { highWaterMark: 1 << 20, ...(ranged ? { start, end: last } : {}) });
+  if (src.kind === 'file') {
+    const at = src.offset ?? 0;
+    if (src.size === 0) return Readable.from([], { objectMode: false });
+    return createReadStream(src.path, { highWaterMark: 1 << 20, ...(ranged || at ? { start: at + (start ?? 0), end: at + last } : {}) });
+  }
   if (src.kind === 'bytes') return Readable.from([ranged ? src.bytes.subarray(start, last + 1) : src.bytes], { objectMode: false });
   const chunks = packVerified(src, hash, src.what);
   // A ranged read packs everything before the range too: only PATCH-chunked OCI uploads ask for one.
   return Readable.from(ranged ? sliced(chunks, start, last) : chunks, { objectMode: false, highWaterMark: 2 });
+}
+
+/** `size` bytes of `path` from `offset` (a packed object; checked against its hash by whoever sent it: the remote). */
+function readRange(path: string, offset: number, size: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const bytes = Buffer.allocUnsafe(size);
+    if (readFully(fd, bytes, 0, size, offset) !== size) throw new Error(`${path} ends inside the object at ${offset}`);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -249,7 +266,7 @@ export async function sourceBytes(bundle: Pick<PreparedBundle, 'sources'>, hash:
   if (src?.kind === 'file') {
     let bytes: Buffer;
     try {
-      bytes = readSized(src.path, src.size);
+      bytes = src.offset === undefined ? readSized(src.path, src.size) : readRange(src.path, src.offset, src.size);
     } catch (err) {
       if (src.changing && (err as NodeJS.ErrnoException).code === 'ENOENT') throw changedWhilePushing(src.changing);
       throw err;

@@ -13,14 +13,14 @@ import { hashBytes } from '../hash.js';
 import type { PackStats } from '../layers/pack.js';
 import { openContentCache } from '../store/content-cache.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
-import { getObject } from '../store/objects.js';
+import { getObject, locateObject } from '../store/objects.js';
 import { parseTree, serializeTree } from '../store/tree.js';
 import { scanTar } from './tree-scan.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
 import type { BundleBlobRef, BundleTarRef } from './format.js';
 
 /** Where blob bytes come from, as create.ts keeps them. */
-type FileSources = Map<string, { kind: 'file'; path: string; size: number; changing?: string } | { kind: 'bytes'; bytes: Buffer; size: number } | { kind: string; size: number }>;
+type FileSources = Map<string, { kind: 'file'; path: string; size: number; changing?: string; offset?: number } | { kind: 'bytes'; bytes: Buffer; size: number } | { kind: string; size: number }>;
 
 /** Content objects of the bundle's trees, hash → size (the remote is asked about each). */
 export type TreeContents = Map<string, number>;
@@ -35,9 +35,12 @@ export async function addTreeSources(layout: StoreLayout, tree: string, sources:
   for (const e of parseTree(tree, bytes)) {
     if (!e.content || contents.has(e.content)) continue;
     contents.set(e.content, e.size!);
-    if (!sources.has(e.content)) sources.set(e.content, { kind: 'file', path: objectPath(layout, e.content), size: e.size! });
+    if (sources.has(e.content)) continue;
+    // A packed object is its range of the pack; one the store lacks fails when it is read, as before.
+    const where = locateObject(layout, e.content);
+    sources.set(e.content, where?.pack ? { kind: 'file', path: where.path, size: e.size!, offset: where.offset } : { kind: 'file', path: objectPath(layout, e.content), size: e.size! });
   }
-  if (!sources.has(tree)) sources.set(tree, { kind: 'file', path: objectPath(layout, tree), size: bytes.length });
+  if (!sources.has(tree)) sources.set(tree, { kind: 'bytes', bytes, size: bytes.length });
   return { blob: tree, size: bytes.length };
 }
 
@@ -53,7 +56,7 @@ export async function ingestDir(layout: StoreLayout, dir: string, pack: () => As
   }, cache);
   if (!stored) return undefined;
   await cache.save();
-  const size = (await stat(objectPath(layout, stored.tree))).size;
+  const size = locateObject(layout, stored.tree)?.size ?? (await stat(objectPath(layout, stored.tree))).size;
   return { blob: stored.object, size: stored.size, tree: { blob: stored.tree, size } };
 }
 

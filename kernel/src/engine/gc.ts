@@ -29,6 +29,8 @@ import { dropStaleContentCaches } from '../store/content-cache.js';
 import { dropStalePushCaches } from '../bundle/push-caches.js';
 import { listPackagesLayers, packagesDir, packagesLayerDir } from '../store/packages-layer.js';
 import { mappedOwner, removeEnvTree } from '../mapped/run.js';
+import { dropFromPack, packedObjects, type PackedObject } from '../store/pack-prune.js';
+import type { Pack } from '../store/packs.js';
 
 export interface GcReport {
   dry_run: boolean;
@@ -103,6 +105,14 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
           if (!objects.has(hash) && !references.has(hash)) candidates.push({ kind: 'object', id: hash, path: join(layout.objects, shard, rest) });
         }
       }
+      // Objects in packs: candidates as loose ones are; a pack is rewritten without them after (store/pack-prune.ts).
+      const packed = new Map<GcCandidate, PackedObject>();
+      for (const o of packedObjects(layout)) {
+        if (objects.has(o.hash) || references.has(o.hash)) continue;
+        const c: GcCandidate = { kind: 'object', id: o.hash, path: o.pack.path };
+        packed.set(c, o);
+        candidates.push(c);
+      }
       for (const id of await listDir(layout.envs)) if (!envIds.has(id)) candidates.push({ kind: 'env', id, path: join(layout.envs, id) });
       for (const key of await listDir(layout.images)) if (!imageKeys.has(key)) candidates.push({ kind: 'image', id: key, path: join(layout.images, key) });
       for (const name of await listDir(layout.staging)) {
@@ -123,6 +133,7 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
       }
 
       const wal = dryRun ? undefined : await WalTransaction.begin(layout, 'gc');
+      const deadInPacks = new Map<Pack, Set<string>>();
       for (const [i, c] of doomed.entries()) {
         if (!dryRun) await delayPoint('gc:removing');
         if (stop) {
@@ -131,8 +142,13 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
           report.remaining = doomed.length - i;
           break;
         }
-        const size = c.kind === 'object' ? (await stat(c.path).catch(() => undefined))?.size ?? 0 : 0;
-        if (wal) {
+        const inPack = packed.get(c);
+        const size = inPack ? inPack.size : c.kind === 'object' ? (await stat(c.path).catch(() => undefined))?.size ?? 0 : 0;
+        if (wal && inPack) {
+          const dead = deadInPacks.get(inPack.pack) ?? new Set<string>();
+          dead.add(inPack.hash);
+          deadInPacks.set(inPack.pack, dead);
+        } else if (wal) {
           if (c.kind === 'layer' || c.kind === 'object') {
             await rm(c.path, { force: true });
           } else {
@@ -149,6 +165,11 @@ export async function gcStore(engine: Engine, options: { dryRun?: boolean } = {}
         }
         report.removed.push(c);
         report.freed_bytes += size;
+      }
+      // Packs last: a pack holding a dead object is rewritten without it (or deleted when all are).
+      for (const [pack, dead] of deadInPacks) {
+        await dropFromPack(layout, pack, dead);
+        crashPoint('gc:pack-rewritten');
       }
       report.removed.push(...ctx.removed);
       await wal?.finish();

@@ -12,7 +12,7 @@ import type { BundleBlobRef } from '../bundle/format.js';
 import { integrityError } from '../bundle/format.js';
 import { hashBytes } from '../hash.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
-import { hasObject } from '../store/objects.js';
+import { hasObject, locateObject, readObjectVerified } from '../store/objects.js';
 import type { TreeEntry } from '../store/tree.js';
 
 /** A blob's chunks, checked against its blake3 and size (pull.ts `verified`). */
@@ -203,7 +203,11 @@ export function contentSource(
   return (hash, size) => {
     const file = staged.get(hash);
     if (file) return file;
-    if (!streamed.has(hash)) return objectPath(layout, hash);
+    if (!streamed.has(hash)) {
+      // A packed object streams from its pack, checked against its hash as it is read.
+      const where = locateObject(layout, hash);
+      return where?.pack ? Promise.resolve(readObjectVerified(layout, hash)) : objectPath(layout, hash);
+    }
     used++;
     fill();
     const pending = ahead.get(hash);

@@ -2,14 +2,17 @@
  * `snapshots rm ENV SNAPSHOT` (issue 18): drops a snapshot from the environment and frees
  * what only it used — its layer record, its tree and the content objects no other live
  * layer references (store/references.ts, the rule gc uses). The metadata change is the
- * point of no return; each deletion after it is one unlink, and anything a crash leaves
- * behind is unreferenced, for the next gc.
+ * point of no return; each deletion after it is one unlink (or a pack rewritten without the
+ * objects, store/pack-prune.ts), and anything a crash leaves behind is unreferenced, for the
+ * next gc.
  */
 import { rm, stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { layerPath, readLayer } from '../layers/layer.js';
 import { crashPoint } from '../store/crash.js';
 import { objectPath } from '../store/layout.js';
+import { dropFromPack, packedObjects } from '../store/pack-prune.js';
+import type { Pack } from '../store/packs.js';
 import { listMetadata, writeMetadata, type SnapshotRef } from '../store/metadata.js';
 import { readMetadataText } from '../store/metadata-text.js';
 import { addPackagesLayerReferences, layerObjects, liveLayers, livePackagesLayers, objectReferences } from '../store/references.js';
@@ -69,6 +72,20 @@ async function freeLayer(engine: Engine, hash: string): Promise<RemoveSnapshotRe
   // A tar object next to a tree is a cache of it: it goes with the layer unless another layer needs it.
   mine.add(record.object);
   const freed = { layer: false, objects: 0, bytes: 0 };
+  // Packed ones: each pack holding any is rewritten without them (store/pack-prune.ts).
+  const deadInPacks = new Map<Pack, Set<string>>();
+  for (const o of packedObjects(layout)) {
+    if (!mine.has(o.hash) || references.has(o.hash)) continue;
+    if (engine.kernel.hooks.keep.call({ kind: 'object', id: o.hash, path: o.pack.path }) === true) continue;
+    const dead = deadInPacks.get(o.pack) ?? new Set<string>();
+    dead.add(o.hash);
+    deadInPacks.set(o.pack, dead);
+  }
+  for (const [pack, dead] of deadInPacks) {
+    freed.bytes += await dropFromPack(layout, pack, dead);
+    freed.objects += dead.size;
+    for (const hash of dead) mine.delete(hash);
+  }
   for (const object of mine) {
     if (references.has(object)) continue;
     const path = objectPath(layout, object);

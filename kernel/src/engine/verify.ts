@@ -1,14 +1,16 @@
 /**
- * verify-store: re-hashes every object, checks every layer record — a tree layer by
+ * verify-store: re-hashes every object (loose, and in packs: their index too), checks every layer record — a tree layer by
  * producing its tar from the tree and comparing it with the recorded hash and size — every
  * environment's metadata checksum and references, and every image-cache digest. Reports
  * each bad item by path; never repairs (that is gc's and pull's job).
  */
-import { existsSync, lstatSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KarapaceError } from '../errors.js';
-import { hashFile, isHash } from '../hash.js';
+import { hashBytes, hashFile, isHash } from '../hash.js';
+import { readFully } from '../store/objects.js';
+import { openPack, packEntry, packsDir } from '../store/packs.js';
 import { hasTree, layerTar, readLayer } from '../layers/layer.js';
 import { listMetadata } from '../store/metadata.js';
 import { indexRow, metadataStamp, writeIndex } from '../store/env-index.js';
@@ -60,6 +62,36 @@ export async function verifyStore(engine: Engine): Promise<VerifyReport> {
         }
         const { hash } = await hashFile(path);
         if (hash !== id) problems.push({ kind: 'object', id, path, message: `content hashes to ${hash}` });
+      }
+    }
+
+    // Packs: the frame and index (named by its hash), then every object against its hash.
+    for (const name of await listDir(packsDir(layout))) {
+      const path = join(packsDir(layout), name);
+      const id = name.replace(/\.pack$/, '');
+      if (!name.endsWith('.pack') || !isHash(id)) {
+        problems.push({ kind: 'object', id: name, path, message: 'not a pack named by the blake3 of its index' });
+        continue;
+      }
+      let pack;
+      try {
+        pack = openPack(path, id);
+      } catch (err) {
+        problems.push({ kind: 'object', id, path, message: err instanceof KarapaceError ? err.message : String(err) });
+        continue;
+      }
+      const fd = openSync(path, 'r');
+      try {
+        for (let i = 0; i < pack.count; i++) {
+          const e = packEntry(pack, i);
+          checked.objects++;
+          const bytes = Buffer.allocUnsafe(e.size);
+          const n = readFully(fd, bytes, 0, e.size, e.offset);
+          const hash = hashBytes(bytes.subarray(0, n));
+          if (hash !== e.hash) problems.push({ kind: 'object', id: e.hash, path, message: `packed object (at ${e.offset}, ${e.size} bytes) hashes to ${hash}` });
+        }
+      } finally {
+        closeSync(fd);
       }
     }
 

@@ -59,7 +59,7 @@ export async function linkLayerToObjects(layout: StoreLayout, root: string): Pro
     const stats: PackStats = { entries: 0, contentBytes: 0 };
     await consume(packTree(root, { reuseBuffers: true, stats }));
     return stats;
-  });
+  }, undefined, { pack: false }); // loose: the layer's files become hard links to them
   if (!stored) return undefined;
   const me = process.getuid?.() ?? 0;
   let linked = 0;

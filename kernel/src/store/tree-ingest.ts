@@ -5,11 +5,11 @@
  * tar the packer would not have written byte for byte is refused (NotCanonical) and the
  * caller stores it as a tar instead — so the tree always gives back the exact tar.
  *
- * Content objects are written without an fsync; the caller makes the new ones durable
- * (`written`) before it writes the tree and the layer record that reference them. The
+ * Loose content objects are written without an fsync (a pack is fsynced before it gets
+ * its name); the caller makes the new ones durable (`written`) before it writes the tree and the layer record that reference them. The
  * caller holds the store lock (nothing else adds or removes objects meanwhile).
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
@@ -20,6 +20,8 @@ import { randomHex } from '../random.js';
 import type { ContentCache } from './content-cache.js';
 import { ObjectWriteThread } from './object-write-thread.js';
 import { objectPath, type StoreLayout } from './layout.js';
+import { locateObject } from './objects.js';
+import { PackWriter } from './pack-writer.js';
 import { tarPartsOf, treeEntryOf, type TreeEntry } from './tree.js';
 
 /** The tar is not exactly what the deterministic packer writes; store it as a tar. */
@@ -40,12 +42,23 @@ export interface IngestResult {
   written: string[];
 }
 
-/** New objects written here before the rest go to a thread (a small commit needs none). */
+/** New objects written here before the rest go to a thread (loose objects only). */
 const THREAD_AFTER = 256;
+/**
+ * An ingest with more new objects than this, or more bytes of them (up to IN_MEMORY_MAX
+ * each), writes them all into one pack instead of a file each (store/packs.ts): creating
+ * thousands of files costs the kernel far more than writing their bytes into one. Fewer
+ * stay loose (a small commit: its object is its own file, as before).
+ */
+export const PACK_AFTER = 256;
+const PACK_BYTES = 32 << 20;
 
 /**
- * Writes content objects, skipping those the store has. After the first THREAD_AFTER new
- * ones, the rest are created by an ObjectWriteThread while this one goes on reading and
+ * Writes content objects, skipping those the store has. With `pack`, new objects wait in
+ * memory until there are more than PACK_AFTER (or PACK_BYTES) of them, then all go into one
+ * pack (its writes on a thread); fewer are written loose when the ingest settles. Without
+ * (a packages layer: its files share inodes with loose objects), each is a loose file: after
+ * the first THREAD_AFTER, created by an ObjectWriteThread while this one goes on reading and
  * hashing the tar. `settle()` waits for them all and reports the first failure.
  */
 class ContentWriter {
@@ -57,11 +70,15 @@ class ContentWriter {
   /** Objects this ingest stored (or is storing). */
   private readonly stored = new Set<string>();
   private thread: ObjectWriteThread | undefined;
+  /** New objects not written yet (pack mode, until there are enough for a pack). */
+  private pending: { hash: string; bytes: Buffer }[] = [];
+  private pendingBytes = 0;
+  private pack: PackWriter | undefined;
   /** Temp names: this process and ingest, then a counter. */
   private readonly id = randomHex(4);
   private temps = 0;
   private stagingMade = false;
-  constructor(private readonly layout: StoreLayout) {}
+  constructor(private readonly layout: StoreLayout, private readonly packs: boolean) {}
 
   private shard(hash: string): void {
     const s = hash.slice(0, 2);
@@ -94,22 +111,62 @@ class ContentWriter {
   /** Whether the store holds object `hash` (or this ingest is writing it). */
   has(hash: string): boolean {
     if (this.stored.has(hash)) return true;
-    // A shard this ingest created holds only what it stored.
-    if (this.shards.get(hash.slice(0, 2)) === true) return false;
-    return existsSync(objectPath(this.layout, hash));
+    // A shard this ingest created holds only what it stored (loose; packs are asked too).
+    if (this.shards.get(hash.slice(0, 2)) === true) return locateObject(this.layout, hash)?.pack !== undefined;
+    return locateObject(this.layout, hash) !== undefined;
   }
 
-  /** Stores `bytes` (which must stay unchanged until the writer settles) unless present; returns its hash. */
+  /** Writes one loose object now (temp file, rename). */
+  private writeLoose(hash: string, bytes: Buffer): void {
+    this.shard(hash);
+    const path = objectPath(this.layout, hash);
+    const tmp = this.temp();
+    try {
+      const fd = openSync(tmp, 'wx', 0o444);
+      try {
+        for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    this.written.push(path);
+    this.dirs.add(dirname(path));
+  }
+
+  /** Stores `bytes` (valid only during the call: copied where kept) unless present; returns its hash. */
   async putBytes(bytes: Buffer): Promise<string> {
     const hash = hashBytes(bytes);
-    this.shard(hash);
     if (this.has(hash)) return hash;
+    if (this.packs) {
+      this.stored.add(hash);
+      this.added.objects++;
+      this.added.bytes += bytes.length;
+      if (this.pack) {
+        this.pack.add(hash, bytes);
+        return hash;
+      }
+      this.pending.push({ hash, bytes: Buffer.from(bytes) });
+      this.pendingBytes += bytes.length;
+      if (this.pending.length > PACK_AFTER || this.pendingBytes > PACK_BYTES) {
+        this.pack = new PackWriter(this.layout);
+        const waiting = this.pending;
+        this.pending = [];
+        this.pendingBytes = 0;
+        for (const o of waiting) this.pack.add(o.hash, o.bytes);
+      }
+      return hash;
+    }
+    this.shard(hash);
     const path = objectPath(this.layout, hash);
     this.wrote(hash, path, bytes.length);
     const tmp = this.temp();
     if (this.thread || this.added.objects > THREAD_AFTER) {
       this.thread ??= new ObjectWriteThread();
-      await this.thread.write(tmp, path, bytes);
+      await this.thread.write(tmp, path, Buffer.from(bytes)); // held until its batch is sent
       return hash;
     }
     try {
@@ -155,12 +212,40 @@ class ContentWriter {
     return hash;
   }
 
-  /** Waits for every object write; throws the first failure. */
-  async settle(): Promise<void> {
+  /**
+   * Waits for every object write (writing what is pending: a pack, or loose objects);
+   * throws the first failure. `ok`: false after a failure, when nothing more is written.
+   */
+  async settle(ok: boolean): Promise<void> {
     const thread = this.thread;
     this.thread = undefined;
-    await thread?.close();
+    const pack = this.pack;
+    this.pack = undefined;
+    try {
+      await thread?.close();
+      if (!ok) {
+        await pack?.abandon();
+        return;
+      }
+      if (pack) {
+        const { written } = await pack.finish();
+        this.written.push(...written);
+      }
+      const waiting = this.pending;
+      this.pending = [];
+      for (const o of waiting) this.writeLoose(o.hash, o.bytes);
+    } catch (err) {
+      await pack?.abandon();
+      throw err;
+    }
   }
+}
+
+/** n bytes, valid only until the next read (putBytes copies what it keeps). */
+async function readView(reader: Reader, n: number, what: string): Promise<Buffer> {
+  const b = await reader.read(n);
+  if (!b || b.length !== n) throw new NotCanonical(`the tar ends inside ${what}`);
+  return b;
 }
 
 async function readExactly(reader: Reader, n: number, what: string): Promise<Buffer> {
@@ -186,11 +271,16 @@ function entryPath(h: UstarHeader, pax: Map<string, Buffer> | null): string {
   return (pax?.get('path')?.toString('utf8') ?? h.name).replace(/\/+$/, '');
 }
 
+export interface IngestOptions {
+  /** Many new objects go into one pack (default); false: every object loose (a packages layer's files are hard links to them). */
+  pack?: boolean;
+}
+
 /**
  * `cache`: content hashes of the packed directory's files by stat fingerprint
  * (store/content-cache.ts); a file it knows, whose object the store has, is not hashed again.
  */
-export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8Array>, cache?: ContentCache): Promise<IngestResult> {
+export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8Array>, cache?: ContentCache, options: IngestOptions = {}): Promise<IngestResult> {
   const tar = new StreamHasher();
   const reader = new Reader((async function* () {
     for await (const chunk of source) {
@@ -198,7 +288,7 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
       yield chunk;
     }
   })());
-  const writer = new ContentWriter(layout);
+  const writer = new ContentWriter(layout, options.pack ?? true);
   const entries: TreeEntry[] = [];
   let contentBytes = 0;
   let ok = false;
@@ -238,7 +328,7 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
           // The tar's hash still takes these bytes (its source hashes them); nothing else needs them.
           await reader.stream(h.size, () => undefined);
           content = known;
-        } else content = h.size <= IN_MEMORY_MAX ? await writer.putBytes(await readExactly(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
+        } else content = h.size <= IN_MEMORY_MAX ? await writer.putBytes(await readView(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
         cache?.record(path, content);
         entry.content = content;
         contentBytes += h.size;
@@ -250,8 +340,8 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
   } finally {
     await reader.close();
     // No write left running once this returns or throws; a failure of its own is reported first.
-    if (ok) await writer.settle();
-    else await writer.settle().catch(() => undefined);
+    if (ok) await writer.settle(true);
+    else await writer.settle(false).catch(() => undefined);
   }
   return { entries, tarHash: tar.digest(), tarSize: tar.size, contentBytes, added: writer.added, written: [...writer.written, ...writer.dirs] };
 }

@@ -9,7 +9,7 @@ import { fsyncPaths, syncFilesystem } from './atomic.js';
 import { hasObject, putObject } from './objects.js';
 import type { StoreLayout } from './layout.js';
 import { serializeTree } from './tree.js';
-import { ingestTar, NotCanonical } from './tree-ingest.js';
+import { ingestTar, NotCanonical, type IngestOptions } from './tree-ingest.js';
 import type { ContentCache } from './content-cache.js';
 
 /** More new objects (and their shard directories) than this: one syncfs instead of an fsync each. */
@@ -29,13 +29,13 @@ export interface StoredTree {
  * Ingests the producer's tar into trees and objects; undefined when the tar is not the
  * deterministic packer's byte for byte (the caller then stores the tar as it is).
  */
-export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer, cache?: ContentCache): Promise<StoredTree | undefined> {
+export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer, cache?: ContentCache, options?: IngestOptions): Promise<StoredTree | undefined> {
   let refused: NotCanonical | undefined;
   let ingested: Awaited<ReturnType<typeof ingestTar>> | undefined;
   try {
     await produce(async (tar) => {
       try {
-        ingested = await ingestTar(layout, tar, cache);
+        ingested = await ingestTar(layout, tar, cache, options);
       } catch (err) {
         if (err instanceof NotCanonical) refused = err;
         throw err;

@@ -4,29 +4,21 @@
  * whole tar against the layer's recorded hash: the stream errors at its end when anything
  * differs, so consumers treat their output as provisional until it ends cleanly.
  */
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { StoreError } from '../errors.js';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
 import { END_OF_ARCHIVE, padding } from '../layers/tar-format.js';
-import { objectPath, type StoreLayout } from './layout.js';
-import { corruptObject, getObject } from './objects.js';
+import type { StoreLayout } from './layout.js';
+import { corruptObject, getObject, missingObject, openObject, readFully } from './objects.js';
 import { parseTree, tarPartsOf, type TreeEntry } from './tree.js';
 
 /** The size of the tar's chunks. */
 export const CHUNK = 4 << 20;
 const ZEROS = Buffer.alloc(512);
-const ONE_BYTE = Buffer.alloc(1);
 
 export async function readTree(layout: StoreLayout, hash: string): Promise<TreeEntry[]> {
   return parseTree(hash, await getObject(layout, hash));
-}
-
-function missing(hash: string, path: string, of: string): StoreError {
-  return new StoreError('KP_STORE_OBJECT_MISSING', `content object ${hash} of ${of} is missing (${path})`, {
-    hint: 'run `karapace verify-store`; pull the environment again from a remote if it was pushed',
-    data: { hash, path },
-  });
 }
 
 /**
@@ -59,13 +51,13 @@ export async function* treeTar(layout: StoreLayout, treeHash: string, expect?: {
     }
   }
   function* content(e: TreeEntry): Generator<Buffer> {
-    const path = objectPath(layout, e.content!);
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing(e.content!, path, `tree ${treeHash.slice(0, 12)} (${e.path})`);
-      throw err;
+    const o = openObject(layout, e.content!);
+    if (!o) throw missingObject(layout, e.content!, `tree ${treeHash.slice(0, 12)} (${e.path})`);
+    const path = o.pack ? `${o.path} (object ${e.content})` : o.path;
+    // An object longer than its entry says is as wrong as a shorter one.
+    if (o.size !== e.size) {
+      closeSync(o.fd);
+      throw corruptObject(path, e.content!, `a file of another size than ${e.size}`);
     }
     // An object that fits in the current chunk is hashed in one call (most are small: a
     // hasher object each costs more than hashing them).
@@ -75,18 +67,16 @@ export async function* treeTar(layout: StoreLayout, treeHash: string, expect?: {
     try {
       let left = e.size!;
       while (left > 0) {
-        const n = readSync(fd, buf, off, Math.min(CHUNK - off, left), null);
+        const n = readFully(o.fd, buf, off, Math.min(CHUNK - off, left), o.offset + e.size! - left);
         if (n === 0) break;
         hasher?.update(buf.subarray(off, off + n));
         off += n;
         left -= n;
         if (off === CHUNK && left > 0) yield take();
       }
-      // An object longer than its entry says is as wrong as a shorter one.
-      if (left === 0 && readSync(fd, ONE_BYTE, 0, 1, null) !== 0) left = -1;
       if (left !== 0) throw corruptObject(path, e.content!, `a file of another size than ${e.size}`);
     } finally {
-      closeSync(fd);
+      closeSync(o.fd);
     }
     const actual = hasher ? hasher.digest() : hashBytes(buf.subarray(start, off));
     if (actual !== e.content) throw corruptObject(path, e.content!, actual);
