@@ -20,6 +20,7 @@ import { randomHex } from '../random.js';
 import type { ContentCache } from './content-cache.js';
 import { ObjectWriteThread } from './object-write-thread.js';
 import { objectPath, type StoreLayout } from './layout.js';
+import { crashPoint } from './crash.js';
 import { locateObject } from './objects.js';
 import { PackWriter } from './pack-writer.js';
 import { tarPartsOf, treeEntryOf, type TreeEntry } from './tree.js';
@@ -230,6 +231,7 @@ class ContentWriter {
       if (pack) {
         const { written } = await pack.finish();
         this.written.push(...written);
+        crashPoint('ingest:pack-written');
       }
       const waiting = this.pending;
       this.pending = [];
