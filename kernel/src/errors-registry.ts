@@ -147,6 +147,7 @@ export const ERROR_CODES = Object.freeze({
   KP_STORE_NO_SPACE: { exit: 3, meaning: 'the store\'s filesystem has no room for the operation' },
   KP_STORE_OBJECT_CORRUPT: { exit: 3, meaning: 'a store object does not hash to its name' },
   KP_STORE_OBJECT_MISSING: { exit: 3, meaning: 'a store object is missing' },
+  KP_STORE_PACK_CORRUPT: { exit: 3, meaning: 'a pack file of store objects has a damaged frame or index' },
   KP_STORE_PATH_EMPTY: { exit: 2, meaning: '--store was given an empty path' },
   KP_STORE_RECOVERY_FAILED: { exit: 3, meaning: 'an interrupted operation could not be rolled back' },
   KP_STORE_TREE_CORRUPT: { exit: 3, meaning: 'a tree object in the store is corrupt' },
