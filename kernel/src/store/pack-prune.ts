@@ -50,7 +50,7 @@ export async function dropFromPack(layout: StoreLayout, pack: Pack, dead: Readon
       for (const e of live) {
         const bytes = Buffer.allocUnsafe(e.size);
         if (readFully(fd, bytes, 0, e.size, e.offset) !== e.size || hashBytes(bytes) !== e.hash) throw corruptPack(pack.path, `object ${e.hash} does not match its hash`);
-        writer.add(e.hash, bytes);
+        await writer.add(e.hash, bytes);
       }
       await writer.finish();
     } catch (err) {

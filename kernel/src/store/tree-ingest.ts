@@ -147,17 +147,17 @@ class ContentWriter {
       this.added.objects++;
       this.added.bytes += bytes.length;
       if (this.pack) {
-        this.pack.add(hash, bytes);
+        await this.pack.add(hash, bytes);
         return hash;
       }
       this.pending.push({ hash, bytes: Buffer.from(bytes) });
       this.pendingBytes += bytes.length;
       if (this.pending.length > PACK_AFTER || this.pendingBytes > PACK_BYTES) {
-        this.pack = new PackWriter(this.layout);
+        this.pack = new PackWriter(this.layout, true);
         const waiting = this.pending;
         this.pending = [];
         this.pendingBytes = 0;
-        for (const o of waiting) this.pack.add(o.hash, o.bytes);
+        for (const o of waiting) await this.pack.add(o.hash, o.bytes);
       }
       return hash;
     }

@@ -11,9 +11,9 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashBytes, ingestTar, packTree, storeLayout } from '@karapace/kernel';
+import { hashBytes, ingestTar, packTree, putObject, readObjectSync, serializeTree, storeLayout, treeTar } from '@karapace/kernel';
 import { mockManifest, sandbox, type Sandbox } from '../../helpers/cli.js';
-import { isRoot, tempDir } from '../../helpers/tree-fixture.js';
+import { collectChunks, isRoot, tempDir } from '../../helpers/tree-fixture.js';
 
 async function env(t: { teardown(fn: () => void): void }): Promise<{ box: Sandbox; upper: string }> {
   const box = sandbox('kp-packs-');
@@ -101,15 +101,26 @@ test('a commit of many new files writes one pack; restore gives back owners, mod
   t.true((await box.json(['verify-store'])).ok);
 });
 
-test('a layer packed or loose is the same layer: the same tar, the same tree', async (t) => {
+test('a layer packed or loose is the same layer: the same tar, the same tree; the packed one gives the tar back byte for byte', async (t) => {
   const root = tempDir(t, 'kp-packs-same-');
   files(root, 300, 'same');
-  const packed = await ingestTar(storeLayout(tempDir(t, 'kp-packs-a-')), packTree(root));
+  // Objects larger than half a write slab go straight to the file, between small ones.
+  for (const [i, size] of [3 << 20, 5 << 20, (2 << 20) + 1, 9 << 20].entries()) {
+    const big = Buffer.alloc(size, 7 + i);
+    big.write(`big ${i}`);
+    writeFileSync(join(root, `f${i * 70 + 5}-big`), big);
+  }
+  const tar = await collectChunks(packTree(root));
+  const a = storeLayout(tempDir(t, 'kp-packs-a-'));
+  const packed = await ingestTar(a, packTree(root));
   const loose = await ingestTar(storeLayout(tempDir(t, 'kp-packs-b-')), packTree(root), undefined, { pack: false });
   t.is(packed.tarHash, loose.tarHash);
   t.deepEqual(packed.entries, loose.entries);
   t.is(packed.written.filter((p) => p.endsWith('.pack')).length, 1);
   t.is(loose.written.filter((p) => p.endsWith('.pack')).length, 0);
+  const tree = await putObject(a, serializeTree(packed.entries));
+  t.true((await collectChunks(treeTar(a, tree, { hash: packed.tarHash, size: packed.tarSize }))).equals(tar));
+  for (const e of packed.entries) if (e.content) t.is(hashBytes(readObjectSync(a, e.content)), e.content);
 });
 
 test('snapshots rm and gc free exactly the dead objects inside packs (du of the packs)', async (t) => {
