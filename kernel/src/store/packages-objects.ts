@@ -7,6 +7,8 @@
  *   adopted it): the file is replaced by a link to the object;
  * - the object is the store's alone (one link, as the ingest just wrote it): the file's
  *   inode becomes the object, after its content is hashed again;
+ * - the object lies only in a pack (a commit wrote it): the file's inode becomes its loose
+ *   object, the same way;
  * - otherwise (other metadata, extended attributes, setuid/setgid bits, hard links inside
  *   the layer, a second file of the layer with the same content, another filesystem) the
  *   file stays a copy.
@@ -16,12 +18,13 @@
  * snapshots never share an inode with an object. A layer file changed on the host in place
  * changes its object, and verify-store reports that object as corrupt.
  */
-import { linkSync, lstatSync, renameSync, rmSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hashFile } from '../hash.js';
 import { packTree, type PackStats } from '../layers/pack.js';
 import { randomHex } from '../random.js';
 import { objectPath, type StoreLayout } from './layout.js';
+import { locateObject } from './objects.js';
 import { storeTarAsTree } from './tree-layer.js';
 import { readTree } from './tree-tar.js';
 
@@ -78,7 +81,17 @@ export async function linkLayerToObjects(layout: StoreLayout, root: string): Pro
     const object = objectPath(layout, e.content);
     const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
     const ob = lstatSync(object, { bigint: true, throwIfNoEntry: false });
-    if (!st || !ob) continue;
+    if (!st) continue;
+    if (!ob) {
+      // Only in a pack (a commit's): the file becomes its loose object, as below, if it can.
+      const linkable = st.isFile() && st.nlink === 1n && !e.xattrs && (st.mode & 0o6000n) === 0n && (me === 0 || Number(st.uid) === me);
+      if (linkable && locateObject(layout, e.content) && (await hashFile(path)).hash === e.content) {
+        mkdirSync(dirname(object), { recursive: true });
+        replaceWithLink(path, object, layout.staging);
+        linked++;
+      } else copies++;
+      continue;
+    }
     if (st.ino === ob.ino && st.dev === ob.dev) {
       linked++;
       continue;
