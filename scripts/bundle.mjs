@@ -122,7 +122,15 @@ function fastBundle(entry, name, extra = {}) {
 // Error documents (--json) carry class names: kernel/src/errors.ts names its classes
 // explicitly, so the minified bundles need not keep every function's name (keepNames costs
 // start-up time in defineProperty calls).
-await fastBundle('cli/dist/exec-entry.js', 'exec');
+// The kernel as exec uses it (kernel/src/runtime.ts): the bundle starts none of the build,
+// layer, tar and remote code.
+const kernelRuntime = {
+  name: 'kernel-runtime',
+  setup(b) {
+    b.onResolve({ filter: /^@karapace\/kernel$/ }, () => ({ path: join(process.cwd(), 'kernel/dist/runtime.js') }));
+  },
+};
+await fastBundle('cli/dist/exec-entry.js', 'exec', { plugins: [lazyBuiltins, kernelRuntime] });
 // push/pull to a karapace-server (only the HTTP remote plugin).
 await fastBundle('cli/dist/remote-entry.js', 'remote');
 // A build with work to do (backends + image sources; a warm build is answered by exec.cjs first).

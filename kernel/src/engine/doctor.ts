@@ -8,6 +8,7 @@
 import type { DoctorCheck, DoctorReport } from '../types.js';
 import { configChecks, storeChecks } from '../doctor/store-checks.js';
 import type { Engine } from './engine.js';
+import { defaultBackendOf } from './default-backend.js';
 
 export interface DoctorResult extends DoctorReport {
   /** Required checks that failed: any makes doctor exit non-zero. */
@@ -16,10 +17,7 @@ export interface DoctorResult extends DoctorReport {
   defaultBackend: string;
 }
 
-/** The backend manifests get when they name none (what plugins make their checks required for). */
-export function defaultBackendOf(config: { defaultBackend?: string }): string {
-  return (config.defaultBackend ?? 'namespace').toLowerCase();
-}
+export { defaultBackendOf } from './default-backend.js';
 
 export async function runDoctor(engine: Engine): Promise<DoctorResult> {
   const defaultBackend = defaultBackendOf(engine.config);

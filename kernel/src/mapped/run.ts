@@ -4,7 +4,6 @@
  * the host sees the same ids as the environment, or the user owns everything).
  */
 import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { Kernel } from '../kernel.js';
 import { packTree, type PackStats } from '../layers/pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from '../layers/unpack.js';
@@ -15,13 +14,7 @@ import { StoreError } from '../errors.js';
 import type { EnvHandle } from '../types.js';
 import type { MappedOperation, MappedResult } from './types.js';
 
-/**
- * Path of the worker script a backend runs inside the mapping (`node <this> JOB`). Next to
- * this module in kernel/dist, and next to the chunk in a CLI bundle (an entry point there).
- */
-export function mappedWorkerPath(): string {
-  return fileURLToPath(new URL('./mapped-worker.js', import.meta.url));
-}
+export { mappedWorkerPath } from './worker-path.js';
 
 async function ask<K extends MappedOperation['kind']>(kernel: Kernel, env: EnvHandle, op: MappedOperation & { kind: K }): Promise<(MappedResult & { kind: K }) | undefined> {
   const result = await kernel.hooks.mapped.promise({ env, op });
