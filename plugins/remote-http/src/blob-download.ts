@@ -34,6 +34,9 @@ const MAX_READ = 1 << 20;
 const MIN_READ = 256 << 10;
 /** Reading pauses while this much is received but not yet consumed. */
 const MAX_QUEUED = 16 << 20;
+/** Slabs kept between downloads (Slabs.recycle). */
+const SHARED_SLABS = 8;
+const shared: Slab[] = [];
 
 interface Slab {
   buf: Buffer;
@@ -56,7 +59,23 @@ export class Slabs {
   current: Slab = this.fresh();
 
   private fresh(): Slab {
-    return this.free.pop() ?? { buf: Buffer.allocUnsafe(SLAB), used: 0, pending: 0, retired: false };
+    const slab = this.free.pop() ?? shared.pop() ?? { buf: Buffer.allocUnsafe(SLAB), used: 0, pending: 0, retired: false };
+    slab.used = 0;
+    slab.retired = false;
+    return slab;
+  }
+
+  /**
+   * A download whose every chunk the consumer has moved past: its slabs go to the shared
+   * pool, so the next download (a pull of many large objects makes one per object) reuses
+   * memory already faulted in instead of taking fresh slabs — and external-memory GCs.
+   */
+  recycle(): void {
+    for (const slab of [...this.free, ...this.cooling, this.current]) {
+      if (slab.pending === 0 && shared.length < SHARED_SLABS) shared.push(slab);
+    }
+    this.free.length = 0;
+    this.cooling.length = 0;
   }
 
   /** Where the next read goes. */
@@ -163,6 +182,7 @@ export class RawBody implements BlobBody {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
     let last: Slab | undefined;
+    let completed = false;
     try {
       for (;;) {
         const next = this.queue.shift();
@@ -171,6 +191,18 @@ export class RawBody implements BlobBody {
           if (this.paused && this.queued <= MAX_QUEUED / 2) {
             this.paused = false;
             this.socket.resume();
+          }
+          if (this.ended && !this.queue.length && !this.failure && next.slab) {
+            // The last chunk goes out as a copy (at most MAX_READ bytes): no chunk the
+            // consumer may still hold is then left in a slab, and they can all be recycled.
+            const copy = Buffer.from(next.chunk);
+            this.slabs.release(next.slab);
+            yield copy;
+            if (last) this.slabs.release(last);
+            last = undefined;
+            completed = true;
+            this.slabs.recycle();
+            return;
           }
           yield next.chunk;
           // Asked for the next one: the consumer is done with the one before this.
@@ -183,7 +215,7 @@ export class RawBody implements BlobBody {
         await new Promise<void>((resolve) => { this.wake = resolve; });
       }
     } finally {
-      if (!this.ended) this.destroy();
+      if (!this.ended && !completed) this.destroy();
     }
   }
 }
