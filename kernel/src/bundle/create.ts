@@ -29,12 +29,16 @@ import { envTarChunks } from '../mapped/run.js';
 import { withLock } from '../engine/with-lock.js';
 import { BUNDLE_FORMAT, BUNDLE_FORMAT_OBJECTS, BUNDLE_FORMAT_PACKAGES, bundleBlobs, type BundleBlobRef, type BundleLayer, type BundleManifest, type BundleTarRef, type PortableMetadata } from './format.js';
 import { packagesLayerRoot, readPackagesLayer } from '../store/packages-layer.js';
-import { addDirTree, addTreeSources, ingestDir, scanDir, type TreeContents } from './tree-sources.js';
+import { addDirTree, addTreeSources, ingestDir, scanDir, type DirPrint, type TreeContents } from './tree-sources.js';
 
 /** Where a blob's bytes come from: a file (store objects), memory, or a tree packed on demand. */
 export type BundleSource =
-  /** `changing`: a file of a live tree (not a store object): its bytes are checked against the blob's hash as they are read. */
-  | { kind: 'file'; path: string; size: number; sha256?: string; changing?: string; /** Where the blob starts in `path` (a packed store object); default 0. */ offset?: number }
+  /**
+   * `changing`: a file of a live tree (not a store object): its bytes are checked against
+   * the blob's hash as they are read — or, with `print`, by its dir's fingerprint after the
+   * uploads (BundlePlan.unchanged).
+   */
+  | { kind: 'file'; path: string; size: number; sha256?: string; changing?: string; print?: DirPrint; /** Where the blob starts in `path` (a packed store object); default 0. */ offset?: number }
   | { kind: 'bytes'; bytes: Buffer; size: number; sha256?: string }
   | {
     kind: 'tree'; dir: string; what: string; size: number; sha256?: string; cache?: string;
@@ -82,6 +86,8 @@ export interface BundlePlan {
   complete(upper: BundleTarRef): Promise<PreparedBundle>;
   /** The upper dir's tar, packed as the env's backend sees it (chunks valid until the next-but-one). */
   packUpper(): AsyncIterable<Buffer>;
+  /** Throws KP_REMOTE_CHANGED when a dir whose files were read unhashed (DirPrint) has changed since its fingerprint; complete() calls it too. */
+  unchanged(): void;
 }
 
 /** Bumped whenever the bytes packTree produces for a tree could change. */
@@ -165,6 +171,22 @@ async function* packVerified(source: Extract<BundleSource, { kind: 'tree' }>, ex
   }
 }
 
+/** A file of a live tree checked by its dir's fingerprint (DirPrint): here only its size. */
+async function* readSizedChunks(path: string, size: number, what: string): AsyncGenerator<Buffer> {
+  let seen = 0;
+  try {
+    for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      seen += (c as Buffer).length;
+      if (seen > size) break;
+      yield c as Buffer;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw changedWhilePushing(what);
+    throw err;
+  }
+  if (seen !== size) throw changedWhilePushing(what);
+}
+
 /** A file of a live tree, checked to hash to `expected` with `size` bytes (else KP_REMOTE_CHANGED). */
 async function* readVerified(path: string, expected: string, size: number, what: string): AsyncGenerator<Buffer> {
   const hasher = new StreamHasher();
@@ -201,7 +223,8 @@ export function openSource(bundle: Pick<PreparedBundle, 'sources'>, hash: string
   const ranged = start !== undefined;
   const last = end ?? src.size - 1;
   if (src.kind === 'file' && src.changing) {
-    const chunks = readVerified(src.path, hash, src.size, src.changing);
+    if (src.print) src.print.read = true;
+    const chunks = src.print ? readSizedChunks(src.path, src.size, src.changing) : readVerified(src.path, hash, src.size, src.changing);
     return Readable.from(ranged ? sliced(chunks, start, last) : chunks, { objectMode: false, highWaterMark: 2 });
   }
   if (src.kind === 'file') {
@@ -271,7 +294,8 @@ export async function sourceBytes(bundle: Pick<PreparedBundle, 'sources'>, hash:
       if (src.changing && (err as NodeJS.ErrnoException).code === 'ENOENT') throw changedWhilePushing(src.changing);
       throw err;
     }
-    if (src.changing && (bytes.length !== src.size || hashBytes(bytes) !== hash)) throw changedWhilePushing(src.changing);
+    if (src.print) src.print.read = true;
+    if (src.changing && (bytes.length !== src.size || (!src.print && hashBytes(bytes) !== hash))) throw changedWhilePushing(src.changing);
     return bytes;
   }
   const parts: Buffer[] = [];
@@ -403,12 +427,14 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const readable = process.getuid?.() === 0 || (await engine.kernel.backendOwnerMapping(meta.backend)) !== 'full';
     let scanned: BundleTarRef | undefined;
     const treeCache = `${cachePath.slice(0, -'.json'.length)}.tree`;
+    // Taken before the tree is made (or found unchanged): the same stats after the uploads mean the same bytes.
+    const dirPrint: DirPrint | undefined = print.racy ? undefined : { dir: upperDir, fingerprint: print.fingerprint, what: upperWhat };
     if (objects && readable && same && !cached!.racy && !print.racy && cached!.tree) {
       // Unchanged since the last push (stat fingerprint, as for the tar): its tree is not made again.
       const bytes = await readFile(treeCache).catch(() => undefined);
-      if (bytes && hashBytes(bytes) === cached!.tree) scanned = addDirTree(upperDir, { blob: cached!.blob, size: cached!.size }, bytes, sources, contents, upperWhat);
+      if (bytes && hashBytes(bytes) === cached!.tree) scanned = addDirTree(upperDir, { blob: cached!.blob, size: cached!.size }, bytes, sources, contents, upperWhat, dirPrint);
     }
-    if (objects && readable && !scanned) scanned = await scanDir(engine.layout, upperDir, () => upperPack(true), sources, contents, upperWhat);
+    if (objects && readable && !scanned) scanned = await scanDir(engine.layout, upperDir, () => upperPack(true), sources, contents, upperWhat, dirPrint);
     else if (objects && !scanned) {
       const ingested = await ingestDir(engine.layout, upperDir, () => upperPack(true));
       if (ingested?.tree) scanned = { blob: ingested.blob, size: ingested.size, tree: await addTreeSources(engine.layout, ingested.tree.blob, sources, contents) };
@@ -465,10 +491,14 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
     const known = bundleBlobs(build(upper ?? placeholder)).filter((b) => upper || b.role !== 'upper');
     const listed = new Set(known.map((b) => b.blob));
     for (const [blob, size] of contents) if (!listed.has(blob)) known.push({ blob, size, role: 'content' });
+    const unchanged = () => {
+      if (dirPrint?.read && fingerprintTree(dirPrint.dir)?.fingerprint !== dirPrint.fingerprint) throw changedWhilePushing(dirPrint.what);
+    };
     return {
-      sources, upper, upperDir, upperWhat, known,
+      sources, upper, upperDir, upperWhat, known, unchanged,
       packUpper: () => upperPack(true),
       async complete(u) {
+        unchanged();
         if (!u.tree && !sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size, pack: upperPack });
         const treeBytes = u.tree ? sources.get(u.tree.blob) : undefined;
         const keepTree = treeBytes?.kind === 'bytes' && cached?.tree !== u.tree!.blob;

@@ -19,8 +19,26 @@ import { scanTar } from './tree-scan.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
 import type { BundleBlobRef, BundleTarRef } from './format.js';
 
+/**
+ * A live directory's stat fingerprint taken before its tree was made (create.ts
+ * fingerprintTree; not racy): its large files are read for upload without hashing them
+ * again, and the push checks the fingerprint once more after reading them (`read`). Same
+ * stats before and after mean the same bytes, as for the tar cache; the server checks every
+ * blob's hash in any case.
+ */
+export interface DirPrint {
+  dir: string;
+  fingerprint: string;
+  what: string;
+  /** Set when a file was read this way: the check after the uploads is then due. */
+  read?: boolean;
+}
+
+/** Files from this size up are checked by their dir's fingerprint (DirPrint), smaller ones by hashing them as they are read. */
+export const PRINT_CHECKED_BYTES = 64 << 10;
+
 /** Where blob bytes come from, as create.ts keeps them. */
-type FileSources = Map<string, { kind: 'file'; path: string; size: number; changing?: string; offset?: number } | { kind: 'bytes'; bytes: Buffer; size: number } | { kind: string; size: number }>;
+type FileSources = Map<string, { kind: 'file'; path: string; size: number; changing?: string; print?: DirPrint; offset?: number } | { kind: 'bytes'; bytes: Buffer; size: number } | { kind: string; size: number }>;
 
 /** Content objects of the bundle's trees, hash → size (the remote is asked about each). */
 export type TreeContents = Map<string, number>;
@@ -68,26 +86,29 @@ export async function ingestDir(layout: StoreLayout, dir: string, pack: () => As
  * mapping). Undefined when the tar is not the packer's byte for byte.
  */
 export async function scanDir(
-  layout: StoreLayout, dir: string, pack: () => AsyncIterable<Buffer>, sources: FileSources, contents: TreeContents, what: string,
+  layout: StoreLayout, dir: string, pack: () => AsyncIterable<Buffer>, sources: FileSources, contents: TreeContents, what: string, print?: DirPrint,
 ): Promise<BundleTarRef | undefined> {
   const cache = await openContentCache(layout, dir);
   const scanned = await scanTar(pack(), cache);
   if (!scanned) return undefined;
   await cache.save();
   const bytes = serializeTree(scanned.entries);
-  return addDirTree(dir, { blob: scanned.tarHash, size: scanned.tarSize }, bytes, sources, contents, what);
+  return addDirTree(dir, { blob: scanned.tarHash, size: scanned.tarSize }, bytes, sources, contents, what, print);
 }
 
 /**
  * Registers a directory's tree (its bytes, e.g. kept from an earlier scan of the unchanged
- * dir) and its contents as the dir's files, each checked against its hash when read.
+ * dir) and its contents as the dir's files, each checked against its hash when read — or,
+ * with `print`, the large ones by the dir's fingerprint after the uploads.
  */
-export function addDirTree(dir: string, tar: BundleBlobRef, bytes: Buffer, sources: FileSources, contents: TreeContents, what: string): BundleTarRef {
+export function addDirTree(dir: string, tar: BundleBlobRef, bytes: Buffer, sources: FileSources, contents: TreeContents, what: string, print?: DirPrint): BundleTarRef {
   const tree = hashBytes(bytes);
   for (const e of parseTree(tree, bytes)) {
     if (!e.content || contents.has(e.content)) continue;
     contents.set(e.content, e.size!);
-    if (!sources.has(e.content)) sources.set(e.content, { kind: 'file', path: join(dir, e.path), size: e.size!, changing: what });
+    if (!sources.has(e.content)) {
+      sources.set(e.content, { kind: 'file', path: join(dir, e.path), size: e.size!, changing: what, ...(print && e.size! >= PRINT_CHECKED_BYTES ? { print } : {}) });
+    }
   }
   if (!sources.has(tree)) sources.set(tree, { kind: 'bytes', bytes, size: bytes.length });
   return { ...tar, tree: { blob: tree, size: bytes.length } };

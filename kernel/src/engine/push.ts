@@ -233,6 +233,10 @@ export async function pushEnvironment(engine: Engine, options: PushOptions): Pro
       }
       await Promise.all(uploads);
       ok = true;
+    } catch (err) {
+      // A file read unhashed that changed (the server then refused its bytes) is reported as the change it is.
+      plan.unchanged();
+      throw err;
     } finally {
       progress.end(ok);
     }

@@ -83,3 +83,32 @@ test('bundle v3: a file of the upper dir changed after the push planned it fails
   const err = await t.throwsAsync(drain(openSource(plan, content)));
   t.is((err as { code?: string }).code, 'KP_REMOTE_CHANGED');
 });
+
+test('bundle v3: large files of a settled upper dir are read without hashing them again, and a change shows in the fingerprint after the uploads', async (t) => {
+  const box = sandbox('kp-remote-changed-print-');
+  box.write('proj/karapace.toml', mockManifest({ image: 'mock:changed' }));
+  await box.json(['build', join(box.dir, 'proj'), '--name', 'ch']);
+  const wrote = await box.run(['exec', 'ch', '--', 'sh', '-c', 'head -c 300000 /dev/urandom > big.bin; echo small > small.txt']);
+  t.is(wrote.code, 0, wrote.stderr);
+  await new Promise((r) => setTimeout(r, 2100));
+  const engine = await createEngine({ cwd: box.dir, store: box.store, env: box.env, globalConfigDir: join(box.dir, 'config-home') });
+  const plan = await planBundle(engine, 'ch', { objects: true });
+  const original = readFileSync(join(plan.upperDir, 'big.bin'));
+  const big = hashBytes(original);
+  const source = plan.sources.get(big);
+  t.true(source?.kind === 'file' && source.print !== undefined, 'checked by the dir fingerprint');
+  const small = plan.sources.get(hashBytes('small\n'));
+  t.true(small?.kind === 'file' && small.print === undefined, 'a small file is hashed as it is read');
+  t.true((await drain(openSource(plan, big))).equals(original));
+  t.notThrows(() => plan.unchanged());
+
+  // Same size, other bytes: read as they are now (the server would refuse them under the old
+  // name), and the fingerprint after the uploads fails the push before anything is published.
+  const changed = Buffer.from(original);
+  changed[0] ^= 0xff;
+  writeFileSync(join(plan.upperDir, 'big.bin'), changed);
+  t.true((await drain(openSource(plan, big))).equals(changed));
+  t.is((t.throws(() => plan.unchanged()) as { code?: string }).code, 'KP_REMOTE_CHANGED');
+  const err = await t.throwsAsync(plan.complete(plan.upper!));
+  t.is((err as { code?: string }).code, 'KP_REMOTE_CHANGED');
+});
