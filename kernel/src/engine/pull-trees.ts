@@ -146,14 +146,27 @@ const SMALL_OBJECT_BYTES = 1 << 20;
 const AHEAD = 16;
 
 /**
+ * A large object's download started before the tar reaches it: its checked chunks, and how
+ * to drop the connection when the pull ends without reading it.
+ */
+export interface EarlyFetch {
+  chunks: Promise<AsyncIterable<Buffer>>;
+  destroy(): void;
+}
+export type OpenEarly = (ref: BundleBlobRef) => EarlyFetch;
+
+/** A ContentSource that may hold started downloads: `dispose` drops the ones not taken. */
+export type DisposableContentSource = ContentSource & { dispose(): void };
+
+/**
  * Where a layer's content objects come from while its tar is rebuilt: staged by this pull,
  * already in the store, or — `streamed`, objects this pull does not keep, each needed once —
  * downloaded straight into the tar (no staging copy to write and read back). Small ones are
  * fetched a few ahead of the tar, in its order, so their round trips overlap.
  */
 export function contentSource(
-  layout: StoreLayout, staged: Map<string, string>, entries: readonly TreeEntry[], streamed: ReadonlySet<string>, fetch: VerifiedFetch, batch?: VerifiedBatch,
-): ContentSource {
+  layout: StoreLayout, staged: Map<string, string>, entries: readonly TreeEntry[], streamed: ReadonlySet<string>, fetch: VerifiedFetch, batch?: VerifiedBatch, openEarly?: OpenEarly,
+): DisposableContentSource {
   const order: { blob: string; size: number }[] = [];
   const seen = new Set<string>();
   for (const e of entries) {
@@ -161,6 +174,20 @@ export function contentSource(
     seen.add(e.content);
     order.push({ blob: e.content, size: e.size! });
   }
+  // Objects neither batched nor fetched whole ahead: the next one's download starts while
+  // the tar takes this one, so its request's round trip overlaps the transfer (one at a
+  // time: its connection buffers what arrives until the tar gets there).
+  const large = order.filter((r) => r.size > (batch ? BATCH_OBJECT_BYTES : SMALL_OBJECT_BYTES));
+  const largeAt = new Map(large.map((r, i) => [r.blob, i]));
+  const early = new Map<string, EarlyFetch>();
+  const startAfter = (hash: string) => {
+    const next = large[largeAt.get(hash)! + 1];
+    if (!openEarly || !next || early.has(next.blob)) return;
+    const started = openEarly(next);
+    // Awaited when the tar reaches it; a failure no one waits for (the pull failed first) stays quiet.
+    started.chunks.catch(() => undefined);
+    early.set(next.blob, started);
+  };
   const ahead = new Map<string, Promise<Buffer[]>>();
   let started = 0;
   let used = 0;
@@ -200,7 +227,7 @@ export function contentSource(
       ahead.set(ref.blob, p);
     }
   };
-  return (hash, size) => {
+  const source = (hash: string, size: number) => {
     const file = staged.get(hash);
     if (file) return file;
     if (!streamed.has(hash)) {
@@ -213,6 +240,18 @@ export function contentSource(
     const pending = ahead.get(hash);
     ahead.delete(hash);
     if (pending) return pending.then((parts) => (async function* () { yield* parts; })());
+    if (largeAt.has(hash)) {
+      const started = early.get(hash);
+      early.delete(hash);
+      startAfter(hash);
+      if (started) return started.chunks;
+    }
     return fetch({ blob: hash, size }, `content object ${hash.slice(0, 12)}`);
   };
+  return Object.assign(source, {
+    dispose: () => {
+      for (const e of early.values()) e.destroy();
+      early.clear();
+    },
+  });
 }

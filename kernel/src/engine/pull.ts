@@ -49,7 +49,7 @@ import { unpackForEnv } from '../mapped/run.js';
 import { removeTree } from '../store/remove-tree.js';
 import { tarFromTree } from '../bundle/tree-objects.js';
 import { linkLayerToObjects } from '../store/packages-objects.js';
-import { checkedBatch, contentSource, downloadObjects, fetchTree, lackingObjects, type FetchedTree, type VerifiedFetch } from './pull-trees.js';
+import { checkedBatch, contentSource, downloadObjects, fetchTree, lackingObjects, type DisposableContentSource, type FetchedTree, type OpenEarly, type VerifiedFetch } from './pull-trees.js';
 
 /** A blob's bytes as a remote sends them (a Readable will do): unverified. */
 export interface BlobStream extends AsyncIterable<Buffer> {
@@ -269,6 +269,8 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
   const claim = claimStaging(layout, 'pull');
   const staging = claim.dir;
   let small = new Map<string, Promise<Buffer[]>>();
+  // Content sources of the rebuilt tars: downloads they started early are dropped when the pull ends.
+  const sources: DisposableContentSource[] = [];
   try {
     // The base: reuse the local image cache when it already holds exactly this verified tree.
     let imageKey = bundle.base.image_key;
@@ -339,7 +341,16 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     const staged = await downloadObjects(fetchChecked, batchChecked, toStage, join(staging, 'objects'), (file, size) => flusher.fileDone(file, size));
     blobs += lacking.size;
     for (const [hash, file] of staged) if (keep.has(hash)) objects.push({ hash, file });
-    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => tarFromTree(t.entries, contentSource(layout, staged, t.entries, streamed, fetchChecked, batchChecked), ref, role);
+    const openEarly: OpenEarly = (ref) => {
+      const what = `content object ${ref.blob.slice(0, 12)}`;
+      const raw = fetch(ref, what);
+      return { chunks: raw.then((s) => verified(s, ref, what, count)), destroy: () => void raw.then((s) => s.destroy(), () => undefined) };
+    };
+    const fromTree = (t: FetchedTree, ref: BundleBlobRef, role: string) => {
+      const contents = contentSource(layout, staged, t.entries, streamed, fetchChecked, batchChecked, openEarly);
+      sources.push(contents);
+      return tarFromTree(t.entries, contents, ref, role);
+    };
     const warnings: string[] = [];
     if (!haveBase) {
       const chunks = await chunksOf(bundle.base, 'base image');
@@ -516,6 +527,7 @@ export async function pullBundle(engine: Engine, source: PullSource, options: Pu
     await (layout.removeTree ?? removeTree)(staging).catch((e: Error) => engine.logger.warn(`pull: could not remove ${staging}: ${e.message}; the next command retries`));
     throw err;
   } finally {
+    for (const s of sources) s.dispose();
     claim.release();
   }
 }

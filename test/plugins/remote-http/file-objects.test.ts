@@ -313,3 +313,41 @@ test('a tree object whose bytes do not match its name is refused', async (t) => 
   hostile.publish('alpha', 'faketree', m);
   await refused(t, 'faketree', 'KP_REMOTE_INTEGRITY');
 });
+
+test.serial('large contents stream in with the next one already downloading; a bad one fails the pull promptly and leaves nothing behind', async (t) => {
+  // Three large files of the upper dir only (no snapshot): each goes from its download into the tar.
+  const gammaDir = sandbox('kp-objects-gamma-');
+  gammaDir.write('gamma/karapace.toml', mockManifest({ image: 'mock:objects', packages: ['make'] }));
+  await src.json(['build', join(gammaDir.dir, 'gamma'), '--name', 'gamma']);
+  const parts = [randomBytes(BIG + 1), randomBytes(BIG + 2), randomBytes(BIG + 3)];
+  parts.forEach((p, i) => writeFileSync(join(gammaDir.dir, `g${i}.bin`), p));
+  await exec(src, 'gamma', `for i in 0 1 2; do cp ${gammaDir.dir}/g$i.bin g$i.bin; done`);
+  await src.json(['push', 'gamma', 'gamma@v1', '--remote', server.url], write);
+
+  const dst = sandbox('kp-objects-gamma-dst-');
+  const pulled = await dst.json(['pull', 'gamma@v1', '--remote', server.url], read);
+  const r = await dst.run(['exec', pulled.env_id, '--', 'sh', '-c', `for i in 0 1 2; do cmp g$i.bin ${gammaDir.dir}/g$i.bin || exit 1; done`]);
+  t.is(r.code, 0, r.stderr);
+
+  const remote = await startHostileRemote(join(server.dir, 'data'));
+  t.teardown(() => remote.close());
+  for (const bad of [0, 2]) {
+    const hash = hashBytes(parts[bad]!);
+    const real = remote.blobs.get(hash)!;
+    const tampered = Buffer.from(real);
+    tampered[tampered.length - 1] ^= 1;
+    remote.blobs.set(hash, tampered);
+    try {
+      const m = remote.manifest(pulled.digest);
+      remote.publish('alpha', `gamma-bad-${bad}`, m);
+      const started = Date.now();
+      t.regex(await refused(t, `gamma-bad-${bad}`, 'KP_REMOTE_INTEGRITY', remote), /content object/);
+      t.true(Date.now() - started < 20_000, 'no download left holding the process open');
+    } finally {
+      remote.blobs.set(hash, real);
+    }
+  }
+  // The second object was asked for by both pulls: by the first while its first (bad) object was still being read.
+  const gets = remote.requests.filter((q) => q === `GET /v1/blobs/${hashBytes(parts[1]!)}`);
+  t.is(gets.length, 2, 'the next large object downloads while the one before it is read');
+});
