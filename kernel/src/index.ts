@@ -30,7 +30,7 @@ export * from './store/metadata.js';
 export * from './store/version.js';
 export { parseTree, serializeTree, treeContents, type TreeEntry, type TreeEntryType } from './store/tree.js';
 export { ingestTar, NotCanonical, PACK_AFTER, type IngestOptions, type IngestResult } from './store/tree-ingest.js';
-export { listPacks, openPack, packPath, packsDir, type Pack } from './store/packs.js';
+export { encodeIndex, encodeTrailer, listPacks, openPack, packEntry, packPath, packsDir, PACK_MAGIC, type Pack } from './store/packs.js';
 export { treeTar, readTree } from './store/tree-tar.js';
 export { treeTarThreaded, THREADED_TAR_MIN } from './store/tree-tar-thread.js';
 export { storeTarAsTree, type StoredTree } from './store/tree-layer.js';

@@ -257,21 +257,25 @@ test('a batch is stored as one pack: GET, HEAD, fetch and missing serve it besid
   t.regex(verify.stdout, /^303 blobs checked, 0 bad$/m);
 });
 
-/** A pack file as an attacker with the disk (or a torn write) might leave it: entries as given, checksum and name made to match. */
-function craftPack(dir: string, data: Buffer, entries: { hash: string; offset: number; length: number }[], trailerCount = entries.length): string {
+/**
+ * A pack file (the store's format: kernel/src/store/packs.ts) as an attacker with the disk,
+ * or a torn write, might leave it: entries as given (offsets into `data`), index hash and
+ * name made to match.
+ */
+function craftPack(dir: string, data: Buffer, entries: { hash: string; offset: number; length: number }[]): string {
+  const header = Buffer.from('KPPACK1\n');
   const index = Buffer.alloc(entries.length * 48);
   entries.forEach((e, i) => {
     index.write(e.hash, i * 48, 32, 'hex');
-    index.writeBigUInt64BE(BigInt(e.offset), i * 48 + 32);
+    index.writeBigUInt64BE(BigInt(header.length + e.offset), i * 48 + 32);
     index.writeBigUInt64BE(BigInt(e.length), i * 48 + 40);
   });
   const id = hashBytes(index);
-  const trailer = Buffer.alloc(56);
-  trailer.write('KPSPACK1', 0, 'latin1');
-  trailer.writeBigUInt64BE(BigInt(trailerCount), 8);
-  trailer.writeBigUInt64BE(BigInt(data.length), 16);
-  trailer.write(id, 24, 32, 'hex');
-  writeFileSync(join(dir, 'data', 'packs', `${id}.pack`), Buffer.concat([data, index, trailer]));
+  const trailer = Buffer.alloc(24);
+  trailer.writeBigUInt64BE(BigInt(entries.length), 0);
+  trailer.writeBigUInt64BE(BigInt(header.length + data.length), 8);
+  trailer.write('KPINDEX\n', 16, 'latin1');
+  writeFileSync(join(dir, 'data', 'packs', `${id}.pack`), Buffer.concat([header, data, index, trailer]));
   return id;
 }
 
@@ -289,7 +293,7 @@ test('hostile packs on disk (lying sizes, overlapping ranges, duplicate hashes, 
     craftPack(dir, data, [{ hash: ha, offset: 0, length: la + 2 }, { hash: hb, offset: la, length: data.length - la }]), // overlapping
     craftPack(dir, Buffer.concat([data, data]), [{ hash: ha, offset: 0, length: la }, { hash: ha, offset: la, length: data.length - la }]), // duplicate hash
     craftPack(dir, data, [{ hash: hb, offset: la, length: data.length - la }, { hash: ha, offset: 0, length: la }]), // not sorted
-    craftPack(dir, data, [{ hash: ha, offset: 0, length: la }], 1), // data unaccounted for
+    craftPack(dir, data, [{ hash: ha, offset: 0, length: la }]), // data unaccounted for
   ];
   // A well-formed pack under another name: its checksum does not name it.
   const renamed = craftPack(dir, data, [{ hash: ha, offset: 0, length: la }, { hash: hb, offset: la, length: data.length - la }]);
@@ -321,7 +325,7 @@ test('hostile packs on disk (lying sizes, overlapping ranges, duplicate hashes, 
   const [packed] = packsOf(dir);
   const path = join(dir, 'data', 'packs', packed!);
   const bytes = readFileSync(path);
-  bytes[0] ^= 1;
+  bytes[8] ^= 1; // the first blob's first byte, past the pack header
   writeFileSync(path, bytes);
   const verify = spawnSync(process.execPath, [SERVER_BIN, '--dir', join(dir, 'data'), '--verify'], { encoding: 'utf8' });
   t.is(verify.status, 1);

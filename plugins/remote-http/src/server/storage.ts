@@ -6,7 +6,7 @@
  * temp → fsync → rename → fsync dir. Reads, `missing` and fetches see loose and packed
  * blobs alike.
  */
-import { closeSync, createReadStream, createWriteStream, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, readSync, readdirSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -103,15 +103,8 @@ export class BlobStorage {
       const m = /^([0-9a-f]{64})\.pack$/.exec(name);
       if (!m) continue;
       const id = m[1]!;
-      const fd = openSync(this.packPath(id), 'r');
       try {
-        const size = fstatSync(fd).size;
-        const tail = (length: number) => {
-          const buf = Buffer.alloc(length);
-          if (readSync(fd, buf, 0, length, size - length) !== length) throw new BadPack(`pack ${id}: short read`);
-          return buf;
-        };
-        for (const e of readPackIndex(id, tail, size)) {
+        for (const e of readPackIndex(this.packPath(id), id)) {
           if (!this.packed.has(e.hash)) this.packed.set(e.hash, { pack: id, offset: e.offset, length: e.length });
         }
       } catch (err) {
@@ -120,8 +113,6 @@ export class BlobStorage {
         if (readOnly) continue;
         await mkdir(join(this.packs, 'bad'), { recursive: true });
         await rename(this.packPath(id), join(this.packs, 'bad', name));
-      } finally {
-        closeSync(fd);
       }
       await yieldNow();
     }
