@@ -115,6 +115,15 @@ export function locateObject(layout: StoreLayout, hash: Hash, fresh = false): Ob
   return inPacks(packSet(layout, 'yes'), key);
 }
 
+/**
+ * A lookup in the packs as they are now, for many questions in a row while the store lock
+ * keeps them as they are (an ingest): no stat of the packs directory each time.
+ */
+export function packedLookup(layout: StoreLayout): (hash: Hash) => boolean {
+  const set = packSet(layout, 'if-changed');
+  return (hash) => set.packs.size > 0 && inPacks(set, Buffer.from(hash, 'hex')) !== undefined;
+}
+
 /** The loose file of object `hash` (what a hard link can share), if it has one. */
 export function looseObject(layout: StoreLayout, hash: Hash): string | undefined {
   const path = objectPath(layout, hash);

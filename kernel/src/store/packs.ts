@@ -23,7 +23,7 @@ export const ENTRY = 48;
 export const TRAILER = 24;
 
 export function packsDir(layout: StoreLayout): string {
-  return join(layout.store, 'packs');
+  return `${layout.store}/packs`;
 }
 
 export function packPath(layout: StoreLayout, name: string): string {

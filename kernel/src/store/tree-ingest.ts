@@ -9,7 +9,7 @@
  * its name); the caller makes the new ones durable (`written`) before it writes the tree and the layer record that reference them. The
  * caller holds the store lock (nothing else adds or removes objects meanwhile).
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hashBytes, StreamHasher } from '../hash.js';
 import { encodeEntry } from '../layers/pack.js';
@@ -21,7 +21,7 @@ import type { ContentCache } from './content-cache.js';
 import { ObjectWriteThread } from './object-write-thread.js';
 import { objectPath, type StoreLayout } from './layout.js';
 import { crashPoint } from './crash.js';
-import { locateObject } from './objects.js';
+import { packedLookup } from './objects.js';
 import { PackWriter } from './pack-writer.js';
 import { tarPartsOf, treeEntryOf, type TreeEntry } from './tree.js';
 
@@ -79,7 +79,11 @@ class ContentWriter {
   private readonly id = randomHex(4);
   private temps = 0;
   private stagingMade = false;
-  constructor(private readonly layout: StoreLayout, private readonly packs: boolean) {}
+  /** The store's packs as this ingest began (the caller holds the store lock). */
+  private readonly packed: (hash: string) => boolean;
+  constructor(private readonly layout: StoreLayout, private readonly packs: boolean) {
+    this.packed = packedLookup(layout);
+  }
 
   private shard(hash: string): void {
     const s = hash.slice(0, 2);
@@ -111,10 +115,10 @@ class ContentWriter {
 
   /** Whether the store holds object `hash` (or this ingest is writing it). */
   has(hash: string): boolean {
-    if (this.stored.has(hash)) return true;
-    // A shard this ingest created holds only what it stored (loose; packs are asked too).
-    if (this.shards.get(hash.slice(0, 2)) === true) return locateObject(this.layout, hash)?.pack !== undefined;
-    return locateObject(this.layout, hash) !== undefined;
+    if (this.stored.has(hash) || this.packed(hash)) return true;
+    // A shard this ingest created holds only what it stored.
+    if (this.shards.get(hash.slice(0, 2)) === true) return false;
+    return existsSync(objectPath(this.layout, hash));
   }
 
   /** Writes one loose object now (temp file, rename). */
