@@ -1,5 +1,7 @@
 import test from 'ava';
 import { parseManifest, ManifestError, canonicalJson } from '@karapace/kernel';
+import * as T from 'typanion';
+import { integerRange, isTable, manifestSchema, type Leaf, type Table } from '../../kernel/src/manifest/schema.js';
 
 const minimal = 'manifest_version = 1\n[base]\nimage = "debian/bookworm"\n';
 
@@ -63,6 +65,35 @@ test('wrong types and missing required keys are all reported at once', (t) => {
   t.deepEqual(keys, ['base.image', 'hardware.gpu', 'manifest_version', 'system.packages']);
   const pk = problems(err).find((p) => p.key === 'system.packages')!;
   t.is(pk.line, 2);
+});
+
+test('each schema leaf decides every value as its typanion validator does, and explains a refusal in its words', (t) => {
+  const typanion: Record<string, Leaf> = {
+    'base.image': T.isString(), 'system.packages': T.isArray(T.isString()), 'gui.apps': T.isArray(T.isString()),
+    'hardware.gpu': T.isBoolean(), 'hardware.audio': T.isBoolean(), 'runtime.backend': T.isString(),
+    'runtime.network_isolation': T.isBoolean(), 'runtime.home': T.isEnum(['host', 'env']),
+  };
+  const values: unknown[] = [
+    '', 'x', 'host', 'env', 'HOST', true, false, 0, 1, -1, 1.5, NaN, null, undefined, [], ['a'], ['a', 'b'], ['a', 1], [true], [null], [['a']],
+    {}, { a: 'b' }, new Date(0), 'true', 'false', Object('x'), Object(true),
+  ];
+  const leaves: [string, Leaf][] = [];
+  const collect = (table: Table, path: string[]) => {
+    for (const [k, node] of Object.entries(table)) {
+      if (isTable(node)) collect(node, [...path, k]);
+      else if (!integerRange(node)) leaves.push([[...path, k].join('.'), node]);
+    }
+  };
+  collect(manifestSchema(), []);
+  t.deepEqual(leaves.map(([k]) => k).sort(), Object.keys(typanion).sort());
+  for (const [key, node] of leaves) {
+    for (const value of values) {
+      const ours: string[] = [];
+      const theirs: string[] = [];
+      t.is(node(value, { errors: ours }), typanion[key]!(value, { errors: theirs }), `${key} on ${String(value)}`);
+      t.deepEqual(ours, theirs, `${key} on ${String(value)}: messages`);
+    }
+  }
 });
 
 test('manifest_version must be 1', (t) => {
