@@ -25,6 +25,7 @@ export { lockDrift, describeDrift, type Drift } from './lock/drift.js';
 export * from './store/layout.js';
 export { runningMark } from './store/running-index.js';
 export * from './store/atomic.js';
+export * as fsAsync from './fs-async.js';
 export * from './store/objects.js';
 export * from './store/metadata.js';
 export * from './store/version.js';

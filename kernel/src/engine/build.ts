@@ -5,7 +5,7 @@
  */
 import { randomHex } from '../random.js';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from '../fs-async.js';
 import { dirname, join, resolve } from 'node:path';
 import { ManifestError, RuntimeFailure } from '../errors.js';
 import { readManifestFile } from '../manifest/parse.js';

@@ -1,6 +1,6 @@
 /** The store lock around a mutation, with store initialisation and crash recovery first. */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir } from '../fs-async.js';
 import { ensurePrivateRoot } from '../store/private-root.js';
 import { sweepAbandonedStaging } from '../store/staging-claim.js';
 import { acquireStoreLock } from '../store/lock.js';

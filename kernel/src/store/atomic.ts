@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, mkdir, rename, rm } from 'node:fs/promises';
+import { close, fsync, mkdir, open, rename, rm, writeFile } from '../fs-async.js';
 import { basename, dirname, join } from 'node:path';
 import { randomHex } from '../random.js';
 
@@ -12,13 +12,18 @@ export function tempPathFor(file: string): string {
   return join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${randomHex(4)}`);
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/** fsync(2) of a file or directory by path. */
+async function fsyncPath(path: string): Promise<void> {
+  const fd = await open(path, 'r');
   try {
-    await handle.sync();
+    await fsync(fd);
   } finally {
-    await handle.close();
+    await close(fd);
   }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  await fsyncPath(dir);
 }
 
 export function fsyncDirSync(dir: string): void {
@@ -34,12 +39,12 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   await mkdir(dirname(file), { recursive: true });
   const tmp = tempPathFor(file);
   try {
-    const handle = await open(tmp, 'wx', mode);
+    const fd = await open(tmp, 'wx', mode);
     try {
-      await handle.writeFile(data);
-      await handle.sync();
+      await writeFile(fd, data);
+      await fsync(fd);
     } finally {
-      await handle.close();
+      await close(fd);
     }
     await rename(tmp, file);
   } catch (err) {
@@ -57,14 +62,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 export async function fsyncPaths(paths: readonly string[], concurrency = 16): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < paths.length) {
-      const handle = await open(paths[next++]!, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
+    while (next < paths.length) await fsyncPath(paths[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
 }

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir } from '../fs-async.js';
 
 /** A directory's entries, sorted; a missing directory is empty (stores are created lazily). */
 export async function listDir(dir: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 /** The raw stored text of an environment's metadata, for WAL undo steps (null: none). */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fs-async.js';
 import { metadataPath, type StoreLayout } from './layout.js';
 
 export async function readMetadataText(layout: StoreLayout, envId: string): Promise<string | null> {

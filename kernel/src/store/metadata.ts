@@ -1,6 +1,6 @@
 /** Per-environment metadata (`metadata/<env_id>.json`) with an embedded checksum. */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from '../fs-async.js';
 import { StoreError } from '../errors.js';
 import { canonicalJson } from '../canonical-json.js';
 import { hashBytes } from '../hash.js';

@@ -12,7 +12,7 @@
  * by a build: their content is the remote's word, not what this machine's install made.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from '../fs-async.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { hashBytes, isHash } from '../hash.js';

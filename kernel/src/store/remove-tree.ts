@@ -3,7 +3,7 @@
  * `work/work` at mode 000, and packages install 0500 dirs — by granting the owner access
  * and retrying. Missing paths are fine.
  */
-import { chmod, lstat, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, readdir, rm } from '../fs-async.js';
 import { join } from 'node:path';
 
 async function openUp(dir: string): Promise<void> {

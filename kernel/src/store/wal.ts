@@ -7,7 +7,7 @@
  */
 import { randomHex } from '../random.js';
 import { existsSync, lstatSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from '../fs-async.js';
 import { isAbsolute, join, relative } from 'node:path';
 import { canonicalJson } from '../canonical-json.js';
 import { hashBytes } from '../hash.js';

@@ -14,12 +14,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, hashBytes, StoreError, writeFileAtomic, type DiskStat, type Kernel, type PackageManagerName } from '@karapace/kernel';
+import { fsAsync, fsyncDir, hashBytes, StoreError, writeFileAtomic, type DiskStat, type Kernel, type PackageManagerName } from '@karapace/kernel';
 import { digestRootfs, fingerprintRecorded, fingerprintRootfs, type KnownHashes } from './digest.js';
 import { detectPackageManager } from './pm/detect.js';
 import { log } from './progress.js';
+
+// Not node:fs/promises: a build that reuses a cached image loads no more than it needs (fs-async.ts).
+const { mkdir, readdir, readFile, rename, rm } = fsAsync;
 
 export interface SourceRecord {
   key: string;

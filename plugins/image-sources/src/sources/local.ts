@@ -4,8 +4,7 @@
  * it cannot change an environment's base) and copied again when its stat fingerprint changes.
  */
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { RuntimeFailure } from '@karapace/kernel';
+import { fsAsync, RuntimeFailure } from '@karapace/kernel';
 import { cacheKey, commitImage, discardStaged, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
 import { digestRootfs, fingerprintRootfs } from '../digest.js';
 import type { Pin } from '../reference.js';
@@ -17,7 +16,7 @@ function pinSuffix(pin: Pin | undefined): string {
 }
 
 export async function resolveLocal(ctx: ResolveContext, path: string, pin?: Pin): Promise<CachedImage> {
-  const st = await stat(path).catch(() => undefined);
+  const st = await fsAsync.stat(path).catch(() => undefined);
   if (!st) {
     throw new RuntimeFailure('KP_IMAGE_NOT_FOUND', `base image path ${path} does not exist`, {
       hint: 'fix [base] image (relative paths resolve against the manifest\'s directory)',
