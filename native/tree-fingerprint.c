@@ -469,11 +469,67 @@ static napi_value fingerprint(napi_env env, napi_callback_info info)
     return result;
 }
 
+/* One walk off the JavaScript thread (fingerprintAsync): a build goes on while it runs. */
+struct async_walk {
+    napi_async_work work;
+    napi_deferred deferred;
+    char root[PATH_MAX];
+    char hex[64];
+    int rc;
+};
+
+static void async_execute(napi_env env, void *data)
+{
+    (void)env;
+    struct async_walk *w = data;
+    w->rc = fingerprint_tree(w->root, w->hex);
+}
+
+static void async_complete(napi_env env, napi_status status, void *data)
+{
+    struct async_walk *w = data;
+    napi_value result;
+    /* Cancelled or not exact: undefined, and the TypeScript walk decides. */
+    if (status == napi_ok && w->rc == FP_OK)
+        napi_create_string_latin1(env, w->hex, sizeof w->hex, &result);
+    else
+        napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, w->deferred, result);
+    napi_delete_async_work(env, w->work);
+    free(w);
+}
+
+/* fingerprintAsync(root: string): Promise<string | undefined>, the same value as fingerprint(root). */
+static napi_value fingerprint_async(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1, root_len;
+    napi_value argv[1], promise, name;
+    struct async_walk *w = calloc(1, sizeof *w);
+    if (!w || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+        napi_get_value_string_utf8(env, argv[0], w->root, sizeof w->root, &root_len) != napi_ok || root_len == 0 ||
+        root_len >= sizeof w->root - 1) {
+        free(w);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fingerprintAsync(root: string)");
+        return NULL;
+    }
+    if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
+        napi_create_string_utf8(env, "karapace:fingerprint", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_create_async_work(env, NULL, name, async_execute, async_complete, w, &w->work) != napi_ok ||
+        napi_queue_async_work(env, w->work) != napi_ok) {
+        free(w);
+        napi_throw_error(env, NULL, "could not start the native fingerprint walk");
+        return NULL;
+    }
+    return promise;
+}
+
 NAPI_MODULE_INIT()
 {
-    napi_value fn;
+    napi_value fn, fn_async;
     if (napi_create_function(env, "fingerprint", NAPI_AUTO_LENGTH, fingerprint, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, "fingerprint", fn) != napi_ok)
+        napi_set_named_property(env, exports, "fingerprint", fn) != napi_ok ||
+        napi_create_function(env, "fingerprintAsync", NAPI_AUTO_LENGTH, fingerprint_async, NULL, &fn_async) != napi_ok ||
+        napi_set_named_property(env, exports, "fingerprintAsync", fn_async) != napi_ok)
         return NULL;
     return exports;
 }

@@ -31,6 +31,12 @@ export interface ResolveRequest {
    * result whose `pinned` is not true, so a resolver that ignores this flag cannot pass.
    */
   requirePinned?: boolean;
+  /**
+   * The caller (a build) waits for `ResolvedBase.verifying` before anything uses the rootfs
+   * or commits, and resolves again without this when it is false: a resolver may return a
+   * cached image while its re-verification still runs.
+   */
+  deferVerification?: boolean;
 }
 
 /** Asks the `pinned` hook whether a base reference, as written, is pinned. */
@@ -60,6 +66,12 @@ export interface ResolvedBase {
    * content against it (the one definition of "pinned": the resolver that verifies it).
    */
   pinned?: boolean;
+  /**
+   * Only when the request allowed it (`deferVerification`): the cached image's
+   * re-verification, still running; true when the image is as recorded, false when it is
+   * not (or could not be checked this way).
+   */
+  verifying?: Promise<boolean>;
 }
 
 /** A package with the exact version installed. */

@@ -195,10 +195,33 @@ export async function announceBuilt(engine: Engine, manifest: NormalizedManifest
  * swap is done.
  */
 export async function buildLocked(engine: Engine, prepared: PreparedBuild, options: BuildOptions, how: { replace?: boolean } = {}): Promise<LockedBuild> {
+  try {
+    return await buildOnce(engine, prepared, options, how, true);
+  } catch (err) {
+    if (!(err instanceof BaseChanged)) throw err;
+    // Its walk found the cached base changed: nothing was committed. The resolver checks it
+    // in full this time (re-digested; a modified image is reported and fetched again).
+    return buildOnce(engine, prepared, options, how, false);
+  }
+}
+
+/** A cached base's deferred re-verification found it changed (never leaves buildLocked). */
+class BaseChanged extends Error {}
+
+/**
+ * One attempt. `defer`: the resolver may return a cached base while its re-verification
+ * (a stat walk of the whole rootfs) still runs, so the build goes on meanwhile; it is waited
+ * for before anything uses the rootfs — the install, the lock taps — and before anything
+ * outside the staging dir changes. A base found changed aborts the attempt (BaseChanged).
+ */
+async function buildOnce(engine: Engine, prepared: PreparedBuild, options: BuildOptions, how: { replace?: boolean }, defer: boolean): Promise<LockedBuild> {
   const { manifestPath, manifestDir, manifest, existingLock } = prepared;
   // Before anything is fetched or created: a backend that cannot do what the manifest asks.
   checkBackendCapabilities(engine.kernel, manifest);
-  const base = await resolveBase(engine, manifest, manifestDir, options, existingLock);
+  const base = await resolveBase(engine, manifest, manifestDir, options, existingLock, defer);
+  const verified = async (): Promise<void> => {
+    if (base.verifying && !(await base.verifying)) throw new BaseChanged();
+  };
   const staging = join(engine.layout.staging, `build-${Date.now()}-${randomHex(4)}`);
   const paths = envPaths(staging);
   // The staging dir's undo goes in with the entry itself: one durable write, not two.
@@ -224,12 +247,14 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
       handle = { ...handle, lowerDirs: [packagesLayerRoot(engine.layout, reused.name), base.rootfs] };
       await prepareRoot(engine, handle);
     } else {
+      await verified();
       packages = await installPackages(engine, handle, base, manifest, options, existingLock);
       if (request) {
         packagesLayer = freshLayer = await keepPackagesLayer(engine, wal, staging, paths, request, packages);
         handle = { ...handle, lowerDirs: [packagesLayerRoot(engine.layout, freshLayer), base.rootfs] };
       }
     }
+    await verified();
     let lock = draftLock(manifest, base, packages);
     lock = await engine.kernel.hooks.lock.promise(lock, { manifest, base, env: { ...handle, lock } });
     lock = { ...lock, ...computeEnvId(lock) };
@@ -302,7 +327,7 @@ function imageNotPinned(image: string, resolver: string): ManifestError {
   });
 }
 
-async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifestDir: string, options: BuildOptions, lock?: LockFile): Promise<ResolvedBase> {
+async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifestDir: string, options: BuildOptions, lock: LockFile | undefined, defer: boolean): Promise<ResolvedBase> {
   const pinnedDigest = options.locked ? lock?.base.digest : undefined;
   const requirePinned = options.requirePinnedImage === true && !pinnedDigest;
   const base = await engine.kernel.hooks.resolve.promise({
@@ -313,6 +338,7 @@ async function resolveBase(engine: Engine, manifest: NormalizedManifest, manifes
     stagingDir: engine.layout.staging,
     manifestDir,
     ...(requirePinned ? { requirePinned } : {}),
+    ...(defer ? { deferVerification: true } : {}),
   });
   if (base && requirePinned && base.pinned !== true) throw imageNotPinned(manifest.base.image, base.resolver);
   if (!base) {

@@ -47,6 +47,8 @@ export interface CachedImage {
   /** The local on-disk digest (images/<key>/disk-digest); older images only have `digest`. */
   diskDigest: string;
   record: SourceRecord;
+  /** Its re-verification, still running (`cachedImage` for a request with deferVerification). */
+  verifying?: Promise<boolean>;
 }
 
 /** Cache keys: `<kind>-<first 32 hex of blake3(identity)>`. */
@@ -112,6 +114,23 @@ export async function usableCached(kernel: Kernel | undefined, img: CachedImage 
   log(kernel, 'warn', `cached image ${img.key} (${img.record.reference}) was modified on disk: disk digest ${result.actual}, recorded ${img.diskDigest}; fetching it again`);
   await rm(img.dir, { recursive: true, force: true });
   return undefined;
+}
+
+/**
+ * The cached image under `key` if it is usable. For a request with `deferVerification` (a
+ * build, which waits for it before using the rootfs and resolves again when it is false), an
+ * image with a recorded fingerprint comes back at once with `verifying`: whether the stat
+ * walk still gives that fingerprint. Anything else — no fingerprint recorded, a walk that
+ * differs or fails — is left to `usableCached` on the second resolve: re-digested, kept if
+ * only its metadata changed, else reported, removed and fetched again.
+ */
+export async function cachedImage(kernel: Kernel | undefined, request: { imagesDir: string; deferVerification?: boolean }, key: string): Promise<CachedImage | undefined> {
+  const img = await readCached(request.imagesDir, key);
+  if (!img || !request.deferVerification) return usableCached(kernel, img);
+  const recorded = await readFile(join(img.dir, 'fingerprint'), 'utf8').then((t) => t.trim(), () => '');
+  if (!recorded) return usableCached(kernel, img);
+  const verifying = fingerprintRootfs(img.rootfs).then((fp) => fp === recorded, () => false);
+  return { ...img, verifying };
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { hashFileOfSize, StreamHasher, treeDigestLine, type DiskStat, type TreeLineKind } from '@karapace/kernel';
-import { nativeFingerprint } from './native-fingerprint.js';
+import { nativeFingerprintAsync } from './native-fingerprint.js';
 
 /** A file's content hash and size (blake3 hex). */
 export interface FileHash {
@@ -152,7 +152,7 @@ export function fingerprintRecorded(root: string, disk: Map<string, DiskStat>): 
 
 /** The stat fingerprint alone: an lstat walk, no file contents read (native when it can, see native-fingerprint.ts). */
 export async function fingerprintRootfs(root: string): Promise<string> {
-  return nativeFingerprint(root) ?? fingerprintRootfsReference(root);
+  return (await nativeFingerprintAsync(root)) ?? fingerprintRootfsReference(root);
 }
 
 /** The stat fingerprint's definition: what native/tree-fingerprint.c is held to. */

@@ -9,6 +9,8 @@ import { loadAddonFile, nativeBinary } from '@karapace/kernel';
 
 interface FingerprintAddon {
   fingerprint(root: string): string | undefined;
+  /** The same walk off the JavaScript thread (absent from addons built before it). */
+  fingerprintAsync?(root: string): Promise<string | undefined>;
 }
 
 let addon: FingerprintAddon | null | undefined;
@@ -25,8 +27,12 @@ function load(): FingerprintAddon | null {
   }
 }
 
-/** The fingerprint of `root`, or undefined when the TypeScript walk must compute it. */
-export function nativeFingerprint(root: string): string | undefined {
+/**
+ * The fingerprint of `root`, or undefined when the TypeScript walk must compute it. Walked on
+ * libuv's thread pool while JavaScript goes on: a build keeps working while its base image
+ * is re-verified (engine/build.ts).
+ */
+export async function nativeFingerprintAsync(root: string): Promise<string | undefined> {
   if (addon === undefined) addon = load();
-  return addon?.fingerprint(root);
+  return addon?.fingerprintAsync ? addon.fingerprintAsync(root) : addon?.fingerprint(root);
 }

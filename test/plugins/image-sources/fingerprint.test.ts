@@ -7,7 +7,7 @@
 import anyTest from 'ava';
 import { createRequire } from 'node:module';
 import {
-  chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
+  chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { nativeBinary } from '@karapace/kernel';
 import { fingerprintRootfs, fingerprintRootfsReference } from '@karapace/image-sources';
 import { busyboxMissing, busyboxTarball, tempStore } from './_helpers.js';
 import { debianRootfsTarball, debianRootfsUnavailable } from '../../helpers/debian-rootfs.js';
+import { mockManifest, runBundled, sandbox } from '../../helpers/cli.js';
 
 const addonFile = nativeBinary('karapace_fingerprint.node');
 const addon = addonFile ? (createRequire(import.meta.url)(addonFile) as { fingerprint(root: string): string | undefined }) : undefined;
@@ -196,5 +197,54 @@ for (const [what, change] of hostile) {
     t.regex(readFileSync(join(again!.rootfs, 'etc/os-release'), 'utf8'), /BusyBox/);
     const warn = store.events.find((e) => e.kind === 'log' && e.level === 'warn');
     t.regex((warn as { message: string } | undefined)?.message ?? '', /was modified on disk/);
+  });
+}
+
+/**
+ * A build resolves with deferVerification: a cached image comes back while its walk runs, and
+ * the build waits for `verifying` before using the rootfs or committing (engine/build.ts).
+ */
+busyboxTest('deferred re-verification: an unchanged cached image comes back with verifying true, a changed one with false and still in place', async (t) => {
+  const store = tempStore(t);
+  const tar = busyboxTarball(t, store.dir, 'none');
+  const first = await store.resolve(tar);
+  t.is(first!.verifying, undefined);
+  const unchanged = await store.resolve(tar, { deferVerification: true });
+  t.is(unchanged!.digest, first!.digest);
+  t.is(await unchanged!.verifying, true);
+  writeFileSync(join(first!.rootfs, 'etc/added'), '');
+  store.events.length = 0;
+  const changed = await store.resolve(tar, { deferVerification: true });
+  t.is(await changed!.verifying, false);
+  // Nothing was decided yet: the full check is the build's second resolve.
+  t.deepEqual(store.events.filter((e) => e.kind === 'log' && e.level === 'warn'), []);
+  t.is(readFileSync(join(changed!.rootfs, 'etc/added'), 'utf8'), '');
+  const full = await store.resolve(tar);
+  t.is(full!.verifying, undefined);
+  t.throws(() => readFileSync(join(full!.rootfs, 'etc/added')));
+});
+
+for (const [what, change] of hostile.filter(([w]) => w === 'content changed, size and mtime restored' || w === 'a file added deep in a subtree the threads walk')) {
+  busyboxTest(`a build on a cached image with ${what} detects it, builds on the image fetched again, and makes the same env`, async (t) => {
+    const box = sandbox('kp-fingerprint-build-');
+    t.teardown(() => rmSync(box.dir, { recursive: true, force: true }));
+    const tar = busyboxTarball(t, box.dir, 'none');
+    box.write('a/karapace.toml', mockManifest({ image: tar }));
+    box.write('b/karapace.toml', mockManifest({ image: tar }));
+    const a = await runBundled(box, ['build', '--json'], { cwd: join(box.dir, 'a') });
+    t.is(a.code, 0, a.stderr);
+    const images = join(box.store, 'images');
+    const rootfs = join(images, readdirSync(images).find((n) => !n.startsWith('.'))!, 'rootfs');
+    change(rootfs);
+    const b = await runBundled(box, ['build', '--json'], { cwd: join(box.dir, 'b') });
+    t.is(b.code, 0, b.stderr);
+    t.regex(b.stderr, /was modified on disk/);
+    t.is(JSON.parse(b.stdout).env_id, JSON.parse(a.stdout).env_id);
+    t.regex(readFileSync(join(rootfs, 'etc/os-release'), 'utf8'), /BusyBox/);
+    t.throws(() => lstatSync(join(rootfs, 'usr/share/a/b/c')));
+    // The image as fetched again verifies: the next build says nothing.
+    const c = await runBundled(box, ['build', '--json'], { cwd: join(box.dir, 'b') });
+    t.is(c.code, 0, c.stderr);
+    t.notRegex(c.stderr, /modified/);
   });
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { RuntimeFailure } from '@karapace/kernel';
 import { BOOTSTRAP_DISTROS } from '../aliases.js';
 import { hostDebianMirror } from '../host-sources.js';
-import { cacheKey, readCached, usableCached, type CachedImage } from '../cache.js';
+import { cacheKey, cachedImage, type CachedImage } from '../cache.js';
 import { offlineError } from '../http.js';
 import { log, startTask } from '../progress.js';
 import type { ResolvedOptions } from '../options.js';
@@ -42,7 +42,7 @@ export async function resolveBootstrap(ctx: ResolveContext, distro: string, suit
   const mirror = bootstrapMirror(ctx.options, distro);
   const variant = ctx.options.variant;
   const key = cacheKey('bootstrap', `${distro}/${suite}\0${mirror ?? ''}\0${variant}`);
-  const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
+  const cached = await cachedImage(ctx.kernel, ctx.request, key);
   if (cached && (!ctx.request.expectedDigest || cached.digest === ctx.request.expectedDigest)) return checkTreePin(cached, pin);
   if (ctx.request.offline) throw offlineError(`bootstrapping ${distro}/${suite} from ${mirror ?? "mmdebstrap's default mirror"}`);
   const workDir = join(ctx.request.stagingDir, `bootstrap-${key}-${process.pid}`);

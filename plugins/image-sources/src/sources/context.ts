@@ -19,5 +19,6 @@ export function toResolved(ctx: ResolveContext, img: CachedImage): ResolvedBase 
     rootfs: img.rootfs,
     packageManager: img.record.package_manager,
     resolver: RESOLVER_NAME,
+    ...(img.verifying ? { verifying: img.verifying } : {}),
   };
 }

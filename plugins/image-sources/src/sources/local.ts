@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fsAsync, RuntimeFailure } from '@karapace/kernel';
-import { cacheKey, commitImage, discardStaged, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
+import { cacheKey, cachedImage, commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
 import { digestRootfs, fingerprintRootfs } from '../digest.js';
 import type { Pin } from '../reference.js';
 import { imageFromArchive } from './archive.js';
@@ -25,7 +25,7 @@ export async function resolveLocal(ctx: ResolveContext, path: string, pin?: Pin)
   }
   if (st.isDirectory()) return resolveDirectory(ctx, path, pin);
   const key = cacheKey('file', `${path}\0${st.size}\0${st.ino}\0${st.mtimeMs}${pinSuffix(pin)}`);
-  const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
+  const cached = await cachedImage(ctx.kernel, ctx.request, key);
   if (cached) return cached;
   return imageFromArchive(ctx, path, {
     key, kind: 'file', expected: pin,
@@ -41,7 +41,7 @@ async function resolveDirectory(ctx: ResolveContext, dir: string, pin?: Pin): Pr
   }
   const key = cacheKey('dir', dir);
   const fingerprint = await fingerprintRootfs(dir);
-  const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
+  const cached = await cachedImage(ctx.kernel, ctx.request, key);
   if (cached && cached.record.source_fingerprint === fingerprint) return checkTreePin(cached, pin);
   const staged = await stageImage(ctx.request.stagingDir, key);
   try {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { RuntimeFailure } from '@karapace/kernel';
 import { serverArch } from '../aliases.js';
-import { cacheKey, cachedForReference, commitImage, discardStaged, readCached, stageImage, usableCached, type CachedImage } from '../cache.js';
+import { cacheKey, cachedImage, cachedForReference, commitImage, discardStaged, stageImage, type CachedImage } from '../cache.js';
 import { CanonicalTree } from '@karapace/kernel';
 import { openTar } from '../decompress.js';
 import { download, offlineError } from '../http.js';
@@ -31,7 +31,7 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
   const name = ociName(ref);
   const keyFor = (digest: string) => cacheKey('oci', `${name}@${digest}`);
   if (ref.digest) {
-    const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, keyFor(ref.digest)));
+    const cached = await cachedImage(ctx.kernel, ctx.request, keyFor(ref.digest));
     if (cached) return cached;
   } else if (ctx.request.offline || ctx.request.expectedDigest) {
     const cached = await cachedForReference(ctx.kernel, ctx.request.imagesDir, ctx.request.image, ctx.request.expectedDigest);
@@ -53,7 +53,7 @@ export async function resolveOci(ctx: ResolveContext, ref: SourceRef & { kind: '
     manifest = await client.manifest(entry.digest);
   }
   const key = keyFor(top.digest);
-  const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
+  const cached = await cachedImage(ctx.kernel, ctx.request, key);
   if (cached) return cached;
   const layers = manifest.doc.layers ?? [];
   if (!layers.length) throw new RuntimeFailure('KP_IMAGE_EMPTY', `${ctx.request.image} has no layers`, { hint: 'is this a container image?' });

@@ -1,7 +1,7 @@
 /** http(s) rootfs tarballs: downloaded (resumably) into images/.downloads, verified, extracted. */
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { cacheKey, readCached, usableCached, type CachedImage } from '../cache.js';
+import { cacheKey, cachedImage, type CachedImage } from '../cache.js';
 import { download, offlineError } from '../http.js';
 import type { Pin } from '../reference.js';
 import { imageFromArchive } from './archive.js';
@@ -10,7 +10,7 @@ import type { ResolveContext } from './context.js';
 export async function resolveUrl(ctx: ResolveContext, url: string, pin?: Pin, kind = 'url'): Promise<CachedImage> {
   const identity = pin ? `${url}#${pin.algorithm}=${pin.hex}` : url;
   const key = cacheKey('url', identity);
-  const cached = await usableCached(ctx.kernel, await readCached(ctx.request.imagesDir, key));
+  const cached = await cachedImage(ctx.kernel, ctx.request, key);
   if (cached) return cached;
   if (ctx.request.offline) throw offlineError(url);
   const file = join(ctx.request.imagesDir, '.downloads', `${key}.archive`);
