@@ -32,6 +32,7 @@ import { ensureNameFree } from './find.js';
 import { envPaths, handleFor } from './handle.js';
 import { mountEnv, runInEnv } from './run.js';
 import { withLock } from './with-lock.js';
+import { CORE_PLUGIN_NAME } from './core-plugin.js';
 
 export { withLock } from './with-lock.js';
 import { resolveMounts } from '../security/mounts.js';
@@ -208,11 +209,13 @@ export async function buildLocked(engine: Engine, prepared: PreparedBuild, optio
 /** A cached base's deferred re-verification found it changed (never leaves buildLocked). */
 class BaseChanged extends Error {}
 
+const CORE_LOCK_TAP = `${CORE_PLUGIN_NAME}:lock`;
+
 /**
  * One attempt. `defer`: the resolver may return a cached base while its re-verification
  * (a stat walk of the whole rootfs) still runs, so the build goes on meanwhile; it is waited
- * for before anything uses the rootfs — the install, the lock taps — and before anything
- * outside the staging dir changes. A base found changed aborts the attempt (BaseChanged).
+ * for before anything uses the rootfs — the install, a plugin's lock taps — and before
+ * anything outside the staging dir changes. A base found changed aborts the attempt (BaseChanged).
  */
 async function buildOnce(engine: Engine, prepared: PreparedBuild, options: BuildOptions, how: { replace?: boolean }, defer: boolean): Promise<LockedBuild> {
   const { manifestPath, manifestDir, manifest, existingLock } = prepared;
@@ -254,7 +257,8 @@ async function buildOnce(engine: Engine, prepared: PreparedBuild, options: Build
         handle = { ...handle, lowerDirs: [packagesLayerRoot(engine.layout, freshLayer), base.rootfs] };
       }
     }
-    await verified();
+    // A plugin's lock tap may read the rootfs; the kernel's own (the tap contract) does not.
+    if (engine.kernel.tapNames('lock').some((n) => n !== CORE_LOCK_TAP)) await verified();
     let lock = draftLock(manifest, base, packages);
     lock = await engine.kernel.hooks.lock.promise(lock, { manifest, base, env: { ...handle, lock } });
     lock = { ...lock, ...computeEnvId(lock) };
@@ -265,6 +269,8 @@ async function buildOnce(engine: Engine, prepared: PreparedBuild, options: Build
     // rebuild with an unchanged identity: the fresh tree replaces the old one, which is put back on rollback.
     const replaced = exists && how.replace === true;
     const old = replaced ? join(engine.layout.staging, `replaced-${lock.env_id}-${Date.now()}`) : undefined;
+    // Nothing outside the staging dir has changed yet.
+    await verified();
     if (exists && !replaced) {
       await removeTree(staging);
       // The env it would have made exists (on its own packages layer): the new layer is nobody's.
