@@ -14,6 +14,7 @@ export const readdir = promisify(fs.readdir);
 export const readFile = promisify(fs.readFile);
 export const rename = promisify(fs.rename);
 export const rm = promisify(fs.rm);
+export const unlink = promisify(fs.unlink);
 export const stat = promisify(fs.stat);
 export const writeFile = promisify(fs.writeFile);
 /** A file descriptor (not a FileHandle): close it with `close`. */

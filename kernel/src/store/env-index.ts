@@ -19,7 +19,7 @@
  * fsync: after a power loss they are stale or missing, never trusted wrongly (the stamp
  * goes first and comes back last).
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metadataPath, type StoreLayout } from './layout.js';
 import type { EnvMetadata, EnvState } from './metadata.js';
@@ -178,8 +178,8 @@ export async function updateIndex(
   const before = rows.find((r) => r.env_id === envId);
   const next = rows.filter((r) => r.env_id !== envId);
   if (after) next.push(indexRow(after));
-  rmSync(stampFile(layout), { force: true });
-  if (before?.name && before.name !== after?.name && read(nameFile(layout, before.name))?.split(' ')[0] === envId) rmSync(nameFile(layout, before.name), { force: true });
+  removeFile(stampFile(layout));
+  if (before?.name && before.name !== after?.name && read(nameFile(layout, before.name))?.split(' ')[0] === envId) removeFile(nameFile(layout, before.name));
   if (after?.name) {
     mkdirSync(join(dirOf(layout), 'names'), { recursive: true });
     writeReplacing(nameFile(layout, after.name), `${envId} ${metadataIdentity(layout, envId)}\n`);
@@ -191,4 +191,13 @@ export async function updateIndex(
   }
   writeReplacing(rowsFile(layout), JSON.stringify(next));
   writeReplacing(stampFile(layout), stamp);
+}
+
+/** Removes a file if it is there: unlinkSync, as rmSync loads Node's rimraf module even for one file. */
+function removeFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }

@@ -22,6 +22,8 @@ async function openUp(dir: string): Promise<void> {
 }
 
 export async function removeTree(path: string): Promise<void> {
+  // Nothing there (a build's target, usually): fs.rm would load Node's rimraf module to say so.
+  if (!(await lstat(path).catch(() => undefined))) return;
   try {
     await rm(path, { recursive: true, force: true });
   } catch (err) {

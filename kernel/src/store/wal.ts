@@ -7,7 +7,7 @@
  */
 import { randomHex } from '../random.js';
 import { existsSync, lstatSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from '../fs-async.js';
+import { mkdir, readdir, readFile, rename, rm, unlink } from '../fs-async.js';
 import { isAbsolute, join, relative } from 'node:path';
 import { canonicalJson } from '../canonical-json.js';
 import { hashBytes } from '../hash.js';
@@ -83,7 +83,10 @@ export class WalTransaction {
   async finish(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
-    await rm(this.file, { force: true });
+    // unlink, not rm: fs.rm loads Node's rimraf module even for one file.
+    await unlink(this.file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     await fsyncDir(this.layout.wal);
   }
 
