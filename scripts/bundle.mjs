@@ -5,6 +5,7 @@
 //   remote.cjs            the same for push/pull to a karapace-server (cli/src/fast-remote.ts)
 //   build.cjs             the same for a build with work to do (cli/src/fast-build.ts)
 //   snapshot.cjs          the same for commit and restore (cli/src/fast-snapshot.ts)
+//   list.cjs              `list` from the index alone (cli/src/fast-list.ts), before exec.cjs
 //   karapace.cjs          the executable: exec through exec.cjs, push/pull through remote.cjs,
 //                         commit/restore through snapshot.cjs,
 //                         build through exec.cjs then build.cjs, everything else karapace.js
@@ -137,6 +138,8 @@ await fastBundle('cli/dist/remote-entry.js', 'remote');
 await fastBundle('cli/dist/build-entry.js', 'build');
 // commit and restore (only the backends).
 await fastBundle('cli/dist/snapshot-entry.js', 'snapshot');
+// `list` from the index alone (no engine, no plugin); exec.cjs answers when a backend must be asked.
+await fastBundle('cli/dist/list-entry.js', 'list');
 
 // The executable with its dispatcher (fast-dispatch.cjs) inlined: one file to read at start-up.
 await build({ entryPoints: ['cli/dist/karapace.cjs'], outfile: `${outdir}/karapace.cjs`, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' });

@@ -45,6 +45,11 @@ namespace FastDispatch {
     { flags: ['--token-env'], field: 'tokenEnv', kind: 'string' },
   ];
 
+  const LIST_OPTIONS: readonly OptionDef[] = [
+    { flags: ['--limit'], field: 'limit', kind: 'string' },
+    { flags: ['--offset'], field: 'offset', kind: 'string' },
+  ];
+
   /**
    * The commands with a fast path. A build first asks exec.cjs, which answers a warm build
    * without loading any plugin; only a build with work to do loads build.cjs.
@@ -62,9 +67,9 @@ namespace FastDispatch {
       positionals: [{ name: 'manifest', optional: true }],
       bundles: ['exec', 'build'],
     },
-    // `list` reads the name/id index and loads only the backends (their status says what runs).
-    list: { options: [], positionals: [], bundles: ['exec'] },
-    ls: { options: [], positionals: [], bundles: ['exec'] },
+    // `list` from the index alone when nothing needs asking (list.cjs), else with the backends.
+    list: { options: LIST_OPTIONS, positionals: [], bundles: ['list', 'exec'] },
+    ls: { options: LIST_OPTIONS, positionals: [], bundles: ['list', 'exec'] },
     push: { options: REMOTE_OPTIONS, positionals: [{ name: 'env' }, { name: 'reference', optional: true }], bundles: ['remote'] },
     pull: { options: [...REMOTE_OPTIONS, { flags: ['--name'], field: 'name', kind: 'string' }], positionals: [{ name: 'reference' }], bundles: ['remote'] },
     // A commit or restore loads only the backends (issue 18: a one-file commit ≈ Node's start-up).

@@ -1,5 +1,6 @@
 /**
- * The fast paths of bundle/exec.cjs: `exec`, `enter`, `list` and a warm `build` (answered
+ * The fast paths of bundle/exec.cjs: `exec`, `enter`, `list` (when list.cjs cannot answer
+ * from the index alone) and a warm `build` (answered
  * from the lock without loading any plugin), run from the command line fast-dispatch.cts parsed,
  * without clipanion and its command table. Anything this cannot serve returns undefined and
  * goes to the full CLI, so behaviour and messages stay the same.
@@ -9,7 +10,7 @@ import { armExecPlan } from '@karapace/runtime-namespace';
 import type { FastArgs, PlanRequest } from './fast-dispatch.cjs';
 import { Session } from './session.js';
 import { execBody } from './exec-body.js';
-import { listBody } from './list-body.js';
+import { listBody, listPage } from './list-body.js';
 import { reportBuild } from './build-output.js';
 import { BACKEND_BUILTINS } from './backend-builtins.js';
 import { lazyStdio } from './lazy-stdio.js';
@@ -35,8 +36,9 @@ export async function runFastPath(parsed: FastArgs, plan?: PlanRequest): Promise
   if (parsed.command === 'list' || parsed.command === 'ls') {
     const s = session(parsed);
     return s.run(async () => {
+      const page = listPage(parsed.options.limit as string | undefined, parsed.options.offset as string | undefined);
       // listEnvs loads only the backends of the environments listed: their status tells what runs.
-      return listBody(await s.engine({ deferBuiltins: true }), s.reporter);
+      return listBody(await s.engine({ deferBuiltins: true }), s.reporter, page);
     });
   }
   if (parsed.command !== 'build' || parsed.options.name !== undefined || parsed.options.offline || parsed.options.requirePinnedImage) return undefined;

@@ -67,6 +67,7 @@ export const ERROR_CODES = Object.freeze({
   KP_LAYER_REJECTED: { exit: 3, meaning: 'a layer tar was refused while it was stored' },
   KP_LAYER_UNSUPPORTED: { exit: 3, meaning: 'a tar archive has an entry type or field karapace does not support' },
   KP_LIMIT_EXCEEDS_POLICY: { exit: 2, meaning: 'a resource limit exceeds the security policy\'s maximum' },
+  KP_LIST_PAGE_INVALID: { exit: 2, meaning: '`list --limit` or `--offset` is not a whole number (`--limit` at least 1)' },
   KP_LOCK_DRIFT: { exit: 2, meaning: 'karapace.lock disagrees with the manifest' },
   KP_LOCK_INTEGRITY: { exit: 2, meaning: 'karapace.lock\'s env_id does not match its contents' },
   KP_LOCK_INVALID: { exit: 2, meaning: 'karapace.lock cannot be parsed or has invalid fields' },

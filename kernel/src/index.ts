@@ -24,6 +24,7 @@ export { readLock, writeLock, parseLock, serializeLock, verifyLockIntegrity, LOC
 export { lockDrift, describeDrift, type Drift } from './lock/drift.js';
 export * from './store/layout.js';
 export { runningMark } from './store/running-index.js';
+export type { RowsPage } from './store/env-rows.js';
 export * from './store/atomic.js';
 export * as fsAsync from './fs-async.js';
 export * from './store/objects.js';
@@ -57,6 +58,7 @@ export { findEnv, checkName, ensureNameFree, NAME_PATTERN } from './engine/find.
 export { handleFor, envPaths } from './engine/handle.js';
 export { runInEnv, mountEnv, type RunOptions } from './engine/run.js';
 export * from './engine/lifecycle.js';
+export * from './engine/list.js';
 export * from './layers/index.js';
 export { commitEnv, listSnapshots, restoreEnv, pickSnapshot, type CommitResult, type SnapshotInfo, type RestoreResult } from './engine/snapshot.js';
 export { removeSnapshot, type RemoveSnapshotResult } from './engine/snapshot-remove.js';

@@ -304,6 +304,14 @@ export class Kernel {
     return states;
   }
 
+  /**
+   * True when `runStates` trusts the running index for this backend: it marks what it starts
+   * (`Backend.marksRunning`, with `statusAll`) and only backends answer `status`.
+   */
+  marksRunning(backend: string): boolean {
+    return this.marksRunningByName.has(backend.toLowerCase()) && this.tapNames('status').every((t) => this.backendStatusTaps.has(t));
+  }
+
   /** Backends registered through registerBackend (plugins tapping hooks directly are not listed). */
   get backends(): string[] {
     return [...this.backendsByName.keys()].sort();

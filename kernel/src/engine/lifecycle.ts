@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { RuntimeFailure, StoreError, UsageError } from '../errors.js';
 import { envDir, envHomeDir } from '../store/layout.js';
 import { removeMetadata, writeMetadata, type EnvMetadata, type EnvState } from '../store/metadata.js';
-import { indexRow, indexRows, type IndexRow } from '../store/env-index.js';
 import type { RunState } from '../types.js';
 import type { Engine } from './engine.js';
-import { ensureNameFree, findEnv, scanAndIndex } from './find.js';
-import { handleFor, handleForRow } from './handle.js';
+import { ensureNameFree, findEnv } from './find.js';
+import { handleFor } from './handle.js';
 import { withLock } from './with-lock.js';
 import { fsyncDir } from '../store/atomic.js';
 import { WalTransaction } from '../store/wal.js';
@@ -93,28 +92,6 @@ export async function renameEnv(engine: Engine, ref: string, name: string): Prom
     await writeMetadata(engine.layout, { ...meta, name, updated_at: new Date().toISOString() });
     return { env_id: meta.env_id, short_id: meta.short_id, name, ...(meta.name ? { previous: meta.name } : {}) };
   });
-}
-
-/** What `list` shows of an environment: its row in the name/id index. */
-export type EnvSummary = IndexRow;
-
-/** Every environment, from the name/id index (one file) or, when it is stale, every metadata file. */
-export async function listEnvs(engine: Engine): Promise<{ environments: EnvSummary[]; corrupt: string[] }> {
-  let rows = indexRows(engine.layout);
-  let corrupt: string[] = [];
-  if (!rows) {
-    const listing = await scanAndIndex(engine.layout);
-    rows = listing.envs.map(indexRow);
-    corrupt = listing.corrupt.map((c) => c.path);
-  }
-  const sorted = rows.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.env_id < b.env_id ? -1 : 1));
-  // Built environments' run states in one pass per backend (only their backends are loaded).
-  const built = sorted.filter((row) => row.state === 'built');
-  await engine.loadBuiltins({ backends: [...new Set(built.map((row) => row.backend))] });
-  const states = await engine.kernel.runStatesOf(built.map((row) => ({ envId: row.env_id, backend: row.backend })), (i) => handleForRow(engine.layout, built[i]!));
-  const running = new Set(built.filter((_, i) => states[i] === 'running').map((row) => row.env_id));
-  const environments = running.size ? sorted.map((row) => (running.has(row.env_id) ? { ...row, state: 'running' as const } : row)) : sorted;
-  return { environments, corrupt };
 }
 
 export async function inspectEnv(engine: Engine, ref: string): Promise<EnvMetadata & { state: EnvState }> {

@@ -5,7 +5,8 @@
  *   ctime) of its metadata file as written and checksummed under the store lock: a reader
  *   whose open file has that identity reads the same bytes and skips the checksum;
  * - `ids/<first two hex digits>`: the env_ids that start with them, one a line;
- * - `envs.json`: one summary row per environment (what `list` shows);
+ * - `rows`: one summary row per environment (what `list` shows), one a line, in `list`'s
+ *   order (env-rows.ts: read without a JSON parse, in pages);
  * - `stamp`: the metadata directory's identity (inode, mtime, ctime) when the index was
  *   last brought up to date, written last.
  *
@@ -22,18 +23,10 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metadataPath, type StoreLayout } from './layout.js';
-import type { EnvMetadata, EnvState } from './metadata.js';
+import type { EnvMetadata } from './metadata.js';
+import { formatRows, parseRows, rowOrder, type IndexRow, type RowsPage } from './env-rows.js';
 
-export interface IndexRow {
-  env_id: string;
-  short_id: string;
-  name: string | null;
-  state: EnvState;
-  backend: string;
-  base: string;
-  packages: number;
-  created_at: string;
-}
+export type { IndexRow, RowsPage } from './env-rows.js';
 
 export function indexRow(meta: EnvMetadata): IndexRow {
   return {
@@ -50,7 +43,9 @@ export function indexRow(meta: EnvMetadata): IndexRow {
 
 const dirOf = (layout: StoreLayout) => join(layout.store, 'index');
 const stampFile = (layout: StoreLayout) => join(dirOf(layout), 'stamp');
-const rowsFile = (layout: StoreLayout) => join(dirOf(layout), 'envs.json');
+const rowsFile = (layout: StoreLayout) => join(dirOf(layout), 'rows');
+/** The rows file before it was line-oriented: removed when the index is next written whole. */
+const oldRowsFile = (layout: StoreLayout) => join(dirOf(layout), 'envs.json');
 const nameFile = (layout: StoreLayout, name: string) => join(dirOf(layout), 'names', name);
 const bucketFile = (layout: StoreLayout, id: string) => join(dirOf(layout), 'ids', id.slice(0, 2));
 
@@ -58,7 +53,8 @@ const bucketFile = (layout: StoreLayout, id: string) => join(dirOf(layout), 'ids
 export function metadataStamp(layout: StoreLayout): string | undefined {
   try {
     const st = statSync(layout.metadata, { bigint: true });
-    return `v2 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
+    // v3: the rows file replaced envs.json; an index stamped by an earlier version is stale.
+    return `v3 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
   } catch {
     return undefined;
   }
@@ -119,14 +115,14 @@ export function lookupIdPrefix(layout: StoreLayout, prefix: string): IndexLookup
   return { env_ids: ids };
 }
 
-/** The summary rows from a fresh index; undefined when it is stale. */
-export function indexRows(layout: StoreLayout): IndexRow[] | undefined {
+/**
+ * The summary rows from a fresh index, in `list`'s order (`page`: only those rows, with the
+ * total); undefined when the index is stale or its rows file does not read.
+ */
+export function indexRows(layout: StoreLayout, page?: RowsPage): { rows: IndexRow[]; total: number } | undefined {
   if (!indexFresh(layout)) return undefined;
-  try {
-    return JSON.parse(read(rowsFile(layout)) ?? '') as IndexRow[];
-  } catch {
-    return undefined;
-  }
+  const text = read(rowsFile(layout));
+  return text === undefined ? undefined : parseRows(text, page);
 }
 
 /**
@@ -136,6 +132,7 @@ export function indexRows(layout: StoreLayout): IndexRow[] | undefined {
 export function writeIndex(layout: StoreLayout, rows: IndexRow[], stamp: string): void {
   const dir = dirOf(layout);
   rmSync(stampFile(layout), { force: true });
+  removeFile(oldRowsFile(layout));
   rmSync(join(dir, 'names'), { recursive: true, force: true });
   rmSync(join(dir, 'ids'), { recursive: true, force: true });
   mkdirSync(join(dir, 'names'), { recursive: true });
@@ -147,7 +144,7 @@ export function writeIndex(layout: StoreLayout, rows: IndexRow[], stamp: string)
     buckets.set(key, [...(buckets.get(key) ?? []), row.env_id]);
   }
   for (const [key, ids] of buckets) writeFileSync(join(dir, 'ids', key), ids.join('\n') + '\n');
-  writeReplacing(rowsFile(layout), JSON.stringify(rows));
+  writeReplacing(rowsFile(layout), formatRows([...rows].sort(rowOrder)));
   writeReplacing(stampFile(layout), stamp);
 }
 
@@ -166,18 +163,18 @@ export async function updateIndex(
 ): Promise<void> {
   const stamp = metadataStamp(layout);
   if (!stamp) return;
-  let rows: IndexRow[] | undefined;
-  if (wasFresh) {
-    try {
-      rows = JSON.parse(read(rowsFile(layout)) ?? '') as IndexRow[];
-    } catch {
-      rows = undefined;
-    }
-  }
+  const text = wasFresh ? read(rowsFile(layout)) : undefined;
+  const rows = text === undefined ? undefined : parseRows(text)?.rows;
   if (!rows) return writeIndex(layout, await rebuild(), stamp);
   const before = rows.find((r) => r.env_id === envId);
   const next = rows.filter((r) => r.env_id !== envId);
-  if (after) next.push(indexRow(after));
+  if (after) {
+    // Kept in list's order: a new row goes where it sorts (usually last: the newest).
+    const row = indexRow(after);
+    let at = next.length;
+    while (at > 0 && rowOrder(next[at - 1]!, row) > 0) at--;
+    next.splice(at, 0, row);
+  }
   removeFile(stampFile(layout));
   if (before?.name && before.name !== after?.name && read(nameFile(layout, before.name))?.split(' ')[0] === envId) removeFile(nameFile(layout, before.name));
   if (after?.name) {
@@ -189,7 +186,7 @@ export async function updateIndex(
     const bucket = next.filter((r) => r.env_id.slice(0, 2) === envId.slice(0, 2)).map((r) => r.env_id);
     writeReplacing(bucketFile(layout, envId), bucket.length ? bucket.join('\n') + '\n' : '');
   }
-  writeReplacing(rowsFile(layout), JSON.stringify(next));
+  writeReplacing(rowsFile(layout), formatRows(next));
   writeReplacing(stampFile(layout), stamp);
 }
 

@@ -59,12 +59,12 @@ test('a missing or corrupt index is rebuilt transparently by the next reader', a
   t.true(existsSync(join(index, 'stamp')), 'the reader stored the rebuilt index');
   t.deepEqual(names(index), ['alpha']);
   // Garbage everywhere, the stamp included: the stamp does not match, so nothing is believed.
-  for (const f of ['stamp', 'envs.json', 'names/alpha']) writeFileSync(join(index, f), 'garbage');
+  for (const f of ['stamp', 'rows', 'names/alpha']) writeFileSync(join(index, f), 'garbage');
   t.is((await findEnv(engine.layout, 'alpha')).env_id, a);
   t.is((await listEnvs(engine)).environments.length, 1);
   t.is(readFileSync(join(index, 'names', 'alpha'), 'utf8').split(' ')[0], a);
   // A fresh stamp with rows that do not parse: list reads the files instead.
-  writeFileSync(join(index, 'envs.json'), '{');
+  writeFileSync(join(index, 'rows'), 'karapace-rows 1\n{\n');
   t.deepEqual((await listEnvs(engine)).environments.map((e) => e.env_id), [a]);
 });
 
@@ -107,4 +107,40 @@ test('verify-store and migrate rebuild the index', async (t) => {
   rmSync(index, { recursive: true });
   await migrateStore(engine);
   t.is(readFileSync(join(index, 'names', 'alpha'), 'utf8').split(' ')[0], a);
+});
+
+test('an index from before the rows file (envs.json, a v2 stamp) is stale: rebuilt as rows, envs.json gone', async (t) => {
+  const { box, engine, index } = await setup(t);
+  const a = await buildNamed(box, engine, 'alpha', 'git');
+  const b = await buildNamed(box, engine, 'beta', 'curl');
+  // What karapace wrote before: the rows as one JSON array, stamped v2 (the directory's identity then).
+  const rows = (await listEnvs(engine)).environments;
+  const stamp = readFileSync(join(index, 'stamp'), 'utf8');
+  rmSync(join(index, 'rows'));
+  writeFileSync(join(index, 'envs.json'), JSON.stringify([rows[1]]));
+  writeFileSync(join(index, 'stamp'), stamp.replace(/^v3 /, 'v2 '));
+  t.deepEqual((await listEnvs(engine)).environments.map((e) => e.env_id), [a, b], 'the old rows are not believed');
+  t.true(readFileSync(join(index, 'stamp'), 'utf8').startsWith('v3 '));
+  t.false(existsSync(join(index, 'envs.json')));
+  t.true(readFileSync(join(index, 'rows'), 'utf8').startsWith('karapace-rows 1\n'));
+  // migrate on such a store writes the new index too.
+  writeFileSync(join(index, 'stamp'), stamp.replace(/^v3 /, 'v2 '));
+  rmSync(join(index, 'rows'));
+  await migrateStore(engine);
+  t.is(readFileSync(join(index, 'rows'), 'utf8').split('\n').length, 4, 'header, two rows, final newline');
+});
+
+test('rows stay in list order through builds, renames and destroys, and pages read from it', async (t) => {
+  const { box, engine } = await setup(t);
+  const ids = [];
+  for (const n of ['a', 'b', 'c', 'd']) ids.push(await buildNamed(box, engine, n, `pkg-${n}`));
+  await renameEnv(engine, 'a', 'z');
+  await destroyEnv(engine, 'c');
+  const all = await listEnvs(engine);
+  t.deepEqual(all.environments.map((e) => e.name), ['z', 'b', 'd']);
+  t.is(all.total, 3);
+  const page = await listEnvs(engine, { offset: 1, limit: 1 });
+  t.deepEqual(page.environments.map((e) => e.name), ['b']);
+  t.is(page.total, 3);
+  t.deepEqual((await listEnvs(engine, { offset: 5 })).environments, []);
 });
