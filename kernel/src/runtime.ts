@@ -9,6 +9,8 @@
  */
 import type { BuildOptions, BuildResult } from './engine/build.js';
 import type { Engine } from './engine/engine.js';
+import type { EnvList } from './engine/list.js';
+import type { RowsPage } from './store/env-rows.js';
 
 export * from './errors.js';
 export * from './types.js';
@@ -49,7 +51,10 @@ export async function buildIfUpToDate(engine: Engine, options: BuildOptions = {}
   return (await import('./engine/build.js')).buildIfUpToDate(engine, options);
 }
 
-/** engine/lifecycle.ts's, loaded on first use (`list` from the exec bundle). */
-export async function listEnvs(engine: Engine): ReturnType<typeof import('./engine/lifecycle.js').listEnvs> {
-  return (await import('./engine/lifecycle.js')).listEnvs(engine);
+export type { EnvSummary, EnvList } from './engine/list.js';
+export type { RowsPage } from './store/env-rows.js';
+
+/** engine/list.ts's, loaded on first use (`list` from the exec bundle, when list.cjs hands it over). */
+export async function listEnvs(engine: Engine, page?: RowsPage): Promise<EnvList> {
+  return (await import('./engine/list.js')).listEnvs(engine, page);
 }
