@@ -10,6 +10,7 @@ import { closeSync, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hashBytes } from '../hash.js';
 import { fsyncDir } from './atomic.js';
+import { crashPoint } from './crash.js';
 import type { StoreLayout } from './layout.js';
 import { forgetPacks, readFully, storePacks } from './objects.js';
 import { PackWriter } from './pack-writer.js';
@@ -60,6 +61,7 @@ export async function dropFromPack(layout: StoreLayout, pack: Pack, dead: Readon
       closeSync(fd);
     }
   }
+  crashPoint('pack-rewrite:written');
   await rm(pack.path, { force: true });
   await fsyncDir(packsDir(layout));
   forgetPacks(layout);

@@ -227,3 +227,30 @@ test('a commit killed after its pack is written: no snapshot, gc removes the pac
   t.is((await box.run(['restore', 'dev', '1'])).code, 0);
   t.true((await box.json(['verify-store'])).ok);
 });
+
+test('gc rewrites a pack half of whose objects a removed snapshot left behind; killed during the rewrite, the next gc finishes it', async (t) => {
+  const { box, upper } = await env(t);
+  files(join(upper, 'many'), 300, 'gc');
+  await box.json(['commit', 'dev']);
+  for (let i = 0; i < 150; i++) writeFileSync(join(upper, 'many', `f${i}`), `changed ${i}\n`);
+  await box.json(['commit', 'dev']);
+  const whole = packBytes(box);
+  // snapshots rm killed after its metadata change: what only snapshot 1 had is left for gc.
+  const killed = await box.run(['snapshots', 'rm', 'dev', '1'], { env: { KARAPACE_TEST_CRASH_AT: 'snapshot-rm:metadata' } });
+  t.not(killed.code, 0);
+  t.is(packBytes(box), whole);
+  const dead = Array.from({ length: 150 }, (_, i) => 1000 + i).reduce((a, b) => a + b, 0);
+  // Killed after the new pack is named, before the old one goes: both are there, nothing lost.
+  const interrupted = await box.run(['gc'], { env: { KARAPACE_TEST_CRASH_AT: 'pack-rewrite:written' } });
+  t.not(interrupted.code, 0);
+  t.is(packs(box).length, 2);
+  t.true((await box.json(['verify-store'])).ok);
+  const gc = await box.json(['gc']);
+  t.true(gc.removed.filter((c: { kind: string }) => c.kind === 'object').length >= 150);
+  t.is(packs(box).length, 1);
+  t.is(whole - packBytes(box), dead + 150 * 48);
+  t.is((await box.run(['restore', 'dev', '1'])).code, 0);
+  t.is(readFileSync(join(upper, 'many', 'f3'), 'utf8'), 'changed 3\n');
+  t.is(readFileSync(join(upper, 'many', 'f200')).subarray(0, 7).toString(), 'gc 200\n');
+  t.true((await box.json(['verify-store'])).ok);
+});
