@@ -368,3 +368,20 @@ test('hostile batch uploads: lying sizes, a truncated body and duplicate hashes 
   t.is((await rawTo(own, 'GET', `/v1/blobs/${ha}`)).body, 'dup a');
   t.is(own.child.exitCode, null);
 });
+
+test('batches stored at once share their directory fsyncs and are all there after a restart', async (t) => {
+  const own = await startTestServer();
+  t.teardown(() => own.stop());
+  const groups = Array.from({ length: 8 }, (_, g) => Array.from({ length: 50 }, (_, i) => Buffer.from(`group ${g} blob ${i}`)));
+  const answers = await Promise.all(groups.map((blobs) => rawTo(own, 'POST', '/v1/blobs/batch', {}, Buffer.concat(blobs.map((b) => record(hashBytes(b), b))))));
+  for (const a of answers) t.deepEqual(JSON.parse(a.body), { stored: 50, created: 50 });
+  t.is(packsOf(own.dir).length, 8);
+  await own.stop();
+  const again = await startTestServer([], own.dir);
+  t.teardown(() => again.stop());
+  const all = groups.flat();
+  const missing = await rawTo(again, 'POST', '/v1/blobs/missing', {}, JSON.stringify({ hashes: all.map((b) => hashBytes(b)) }));
+  t.deepEqual(JSON.parse(missing.body), { missing: [] });
+  const fetched = await rawTo(again, 'POST', '/v1/blobs/fetch', {}, JSON.stringify({ hashes: [hashBytes(all[399]!), hashBytes(all[0]!)] }));
+  t.is(fetched.body, Buffer.concat([record(hashBytes(all[399]!), all[399]!), record(hashBytes(all[0]!), all[0]!)]).toString());
+});

@@ -293,7 +293,7 @@ export class BlobStorage {
       await rm(tmp, { force: true });
       throw err;
     }
-    await fsyncDir(this.packs);
+    await this.syncPacksDir();
     let created = 0;
     // Synchronous: of two batches carrying one blob, exactly one counts it created.
     for (const e of pack.entries) {
@@ -302,6 +302,26 @@ export class BlobStorage {
       created++;
     }
     return created;
+  }
+
+  private dirSync: Promise<void> | undefined;
+  private dirSyncNext: Promise<void> | undefined;
+
+  /**
+   * fsyncs packs/ for a rename just made, shared by the batches stored at once (group
+   * commit): a running fsync may have started before the caller's rename, so callers that
+   * arrive meanwhile share the one that starts after it.
+   */
+  private syncPacksDir(): Promise<void> {
+    if (!this.dirSync) {
+      this.dirSync = fsyncDir(this.packs).finally(() => { this.dirSync = undefined; });
+      return this.dirSync;
+    }
+    this.dirSyncNext ??= this.dirSync.catch(() => undefined).then(() => {
+      this.dirSyncNext = undefined;
+      return this.syncPacksDir();
+    });
+    return this.dirSyncNext;
   }
 
   async writeEmpty(path: string): Promise<void> {
