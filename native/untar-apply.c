@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include "untar-state.h"
 
@@ -111,9 +112,65 @@ static int queue_job(struct untar *u, struct entry *e, uint8_t kind, const char 
     j->chown = (uint8_t)chown;
     j->uid = (uint32_t)e->uid;
     j->gid = (uint32_t)e->gid;
+    j->object = e->object;
+    j->xattrs = e->xattrs;
+    j->n_xattrs = e->n_xattrs;
     e->job = j;
+    if (j->object) {
+        int queued = untar_tree_content(u, e, j);
+        if (queued <= 0)
+            return queued;
+    }
     writers_push(&u->writers, j);
     return 0;
+}
+
+/* A directory's extended attributes, set when it is made (as unpacker.ts does: before its
+ * children, its owner and mode come at the end). */
+static int dir_xattrs(struct untar *u, const char *rel, const struct entry *e)
+{
+    int fd = openat(u->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return untar_bail_errno(u, "open", rel);
+    /* A failure is a warning in unpacker.ts, worded there: it takes over. */
+    int failed = set_xattrs(fd, e->xattrs, e->n_xattrs) < 0;
+    if (failed)
+        untar_bail_errno(u, "fsetxattr", rel);
+    close(fd);
+    return failed ? -1 : 0;
+}
+
+/* A tree restore's overlayfs markers (whiteouts: overlay), as unpacker.ts recreates them:
+ * a whiteout is a 0/0 character device (where mknod is not allowed, unpacker.ts makes
+ * overlayfs's xattr form: it takes over); an opaque directory gets both opaque xattrs, or
+ * at least one. */
+static int overlay_marker(struct untar *u, struct entry *e, const char *rel, size_t len, const char *slash)
+{
+    if (!(u->flags & F_OVERLAY))
+        return untar_bail(u, "a whiteout or opaque marker to apply%s", NULL);
+    if (e->flag == FLAG_OPAQUE) {
+        if (ensure_dir(u, rel, len) < 0)
+            return -1;
+        int fd = openat(u->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return untar_bail_errno(u, "open", rel);
+        int ok = fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) == 0;
+        ok |= fsetxattr(fd, "user.overlay.opaque", "y", 1, 0) == 0;
+        close(fd);
+        return ok ? 0 : untar_bail(u, "cannot mark a directory opaque: %s", rel);
+    }
+    const char *base = slash ? slash + 1 : rel;
+    size_t base_len = len - (size_t)(base - rel);
+    if ((base_len == 1 && base[0] == '.') || (base_len == 2 && base[0] == '.' && base[1] == '.'))
+        return untar_bail(u, "a bad whiteout%s", NULL);
+    if (ensure_dir(u, rel, slash ? (size_t)(slash - rel) : 0) < 0)
+        return -1;
+    struct path_slot *slot = paths_find(&u->paths, rel, len);
+    if (slot->kind != K_NONE)
+        return untar_bail(u, "a whiteout of a path this tree made: %s", rel);
+    if (mknodat(u->rootfd, rel, S_IFCHR, makedev(0, 0)) < 0)
+        return untar_bail_errno(u, "mknod", rel);
+    return paths_claim(&u->paths, slot, rel, len, K_DEVICE) < 0 ? untar_bail(u, "out of memory%s", NULL) : 0;
 }
 
 /* One entry (PAX and long names applied), as unpacker.ts's parallel mode applies it. */
@@ -126,8 +183,13 @@ int untar_apply(struct untar *u, struct entry *e)
         return 0;
     const char *slash = memrchr(rel, '/', len);
     const char *base = slash ? slash + 1 : rel;
+    if (flag == FLAG_WHITEOUT || flag == FLAG_OPAQUE)
+        return overlay_marker(u, e, rel, len, slash);
     if (strncmp(base, ".wh.", 4) == 0)
         return untar_bail(u, "a whiteout%s", NULL);
+    /* Extended attributes only come with a tree restore, on files and directories. */
+    if (e->n_xattrs && flag != 0 && flag != 5)
+        return untar_bail(u, "extended attributes on a link or device%s", NULL);
     if (ensure_dir(u, rel, slash ? (size_t)(slash - rel) : 0) < 0)
         return -1;
     struct path_slot *slot = paths_find(&u->paths, rel, len);
@@ -144,6 +206,8 @@ int untar_apply(struct untar *u, struct entry *e)
             if (!PUSH(u->made, made) || paths_claim(&u->paths, slot, rel, len, K_DIR) < 0)
                 return untar_bail(u, "out of memory%s", NULL);
         }
+        if (e->n_xattrs && dir_xattrs(u, rel, e) < 0)
+            return -1;
         struct dir_attrs d = {
             rel, (uint32_t)e->mode & 07777, (uint32_t)e->uid, (uint32_t)e->gid,
             owners && !((u->flags & F_BORN_ROOT) && is_new && root_owned),
@@ -196,7 +260,8 @@ void untar_finish(struct untar *u)
         else if (fchmodat(u->rootfd, d->rel, d->mode, 0) < 0)
             untar_bail_errno(u, "chmod", d->rel);
     }
-    for (int pass = 0; pass < 2 && u->status == UNTAR_OK; pass++) {
+    /* A tree restore's caller needs no stats. */
+    for (int pass = 0; pass < 2 && u->status == UNTAR_OK && !(u->flags & F_TREE); pass++) {
         const struct named *names = pass ? u->made.items : u->restat_names.items;
         size_t n = pass ? u->made.n : u->restat_names.n;
         for (size_t i = 0; i < n && u->status == UNTAR_OK; i++) {

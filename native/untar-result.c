@@ -20,7 +20,8 @@ size_t untar_result_size(const struct untar *u)
     size_t n = HEADER + strlen(u->why);
     if (u->status != UNTAR_OK)
         return n;
-    for (size_t i = 0; i < u->entries.n && !u->has_digests; i++) {
+    /* A tree restore's caller needs neither records nor stats. */
+    for (size_t i = 0; i < u->entries.n && !u->has_digests && !(u->flags & F_TREE); i++) {
         const struct entry *e = &u->entries.items[i];
         n += 56 + e->path_len + e->link_len + (e->job && e->job->kind == J_FILE ? 64 : 0);
         if (e->job)
@@ -29,7 +30,7 @@ size_t untar_result_size(const struct untar *u)
     if (u->has_digests) {
         for (size_t i = 0; i < u->digests.count; i++)
             n += 2 + u->digests.order[i].len + 64;
-    } else {
+    } else if (!(u->flags & F_TREE)) {
         for (size_t i = 0; i < u->restat.n; i++)
             n += 2 + u->restat.items[i].len + 64;
     }
@@ -43,16 +44,17 @@ void untar_write_result(const struct untar *u, uint8_t *at)
     uint32_t status = (uint32_t)u->status, why_len = (uint32_t)strlen(u->why);
     int ok = u->status == UNTAR_OK;
     /* With the digests nobody needs the entries one by one: none are sent. */
-    uint32_t records = ok && !u->has_digests ? (uint32_t)u->entries.n : 0, disk = 0, warnings = ok ? (uint32_t)u->warnings.n : 0;
+    int tree = (u->flags & F_TREE) != 0;
+    uint32_t records = ok && !u->has_digests && !tree ? (uint32_t)u->entries.n : 0, disk = 0, warnings = ok ? (uint32_t)u->warnings.n : 0;
     if (ok && u->has_digests) {
         disk = (uint32_t)u->digests.count;
-    } else if (ok) {
+    } else if (ok && !tree) {
         for (size_t i = 0; i < u->entries.n; i++)
             disk += u->entries.items[i].job != NULL;
         disk += (uint32_t)u->restat.n;
     }
     uint32_t has_digests = ok && u->has_digests;
-    double archive_size = (double)u->src.read_to;
+    double archive_size = (double)((u->flags & F_TREE) ? u->tar_size : u->src.read_to);
     PUT(at, status);
     PUT(at, u->count);
     PUT(at, u->bytes);
@@ -97,7 +99,7 @@ void untar_write_result(const struct untar *u, uint8_t *at)
             put_node_stat(at, r->st), at += 64;
         }
     }
-    for (size_t i = 0; i < u->entries.n && !has_digests; i++) {
+    for (size_t i = 0; i < u->entries.n && !has_digests && !tree; i++) {
         const struct entry *e = &u->entries.items[i];
         if (!e->job)
             continue;
@@ -105,7 +107,7 @@ void untar_write_result(const struct untar *u, uint8_t *at)
         memcpy(at, e->path, e->path_len), at += e->path_len;
         put_node_stat(at, &e->job->st), at += 64;
     }
-    for (size_t i = 0; i < u->restat.n && !has_digests; i++) {
+    for (size_t i = 0; i < u->restat.n && !has_digests && !tree; i++) {
         const struct restat *r = &u->restat.items[i];
         uint16_t len = (uint16_t)r->len;
         PUT(at, len);

@@ -11,7 +11,9 @@
 #error "the result is little-endian, written with memcpy"
 #endif
 
-enum { F_OWNERS = 1, F_AS_ROOT = 2, F_BORN_ROOT = 4, F_HASH = 8, F_DIGESTS = 16 };
+enum { F_OWNERS = 1, F_AS_ROOT = 2, F_BORN_ROOT = 4, F_HASH = 8, F_DIGESTS = 16, F_TREE = 32, F_OVERLAY = 64 };
+/* A tree restore's own entry kinds (untar-tree.c): overlayfs markers. */
+enum { FLAG_WHITEOUT = 100, FLAG_OPAQUE = 101 };
 #define MAX_PAX (1 << 20)
 #define MAX_LONG_NAME 4097
 #define SAFE_INTEGER 9007199254740991.0
@@ -54,6 +56,13 @@ struct untar {
     napi_ref progress_ref;
     napi_deferred deferred;
     napi_async_work work;
+    /* A tree restore (untar-tree.c): its plan, the tar's bytes other than contents, the objects. */
+    uint8_t *plan, *skeleton;
+    size_t plan_len, skeleton_len;
+    char *objects;
+    int objfd;
+    uint64_t tar_size, skel_done;
+    blake3_hasher tar;
     /* Work. */
     int rootfd;
     struct source src;
@@ -102,8 +111,18 @@ int untar_next_entry(struct untar *u, struct entry *e, struct pending *p);
 int untar_skip_content(struct untar *u, uint64_t size);
 /* untar-apply.c: one entry, as unpacker.ts's parallel mode applies it; then the end's work. */
 int untar_apply(struct untar *u, struct entry *e);
+/* untar-tree.c: a tree restore's main loop (the plan's entries applied, the tar hashed). */
+void untar_tree_run(struct untar *u);
+/* untar-tree.c: a file's content from its object, for the job about to be queued; -1 to stop. */
+int untar_tree_content(struct untar *u, struct entry *e, struct job *j);
 void untar_finish(struct untar *u);
 void untar_digests(struct untar *u);
+/* untar.c: the async work's steps, shared with untar-tree.c's entry point. */
+void untar_execute(napi_env env, void *data);
+void untar_complete(napi_env env, napi_status status, void *data);
+void untar_release(napi_env env, struct untar *u);
+/* untar-tree.c: restoreTree(...), the N-API function. */
+napi_value untar_restore_tree(napi_env env, napi_callback_info info);
 /* untar-result.c */
 size_t untar_result_size(const struct untar *u);
 void untar_write_result(const struct untar *u, uint8_t *at);

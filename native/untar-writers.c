@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include "untar.h"
 
 #define COPY_BUF ((size_t)1 << 20)
+/* A tree restore's contents read ahead of the writers, at most. */
+#define READ_AHEAD ((size_t)64 << 20)
 
 void hex32(const uint8_t *digest, char *out)
 {
@@ -31,6 +34,7 @@ void writers_fail(struct writers *w, int err, const char *syscall, const char *r
         atomic_store(&w->failed, 1);
     }
     pthread_mutex_unlock(&w->mu);
+    pthread_cond_broadcast(&w->room);
 }
 
 static int copy_hashed(struct writers *w, struct job *j, int fd, uint8_t *buf)
@@ -65,6 +69,88 @@ static int copy_hashed(struct writers *w, struct job *j, int fd, uint8_t *buf)
     return 0;
 }
 
+int set_xattrs(int fd, const uint8_t *x, uint16_t n)
+{
+    char name[256];
+    for (uint16_t i = 0; i < n; i++) {
+        uint16_t name_len;
+        uint32_t value_len;
+        memcpy(&name_len, x, 2);
+        memcpy(&value_len, x + 2, 4);
+        if (name_len >= sizeof name) {
+            errno = ERANGE;
+            return -1;
+        }
+        memcpy(name, x + 6, name_len);
+        name[name_len] = 0;
+        if (fsetxattr(fd, name, x + 6 + name_len, value_len, 0) < 0)
+            return -1;
+        x += 6 + name_len + value_len;
+    }
+    return 0;
+}
+
+/* A tree restore's content: written from what the main thread read (and hashed), or, for a
+ * large file, copied here from its object, each byte hashed into the tar's hash as it is
+ * written. The object must be exactly `size` bytes (one byte past the end is asked for). */
+static int copy_object(struct writers *w, struct job *j, int fd, uint8_t *buf)
+{
+    if (j->data) {
+        for (uint64_t put = 0; put < j->size;) {
+            ssize_t k = write(fd, j->data + put, (size_t)(j->size - put));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                writers_fail(w, errno, "write", j->rel, 0);
+                return -1;
+            }
+            put += (uint64_t)k;
+        }
+        return 0;
+    }
+    char rel[68];
+    snprintf(rel, sizeof rel, "%.2s/%.62s", j->object, j->object + 2);
+    int src = openat(w->objfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (src < 0) {
+        writers_fail(w, errno, "open object", rel, 0);
+        return -1;
+    }
+    uint64_t done = 0;
+    int longer = 0;
+    for (;;) {
+        size_t want = j->size - done < COPY_BUF ? (size_t)(j->size - done) + 1 : COPY_BUF;
+        ssize_t n = read(src, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            writers_fail(w, errno, "read object", rel, 0);
+            close(src);
+            return -1;
+        }
+        if (n == 0 || (longer = done + (uint64_t)n > j->size))
+            break;
+        blake3_hasher_update(j->tar, buf, (size_t)n);
+        for (ssize_t put = 0; put < n;) {
+            ssize_t k = write(fd, buf + put, (size_t)(n - put));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                writers_fail(w, errno, "write", j->rel, 0);
+                close(src);
+                return -1;
+            }
+            put += k;
+        }
+        done += (uint64_t)n;
+    }
+    close(src);
+    if (longer || done != j->size) {
+        writers_fail(w, EBADMSG, "object of another size", rel, 0);
+        return -1;
+    }
+    return 0;
+}
+
 static void write_file(struct writers *w, struct job *j, uint8_t *buf)
 {
     int fd = openat(w->rootfd, j->rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, j->mode);
@@ -72,17 +158,49 @@ static void write_file(struct writers *w, struct job *j, uint8_t *buf)
         writers_fail(w, errno, "open", j->rel, 0);
         return;
     }
-    if (copy_hashed(w, j, fd, buf) == 0) {
+    if ((j->object ? copy_object(w, j, fd, buf) : copy_hashed(w, j, fd, buf)) == 0) {
         if (j->chown && fchown(fd, j->uid, j->gid) < 0)
             writers_fail(w, errno, "fchown", j->rel, 0);
         else if (j->chmod_to >= 0 && fchmod(fd, (mode_t)j->chmod_to) < 0)
             writers_fail(w, errno, "fchmod", j->rel, 0);
+        /* Last, as unpacker.ts sets them: a chown or a write clears security.capability. */
+        else if (j->n_xattrs && set_xattrs(fd, j->xattrs, j->n_xattrs) < 0)
+            writers_fail(w, errno, "fsetxattr", j->rel, 0);
         else if (fstat(fd, &j->st) < 0)
             writers_fail(w, errno, "fstat", j->rel, 0);
         else
             j->done = 1;
     }
     close(fd);
+    if (j->data) {
+        free(j->data);
+        j->data = NULL;
+        pthread_mutex_lock(&w->mu);
+        w->buffered -= (size_t)j->size;
+        pthread_mutex_unlock(&w->mu);
+        pthread_cond_signal(&w->room);
+    }
+}
+
+int writers_run_here(struct writers *w, struct job *j)
+{
+    uint8_t *buf = malloc(COPY_BUF);
+    if (!buf) {
+        writers_fail(w, ENOMEM, "malloc", j->rel, 0);
+        return -1;
+    }
+    write_file(w, j, buf);
+    free(buf);
+    return j->done ? 0 : -1;
+}
+
+void writers_reserve(struct writers *w, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->buffered > 0 && w->buffered + n > READ_AHEAD && !atomic_load(&w->failed))
+        pthread_cond_wait(&w->room, &w->mu);
+    w->buffered += n;
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void write_symlink(struct writers *w, struct job *j)
@@ -120,8 +238,11 @@ static void *writer_main(void *arg)
         if (!j)
             break;
         /* After a failure the rest is only taken off the queue: the caller bails anyway. */
-        if (!buf || atomic_load(&w->failed))
+        if (!buf || atomic_load(&w->failed)) {
+            free(j->data);
+            j->data = NULL;
             continue;
+        }
         if (j->kind == J_FILE)
             write_file(w, j, buf);
         else
@@ -131,13 +252,15 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int writers_start(struct writers *w, int count, int rootfd, int srcfd)
+int writers_start(struct writers *w, int count, int rootfd, int srcfd, int objfd)
 {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->room, NULL);
     w->rootfd = rootfd;
     w->srcfd = srcfd;
+    w->objfd = objfd;
     if (count < 1)
         count = 1;
     if (count > (int)(sizeof w->threads / sizeof w->threads[0]))
@@ -175,4 +298,5 @@ void writers_finish(struct writers *w)
         pthread_join(w->threads[i], NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->room);
 }

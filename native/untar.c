@@ -72,7 +72,7 @@ static void run(struct untar *u)
     for (;;) {
         if (atomic_load(&u->writers.failed))
             break;
-        struct entry e;
+        struct entry e = { 0 };
         int got = untar_next_entry(u, &e, &pending);
         if (got <= 0)
             break;
@@ -92,7 +92,7 @@ static void run(struct untar *u)
     if (u->status == UNTAR_OK && !source_drain(&u->src))
         u->src.shrank ? (u->status = UNTAR_SHRANK) : untar_bail(u, "reading the archive failed%s", NULL);
 }
-static void execute(napi_env env, void *data)
+void untar_execute(napi_env env, void *data)
 {
     (void)env;
     struct untar *u = data;
@@ -101,16 +101,24 @@ static void execute(napi_env env, void *data)
         untar_bail_errno(u, "open", u->target);
         return;
     }
-    if (source_open(&u->src, u->srcfd, (u->flags & F_HASH) != 0) < 0 || paths_init(&u->paths) < 0) {
+    int tree = (u->flags & F_TREE) != 0;
+    if (tree && (u->objfd = open(u->objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        untar_bail_errno(u, "open", u->objects);
+        return;
+    }
+    if ((!tree && source_open(&u->src, u->srcfd, (u->flags & F_HASH) != 0) < 0) || paths_init(&u->paths) < 0) {
         untar_bail(u, "out of memory%s", NULL);
         return;
     }
-    if (writers_start(&u->writers, (int)u->threads, u->rootfd, u->srcfd) < 0) {
+    if (writers_start(&u->writers, (int)u->threads, u->rootfd, u->srcfd, u->objfd) < 0) {
         untar_bail(u, "no writer threads%s", NULL);
         return;
     }
     u->writers_on = 1;
-    run(u);
+    if (tree)
+        untar_tree_run(u);
+    else
+        run(u);
     writers_finish(&u->writers);
     u->writers_on = 0;
     if (atomic_load(&u->writers.failed) && u->status != UNTAR_SHRANK) {
@@ -121,7 +129,7 @@ static void execute(napi_env env, void *data)
     }
     if (u->status == UNTAR_OK)
         untar_finish(u);
-    if (u->status == UNTAR_OK && (u->flags & F_HASH)) {
+    if (u->status == UNTAR_OK && (u->flags & F_HASH) && !tree) {
         uint8_t digest[32];
         blake3_hasher_finalize(&u->src.hasher, digest, 32);
         hex32(digest, u->archive_hex);
@@ -130,10 +138,15 @@ static void execute(napi_env env, void *data)
         untar_digests(u);
 }
 
-static void release(napi_env env, struct untar *u)
+void untar_release(napi_env env, struct untar *u)
 {
     if (u->rootfd >= 0)
         close(u->rootfd);
+    if (u->objfd >= 0)
+        close(u->objfd);
+    free(u->plan);
+    free(u->skeleton);
+    free(u->objects);
     source_close(&u->src);
     paths_free(&u->paths);
     arena_free(&u->arena);
@@ -153,7 +166,7 @@ static void release(napi_env env, struct untar *u)
     free(u);
 }
 
-static void complete(napi_env env, napi_status status, void *data)
+void untar_complete(napi_env env, napi_status status, void *data)
 {
     struct untar *u = data;
     napi_value result;
@@ -172,7 +185,7 @@ static void complete(napi_env env, napi_status status, void *data)
         untar_write_result(u, bytes);
         napi_resolve_deferred(env, u->deferred, result);
     }
-    release(env, u);
+    untar_release(env, u);
 }
 
 static napi_value untar(napi_env env, napi_callback_info info)
@@ -187,6 +200,7 @@ static napi_value untar(napi_env env, napi_callback_info info)
     if (!u)
         return throw_type(env, "out of memory");
     u->rootfd = -1;
+    u->objfd = -1;
     char target[PATH_MAX];
     size_t target_len;
     int32_t fd;
@@ -207,9 +221,9 @@ static napi_value untar(napi_env env, napi_callback_info info)
     if (!u->target || napi_create_reference(env, argv[5], 1, &u->progress_ref) != napi_ok ||
         napi_create_promise(env, &u->deferred, &promise) != napi_ok ||
         napi_create_string_utf8(env, "karapace:untar", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-        napi_create_async_work(env, NULL, name, execute, complete, u, &u->work) != napi_ok ||
+        napi_create_async_work(env, NULL, name, untar_execute, untar_complete, u, &u->work) != napi_ok ||
         napi_queue_async_work(env, u->work) != napi_ok) {
-        release(env, u);
+        untar_release(env, u);
         return throw_type(env, "could not start the native unpack");
     }
     return promise;
@@ -217,9 +231,11 @@ static napi_value untar(napi_env env, napi_callback_info info)
 
 NAPI_MODULE_INIT()
 {
-    napi_value fn;
+    napi_value fn, tree;
     if (napi_create_function(env, "untar", NAPI_AUTO_LENGTH, untar, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, "untar", fn) != napi_ok)
+        napi_set_named_property(env, exports, "untar", fn) != napi_ok ||
+        napi_create_function(env, "restoreTree", NAPI_AUTO_LENGTH, untar_restore_tree, NULL, &tree) != napi_ok ||
+        napi_set_named_property(env, exports, "restoreTree", tree) != napi_ok)
         return NULL;
     return exports;
 }

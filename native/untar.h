@@ -88,6 +88,16 @@ struct job {
     uint32_t mode;      /* created with (file: mode & 0777) */
     int32_t chmod_to;   /* -1: none */
     uint32_t uid, gid;
+    /* A tree restore's (untar-tree.c): the content object (64 hex: read from the store and
+     * checked against its name instead of the tar file) and the extended attributes. */
+    const char *object;
+    const uint8_t *xattrs;
+    uint16_t n_xattrs;
+    /* The content, read (and hashed into the tar's hash) by the main thread: written and
+     * freed by a writer. Or, for a large one, `tar`: the main thread copies it itself from
+     * the object, hashing what it writes into this. */
+    uint8_t *data;
+    blake3_hasher *tar;
     /* Results, valid once the writers are joined. */
     int done;
     char hex[64];
@@ -101,16 +111,28 @@ struct writers {
     pthread_t threads[8];
     int count;
     int rootfd, srcfd;
+    int objfd; /* the store's objects directory (a tree restore), else -1 */
+    /* Content bytes read ahead for the writers (jobs' data), bounded (writers_reserve). */
+    size_t buffered;
+    pthread_cond_t room;
     atomic_int failed;
     /* The first failure (under mu). */
     int err, shrank;
     char why[512];
 };
-int writers_start(struct writers *w, int count, int rootfd, int srcfd);
+int writers_start(struct writers *w, int count, int rootfd, int srcfd, int objfd);
 void writers_push(struct writers *w, struct job *j);
+/* Waits until `n` more bytes of content may be read ahead (or none are). */
+void writers_reserve(struct writers *w, size_t n);
+/* A job run on the calling thread (a tree restore's large file); 0 when it is done. */
+int writers_run_here(struct writers *w, struct job *j);
 /* Waits for every job, then stops the threads. */
 void writers_finish(struct writers *w);
 void writers_fail(struct writers *w, int err, const char *syscall, const char *rel, int shrank);
+
+/* Sets `n` extended attributes (each u16 name length, u32 value length, name, value) on
+ * the open fd; -1 with errno on the first that fails. */
+int set_xattrs(int fd, const uint8_t *xattrs, uint16_t n);
 
 /* Lowercase hex of a 32-byte digest. */
 void hex32(const uint8_t *digest, char *out);
@@ -122,6 +144,11 @@ struct entry {
     uint16_t path_len, link_len;
     double mode, uid, gid, size, devmajor, devminor;
     struct job *job;
+    /* A tree restore's (untar-tree.c); NULL and 0 for a tar entry. */
+    uint64_t skel_at;
+    const char *object;
+    const uint8_t *xattrs;
+    uint16_t n_xattrs;
 };
 
 /* ---- the tree digests (untar-digest.c) ---- */

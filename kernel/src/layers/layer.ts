@@ -15,6 +15,7 @@ import { storeTarAsTree } from '../store/tree-layer.js';
 import { openContentCache } from '../store/content-cache.js';
 import { treeTar } from '../store/tree-tar.js';
 import { THREADED_TAR_MIN, treeTarThreaded } from '../store/tree-tar-thread.js';
+import { planLayerRestore, restorePlanned, type TreePlan } from '../store/tree-restore.js';
 import type { LayerKind, LayerRecord } from '../types.js';
 import { packTree, type PackStats } from './pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from './unpack.js';
@@ -198,8 +199,14 @@ export async function layerTar(layout: StoreLayout, record: LayerRecord): Promis
   return readObjectReusing(objectPath(layout, record.object), record.object);
 }
 
-/** Unpacks tar chunks into a directory (unpackTarStream, or the same run elsewhere). */
-export type Unpacker = (source: AsyncIterable<Uint8Array>, targetDir: string, options: UnpackOptions) => Promise<UnpackStats>;
+/**
+ * Unpacks tar chunks into a directory (unpackTarStream, or the same run elsewhere). `tree`,
+ * when set, restores a planned tree natively where the unpacker writes (store/tree-restore.ts).
+ */
+export type Unpacker = ((source: AsyncIterable<Uint8Array>, targetDir: string, options: UnpackOptions) => Promise<UnpackStats>) & { tree?: TreeRestorer };
+
+/** Restores a planned tree natively into `targetDir`; undefined when it handed over (the directory is empty again). */
+export type TreeRestorer = (planned: TreePlan, targetDir: string, options: UnpackOptions) => Promise<UnpackStats | undefined>;
 
 /**
  * Unpacks a stored layer, verifying the tar object's hash as it is read. `unpack` may
@@ -207,8 +214,16 @@ export type Unpacker = (source: AsyncIterable<Uint8Array>, targetDir: string, op
  */
 export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: string, options: UnpackOptions, unpack: Unpacker = unpackTarStream): Promise<UnpackStats> {
   const record = await readLayer(layout, hash);
-  // A tree's tar is verified as it is produced (each content object, then the whole tar).
-  if (await hasTree(layout, record)) return unpack(await layerTar(layout, record), targetDir, options);
+  if (await hasTree(layout, record)) {
+    // Natively from the tree: the tar it stands for is hashed over the bytes written and
+    // checked, as below; the tar path takes whatever it hands over.
+    const restore = unpack.tree ?? (unpack === unpackTarStream ? (p: TreePlan, dir: string, o: UnpackOptions) => restorePlanned(layout.objects, dir, p, o) : undefined);
+    const planned = restore && (await planLayerRestore(layout, record, options));
+    const restored = planned && (await restore(planned, targetDir, options));
+    if (restored) return restored;
+    // A tree's tar is verified as it is produced (each content object, then the whole tar).
+    return unpack(await layerTar(layout, record), targetDir, options);
+  }
   if (!(await hasObject(layout, record.object))) {
     throw new StoreError('KP_STORE_OBJECT_MISSING', `the tar object ${record.object} of layer ${hash} is missing`, {
       hint: 'run `karapace verify-store`; pull the environment again if it was pushed',

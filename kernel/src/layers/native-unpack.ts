@@ -10,7 +10,7 @@
  * decisions and the error messages for that case. Entries are reported to `onEntry`
  * afterwards, in archive order, so only callers that allow it get this path.
  */
-import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAddon } from '../native-addon.js';
 import { badTar, SOURCE_SHRANK, type TarEntryType } from './tar-format.js';
@@ -40,8 +40,15 @@ export function nativeUnpackerAvailable(): boolean {
   return nativeUntar() !== null;
 }
 
+/** The target made if need be; undefined unless it is empty (what the native unpacker unpacks into). */
+export function emptyTarget(targetDir: string): { bornRoot: boolean } | undefined {
+  mkdirSync(targetDir, { recursive: true });
+  if (readdirSync(targetDir).length) return undefined;
+  return { bornRoot: (lstatSync(targetDir).mode & 0o2000) === 0 };
+}
+
 /** What the C side needs to decide owners and modes as unpacker.ts does. */
-function flagsFor(options: UnpackOptions, bornRoot: boolean, hash: boolean): number {
+export function unpackFlags(options: UnpackOptions, bornRoot: boolean, hash: boolean): number {
   const asRoot = process.geteuid?.() === 0 && process.getegid?.() === 0;
   const owners = options.owners ?? process.geteuid?.() === 0;
   return (owners ? Flag.Owners : 0) | (asRoot ? Flag.AsRoot : 0) | (asRoot && bornRoot ? Flag.BornRoot : 0) | (hash ? Flag.Hash : 0)
@@ -59,7 +66,7 @@ export async function unpackNative(addon: UntarAddon, fd: number, targetDir: str
   const timer = report ? setInterval(() => report(progress.readDoubleLE(0)), 100) : undefined;
   let result: Buffer;
   try {
-    result = await addon.untar(fd, targetDir, flagsFor(options, bornRoot, hash), process.umask(), WRITERS, progress);
+    result = await addon.untar(fd, targetDir, unpackFlags(options, bornRoot, hash), process.umask(), WRITERS, progress);
   } finally {
     clearInterval(timer);
   }
@@ -74,7 +81,7 @@ export async function unpackNative(addon: UntarAddon, fd: number, targetDir: str
 }
 
 /** Empties what a handed-over unpack made (directories it made read-only opened up first, for a user who is not root). */
-function emptyDir(dir: string): void {
+export function emptyDir(dir: string): void {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     try {

@@ -6,10 +6,10 @@
  * whiteouts and opaque xattrs (restoring an upper dir). The per-entry work is
  * unpacker.ts's, the serial reference; native-unpack.ts is its accelerator for tar files.
  */
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { badTar, SOURCE_SHRANK, type UstarHeader } from './tar-format.js';
 import { Reader } from './tar-reader.js';
-import { nativeUntar, unpackNative } from './native-unpack.js';
+import { emptyTarget, nativeUntar, unpackNative } from './native-unpack.js';
 import type { DiskStat } from './disk-stat.js';
 import { Unpacker } from './unpacker.js';
 import { StreamHasher } from '../hash.js';
@@ -132,13 +132,6 @@ export async function unpackTarFile(file: string, targetDir: string, options: Un
   } finally {
     closeSync(fd);
   }
-}
-
-/** The target made if need be; undefined unless it is empty (what the native unpacker unpacks into). */
-function emptyTarget(targetDir: string): { bornRoot: boolean } | undefined {
-  mkdirSync(targetDir, { recursive: true });
-  if (readdirSync(targetDir).length) return undefined;
-  return { bornRoot: (lstatSync(targetDir).mode & 0o2000) === 0 };
 }
 
 async function unpackStreamed(fd: number, targetDir: string, options: UnpackOptions, hash: boolean): Promise<UnpackFileStats> {
