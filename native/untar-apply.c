@@ -140,9 +140,30 @@ static int dir_xattrs(struct untar *u, const char *rel, const struct entry *e)
     return failed ? -1 : 0;
 }
 
+/* overlayfs's xattr form of a whiteout where mknod is not allowed (xattrs.ts makeWhiteout):
+ * an empty file of mode 0 flagged user.overlay.whiteout, in a directory flagged
+ * user.overlay.whiteouts. */
+static int xattr_whiteout(struct untar *u, const char *rel, size_t parent_len)
+{
+    int fd = openat(u->rootfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return untar_bail_errno(u, "open", rel);
+    int failed = fsetxattr(fd, "user.overlay.whiteout", "", 0, 0) < 0;
+    close(fd);
+    if (failed)
+        return untar_bail_errno(u, "fsetxattr", rel);
+    char *parent = parent_len ? arena_strndup(&u->arena, rel, parent_len) : ".";
+    int dir = parent ? openat(u->rootfd, parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (dir < 0)
+        return untar_bail_errno(u, "open", parent ? parent : rel);
+    failed = fsetxattr(dir, "user.overlay.whiteouts", "", 0, 0) < 0;
+    close(dir);
+    return failed ? untar_bail_errno(u, "fsetxattr", parent) : 0;
+}
+
 /* A tree restore's overlayfs markers (whiteouts: overlay), as unpacker.ts recreates them:
- * a whiteout is a 0/0 character device (where mknod is not allowed, unpacker.ts makes
- * overlayfs's xattr form: it takes over); an opaque directory gets both opaque xattrs, or
+ * a whiteout is a 0/0 character device, or where mknod is not allowed overlayfs's xattr
+ * form; an opaque directory gets both opaque xattrs, or
  * at least one. */
 static int overlay_marker(struct untar *u, struct entry *e, const char *rel, size_t len, const char *slash)
 {
@@ -168,8 +189,8 @@ static int overlay_marker(struct untar *u, struct entry *e, const char *rel, siz
     struct path_slot *slot = paths_find(&u->paths, rel, len);
     if (slot->kind != K_NONE)
         return untar_bail(u, "a whiteout of a path this tree made: %s", rel);
-    if (mknodat(u->rootfd, rel, S_IFCHR, makedev(0, 0)) < 0)
-        return untar_bail_errno(u, "mknod", rel);
+    if (mknodat(u->rootfd, rel, S_IFCHR, makedev(0, 0)) < 0 && xattr_whiteout(u, rel, slash ? (size_t)(slash - rel) : 0) < 0)
+        return -1;
     return paths_claim(&u->paths, slot, rel, len, K_DEVICE) < 0 ? untar_bail(u, "out of memory%s", NULL) : 0;
 }
 

@@ -16,7 +16,7 @@ import { writeFileAtomic } from './store/atomic.js';
 import { BACKEND_CAPABILITIES } from './capabilities.js';
 
 /** The version of `kernel.api` and of the hooks' contracts (semver). */
-export const KERNEL_API_VERSION = '1.7.0';
+export const KERNEL_API_VERSION = '1.8.0';
 
 /**
  * Tap stages (tapable's `stage`, lower runs first; equal stages run in load order). Built-in

@@ -38,7 +38,7 @@ test('the bundled karapace loads config files, presets and third-party plugins',
   t.is(JSON.parse(built.stdout).backend, 'viaplugin');
   const exec = spawnSync(BUNDLE, ['exec', JSON.parse(built.stdout).short_id, '--', 'hello'], { cwd: box.dir, env: box.env, encoding: 'utf8' });
   t.is(exec.status, 7, exec.stderr);
-  t.is(exec.stdout, 'plugin ran hello (kernel API 1.7.0)\n');
+  t.is(exec.stdout, 'plugin ran hello (kernel API 1.8.0)\n');
 });
 
 test('exec through the executable writes a V8 code cache, reuses it, and survives a corrupt one', (t) => {

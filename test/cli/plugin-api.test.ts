@@ -112,7 +112,7 @@ test('a plugin package with no kernel import works through kernel.api; its own t
   await box.json(['build', '--name', 'a'], { cwd });
   const ok = await box.run(['exec', 'a', '--', 'hello'], { cwd });
   t.is(ok.code, 0, ok.stderr);
-  t.is(ok.stdout, '1.7.0 -10 readOnlyRoot,mounts,networkIsolation,resourceLimits,devices,tty,envHome,lowerLayers\n');
+  t.is(ok.stdout, '1.8.0 -10 readOnlyRoot,mounts,networkIsolation,resourceLimits,devices,tty,envHome,lowerLayers\n');
   const failed = await box.run(['exec', 'a', '--json', '--', 'fail'], { cwd });
   t.is(failed.code, 1);
   const err = JSON.parse(failed.stderr.trim()).error;
@@ -133,7 +133,7 @@ test('a plugin made for another kernel API is refused at load with a clear error
   const err = JSON.parse(refused.stderr.trim()).error;
   t.is(err.code, 'KP_PLUGIN_INCOMPATIBLE');
   t.regex(err.message, /plugin "acme-backend" \(karapace-plugin-acme\) needs kernel API \^2\.1 \("engines": \{ "karapace": "\^2\.1" \} in .*karapace-plugin-acme\/package\.json\); this karapace provides kernel API 1\.7\.0/);
-  t.deepEqual(err.data, { plugin: 'acme-backend', kernelApi: '^2.1', provided: '1.7.0' });
+  t.deepEqual(err.data, { plugin: 'acme-backend', kernelApi: '^2.1', provided: '1.8.0' });
   // A single-file plugin declares it on the plugin object.
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: "0.x", apply() {} };\n');
   box.write('project/.karapacerc.json', JSON.stringify({ plugins: ['./old.mjs'] }));

@@ -141,7 +141,7 @@ export async function diffEnv(engine: Engine, ref: string): Promise<DiffResult> 
       against = `snapshot:${meta.snapshots.length}`;
       tmp = join(engine.layout.staging, `diff-${Date.now().toString(36)}-${randomHex(4)}`);
       await mkdir(tmp, { recursive: true });
-      await unpackLayer(engine.layout, last.layer, tmp, { whiteouts: 'overlay', owners: true, untrusted: true }, envUnpacker(engine.kernel, env));
+      await unpackLayer(engine.layout, last.layer, tmp, { whiteouts: 'overlay', owners: true, untrusted: true }, envUnpacker(engine.kernel, env, engine.layout));
       before = (await scanEnvTree(engine.kernel, env, tmp)).entries;
     }
     const result: DiffResult = { env_id: meta.env_id, short_id: meta.short_id, against, added: [], modified: [], removed: [] };

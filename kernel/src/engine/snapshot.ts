@@ -137,7 +137,7 @@ export async function restoreEnv(engine: Engine, ref: string, selector?: string)
     try {
       await wal.record({ kind: 'remove', path: wal.rel(stage) });
       crashPoint('restore:begin');
-      const stats = await unpackLayer(engine.layout, snap.layer, join(stage, 'upper'), { whiteouts: 'overlay', untrusted: true }, envUnpacker(engine.kernel, env));
+      const stats = await unpackLayer(engine.layout, snap.layer, join(stage, 'upper'), { whiteouts: 'overlay', untrusted: true }, envUnpacker(engine.kernel, env, engine.layout));
       // Durable before the swap: syncfs(2) of the store's filesystem, one call for the whole tree.
       spawnSync('sync', ['-f', stage], { stdio: 'ignore' });
       crashPoint('restore:unpacked');

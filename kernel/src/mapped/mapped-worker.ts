@@ -2,7 +2,7 @@
  * The worker a backend runs inside an environment's id mapping (`node mapped-worker.js JOB`,
  * see ./types.ts): the kernel's own packer, unpacker, remover and diff scanner, so ids and
  * bytes are exactly what the in-process path would produce. The tar goes out on stdout
- * (pack) or comes in on stdin (unpack); the reply is one JSON document on fd 3.
+ * (pack) or comes in on stdin (unpack; a tree restore's plan too); the reply is one JSON document on fd 3.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -23,6 +23,12 @@ async function run(job: WorkerJob): Promise<MappedResult> {
     case 'unpack': {
       const { unpackTarStream } = await import('../layers/unpack.js');
       return { kind: 'unpack', stats: await unpackTarStream(process.stdin, job.dir, { whiteouts: job.whiteouts, owners: true, ...(job.untrusted ? { untrusted: true } : {}) }) };
+    }
+    case 'restore-tree': {
+      const { readPlanned, restorePlanned } = await import('../store/tree-restore.js');
+      const planned = await readPlanned(process.stdin, job.expect);
+      const stats = await restorePlanned(job.objects, job.dir, planned, { whiteouts: job.whiteouts, owners: true, ...(job.untrusted ? { untrusted: true } : {}) });
+      return { kind: 'restore-tree', stats: stats ?? null };
     }
     case 'remove': {
       const { removeTree } = await import('../store/remove-tree.js');

@@ -7,7 +7,9 @@ import { mkdir } from 'node:fs/promises';
 import type { Kernel } from '../kernel.js';
 import { packTree, type PackStats } from '../layers/pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from '../layers/unpack.js';
-import type { TarProducer } from '../layers/layer.js';
+import type { TarProducer, Unpacker } from '../layers/layer.js';
+import type { StoreLayout } from '../store/layout.js';
+import { restorePlanned, withSkipped } from '../store/tree-restore.js';
 import { removeTree } from '../store/remove-tree.js';
 import { scanSignatures, type IdMap, type TreeSignatures } from '../engine/diff-scan.js';
 import { StoreError } from '../errors.js';
@@ -83,9 +85,20 @@ export async function unpackForEnv(kernel: Kernel, env: EnvHandle, source: Async
   return answered ? { stats: answered.stats, mapped: true } : { stats: await unpackTarStream(source, dir, options), mapped: false };
 }
 
-/** An unpacker for unpackLayer that writes inside the env's mapping (owners as the env sees them). */
-export function envUnpacker(kernel: Kernel, env: EnvHandle): (source: AsyncIterable<Uint8Array>, dir: string, options: UnpackOptions) => Promise<UnpackStats> {
-  return async (source, dir, options) => (await unpackForEnv(kernel, env, source, dir, options)).stats;
+/**
+ * An unpacker for unpackLayer that writes inside the env's mapping (owners as the env sees
+ * them), and restores a stored tree natively there (store/tree-restore.ts) when it can.
+ */
+export function envUnpacker(kernel: Kernel, env: EnvHandle, layout: StoreLayout): Unpacker {
+  const unpack: Unpacker = async (source, dir, options) => (await unpackForEnv(kernel, env, source, dir, options)).stats;
+  unpack.tree = async (planned, dir, options) => {
+    await mkdir(dir, { recursive: true });
+    const op = { kind: 'restore-tree' as const, dir, objects: layout.objects, planned, whiteouts: options.whiteouts, ...(options.untrusted ? { untrusted: true } : {}) };
+    const answered = await ask(kernel, env, op);
+    if (!answered) return restorePlanned(layout.objects, dir, planned, options);
+    return answered.stats ? withSkipped(planned, answered.stats) : undefined;
+  };
+  return unpack;
 }
 
 /** The handle a mapped operation needs for files no environment owns (any more): whose backend wrote them. */

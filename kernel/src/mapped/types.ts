@@ -9,6 +9,7 @@
 import type { PackStats } from '../layers/pack.js';
 import type { UnpackStats } from '../layers/unpack.js';
 import type { EnvHandle } from '../types.js';
+import type { TreePlan } from '../store/tree-restore.js';
 
 export type MappedOperation =
   /** Pack `dir` (packTree) and hand the tar stream to `consume`, which stores it. */
@@ -18,6 +19,11 @@ export type MappedOperation =
    * `untrusted`: the tar is a remote's (UnpackOptions.untrusted: no devices, no privileged xattrs).
    */
   | { kind: 'unpack'; dir: string; source: AsyncIterable<Uint8Array>; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
+  /**
+   * Restore a planned tree into the empty `dir` natively (store/tree-restore.ts restorePlanned),
+   * contents from the store's `objects` directory; `stats` null when it handed over.
+   */
+  | { kind: 'restore-tree'; dir: string; objects: string; planned: TreePlan; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
   /** Remove a tree (removeTree). */
   | { kind: 'remove'; path: string }
   /** Signatures of every entry of an upper dir (diff), `null` for a whiteout. */
@@ -32,6 +38,7 @@ export interface MappedRequest {
 export type MappedResult =
   | { kind: 'pack'; stats: PackStats }
   | { kind: 'unpack'; stats: UnpackStats }
+  | { kind: 'restore-tree'; stats: UnpackStats | null }
   | { kind: 'remove' }
   /** With the mapping's uid_map/gid_map (as /proc/self/*_map inside shows them), so the caller can show host ids as inside ids. */
   | { kind: 'scan'; entries: [string, string | null][]; uidMap?: [number, number, number][]; gidMap?: [number, number, number][] };
@@ -41,7 +48,9 @@ export type WorkerJob =
   | { kind: 'pack'; dir: string }
   | { kind: 'unpack'; dir: string; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
   | { kind: 'remove'; path: string }
-  | { kind: 'scan'; dir: string };
+  | { kind: 'scan'; dir: string }
+  /** The plan comes on stdin: its length (u32 LE), the plan, the skeleton (store/tree-restore.ts readPlanned). */
+  | { kind: 'restore-tree'; dir: string; objects: string; expect: TreePlan['expect']; whiteouts: 'apply' | 'overlay'; untrusted?: boolean };
 
 /** The worker's answer, one JSON document on fd 3. */
 export type WorkerReply =

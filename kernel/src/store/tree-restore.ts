@@ -29,6 +29,8 @@ export interface TreePlan {
   skeleton: Buffer;
   /** The layer's recorded tar (blake3, size): what the restored bytes must hash to. */
   expect: { hash: string; size: number };
+  /** Entries left out of the plan as unpacker.ts leaves them out (device nodes of untrusted content), and what it says of them. */
+  skipped?: { entries: number; warnings: string[] };
 }
 
 interface TreeAddon {
@@ -89,9 +91,16 @@ export function planTreeRestore(entries: TreeEntry[], expect: TreePlan['expect']
     skeleton.push(b);
     skelLength += b.length;
   };
+  const skipped = { entries: 0, warnings: [] as string[] };
   for (const e of entries) {
-    if (refusedDevice(e, options) || (e.type === 'whiteout' || e.type === 'opaque') && options.whiteouts !== 'overlay') return undefined;
+    if ((e.type === 'whiteout' || e.type === 'opaque') && options.whiteouts !== 'overlay') return undefined;
     for (const part of encodeEntry(tarPartsOf(e))) put(part);
+    if (refusedDevice(e, options)) {
+      // unpacker.ts's words; a hard link to it is not in the tree as made, so the C side hands over.
+      skipped.entries++;
+      skipped.warnings.push(`${e.path}: ${e.type} ${e.device?.[0] ?? 0}:${e.device?.[1] ?? 0} not created (pulled content never creates device nodes)`);
+      continue;
+    }
     const size = e.type === 'file' ? e.size ?? 0 : 0;
     const skelAt = skelLength;
     if (e.content) put(Buffer.alloc(padding(size)));
@@ -114,7 +123,7 @@ export function planTreeRestore(entries: TreeEntry[], expect: TreePlan['expect']
     plan.push(fixed, path, link, ...(object ? [object] : []), xattrs.bytes);
   }
   put(END_OF_ARCHIVE);
-  return { plan: Buffer.concat(plan), skeleton: Buffer.concat(skeleton, skelLength), expect };
+  return { plan: Buffer.concat(plan), skeleton: Buffer.concat(skeleton, skelLength), expect, skipped };
 }
 
 /**
@@ -143,11 +152,34 @@ export async function restorePlanned(objects: string, targetDir: string, planned
     warnings.push(b.toString('utf8', at + 2, at + 2 + len));
     at += 2 + len;
   }
-  return { entries: b.readUInt32LE(4), bytes: b.readDoubleLE(8), warnings };
+  return withSkipped(planned, { entries: b.readUInt32LE(4), bytes: b.readDoubleLE(8), warnings });
+}
+
+/** The stats of a restore with the plan's left-out entries counted and their warnings first (a mapped restore's plan travels without them). */
+export function withSkipped(planned: TreePlan, stats: UnpackStats): UnpackStats {
+  if (!planned.skipped) return stats;
+  return { ...stats, entries: stats.entries + planned.skipped.entries, warnings: [...planned.skipped.warnings, ...stats.warnings] };
 }
 
 /** The plan of a stored layer's tree (read and verified), or undefined when the tar path must do it. */
 export async function planLayerRestore(layout: StoreLayout, record: LayerRecord, options: UnpackOptions): Promise<TreePlan | undefined> {
   if (!record.tree || !treeRestoreApplies(options) || !nativeTreeRestorer()) return undefined;
   return planTreeRestore(await readTree(layout, record.tree), { hash: record.object, size: record.size }, options);
+}
+
+/** A plan as the mapped worker sends it (stdin): its length (u32 LE), the plan, the skeleton. */
+export function planBytes(planned: TreePlan): Buffer[] {
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(planned.plan.length, 0);
+  return [head, planned.plan, planned.skeleton];
+}
+
+/** The plan planBytes wrote, read whole from `source`. */
+export async function readPlanned(source: AsyncIterable<Uint8Array>, expect: TreePlan['expect']): Promise<TreePlan> {
+  const parts: Buffer[] = [];
+  for await (const c of source) parts.push(Buffer.from(c));
+  const all = Buffer.concat(parts);
+  const n = all.length >= 4 ? all.readUInt32LE(0) : -1;
+  if (n < 0 || 4 + n > all.length) throw new Error('a truncated restore plan');
+  return { plan: all.subarray(4, 4 + n), skeleton: all.subarray(4 + n), expect };
 }

@@ -5,13 +5,14 @@
  * like `podman unshare` — as the kernel's own worker script under the host's node. There
  * container root has capabilities over every mapped id, so private files are readable,
  * foreign directories removable, and ids are the ones the environment sees. The tar
- * streams over stdout (pack) or stdin (unpack); the store side hashes and stores it.
+ * streams over stdout (pack) or stdin (unpack; a tree restore's plan too, its objects bound
+ * read-only); the store side hashes and stores it.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import {
-  invokingUser, mappedWorkerPath, StoreError,
+  invokingUser, mappedWorkerPath, planBytes, StoreError,
   type MappedRequest, type MappedResult, type WorkerJob, type WorkerReply,
 } from '@karapace/kernel';
 import { buildHostMappingArgv } from './argv.js';
@@ -22,6 +23,8 @@ import type { NamespaceOptions } from './options.js';
 
 /** Where the host directory holding the operation's path is bound inside (on a fresh tmpfs). */
 const INSIDE = '/tmp/karapace-mapped';
+/** Where a tree restore's store objects are bound inside, read-only. */
+const OBJECTS = '/tmp/karapace-objects';
 
 function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
   return new Promise((resolve) => {
@@ -34,7 +37,7 @@ function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
   });
 }
 
-async function feed(source: AsyncIterable<Uint8Array>, stdin: NodeJS.WritableStream): Promise<void> {
+async function feed(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, stdin: NodeJS.WritableStream): Promise<void> {
   for await (const chunk of source) {
     // Wait until the pipe took the chunk: the store's reader reuses its buffers.
     await new Promise<void>((resolve, reject) => stdin.write(chunk, (err) => (err ? reject(err) : resolve())));
@@ -63,16 +66,23 @@ export async function runMapped(request: MappedRequest, options: NamespaceOption
   const parent = dirname(hostPath);
   if (op.kind === 'remove' && !existsSync(parent)) return { kind: 'remove' };
   const inside = `${INSIDE}/${basename(hostPath)}`;
-  const job: WorkerJob = op.kind === 'unpack' ? { kind: 'unpack', dir: inside, whiteouts: op.whiteouts, ...(op.untrusted ? { untrusted: true } : {}) }
+  const untrusted = 'untrusted' in op && op.untrusted ? { untrusted: true } : {};
+  const job: WorkerJob = op.kind === 'unpack' ? { kind: 'unpack', dir: inside, whiteouts: op.whiteouts, ...untrusted }
+    : op.kind === 'restore-tree' ? { kind: 'restore-tree', dir: inside, objects: OBJECTS, expect: op.planned.expect, whiteouts: op.whiteouts, ...untrusted }
     : op.kind === 'remove' ? { kind: 'remove', path: inside } : { kind: op.kind, dir: inside };
   const launcher = requireLauncher(launcherPath(options.launcher));
   // The host's root read-only (node and the kernel come from there); the directory holding
   // the path bound writable on the fresh /tmp. karapace itself installed under /tmp (a
   // checkout, a CI clone) would be hidden by that tmpfs: bound back, read-only, at its path.
   const worker = mappedWorkerPath();
-  const binds = [{ source: parent, target: INSIDE }, ...installUnderTmp(worker).map((dir) => ({ source: dir, target: dir, readOnly: true }))];
+  const binds = [
+    { source: parent, target: INSIDE },
+    ...(op.kind === 'restore-tree' ? [{ source: op.objects, target: OBJECTS, readOnly: true }] : []),
+    ...installUnderTmp(worker).map((dir) => ({ source: dir, target: dir, readOnly: true })),
+  ];
   const argv = buildHostMappingArgv(binds, [process.execPath, worker, JSON.stringify(job)]);
-  const child = spawn(launcher, argv, { stdio: [op.kind === 'unpack' ? 'pipe' : 'ignore', op.kind === 'pack' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const input = op.kind === 'unpack' ? op.source : op.kind === 'restore-tree' ? planBytes(op.planned) : undefined;
+  const child = spawn(launcher, argv, { stdio: [input ? 'pipe' : 'ignore', op.kind === 'pack' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   // EPIPE when the worker gave up early: its reply says why.
   child.stdin?.on('error', () => undefined);
   const exited = new Promise<number>((resolve) => {
@@ -84,7 +94,7 @@ export async function runMapped(request: MappedRequest, options: NamespaceOption
   let streamError: unknown;
   try {
     if (op.kind === 'pack') await op.consume(child.stdout!);
-    if (op.kind === 'unpack') await feed(op.source, child.stdin!);
+    if (input) await feed(input, child.stdin!);
   } catch (err) {
     streamError = err;
     child.kill('SIGKILL');
