@@ -220,6 +220,7 @@ export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: 
     const restore = unpack.tree ?? (unpack === unpackTarStream ? (p: TreePlan, dir: string, o: UnpackOptions) => restorePlanned(layout.objects, dir, p, o) : undefined);
     const planned = restore && (await planLayerRestore(layout, record, options));
     const restored = planned && (await restore(planned, targetDir, options));
+    if (process.env.KARAPACE_DEBUG_NATIVE) process.stderr.write(`layer ${hash.slice(0, 12)}: ${restored ? 'restored natively from its tree' : planned ? 'the native restore handed over' : 'no native restore'}\n`);
     if (restored) return restored;
     // A tree's tar is verified as it is produced (each content object, then the whole tar).
     return unpack(await layerTar(layout, record), targetDir, options);

@@ -23,10 +23,14 @@ test.after.always(() => {
 });
 
 /** `karapace ARGS` as the project's user through the executable users run (commit/restore take its fast path). */
-function runBundled(p: Project, args: string[]): Promise<RunResult> {
-  const [cmd, ...rest] = p.command(args).map((a) => (a === BIN ? BUNDLE : a));
+function runBundled(p: Project, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  const argv = p.command(args).map((a) => (a === BIN ? BUNDLE : a));
+  // As the user the command starts from `env -i` with the project's variables: the extra ones go there too.
+  const clean = argv.indexOf('-i');
+  if (argv[clean - 1] === 'env') argv.splice(clean + 1, 0, ...Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  const [cmd, ...rest] = argv;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, rest, { cwd: p.dir, env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd!, rest, { cwd: p.dir, env: { ...p.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -34,6 +38,16 @@ function runBundled(p: Project, args: string[]): Promise<RunResult> {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
   });
+}
+
+/** An upper dir as the host (root) sees it: types, modes, host owners, sizes, links, contents, xattrs. */
+function describeUpper(upper: string): string {
+  const sh = (script: string) => spawnSync('sh', ['-c', script], { cwd: upper, encoding: 'utf8' }).stdout;
+  return [
+    sh("find . -printf '%P %y %m %U:%G %s %n %l\\n' | sort"),
+    sh('find . -type f -print0 | sort -z | xargs -0 -r sha256sum'),
+    sh('getfattr -R -h -d -m - . 2>/dev/null'),
+  ].join('\n');
 }
 
 function subidStart(name: string): number | undefined {
@@ -109,8 +123,16 @@ for (const kind of ['root', 'user'] as const) {
     tt.deepEqual({ against: d.against, added: d.added, modified: d.modified, removed: d.removed },
       { against: 'snapshot:1', added: ['scratch/added'], modified: ['scratch/mod'], removed: [] });
 
-    const restore = await runBundled(p, ['restore', shortId]);
+    // The tar path first (the reference), then the native restore from the tree (issue 18),
+    // which must not hand over (inside the mapping for the user) and must give the same upper dir.
+    const viaTar = await runBundled(p, ['restore', shortId], { KARAPACE_RESTORE_NATIVE: '0' });
+    tt.is(viaTar.code, 0, viaTar.stderr);
+    const reference = describeUpper(upper);
+    const restore = await runBundled(p, ['restore', shortId], { KARAPACE_DEBUG_NATIVE: '1' });
     tt.is(restore.code, 0, restore.stderr);
+    tt.regex(restore.stderr, /: restored natively from its tree$/m);
+    tt.is(describeUpper(upper), reference);
+    tt.regex(reference, /^etc\/os-release [cf] /m, 'the deleted base file is a whiteout in the restored upper dir');
     const inside = await p.run(['exec', shortId, '--', 'sh', '-c',
       'stat -c "%n %u:%g %a" /data/secret /data/note; cat /scratch/mod; test ! -e /scratch/added && test ! -e /etc/os-release && echo gone']);
     tt.is(inside.code, 0, inside.stderr);
