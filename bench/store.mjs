@@ -4,7 +4,7 @@
  * (tar from the tree, verified unpack) of a rootfs-sized tree — an extracted Debian bookworm
  * minbase — against the GNU floor doing the same work in the same run:
  *   commit floor:  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | tee FILE | b3sum; sync FILE
- *   restore floor: tar -xf FILE
+ *   restore floor: tar -xf FILE (each step from the same disk state, in alternating pairs)
  * and `karapace commit` of one new file on a real Debian environment (namespace backend,
  * packages = ["hello"], installed in its packages layer): time and store growth, against writing that file durably
  * (`cp FILE DIR; sync -f DIR`) and a `node -e 0` start. Medians of N runs (warm page
@@ -13,7 +13,7 @@
  *   node bench/store.mjs [--runs 5] [--dir /var/tmp/kp-bench] [--no-env | --env-only]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
@@ -54,6 +54,17 @@ function mainThreadCpu() {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** Waits until the disk has had no requests in flight for 0.2 s (at most 10 s): what deletes left (discards) is done. */
+function settleDisk() {
+  const files = readdirSync('/sys/block').filter((d) => !/^(loop|zram|ram)/.test(d)).map((d) => `/sys/block/${d}/inflight`).filter((f) => existsSync(f));
+  const busy = () => files.some((f) => readFileSync(f, 'utf8').trim().split(/\s+/).some((n) => n !== '0'));
+  const end = Date.now() + 10_000;
+  for (let quiet = 0; quiet < 4 && Date.now() < end;) {
+    quiet = busy() ? 0 : quiet + 1;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+
 function time(fn) {
   const t0 = process.hrtime.bigint();
   const r = fn();
@@ -71,7 +82,7 @@ async function main() {
   const { entries, bytes } = await digestTree(tree);
   const floorFile = join(DIR, 'floor.tar');
   const layout = storeLayout(join(DIR, 'store'));
-  const results = { commitFloor: [], commit: [], commitAgain: [], restoreFloor: [], restore: [], restoreSync: [] };
+  const results = { commitFloor: [], commit: [], commitAgain: [], restoreFloor: [], restore: [], restoreSyncFloor: [], restoreSync: [] };
   // The 1-minute load average as each measurement starts (the machine is shared): reported next to each figure.
   const loads = Object.fromEntries(Object.keys(results).map((k) => [k, []]));
   const note = (key) => loads[key].push(loadavg()[0]);
@@ -97,27 +108,41 @@ async function main() {
     note('commitAgain');
     results.commitAgain.push(await time(() => packLayer(layout, tree, { kind: 'snapshot', parent: record.hash })));
 
-    const outFloor = join(DIR, 'out-floor');
-    const outOurs = join(DIR, 'out-ours');
-    rmSync(outFloor, { recursive: true, force: true });
-    rmSync(outOurs, { recursive: true, force: true });
-    sh('sync');
-    mkdirSync(outFloor);
-    note('restoreFloor');
-    results.restoreFloor.push(time(() => sh(`tar -xf ${floorFile} -C ${outFloor}`)));
-    note('restore');
-    cpu = mainThreadCpu();
-    results.restore.push(await time(() => unpackLayer(layout, record.hash, outOurs, { whiteouts: 'overlay' })));
-    mainCpu.restore.push(mainThreadCpu() - cpu);
-    rmSync(outOurs, { recursive: true, force: true });
-    sh('sync');
-    // restoreEnv also makes the tree durable before its swap (syncfs).
-    note('restoreSync');
-    results.restoreSync.push(await time(async () => {
-      await unpackLayer(layout, record.hash, outOurs, { whiteouts: 'overlay' });
-      spawnSync('sync', ['-f', outOurs]);
-    }));
+    // Restore against `tar -xf`, in pairs whose order alternates. Each timed step starts
+    // from the same disk state on both sides (restoreStep): both outputs deleted, the
+    // deletes on disk (sync), the disk idle, a fresh empty directory.
+    const steps = {
+      restoreFloor: (out) => sh(`tar -xf ${floorFile} -C ${out}`),
+      restore: async (out) => {
+        const t0 = mainThreadCpu();
+        await unpackLayer(layout, record.hash, out, { whiteouts: 'overlay' });
+        mainCpu.restore.push(mainThreadCpu() - t0);
+      },
+      restoreSyncFloor: (out) => sh(`tar -xf ${floorFile} -C ${out} && sync -f ${out}`),
+      // restoreEnv also makes the tree durable before its swap (syncfs).
+      restoreSync: async (out) => {
+        await unpackLayer(layout, record.hash, out, { whiteouts: 'overlay' });
+        sh(`sync -f ${out}`);
+      },
+    };
+    for (const [floor, ours] of [['restoreFloor', 'restore'], ['restoreSyncFloor', 'restoreSync']]) {
+      for (const key of i % 2 === 0 ? [floor, ours] : [ours, floor]) await restoreStep(key, steps[key]);
+    }
   }
+  /** One timed restore into a fresh directory, after the same untimed preparation for every step. */
+  async function restoreStep(key, run) {
+    const out = join(DIR, 'out');
+    rmSync(out, { recursive: true, force: true });
+    sh('sync');
+    settleDisk();
+    mkdirSync(out);
+    note(key);
+    results[key].push(await time(() => run(out)));
+  }
+  const pairs = (floor, ours) => results[ours].map((x, k) => x / results[floor][k]);
+  const spread = (xs) => `median ${median(xs).toFixed(2)}, ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+  const restorePairs = pairs('restoreFloor', 'restore');
+  const restoreSyncPairs = pairs('restoreSyncFloor', 'restoreSync');
   const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
   const load = Object.fromEntries(Object.entries(loads).map(([k, v]) => [k, median(v).toFixed(1)]));
   const ratio = (a, b) => (a / b).toFixed(2);
@@ -132,20 +157,21 @@ async function main() {
     '|---|---|---|---|',
     `| commit into an empty store (tar of the dir, new contents into one pack file + tree, fsynced) | ${m.commit.toFixed(3)} s (${load.commit}) | ${m.commitFloor.toFixed(3)} s (${load.commitFloor}) (\`tar --sort=name … \\| tee FILE \\| b3sum; sync FILE\`) | ${ratio(m.commit, m.commitFloor)} |`,
     `| commit of the same tree again (every content present, hashes from the stat-fingerprint cache) | ${m.commitAgain.toFixed(3)} s (${load.commitAgain}) | ${m.commitFloor.toFixed(3)} s (${load.commitFloor}) | ${ratio(m.commitAgain, m.commitFloor)} |`,
-    `| restore (tar from the tree, verified unpack, overlay whiteouts) | ${m.restore.toFixed(3)} s (${load.restore}) | ${m.restoreFloor.toFixed(3)} s (${load.restoreFloor}) (\`tar -xf FILE\`) | ${ratio(m.restore, m.restoreFloor)} |`,
-    `| restore + syncfs (what \`karapace restore\` does before its swap) | ${m.restoreSync.toFixed(3)} s (${load.restoreSync}) | ${m.restoreFloor.toFixed(3)} s (${load.restoreFloor}) (\`tar -xf FILE\`, no sync) | ${ratio(m.restoreSync, m.restoreFloor)} |`,
+    `| restore (natively from the tree, the tar it stands for hashed and checked, overlay whiteouts) | ${m.restore.toFixed(3)} s (${load.restore}) | ${m.restoreFloor.toFixed(3)} s (${load.restoreFloor}) (\`tar -xf FILE\`) | per pair ${spread(restorePairs)} |`,
+    `| restore + syncfs (what \`karapace restore\` does before its swap) | ${m.restoreSync.toFixed(3)} s (${load.restoreSync}) | ${m.restoreSyncFloor.toFixed(3)} s (${load.restoreSyncFloor}) (\`tar -xf FILE; sync -f\`) | per pair ${spread(restoreSyncPairs)} |`,
+    '',
+    `Restore pairs (ours / floor, in run order; odd runs time ours first): restore=[${restorePairs.map((x) => x.toFixed(2)).join(', ')}]; restore+syncfs=[${restoreSyncPairs.map((x) => x.toFixed(2)).join(', ')}].`,
     '',
     `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
     '',
-    `Main-thread CPU (s, /proc/self/task): commit=[${mainCpu.commit.map((x) => x.toFixed(2)).join(', ')}] (median ${median(mainCpu.commit).toFixed(2)}); restore=[${mainCpu.restore.map((x) => x.toFixed(2)).join(', ')}] (median ${median(mainCpu.restore).toFixed(2)}). Objects are created on a write thread and a large tree's tar is made on a worker thread, so on an idle machine the wall time tends to this main-thread time plus waits.`,
+    `Main-thread CPU (s, /proc/self/task): commit=[${mainCpu.commit.map((x) => x.toFixed(2)).join(', ')}] (median ${median(mainCpu.commit).toFixed(2)}); restore=[${mainCpu.restore.map((x) => x.toFixed(2)).join(', ')}] (median ${median(mainCpu.restore).toFixed(2)}). Objects are created on a write thread, and a restore's file contents are written by the native restore's threads (none of it on this thread), so on an idle machine the wall time tends to this main-thread time plus waits.`,
     '',
-    "What a full-tree commit does beyond the floor (issue 18): its new contents go into one pack file (store/packs.ts: the objects concatenated in 4 MiB slabs written on a thread, then a sorted index; fsynced and renamed, as the floor syncs its one file), not one object file each (creating 6,250 files cost 25–250 µs each on this ext4, the most right after deletes, so each timed step here starts after a sync); beyond the floor's work it hashes each file (blake3) and re-encodes every header to check the tree gives back the tar. A commit of a tree the store already holds writes nothing and syncs nothing, and takes each unchanged file's hash from the stat-fingerprint cache (store/content-cache.ts), but still packs the whole upper dir and hashes the tar (its blake3 is the layer's identity). Restore produces the tar from the tree (every object read and verified, and the whole tar hashed; for a tar of 32 MiB or more on a worker thread, store/tree-tar-thread.ts) while the main thread unpacks it as tar -x does, one file at a time. Loads in parentheses are the 1-minute load average as each measurement started (median over the runs), on 2 CPUs shared with other work.",
+    "What a full-tree commit does beyond the floor (issue 18): its new contents go into one pack file (store/packs.ts: the objects concatenated in 4 MiB slabs written on a thread, then a sorted index; fsynced and renamed, as the floor syncs its one file), not one object file each (creating 6,250 files cost 25–250 µs each on this ext4, the most right after deletes, so each timed step here starts after a sync); beyond the floor's work it hashes each file (blake3) and re-encodes every header to check the tree gives back the tar. A commit of a tree the store already holds writes nothing and syncs nothing, and takes each unchanged file's hash from the stat-fingerprint cache (store/content-cache.ts), but still packs the whole upper dir and hashes the tar (its blake3 is the layer's identity). Restore makes no tar: native/untar-tree.c applies the tree's entries as the native unpacker applies a tar's, its main thread reading each file's object, hashing it into the blake3 of the tar the tree stands for, and handing the bytes to writer threads (store/tree-restore.ts); that hash, over exactly the bytes written, must be the layer's recorded tar hash, or the tar path takes over and names the damage. How restore is measured: `tar -xf` on this ext4 (mounted with `discard`) takes 0.3 s into a quiet disk and several times that right after a tree's delete, so every restore step, ours and the floor's alike, starts the same way, untimed: the previous output deleted, `sync`, the disk idle (no requests in flight in /sys/block/*/inflight for 0.2 s, at most 10 s), a fresh empty directory; floor and ours alternate which goes first in each run, and the ratio is taken per pair (each of ours over the floor run next to it), reported as the median and the range. Loads in parentheses are the 1-minute load average as each measurement started (median over the runs), on 2 CPUs shared with other work.",
     '',
   ].join('\n');
   writeSection(join(REPO, 'bench/RESULTS.md'), 'store: commit and restore', section);
   console.log(section);
-  rmSync(join(DIR, 'out-floor'), { recursive: true, force: true });
-  rmSync(join(DIR, 'out-ours'), { recursive: true, force: true });
+  rmSync(join(DIR, 'out'), { recursive: true, force: true });
   rmSync(layout.root, { recursive: true, force: true });
   rmSync(floorFile, { force: true });
   if (!args.includes('--no-env')) await oneFileCommit();
