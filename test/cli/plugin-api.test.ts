@@ -132,12 +132,12 @@ test('a plugin made for another kernel API is refused at load with a clear error
   t.is(refused.code, 1);
   const err = JSON.parse(refused.stderr.trim()).error;
   t.is(err.code, 'KP_PLUGIN_INCOMPATIBLE');
-  t.regex(err.message, /plugin "acme-backend" \(karapace-plugin-acme\) needs kernel API \^2\.1 \("engines": \{ "karapace": "\^2\.1" \} in .*karapace-plugin-acme\/package\.json\); this karapace provides kernel API 1\.7\.0/);
+  t.regex(err.message, /plugin "acme-backend" \(karapace-plugin-acme\) needs kernel API \^2\.1 \("engines": \{ "karapace": "\^2\.1" \} in .*karapace-plugin-acme\/package\.json\); this karapace provides kernel API 1\.8\.0/);
   t.deepEqual(err.data, { plugin: 'acme-backend', kernelApi: '^2.1', provided: '1.8.0' });
   // A single-file plugin declares it on the plugin object.
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: "0.x", apply() {} };\n');
   box.write('project/.karapacerc.json', JSON.stringify({ plugins: ['./old.mjs'] }));
-  t.regex((await box.run(['list'], { cwd })).stderr, /plugin "old" \(\/.*\/old\.mjs\) needs kernel API 0\.x \(kernelApi: "0\.x"\); this karapace provides kernel API 1\.7\.0/);
+  t.regex((await box.run(['list'], { cwd })).stderr, /plugin "old" \(\/.*\/old\.mjs\) needs kernel API 0\.x \(kernelApi: "0\.x"\); this karapace provides kernel API 1\.8\.0/);
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: "banana", apply() {} };\n');
   t.regex((await box.run(['list'], { cwd })).stderr, /declares an unreadable kernel API range: kernelApi: "banana"/);
   box.write('project/old.mjs', 'export default { name: "old", kernelApi: ">=1.0.0 <2 || ^3", apply() {} };\n');
