@@ -112,11 +112,11 @@ static int queue_job(struct untar *u, struct entry *e, uint8_t kind, const char 
     j->chown = (uint8_t)chown;
     j->uid = (uint32_t)e->uid;
     j->gid = (uint32_t)e->gid;
-    j->object = e->object;
+    j->stored = e->stored;
     j->xattrs = e->xattrs;
     j->n_xattrs = e->n_xattrs;
     e->job = j;
-    if (j->object) {
+    if (j->stored) {
         int queued = untar_tree_content(u, e, j);
         if (queued <= 0)
             return queued;

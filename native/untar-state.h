@@ -59,8 +59,11 @@ struct untar {
     /* A tree restore (untar-tree.c): its plan, the tar's bytes other than contents, the objects. */
     uint8_t *plan, *skeleton;
     size_t plan_len, skeleton_len;
-    char *objects;
+    char *objects;  /* the store's directory holding objects/ and packs/ (as seen here) */
     int objfd;
+    struct tree_source { const char *rel; uint16_t len; uint8_t shared; int fd; } *sources;
+    uint32_t n_sources;
+    size_t plan_entries; /* where the plan's entries start, after its files */
     uint64_t tar_size, skel_done;
     blake3_hasher tar;
     /* Work. */
@@ -113,6 +116,8 @@ int untar_skip_content(struct untar *u, uint64_t size);
 int untar_apply(struct untar *u, struct entry *e);
 /* untar-tree.c: a tree restore's main loop (the plan's entries applied, the tar hashed). */
 void untar_tree_run(struct untar *u);
+/* untar-tree.c: the plan's files (loose objects and packs) read from its head; -1 to stop. */
+int untar_tree_sources(struct untar *u);
 /* untar-tree.c: a file's content from its object, for the job about to be queued; -1 to stop. */
 int untar_tree_content(struct untar *u, struct entry *e, struct job *j);
 void untar_finish(struct untar *u);

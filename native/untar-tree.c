@@ -2,8 +2,8 @@
  * making its tar: the entries are applied as untar-apply.c applies a tar's (so as
  * unpacker.ts does), while this thread hashes the tar the tree stands for: its bytes other
  * than contents (the skeleton, encoded by kernel/src/store/tree-restore.ts with the
- * packer's own encoder) with each file's content in between, read here from its object
- * and handed to a writer thread, which writes exactly those bytes (a file over 8 MiB is
+ * packer's own encoder) with each file's content in between, read here from where its
+ * object is (a loose file or a pack, as store/objects.ts locates it) and handed to a writer thread, which writes exactly those bytes (a file over 8 MiB is
  * copied here, hashed as it is written). tree-restore.ts compares the hash with the
  * layer's recorded tar hash, which names every byte written: a damaged or hostile object
  * fails that check before any swap, as it fails treeTar's. Anything this code does not do
@@ -13,12 +13,16 @@
  *
  * flags as untar's (untar.c), plus 32 (set here) and 64 (overlay: recreate overlayfs
  * markers). The result is untar's, without records; its archive size and blake3 are the
- * tar's. The plan, one entry after another in tar order (little-endian):
+ * tar's. `objects` is the store's directory holding objects/ and packs/. The plan
+ * (little-endian): u32 file count, then each file an object's bytes are in (a loose
+ * object or a pack): u8 shared (read for more than one entry: kept open), u16 path length,
+ * path relative to `objects`; then one entry after another in tar order:
  *
- *   u8 kind (a tar type flag 0-6, 100 whiteout, 101 opaque), u8 has object, u16 path length,
+ *   u8 kind (a tar type flag 0-6, 100 whiteout, 101 opaque), u8 has content, u16 path length,
  *   u16 link length, u16 xattr count, u32 xattr bytes, u32 0, f64 mode, uid, gid, size,
  *   devmajor, devminor, skeleton offset (where the content goes in the tar), path, link,
- *   64 hex object when it has one, xattrs (u16 name length, u32 value length, name, value). */
+ *   with content u32 file index, u32 0, f64 offset in that file, xattrs (u16 name length,
+ *   u32 value length, name, value). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,7 +40,9 @@ struct plan_entry {
     uint16_t path_len, link_len, n_xattrs;
     uint32_t xattr_bytes;
     double mode, uid, gid, size, devmajor, devminor, skel_at;
-    const uint8_t *path, *link, *object, *xattrs;
+    uint32_t source;
+    double source_at;
+    const uint8_t *path, *link, *xattrs;
 };
 
 /* The entry at *at, moved past; 0 when the plan ends or is malformed. */
@@ -54,13 +60,19 @@ static int next_plan(const uint8_t *plan, size_t len, size_t *at, struct plan_en
     double *f[] = { &p->mode, &p->uid, &p->gid, &p->size, &p->devmajor, &p->devminor, &p->skel_at };
     for (int i = 0; i < 7; i++)
         memcpy(f[i], b + 16 + 8 * i, 8);
-    size_t need = FIXED + (size_t)p->path_len + p->link_len + (p->has_object ? 64 : 0) + p->xattr_bytes;
+    size_t need = FIXED + (size_t)p->path_len + p->link_len + (p->has_object ? 16 : 0) + p->xattr_bytes;
     if (*at + need > len)
         return 0;
     p->path = b + FIXED;
     p->link = p->path + p->path_len;
-    p->object = p->has_object ? p->link + p->link_len : NULL;
-    p->xattrs = p->link + p->link_len + (p->has_object ? 64 : 0);
+    const uint8_t *content = p->link + p->link_len;
+    p->source = 0;
+    p->source_at = 0;
+    if (p->has_object) {
+        memcpy(&p->source, content, 4);
+        memcpy(&p->source_at, content + 8, 8);
+    }
+    p->xattrs = content + (p->has_object ? 16 : 0);
     *at += need;
     return 1;
 }
@@ -75,29 +87,74 @@ static int hash_skeleton_to(struct untar *u, uint64_t at)
     return 0;
 }
 
-/* Reads a file's object whole (exactly its size: one byte past the end is asked for) into
- * memory the job owns. */
-static int read_object(struct untar *u, struct job *j)
+int untar_tree_sources(struct untar *u)
 {
-    char rel[68];
-    snprintf(rel, sizeof rel, "%.2s/%.62s", j->object, j->object + 2);
-    int fd = openat(u->objfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    uint32_t n;
+    if (u->plan_len < 4)
+        return untar_bail(u, "a malformed plan%s", NULL);
+    memcpy(&n, u->plan, 4);
+    size_t at = 4;
+    u->sources = calloc(n ? n : 1, sizeof *u->sources);
+    if (!u->sources)
+        return untar_bail(u, "out of memory%s", NULL);
+    for (; u->n_sources < n; u->n_sources++) {
+        struct tree_source *src = &u->sources[u->n_sources];
+        src->fd = -1;
+        if (at + 3 > u->plan_len)
+            return untar_bail(u, "a malformed plan%s", NULL);
+        src->shared = u->plan[at];
+        memcpy(&src->len, u->plan + at + 1, 2);
+        if (at + 3 + src->len > u->plan_len)
+            return untar_bail(u, "a malformed plan%s", NULL);
+        src->rel = arena_strndup(&u->arena, (const char *)u->plan + at + 3, src->len);
+        if (!src->rel)
+            return untar_bail(u, "out of memory%s", NULL);
+        at += 3 + src->len;
+    }
+    u->plan_entries = at;
+    return 0;
+}
+
+/* The open file of source `i` (kept open when shared). */
+static int source_fd(struct untar *u, uint32_t i)
+{
+    if (i >= u->n_sources)
+        return untar_bail(u, "a malformed plan%s", NULL);
+    struct tree_source *src = &u->sources[i];
+    if (src->fd < 0 && (src->fd = openat(u->objfd, src->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return untar_bail_errno(u, "open", src->rel);
+    return src->fd;
+}
+
+static void source_done(struct untar *u, uint32_t i)
+{
+    struct tree_source *src = &u->sources[i];
+    if (!src->shared && src->fd >= 0) {
+        close(src->fd);
+        src->fd = -1;
+    }
+}
+
+/* Reads a file's content whole (exactly its size, from its object's place) into memory the job owns. */
+static int read_content(struct untar *u, const struct entry *e, struct job *j)
+{
+    int fd = source_fd(u, e->source);
     if (fd < 0)
-        return untar_bail_errno(u, "open object", rel);
-    uint8_t *data = malloc((size_t)j->size + 1);
+        return -1;
+    uint8_t *data = malloc(j->size ? (size_t)j->size : 1);
     uint64_t done = 0;
-    while (data && done <= j->size) {
-        ssize_t n = read(fd, data + done, (size_t)(j->size + 1 - done));
+    while (data && done < j->size) {
+        ssize_t n = pread(fd, data + done, (size_t)(j->size - done), (off_t)(e->source_at + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         done += (uint64_t)n;
     }
-    close(fd);
+    source_done(u, e->source);
     if (!data || done != j->size) {
         free(data);
-        return data ? untar_bail(u, "an object of another size than its entry's: %s", rel) : untar_bail(u, "out of memory%s", NULL);
+        return data ? untar_bail(u, "an object shorter than its entry: %s", e->path) : untar_bail(u, "out of memory%s", NULL);
     }
     j->data = data;
     return 0;
@@ -113,10 +170,15 @@ int untar_tree_content(struct untar *u, struct entry *e, struct job *j)
     u->tar_size += j->size;
     if (j->size > READ_WHOLE) {
         j->tar = &u->tar;
-        return writers_run_here(&u->writers, j) < 0 ? -1 : 0;
+        if ((j->src_fd = source_fd(u, e->source)) < 0)
+            return -1;
+        j->src_at = e->source_at;
+        int done = writers_run_here(&u->writers, j);
+        source_done(u, e->source);
+        return done < 0 ? -1 : 0;
     }
     writers_reserve(&u->writers, (size_t)j->size);
-    if (read_object(u, j) < 0) {
+    if (read_content(u, e, j) < 0) {
         pthread_mutex_lock(&u->writers.mu);
         u->writers.buffered -= (size_t)j->size;
         pthread_mutex_unlock(&u->writers.mu);
@@ -131,7 +193,7 @@ void untar_tree_run(struct untar *u)
 {
     blake3_hasher_init(&u->tar);
     u->tar_size = u->skeleton_len;
-    size_t at = 0;
+    size_t at = u->plan_entries;
     struct plan_entry p;
     while (at < u->plan_len) {
         if (atomic_load(&u->writers.failed))
@@ -154,15 +216,17 @@ void untar_tree_run(struct untar *u)
         e.link_len = p.link_len;
         e.mode = p.mode, e.uid = p.uid, e.gid = p.gid, e.size = p.size, e.devmajor = p.devmajor, e.devminor = p.devminor;
         e.skel_at = (uint64_t)p.skel_at;
-        e.object = p.has_object ? arena_strndup(&u->arena, (const char *)p.object, 64) : NULL;
+        e.stored = p.has_object;
+        e.source = p.source;
+        e.source_at = (uint64_t)p.source_at;
         e.xattrs = p.xattrs;
         e.n_xattrs = p.n_xattrs;
-        if (!e.path || !e.link || (p.has_object && !e.object)) {
+        if (!e.path || !e.link) {
             untar_bail(u, "out of memory%s", NULL);
             break;
         }
         /* A file's content is its object's; nothing else has any. */
-        if (!whole(p.size, SAFE_INTEGER) || !whole(p.skel_at, SAFE_INTEGER) || (p.has_object ? p.kind != 0 || p.size == 0 : p.size != 0)) {
+        if (!whole(p.size, SAFE_INTEGER) || !whole(p.skel_at, SAFE_INTEGER) || !whole(p.source_at, SAFE_INTEGER) || (p.has_object ? p.kind != 0 || p.size == 0 : p.size != 0)) {
             untar_bail(u, "a file entry without its object%s", NULL);
             break;
         }

@@ -91,8 +91,8 @@ int set_xattrs(int fd, const uint8_t *x, uint16_t n)
 }
 
 /* A tree restore's content: written from what the main thread read (and hashed), or, for a
- * large file, copied here from its object, each byte hashed into the tar's hash as it is
- * written. The object must be exactly `size` bytes (one byte past the end is asked for). */
+ * large file, copied here from the store (its object's bytes at src_at), each byte hashed
+ * into the tar's hash as it is written. */
 static int copy_object(struct writers *w, struct job *j, int fd, uint8_t *buf)
 {
     if (j->data) {
@@ -108,27 +108,15 @@ static int copy_object(struct writers *w, struct job *j, int fd, uint8_t *buf)
         }
         return 0;
     }
-    char rel[68];
-    snprintf(rel, sizeof rel, "%.2s/%.62s", j->object, j->object + 2);
-    int src = openat(w->objfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (src < 0) {
-        writers_fail(w, errno, "open object", rel, 0);
-        return -1;
-    }
-    uint64_t done = 0;
-    int longer = 0;
-    for (;;) {
-        size_t want = j->size - done < COPY_BUF ? (size_t)(j->size - done) + 1 : COPY_BUF;
-        ssize_t n = read(src, buf, want);
+    for (uint64_t done = 0; done < j->size;) {
+        size_t want = j->size - done < COPY_BUF ? (size_t)(j->size - done) : COPY_BUF;
+        ssize_t n = pread(j->src_fd, buf, want, (off_t)(j->src_at + done));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            writers_fail(w, errno, "read object", rel, 0);
-            close(src);
+        if (n <= 0) {
+            writers_fail(w, n < 0 ? errno : EBADMSG, "read object of", j->rel, 0);
             return -1;
         }
-        if (n == 0 || (longer = done + (uint64_t)n > j->size))
-            break;
         blake3_hasher_update(j->tar, buf, (size_t)n);
         for (ssize_t put = 0; put < n;) {
             ssize_t k = write(fd, buf + put, (size_t)(n - put));
@@ -136,17 +124,11 @@ static int copy_object(struct writers *w, struct job *j, int fd, uint8_t *buf)
                 continue;
             if (k < 0) {
                 writers_fail(w, errno, "write", j->rel, 0);
-                close(src);
                 return -1;
             }
             put += k;
         }
         done += (uint64_t)n;
-    }
-    close(src);
-    if (longer || done != j->size) {
-        writers_fail(w, EBADMSG, "object of another size", rel, 0);
-        return -1;
     }
     return 0;
 }
@@ -158,7 +140,7 @@ static void write_file(struct writers *w, struct job *j, uint8_t *buf)
         writers_fail(w, errno, "open", j->rel, 0);
         return;
     }
-    if ((j->object ? copy_object(w, j, fd, buf) : copy_hashed(w, j, fd, buf)) == 0) {
+    if ((j->stored ? copy_object(w, j, fd, buf) : copy_hashed(w, j, fd, buf)) == 0) {
         if (j->chown && fchown(fd, j->uid, j->gid) < 0)
             writers_fail(w, errno, "fchown", j->rel, 0);
         else if (j->chmod_to >= 0 && fchmod(fd, (mode_t)j->chmod_to) < 0)
@@ -252,7 +234,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int writers_start(struct writers *w, int count, int rootfd, int srcfd, int objfd)
+int writers_start(struct writers *w, int count, int rootfd, int srcfd)
 {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);
@@ -260,7 +242,6 @@ int writers_start(struct writers *w, int count, int rootfd, int srcfd, int objfd
     pthread_cond_init(&w->room, NULL);
     w->rootfd = rootfd;
     w->srcfd = srcfd;
-    w->objfd = objfd;
     if (count < 1)
         count = 1;
     if (count > (int)(sizeof w->threads / sizeof w->threads[0]))

@@ -106,11 +106,13 @@ void untar_execute(napi_env env, void *data)
         untar_bail_errno(u, "open", u->objects);
         return;
     }
+    if (tree && untar_tree_sources(u) < 0)
+        return;
     if ((!tree && source_open(&u->src, u->srcfd, (u->flags & F_HASH) != 0) < 0) || paths_init(&u->paths) < 0) {
         untar_bail(u, "out of memory%s", NULL);
         return;
     }
-    if (writers_start(&u->writers, (int)u->threads, u->rootfd, u->srcfd, u->objfd) < 0) {
+    if (writers_start(&u->writers, (int)u->threads, u->rootfd, u->srcfd) < 0) {
         untar_bail(u, "no writer threads%s", NULL);
         return;
     }
@@ -144,6 +146,10 @@ void untar_release(napi_env env, struct untar *u)
         close(u->rootfd);
     if (u->objfd >= 0)
         close(u->objfd);
+    for (uint32_t i = 0; i < u->n_sources; i++)
+        if (u->sources[i].fd >= 0)
+            close(u->sources[i].fd);
+    free(u->sources);
     free(u->plan);
     free(u->skeleton);
     free(u->objects);

@@ -88,9 +88,11 @@ struct job {
     uint32_t mode;      /* created with (file: mode & 0777) */
     int32_t chmod_to;   /* -1: none */
     uint32_t uid, gid;
-    /* A tree restore's (untar-tree.c): the content object (64 hex: read from the store and
-     * checked against its name instead of the tar file) and the extended attributes. */
-    const char *object;
+    /* A tree restore's (untar-tree.c): the content is a store object, at src_at in src_fd
+     * (a loose object's file or a pack), and the extended attributes. */
+    uint8_t stored;
+    int src_fd;
+    uint64_t src_at;
     const uint8_t *xattrs;
     uint16_t n_xattrs;
     /* The content, read (and hashed into the tar's hash) by the main thread: written and
@@ -111,7 +113,6 @@ struct writers {
     pthread_t threads[8];
     int count;
     int rootfd, srcfd;
-    int objfd; /* the store's objects directory (a tree restore), else -1 */
     /* Content bytes read ahead for the writers (jobs' data), bounded (writers_reserve). */
     size_t buffered;
     pthread_cond_t room;
@@ -120,7 +121,7 @@ struct writers {
     int err, shrank;
     char why[512];
 };
-int writers_start(struct writers *w, int count, int rootfd, int srcfd, int objfd);
+int writers_start(struct writers *w, int count, int rootfd, int srcfd);
 void writers_push(struct writers *w, struct job *j);
 /* Waits until `n` more bytes of content may be read ahead (or none are). */
 void writers_reserve(struct writers *w, size_t n);
@@ -146,7 +147,9 @@ struct entry {
     struct job *job;
     /* A tree restore's (untar-tree.c); NULL and 0 for a tar entry. */
     uint64_t skel_at;
-    const char *object;
+    uint8_t stored;     /* the content is a store object: source (an index into the plan's files) at source_at */
+    uint32_t source;
+    uint64_t source_at;
     const uint8_t *xattrs;
     uint16_t n_xattrs;
 };

@@ -217,7 +217,7 @@ export async function unpackLayer(layout: StoreLayout, hash: string, targetDir: 
   if (await hasTree(layout, record)) {
     // Natively from the tree: the tar it stands for is hashed over the bytes written and
     // checked, as below; the tar path takes whatever it hands over.
-    const restore = unpack.tree ?? (unpack === unpackTarStream ? (p: TreePlan, dir: string, o: UnpackOptions) => restorePlanned(layout.objects, dir, p, o) : undefined);
+    const restore = unpack.tree ?? (unpack === unpackTarStream ? (p: TreePlan, dir: string, o: UnpackOptions) => restorePlanned(layout.store, dir, p, o) : undefined);
     const planned = restore && (await planLayerRestore(layout, record, options));
     const restored = planned && (await restore(planned, targetDir, options));
     if (process.env.KARAPACE_DEBUG_NATIVE) process.stderr.write(`layer ${hash.slice(0, 12)}: ${restored ? 'restored natively from its tree' : planned ? 'the native restore handed over' : 'no native restore'}\n`);

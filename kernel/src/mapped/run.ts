@@ -93,9 +93,9 @@ export function envUnpacker(kernel: Kernel, env: EnvHandle, layout: StoreLayout)
   const unpack: Unpacker = async (source, dir, options) => (await unpackForEnv(kernel, env, source, dir, options)).stats;
   unpack.tree = async (planned, dir, options) => {
     await mkdir(dir, { recursive: true });
-    const op = { kind: 'restore-tree' as const, dir, objects: layout.objects, planned, whiteouts: options.whiteouts, ...(options.untrusted ? { untrusted: true } : {}) };
+    const op = { kind: 'restore-tree' as const, dir, objects: layout.store, planned, whiteouts: options.whiteouts, ...(options.untrusted ? { untrusted: true } : {}) };
     const answered = await ask(kernel, env, op);
-    if (!answered) return restorePlanned(layout.objects, dir, planned, options);
+    if (!answered) return restorePlanned(layout.store, dir, planned, options);
     return answered.stats ? withSkipped(planned, answered.stats) : undefined;
   };
   return unpack;

@@ -21,7 +21,7 @@ export type MappedOperation =
   | { kind: 'unpack'; dir: string; source: AsyncIterable<Uint8Array>; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
   /**
    * Restore a planned tree into the empty `dir` natively (store/tree-restore.ts restorePlanned),
-   * contents from the store's `objects` directory; `stats` null when it handed over.
+   * contents from the store's directory `objects` (holding objects/ and packs/); `stats` null when it handed over.
    */
   | { kind: 'restore-tree'; dir: string; objects: string; planned: TreePlan; whiteouts: 'apply' | 'overlay'; untrusted?: boolean }
   /** Remove a tree (removeTree). */

@@ -19,7 +19,9 @@ import { END_OF_ARCHIVE, padding } from '../layers/tar-format.js';
 import { emptyDir, emptyTarget, nativeUntar, unpackFlags } from '../layers/native-unpack.js';
 import { untrustedXattrAllowed, type UnpackOptions, type UnpackStats } from '../layers/unpack.js';
 import type { LayerRecord } from '../types.js';
+import { relative } from 'node:path';
 import type { StoreLayout } from './layout.js';
+import { locateObject } from './objects.js';
 import { tarPartsOf, type TreeEntry, type TreeEntryType } from './tree.js';
 import { readTree } from './tree-tar.js';
 
@@ -82,9 +84,16 @@ function encodeXattrs(e: TreeEntry, options: UnpackOptions): { count: number; by
   return { count, bytes: Buffer.concat(parts) };
 }
 
-/** The plan of a tree's entries; undefined when one is for the tar path to decide. */
-export function planTreeRestore(entries: TreeEntry[], expect: TreePlan['expect'], options: UnpackOptions): TreePlan | undefined {
+/**
+ * The plan of a tree's entries, each content where `locate` finds its object (a path
+ * relative to the store's directory, an offset); undefined when one is for the tar path to
+ * decide (an object missing or of another size than its entry: the tar path names it).
+ */
+export function planTreeRestore(
+  entries: TreeEntry[], expect: TreePlan['expect'], options: UnpackOptions, locate: (hash: string) => { path: string; offset: number; size: number } | undefined,
+): TreePlan | undefined {
   const plan: Buffer[] = [];
+  const files = new Map<string, { index: number; uses: number }>();
   const skeleton: Buffer[] = [];
   let skelLength = 0;
   const put = (b: Buffer) => {
@@ -106,8 +115,16 @@ export function planTreeRestore(entries: TreeEntry[], expect: TreePlan['expect']
     if (e.content) put(Buffer.alloc(padding(size)));
     const path = Buffer.from(e.path);
     const link = Buffer.from(e.type === 'symlink' || e.type === 'hardlink' ? e.target ?? '' : '');
-    const object = e.content ? Buffer.from(e.content, 'latin1') : undefined;
-    if (path.length > 0xffff || link.length > 0xffff || (object && object.length !== 64)) return undefined;
+    const where = e.content ? locate(e.content) : undefined;
+    if (path.length > 0xffff || link.length > 0xffff || (e.content && where?.size !== size)) return undefined;
+    let object: Buffer | undefined;
+    if (where) {
+      const file = files.get(where.path) ?? files.set(where.path, { index: files.size, uses: 0 }).get(where.path)!;
+      file.uses++;
+      object = Buffer.alloc(16);
+      object.writeUInt32LE(file.index, 0);
+      object.writeDoubleLE(where.offset, 8);
+    }
     const xattrs = encodeXattrs(e, options);
     const fixed = Buffer.alloc(FIXED);
     fixed[0] = KIND[e.type];
@@ -123,12 +140,21 @@ export function planTreeRestore(entries: TreeEntry[], expect: TreePlan['expect']
     plan.push(fixed, path, link, ...(object ? [object] : []), xattrs.bytes);
   }
   put(END_OF_ARCHIVE);
-  return { plan: Buffer.concat(plan), skeleton: Buffer.concat(skeleton, skelLength), expect, skipped };
+  const head = [Buffer.alloc(4)];
+  head[0]!.writeUInt32LE(files.size, 0);
+  for (const [path, { uses }] of files) {
+    const name = Buffer.from(path);
+    const fixed = Buffer.alloc(3);
+    fixed[0] = uses > 1 ? 1 : 0;
+    fixed.writeUInt16LE(name.length, 1);
+    head.push(fixed, name);
+  }
+  return { plan: Buffer.concat([...head, ...plan]), skeleton: Buffer.concat(skeleton, skelLength), expect, skipped };
 }
 
 /**
- * Applies `planned` into the empty `targetDir`, contents from `objects` (a store's objects
- * directory, as seen where this runs). Undefined when it handed over or what it wrote does
+ * Applies `planned` into the empty `targetDir`, contents from `objects` (the store's
+ * directory holding objects/ and packs/, as seen where this runs). Undefined when it handed over or what it wrote does
  * not hash to the layer's tar (the directory is empty again: the tar path then finds and
  * names what is wrong), or when it cannot run here.
  */
@@ -164,7 +190,12 @@ export function withSkipped(planned: TreePlan, stats: UnpackStats): UnpackStats 
 /** The plan of a stored layer's tree (read and verified), or undefined when the tar path must do it. */
 export async function planLayerRestore(layout: StoreLayout, record: LayerRecord, options: UnpackOptions): Promise<TreePlan | undefined> {
   if (!record.tree || !treeRestoreApplies(options) || !nativeTreeRestorer()) return undefined;
-  return planTreeRestore(await readTree(layout, record.tree), { hash: record.object, size: record.size }, options);
+  const entries = await readTree(layout, record.tree);
+  const locate = (hash: string) => {
+    const where = locateObject(layout, hash, true);
+    return where && { ...where, path: relative(layout.store, where.path) };
+  };
+  return planTreeRestore(entries, { hash: record.object, size: record.size }, options, locate);
 }
 
 /** A plan as the mapped worker sends it (stdin): its length (u32 LE), the plan, the skeleton. */

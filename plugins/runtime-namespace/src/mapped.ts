@@ -23,7 +23,7 @@ import type { NamespaceOptions } from './options.js';
 
 /** Where the host directory holding the operation's path is bound inside (on a fresh tmpfs). */
 const INSIDE = '/tmp/karapace-mapped';
-/** Where a tree restore's store objects are bound inside, read-only. */
+/** Where a tree restore's store directory (objects/ and packs/) is bound inside, read-only. */
 const OBJECTS = '/tmp/karapace-objects';
 
 function collect(stream: NodeJS.ReadableStream | null): Promise<string> {

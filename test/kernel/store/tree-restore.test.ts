@@ -6,14 +6,14 @@
  * nodes, fifos, whiteouts and opaque directories — both give the same tree, byte for byte:
  * contents, types, modes, owners, xattrs, hardlink groups, link targets, device numbers;
  * neither sets times (the tar's are the epoch: files keep the time they were made).
- * A damaged, resized or missing object, or a layer record naming another tree, is caught
+ * A damaged, resized or missing object (loose or in a pack), or a layer record naming another tree, is caught
  * before anything is returned: the native restore hands over with the directory emptied,
  * and the tar path names the fault, as it did before.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, closeSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync,
+  chmodSync, closeSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, symlinkSync,
   writeFileSync, writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { hashBytes, packLayer, storeLayout, unpackLayer, unpackTarStream, type StoreLayout, type UnpackOptions } from '@karapace/kernel';
 import { layerTar, readLayer } from '../../../kernel/dist/layers/layer.js';
 import { objectPath } from '../../../kernel/dist/store/layout.js';
+import { locateObject } from '../../../kernel/dist/store/objects.js';
 import { planLayerRestore, restorePlanned } from '../../../kernel/dist/store/tree-restore.js';
 import { readTree } from '../../../kernel/dist/store/tree-tar.js';
 import { bytes, fixtureTree, isRoot, tempDir } from '../../helpers/tree-fixture.js';
@@ -105,7 +106,7 @@ async function restore(layout: StoreLayout, hash: string, target: string, native
   if (!native) return unpackTarStream(await layerTar(layout, record), target, options);
   const planned = await planLayerRestore(layout, record, options);
   if (!planned) throw new Error('no plan');
-  const stats = await restorePlanned(layout.objects, target, planned, options);
+  const stats = await restorePlanned(layout.store, target, planned, options);
   if (!stats) throw new Error('the native restore handed over');
   return stats;
 }
@@ -171,7 +172,7 @@ const faults: [string, (layout: StoreLayout, content: string) => void, string][]
 
 for (const [what, damage, code] of faults) {
   for (const size of [70_000, 9 << 20]) {
-    test(`${what} of ${size} bytes: the native restore hands over with nothing left, and the restore fails with ${code}`, async (t) => {
+    test(`${what} of ${size} bytes: the native restore hands over (with nothing left) or is not tried, and the restore fails with ${code}`, async (t) => {
       const { dir, layout, record } = await storedTree(t, (root) => {
         writeFileSync(join(root, 'a'), 'a\n');
         writeFileSync(join(root, 'victim'), bytes(size, 3));
@@ -180,9 +181,11 @@ for (const [what, damage, code] of faults) {
       const victim = (await readTree(layout, record.tree!)).find((e) => e.path === 'victim')!;
       damage(layout, victim.content!);
       const target = join(dir, 'nat');
+      // An object missing or of another size leaves no plan; a damaged one fails the tar's hash.
       const planned = await planLayerRestore(layout, await readLayer(layout, record.hash), { whiteouts: 'overlay' });
-      t.is(await restorePlanned(layout.objects, target, planned!, { whiteouts: 'overlay' }), undefined);
-      t.deepEqual(readdirSync(target), []);
+      t.is(planned && (await restorePlanned(layout.store, target, planned, { whiteouts: 'overlay' })), undefined);
+      if (planned) t.deepEqual(readdirSync(target), []);
+      t.is(planned === undefined, what !== 'a damaged object (same size)');
       const err = await t.throwsAsync(unpackLayer(layout, record.hash, join(dir, 'via-layer'), { whiteouts: 'overlay' }));
       t.is((err as { code?: string }).code, code);
     });
@@ -200,8 +203,42 @@ test('a layer record naming another tree: the tar it stands for differs, and the
   chmodSync(path, 0o644);
   writeFileSync(path, JSON.stringify({ ...json, tree: second.tree }));
   const planned = await planLayerRestore(layout, await readLayer(layout, record.hash), { whiteouts: 'overlay' });
-  t.is(await restorePlanned(layout.objects, join(dir, 'nat'), planned!, { whiteouts: 'overlay' }), undefined);
+  t.is(await restorePlanned(layout.store, join(dir, 'nat'), planned!, { whiteouts: 'overlay' }), undefined);
   t.deepEqual(readdirSync(join(dir, 'nat')), []);
   const err = await t.throwsAsync(unpackLayer(layout, record.hash, join(dir, 'via-layer'), { whiteouts: 'overlay' }));
   t.is((err as { code?: string }).code, 'KP_STORE_TREE_MISMATCH');
+});
+
+test('contents read from a pack (a commit of many new files): the tar path\'s tree, and a flipped byte in the pack is caught', async (t) => {
+  const { dir, layout, record } = await storedTree(t, (root) => {
+    mkdirSync(join(root, 'many'));
+    for (let i = 0; i < 300; i++) writeFileSync(join(root, 'many', `f${i}`), bytes(100 + i * 37, i + 1));
+    writeFileSync(join(root, 'large'), bytes(9 << 20, 77));
+  });
+  const entries = await readTree(layout, record.tree!);
+  const places = entries.filter((e) => e.content).map((e) => locateObject(layout, e.content!)!);
+  t.true(places.every((p) => p.pack !== undefined), 'every content is in a pack');
+  const [ref, nat] = [join(dir, 'ref'), join(dir, 'nat')];
+  await restore(layout, record.hash, ref, false, { whiteouts: 'overlay' });
+  await restore(layout, record.hash, nat, true, { whiteouts: 'overlay' });
+  t.deepEqual(describe(nat), describe(ref));
+  for (const victim of [places[0]!, places.find((p) => p.size === 9 << 20)!]) {
+    const fd = openSync(victim.path, 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, victim.offset + (victim.size >> 1));
+    byte[0]! ^= 0x40;
+    writeSync(fd, byte, 0, 1, victim.offset + (victim.size >> 1));
+    closeSync(fd);
+    const target = join(dir, `damaged-${victim.size}`);
+    const planned = await planLayerRestore(layout, await readLayer(layout, record.hash), { whiteouts: 'overlay' });
+    t.is(await restorePlanned(layout.store, target, planned!, { whiteouts: 'overlay' }), undefined);
+    t.deepEqual(readdirSync(target), []);
+    const err = await t.throwsAsync(unpackLayer(layout, record.hash, join(dir, `via-layer-${victim.size}`), { whiteouts: 'overlay' }));
+    t.is((err as { code?: string }).code, 'KP_STORE_OBJECT_CORRUPT');
+    // Put back, for the next victim.
+    byte[0]! ^= 0x40;
+    const back = openSync(victim.path, 'r+');
+    writeSync(back, byte, 0, 1, victim.offset + (victim.size >> 1));
+    closeSync(back);
+  }
 });
