@@ -15,8 +15,9 @@
  * markers). The result is untar's, without records; its archive size and blake3 are the
  * tar's. `objects` is the store's directory holding objects/ and packs/. The plan
  * (little-endian): u32 file count, then each file an object's bytes are in (a loose
- * object or a pack): u8 shared (read for more than one entry: kept open), u16 path length,
- * path relative to `objects`; then one entry after another in tar order:
+ * object or a pack): u8 flags (1 shared: read for more than one entry, kept open; 2 whole:
+ * a loose object, which must be exactly its entry's size), u16 path length, path relative
+ * to `objects`; then one entry after another in tar order:
  *
  *   u8 kind (a tar type flag 0-6, 100 whiteout, 101 opaque), u8 has content, u16 path length,
  *   u16 link length, u16 xattr count, u32 xattr bytes, u32 0, f64 mode, uid, gid, size,
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "napi-errors.h"
 #include "untar-state.h"
@@ -126,10 +128,21 @@ static int source_fd(struct untar *u, uint32_t i)
     return src->fd;
 }
 
+/* A loose object must be exactly its entry's size (as the tar path checks). */
+static int whole_size(struct untar *u, uint32_t i, int fd, uint64_t size)
+{
+    struct stat st;
+    if (!(u->sources[i].shared & 2))
+        return 0;
+    if (fstat(fd, &st) < 0)
+        return untar_bail_errno(u, "fstat", u->sources[i].rel);
+    return (uint64_t)st.st_size == size ? 0 : untar_bail(u, "an object of another size than its entry's: %s", u->sources[i].rel);
+}
+
 static void source_done(struct untar *u, uint32_t i)
 {
     struct tree_source *src = &u->sources[i];
-    if (!src->shared && src->fd >= 0) {
+    if (!(src->shared & 1) && src->fd >= 0) {
         close(src->fd);
         src->fd = -1;
     }
@@ -139,7 +152,7 @@ static void source_done(struct untar *u, uint32_t i)
 static int read_content(struct untar *u, const struct entry *e, struct job *j)
 {
     int fd = source_fd(u, e->source);
-    if (fd < 0)
+    if (fd < 0 || whole_size(u, e->source, fd, j->size) < 0)
         return -1;
     uint8_t *data = malloc(j->size ? (size_t)j->size : 1);
     uint64_t done = 0;
@@ -170,7 +183,7 @@ int untar_tree_content(struct untar *u, struct entry *e, struct job *j)
     u->tar_size += j->size;
     if (j->size > READ_WHOLE) {
         j->tar = &u->tar;
-        if ((j->src_fd = source_fd(u, e->source)) < 0)
+        if ((j->src_fd = source_fd(u, e->source)) < 0 || whole_size(u, e->source, j->src_fd, j->size) < 0)
             return -1;
         j->src_at = e->source_at;
         int done = writers_run_here(&u->writers, j);

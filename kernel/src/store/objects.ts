@@ -124,6 +124,15 @@ export function packedLookup(layout: StoreLayout): (hash: Hash) => boolean {
   return (hash) => set.packs.size > 0 && inPacks(set, Buffer.from(hash, 'hex')) !== undefined;
 }
 
+/**
+ * Where each of `hashes` is in a pack (undefined: not packed, so loose or missing), with
+ * one look at the packs directory for them all (a restore's plan locates thousands).
+ */
+export function locatePacked(layout: StoreLayout, hashes: Hash[]): (ObjectLocation | undefined)[] {
+  const set = packSet(layout, 'if-changed');
+  return hashes.map((hash) => (/^[0-9a-f]{64}$/.test(hash) ? inPacks(set, Buffer.from(hash, 'hex')) : undefined));
+}
+
 /** The loose file of object `hash` (what a hard link can share), if it has one. */
 export function looseObject(layout: StoreLayout, hash: Hash): string | undefined {
   const path = objectPath(layout, hash);

@@ -21,7 +21,7 @@ import { untrustedXattrAllowed, type UnpackOptions, type UnpackStats } from '../
 import type { LayerRecord } from '../types.js';
 import { relative } from 'node:path';
 import type { StoreLayout } from './layout.js';
-import { locateObject } from './objects.js';
+import { locatePacked } from './objects.js';
 import { tarPartsOf, type TreeEntry, type TreeEntryType } from './tree.js';
 import { readTree } from './tree-tar.js';
 
@@ -66,44 +66,84 @@ function refusedDevice(e: TreeEntry, options: UnpackOptions): boolean {
   return !!options.untrusted && !(e.type === 'character-device' && e.device?.[0] === 0 && e.device?.[1] === 0);
 }
 
-function encodeXattrs(e: TreeEntry, options: UnpackOptions): { count: number; bytes: Buffer } {
+/** Bytes appended to one buffer that grows (thousands of small Buffers cost more in allocation and GC than the work). */
+class Bytes {
+  buf = Buffer.allocUnsafe(1 << 20);
+  length = 0;
+  /** Makes room for n bytes at the end; their offset. `buf` may be a new Buffer afterwards: read it after this. */
+  room(n: number): number {
+    if (this.length + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
+  }
+  put(b: Uint8Array): void {
+    const at = this.room(b.length);
+    this.buf.set(b, at);
+  }
+  zeros(n: number): void {
+    const at = this.room(n);
+    this.buf.fill(0, at, at + n);
+  }
+  text(s: string): number {
+    const n = Buffer.byteLength(s);
+    const at = this.room(n);
+    this.buf.write(s, at, n, 'utf8');
+    return n;
+  }
+  done(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/** The xattrs unpacker.ts would set, appended to `out`; their count. */
+function putXattrs(out: Bytes, e: TreeEntry, options: UnpackOptions): number {
   // unpacker.ts sets none on symlinks and hard links.
-  if (!e.xattrs?.length || e.type === 'symlink' || e.type === 'hardlink') return { count: 0, bytes: Buffer.alloc(0) };
-  const parts: Buffer[] = [];
+  if (!e.xattrs?.length || e.type === 'symlink' || e.type === 'hardlink') return 0;
   let count = 0;
   for (const [name, base64] of e.xattrs) {
     if (options.untrusted && !untrustedXattrAllowed(name)) continue;
-    const n = Buffer.from(name);
     const v = Buffer.from(base64, 'base64');
-    const head = Buffer.alloc(6);
-    head.writeUInt16LE(n.length, 0);
-    head.writeUInt32LE(v.length, 2);
-    parts.push(head, n, v);
+    const head = out.room(6);
+    const nameLen = out.text(name);
+    out.buf.writeUInt16LE(nameLen, head);
+    out.buf.writeUInt32LE(v.length, head + 2);
+    out.put(v);
     count++;
   }
-  return { count, bytes: Buffer.concat(parts) };
+  return count;
 }
 
 /**
- * The plan of a tree's entries, each content where `locate` finds its object (a path
- * relative to the store's directory, an offset); undefined when one is for the tar path to
- * decide (an object missing or of another size than its entry: the tar path names it).
+ * Where an object's bytes are: a path relative to the store's directory and an offset, with
+ * its size when known (a pack's index); undefined size: the whole file (a loose object,
+ * whose size the C side checks when it opens it).
  */
-export function planTreeRestore(
-  entries: TreeEntry[], expect: TreePlan['expect'], options: UnpackOptions, locate: (hash: string) => { path: string; offset: number; size: number } | undefined,
-): TreePlan | undefined {
-  const plan: Buffer[] = [];
-  const files = new Map<string, { index: number; uses: number }>();
-  const skeleton: Buffer[] = [];
-  let skelLength = 0;
-  const put = (b: Buffer) => {
-    skeleton.push(b);
-    skelLength += b.length;
-  };
+export interface ObjectPlace {
+  path: string;
+  offset: number;
+  size: number | undefined;
+}
+
+/**
+ * The plan of a tree's entries, each content where `locate` puts its object; undefined when
+ * one is for the tar path to decide (an object missing or of another size than its entry:
+ * the tar path names it).
+ */
+export function planTreeRestore(entries: TreeEntry[], expect: TreePlan['expect'], options: UnpackOptions, locate: (hash: string) => ObjectPlace | undefined): TreePlan | undefined {
+  const plan = new Bytes();
+  const skeleton = new Bytes();
+  const files = new Map<string, { index: number; uses: number; whole: boolean }>();
   const skipped = { entries: 0, warnings: [] as string[] };
+  // chown(2) takes 2^32-1 as "leave it": unpacker.ts makes it root's.
+  const id = (v: number) => (v === UNCHANGED_ID ? 0 : v);
   for (const e of entries) {
     if ((e.type === 'whiteout' || e.type === 'opaque') && options.whiteouts !== 'overlay') return undefined;
-    for (const part of encodeEntry(tarPartsOf(e))) put(part);
+    for (const part of encodeEntry(tarPartsOf(e))) skeleton.put(part);
     if (refusedDevice(e, options)) {
       // unpacker.ts's words; a hard link to it is not in the tree as made, so the C side hands over.
       skipped.entries++;
@@ -111,45 +151,45 @@ export function planTreeRestore(
       continue;
     }
     const size = e.type === 'file' ? e.size ?? 0 : 0;
-    const skelAt = skelLength;
-    if (e.content) put(Buffer.alloc(padding(size)));
-    const path = Buffer.from(e.path);
-    const link = Buffer.from(e.type === 'symlink' || e.type === 'hardlink' ? e.target ?? '' : '');
+    const skelAt = skeleton.length;
+    if (e.content) skeleton.zeros(padding(size));
     const where = e.content ? locate(e.content) : undefined;
-    if (path.length > 0xffff || link.length > 0xffff || (e.content && where?.size !== size)) return undefined;
-    let object: Buffer | undefined;
-    if (where) {
-      const file = files.get(where.path) ?? files.set(where.path, { index: files.size, uses: 0 }).get(where.path)!;
-      file.uses++;
-      object = Buffer.alloc(16);
-      object.writeUInt32LE(file.index, 0);
-      object.writeDoubleLE(where.offset, 8);
-    }
-    const xattrs = encodeXattrs(e, options);
-    const fixed = Buffer.alloc(FIXED);
-    fixed[0] = KIND[e.type];
-    fixed[1] = object ? 1 : 0;
-    fixed.writeUInt16LE(path.length, 2);
-    fixed.writeUInt16LE(link.length, 4);
-    fixed.writeUInt16LE(xattrs.count, 6);
-    fixed.writeUInt32LE(xattrs.bytes.length, 8);
+    if (e.content && (!where || (where.size !== undefined && where.size !== size))) return undefined;
     const marker = e.type === 'whiteout' || e.type === 'opaque';
-    // chown(2) takes 2^32-1 as "leave it": unpacker.ts makes it root's.
-    const id = (v: number) => (v === UNCHANGED_ID ? 0 : v);
-    [marker ? 0 : e.mode, id(e.uid), id(e.gid), size, e.device?.[0] ?? 0, e.device?.[1] ?? 0, skelAt].forEach((v, i) => fixed.writeDoubleLE(v, 16 + 8 * i));
-    plan.push(fixed, path, link, ...(object ? [object] : []), xattrs.bytes);
+    const at = plan.room(FIXED);
+    const b = plan.buf;
+    b.fill(0, at, at + 16);
+    b[at] = KIND[e.type];
+    b[at + 1] = where ? 1 : 0;
+    [marker ? 0 : e.mode, id(e.uid), id(e.gid), size, e.device?.[0] ?? 0, e.device?.[1] ?? 0, skelAt].forEach((v, k) => plan.buf.writeDoubleLE(v, at + 16 + 8 * k));
+    const pathLen = plan.text(e.path);
+    const linkLen = plan.text(e.type === 'symlink' || e.type === 'hardlink' ? e.target ?? '' : '');
+    if (pathLen > 0xffff || linkLen > 0xffff) return undefined;
+    plan.buf.writeUInt16LE(pathLen, at + 2);
+    plan.buf.writeUInt16LE(linkLen, at + 4);
+    if (where) {
+      const file = files.get(where.path) ?? files.set(where.path, { index: files.size, uses: 0, whole: where.size === undefined }).get(where.path)!;
+      file.uses++;
+      const o = plan.room(16);
+      plan.buf.writeUInt32LE(file.index, o);
+      plan.buf.writeUInt32LE(0, o + 4);
+      plan.buf.writeDoubleLE(where.offset, o + 8);
+    }
+    const before = plan.length;
+    const xattrs = putXattrs(plan, e, options);
+    plan.buf.writeUInt16LE(xattrs, at + 6);
+    plan.buf.writeUInt32LE(plan.length - before, at + 8);
   }
-  put(END_OF_ARCHIVE);
-  const head = [Buffer.alloc(4)];
-  head[0]!.writeUInt32LE(files.size, 0);
-  for (const [path, { uses }] of files) {
-    const name = Buffer.from(path);
-    const fixed = Buffer.alloc(3);
-    fixed[0] = uses > 1 ? 1 : 0;
-    fixed.writeUInt16LE(name.length, 1);
-    head.push(fixed, name);
+  skeleton.put(END_OF_ARCHIVE);
+  const head = new Bytes();
+  head.buf.writeUInt32LE(files.size, head.room(4));
+  for (const [path, { uses, whole }] of files) {
+    const at = head.room(3);
+    const len = head.text(path);
+    head.buf[at] = (uses > 1 ? 1 : 0) | (whole ? 2 : 0);
+    head.buf.writeUInt16LE(len, at + 1);
   }
-  return { plan: Buffer.concat([...head, ...plan]), skeleton: Buffer.concat(skeleton, skelLength), expect, skipped };
+  return { plan: Buffer.concat([head.done(), plan.done()]), skeleton: skeleton.done(), expect, skipped };
 }
 
 /**
@@ -191,11 +231,17 @@ export function withSkipped(planned: TreePlan, stats: UnpackStats): UnpackStats 
 export async function planLayerRestore(layout: StoreLayout, record: LayerRecord, options: UnpackOptions): Promise<TreePlan | undefined> {
   if (!record.tree || !treeRestoreApplies(options) || !nativeTreeRestorer()) return undefined;
   const entries = await readTree(layout, record.tree);
-  const locate = (hash: string) => {
-    const where = locateObject(layout, hash, true);
-    return where && { ...where, path: relative(layout.store, where.path) };
-  };
-  return planTreeRestore(entries, { hash: record.object, size: record.size }, options, locate);
+  const contents = entries.filter((e) => e.content).map((e) => e.content!);
+  const packed = locatePacked(layout, contents);
+  const places = new Map<string, ObjectPlace>();
+  const packNames = new Map<string, string>();
+  contents.forEach((hash, i) => {
+    const p = packed[i];
+    // Not in a pack: its loose file, whose size the C side checks as it opens it.
+    const path = p ? packNames.get(p.path) ?? packNames.set(p.path, relative(layout.store, p.path)).get(p.path)! : `objects/${hash.slice(0, 2)}/${hash.slice(2)}`;
+    places.set(hash, p ? { path, offset: p.offset, size: p.size } : { path, offset: 0, size: undefined });
+  });
+  return planTreeRestore(entries, { hash: record.object, size: record.size }, options, (hash) => places.get(hash));
 }
 
 /** A plan as the mapped worker sends it (stdin): its length (u32 LE), the plan, the skeleton. */
