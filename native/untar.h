@@ -8,7 +8,9 @@
  * and global PAX headers, other entry types, a malformed header, any failed call — makes it stop
  * and say so ("bail"); the caller then empties the directory and unpacks with the
  * TypeScript unpacker, which decides that case and words its errors. So this code needs
- * no error messages of its own for hostile archives, only the common case, fast. */
+ * no error messages of its own for hostile archives, only the common case, fast.
+ * A stored tree's restore (untar-tree.c) goes through the same apply step, and there also
+ * recreates overlayfs markers and sets files' and directories' xattrs. */
 #ifndef KARAPACE_UNTAR_H
 #define KARAPACE_UNTAR_H
 
