@@ -73,7 +73,7 @@ export { crashPoint } from './store/crash.js';
 export { APP_NAME_HINT, appFileName } from './manifest/app-name.js';
 export type { MappedOperation, MappedRequest, MappedResult, WorkerJob, WorkerReply } from './mapped/types.js';
 export { mappedWorkerPath } from './mapped/run.js';
-export { planBytes, type TreePlan } from './store/tree-restore.js';
+export { planBytes, type TreePlan } from './store/tree-plan.js';
 export { pullBundle, fetchBundleManifest, type BlobStream, type PullSource, type PullOptions, type PullResult } from './engine/pull.js';
 export {
   pullEnvironment, selectRemote, openRemoteClient, safeUrl, TOKEN_ENV,

@@ -45,6 +45,7 @@ export { runInEnv, mountEnv } from './engine/run.js';
 export { defaultBackendOf } from './engine/default-backend.js';
 export { formatFix, install as distroInstall } from './doctor/fixes.js';
 export { mappedWorkerPath } from './mapped/worker-path.js';
+export { planBytes, type TreePlan } from './store/tree-plan.js';
 
 /** engine/build.ts's, loaded on first use (a warm build from the exec bundle). */
 export async function buildIfUpToDate(engine: Engine, options: BuildOptions = {}): Promise<BuildResult | undefined> {

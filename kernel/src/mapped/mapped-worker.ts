@@ -25,7 +25,8 @@ async function run(job: WorkerJob): Promise<MappedResult> {
       return { kind: 'unpack', stats: await unpackTarStream(process.stdin, job.dir, { whiteouts: job.whiteouts, owners: true, ...(job.untrusted ? { untrusted: true } : {}) }) };
     }
     case 'restore-tree': {
-      const { readPlanned, restorePlanned } = await import('../store/tree-restore.js');
+      const { readPlanned } = await import('../store/tree-plan.js');
+      const { restorePlanned } = await import('../store/tree-restore.js');
       const planned = await readPlanned(process.stdin, job.expect);
       const stats = await restorePlanned(job.objects, job.dir, planned, { whiteouts: job.whiteouts, owners: true, ...(job.untrusted ? { untrusted: true } : {}) });
       return { kind: 'restore-tree', stats: stats ?? null };

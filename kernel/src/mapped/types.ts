@@ -9,7 +9,7 @@
 import type { PackStats } from '../layers/pack.js';
 import type { UnpackStats } from '../layers/unpack.js';
 import type { EnvHandle } from '../types.js';
-import type { TreePlan } from '../store/tree-restore.js';
+import type { TreePlan } from '../store/tree-plan.js';
 
 export type MappedOperation =
   /** Pack `dir` (packTree) and hand the tar stream to `consume`, which stores it. */

@@ -22,18 +22,9 @@ import type { LayerRecord } from '../types.js';
 import { relative } from 'node:path';
 import type { StoreLayout } from './layout.js';
 import { locatePacked } from './objects.js';
+import type { TreePlan } from './tree-plan.js';
 import { tarPartsOf, type TreeEntry, type TreeEntryType } from './tree.js';
 import { readTree } from './tree-tar.js';
-
-/** What restoreTree needs besides where: the entries in tar order and the tar's bytes other than contents. */
-export interface TreePlan {
-  plan: Buffer;
-  skeleton: Buffer;
-  /** The layer's recorded tar (blake3, size): what the restored bytes must hash to. */
-  expect: { hash: string; size: number };
-  /** Entries left out of the plan as unpacker.ts leaves them out (device nodes of untrusted content), and what it says of them. */
-  skipped?: { entries: number; warnings: string[] };
-}
 
 interface TreeAddon {
   restoreTree(objects: string, target: string, plan: Buffer, skeleton: Buffer, flags: number, umask: number, threads: number, progress: Buffer): Promise<Buffer>;
@@ -242,21 +233,4 @@ export async function planLayerRestore(layout: StoreLayout, record: LayerRecord,
     places.set(hash, p ? { path, offset: p.offset, size: p.size } : { path, offset: 0, size: undefined });
   });
   return planTreeRestore(entries, { hash: record.object, size: record.size }, options, (hash) => places.get(hash));
-}
-
-/** A plan as the mapped worker sends it (stdin): its length (u32 LE), the plan, the skeleton. */
-export function planBytes(planned: TreePlan): Buffer[] {
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(planned.plan.length, 0);
-  return [head, planned.plan, planned.skeleton];
-}
-
-/** The plan planBytes wrote, read whole from `source`. */
-export async function readPlanned(source: AsyncIterable<Uint8Array>, expect: TreePlan['expect']): Promise<TreePlan> {
-  const parts: Buffer[] = [];
-  for await (const c of source) parts.push(Buffer.from(c));
-  const all = Buffer.concat(parts);
-  const n = all.length >= 4 ? all.readUInt32LE(0) : -1;
-  if (n < 0 || 4 + n > all.length) throw new Error('a truncated restore plan');
-  return { plan: all.subarray(4, 4 + n), skeleton: all.subarray(4 + n), expect };
 }
