@@ -65,6 +65,15 @@ function settleDisk() {
   }
 }
 
+/** Runs `script` in bash; the CPU seconds (user + system) of what it ran, from bash's `times`. */
+function shCpu(script) {
+  const r = spawnSync('bash', ['-c', `${script}\ntimes`], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`failed: ${script}`);
+  const secs = (t) => { const [, m, x] = /(\d+)m([\d.]+)s/.exec(t); return Number(m) * 60 + Number(x); };
+  const [user, sys] = r.stdout.trim().split('\n').at(-1).split(/\s+/);
+  return secs(user) + secs(sys);
+}
+
 function time(fn) {
   const t0 = process.hrtime.bigint();
   const r = fn();
@@ -89,6 +98,9 @@ async function main() {
   // CPU time of this (the main) thread: the work on the critical path when a second CPU is
   // free; less sensitive to other tenants than wall time.
   const mainCpu = { commit: [], restore: [] };
+  // CPU seconds (user + system, every thread) of each restore and of its floor's tar: what
+  // other tenants' load and the disk's moods change least.
+  const restoreCpu = { restore: [], restoreFloor: [] };
   let record;
   for (let i = 0; i < RUNS; i++) {
     // Each timed step starts after the deletes before it are on disk (sync): creating files
@@ -112,10 +124,13 @@ async function main() {
     // from the same disk state on both sides (restoreStep): both outputs deleted, the
     // deletes on disk (sync), the disk idle, a fresh empty directory.
     const steps = {
-      restoreFloor: (out) => sh(`tar -xf ${floorFile} -C ${out}`),
+      restoreFloor: (out) => restoreCpu.restoreFloor.push(shCpu(`tar -xf ${floorFile} -C ${out}`)),
       restore: async (out) => {
         const t0 = mainThreadCpu();
+        const all = process.cpuUsage();
         await unpackLayer(layout, record.hash, out, { whiteouts: 'overlay' });
+        const used = process.cpuUsage(all);
+        restoreCpu.restore.push((used.user + used.system) / 1e6);
         mainCpu.restore.push(mainThreadCpu() - t0);
       },
       restoreSyncFloor: (out) => sh(`tar -xf ${floorFile} -C ${out} && sync -f ${out}`),
@@ -162,11 +177,13 @@ async function main() {
     '',
     `Restore pairs (ours / floor, in run order; odd runs time ours first): restore=[${restorePairs.map((x) => x.toFixed(2)).join(', ')}]; restore+syncfs=[${restoreSyncPairs.map((x) => x.toFixed(2)).join(', ')}].`,
     '',
+    `Restore CPU (s, user + system, all threads): ours=[${restoreCpu.restore.map((x) => x.toFixed(2)).join(', ')}], \`tar -xf\`=[${restoreCpu.restoreFloor.map((x) => x.toFixed(2)).join(', ')}]; per pair ${spread(restoreCpu.restore.map((x, k) => x / restoreCpu.restoreFloor[k]))}.`,
+    '',
     `Raw (s): ${Object.entries(results).map(([k, v]) => `${k}=[${v.map((x) => x.toFixed(3)).join(', ')}]`).join('; ')}`,
     '',
     `Main-thread CPU (s, /proc/self/task): commit=[${mainCpu.commit.map((x) => x.toFixed(2)).join(', ')}] (median ${median(mainCpu.commit).toFixed(2)}); restore=[${mainCpu.restore.map((x) => x.toFixed(2)).join(', ')}] (median ${median(mainCpu.restore).toFixed(2)}). Objects are created on a write thread, and a restore's file contents are written by the native restore's threads (none of it on this thread), so on an idle machine the wall time tends to this main-thread time plus waits.`,
     '',
-    "What a full-tree commit does beyond the floor (issue 18): its new contents go into one pack file (store/packs.ts: the objects concatenated in 4 MiB slabs written on a thread, then a sorted index; fsynced and renamed, as the floor syncs its one file), not one object file each (creating 6,250 files cost 25–250 µs each on this ext4, the most right after deletes, so each timed step here starts after a sync); beyond the floor's work it hashes each file (blake3) and re-encodes every header to check the tree gives back the tar. A commit of a tree the store already holds writes nothing and syncs nothing, and takes each unchanged file's hash from the stat-fingerprint cache (store/content-cache.ts), but still packs the whole upper dir and hashes the tar (its blake3 is the layer's identity). Restore makes no tar: native/untar-tree.c applies the tree's entries as the native unpacker applies a tar's, its main thread reading each file's object, hashing it into the blake3 of the tar the tree stands for, and handing the bytes to writer threads (store/tree-restore.ts); that hash, over exactly the bytes written, must be the layer's recorded tar hash, or the tar path takes over and names the damage. How restore is measured: `tar -xf` on this ext4 (mounted with `discard`) takes 0.3 s into a quiet disk and several times that right after a tree's delete, so every restore step, ours and the floor's alike, starts the same way, untimed: the previous output deleted, `sync`, the disk idle (no requests in flight in /sys/block/*/inflight for 0.2 s, at most 10 s), a fresh empty directory; floor and ours alternate which goes first in each run, and the ratio is taken per pair (each of ours over the floor run next to it), reported as the median and the range. Loads in parentheses are the 1-minute load average as each measurement started (median over the runs), on 2 CPUs shared with other work.",
+    "What a full-tree commit does beyond the floor (issue 18): its new contents go into one pack file (store/packs.ts: the objects concatenated in 4 MiB slabs written on a thread, then a sorted index; fsynced and renamed, as the floor syncs its one file), not one object file each (creating 6,250 files cost 25–250 µs each on this ext4, the most right after deletes, so each timed step here starts after a sync); beyond the floor's work it hashes each file (blake3) and re-encodes every header to check the tree gives back the tar. A commit of a tree the store already holds writes nothing and syncs nothing, and takes each unchanged file's hash from the stat-fingerprint cache (store/content-cache.ts), but still packs the whole upper dir and hashes the tar (its blake3 is the layer's identity). Restore makes no tar: native/untar-tree.c applies the tree's entries as the native unpacker applies a tar's, its main thread reading each file's object, hashing it into the blake3 of the tar the tree stands for, and handing the bytes to writer threads (store/tree-restore.ts); that hash, over exactly the bytes written, must be the layer's recorded tar hash, or the tar path takes over and names the damage. How restore is measured: `tar -xf` on this ext4 (mounted with `discard`) takes 0.3 s into a quiet disk and several times that right after a tree's delete, so every restore step, ours and the floor's alike, starts the same way, untimed: the previous output deleted, `sync`, the disk idle (no requests in flight in /sys/block/*/inflight for 0.2 s, at most 10 s), a fresh empty directory; floor and ours alternate which goes first in each run, and the ratio is taken per pair (each of ours over the floor run next to it), reported as the median and the range, next to the CPU time (user + system, every thread) of both sides, which other tenants' load and the disk change least. Loads in parentheses are the 1-minute load average as each measurement started (median over the runs), on 2 CPUs shared with other work.",
     '',
   ].join('\n');
   writeSection(join(REPO, 'bench/RESULTS.md'), 'store: commit and restore', section);
