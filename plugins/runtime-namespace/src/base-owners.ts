@@ -21,8 +21,9 @@ import { dirname, join } from 'node:path';
 import { RuntimeFailure, type GcContext, type InvokingUser } from '@karapace/kernel';
 import { buildHostMappingArgv, type HostBind } from './argv.js';
 import type { IdFacts } from './ids.js';
+import { sha256Hex } from './sha256.js';
 
-/** node:crypto on first use: loading it is a visible share of an exec's start-up, and only full mapping needs it. */
+/** node:crypto on first use (a new copy's temporary name): loading it is a visible share of an exec's start-up. */
 let cryptoModule: typeof Crypto | undefined;
 const crypto = (): typeof Crypto => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
 
@@ -44,7 +45,8 @@ function baseKey(rootfs: string, user: InvokingUser, facts: IdFacts): string {
   const imageDir = dirname(rootfs);
   const digest = readText(join(imageDir, 'disk-digest')) || readText(join(imageDir, 'digest'));
   const material = [realpathSync(rootfs), digest, user.uid, user.gid, facts.subuid?.start, facts.subuid?.count, facts.subgid?.start, facts.subgid?.count].join('\0');
-  return crypto().createHash('sha256').update(material).digest('hex').slice(0, 32);
+  // sha256Hex, not node:crypto's: the same key, without loading node:crypto on every exec.
+  return sha256Hex(material).slice(0, 32);
 }
 
 /**
