@@ -148,7 +148,7 @@ static void write_file(struct writers *w, struct job *j, uint8_t *buf)
         /* Last, as unpacker.ts sets them: a chown or a write clears security.capability. */
         else if (j->n_xattrs && set_xattrs(fd, j->xattrs, j->n_xattrs) < 0)
             writers_fail(w, errno, "fsetxattr", j->rel, 0);
-        else if (fstat(fd, &j->st) < 0)
+        else if (!w->no_stats && fstat(fd, &j->st) < 0)
             writers_fail(w, errno, "fstat", j->rel, 0);
         else
             j->done = 1;
@@ -191,7 +191,7 @@ static void write_symlink(struct writers *w, struct job *j)
         writers_fail(w, errno, "symlink", j->rel, 0);
     else if (j->chown && fchownat(w->rootfd, j->rel, j->uid, j->gid, AT_SYMLINK_NOFOLLOW) < 0)
         writers_fail(w, errno, "lchown", j->rel, 0);
-    else if (fstatat(w->rootfd, j->rel, &j->st, AT_SYMLINK_NOFOLLOW) < 0)
+    else if (!w->no_stats && fstatat(w->rootfd, j->rel, &j->st, AT_SYMLINK_NOFOLLOW) < 0)
         writers_fail(w, errno, "lstat", j->rel, 0);
     else
         j->done = 1;

@@ -117,6 +117,7 @@ void untar_execute(napi_env env, void *data)
         return;
     }
     u->writers_on = 1;
+    u->writers.no_stats = tree;
     if (tree)
         untar_tree_run(u);
     else

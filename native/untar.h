@@ -115,6 +115,7 @@ struct writers {
     pthread_t threads[8];
     int count;
     int rootfd, srcfd;
+    int no_stats; /* a tree restore: nobody reads the jobs' stats */
     /* Content bytes read ahead for the writers (jobs' data), bounded (writers_reserve). */
     size_t buffered;
     pthread_cond_t room;
