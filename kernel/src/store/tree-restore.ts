@@ -20,7 +20,7 @@ import { emptyDir, emptyTarget, nativeUntar, unpackFlags } from '../layers/nativ
 import { untrustedXattrAllowed, type UnpackOptions, type UnpackStats } from '../layers/unpack.js';
 import type { LayerRecord } from '../types.js';
 import { relative } from 'node:path';
-import type { StoreLayout } from './layout.js';
+import { objectPath, type StoreLayout } from './layout.js';
 import { locatePacked } from './objects.js';
 import type { TreePlan } from './tree-plan.js';
 import { tarPartsOf, type TreeEntry, type TreeEntryType } from './tree.js';
@@ -229,7 +229,7 @@ export async function planLayerRestore(layout: StoreLayout, record: LayerRecord,
   contents.forEach((hash, i) => {
     const p = packed[i];
     // Not in a pack: its loose file, whose size the C side checks as it opens it.
-    const path = p ? packNames.get(p.path) ?? packNames.set(p.path, relative(layout.store, p.path)).get(p.path)! : `objects/${hash.slice(0, 2)}/${hash.slice(2)}`;
+    const path = p ? packNames.get(p.path) ?? packNames.set(p.path, relative(layout.store, p.path)).get(p.path)! : objectPath(layout, hash).slice(layout.store.length + 1);
     places.set(hash, p ? { path, offset: p.offset, size: p.size } : { path, offset: 0, size: undefined });
   });
   return planTreeRestore(entries, { hash: record.object, size: record.size }, options, (hash) => places.get(hash));
