@@ -12,6 +12,7 @@
 //   karapace-server.js    the remote store server (plugins/remote-http/src/server/bin.ts)
 //   mapped-worker.js      store work inside an env's id mapping (kernel/src/mapped)
 //   tree-tar-worker.js    a large tree's tar made on a worker thread for restore (kernel/src/store)
+//   pack-tree-worker.js   a large directory packed on a worker thread for commit (kernel/src/layers)
 // Start-up is dominated by loading and compiling code; see bench/RESULTS.md.
 import { build } from 'esbuild';
 import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -54,7 +55,8 @@ await build({
   // mapped-worker: run by backends inside an env's id mapping; found next to the kernel's chunk.
   // karapace-server: the remote server ships with the CLI package, sharing its chunks.
   // tree-tar-worker: a large tree's tar for restore, made on another thread; found the same way.
-  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'tree-tar-worker': 'kernel/dist/store/tree-tar-worker.js' },
+  // pack-tree-worker: a large directory's tar for commit, made on another thread; the same.
+  entryPoints: { karapace: 'cli/dist/bin.js', 'karapace-server': 'plugins/remote-http/dist/server/bin.js', 'mapped-worker': 'kernel/dist/mapped/mapped-worker.js', 'tree-tar-worker': 'kernel/dist/store/tree-tar-worker.js', 'pack-tree-worker': 'kernel/dist/layers/pack-tree-worker.js' },
   outdir,
   bundle: true,
   splitting: true,

@@ -12,13 +12,14 @@ import { fsyncDir, tempPathFor, writeFileAtomic } from '../store/atomic.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { corruptObject, hasObject } from '../store/objects.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
+import { packTreeForIngest } from './pack-tree-thread.js';
 import { openContentCache } from '../store/content-cache.js';
 import { treeTar } from '../store/tree-tar.js';
 import { THREADED_TAR_MIN, treeTarThreaded } from '../store/tree-tar-thread.js';
 import { planLayerRestore, restorePlanned } from '../store/tree-restore.js';
 import type { TreePlan } from '../store/tree-plan.js';
 import type { LayerKind, LayerRecord } from '../types.js';
-import { packTree, type PackStats } from './pack.js';
+import type { PackStats } from './pack.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from './unpack.js';
 
 export function layerPath(layout: StoreLayout, hash: string): string {
@@ -63,7 +64,8 @@ export async function packLayer(layout: StoreLayout, dir: string, options: PackL
   const hasher = new StreamHasher();
   const produce: TarProducer = options.tar ?? (async (consume) => {
     const stats: PackStats = { entries: 0, contentBytes: 0 };
-    await consume(packTree(dir, { reuseBuffers: true, stats }));
+    // A large tree is packed on another thread while this one ingests it (layers/pack-tree-thread.ts).
+    await consume(packTreeForIngest(dir, stats));
     return stats;
   });
   // Files unchanged since the last pack of `dir` are not hashed again (their tar bytes still are).

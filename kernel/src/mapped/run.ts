@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Kernel } from '../kernel.js';
 import { packTree, type PackStats } from '../layers/pack.js';
+import { packTreeForIngest } from '../layers/pack-tree-thread.js';
 import { unpackTarStream, type UnpackOptions, type UnpackStats } from '../layers/unpack.js';
 import type { TarProducer, Unpacker } from '../layers/layer.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -36,7 +37,8 @@ export function envTar(kernel: Kernel, env: EnvHandle, dir: string): TarProducer
     const answered = await ask(kernel, env, { kind: 'pack', dir, consume });
     if (answered) return answered.stats;
     const stats: PackStats = { entries: 0, contentBytes: 0 };
-    await consume(packTree(dir, { reuseBuffers: true, stats }));
+    // A large tree is packed on another thread while this one ingests it (layers/pack-tree-thread.ts).
+    await consume(packTreeForIngest(dir, stats));
     return stats;
   };
 }
