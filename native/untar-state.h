@@ -61,7 +61,7 @@ struct untar {
     size_t plan_len, skeleton_len;
     char *objects;  /* the store's directory holding objects/ and packs/ (as seen here) */
     int objfd;
-    struct tree_source { const char *rel; uint16_t len; uint8_t shared; /* flags: 1 shared, 2 whole */ int fd; } *sources;
+    struct tree_source { const char *rel; uint16_t len; uint8_t flags; /* 1 shared (kept open), 2 whole (a loose object) */ int fd; } *sources;
     uint32_t n_sources;
     size_t plan_entries; /* where the plan's entries start, after its files */
     uint64_t tar_size, skel_done;

@@ -3,8 +3,9 @@
  * unpacker.ts does), while this thread hashes the tar the tree stands for: its bytes other
  * than contents (the skeleton, encoded by kernel/src/store/tree-restore.ts with the
  * packer's own encoder) with each file's content in between, read here from where its
- * object is (a loose file or a pack, as store/objects.ts locates it) and handed to a writer thread, which writes exactly those bytes (a file over 8 MiB is
- * copied here, hashed as it is written). tree-restore.ts compares the hash with the
+ * object is (a loose file or a pack, as store/objects.ts locates it) and handed to a
+ * writer thread, which writes exactly those bytes (a file over 8 MiB is copied here,
+ * hashed as it is written). tree-restore.ts compares the hash with the
  * layer's recorded tar hash, which names every byte written: a damaged or hostile object
  * fails that check before any swap, as it fails treeTar's. Anything this code does not do
  * exactly as the TypeScript path would makes it bail, and that path takes over.
@@ -35,7 +36,6 @@
 #include "untar-state.h"
 
 #define FIXED 72
-#define HASH_BUF ((size_t)1 << 20)
 
 struct plan_entry {
     uint8_t kind, has_object;
@@ -104,7 +104,7 @@ int untar_tree_sources(struct untar *u)
         src->fd = -1;
         if (at + 3 > u->plan_len)
             return untar_bail(u, "a malformed plan%s", NULL);
-        src->shared = u->plan[at];
+        src->flags = u->plan[at];
         memcpy(&src->len, u->plan + at + 1, 2);
         if (at + 3 + src->len > u->plan_len)
             return untar_bail(u, "a malformed plan%s", NULL);
@@ -132,7 +132,7 @@ static int source_fd(struct untar *u, uint32_t i)
 static int whole_size(struct untar *u, uint32_t i, int fd, uint64_t size)
 {
     struct stat st;
-    if (!(u->sources[i].shared & 2))
+    if (!(u->sources[i].flags & 2))
         return 0;
     if (fstat(fd, &st) < 0)
         return untar_bail_errno(u, "fstat", u->sources[i].rel);
@@ -142,7 +142,7 @@ static int whole_size(struct untar *u, uint32_t i, int fd, uint64_t size)
 static void source_done(struct untar *u, uint32_t i)
 {
     struct tree_source *src = &u->sources[i];
-    if (!(src->shared & 1) && src->fd >= 0) {
+    if (!(src->flags & 1) && src->fd >= 0) {
         close(src->fd);
         src->fd = -1;
     }
