@@ -2,7 +2,7 @@
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { acquireStoreLock, hasNativeFlock } from '../store/lock.js';
-import { readStoreVersion, STORE_FORMAT_VERSION } from '../store/version.js';
+import { isCurrentStoreVersion, readStoreVersion, STORE_FORMAT_VERSION } from '../store/version.js';
 import type { DoctorCheck } from '../types.js';
 import type { Engine } from '../engine/engine.js';
 import { everywhere, formatFix } from './fixes.js';
@@ -26,7 +26,7 @@ export async function storeChecks(engine: Engine): Promise<DoctorCheck[]> {
     checks.push(check({
       id: 'core.store.version', title: `Store format (${layout.root})`, required: true,
       ...(v === undefined ? { status: 'ok', detail: 'no store yet: created by the first build' }
-        : v === STORE_FORMAT_VERSION ? { status: 'ok', detail: `version ${v}` }
+        : isCurrentStoreVersion(v) ? { status: 'ok', detail: `version ${v}` }
           : { status: 'fail', detail: `version ${v}; this karapace reads version ${STORE_FORMAT_VERSION}`, fix: v > STORE_FORMAT_VERSION ? 'upgrade karapace' : 'run `karapace migrate`' }),
     }));
   } catch (err) {

@@ -17,7 +17,7 @@ import { crashPoint } from '../store/crash.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
 import { readObjectVerified } from '../store/objects.js';
 import { storeTarAsTree } from '../store/tree-layer.js';
-import { readStoreVersion, STORE_FORMAT_VERSION, writeStoreVersion } from '../store/version.js';
+import { readStoreVersion, STORE_FORMAT_VERSION, STORE_VERSION_BEFORE_PACKS, writeStoreVersion } from '../store/version.js';
 import type { LayerRecord } from '../types.js';
 import type { Engine } from './engine.js';
 import { scanAndIndex } from './find.js';
@@ -95,6 +95,17 @@ export async function migrateStore(engine: Engine): Promise<MigrateResult> {
     if (existsSync(layout.metadata)) await withLock(engine, async () => void (await scanAndIndex(layout, { force: true })));
     return { ...base, version: version ?? STORE_FORMAT_VERSION, message: `store format version ${STORE_FORMAT_VERSION} is current; nothing to migrate` };
   }
+  if (version === STORE_VERSION_BEFORE_PACKS) {
+    // Version 3 only adds pack files: nothing to convert, the version file says older karapaces cannot read it.
+    return withLock(engine, async () => {
+      if (readStoreVersion(layout) === STORE_VERSION_BEFORE_PACKS) await writeStoreVersion(layout, STORE_FORMAT_VERSION);
+      if (existsSync(layout.metadata)) await scanAndIndex(layout, { force: true });
+      return {
+        ...base, version, migrated: true,
+        message: `migrated ${layout.root} from store format version ${version} to ${STORE_FORMAT_VERSION}: nothing to convert (version ${STORE_FORMAT_VERSION} lets commits write pack files; karapace releases that know only version ${version} will ask to be upgraded)`,
+      };
+    });
+  }
   if (version === 1) {
     return withLock(engine, async () => {
       // Another migrate may have finished while this one waited for the lock.
@@ -111,7 +122,7 @@ export async function migrateStore(engine: Engine): Promise<MigrateResult> {
       };
     }, { anyVersion: true });
   }
-  throw new StoreError('KP_STORE_VERSION_UNKNOWN', `store at ${layout.root} has format version ${version}, which this karapace cannot migrate (it knows versions 1 and ${STORE_FORMAT_VERSION})`, {
+  throw new StoreError('KP_STORE_VERSION_UNKNOWN', `store at ${layout.root} has format version ${version}, which this karapace cannot migrate (it knows versions 1 to ${STORE_FORMAT_VERSION})`, {
     hint: version > STORE_FORMAT_VERSION
       ? 'it was written by a newer karapace: upgrade karapace, or point --store at another store'
       : 'no migration exists for it: rebuild your environments from their manifests into a new store (--store)',

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { hashBytes } from '../hash.js';
 import { randomHex } from '../random.js';
 import type { StoreLayout } from './layout.js';
+import { markStoreHoldsPacks } from './version.js';
 import { addPack } from './objects.js';
 import { encodeIndex, encodeTrailer, ENTRY, PACK_MAGIC, packPath, packsDir, type Pack } from './packs.js';
 
@@ -180,6 +181,7 @@ export class PackWriter {
       const name = hashBytes(index);
       mkdirSync(packsDir(this.layout), { recursive: true });
       const path = packPath(this.layout, name);
+      markStoreHoldsPacks(this.layout);
       // The same name is the same index, so the same objects at the same places: either copy will do.
       renameSync(this.tmp, path);
       this.done = true;

@@ -160,7 +160,7 @@ test('verify-store names each damaged item and exits 3', async (t) => {
 test('migrate reports the version and refuses unknown ones with guidance', async (t) => {
   const { box } = await env(t);
   const ok = await box.json(['migrate']);
-  t.is(ok.version, 2);
+  t.is(ok.version, 3);
   t.false(ok.migrated);
   writeFileSync(join(box.store, 'store', 'version'), '7\n');
   const r = await box.run(['migrate']);

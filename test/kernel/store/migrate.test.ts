@@ -60,7 +60,7 @@ test('a version 1 store is refused until migrated; migrate turns its layers into
   // Three layers, two of them (an unchanged commit) on one tar.
   t.deepEqual(r.layers, { converted: 3, kept_as_tar: 0, tar_bytes_removed: 82432 + 82944, bytes_added: r.layers.bytes_added });
   t.true(r.layers.bytes_added < 82432, 'the trees and contents take less than one tar');
-  t.is(readFileSync(join(box.store, 'store', 'version'), 'utf8'), '2\n');
+  t.is(readFileSync(join(box.store, 'store', 'version'), 'utf8'), '3\n');
   // The tar objects are gone; each layer gives its tar back from its tree, byte for byte.
   const after = tarObjects(box);
   for (const tar of tars) t.false(after.includes(tar));
@@ -95,7 +95,7 @@ test('a version 1 store is refused until migrated; migrate turns its layers into
   t.is(verify.checked.trees, 3);
   const again = await box.json(['migrate']);
   t.false(again.migrated);
-  t.is(again.version, 2);
+  t.is(again.version, 3);
 });
 
 test('a migrate killed after its first layer is finished by the next one', async (t) => {

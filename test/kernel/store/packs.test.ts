@@ -254,3 +254,37 @@ test('gc rewrites a pack half of whose objects a removed snapshot left behind; k
   t.is(readFileSync(join(upper, 'many', 'f200')).subarray(0, 7).toString(), 'gc 200\n');
   t.true((await box.json(['verify-store'])).ok);
 });
+
+test('a version 2 store is used as it is and becomes version 3 with its first pack, which a karapace knowing only 2 would refuse; migrate turns 2 into 3', async (t) => {
+  const { box, upper } = await env(t);
+  const version = join(box.store, 'store', 'version');
+  t.is(readFileSync(version, 'utf8'), '3\n', 'a new store is written at version 3');
+  writeFileSync(version, '2\n');
+  writeFileSync(join(upper, 'one'), 'a small commit: loose objects only\n');
+  await box.json(['commit', 'dev']);
+  t.is(readFileSync(version, 'utf8'), '2\n', 'no pack, no new version');
+  files(join(upper, 'many'), 300, 'bump');
+  await box.json(['commit', 'dev']);
+  t.is(packs(box).length, 1);
+  t.is(readFileSync(version, 'utf8'), '3\n', 'the first pack marks the store');
+  t.true((await box.json(['verify-store'])).ok);
+  // A release that knows versions up to 2 stops at the version file; this one names both it reads.
+  writeFileSync(version, '4\n');
+  const refused = await box.run(['gc']);
+  t.is(refused.code, 3);
+  t.regex(refused.stderr, /format version 4; this karapace understands versions 2 and 3/);
+  t.regex(refused.stderr, /upgrade karapace/);
+
+  const other = sandbox('kp-packs-v2-');
+  t.teardown(() => rmSync(other.dir, { recursive: true, force: true }));
+  other.write('dev/karapace.toml', mockManifest({}));
+  await other.json(['build', '--name', 'dev'], { cwd: join(other.dir, 'dev') });
+  writeFileSync(join(other.store, 'store', 'version'), '2\n');
+  const migrated = await other.json(['migrate']);
+  t.is(migrated.version, 2);
+  t.true(migrated.migrated);
+  t.is(readFileSync(join(other.store, 'store', 'version'), 'utf8'), '3\n');
+  const again = await other.json(['migrate']);
+  t.false(again.migrated);
+  t.is(again.version, 3);
+});
