@@ -7,10 +7,11 @@
  * is marked running or whose backend does not mark what it starts, a log level that would
  * show the engine's work, any error (reported there, with its own message).
  */
-import { defaultGlobalConfigDir, defaultStoreRoot, listFromIndex, loadConfig, parseLogLevel, storeLayout } from '@karapace/kernel';
+import { defaultGlobalConfigDir, defaultStoreRoot, indexRowsText, listFromIndex, loadConfig, markedRunning, parseLogLevel, rowsSpan, storeLayout } from '@karapace/kernel';
 import type { FastArgs } from './fast-dispatch.cjs';
 import { lazyStdio } from './lazy-stdio.js';
-import { listPage, reportList } from './list-body.js';
+import { listPage, reportList, reportPage } from './list-body.js';
+import { rowsTable } from './list-table.js';
 import { MARKING_BACKENDS } from './marking-backends.js';
 import { Reporter } from './reporter.js';
 
@@ -23,12 +24,31 @@ export async function runFastPath(parsed: FastArgs): Promise<number | undefined>
     const cwd = process.cwd();
     const { config } = await loadConfig({ cwd, globalDir: defaultGlobalConfigDir(process.env) });
     if (config.builtins === false || (config.plugins?.length ?? 0) > 0) return undefined;
-    const root = defaultStoreRoot({ flag: global.store, env: process.env, config: typeof config.store === 'string' ? config.store : undefined });
-    const listed = listFromIndex(storeLayout(root), MARKING_BACKENDS, page);
-    if (!listed) return undefined;
-    reportList(new Reporter(lazyStdio('stdout'), lazyStdio('stderr'), global.json), listed.environments, listed.total, page);
+    const layout = storeLayout(defaultStoreRoot({ flag: global.store, env: process.env, config: typeof config.store === 'string' ? config.store : undefined }));
+    const reporter = new Reporter(lazyStdio('stdout'), lazyStdio('stderr'), global.json);
+    if (global.json) {
+      const listed = listFromIndex(layout, MARKING_BACKENDS, page);
+      if (!listed) return undefined;
+      reportList(reporter, listed.environments, listed.total, page);
+      return 0;
+    }
+    // Text: the table straight from the rows file, written as it is made.
+    const marked = markedRunning(layout);
+    const text = marked && indexRowsText(layout);
+    const span = text ? rowsSpan(text, page) : undefined;
+    if (!marked || !text || !span) return undefined;
+    if (span.from === span.to) {
+      reportList(reporter, [], span.total, page);
+      return 0;
+    }
+    const table = rowsTable(text, span, { marking: MARKING_BACKENDS, marked });
+    if (!table) return undefined;
+    reporter.resultText(table);
+    const skipped = Math.min(page.offset ?? 0, span.total);
+    reportPage(reporter, span.total, page, Math.min(page.limit ?? span.total, span.total - skipped));
     return 0;
   } catch {
     return undefined;
   }
 }
+

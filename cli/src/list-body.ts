@@ -42,6 +42,13 @@ export function reportList(reporter: Reporter, environments: EnvSummary[], total
           environments.map((e) => [e.short_id, e.name ?? '-', e.state, e.backend, e.base, String(e.packages)]),
         ),
   );
-  const next = offset + environments.length;
-  if (paged && environments.length > 0 && next < total) reporter.info(`environments ${offset + 1}–${next} of ${total}; the next page: --offset ${next}`);
+  reportPage(reporter, total, page, environments.length);
+}
+
+/** After a page of the table: on stderr, which rows it showed and where the next page starts. */
+export function reportPage(reporter: Reporter, total: number, page: RowsPage, shown: number): void {
+  const paged = page.limit !== undefined || page.offset !== undefined;
+  const offset = Math.min(page.offset ?? 0, total);
+  const next = offset + shown;
+  if (paged && shown > 0 && next < total) reporter.info(`environments ${offset + 1}–${next} of ${total}; the next page: --offset ${next}`);
 }

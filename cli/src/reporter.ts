@@ -28,6 +28,14 @@ export class Reporter {
     }
   }
 
+  /**
+   * A long text result written as it is made (not with --json): `chunks` are already
+   * printable (made of printable() cells, as table() makes them), each ending in a newline.
+   */
+  resultText(chunks: Iterable<string>): void {
+    for (const chunk of chunks) this.stdout.write(chunk);
+  }
+
   info(message: string): void {
     if (!this.json) this.stderr.write(printable(message, true) + '\n');
   }

@@ -5,7 +5,6 @@
  */
 import { indexRow, indexRows, type IndexRow, type RowsPage } from '../store/env-index.js';
 import { rowOrder } from '../store/env-rows.js';
-import type { StoreLayout } from '../store/layout.js';
 import { markedRunning } from '../store/running-index.js';
 import type { Engine } from './engine.js';
 import { scanAndIndex } from './find.js';
@@ -52,22 +51,4 @@ export async function listEnvs(engine: Engine, page: RowsPage = {}): Promise<Env
   const running = new Set(built.filter((_, i) => states[i] === 'running').map((row) => row.env_id));
   if (running.size) rows = rows.map((row) => (running.has(row.env_id) ? { ...row, state: 'running' as const } : row));
   return { environments: whole ? pageOf(rows, page) : rows, corrupt, total };
-}
-
-/**
- * `list` from the index alone, without a plugin (the CLI's start-up path): the rows when the
- * index is fresh, the store has a running index, and every built environment shown has a
- * backend of `marking` — backends that mark what they start, with no other plugin answering
- * `status` (the caller knows its plugins) — and is not marked, so nothing needs asking.
- * Undefined otherwise: listEnvs answers, asking the backends.
- */
-export function listFromIndex(layout: StoreLayout, marking: ReadonlySet<string>, page: RowsPage = {}): Omit<EnvList, 'corrupt'> | undefined {
-  const marks = markedRunning(layout);
-  if (!marks) return undefined;
-  const indexed = indexRows(layout, page);
-  if (!indexed) return undefined;
-  for (const row of indexed.rows) {
-    if (row.state === 'built' && (!marking.has(row.backend) || marks.has(row.env_id))) return undefined;
-  }
-  return { environments: indexed.rows, total: indexed.total };
 }

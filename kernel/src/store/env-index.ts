@@ -120,9 +120,13 @@ export function lookupIdPrefix(layout: StoreLayout, prefix: string): IndexLookup
  * total); undefined when the index is stale or its rows file does not read.
  */
 export function indexRows(layout: StoreLayout, page?: RowsPage): { rows: IndexRow[]; total: number } | undefined {
-  if (!indexFresh(layout)) return undefined;
-  const text = read(rowsFile(layout));
+  const text = indexRowsText(layout);
   return text === undefined ? undefined : parseRows(text, page);
+}
+
+/** The rows file of a fresh index (env-rows.ts), for readers that walk it themselves; undefined when stale. */
+export function indexRowsText(layout: StoreLayout): string | undefined {
+  return indexFresh(layout) ? read(rowsFile(layout)) : undefined;
 }
 
 /**

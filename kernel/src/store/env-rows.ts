@@ -3,7 +3,7 @@
  * environment, in `list`'s order, so a `list` reads one file and parses only the rows it
  * shows — no JSON parse of every environment (11 M instructions at 1,000), no sort.
  *
- *   karapace-rows 1
+ *   karapace-rows 1 <number of rows>
  *   <env_id> TAB <short_id> TAB <name> TAB <state> TAB <backend> TAB <base> TAB <packages> TAB <created_at>
  *   …
  *
@@ -85,7 +85,7 @@ function unescape(field: string): string | undefined {
 
 /** The rows file for rows already in `list`'s order. */
 export function formatRows(rows: readonly IndexRow[]): string {
-  let out = `${HEADER}\n`;
+  let out = `${HEADER} ${rows.length}\n`;
   for (const r of rows) {
     out += `${escape(r.env_id)}\t${escape(r.short_id)}\t${r.name === null ? '\\N' : escape(r.name)}\t${escape(r.state)}\t${escape(r.backend)}\t${escape(r.base)}\t${r.packages}\t${escape(r.created_at)}\n`;
   }
@@ -110,23 +110,85 @@ function parseRow(line: string): IndexRow | undefined {
   return { env_id: f[0]!, short_id: f[1]!, name: unnamed ? null : f[2]!, state: f[3] as EnvState, backend: f[4]!, base: f[5]!, packages, created_at: f[7]! };
 }
 
+/** Where a page of rows lies in a rows file: `from` the first row's start, `to` one past the last row's newline. */
+export interface RowsSpan {
+  from: number;
+  to: number;
+  /** How many rows the page has. */
+  count: number;
+  /** How many rows the file has. */
+  total: number;
+}
+
+const HEADER_LINE = /^karapace-rows 1 (0|[1-9][0-9]{0,8})\n/;
+
 /**
- * The rows of a rows file (`page`: only those, parsed; the others only counted) and how many
- * it has; undefined when it is not a rows file of this version or a row does not read.
+ * Where the page's rows are (found by their newlines; the rows before it are skipped, not
+ * read); undefined when the text is not a rows file of this version or has fewer rows than
+ * its header says.
+ */
+export function rowsSpan(text: string, page: RowsPage = {}): RowsSpan | undefined {
+  const header = HEADER_LINE.exec(text);
+  if (!header) return undefined;
+  const total = Number(header[1]);
+  if (!text.endsWith('\n') && total > 0) return undefined;
+  const skip = Math.min(page.offset ?? 0, total);
+  const take = Math.min(page.limit ?? total, total - skip);
+  let at = header[0].length;
+  for (let i = 0; i < skip; i++) {
+    at = text.indexOf('\n', at) + 1;
+    if (at === 0) return undefined;
+  }
+  let to = at;
+  for (let i = 0; i < take; i++) {
+    to = text.indexOf('\n', to) + 1;
+    if (to === 0) return undefined;
+  }
+  // Every row counted: the header's number is the file's.
+  if (skip + take === total && to !== text.length) return undefined;
+  return { from: at, to, count: take, total };
+}
+
+/**
+ * The field bounds of the row that starts at `at`, for readers that show rows without making
+ * a string of every field (the CLI's list table): field i is text[out[i], out[i + 1] - 1), out[8]
+ * the next row's start. False when the row does not have exactly 8 fields.
+ */
+export function rowBounds(text: string, at: number, out: Int32Array): boolean {
+  const end = text.indexOf('\n', at);
+  if (end < 0) return false;
+  out[0] = at;
+  let p = at;
+  for (let i = 1; i < FIELDS; i++) {
+    const tab = text.indexOf('\t', p);
+    if (tab < 0 || tab > end) return false;
+    out[i] = p = tab + 1;
+  }
+  const extra = text.indexOf('\t', p);
+  if (extra >= 0 && extra < end) return false;
+  out[FIELDS] = end + 1;
+  return true;
+}
+
+/** The row of the line text[start, end) (no newline); undefined when it does not read. */
+export function rowAt(text: string, start: number, end: number): IndexRow | undefined {
+  return parseRow(text.slice(start, end));
+}
+
+/**
+ * The rows of a rows file (`page`: only those, parsed; the others skipped) and how many it
+ * has; undefined when it is not a rows file of this version or a row does not read.
  */
 export function parseRows(text: string, page: RowsPage = {}): { rows: IndexRow[]; total: number } | undefined {
-  if (!text.startsWith(`${HEADER}\n`)) return undefined;
-  const lines = text.split('\n');
-  // The header first, an empty string after the last line's newline.
-  if (lines.pop() !== '') return undefined;
-  const total = lines.length - 1;
-  const from = 1 + Math.min(page.offset ?? 0, total);
-  const to = page.limit === undefined ? lines.length : Math.min(lines.length, from + page.limit);
+  const span = rowsSpan(text, page);
+  if (!span) return undefined;
   const rows: IndexRow[] = [];
-  for (let i = from; i < to; i++) {
-    const row = parseRow(lines[i]!);
+  for (let at = span.from; at < span.to; ) {
+    const end = text.indexOf('\n', at);
+    const row = parseRow(text.slice(at, end));
     if (!row) return undefined;
     rows.push(row);
+    at = end + 1;
   }
-  return { rows, total };
+  return { rows, total: span.total };
 }

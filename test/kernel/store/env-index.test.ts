@@ -122,7 +122,7 @@ test('an index from before the rows file (envs.json, a v2 stamp) is stale: rebui
   t.deepEqual((await listEnvs(engine)).environments.map((e) => e.env_id), [a, b], 'the old rows are not believed');
   t.true(readFileSync(join(index, 'stamp'), 'utf8').startsWith('v3 '));
   t.false(existsSync(join(index, 'envs.json')));
-  t.true(readFileSync(join(index, 'rows'), 'utf8').startsWith('karapace-rows 1\n'));
+  t.true(readFileSync(join(index, 'rows'), 'utf8').startsWith('karapace-rows 1 2\n'));
   // migrate on such a store writes the new index too.
   writeFileSync(join(index, 'stamp'), stamp.replace(/^v3 /, 'v2 '));
   rmSync(join(index, 'rows'));

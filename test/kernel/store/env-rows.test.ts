@@ -20,7 +20,7 @@ const ROWS: IndexRow[] = [
 ];
 
 const GOLDEN = [
-  'karapace-rows 1',
+  'karapace-rows 1 3',
   '1111111111111111111111111111111111111111111111111111111111111111\t111111111111\tenv-1\tbuilt\tmock\tmock:test\t1\t2026-12-08T00:00:01.000Z',
   '2222222222222222222222222222222222222222222222222222222222222222\t222222222222\t\\N\tfrozen\tnamespace\tdebian/bookworm\t2\t2026-12-08T00:00:02.000Z',
   '3333333333333333333333333333333333333333333333333333333333333333\t333333333333\tevil\\\\N\tarchived\tmock\ta\\tb\\nc\\rd\\\\e\\x1b[2J\\x9b\\u202e\t0\t2026-12-08T00:00:03.000Z',
@@ -30,7 +30,8 @@ const GOLDEN = [
 test('rows are written as the golden file and read back exactly', (t) => {
   t.is(formatRows(ROWS), GOLDEN);
   t.deepEqual(parseRows(GOLDEN), { rows: ROWS, total: 3 });
-  t.deepEqual(parseRows('karapace-rows 1\n'), { rows: [], total: 0 });
+  t.deepEqual(parseRows('karapace-rows 1 0\n'), { rows: [], total: 0 });
+  t.is(formatRows([]), 'karapace-rows 1 0\n');
 });
 
 test('every character printable() would change is escaped, so a line without a backslash shows as it is', (t) => {
@@ -65,10 +66,11 @@ test('list order is oldest first, then env_id', (t) => {
 test('anything else is not a rows file: undefined, never a wrong row', (t) => {
   const line = GOLDEN.split('\n')[1]!;
   for (const bad of [
-    '', '[]', 'karapace-rows 2\n', 'karapace-rows 1', `karapace-rows 1\n${line}`, // no final newline
-    `karapace-rows 1\n${line}\textra\n`, `karapace-rows 1\n${line.split('\t').slice(0, 7).join('\t')}\n`,
-    `karapace-rows 1\n${line.replace('mock:test', 'bad\\qescape')}\n`, `karapace-rows 1\n${line.replace('mock:test', 'trailing\\')}\n`,
-    `karapace-rows 1\n${line.replace('\t1\t', '\t-1\t')}\n`, `karapace-rows 1\n${line.replace('\t1\t', '\t\t')}\n`, `karapace-rows 1\n${line.replace('\t1\t', '\t0x1\t')}\n`,
+    '', '[]', 'karapace-rows 2 0\n', 'karapace-rows 1\n', 'karapace-rows 1 00\n', 'karapace-rows 1 1', `karapace-rows 1 1\n${line}`, // no final newline
+    `karapace-rows 1 2\n${line}\n`, `karapace-rows 1 0\n${line}\n`, // a count that is not the file's
+    `karapace-rows 1 1\n${line}\textra\n`, `karapace-rows 1 1\n${line.split('\t').slice(0, 7).join('\t')}\n`,
+    `karapace-rows 1 1\n${line.replace('mock:test', 'bad\\qescape')}\n`, `karapace-rows 1 1\n${line.replace('mock:test', 'trailing\\')}\n`,
+    `karapace-rows 1 1\n${line.replace('\t1\t', '\t-1\t')}\n`, `karapace-rows 1 1\n${line.replace('\t1\t', '\t\t')}\n`, `karapace-rows 1 1\n${line.replace('\t1\t', '\t0x1\t')}\n`,
   ]) {
     t.is(parseRows(bad), undefined, JSON.stringify(bad));
   }
