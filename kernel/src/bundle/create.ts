@@ -502,9 +502,13 @@ export async function planBundle(engine: Engine, envRef: string, options: Prepar
         if (!u.tree && !sources.has(u.blob)) sources.set(u.blob, { kind: 'tree', dir: upperDir, what: upperWhat, size: u.size, pack: upperPack });
         const treeBytes = u.tree ? sources.get(u.tree.blob) : undefined;
         const keepTree = treeBytes?.kind === 'bytes' && cached?.tree !== u.tree!.blob;
-        if (keepTree || (!u.tree && cached?.tree) || cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy) {
+        // A tar push (tar bundles, OCI) of the same tar keeps its tree: a tree is made from its
+        // tar's bytes, so it stays true, and the next v3 push does not scan the dir again.
+        const oldTree = !u.tree && cached?.blob === u.blob ? cached.tree : undefined;
+        if (keepTree || (!u.tree && cached?.tree && !oldTree) || cached?.blob !== u.blob || cached.fingerprint !== print.fingerprint || cached.racy !== print.racy) {
           const entry: UpperCacheEntry = {
-            version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size, ...(treeBytes?.kind === 'bytes' ? { tree: u.tree!.blob } : {}),
+            version: BASE_CACHE_VERSION, fingerprint: print.fingerprint, racy: print.racy, blob: u.blob, size: u.size,
+            ...(treeBytes?.kind === 'bytes' ? { tree: u.tree!.blob } : oldTree ? { tree: oldTree } : {}),
           };
           await mkdir(dirname(cachePath), { recursive: true });
           // The tree first: an entry never names a tree that is not there.
