@@ -1,6 +1,7 @@
 /** Layers: deterministic tar packing and safe unpacking (DESIGN §6 "Layers"). */
 export { packTree, type PackOptions, type PackStats } from './pack.js';
 export { hasEntries, packTreeForIngest, packTreeThreaded, THREADED_PACK_MIN_ENTRIES } from './pack-tree-thread.js';
+export { digestsOf, TarDigests, type DigestedTar } from './tar-digests.js';
 export {
   unpackTarStream, unpackTarFile, untrustedXattrAllowed,
   type ContentHashTap, type UnpackEntry, type UnpackFileStats, type UnpackOptions, type UnpackStats,

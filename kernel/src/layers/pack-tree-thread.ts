@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { KarapaceError, ManifestError, PluginError, RuntimeFailure, StoreError, UsageError } from '../errors.js';
 import { packTree, type PackStats } from './pack.js';
+import { TarDigests, type DigestedTar } from './tar-digests.js';
 
 /** Below this many entries the worker's start-up (~20-30 ms) costs more than it saves. */
 export const THREADED_PACK_MIN_ENTRIES = 2000;
@@ -34,7 +35,7 @@ export function hasEntries(dir: string, min = THREADED_PACK_MIN_ENTRIES): boolea
 }
 
 type ErrorFields = { name?: string; message: string; code?: string; exitCode?: number; hint?: string; data?: Record<string, unknown>; errno?: number; syscall?: string; path?: string };
-type Message = { buffer: ArrayBuffer; length: number } | { end: true; stats: PackStats } | { error: ErrorFields };
+type Message = { buffer: ArrayBuffer; length: number; contents: string[] } | { end: true; stats: PackStats } | { error: ErrorFields };
 
 const CLASSES: Record<string, new (code: string, message: string, details?: { hint?: string; data?: Record<string, unknown> }) => KarapaceError> = {
   StoreError, UsageError, RuntimeFailure, ManifestError, PluginError,
@@ -48,9 +49,12 @@ function revive(e: ErrorFields): Error {
   return Object.assign(new Error(e.message), e.code ? { code: e.code } : {}, e.errno !== undefined ? { errno: e.errno } : {}, e.syscall ? { syscall: e.syscall } : {}, e.path ? { path: e.path } : {});
 }
 
-/** packTree of `dir`, run on a worker thread; `stats` filled at the end. Each chunk is valid until the next-but-one is requested. */
-export async function* packTreeThreaded(dir: string, stats?: PackStats): AsyncGenerator<Buffer> {
-  const worker = new Worker(new URL('./pack-tree-worker.js', import.meta.url), { workerData: { dir, chunk: CHUNK, buffers: 4 } });
+/**
+ * packTree of `dir`, run on a worker thread; `stats` filled at the end. Each chunk is valid
+ * until the next-but-one is requested. `digests`: the files' content hashes, added as the chunks come.
+ */
+export async function* packTreeThreaded(dir: string, stats?: PackStats, digests?: TarDigests): AsyncGenerator<Buffer> {
+  const worker = new Worker(new URL('./pack-tree-worker.js', import.meta.url), { workerData: { dir, chunk: CHUNK, buffers: 5, contents: digests !== undefined } });
   const inbox: Message[] = [];
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -83,6 +87,7 @@ export async function* packTreeThreaded(dir: string, stats?: PackStats): AsyncGe
         return;
       }
       if ('error' in m) throw revive(m.error);
+      digests?.add(m.contents);
       held.push(m.buffer);
       if (held.length > 2) {
         const back = held.shift()!;
@@ -98,8 +103,13 @@ export async function* packTreeThreaded(dir: string, stats?: PackStats): AsyncGe
 
 /**
  * The tar of `dir` packed in this process for an ingest (commit): on a worker thread when
- * the tree is large, else here with reused buffers. Chunks are valid until the next one is asked for.
+ * the tree is large, else here with reused buffers. Chunks are valid until the next one is
+ * asked for. On the thread, each file's content is hashed there too, as it is read
+ * (layers/tar-digests.ts).
  */
-export function packTreeForIngest(dir: string, stats: PackStats): AsyncGenerator<Buffer> {
-  return hasEntries(dir) ? packTreeThreaded(dir, stats) : packTree(dir, { reuseBuffers: true, stats });
+export function packTreeForIngest(dir: string, stats: PackStats): AsyncIterable<Uint8Array> | DigestedTar {
+  if (!hasEntries(dir)) return packTree(dir, { reuseBuffers: true, stats });
+  const digests = new TarDigests();
+  const chunks = packTreeThreaded(dir, stats, digests);
+  return { [Symbol.asyncIterator]: () => chunks, digests };
 }

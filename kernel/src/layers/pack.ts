@@ -14,6 +14,7 @@ import {
   type TarEntryType, type UstarHeader,
 } from './tar-format.js';
 import { readXattrs } from './xattrs.js';
+import { hashBytes, StreamHasher } from '../hash.js';
 
 export interface PackStats {
   entries: number;
@@ -31,6 +32,16 @@ export interface PackOptions {
   chunkSize?: number;
   /** Filled in while packing. */
   stats?: PackStats;
+  /**
+   * Given: each regular file's content is hashed (blake3) as it is read, and its hash reported
+   * with its path before the chunk holding the content's last byte is handed out.
+   */
+  onContent?: (path: string, hash: string) => void;
+  /**
+   * Where each output chunk is written (chunkSize bytes, not reused by the packer): the
+   * caller may hand the chunks on without copying them (pack-tree-worker.ts).
+   */
+  chunkBuffer?: () => Buffer;
 }
 
 export interface Entry {
@@ -45,11 +56,12 @@ class ChunkWriter {
   private index = 0;
   buf: Buffer;
   off = 0;
-  constructor(private readonly size: number, private readonly reuse: boolean) {
-    this.pool = reuse ? [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)] : [];
+  constructor(private readonly size: number, private readonly reuse: boolean, private readonly given?: () => Buffer) {
+    this.pool = reuse && !given ? [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)] : [];
     this.buf = this.fresh();
   }
   private fresh(): Buffer {
+    if (this.given) return this.given().subarray(0, this.size);
     if (!this.reuse) return Buffer.allocUnsafe(this.size);
     this.index = (this.index + 1) % this.pool.length;
     return this.pool[this.index]!;
@@ -118,7 +130,7 @@ function devNumbers(rdev: number): { major: number; minor: number } {
 
 /** Directory → deterministic tar, as chunks. */
 export async function* packTree(dir: string, options: PackOptions = {}): AsyncGenerator<Buffer> {
-  const out = new ChunkWriter(options.chunkSize ?? 4 << 20, options.reuseBuffers === true);
+  const out = new ChunkWriter(options.chunkSize ?? 4 << 20, options.reuseBuffers === true, options.chunkBuffer);
   const stats = options.stats ?? { entries: 0, contentBytes: 0 };
   const links = new Map<string, string>();
 
@@ -133,13 +145,24 @@ export async function* packTree(dir: string, options: PackOptions = {}): AsyncGe
     }
   }
 
-  function* content(path: string, size: number): Generator<Buffer> {
+  const onContent = options.onContent;
+  function* content(path: string, name: string, size: number): Generator<Buffer> {
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       let left = size;
+      let hasher: StreamHasher | undefined;
       while (left > 0) {
         const n = readSync(fd, out.buf, out.off, Math.min(out.free, left), null);
         if (n === 0) throw new Error(`${path} shrank while it was being packed; stop what writes to it and commit again`);
+        if (onContent) {
+          // The bytes just read, hashed before their chunk can be handed out (and reused).
+          const piece = out.buf.subarray(out.off, out.off + n);
+          if (n === left && !hasher) onContent(name, hashBytes(piece));
+          else {
+            (hasher ??= new StreamHasher()).update(piece);
+            if (n === left) onContent(name, hasher.digest());
+          }
+        }
         out.off += n;
         left -= n;
         if (out.free === 0) yield out.take();
@@ -156,7 +179,7 @@ export async function* packTree(dir: string, options: PackOptions = {}): AsyncGe
     stats.entries++;
     if (entry.source && entry.header.size > 0) {
       stats.contentBytes += entry.header.size;
-      yield* content(entry.source, entry.header.size);
+      yield* content(entry.source, entry.header.name, entry.header.size);
     }
   }
 

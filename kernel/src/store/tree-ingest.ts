@@ -16,6 +16,7 @@ import { encodeEntry } from '../layers/pack.js';
 import { BLOCK, decodePax, padding, type UstarHeader } from '../layers/tar-format.js';
 import { decodeHeader } from '../layers/tar-header.js';
 import { isZero, Reader } from '../layers/tar-reader.js';
+import { digestsOf } from '../layers/tar-digests.js';
 import { randomHex } from '../random.js';
 import type { ContentCache } from './content-cache.js';
 import { ObjectWriteThread } from './object-write-thread.js';
@@ -142,9 +143,9 @@ class ContentWriter {
     this.dirs.add(dirname(path));
   }
 
-  /** Stores `bytes` (valid only during the call: copied where kept) unless present; returns its hash. */
-  async putBytes(bytes: Buffer): Promise<string> {
-    const hash = hashBytes(bytes);
+  /** Stores `bytes` (valid only during the call: copied where kept) unless present; returns its hash (`known`: the producer's, layers/tar-digests.ts). */
+  async putBytes(bytes: Buffer, known?: string): Promise<string> {
+    const hash = known ?? hashBytes(bytes);
     if (this.has(hash)) return hash;
     if (this.packs) {
       this.stored.add(hash);
@@ -287,6 +288,8 @@ export interface IngestOptions {
  * (store/content-cache.ts); a file it knows, whose object the store has, is not hashed again.
  */
 export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8Array>, cache?: ContentCache, options: IngestOptions = {}): Promise<IngestResult> {
+  // The producer's content hashes (a pack thread hashed the bytes it read), else hashed here.
+  const contents = digestsOf(source);
   const tar = new StreamHasher();
   const reader = new Reader((async function* () {
     for await (const chunk of source) {
@@ -328,14 +331,22 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
       if (!(parts.length === 1 ? parts[0]!.equals(raw) : Buffer.concat(parts).equals(raw))) throw new NotCanonical(`the header of ${entry.path} is not the packer's`);
       if (h.type === 'file' && h.size > 0) {
         const path = entryPath(h, pax);
-        const known = cache?.lookup(path, h.size);
+        // With the producer's hashes no cache is needed: it only saves hashing on this thread.
+        const known = contents ? undefined : cache?.lookup(path, h.size);
         let content: string;
         if (known && writer.has(known)) {
           // The tar's hash still takes these bytes (its source hashes them); nothing else needs them.
           await reader.stream(h.size, () => undefined);
           content = known;
-        } else content = h.size <= IN_MEMORY_MAX ? await writer.putBytes(await readView(reader, h.size, 'a file')) : await writer.putStream(reader, h.size);
-        cache?.record(path, content);
+        } else if (h.size <= IN_MEMORY_MAX) {
+          const bytes = await readView(reader, h.size, 'a file');
+          // The producer's hash arrives by the chunk holding the content's last byte: now.
+          content = await writer.putBytes(bytes, contents?.content(path));
+        } else {
+          content = await writer.putStream(reader, h.size);
+          if (contents && contents.content(path) !== content) throw new Error(`the pack thread's hash of ${path} is not its content's`);
+        }
+        if (!contents) cache?.record(path, content);
         entry.content = content;
         contentBytes += h.size;
         if (!isZero(await readExactly(reader, padding(h.size), 'file padding'))) throw new NotCanonical('non-zero padding');
