@@ -44,7 +44,9 @@ function readText(path: string): string {
 function baseKey(rootfs: string, user: InvokingUser, facts: IdFacts): string {
   const imageDir = dirname(rootfs);
   const digest = readText(join(imageDir, 'disk-digest')) || readText(join(imageDir, 'digest'));
-  const material = [realpathSync(rootfs), digest, user.uid, user.gid, facts.subuid?.start, facts.subuid?.count, facts.subgid?.start, facts.subgid?.count].join('\0');
+  // realpath(3) in one call: the JS realpathSync walks and lstats every component (a
+  // visible share of a rootless exec's own work); the answer, so the key, is the same.
+  const material = [realpathSync.native(rootfs), digest, user.uid, user.gid, facts.subuid?.start, facts.subuid?.count, facts.subgid?.start, facts.subgid?.count].join('\0');
   // sha256Hex, not node:crypto's: the same key, without loading node:crypto on every exec.
   return sha256Hex(material).slice(0, 32);
 }

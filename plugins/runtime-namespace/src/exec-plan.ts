@@ -93,6 +93,16 @@ function wrap(target: Record<string, unknown>, names: Record<string, Kind>, undo
       return fn.apply(this, args);
     };
     Object.assign(wrapped, fn); // realpathSync.native and the like
+    // realpath's native variant answers the same question: recorded the same way.
+    const native = (fn as { native?: unknown }).native;
+    if (typeof native === 'function') {
+      const nativeFn = native as (...a: unknown[]) => unknown;
+      (wrapped as unknown as { native: unknown }).native = function (this: unknown, ...args: unknown[]) {
+        note(kind, args[0]);
+        noteAncestors(args[0]);
+        return nativeFn.apply(this, args);
+      };
+    }
     target[name] = wrapped;
     undo.push(() => (target[name] = original));
   }

@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
 import { CONFIG_FILE, buildEnv, envState, identitiesUnavailable, identity, manifest, project, waitFor, type Project } from './harness.js';
@@ -173,4 +173,18 @@ for (const kind of ['root', 'user'] as const) {
   tt.truthy(missingEnv.node);
   tt.is(missingEnv.code, 3);
   tt.regex(missingEnv.stderr, /no environment "no-such-env"/);
+});
+
+(missing ? test.skip : test)('user (full id mapping): the way to the image the owned base is keyed by is an input of the plan', async (tt) => {
+  // The owned base's key names the image's rootfs by its real path (realpath(3), base-owners.ts):
+  // every directory on the way is an input, so a change there makes the plan stale.
+  const { p, shortId } = await envFor('user');
+  const args = ['exec', shortId, '--', 'true'];
+  await viaPlan(p, args);
+  const images = join(p.store, 'images');
+  chmodSync(images, statSync(images).mode & 0o7777 ^ 0o005);
+  const changed = await run(p, args);
+  tt.regex(changed.node ?? '', /stale|changed|no usable plan/, 'handed over to Node');
+  tt.is(changed.code, 0, changed.stderr);
+  tt.is((await viaPlan(p, args)).code, 0);
 });
