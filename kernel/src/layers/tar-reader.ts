@@ -52,20 +52,21 @@ export class Reader {
       this.pos += n;
       return b;
     }
-    const parts: Buffer[] = [];
+    // Copied (once, into the result): a source may reuse a chunk's buffer once it asks for the next one.
+    let out: Buffer | undefined;
     let got = 0;
     while (got < n) {
       if (!(await this.fill())) {
         if (got === 0) return null;
         throw badTar('archive is truncated');
       }
+      out ??= Buffer.allocUnsafe(n);
       const take = Math.min(n - got, this.cur.length - this.pos);
-      // Copied: a source may reuse a chunk's buffer once it asks for the next one.
-      parts.push(Buffer.from(this.cur.subarray(this.pos, this.pos + take)));
+      this.cur.copy(out, got, this.pos, this.pos + take);
       this.pos += take;
       got += take;
     }
-    return Buffer.concat(parts, n);
+    return out!;
   }
   /** Passes n bytes to `sink` in pieces, without copying; a piece stays valid until the sink's promise (if any) settles. */
   async stream(n: number, sink: (b: Buffer) => Promise<void> | void): Promise<void> {
