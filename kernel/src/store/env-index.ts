@@ -53,8 +53,9 @@ const bucketFile = (layout: StoreLayout, id: string) => join(dirOf(layout), 'ids
 export function metadataStamp(layout: StoreLayout): string | undefined {
   try {
     const st = statSync(layout.metadata, { bigint: true });
-    // v3: the rows file replaced envs.json; an index stamped by an earlier version is stale.
-    return `v3 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
+    // v3: the rows file replaced envs.json; v4: its header holds the column widths (rows
+    // version 2). An index stamped by an earlier version is stale.
+    return `v4 ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
   } catch {
     return undefined;
   }

@@ -3,7 +3,7 @@
  * environment, in `list`'s order, so a `list` reads one file and parses only the rows it
  * shows — no JSON parse of every environment (11 M instructions at 1,000), no sort.
  *
- *   karapace-rows 1 <number of rows>
+ *   karapace-rows 2 <number of rows> <w_short_id> <w_name> <w_state> <w_backend> <w_base>
  *   <env_id> TAB <short_id> TAB <name> TAB <state> TAB <backend> TAB <base> TAB <packages> TAB <created_at>
  *   …
  *
@@ -13,7 +13,10 @@
  * name that is not set is `\N`, and every other character a terminal would act on (the rest
  * of C0, DEL, C1, the bidi controls: what the CLI's printable() escapes) is `\xHH` or
  * `\uHHHH`. So a line without a backslash is its fields exactly, each safe to show as it
- * is: `list` reads such lines without unescaping or escaping anything.
+ * is: `list` reads such lines without unescaping or escaping anything. The header's widths
+ * are the longest short_id, name, state, backend and base among those lines (0 when there is
+ * none), so an unpaged `list` lays out its table in one pass (the few lines with a backslash
+ * it finds with one search and measures itself). Version 1 had no widths.
  * test/kernel/store/env-rows.test.ts holds a golden file and the escapes to printable().
  */
 import type { EnvState } from './metadata.js';
@@ -35,7 +38,7 @@ export interface RowsPage {
   limit?: number;
 }
 
-const HEADER = 'karapace-rows 1';
+const HEADER = 'karapace-rows 2';
 const FIELDS = 8;
 const DIGITS = /^[0-9]{1,15}$/;
 const SPECIAL = /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
@@ -85,11 +88,16 @@ function unescape(field: string): string | undefined {
 
 /** The rows file for rows already in `list`'s order. */
 export function formatRows(rows: readonly IndexRow[]): string {
-  let out = `${HEADER} ${rows.length}\n`;
+  let body = '';
+  const widths = [0, 0, 0, 0, 0];
   for (const r of rows) {
-    out += `${escape(r.env_id)}\t${escape(r.short_id)}\t${r.name === null ? '\\N' : escape(r.name)}\t${escape(r.state)}\t${escape(r.backend)}\t${escape(r.base)}\t${r.packages}\t${escape(r.created_at)}\n`;
+    const line = `${escape(r.env_id)}\t${escape(r.short_id)}\t${r.name === null ? '\\N' : escape(r.name)}\t${escape(r.state)}\t${escape(r.backend)}\t${escape(r.base)}\t${r.packages}\t${escape(r.created_at)}\n`;
+    body += line;
+    if (line.includes('\\')) continue;
+    const shown = [r.short_id, r.name!, r.state, r.backend, r.base];
+    for (let i = 0; i < 5; i++) widths[i] = Math.max(widths[i]!, shown[i]!.length);
   }
-  return out;
+  return `${HEADER} ${rows.length} ${widths.join(' ')}\n${body}`;
 }
 
 function parseRow(line: string): IndexRow | undefined {
@@ -118,14 +126,18 @@ export interface RowsSpan {
   count: number;
   /** How many rows the file has. */
   total: number;
+  /** The header's widths: the longest short_id, name, state, backend and base among the file's rows without a backslash. */
+  widths: number[];
 }
 
-const HEADER_LINE = /^karapace-rows 1 (0|[1-9][0-9]{0,8})\n/;
+const NUMBER = '(0|[1-9][0-9]{0,8})';
+const HEADER_LINE = new RegExp(`^karapace-rows 2 ${NUMBER} ${NUMBER} ${NUMBER} ${NUMBER} ${NUMBER} ${NUMBER}\n`);
 
 /**
  * Where the page's rows are (found by their newlines; the rows before it are skipped, not
  * read); undefined when the text is not a rows file of this version or has fewer rows than
- * its header says.
+ * its header says. A page that is the whole file is not counted (`to` is the text's end):
+ * whoever reads its rows must find exactly `count` of them.
  */
 export function rowsSpan(text: string, page: RowsPage = {}): RowsSpan | undefined {
   const header = HEADER_LINE.exec(text);
@@ -134,7 +146,10 @@ export function rowsSpan(text: string, page: RowsPage = {}): RowsSpan | undefine
   if (!text.endsWith('\n') && total > 0) return undefined;
   const skip = Math.min(page.offset ?? 0, total);
   const take = Math.min(page.limit ?? total, total - skip);
+  const widths = header.slice(2, 7).map(Number);
   let at = header[0].length;
+  // The whole file: not counted here, its readers count the rows as they read them.
+  if (skip === 0 && take === total) return { from: at, to: text.length, count: total, total, widths };
   for (let i = 0; i < skip; i++) {
     at = text.indexOf('\n', at) + 1;
     if (at === 0) return undefined;
@@ -146,7 +161,7 @@ export function rowsSpan(text: string, page: RowsPage = {}): RowsSpan | undefine
   }
   // Every row counted: the header's number is the file's.
   if (skip + take === total && to !== text.length) return undefined;
-  return { from: at, to, count: take, total };
+  return { from: at, to, count: take, total, widths };
 }
 
 /**
@@ -185,10 +200,12 @@ export function parseRows(text: string, page: RowsPage = {}): { rows: IndexRow[]
   const rows: IndexRow[] = [];
   for (let at = span.from; at < span.to; ) {
     const end = text.indexOf('\n', at);
+    if (end < 0) return undefined;
     const row = parseRow(text.slice(at, end));
     if (!row) return undefined;
     rows.push(row);
     at = end + 1;
   }
+  if (rows.length !== span.count) return undefined;
   return { rows, total: span.total };
 }

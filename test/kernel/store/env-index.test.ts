@@ -64,7 +64,7 @@ test('a missing or corrupt index is rebuilt transparently by the next reader', a
   t.is((await listEnvs(engine)).environments.length, 1);
   t.is(readFileSync(join(index, 'names', 'alpha'), 'utf8').split(' ')[0], a);
   // A fresh stamp with rows that do not parse: list reads the files instead.
-  writeFileSync(join(index, 'rows'), 'karapace-rows 1\n{\n');
+  writeFileSync(join(index, 'rows'), 'karapace-rows 2\n{\n');
   t.deepEqual((await listEnvs(engine)).environments.map((e) => e.env_id), [a]);
 });
 
@@ -118,16 +118,36 @@ test('an index from before the rows file (envs.json, a v2 stamp) is stale: rebui
   const stamp = readFileSync(join(index, 'stamp'), 'utf8');
   rmSync(join(index, 'rows'));
   writeFileSync(join(index, 'envs.json'), JSON.stringify([rows[1]]));
-  writeFileSync(join(index, 'stamp'), stamp.replace(/^v3 /, 'v2 '));
+  writeFileSync(join(index, 'stamp'), stamp.replace(/^v4 /, 'v2 '));
   t.deepEqual((await listEnvs(engine)).environments.map((e) => e.env_id), [a, b], 'the old rows are not believed');
-  t.true(readFileSync(join(index, 'stamp'), 'utf8').startsWith('v3 '));
+  t.true(readFileSync(join(index, 'stamp'), 'utf8').startsWith('v4 '));
   t.false(existsSync(join(index, 'envs.json')));
-  t.true(readFileSync(join(index, 'rows'), 'utf8').startsWith('karapace-rows 1 2\n'));
+  t.regex(readFileSync(join(index, 'rows'), 'utf8'), /^karapace-rows 2 2 12 5 5 4 10\n/);
   // migrate on such a store writes the new index too.
-  writeFileSync(join(index, 'stamp'), stamp.replace(/^v3 /, 'v2 '));
+  writeFileSync(join(index, 'stamp'), stamp.replace(/^v4 /, 'v2 '));
   rmSync(join(index, 'rows'));
   await migrateStore(engine);
   t.is(readFileSync(join(index, 'rows'), 'utf8').split('\n').length, 4, 'header, two rows, final newline');
+});
+
+test('an index with version 1 rows (no widths, a v3 stamp) is stale: rebuilt with widths', async (t) => {
+  const { box, engine, index } = await setup(t);
+  const a = await buildNamed(box, engine, 'alpha', 'git');
+  const b = await buildNamed(box, engine, 'beta', 'curl');
+  const rows = readFileSync(join(index, 'rows'), 'utf8');
+  const stamp = readFileSync(join(index, 'stamp'), 'utf8');
+  // What karapace wrote before: the same lines under a header without widths, stamped v3, and only one row.
+  const lines = rows.split('\n');
+  writeFileSync(join(index, 'rows'), `karapace-rows 1 1\n${lines[1]}\n`);
+  writeFileSync(join(index, 'stamp'), stamp.replace(/^v4 /, 'v3 '));
+  t.deepEqual((await listEnvs(engine)).environments.map((e) => e.env_id), [a, b], 'the old rows are not believed');
+  t.is(readFileSync(join(index, 'rows'), 'utf8'), rows);
+  t.is(readFileSync(join(index, 'stamp'), 'utf8'), stamp);
+  // migrate rewrites it too.
+  writeFileSync(join(index, 'rows'), `karapace-rows 1 1\n${lines[1]}\n`);
+  writeFileSync(join(index, 'stamp'), stamp.replace(/^v4 /, 'v3 '));
+  await migrateStore(engine);
+  t.is(readFileSync(join(index, 'rows'), 'utf8'), rows);
 });
 
 test('rows stay in list order through builds, renames and destroys, and pages read from it', async (t) => {
