@@ -123,6 +123,90 @@ static napi_value update(napi_env env, napi_callback_info info)
     return NULL;
 }
 
+/* updateAsync(state, data, callback): update() on libuv's thread pool, so a pull hashes a
+ * download there while the main thread hashes and unpacks the tar it goes into. `data` is a
+ * Uint8Array; both Buffers are held until `callback()` runs, and the caller leaves them alone
+ * until then (kernel/src/hash.ts StreamHasher.updateAsync). */
+struct async_update {
+    napi_async_work work;
+    napi_ref state, data, callback;
+    blake3_hasher *h;
+    const void *bytes;
+    size_t len;
+};
+
+static void async_execute(napi_env env, void *arg)
+{
+    (void)env;
+    struct async_update *u = arg;
+    blake3_hasher_update(u->h, u->bytes, u->len);
+}
+
+static void async_complete(napi_env env, napi_status status, void *arg)
+{
+    struct async_update *u = arg;
+    napi_value cb, global;
+    if (napi_get_reference_value(env, u->callback, &cb) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+        napi_value err = NULL;
+        if (status != napi_ok) {
+            napi_value msg;
+            napi_create_string_utf8(env, "blake3.updateAsync: the work did not run", NAPI_AUTO_LENGTH, &msg);
+            napi_create_error(env, NULL, msg, &err);
+        }
+        napi_value argv[1];
+        size_t argc = 0;
+        if (err) argv[argc++] = err;
+        napi_call_function(env, global, cb, argc, argv, NULL);
+    }
+    napi_delete_reference(env, u->state);
+    napi_delete_reference(env, u->data);
+    napi_delete_reference(env, u->callback);
+    napi_delete_async_work(env, u->work);
+    free(u);
+}
+
+static napi_value update_async(napi_env env, napi_callback_info info)
+{
+    size_t argc = 3;
+    napi_value argv[3];
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 3)
+        return throw_type(env, "blake3.updateAsync(state, data, callback)");
+    blake3_hasher *h = state_of(env, argv[0]);
+    if (!h)
+        return NULL;
+    bool is_typed;
+    napi_typedarray_type ta;
+    size_t len;
+    void *data;
+    if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(env, argv[1], &ta, &len, &data, NULL, NULL) != napi_ok || ta != napi_uint8_array)
+        return throw_type(env, "blake3.updateAsync: expected a Uint8Array");
+    napi_valuetype type;
+    if (napi_typeof(env, argv[2], &type) != napi_ok || type != napi_function)
+        return throw_type(env, "blake3.updateAsync: expected a callback");
+    struct async_update *u = calloc(1, sizeof *u);
+    if (!u)
+        return throw_system(env, ENOMEM, "malloc", NULL);
+    u->h = h;
+    u->bytes = data;
+    u->len = len;
+    napi_value name;
+    napi_create_string_utf8(env, "karapace_blake3_update", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_reference(env, argv[0], 1, &u->state) != napi_ok || napi_create_reference(env, argv[1], 1, &u->data) != napi_ok ||
+        napi_create_reference(env, argv[2], 1, &u->callback) != napi_ok ||
+        napi_create_async_work(env, NULL, name, async_execute, async_complete, u, &u->work) != napi_ok ||
+        napi_queue_async_work(env, u->work) != napi_ok) {
+        if (u->state) napi_delete_reference(env, u->state);
+        if (u->data) napi_delete_reference(env, u->data);
+        if (u->callback) napi_delete_reference(env, u->callback);
+        if (u->work) napi_delete_async_work(env, u->work);
+        free(u);
+        return throw_type(env, "blake3.updateAsync: could not queue the work");
+    }
+    return NULL;
+}
+
 /* digest(state): the hex digest of what was fed so far (the state can take more). */
 static napi_value digest(napi_env env, napi_callback_info info)
 {
@@ -140,6 +224,7 @@ NAPI_MODULE_INIT()
         { "init", NULL, init, NULL, NULL, NULL, napi_enumerable, NULL },
         { "update", NULL, update, NULL, NULL, NULL, napi_enumerable, NULL },
         { "digest", NULL, digest, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "updateAsync", NULL, update_async, NULL, NULL, NULL, napi_enumerable, NULL },
     };
     napi_value size;
     napi_create_uint32(env, sizeof(blake3_hasher), &size);

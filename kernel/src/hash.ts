@@ -19,6 +19,7 @@ interface Blake3Addon {
   init(state: Buffer): void;
   update(state: Buffer, data: string | Uint8Array): void;
   digest(state: Buffer): string;
+  updateAsync(state: Buffer, data: Uint8Array, done: (err?: Error) => void): void;
 }
 
 export type HashImplementation = 'karapace_blake3' | '@napi-rs/blake-hash';
@@ -76,16 +77,41 @@ export class StreamHasher {
       this.hasher = new (blake().Blake3Hasher)();
     }
   }
+  private pending: Promise<void> | undefined;
   update(chunk: Uint8Array | string): this {
+    if (this.pending) throw new Error('StreamHasher: an asynchronous update is still running');
     if (this.addon) this.addon.update(this.state!, chunk);
     else this.hasher!.update(chunk);
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     return this;
   }
+  /**
+   * update() on libuv's thread pool (the addon; the package hashes here and now), for a
+   * chunk the main thread has other work for meanwhile (a pull: the object's hash there, the
+   * tar's here). Until it resolves, the chunk must not change and this hasher takes nothing else.
+   */
+  updateAsync(chunk: Uint8Array): Promise<void> {
+    if (this.pending) throw new Error('StreamHasher: an asynchronous update is still running');
+    this.bytes += chunk.byteLength;
+    if (!this.addon) {
+      this.hasher!.update(chunk);
+      return Promise.resolve();
+    }
+    const state = this.state!;
+    this.pending = new Promise<void>((resolve, reject) => {
+      this.addon!.updateAsync(state, chunk, (err) => {
+        this.pending = undefined;
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+    return this.pending;
+  }
   get size(): number {
     return this.bytes;
   }
   digest(): Hash {
+    if (this.pending) throw new Error('StreamHasher: an asynchronous update is still running');
     return this.addon ? this.addon.digest(this.state!) : this.hasher!.digest('hex');
   }
 }

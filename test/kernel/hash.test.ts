@@ -19,6 +19,7 @@ interface Blake3Addon {
   init(state: Buffer): void;
   update(state: Buffer, data: string | Uint8Array): void;
   digest(state: Buffer): string;
+  updateAsync(state: Buffer, data: Uint8Array, done: (err?: Error) => void): void;
 }
 
 // Published BLAKE3 test vectors (test_vectors/test_vectors.json in the BLAKE3 repository):
@@ -151,4 +152,36 @@ test('hostile arguments are TypeErrors, not crashes', (t) => {
   t.throws(() => a.init(Buffer.alloc(8)), { instanceOf: TypeError }, 'a state Buffer too small');
   t.throws(() => a.update('x'.repeat(4096) as unknown as Buffer, 'x'), { instanceOf: TypeError });
   t.throws(() => (a.digest as (s?: Buffer) => string)(), { instanceOf: TypeError });
+});
+
+test('updateAsync (thread pool) gives the reference digest, mixed with update, ours and the package', async (t) => {
+  for (const native of [true, false]) {
+    // The same pieces in the child: bytes i * 31 + n, for each size n.
+    const sizes = [0, 1, 1024, 65_536, 1_048_577, 3 << 20];
+    const pieces = sizes.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + n) & 255)));
+    const r = new reference.Blake3Hasher();
+    const script = `
+      const { StreamHasher } = await import('@karapace/kernel');
+      const h = new StreamHasher();
+      const pieces = ${JSON.stringify(sizes)}.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + n) & 255)));
+      for (const [i, p] of pieces.entries()) if (i % 2) h.update(p); else await h.updateAsync(p);
+      process.stdout.write(h.digest() + ' ' + h.size);
+    `;
+    for (const p of pieces) r.update(p);
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...(native ? {} : { KARAPACE_HASH_NATIVE: '0' }) }, maxBuffer: 1 << 26 });
+    t.is(out.status, 0, String(out.stderr));
+    t.is(out.stdout, `${r.digest('hex')} ${pieces.reduce((n, p) => n + p.length, 0)}`, native ? 'addon' : 'package');
+  }
+  // In this process (the addon): the state is taken until the update is done.
+  const h = new StreamHasher();
+  const big = randomBytes(8 << 20);
+  const running = h.updateAsync(big);
+  t.throws(() => h.update('x'), { message: /still running/ });
+  t.throws(() => h.digest(), { message: /still running/ });
+  await running;
+  t.is(h.digest(), refHash(big));
+  const a = addon();
+  t.throws(() => a.updateAsync(Buffer.alloc(a.hasherSize), 'x' as unknown as Uint8Array, () => undefined), { instanceOf: TypeError });
+  t.throws(() => a.updateAsync(Buffer.alloc(a.hasherSize), Buffer.alloc(1), undefined as unknown as () => void), { instanceOf: TypeError });
+  t.throws(() => a.updateAsync(Buffer.alloc(8), Buffer.alloc(1), () => undefined), { instanceOf: TypeError });
 });

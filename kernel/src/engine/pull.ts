@@ -110,16 +110,29 @@ export async function fetchBundleManifest(stream: BlobStream, digest: string, wh
   return parseBundleManifest(bytes);
 }
 
+/** Chunks from this size up are hashed off the main thread (StreamHasher.updateAsync). */
+const ASYNC_HASH_BYTES = 64 << 10;
+
 /** Passes a blob's chunks through, checking its blake3 and size when it ends (or earlier, when it is too long). */
 async function* verified(source: BlobStream, ref: BundleBlobRef, role: string, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
   const hasher = new StreamHasher();
   const what = `${role} (blob ${ref.blob.slice(0, 12)}…)`;
   try {
     for await (const chunk of source) {
-      hasher.update(chunk as Buffer);
+      // A large chunk is hashed on the thread pool while the consumer takes it (a v3 pull
+      // hashes it again in the rebuilt tar); awaited before the next is read, while it is valid.
+      const hashed = (chunk as Buffer).length >= ASYNC_HASH_BYTES ? hasher.updateAsync(chunk as Buffer) : (hasher.update(chunk as Buffer), undefined);
+      hashed?.catch(() => undefined);
       onBytes?.((chunk as Buffer).length);
-      if (hasher.size > ref.size) throw integrityError(`${role} size`, `${ref.size} bytes`, `more than ${ref.size} bytes`);
-      yield chunk as Buffer;
+      if (hasher.size > ref.size) {
+        await hashed;
+        throw integrityError(`${role} size`, `${ref.size} bytes`, `more than ${ref.size} bytes`);
+      }
+      try {
+        yield chunk as Buffer;
+      } finally {
+        await hashed;
+      }
     }
   } finally {
     source.destroy();
