@@ -19,7 +19,8 @@ interface Blake3Addon {
   init(state: Buffer): void;
   update(state: Buffer, data: string | Uint8Array): void;
   digest(state: Buffer): string;
-  updateAsync(state: Buffer, data: Uint8Array, done: (err?: Error) => void): void;
+  /** Absent from an addon built before it. */
+  updateAsync?(state: Buffer, data: Uint8Array, done: (err?: Error) => void): void;
 }
 
 export type HashImplementation = 'karapace_blake3' | '@napi-rs/blake-hash';
@@ -92,14 +93,16 @@ export class StreamHasher {
    */
   updateAsync(chunk: Uint8Array): Promise<void> {
     if (this.pending) throw new Error('StreamHasher: an asynchronous update is still running');
-    this.bytes += chunk.byteLength;
-    if (!this.addon) {
-      this.hasher!.update(chunk);
+    const run = this.addon?.updateAsync;
+    // The package, or an addon built before updateAsync: hashed here and now.
+    if (!run) {
+      this.update(chunk);
       return Promise.resolve();
     }
+    this.bytes += chunk.byteLength;
     const state = this.state!;
     this.pending = new Promise<void>((resolve, reject) => {
-      this.addon!.updateAsync(state, chunk, (err) => {
+      run.call(this.addon, state, chunk, (err) => {
         this.pending = undefined;
         if (err) reject(err);
         else resolve();
