@@ -12,7 +12,7 @@ import type { BundleBlobRef } from '../bundle/format.js';
 import { integrityError } from '../bundle/format.js';
 import { hashBytes } from '../hash.js';
 import { objectPath, type StoreLayout } from '../store/layout.js';
-import { hasObject, locateObject, readObjectVerified } from '../store/objects.js';
+import { lackedObjects, locateObject, readObjectVerified } from '../store/objects.js';
 import type { TreeEntry } from '../store/tree.js';
 
 /** A blob's chunks, checked against its blake3 and size (pull.ts `verified`). */
@@ -89,9 +89,7 @@ export async function fetchTree(fetch: VerifiedFetch, ref: BundleBlobRef, what: 
 export async function lackingObjects(layout: StoreLayout, trees: readonly FetchedTree[]): Promise<Map<string, number>> {
   const all = new Map<string, number>();
   for (const t of trees) for (const [h, n] of t.contents) all.set(h, n);
-  const out = new Map<string, number>();
-  for (const [h, n] of all) if (!(await hasObject(layout, h))) out.set(h, n);
-  return out;
+  return new Map(lackedObjects(layout, [...all.keys()]).map((h) => [h, all.get(h)!]));
 }
 
 /**

@@ -139,6 +139,15 @@ export function looseObject(layout: StoreLayout, hash: Hash): string | undefined
   return statSync(path, { throwIfNoEntry: false })?.isFile() ? path : undefined;
 }
 
+/**
+ * Of `hashes`, the ones the store lacks (as locateObject finds them), with one look at the
+ * packs directory for them all: a pull asks about thousands of content objects.
+ */
+export function lackedObjects(layout: StoreLayout, hashes: readonly Hash[]): Hash[] {
+  const packed = locatePacked(layout, [...hashes]);
+  return hashes.filter((hash, i) => !packed[i] && !statSync(objectPath(layout, hash), { throwIfNoEntry: false })?.isFile());
+}
+
 export function hasObjectSync(layout: StoreLayout, hash: Hash): boolean {
   return locateObject(layout, hash) !== undefined;
 }

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { hashBytes, packLayer, storeLayout, unpackLayer, unpackTarStream, type StoreLayout, type UnpackOptions } from '@karapace/kernel';
 import { layerTar, readLayer } from '../../../kernel/dist/layers/layer.js';
 import { objectPath } from '../../../kernel/dist/store/layout.js';
-import { locateObject } from '../../../kernel/dist/store/objects.js';
+import { lackedObjects, locateObject } from '../../../kernel/dist/store/objects.js';
 import { planLayerRestore, restorePlanned } from '../../../kernel/dist/store/tree-restore.js';
 import { readTree } from '../../../kernel/dist/store/tree-tar.js';
 import { bytes, fixtureTree, isRoot, tempDir } from '../../helpers/tree-fixture.js';
@@ -218,6 +218,10 @@ test('contents read from a pack (a commit of many new files): the tar path\'s tr
   const entries = await readTree(layout, record.tree!);
   const places = entries.filter((e) => e.content).map((e) => locateObject(layout, e.content!)!);
   t.true(places.every((p) => p.pack !== undefined), 'every content is in a pack');
+  // A pull's question (which of these does the store lack?): packed, loose (the tree) and absent ones.
+  const absent = [hashBytes('not stored, 1'), hashBytes('not stored, 2')];
+  const contents = entries.filter((e) => e.content).map((e) => e.content!);
+  t.deepEqual(lackedObjects(layout, [absent[0]!, ...contents, record.tree!, absent[1]!, 'not-a-hash']), [...absent, 'not-a-hash']);
   const [ref, nat] = [join(dir, 'ref'), join(dir, 'nat')];
   await restore(layout, record.hash, ref, false, { whiteouts: 'overlay' });
   await restore(layout, record.hash, nat, true, { whiteouts: 'overlay' });
