@@ -35,7 +35,16 @@ export function layerHash(fields: { kind: LayerKind; object: string; parent?: st
  * with the pack stats once the tar is complete. Chunks must stay valid until `consume`
  * asks for the next one.
  */
-export type TarProducer = (consume: (tar: AsyncIterable<Uint8Array>) => Promise<void>) => Promise<PackStats>;
+export type TarProducer = (consume: (tar: AsyncIterable<Uint8Array>) => Promise<void>, options?: TarProducerOptions) => Promise<PackStats>;
+
+export interface TarProducerOptions {
+  /**
+   * Whether a pack thread should hash the files' contents as it reads them (layers/tar-digests.ts;
+   * default true): not when the consumer's content cache knows them (a later commit of the
+   * same directory), since hashing them all would only lengthen that thread's walk.
+   */
+  hashContents?: boolean;
+}
 
 export interface PackLayerOptions {
   kind: LayerKind;
@@ -62,10 +71,10 @@ export async function packLayer(layout: StoreLayout, dir: string, options: PackL
   await mkdir(layout.staging, { recursive: true });
   const tmp = tempPathFor(join(layout.staging, 'layer.tar'));
   const hasher = new StreamHasher();
-  const produce: TarProducer = options.tar ?? (async (consume) => {
+  const produce: TarProducer = options.tar ?? (async (consume, o) => {
     const stats: PackStats = { entries: 0, contentBytes: 0 };
     // A large tree is packed on another thread while this one ingests it (layers/pack-tree-thread.ts).
-    await consume(packTreeForIngest(dir, stats));
+    await consume(packTreeForIngest(dir, stats, o?.hashContents));
     return stats;
   });
   // Files unchanged since the last pack of `dir` are not hashed again (their tar bytes still are).

@@ -104,11 +104,12 @@ export async function* packTreeThreaded(dir: string, stats?: PackStats, digests?
 /**
  * The tar of `dir` packed in this process for an ingest (commit): on a worker thread when
  * the tree is large, else here with reused buffers. Chunks are valid until the next one is
- * asked for. On the thread, each file's content is hashed there too, as it is read
- * (layers/tar-digests.ts).
+ * asked for. On the thread, with `hashContents`, each file's content is hashed there too,
+ * as it is read (layers/tar-digests.ts).
  */
-export function packTreeForIngest(dir: string, stats: PackStats): AsyncIterable<Uint8Array> | DigestedTar {
+export function packTreeForIngest(dir: string, stats: PackStats, hashContents = true): AsyncIterable<Uint8Array> | DigestedTar {
   if (!hasEntries(dir)) return packTree(dir, { reuseBuffers: true, stats });
+  if (!hashContents) return packTreeThreaded(dir, stats);
   const digests = new TarDigests();
   const chunks = packTreeThreaded(dir, stats, digests);
   return { [Symbol.asyncIterator]: () => chunks, digests };

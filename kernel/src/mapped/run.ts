@@ -33,12 +33,12 @@ async function ask<K extends MappedOperation['kind']>(kernel: Kernel, env: EnvHa
 
 /** A tar producer for packLayer: the env's backend packs `dir` inside the mapping, or packTree here. */
 export function envTar(kernel: Kernel, env: EnvHandle, dir: string): TarProducer {
-  return async (consume) => {
+  return async (consume, options) => {
     const answered = await ask(kernel, env, { kind: 'pack', dir, consume });
     if (answered) return answered.stats;
     const stats: PackStats = { entries: 0, contentBytes: 0 };
     // A large tree is packed on another thread while this one ingests it (layers/pack-tree-thread.ts).
-    await consume(packTreeForIngest(dir, stats));
+    await consume(packTreeForIngest(dir, stats, options?.hashContents));
     return stats;
   };
 }

@@ -50,6 +50,8 @@ export interface ContentCache {
   record(path: string, hash: string): void;
   /** Files whose hash came from the cache so far. */
   readonly hits: number;
+  /** Entries the cache held when opened (0: the directory's first pack, or its cache is gone). */
+  readonly known: number;
   /** Writes the entries recorded in this run (replacing the old ones). */
   save(): Promise<void>;
 }
@@ -78,6 +80,7 @@ export async function openContentCache(layout: StoreLayout, dir: string): Promis
     get hits() {
       return hits;
     },
+    known: old.size,
     lookup(path, size) {
       const entry = old.get(path);
       if (!Array.isArray(entry) || !isHash(entry[5])) return undefined;

@@ -331,7 +331,7 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
       if (!(parts.length === 1 ? parts[0]!.equals(raw) : Buffer.concat(parts).equals(raw))) throw new NotCanonical(`the header of ${entry.path} is not the packer's`);
       if (h.type === 'file' && h.size > 0) {
         const path = entryPath(h, pax);
-        // With the producer's hashes no cache is needed: it only saves hashing on this thread.
+        // The producer hashes contents only for a directory its cache knows nothing of.
         const known = contents ? undefined : cache?.lookup(path, h.size);
         let content: string;
         if (known && writer.has(known)) {
@@ -346,7 +346,8 @@ export async function ingestTar(layout: StoreLayout, source: AsyncIterable<Uint8
           content = await writer.putStream(reader, h.size);
           if (contents && contents.content(path) !== content) throw new Error(`the pack thread's hash of ${path} is not its content's`);
         }
-        if (!contents) cache?.record(path, content);
+        // Recorded either way: the next commit of this directory takes its hashes from the cache.
+        cache?.record(path, content);
         entry.content = content;
         contentBytes += h.size;
         if (!isZero(await readExactly(reader, padding(h.size), 'file padding'))) throw new NotCanonical('non-zero padding');

@@ -40,7 +40,7 @@ export async function storeTarAsTree(layout: StoreLayout, produce: TarProducer, 
         if (err instanceof NotCanonical) refused = err;
         throw err;
       }
-    });
+    }, { hashContents: !cache || cache.known === 0 });
   } catch (err) {
     // A producer may wrap what its consumer threw (a mapped packer reports its worker's view).
     if (refused) return undefined;

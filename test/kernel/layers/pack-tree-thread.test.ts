@@ -7,6 +7,7 @@
 import test from 'ava';
 import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   digestsOf, hasEntries, hashBytes, packLayer, packTree, packTreeForIngest, packTreeThreaded, storeLayout, TarDigests, treeTar, THREADED_PACK_MIN_ENTRIES, type PackStats,
 } from '@karapace/kernel';
@@ -115,10 +116,33 @@ test('the worker hashes each file\'s content as it reads it: the hashes of the b
   }
   t.is(next, files.length);
   t.is(stats.contentBytes, files.reduce((n, f) => n + lstatSync(join(root, f)).size, 0));
-  // A small tree is packed here, without them (the ingest hashes).
+  // A small tree is packed here, without them (the ingest hashes); so is a large one whose
+  // consumer's content cache knows its files.
   const small = tempDir(t, 'kp-pack-thread-small-');
   writeFileSync(join(small, 'a'), 'a');
   t.is(digestsOf(packTreeForIngest(small, { entries: 0, contentBytes: 0 })), undefined);
+  t.is(digestsOf(packTreeForIngest(root, { entries: 0, contentBytes: 0 }, false)), undefined);
+});
+
+test('a large tree\'s first commit has its files hashed on the pack thread; the next takes them from the content cache, and both are the same layer', async (t) => {
+  const root = tempDir(t, 'kp-pack-thread-cache-');
+  bigTree(root);
+  const files = contentFiles(root);
+  // Older than the content cache's racy window: only such files are recorded.
+  await sleep(2500);
+  const layout = storeLayout(tempDir(t, 'kp-pack-thread-cache-store-'));
+  const first = await packLayer(layout, root, { kind: 'snapshot' });
+  t.is(first.added?.cached, 0);
+  const again = await packLayer(layout, root, { kind: 'snapshot' });
+  t.is(again.added?.cached, files.length);
+  t.is(again.hash, first.hash);
+  t.is(again.tree, first.tree);
+  // A file changed since is hashed again (on this thread), and the layer says so.
+  writeFileSync(join(root, 'many', 'd3', 'f9'), 'changed\n');
+  const changed = await packLayer(layout, root, { kind: 'snapshot' });
+  t.is(changed.added?.cached, files.length - 1);
+  t.not(changed.tree, first.tree);
+  t.true((await collectChunks(treeTar(layout, changed.tree!, { hash: changed.object, size: changed.size }))).equals(await collectChunks(packTree(root))));
 });
 
 test('content hashes out of step with the tar are a bug, never taken for another file\'s', (t) => {
