@@ -8,7 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { KarapaceError, ManifestError, PluginError, RuntimeFailure, StoreError, UsageError } from '../errors.js';
+import { chunksFromWorker } from '../worker-chunks.js';
 import { packTree, type PackStats } from './pack.js';
 import { TarDigests, type DigestedTar } from './tar-digests.js';
 
@@ -34,71 +34,17 @@ export function hasEntries(dir: string, min = THREADED_PACK_MIN_ENTRIES): boolea
   return false;
 }
 
-type ErrorFields = { name?: string; message: string; code?: string; exitCode?: number; hint?: string; data?: Record<string, unknown>; errno?: number; syscall?: string; path?: string };
-type Message = { buffer: ArrayBuffer; length: number; contents: string[] } | { end: true; stats: PackStats } | { error: ErrorFields };
-
-const CLASSES: Record<string, new (code: string, message: string, details?: { hint?: string; data?: Record<string, unknown> }) => KarapaceError> = {
-  StoreError, UsageError, RuntimeFailure, ManifestError, PluginError,
-};
-
-function revive(e: ErrorFields): Error {
-  const details = { ...(e.hint ? { hint: e.hint } : {}), ...(e.data ? { data: e.data } : {}) };
-  const Class = e.name ? CLASSES[e.name] : undefined;
-  if (Class && e.code) return new Class(e.code, e.message, details);
-  if (e.code && e.exitCode !== undefined) return Object.assign(new KarapaceError(e.code, e.exitCode, e.message, details), { name: e.name ?? 'KarapaceError' });
-  return Object.assign(new Error(e.message), e.code ? { code: e.code } : {}, e.errno !== undefined ? { errno: e.errno } : {}, e.syscall ? { syscall: e.syscall } : {}, e.path ? { path: e.path } : {});
-}
-
 /**
  * packTree of `dir`, run on a worker thread; `stats` filled at the end. Each chunk is valid
  * until the next-but-one is requested. `digests`: the files' content hashes, added as the chunks come.
  */
 export async function* packTreeThreaded(dir: string, stats?: PackStats, digests?: TarDigests): AsyncGenerator<Buffer> {
+  // Started on the first chunk asked for: a stream never read starts no thread.
   const worker = new Worker(new URL('./pack-tree-worker.js', import.meta.url), { workerData: { dir, chunk: CHUNK, buffers: 5, contents: digests !== undefined } });
-  const inbox: Message[] = [];
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  worker.on('message', (m: Message) => {
-    inbox.push(m);
-    notify();
+  yield* chunksFromWorker<{ contents: string[] }, { stats: PackStats }>(worker, 'the pack thread', {
+    chunk: (m) => digests?.add(m.contents),
+    end: (m) => void (stats && Object.assign(stats, m.stats)),
   });
-  worker.on('error', (err) => {
-    failure ??= err;
-    notify();
-  });
-  worker.on('exit', (code) => {
-    failure ??= new Error(`the pack thread ended (exit code ${code}) before its tar did`);
-    notify();
-  });
-  /** Chunks handed out: the oldest goes back once two newer ones are out. */
-  const held: ArrayBuffer[] = [];
-  try {
-    for (;;) {
-      while (inbox.length === 0 && !failure) await new Promise<void>((resolve) => (wake = resolve));
-      const m = inbox.shift();
-      if (!m) throw failure!;
-      if ('end' in m) {
-        if (stats) Object.assign(stats, m.stats);
-        return;
-      }
-      if ('error' in m) throw revive(m.error);
-      digests?.add(m.contents);
-      held.push(m.buffer);
-      if (held.length > 2) {
-        const back = held.shift()!;
-        worker.postMessage(back, [back]);
-      }
-      yield Buffer.from(m.buffer, 0, m.length);
-    }
-  } finally {
-    worker.removeAllListeners('exit');
-    await worker.terminate();
-  }
 }
 
 /**

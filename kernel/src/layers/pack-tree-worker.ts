@@ -4,6 +4,7 @@
  * hashes each file's content as it reads it (layers/tar-digests.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { chunkBuffers, errorFields } from '../worker-chunks.js';
 import { packTree, type PackStats } from './pack.js';
 
 interface Job {
@@ -17,27 +18,7 @@ interface Job {
 
 const job = workerData as Job;
 const port = parentPort!;
-const free: ArrayBuffer[] = [];
-let made = 0;
-let returned: (() => void) | undefined;
-port.on('message', (buffer: ArrayBuffer) => {
-  free.push(buffer);
-  const wake = returned;
-  returned = undefined;
-  wake?.();
-});
-
-async function buffer(): Promise<ArrayBuffer> {
-  for (;;) {
-    const b = free.pop();
-    if (b) return b;
-    if (made < job.buffers) {
-      made++;
-      return new ArrayBuffer(job.chunk);
-    }
-    await new Promise<void>((resolve) => (returned = resolve));
-  }
-}
+const buffer = chunkBuffers(port, job.chunk, job.buffers);
 
 try {
   const stats: PackStats = { entries: 0, contentBytes: 0 };
@@ -60,7 +41,6 @@ try {
   }
   port.postMessage({ end: true, stats });
 } catch (err) {
-  const e = err as Error & { code?: string; exitCode?: number; hint?: string; data?: unknown; errno?: number; syscall?: string; path?: string };
-  port.postMessage({ error: { name: e.name, message: e.message, code: e.code, exitCode: e.exitCode, hint: e.hint, data: e.data, errno: e.errno, syscall: e.syscall, path: e.path } });
+  port.postMessage({ error: errorFields(err) });
 }
 port.close();

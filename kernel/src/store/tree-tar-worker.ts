@@ -4,6 +4,7 @@
  * them, and gets back once they are consumed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { chunkBuffers, errorFields } from '../worker-chunks.js';
 import { storeLayout } from './layout.js';
 import { CHUNK, treeTar } from './tree-tar.js';
 
@@ -17,27 +18,7 @@ interface Job {
 
 const job = workerData as Job;
 const port = parentPort!;
-const free: ArrayBuffer[] = [];
-let made = 0;
-let returned: (() => void) | undefined;
-port.on('message', (buffer: ArrayBuffer) => {
-  free.push(buffer);
-  const wake = returned;
-  returned = undefined;
-  wake?.();
-});
-
-async function buffer(): Promise<ArrayBuffer> {
-  for (;;) {
-    const b = free.pop();
-    if (b) return b;
-    if (made < job.buffers) {
-      made++;
-      return new ArrayBuffer(CHUNK);
-    }
-    await new Promise<void>((resolve) => (returned = resolve));
-  }
-}
+const buffer = chunkBuffers(port, CHUNK, job.buffers);
 
 try {
   for await (const chunk of treeTar(storeLayout(job.root), job.tree, job.expect)) {
@@ -47,7 +28,6 @@ try {
   }
   port.postMessage({ end: true });
 } catch (err) {
-  const e = err as Error & { code?: string; hint?: string; data?: unknown; errno?: number; syscall?: string; path?: string };
-  port.postMessage({ error: { name: e.name, message: e.message, code: e.code, hint: e.hint, data: e.data, errno: e.errno, syscall: e.syscall, path: e.path } });
+  port.postMessage({ error: errorFields(err) });
 }
 port.close();
