@@ -190,19 +190,11 @@ async function* readSizedChunks(path: string, size: number, what: string): Async
 /** A file of a live tree, checked to hash to `expected` with `size` bytes (else KP_REMOTE_CHANGED). */
 async function* readVerified(path: string, expected: string, size: number, what: string): AsyncGenerator<Buffer> {
   const hasher = new StreamHasher();
-  let seen = 0;
-  try {
-    for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      hasher.update(c as Buffer);
-      seen += (c as Buffer).length;
-      if (seen > size) break;
-      yield c as Buffer;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw changedWhilePushing(what);
-    throw err;
+  for await (const c of readSizedChunks(path, size, what)) {
+    hasher.update(c);
+    yield c;
   }
-  if (seen !== size || hasher.digest() !== expected) throw changedWhilePushing(what);
+  if (hasher.digest() !== expected) throw changedWhilePushing(what);
 }
 
 async function* sliced(chunks: AsyncIterable<Buffer>, start: number, end: number): AsyncGenerator<Buffer> {

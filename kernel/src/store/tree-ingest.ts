@@ -26,6 +26,22 @@ import { packedLookup } from './objects.js';
 import { PackWriter } from './pack-writer.js';
 import { tarPartsOf, treeEntryOf, type TreeEntry } from './tree.js';
 
+/** A read-only object file: written under `tmp`, then renamed to `path` (the temp goes on failure). */
+function writeByRename(tmp: string, path: string, bytes: Buffer): void {
+  try {
+    const fd = openSync(tmp, 'wx', 0o444);
+    try {
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
 /** The tar is not exactly what the deterministic packer writes; store it as a tar. */
 export class NotCanonical extends Error {}
 
@@ -127,18 +143,7 @@ class ContentWriter {
     this.shard(hash);
     const path = objectPath(this.layout, hash);
     const tmp = this.temp();
-    try {
-      const fd = openSync(tmp, 'wx', 0o444);
-      try {
-        for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeByRename(tmp, path, bytes);
     this.written.push(path);
     this.dirs.add(dirname(path));
   }
@@ -175,18 +180,7 @@ class ContentWriter {
       await this.thread.write(tmp, path, Buffer.from(bytes)); // held until its batch is sent
       return hash;
     }
-    try {
-      const fd = openSync(tmp, 'wx', 0o444);
-      try {
-        for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeByRename(tmp, path, bytes);
     return hash;
   }
 
