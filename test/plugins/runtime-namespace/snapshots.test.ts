@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, busyboxRootfsUnavailable } from '../../helpers/busybox-rootfs.js';
 import { DIR_IMAGE_PLUGIN, buildEnv, identitiesUnavailable, identity, manifest, project, type Project, type RunResult } from './harness.js';
@@ -150,5 +150,60 @@ for (const kind of ['root', 'user'] as const) {
     tt.is(verify.code, 0, verify.stdout + verify.stderr);
     const destroy = await p.run(['destroy', shortId]);
     tt.is(destroy.code, 0, destroy.stderr);
+  });
+}
+
+// A commit of more than 256 new contents writes one pack (issue 18); the store work runs
+// inside the mapping for the user, so the pack, the version file and the restore from the
+// pack happen there too. Private files of another in-container id among them.
+const MANY = `set -e
+mkdir -p /many/private
+i=0
+while [ $i -lt 300 ]; do echo "content $i" > /many/f$i; i=$((i+1)); done
+i=0
+while [ $i -lt 20 ]; do echo "secret $i" > /many/private/s$i; i=$((i+1)); done
+chown -R 1234:1234 /many/private
+chmod 0600 /many/private/*
+chmod 0700 /many/private
+`;
+
+for (const kind of ['root', 'user'] as const) {
+  const t = missing || (kind === 'user' && noRange) ? test.skip : test;
+
+  t(`${kind}: a commit of many files writes a pack; restore from it gives back the upper dir, by either path`, async (tt) => {
+    const who = identity(kind);
+    const subuid = kind === 'user' ? subidStart(who.name) : undefined;
+    const p = project(who, { plugins: [DIR_IMAGE_PLUGIN] });
+    projects.push(p);
+    const image = join(p.dir, 'image');
+    spawnSync('cp', ['-a', busyboxRootfs(), image], { stdio: 'inherit' });
+    if (subuid !== undefined) spawnSync('chown', ['-R', `${subuid}:${subuid}`, image], { stdio: 'inherit' });
+    p.write('karapace.toml', manifest(image));
+    const { shortId, envId } = await buildEnv(p);
+    const setup = await p.run(['exec', '--root', shortId, '--', 'sh', '-c', MANY]);
+    tt.is(setup.code, 0, setup.stderr);
+    const upper = join(p.store, 'env', envId, 'upper');
+    const committed = describeUpper(upper);
+
+    const commit = await runBundled(p, ['commit', shortId, '-m', 'many files']);
+    tt.is(commit.code, 0, commit.stderr);
+    const packs = readdirSync(join(p.store, 'store', 'packs')).filter((n) => n.endsWith('.pack'));
+    tt.is(packs.length, 1, 'the new contents went into one pack');
+    tt.is(readFileSync(join(p.store, 'store', 'version'), 'utf8'), '3\n');
+
+    const change = await p.run(['exec', '--root', shortId, '--', 'sh', '-c', 'rm -r /many/private && echo changed > /many/f7']);
+    tt.is(change.code, 0, change.stderr);
+    const viaTar = await runBundled(p, ['restore', shortId], { KARAPACE_RESTORE_NATIVE: '0' });
+    tt.is(viaTar.code, 0, viaTar.stderr);
+    tt.is(describeUpper(upper), committed);
+    const native = await runBundled(p, ['restore', shortId], { KARAPACE_DEBUG_NATIVE: '1' });
+    tt.is(native.code, 0, native.stderr);
+    tt.regex(native.stderr, /: restored natively from its tree$/m);
+    tt.is(describeUpper(upper), committed);
+    const inside = await p.run(['exec', shortId, '--', 'sh', '-c', 'cat /many/f7; stat -c "%u %a" /many/private']);
+    tt.is(inside.code, 0, inside.stderr);
+    tt.deepEqual(inside.stdout.trim().split('\n'), ['content 7', '1234 700']);
+    const verify = await p.run(['verify-store']);
+    tt.is(verify.code, 0, verify.stdout + verify.stderr);
   });
 }
