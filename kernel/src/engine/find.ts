@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ManifestError, StoreError, UsageError } from '../errors.js';
+import { refuseNewerStore } from '../store/version.js';
 import { indexRow, lookupIdPrefix, lookupName, metadataStamp, writeIndex, type IndexLookup } from '../store/env-index.js';
 import { acquireStoreLock, type StoreLockHandle } from '../store/lock.js';
 import { listMetadata, readMetadata, type EnvMetadata, type MetadataListing } from '../store/metadata.js';
@@ -35,6 +36,9 @@ const ID_LIKE = /^[0-9a-f]{6,64}$/;
 export async function scanAndIndex(layout: StoreLayout, options: { force?: boolean } = {}): Promise<MetadataListing> {
   // `force`: the caller holds the store lock. Otherwise the lock is taken first, so no
   // mutation falls between reading the directory's stamp and the files.
+  // A reader rebuilds a stale index without the lock's version check: a store a newer
+  // karapace made is refused here, not read or indexed by the rules of this one.
+  refuseNewerStore(layout);
   let lock: StoreLockHandle | undefined;
   if (!options.force && existsSync(layout.lockFile)) {
     try {

@@ -52,6 +52,12 @@ export function checkStoreVersion(layout: StoreLayout): void {
   );
 }
 
+/** Refuses (as checkStoreVersion does) a store of a version newer than this karapace's; older ones are left to their callers. */
+export function refuseNewerStore(layout: StoreLayout): void {
+  const v = readStoreVersion(layout);
+  if (v !== undefined && v > STORE_FORMAT_VERSION) checkStoreVersion(layout);
+}
+
 export async function writeStoreVersion(layout: StoreLayout, version = STORE_FORMAT_VERSION): Promise<void> {
   await writeFileAtomic(layout.version, `${version}\n`);
 }

@@ -274,6 +274,13 @@ test('a version 2 store is used as it is and becomes version 3 with its first pa
   t.is(refused.code, 3);
   t.regex(refused.stderr, /format version 4; this karapace understands versions 2 and 3/);
   t.regex(refused.stderr, /upgrade karapace/);
+  // A reader that finds the index stale does not rebuild it in a newer karapace's store.
+  const index = join(box.store, 'store', 'index');
+  rmSync(join(index, 'stamp'));
+  const listed = await box.run(['list']);
+  t.is(listed.code, 3, listed.stdout);
+  t.regex(listed.stderr, /format version 4[^]*upgrade karapace/);
+  t.false(readdirSync(index).includes('stamp'), 'the index was not rewritten');
 
   const other = sandbox('kp-packs-v2-');
   t.teardown(() => rmSync(other.dir, { recursive: true, force: true }));
