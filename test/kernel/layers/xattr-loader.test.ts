@@ -16,28 +16,40 @@ interface XattrPackage {
 }
 const reference = createRequire(import.meta.url)('@napi-rs/xattr') as XattrPackage;
 
+// /var/tmp rather than a tmpfs: user xattrs need a filesystem that stores them.
+const XATTR_DIR = process.getuid?.() === 0 ? '/var/tmp' : tmpdir();
+
+/** Why user xattrs cannot be stored under XATTR_DIR, or undefined when they can. */
+function noUserXattrs(): string | undefined {
+  const dir = mkdtempSync(join(XATTR_DIR, 'kp-xattr-probe-'));
+  try {
+    writeFileSync(join(dir, 'f'), '');
+    reference.setAttributeSync(join(dir, 'f'), 'user.karapace.probe', 'y');
+    return undefined;
+  } catch (err) {
+    return `no user xattrs on ${XATTR_DIR}: ${String(err)}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const unsupported = noUserXattrs();
+if (unsupported) console.warn(`xattr-loader: the comparison is skipped (${unsupported})`);
+
 test('the platform addon is what loads on glibc Linux', (t) => {
   t.is(xattrLoader(), 'platform');
 });
 
-test('readXattrs through the platform addon reads what the package reads: data, opaque, whiteout', (t) => {
-  // /var/tmp rather than a tmpfs: user xattrs need a filesystem that stores them.
-  const dir = mkdtempSync(join(process.getuid?.() === 0 ? '/var/tmp' : tmpdir(), 'kp-xattr-'));
+(unsupported ? test.skip : test)('readXattrs through the platform addon reads what the package reads: data, opaque, whiteout', (t) => {
+  const dir = mkdtempSync(join(XATTR_DIR, 'kp-xattr-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const opaque = join(dir, 'opaque');
   const whiteout = join(dir, 'whiteout');
   const plain = join(dir, 'plain');
   for (const f of [opaque, whiteout, plain]) writeFileSync(f, '');
-  try {
-    reference.setAttributeSync(opaque, 'user.overlay.opaque', 'y');
-    reference.setAttributeSync(opaque, 'user.karapace.b', 'two');
-    reference.setAttributeSync(opaque, 'user.karapace.a', 'one');
-    reference.setAttributeSync(whiteout, 'user.overlay.whiteout', '');
-  } catch (err) {
-    t.log(`no user xattrs on ${dir}: ${String(err)}`);
-    t.pass();
-    return;
-  }
+  reference.setAttributeSync(opaque, 'user.overlay.opaque', 'y');
+  reference.setAttributeSync(opaque, 'user.karapace.b', 'two');
+  reference.setAttributeSync(opaque, 'user.karapace.a', 'one');
+  reference.setAttributeSync(whiteout, 'user.overlay.whiteout', '');
   const o = readXattrs(opaque);
   t.true(o.opaque);
   t.false(o.whiteout);

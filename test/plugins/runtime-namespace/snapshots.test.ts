@@ -40,6 +40,21 @@ function runBundled(p: Project, args: string[], env: Record<string, string> = {}
   });
 }
 
+/** A project of `kind` on a busybox env, built; `subuid`: the start of the user's range (full mapping). */
+async function busyboxEnv(kind: 'root' | 'user'): Promise<{ p: Project; subuid: number | undefined; shortId: string; envId: string }> {
+  const who = identity(kind);
+  const subuid = kind === 'user' ? subidStart(who.name) : undefined;
+  const p = project(who, { plugins: [DIR_IMAGE_PLUGIN] });
+  projects.push(p);
+  // The image as an image extracted inside the mapping would be: root-owned as the env sees it.
+  const image = join(p.dir, 'image');
+  spawnSync('cp', ['-a', busyboxRootfs(), image], { stdio: 'inherit' });
+  if (subuid !== undefined) spawnSync('chown', ['-R', `${subuid}:${subuid}`, image], { stdio: 'inherit' });
+  p.write('karapace.toml', manifest(image));
+  const { shortId, envId } = await buildEnv(p);
+  return { p, subuid, shortId, envId };
+}
+
 /** An upper dir as the host (root) sees it: types, modes, host owners, sizes, links, contents, xattrs. */
 function describeUpper(upper: string): string {
   const sh = (script: string) => spawnSync('sh', ['-c', script], { cwd: upper, encoding: 'utf8' }).stdout;
@@ -88,16 +103,7 @@ for (const kind of ['root', 'user'] as const) {
   const t = missing || (kind === 'user' && noRange) ? test.skip : test;
 
   t(`${kind}: commit, diff and restore keep in-container ownership of private files`, async (tt) => {
-    const who = identity(kind);
-    const subuid = kind === 'user' ? subidStart(who.name) : undefined;
-    const p = project(who, { plugins: [DIR_IMAGE_PLUGIN] });
-    projects.push(p);
-    // The image as an image extracted inside the mapping would be: root-owned as the env sees it.
-    const image = join(p.dir, 'image');
-    spawnSync('cp', ['-a', busyboxRootfs(), image], { stdio: 'inherit' });
-    if (subuid !== undefined) spawnSync('chown', ['-R', `${subuid}:${subuid}`, image], { stdio: 'inherit' });
-    p.write('karapace.toml', manifest(image));
-    const { shortId, envId } = await buildEnv(p);
+    const { p, subuid, shortId, envId } = await busyboxEnv(kind);
     const setup = await p.run(['exec', '--root', shortId, '--', 'sh', '-c', SETUP]);
     tt.is(setup.code, 0, setup.stderr);
     const upper = join(p.store, 'env', envId, 'upper');
@@ -171,15 +177,7 @@ for (const kind of ['root', 'user'] as const) {
   const t = missing || (kind === 'user' && noRange) ? test.skip : test;
 
   t(`${kind}: a commit of many files writes a pack; restore from it gives back the upper dir, by either path`, async (tt) => {
-    const who = identity(kind);
-    const subuid = kind === 'user' ? subidStart(who.name) : undefined;
-    const p = project(who, { plugins: [DIR_IMAGE_PLUGIN] });
-    projects.push(p);
-    const image = join(p.dir, 'image');
-    spawnSync('cp', ['-a', busyboxRootfs(), image], { stdio: 'inherit' });
-    if (subuid !== undefined) spawnSync('chown', ['-R', `${subuid}:${subuid}`, image], { stdio: 'inherit' });
-    p.write('karapace.toml', manifest(image));
-    const { shortId, envId } = await buildEnv(p);
+    const { p, shortId, envId } = await busyboxEnv(kind);
     const setup = await p.run(['exec', '--root', shortId, '--', 'sh', '-c', MANY]);
     tt.is(setup.code, 0, setup.stderr);
     const upper = join(p.store, 'env', envId, 'upper');
