@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { nativeAddon } from './native-addon.js';
 
 /** native/blake3-addon.c: the hasher's state is a Buffer of `hasherSize` bytes. */
-interface Blake3Addon {
+export interface Blake3Addon {
   readonly hasherSize: number;
   hash(data: string | Uint8Array): string;
   init(state: Buffer): void;
